@@ -1,0 +1,25 @@
+# Everything a command needs, the Makefile installs: a virtualenv with the project and its tools.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt | sha256sum | cut -c1-12)
+
+.PHONY: demo test bench clean
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/atomic-release local release --stream developer --regions 3
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.release
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""What runs beside AWS, never in it: the atomic-release CLI and the local runtime."""

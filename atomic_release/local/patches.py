@@ -1,0 +1,217 @@
+"""Where moto 5.2.5 differs from AWS in ways the release depends on, made right in-process.
+
+Installed once per process and inert until a LocalRuntime registers handlers; every patch
+names the moto internal it replaces, which is why moto is pinned to one version."""
+
+import json
+import logging
+import threading
+import traceback
+import types
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.utils import convert_tag_spec
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
+
+_installed = False
+_lock = threading.Lock()
+
+
+@dataclass
+class Dispatch:
+    """Task Lambdas by their deployed name, and what to run after each invocation."""
+
+    handlers: dict[str, Callable]
+    after_invoke: Callable[[], None]
+    invocations: int = 0
+
+
+current: Dispatch | None = None
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def __post_init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+def _invoke(self, function_name, qualifier, body, headers, response_headers):
+    """Run the registered handler in-process. A missing function is still ResourceNotFound, and
+    an exception becomes Lambda's error document, whose errorType the ASL matches on."""
+    function = self.get_function(function_name, qualifier)
+    dispatch = current
+    handler = dispatch.handlers.get(function.function_name) if dispatch else None
+    if handler is None:
+        return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
+    dispatch.invocations += 1
+    event = json.loads(body) if body else {}
+    try:
+        result = handler(event, LambdaContext(function.function_name, function.function_arn))
+        payload = json.dumps(result)
+    except Exception as error:  # noqa: BLE001 - every error is the function's error payload
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error),
+                              "stackTrace": traceback.format_tb(error.__traceback__)})
+    finally:
+        dispatch.after_invoke()
+    return payload.encode()
+
+
+_original_invoke = LambdaSimpleBackend.invoke
+
+
+def _no_wait(self, env, wait_seconds):
+    """Wait states take no real time: the local clock jumps to the end of the wait."""
+
+
+def _callback_outcome_now(self, timeout=None):
+    """Locally every guest acts while its launch Lambda runs, so whatever a task token will
+    ever receive has arrived before the wait begins: no answer means the deadline passed."""
+    return self._outcome
+
+
+def _heartbeat_now(self):
+    with self._mutex:
+        received = self._next_heartbeat_event.is_set()
+        self._next_heartbeat_event.clear()
+    return received
+
+
+def _heartbeat_counts_early_outcome(original):
+    """The heartbeat endpoint is made after the launch Lambda returns; an outcome the guest sent
+    during that Lambda counts as the heartbeat the waiter looks for."""
+
+    def setup_heartbeat_endpoint(self, heartbeat_seconds):
+        endpoint = original(self, heartbeat_seconds)
+        if self._outcome is not None:
+            endpoint.notify()
+        return endpoint
+
+    return setup_heartbeat_endpoint
+
+
+def _keep_registered_attributes(original):
+    """register_image keeps what real EC2 keeps (moto keeps only Name and Description)."""
+
+    def register_image(self):
+        result = original(self)
+        ami = self.ec2_backend.amis[result.result["ImageId"]]
+        ami.architecture = self._get_param("Architecture", "x86_64")
+        ami.boot_mode = self._get_param("BootMode")
+        ami.ena_support = self._get_param("EnaSupport", False)
+        ami.sriov = self._get_param("SriovNetSupport", "simple")
+        ami.virtualization_type = self._get_param("VirtualizationType", "hvm")
+        ami.root_device_name = self._get_param("RootDeviceName", ami.root_device_name)
+        ami.root_device_type = "ebs"
+        ami.imds_support = self._get_param("ImdsSupport")
+        mappings = self._get_param("BlockDeviceMappings", [])
+        root = next((m for m in mappings if m.get("DeviceName") == ami.root_device_name and "Ebs" in m), None)
+        if root and root["Ebs"].get("SnapshotId"):
+            moto_snapshot = ami.ebs_snapshot
+            ami.ebs_snapshot = self.ec2_backend.get_snapshot(root["Ebs"]["SnapshotId"])
+            ami.ebs_snapshot.from_ami = ami.id
+            self.ec2_backend.snapshots.pop(moto_snapshot.id, None)
+        ami.kept_block_device_mappings = _mappings(ami, mappings)
+        for key, value in convert_tag_spec(self._get_param("TagSpecifications", [])).get("image", {}).items():
+            ami.add_tag(key, value)
+        return result
+
+    return register_image
+
+
+def _mappings(ami, requested: list[dict]) -> list[dict]:
+    kept = []
+    for mapping in requested:
+        ebs = dict(mapping.get("Ebs", {}))
+        if mapping.get("DeviceName") == ami.root_device_name:
+            ebs["SnapshotId"] = ami.ebs_snapshot.id
+        ebs.setdefault("VolumeSize", ami.ebs_snapshot.volume.size)
+        ebs.setdefault("DeleteOnTermination", True)
+        ebs.setdefault("VolumeType", "gp3")
+        ebs.setdefault("Encrypted", False)
+        kept.append({"DeviceName": mapping["DeviceName"], "Ebs": ebs})
+    return kept
+
+
+_COPIED_ATTRIBUTES = ("architecture", "boot_mode", "ena_support", "sriov", "virtualization_type",
+                      "root_device_name", "root_device_type", "imds_support")
+
+
+def _keep_copied_attributes(original):
+    """copy_image keeps the source's boot attributes, and applies CopyImageTags and
+    TagSpecifications (to the image and to the snapshot the copy creates)."""
+
+    def copy_image(self):
+        result = original(self)
+        ami = self.ec2_backend.amis[result.result["ImageId"]]
+        from moto.ec2.models import ec2_backends
+
+        source_backend = ec2_backends[self.current_account][self._get_param("SourceRegion")]
+        source = source_backend.amis[self._get_param("SourceImageId")]
+        for name in _COPIED_ATTRIBUTES:
+            if hasattr(source, name):
+                setattr(ami, name, getattr(source, name))
+        if hasattr(source, "kept_block_device_mappings"):
+            ami.kept_block_device_mappings = [
+                {**m, "Ebs": {**m["Ebs"], "SnapshotId": ami.ebs_snapshot.id}} if "SnapshotId" in m["Ebs"] else m
+                for m in source.kept_block_device_mappings
+            ]
+        ami.ebs_snapshot.from_ami = ami.id
+        if self._get_param("CopyImageTags", False):
+            for tag in source.get_tags():
+                if not tag["key"].startswith("aws:"):
+                    ami.add_tag(tag["key"], tag["value"])
+        specs = convert_tag_spec(self._get_param("TagSpecifications", []))
+        for key, value in specs.get("image", {}).items():
+            ami.add_tag(key, value)
+        for key, value in specs.get("snapshot", {}).items():
+            ami.ebs_snapshot.add_tag(key, value)
+        return result
+
+    return copy_image
+
+
+def _block_device_mappings(original_property):
+    def getter(self):
+        return getattr(self, "kept_block_device_mappings", None) or original_property.fget(self)
+
+    return property(getter)
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        LambdaSimpleBackend.invoke = _invoke
+        WaitFunction._wait_interval = _no_wait
+        retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)
+        CallbackEndpoint.wait = _callback_outcome_now
+        HeartbeatEndpoint.clear_and_wait = _heartbeat_now
+        CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
+            CallbackEndpoint.setup_heartbeat_endpoint)
+        AmisResponse.register_image = _keep_registered_attributes(AmisResponse.register_image)
+        AmisResponse.copy_image = _keep_copied_attributes(AmisResponse.copy_image)
+        from moto.ec2.models.amis import Ami
+
+        Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        _installed = True

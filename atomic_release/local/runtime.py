@@ -1,0 +1,260 @@
+"""The same release state machine, run on one machine: moto's AWS, moto's Step Functions
+interpreter, the task Lambdas dispatched in-process, and simulated guests."""
+
+import io
+import json
+import os
+import re
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from moto import mock_aws
+
+from atomic_release.local import patches
+from atomic_release.local.simulator import Fault, InstanceSimulator
+from chalicelib.aws import client, reset_clients
+from chalicelib.config import StreamsConfig, load_streams
+from chalicelib.models import ReleaseInput
+from chalicelib.starter import StartResult, start_release
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "state_machines" / "release.asl.json"
+ACCOUNT = "123456789012"
+APP_NAME = "atomic-release"
+TOP_STAGES = ("Prepare", "Build", "Distribute", "Publish", "Announce", "Finalize", "FailRelease")
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+# Never real credentials: everything the local runtime touches is moto's.
+_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "AtomicRelease",
+}
+_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def substitution_name(function_name: str) -> str:
+    """``launch_builder`` -> ``LaunchBuilderArn``, as the ASL and the deployed template name it."""
+    return "".join(part.capitalize() for part in function_name.split("_")) + "Arn"
+
+
+def render_definition(asl: str, arns: dict[str, str]) -> str:
+    missing = sorted({name for name in _SUBSTITUTION.findall(asl) if name not in arns})
+    if missing:
+        raise RuntimeError(f"{ASL.name} names functions app.py does not register: {', '.join(missing)}")
+    return _SUBSTITUTION.sub(lambda m: arns[m.group(1)], asl)
+
+
+@dataclass
+class StageEvent:
+    stage: str
+    phase: str  # "started" | "ended" | "failed"
+
+
+@dataclass
+class Finished:
+    execution_arn: str
+    status: str
+    output: dict | None
+    error: str | None
+    cause: str | None
+    history: list[dict]
+    polls: int
+    wall_s: float
+
+    @property
+    def transitions(self) -> int:
+        return sum(1 for e in self.history if e["type"].endswith("StateEntered"))
+
+    @property
+    def last_stage(self) -> str | None:
+        stages = [e.stage for e in map(_stage_event, self.history) if e and e.phase == "started"]
+        return stages[-1].lower() if stages else None
+
+
+@dataclass
+class LocalRuntime:
+    streams: StreamsConfig = field(default_factory=load_streams)
+    faults: list[Fault] = field(default_factory=list)
+    stage: str = "local"
+    poll_interval_s: float = 0.02
+
+    def __post_init__(self):
+        self.base_regions = sorted({s.regions.base for s in self.streams.streams.values()})
+        self.home_region = self.base_regions[0]
+        self.simulator = InstanceSimulator(regions=self.base_regions, faults=list(self.faults))
+        self._saved_env: dict[str, str | None] = {}
+        self._mock = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> "LocalRuntime":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._set_environment()
+        quiet_task_logs()
+        patches.install()
+        reset_clients()
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                      "lambda": {"use_docker": False}})
+        self._mock.start()
+        self._provision()
+
+    def stop(self) -> None:
+        patches.current = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        reset_clients()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _set_environment(self) -> None:
+        values = {**_ENVIRONMENT, "AWS_DEFAULT_REGION": self.home_region, "AWS_REGION": self.home_region,
+                  "RELEASES_TABLE": f"{APP_NAME}-{self.stage}-releases",
+                  "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata"}
+        for key in (*values, *_UNSET, "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "STREAMS_CONFIG"):
+            self._saved_env.setdefault(key, os.environ.get(key))
+        for key in _UNSET:
+            os.environ.pop(key, None)
+        os.environ.update(values)
+
+    # -- provisioning -----------------------------------------------------------------------
+    def _provision(self) -> None:
+        role_arn = client("iam").create_role(
+            RoleName=f"{APP_NAME}-{self.stage}", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": ["lambda.amazonaws.com",
+                                                                                  "states.amazonaws.com"]}}]}),
+        )["Role"]["Arn"]
+        client("dynamodb").create_table(
+            TableName=os.environ["RELEASES_TABLE"], BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "release_id", "AttributeType": "S"}])
+        client("s3").create_bucket(Bucket=os.environ["METADATA_BUCKET"])
+        os.environ["RELEASE_TOPIC_ARN"] = client("sns").create_topic(Name=f"{APP_NAME}-{self.stage}-releases")["TopicArn"]
+        arns = self._create_functions(role_arn)
+        definition = render_definition(ASL.read_text(), arns)
+        os.environ["RELEASE_STATE_MACHINE_ARN"] = client("stepfunctions").create_state_machine(
+            name=f"{APP_NAME}-{self.stage}-release", definition=definition, roleArn=role_arn)["stateMachineArn"]
+        self._publish_builder_images()
+
+    def _create_functions(self, role_arn: str) -> dict[str, str]:
+        from app import app  # the Chalice app is the one registry of task Lambdas
+
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("app.py", "# the local runtime runs the handlers in-process\n")
+        handlers: dict[str, Callable] = {}
+        arns: dict[str, str] = {}
+        for function in app.pure_lambda_functions:
+            name = f"{APP_NAME}-{self.stage}-{function.name}"
+            arns[substitution_name(function.name)] = client("lambda").create_function(
+                FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=f"app.{function.func.__name__}",
+                Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
+            handlers[name] = function.func
+        patches.current = patches.Dispatch(handlers=handlers, after_invoke=self.simulator.boot_new_instances)
+        return arns
+
+    def _publish_builder_images(self) -> None:
+        """What AWS offers every account: a builder OS image per architecture, named by a public
+        SSM parameter (which no account may write, so it is set in moto's backend)."""
+        from moto.ssm.models import Parameter, ssm_backends
+
+        for stream in self.streams.streams.values():
+            region = stream.regions.base
+            for arch, parameter in stream.builder_image_parameter.items():
+                versions = ssm_backends[ACCOUNT][region]._parameters[parameter]
+                versions.append(Parameter(
+                    account_id=ACCOUNT, name=parameter, value=_builder_os_image(region, arch),
+                    parameter_type="String", description=None, allowed_pattern=None, keyid=None,
+                    last_modified_date=datetime.now(timezone.utc), version=len(versions) + 1,
+                    data_type="aws:ec2:image"))
+
+    # -- running a release ------------------------------------------------------------------
+    @property
+    def lambda_invocations(self) -> int:
+        return patches.current.invocations if patches.current else 0
+
+    def start_release(self, release: ReleaseInput) -> StartResult:
+        return start_release(release)
+
+    def wait(self, execution_arn: str, on_stage: Callable[[StageEvent], None] | None = None,
+             timeout_s: float = 600) -> Finished:
+        """Poll until the execution leaves RUNNING, reporting top-level stages as they go."""
+        sfn = client("stepfunctions")
+        started = time.monotonic()
+        polls, seen = 0, 0
+        while True:
+            polls += 1
+            status = sfn.describe_execution(executionArn=execution_arn)["status"]
+            history = self.history(execution_arn)
+            for event in history[seen:]:
+                stage = _stage_event(event)
+                if stage and on_stage:
+                    on_stage(stage)
+            seen = len(history)
+            if status != "RUNNING":
+                break
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s:.0f} s")
+            time.sleep(self.poll_interval_s)
+        described = sfn.describe_execution(executionArn=execution_arn)
+        return Finished(
+            execution_arn=execution_arn, status=described["status"],
+            output=json.loads(described["output"]) if described.get("output") else None,
+            error=described.get("error"), cause=described.get("cause"), history=history, polls=polls,
+            wall_s=time.monotonic() - started)
+
+    def history(self, execution_arn: str) -> list[dict]:
+        sfn = client("stepfunctions")
+        events, token = [], None
+        while True:
+            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
+                                             **({"nextToken": token} if token else {}))
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+
+def quiet_task_logs() -> None:
+    """Task logs are JSON lines for CloudWatch; on a terminal they drown the progress, so
+    locally they are shown only at the level ATOMIC_RELEASE_LOG_LEVEL asks for (default: none)."""
+    from chalicelib.observability import logger
+
+    logger.setLevel(os.environ.get("ATOMIC_RELEASE_LOG_LEVEL", "CRITICAL"))
+
+
+def _builder_os_image(region: str, arch: str) -> str:
+    ec2 = client("ec2", region)
+    name = f"builder-os-{arch}"
+    found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+    if found:
+        return found[0]["ImageId"]
+    return ec2.register_image(Name=name, Architecture=arch, RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                              EnaSupport=True, BootMode="uefi-preferred")["ImageId"]
+
+
+def _stage_event(event: dict) -> StageEvent | None:
+    kind = event["type"]
+    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+    if details.get("name") not in TOP_STAGES:
+        return None
+    if kind.endswith("StateEntered"):
+        return StageEvent(details["name"], "started")
+    if kind.endswith("StateExited"):
+        return StageEvent(details["name"], "ended")
+    return None

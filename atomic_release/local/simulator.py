@@ -1,0 +1,121 @@
+"""Plays the guests of builder and QA instances, as the real ones would act on EC2.
+
+A builder guest reads its parameters from user-data, writes the commit to its target volume
+(here: remembers which commit the volume holds), reports through its task token and powers
+off. A QA guest boots an image, finds the commit on the image's disk, and reports its checks.
+Faults make a guest fail, stay silent, or report a failed check."""
+
+import base64
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chalicelib.arch import ARCHES, ostree_arch
+from chalicelib.aws import client
+from chalicelib.guest import TARGET_DEVICE, read_user_data
+from chalicelib.tags import ROLE, as_dict
+
+FaultKind = Literal["builder-fails", "builder-silent", "qa-fails"]
+FAULT_KINDS: tuple[str, ...] = ("builder-fails", "builder-silent", "qa-fails")
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    arch: str | None = None  # None: every architecture
+
+    @classmethod
+    def parse(cls, text: str) -> "Fault":
+        """``KIND`` or ``KIND:ARCH``, e.g. ``qa-fails:arm64``."""
+        kind, _, arch = text.partition(":")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        if arch and arch not in ARCHES:
+            raise ValueError(f"fault {text!r}: architecture must be one of {', '.join(ARCHES)}")
+        return cls(kind, arch or None)  # type: ignore[arg-type]
+
+    def applies(self, kind: str, arch: str) -> bool:
+        return self.kind == kind and self.arch in (None, arch)
+
+
+@dataclass
+class InstanceSimulator:
+    regions: list[str]
+    faults: list[Fault] = field(default_factory=list)
+    disk_contents: dict[str, str] = field(default_factory=dict)
+    guests_run: int = 0
+    _seen: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _faulty(self, kind: str, arch: str) -> bool:
+        return any(f.applies(kind, arch) for f in self.faults)
+
+    def boot_new_instances(self) -> None:
+        """Run the guest of every atomic-release instance launched since the last call."""
+        with self._lock:
+            for region in self.regions:
+                for instance in self._new_guests(region):
+                    self._run_guest(region, instance)
+
+    def _new_guests(self, region: str) -> list[dict]:
+        pages = client("ec2", region).get_paginator("describe_instances").paginate(Filters=[
+            {"Name": "tag-key", "Values": [ROLE]}, {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ])
+        fresh = [i for page in pages for r in page["Reservations"] for i in r["Instances"]
+                 if i["InstanceId"] not in self._seen]
+        self._seen.update(i["InstanceId"] for i in fresh)
+        return fresh
+
+    def _run_guest(self, region: str, instance: dict) -> None:
+        ec2 = client("ec2", region)
+        encoded = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+        user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
+        params = read_user_data(user_data)
+        if params is None:
+            return
+        self.guests_run += 1
+        role = as_dict(instance.get("Tags")).get(ROLE)
+        if role == "builder":
+            self._builder(region, instance, params)
+        elif role == "qa":
+            self._qa(region, instance, params)
+
+    def _builder(self, region: str, instance: dict, params: dict) -> None:
+        arch = instance["Architecture"]
+        sfn = client("stepfunctions", region)
+        if self._faulty("builder-silent", arch):
+            return
+        if self._faulty("builder-fails", arch):
+            sfn.send_task_failure(taskToken=params["task_token"], error="BuilderFailed",
+                                  cause=f"ostree pull {params['ref']} from {params['repo_url']} failed: "
+                                        "error: Server returned HTTP 404 (last lines of the builder's log)")
+        else:
+            volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
+                             if m["DeviceName"] == params["target_device"] == TARGET_DEVICE)
+            self.disk_contents[volume_id] = params["commit"]
+            sfn.send_task_success(taskToken=params["task_token"], output=json.dumps(
+                {"instance_id": instance["InstanceId"], "volume_id": volume_id, "commit": params["commit"]}))
+        # The guest powers off; InstanceInitiatedShutdownBehavior=terminate ends the instance.
+        client("ec2", region).terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+    def booted_commit(self, region: str, image_id: str) -> str:
+        ec2 = client("ec2", region)
+        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        root = next(m for m in image["BlockDeviceMappings"] if m["DeviceName"] == image["RootDeviceName"])
+        snapshot = ec2.describe_snapshots(SnapshotIds=[root["Ebs"]["SnapshotId"]])["Snapshots"][0]
+        return self.disk_contents.get(snapshot["VolumeId"], "(no ostree deployment on this disk)")
+
+    def _qa(self, region: str, instance: dict, params: dict) -> None:
+        arch = instance["Architecture"]
+        booted = self.booted_commit(region, instance["ImageId"])
+        state = "degraded (failed units: NetworkManager-wait-online.service)" \
+            if self._faulty("qa-fails", arch) else "running"
+        checks = [
+            {"name": "booted-commit", "passed": booted == params["commit"], "expected": params["commit"], "actual": booted},
+            {"name": "system-state", "passed": state == "running", "expected": "running", "actual": state},
+            {"name": "architecture", "passed": ostree_arch(arch) == params["arch"], "expected": params["arch"],
+             "actual": ostree_arch(arch)},
+        ]
+        client("stepfunctions", region).send_task_success(
+            taskToken=params["task_token"], output=json.dumps({"instance_id": instance["InstanceId"], "checks": checks}))

@@ -1,0 +1,97 @@
+"""``atomic-release local release``: one whole release on this machine, printed as it goes."""
+
+import json
+import sys
+import time
+
+from pydantic import BaseModel
+
+from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local.runtime import Finished, StageEvent
+from chalicelib import records
+from chalicelib.config import load_streams
+from chalicelib.lifecycle import describe_cause
+from chalicelib.models import ReleaseInput
+from chalicelib.report import ImageRow, image_rows
+
+
+class LocalResult(BaseModel):
+    release_id: str
+    stream: str
+    version: str
+    status: str
+    execution_arn: str
+    failure: str | None = None
+    images: list[ImageRow] = []
+    metadata_url: str | None = None
+    transitions: int
+    lambda_invocations: int
+    polls: int
+    wall_s: float
+
+
+def run(runtime: LocalRuntime, release: ReleaseInput, on_stage=None) -> LocalResult:
+    """Start the release in the runtime and wait for it to end."""
+    started = runtime.start_release(release)
+    if started.outcome != "started":
+        raise ValueError(started.message)
+    finished: Finished = runtime.wait(started.execution_arn, on_stage=on_stage)
+    output = finished.output or {}
+    return LocalResult(
+        release_id=release.release_id, stream=release.stream, version=release.version, status=finished.status,
+        execution_arn=finished.execution_arn,
+        failure=None if finished.status == "SUCCEEDED" else _failure(release.release_id, finished),
+        images=image_rows(release.release_id), metadata_url=output.get("metadata_url"),
+        transitions=finished.transitions, lambda_invocations=runtime.lambda_invocations, polls=finished.polls,
+        wall_s=round(finished.wall_s, 3))
+
+
+def _failure(release_id: str, finished: Finished) -> str:
+    """The release record's account of the failure, or the execution's when the release failed
+    before it had a record (a rejected input) or while recording it."""
+    record = records.get(release_id)
+    if record and record.failure:
+        return record.failure
+    return describe_cause(finished.last_stage or "prepare", finished.error, finished.cause)
+
+
+def _stage_printer(stream):
+    began = time.monotonic()
+
+    def show(event: StageEvent) -> None:
+        print(f"[{time.monotonic() - began:6.2f}s] {event.stage:<11} {event.phase}", file=stream, flush=True)
+
+    return show
+
+
+def _table(result: LocalResult) -> str:
+    header = ("ARCH", "REGION", "AMI", "PUBLIC", "SSM PARAMETER")
+    rows = [(r.arch, r.region, r.image_id, "yes" if r.public else "NO",
+             r.ssm_parameter + ("" if r.ssm_points_here else "  (does not point here)")) for r in result.images]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
+
+
+def run_local_release(args) -> int:
+    from atomic_release.cli import synthetic_release
+
+    streams = load_streams(args.config)
+    faults = [Fault.parse(text) for text in args.fault]
+    release = synthetic_release(args.stream, args.version, args.regions, streams)
+    as_json = args.output == "json"
+    progress = sys.stderr if as_json else sys.stdout
+    print(f"release {release.release_id}: stream {release.stream}, version {release.version}, "
+          f"synthetic commits {', '.join(f'{a}={c.checksum[:12]}' for a, c in release.commits.items())}",
+          file=progress)
+    with LocalRuntime(streams=streams, faults=faults) as runtime:
+        result = run(runtime, release, on_stage=_stage_printer(progress))
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+    elif result.status == "SUCCEEDED":
+        print(_table(result))
+        print(f"stream metadata: {result.metadata_url}")
+        print(f"release {result.release_id} SUCCEEDED in {result.wall_s:.2f} s "
+              f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
+    else:
+        print(f"release {result.release_id} {result.status}: {result.failure}")
+    return 0 if result.status == "SUCCEEDED" else 1

@@ -1,0 +1,1 @@
+"""atomic-release library: models, stream configuration, AWS adapters and release services."""

@@ -1,0 +1,178 @@
+"""Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
+
+import hashlib
+
+from botocore.exceptions import ClientError, WaiterError
+
+from chalicelib import ec2 as ec2_resources
+from chalicelib.arch import ostree_arch
+from chalicelib.aws import client
+from chalicelib.config import Stream, load_streams
+from chalicelib.errors import BuilderLaunchFailed, ImageRegistrationFailed, QAFailed
+from chalicelib.guest import TARGET_DEVICE, Role, render_user_data, token_fingerprint
+from chalicelib.models import (
+    ArchTask, BuiltImage, CallbackTask, CleanupArchTask, EvaluateTask, QATask, RegisterTask,
+)
+from chalicelib.observability import logger
+from chalicelib.tags import release_filters, release_tags, tag_specifications
+
+BUILDER_DEADLINE_MINUTES = 120
+QA_DEADLINE_MINUTES = 60
+ROOT_DEVICE = "/dev/xvda"
+TOKEN_TAG = "atomic-release:token"
+BOOT_MODE = {"x86_64": "uefi-preferred", "arm64": "uefi"}
+
+
+def _stream(task: ArchTask) -> Stream:
+    return load_streams().stream(task.stream)
+
+
+def _client_token(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:64]
+
+
+def _launch_guest(task: CallbackTask, role: Role, image_id: str, params: dict, deadline: int,
+                  block_devices: list[dict]) -> dict:
+    """Launch one guest, unless this very task attempt launched it already. A live guest of
+    an earlier attempt holds a dead task token: it is terminated and replaced."""
+    fingerprint = token_fingerprint(task.task_token)
+    stale = []
+    for instance in ec2_resources.find_instances(task.region, task.release_id, task.arch, role):
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        if tags.get(TOKEN_TAG) == fingerprint:
+            logger.info("guest already launched by this attempt", extra={"instance_id": instance["InstanceId"]})
+            return {"instance_id": instance["InstanceId"]}
+        stale.append(instance["InstanceId"])
+    ec2_resources.terminate(task.region, stale)
+
+    stream = _stream(task)
+    tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
+    user_data = render_user_data(role, {"task_token": task.task_token, "region": task.region, **params}, deadline)
+    instance_type = stream.instance_types[task.arch][0]
+    try:
+        reservation = client("ec2", task.region).run_instances(
+            ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1,
+            UserData=user_data, BlockDeviceMappings=block_devices,
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            InstanceInitiatedShutdownBehavior="terminate",
+            TagSpecifications=tag_specifications(tags, "instance", "volume"),
+            ClientToken=_client_token(task.release_id, task.arch, role, fingerprint),
+        )
+    except ClientError as error:
+        raise BuilderLaunchFailed(
+            f"{role} for {task.arch} in {task.region} ({instance_type}): {error.response['Error']['Message']}"
+        ) from None
+    instance_id = reservation["Instances"][0]["InstanceId"]
+    logger.info("guest launched", extra={"role": role, "instance_id": instance_id, "instance_type": instance_type})
+    return {"instance_id": instance_id}
+
+
+def builder_image(stream: Stream, arch: str, region: str) -> str:
+    name = stream.builder_image_parameter[arch]
+    try:
+        return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        raise BuilderLaunchFailed(f"builder image parameter {name} in {region}: {error.response['Error']['Message']}") from None
+
+
+def launch_builder(task: CallbackTask) -> dict:
+    stream = _stream(task)
+    params = {
+        "repo_url": stream.repo_url, "ref": task.commit.ref, "commit": task.commit.checksum,
+        "target_device": TARGET_DEVICE, "arch": ostree_arch(task.arch),
+    }
+    target_disk = {"DeviceName": TARGET_DEVICE, "Ebs": {
+        "VolumeSize": stream.disk_size_gib, "VolumeType": "gp3", "DeleteOnTermination": False, "Encrypted": False,
+    }}
+    return _launch_guest(task, "builder", builder_image(stream, task.arch, task.region), params,
+                         BUILDER_DEADLINE_MINUTES, [target_disk])
+
+
+def _wait(waiter: str, region: str, what: str, **ids) -> None:
+    try:
+        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": 15, "MaxAttempts": 120})
+    except WaiterError as error:
+        raise ImageRegistrationFailed(f"{what} in {region}: {error}") from None
+
+
+def _snapshot(task: RegisterTask) -> str:
+    ec2 = client("ec2", task.region)
+    tags = release_tags(task.release_id, task.stream, task.arch, "image")
+    existing = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "volume-id", "Values": [task.builder.volume_id]}, *release_filters(task.release_id, task.arch),
+    ])["Snapshots"]
+    if existing:
+        snapshot_id = existing[0]["SnapshotId"]
+    else:
+        snapshot_id = ec2.create_snapshot(
+            VolumeId=task.builder.volume_id, Description=f"{task.release_id} {task.arch}",
+            TagSpecifications=tag_specifications(tags, "snapshot"),
+        )["SnapshotId"]
+    _wait("snapshot_completed", task.region, f"snapshot {snapshot_id}", SnapshotIds=[snapshot_id])
+    return snapshot_id
+
+
+def register_image(task: RegisterTask) -> BuiltImage:
+    """Turn the builder's target disk into an image; an image of that name is reused."""
+    if task.builder.commit != task.commit.checksum:
+        raise ImageRegistrationFailed(
+            f"{task.arch}: builder wrote commit {task.builder.commit}, not the requested {task.commit.checksum}"
+        )
+    stream = _stream(task)
+    name = stream.ami_name(task.version, task.arch)
+    ec2 = client("ec2", task.region)
+    ec2_resources.terminate(task.region, [i["InstanceId"] for i in
+                                          ec2_resources.find_instances(task.region, task.release_id, task.arch, "builder")])
+    existing = ec2_resources.find_image_by_name(task.region, name)
+    if existing:
+        logger.info("image exists, reused", extra={"image_id": existing["ImageId"]})
+        ec2_resources.delete_volume(task.region, task.builder.volume_id)
+        snapshot = existing["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        return BuiltImage(arch=task.arch, image_id=existing["ImageId"], snapshot_id=snapshot, name=name)
+
+    _wait("volume_available", task.region, f"volume {task.builder.volume_id}", VolumeIds=[task.builder.volume_id])
+    snapshot_id = _snapshot(task)
+    image_id = ec2.register_image(
+        Name=name, Description=f"{task.stream} {task.version} {task.arch} (ostree {task.commit.checksum})",
+        Architecture=task.arch, BootMode=BOOT_MODE[task.arch], EnaSupport=True, SriovNetSupport="simple",
+        VirtualizationType="hvm", RootDeviceName=ROOT_DEVICE, ImdsSupport="v2.0",
+        BlockDeviceMappings=[{"DeviceName": ROOT_DEVICE, "Ebs": {
+            "SnapshotId": snapshot_id, "VolumeType": "gp3", "DeleteOnTermination": True,
+        }}],
+        TagSpecifications=tag_specifications(release_tags(task.release_id, task.stream, task.arch, "image"), "image"),
+    )["ImageId"]
+    _wait("image_available", task.region, f"image {image_id}", ImageIds=[image_id])
+    ec2_resources.delete_volume(task.region, task.builder.volume_id)
+    logger.info("image registered", extra={"image_id": image_id, "snapshot_id": snapshot_id})
+    return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name)
+
+
+def launch_qa(task: QATask) -> dict:
+    params = {"commit": task.commit.checksum, "arch": ostree_arch(task.arch), "image_id": task.image.image_id}
+    return _launch_guest(task, "qa", task.image.image_id, params, QA_DEADLINE_MINUTES, [])
+
+
+def evaluate_qa(task: EvaluateTask) -> BuiltImage:
+    """Remove the QA instance, then pass the image only if every check passed."""
+    _remove_qa_guest(task)
+    failed = [c for c in task.qa.checks if not c.passed]
+    if failed:
+        raise QAFailed(f"{task.arch}: " + "; ".join(
+            f"{c.name}: expected {c.expected!r}, got {c.actual!r}" for c in failed))
+    return task.image
+
+
+def _remove_qa_guest(task: ArchTask) -> None:
+    qa_instances = ec2_resources.find_instances(task.region, task.release_id, task.arch, "qa")
+    ec2_resources.terminate(task.region, [i["InstanceId"] for i in qa_instances])
+    volumes = client("ec2", task.region).describe_volumes(
+        Filters=release_filters(task.release_id, task.arch, "qa"))["Volumes"]
+    for volume in volumes:
+        ec2_resources.delete_volume(task.region, volume["VolumeId"])
+
+
+def cleanup_arch(task: CleanupArchTask) -> dict:
+    """Remove everything this architecture created, and hand the failure on to the Fail state."""
+    removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch)
+    logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict()})
+    return {"error": task.failure.rethrowable_error, "cause": task.failure.model_dump_json()}

@@ -1,0 +1,140 @@
+"""Stream configuration: which ostree refs become which AMIs, where, and under what names."""
+
+import json
+import os
+import re
+import string
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chalicelib.arch import ARCHES, Arch
+from chalicelib.errors import ConfigError
+from chalicelib.regions import COMMERCIAL_REGIONS
+
+DEFAULT_CONFIG = Path(__file__).with_name("streams.json")
+_AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
+_NAME_FIELDS = {"stream", "version", "arch"}
+
+
+class Regions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str = Field(description="where images are built and registered")
+    copies: list[str] = Field(default_factory=list, description="regions the images are copied to")
+
+    @model_validator(mode="after")
+    def _known_and_distinct(self) -> "Regions":
+        for region in [self.base, *self.copies]:
+            if region not in COMMERCIAL_REGIONS:
+                raise ValueError(f"{region!r} is not a commercial AWS region")
+        if self.base in self.copies:
+            raise ValueError(f"the base region {self.base!r} is listed again among the copies")
+        if len(set(self.copies)) != len(self.copies):
+            raise ValueError("a copy region is listed twice")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [self.base, *self.copies]
+
+
+class Stream(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    cadence: Literal["biweekly", "every-commit"]
+    repo_url: str = Field(pattern=r"^https?://\S+$")
+    refs: dict[Arch, str] = Field(min_length=1, description="one ostree ref per EC2 architecture")
+    regions: Regions
+    instance_types: dict[Arch, list[str]]
+    builder_image_parameter: dict[Arch, str] = Field(description="SSM parameter naming the builder's AMI")
+    disk_size_gib: int = Field(default=10, ge=4, le=1024)
+    ami_name_pattern: str = "{stream}-{version}-{arch}"
+    ssm_prefix: str = Field(default="/atomic-release", pattern=r"^(/[A-Za-z0-9_.-]+)+$")
+    deprecate_after_days: int = Field(default=730, ge=1, le=3650)
+
+    @field_validator("refs")
+    @classmethod
+    def _refs_not_blank(cls, refs: dict[str, str]) -> dict[str, str]:
+        for arch, ref in refs.items():
+            if not re.fullmatch(r"[A-Za-z0-9._/-]+", ref):
+                raise ValueError(f"ref for {arch} is not an ostree ref name: {ref!r}")
+        return refs
+
+    @field_validator("ami_name_pattern")
+    @classmethod
+    def _pattern_names_each_image(cls, pattern: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+        if unknown := fields - _NAME_FIELDS:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(_NAME_FIELDS)}")
+        if not {"version", "arch"} <= fields:
+            raise ValueError("must contain {version} and {arch} so every image gets its own name")
+        sample = pattern.format(stream="stable", version="41.20250101.3.0", arch="x86_64")
+        if not _AMI_NAME.match(sample):
+            raise ValueError(f"renders {sample!r}, which is not a valid AMI name")
+        return pattern
+
+    @model_validator(mode="after")
+    def _every_arch_fully_described(self) -> "Stream":
+        for field in ("instance_types", "builder_image_parameter"):
+            missing = set(self.refs) - set(getattr(self, field))
+            if missing:
+                raise ValueError(f"{field} lacks {sorted(missing)}, which refs builds")
+        for arch, types in self.instance_types.items():
+            if not types:
+                raise ValueError(f"instance_types.{arch} is empty")
+        return self
+
+    @property
+    def arches(self) -> list[Arch]:
+        return [a for a in ARCHES if a in self.refs]
+
+    def ami_name(self, version: str, arch: Arch) -> str:
+        return self.ami_name_pattern.format(stream=self.name, version=version, arch=arch)
+
+    def ssm_parameter(self, arch: Arch, label: str) -> str:
+        return f"{self.ssm_prefix}/{self.name}/{arch}/{label}"
+
+
+class StreamsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    streams: dict[str, Stream]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_key(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("streams"), dict):
+            data = {**data, "streams": {k: {"name": k, **v} if isinstance(v, dict) else v
+                                        for k, v in data["streams"].items()}}
+        return data
+
+    def stream(self, name: str) -> Stream:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise ConfigError(f"unknown stream {name!r}; configured: {', '.join(sorted(self.streams))}") from None
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem: the dotted field path and pydantic's reason."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        problems.append(f"{where}: {item['msg']}")
+    return f"{source}: " + "; ".join(problems)
+
+
+def load_streams(path: str | os.PathLike | None = None) -> StreamsConfig:
+    """Load and validate the stream configuration (``STREAMS_CONFIG`` or the shipped default)."""
+    source = Path(path or os.environ.get("STREAMS_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = json.loads(source.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{source.name}: cannot read stream configuration: {error}") from None
+    try:
+        return StreamsConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, source.name)) from None

@@ -1,0 +1,107 @@
+"""Distribute and publish, per destination region: copy each architecture's image (looked up
+by name first), wait for it, then make it public and record it in SSM."""
+
+import hashlib
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws import client
+from chalicelib.config import load_streams
+from chalicelib.ec2 import find_image_by_name
+from chalicelib.errors import CopyFailed, PublishFailed
+from chalicelib.models import BuiltImage, PublishTask, RegionalImage, RegionResult, RegionTask
+from chalicelib.observability import logger
+from chalicelib.tags import release_tags, tag_specifications
+
+
+def _copy_token(release_id: str, image: BuiltImage, region: str) -> str:
+    return hashlib.sha256(f"{release_id}/{image.arch}/{region}".encode()).hexdigest()[:64]
+
+
+def _copy_one(task: RegionTask, image: BuiltImage) -> str:
+    if task.region == task.base_region:
+        return image.image_id
+    existing = find_image_by_name(task.region, image.name)
+    if existing:
+        return existing["ImageId"]
+    tags = release_tags(task.release_id, task.stream, image.arch, "image")
+    try:
+        return client("ec2", task.region).copy_image(
+            SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
+            Description=f"{task.stream} {task.version} {image.arch}",
+            ClientToken=_copy_token(task.release_id, image, task.region),
+            CopyImageTags=True, TagSpecifications=tag_specifications(tags, "image", "snapshot"),
+        )["ImageId"]
+    except ClientError as error:
+        raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {error.response['Error']['Message']}") from None
+
+
+def _states(region: str, image_ids: list[str]) -> dict[str, str]:
+    images = client("ec2", region).describe_images(ImageIds=image_ids)["Images"]
+    return {i["ImageId"]: i["State"] for i in images}
+
+
+def region_state(task: RegionTask, image_ids: dict[str, str]) -> RegionResult:
+    """Where each copy stands; a copy that failed is an error naming the region."""
+    states = _states(task.region, list(image_ids.values()))
+    images = [RegionalImage(arch=arch, image_id=iid, state=states.get(iid, "missing"))
+              for arch, iid in image_ids.items()]
+    broken = [i for i in images if i.state in ("failed", "deregistered", "missing", "error")]
+    if broken:
+        raise CopyFailed("; ".join(f"{i.arch} {i.image_id} in {task.region} is {i.state}" for i in broken))
+    return RegionResult(region=task.region, images=images, pending=any(i.state != "available" for i in images))
+
+
+def copy_to_region(task: RegionTask) -> RegionResult:
+    image_ids = {image.arch: _copy_one(task, image) for image in task.images}
+    result = region_state(task, image_ids)
+    logger.info("copies requested", extra={"region": task.region, "images": image_ids, "pending": result.pending})
+    return result
+
+
+def check_copies(task: RegionTask) -> RegionResult:
+    """Look again at copies already requested (by name, as copy_to_region left them)."""
+    image_ids = {}
+    for image in task.images:
+        found = image if task.region == task.base_region else find_image_by_name(task.region, image.name)
+        if found is None:
+            raise CopyFailed(f"{image.arch} copy {image.name} vanished from {task.region}")
+        image_ids[image.arch] = found.image_id if isinstance(found, BuiltImage) else found["ImageId"]
+    return region_state(task, image_ids)
+
+
+def _make_public(region: str, image_id: str) -> None:
+    ec2 = client("ec2", region)
+    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    for mapping in image.get("BlockDeviceMappings", []):
+        if "Ebs" in mapping:
+            ec2.modify_snapshot_attribute(SnapshotId=mapping["Ebs"]["SnapshotId"], Attribute="createVolumePermission",
+                                          OperationType="add", GroupNames=["all"])
+
+
+def _record_in_ssm(task: PublishTask, arch: str, image_id: str) -> list[str]:
+    stream = load_streams().stream(task.stream)
+    ssm = client("ssm", task.region.region)
+    names = [stream.ssm_parameter(arch, task.version), stream.ssm_parameter(arch, "latest")]
+    for name in names:
+        ssm.put_parameter(Name=name, Value=image_id, Type="String", DataType="aws:ec2:image", Overwrite=True,
+                          Description=f"{task.stream} {task.version} {arch}")
+    return names
+
+
+def publish_region(task: PublishTask) -> RegionResult:
+    """Public first, then SSM: ``latest`` never points at an image that is not yet public."""
+    region = task.region.region
+    published = []
+    for image in task.region.images:
+        try:
+            _make_public(region, image.image_id)
+            public = client("ec2", region).describe_images(ImageIds=[image.image_id])["Images"][0]["Public"]
+            if not public:
+                raise PublishFailed(f"{image.arch} {image.image_id} in {region} is still private after sharing")
+            parameters = _record_in_ssm(task, image.arch, image.image_id)
+        except ClientError as error:
+            raise PublishFailed(f"{image.arch} {image.image_id} in {region}: {error.response['Error']['Message']}") from None
+        published.append(image.model_copy(update={"public": True, "parameters": parameters}))
+    return RegionResult(region=region, images=published)

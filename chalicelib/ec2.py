@@ -1,0 +1,93 @@
+"""EC2 adapter: find what a release created by its tags, and remove it."""
+
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from chalicelib.arch import Arch
+from chalicelib.aws import client
+from chalicelib.tags import release_filters
+
+LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def find_instances(region: str, release_id: str, arch: Arch | None = None, role: str | None = None) -> list[dict]:
+    filters = release_filters(release_id, arch, role)
+    filters.append({"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES})
+    pages = client("ec2", region).get_paginator("describe_instances").paginate(Filters=filters)
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def find_image_by_name(region: str, name: str) -> dict | None:
+    images = client("ec2", region).describe_images(
+        Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
+    )["Images"]
+    return images[0] if images else None
+
+
+def terminate(region: str, instance_ids: list[str]) -> None:
+    """Terminate and wait, so volumes that outlive the instances can be deleted next."""
+    if not instance_ids:
+        return
+    ec2 = client("ec2", region)
+    ec2.terminate_instances(InstanceIds=instance_ids)
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids, WaiterConfig={"Delay": 5})
+
+
+def delete_volume(region: str, volume_id: str) -> None:
+    try:
+        client("ec2", region).delete_volume(VolumeId=volume_id)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "InvalidVolume.NotFound":
+            raise
+
+
+@dataclass
+class Removed:
+    """What a cleanup removed, per kind, as ``region:id``."""
+
+    instances: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
+
+    def add(self, other: "Removed") -> None:
+        for name in ("instances", "volumes", "images", "snapshots"):
+            getattr(self, name).extend(getattr(other, name))
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"instances": self.instances, "volumes": self.volumes, "images": self.images, "snapshots": self.snapshots}
+
+
+def remove_release_resources(
+    region: str, release_id: str, arch: Arch | None = None, keep_public_images: bool = False
+) -> Removed:
+    """Terminate instances, delete volumes, deregister images and delete snapshots that carry
+    the release's tags in one region. Public images (and their snapshots) stay when asked:
+    once something may point at them, removing them is retention's decision, not cleanup's."""
+    ec2 = client("ec2", region)
+    removed = Removed()
+    instances = [i["InstanceId"] for i in find_instances(region, release_id, arch)]
+    terminate(region, instances)
+    removed.instances = [f"{region}:{i}" for i in instances]
+
+    filters = release_filters(release_id, arch)
+    for volume in ec2.describe_volumes(Filters=filters)["Volumes"]:
+        delete_volume(region, volume["VolumeId"])
+        removed.volumes.append(f"{region}:{volume['VolumeId']}")
+
+    kept_snapshots: set[str] = set()
+    for image in ec2.describe_images(Owners=["self"], Filters=filters)["Images"]:
+        snapshots = {m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m}
+        if keep_public_images and image.get("Public"):
+            kept_snapshots |= snapshots
+            continue
+        ec2.deregister_image(ImageId=image["ImageId"])
+        removed.images.append(f"{region}:{image['ImageId']}")
+
+    for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]:
+        if snapshot["SnapshotId"] in kept_snapshots:
+            continue
+        ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+        removed.snapshots.append(f"{region}:{snapshot['SnapshotId']}")
+    return removed

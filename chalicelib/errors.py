@@ -1,0 +1,42 @@
+"""Domain errors. A class name is the error name the release state machine's Retry and
+Catch match on, so renaming a class is a change of the ASL contract."""
+
+
+class ReleaseError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+
+class ConfigError(ReleaseError):
+    """The stream configuration is invalid or names an unknown stream."""
+
+
+class InvalidReleaseInput(ReleaseError):
+    """A release input or task input failed validation."""
+
+
+class ReleaseExists(ReleaseError):
+    """The release record exists and belongs to another execution."""
+
+
+class BuilderLaunchFailed(ReleaseError):
+    """No builder or QA instance could be launched."""
+
+
+class ImageRegistrationFailed(ReleaseError):
+    """The builder's disk could not be turned into an image."""
+
+
+class QAFailed(ReleaseError):
+    """The QA instance reported failed checks."""
+
+
+class CopyFailed(ReleaseError):
+    """An image could not be copied to a region."""
+
+
+class PublishFailed(ReleaseError):
+    """An image could not be made public or recorded in SSM."""
+
+
+class AnnounceFailed(ReleaseError):
+    """Stream metadata or the release notification could not be written."""

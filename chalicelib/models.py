@@ -1,0 +1,257 @@
+"""Models at every boundary of the release flow: the release input, each task's input and
+output, and the release record. Field names here are the JSON the state machine carries."""
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.arch import Arch
+from chalicelib.config import Stream
+from chalicelib.errors import InvalidReleaseInput
+
+EXECUTION_NAME_MAX = 80
+_HASH_LEN = 12
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArchCommit(Model):
+    ref: str = Field(min_length=1, max_length=255)
+    checksum: str = Field(description="the ostree commit checksum: 64 lowercase hex digits")
+    timestamp: datetime
+
+    @field_validator("checksum")
+    @classmethod
+    def _sha256_hex(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be 64 lowercase hex digits (an ostree SHA-256 commit checksum)")
+        return value
+
+
+class ReleaseInput(Model):
+    """What starts a release: a stream, a version and per architecture the commit to ship."""
+
+    stream: str = Field(min_length=1)
+    version: str = Field(pattern=VERSION_PATTERN)
+    commits: dict[Arch, ArchCommit] = Field(min_length=1)
+    trigger: Literal["cli", "api", "webhook", "poller", "event", "schedule"] = "cli"
+    regions: list[str] | None = Field(
+        default=None, description="base region then copy targets, instead of the stream's own list"
+    )
+
+    @property
+    def release_id(self) -> str:
+        return execution_name(self.stream, self.version, {a: c.checksum for a, c in self.commits.items()})
+
+    def check_against(self, stream: Stream) -> None:
+        """Raise InvalidReleaseInput unless every architecture and ref is one the stream builds."""
+        problems = []
+        for arch, commit in self.commits.items():
+            if arch not in stream.refs:
+                problems.append(f"commits.{arch}: stream {stream.name!r} does not build {arch}")
+            elif commit.ref != stream.refs[arch]:
+                problems.append(f"commits.{arch}.ref: {commit.ref!r} is not the stream's ref {stream.refs[arch]!r}")
+        if self.regions is not None:
+            if not self.regions or self.regions[0] != stream.regions.base:
+                problems.append(f"regions: must start with the stream's base region {stream.regions.base!r}")
+            if len(set(self.regions)) != len(self.regions):
+                problems.append("regions: a region is listed twice")
+        if problems:
+            raise InvalidReleaseInput("; ".join(problems))
+
+    def regions_for(self, stream: Stream) -> list[str]:
+        return list(self.regions) if self.regions else stream.regions.all
+
+
+def execution_name(stream: str, version: str, checksums: dict[str, str]) -> str:
+    """``<stream>-<version>-<hash of the checksums>``, within Step Functions' name rules.
+
+    The same stream, version and commits always give the same name, so Step Functions itself
+    refuses a second release of them for 90 days; the release record refuses it after that.
+    """
+    digest = hashlib.sha256(
+        "\n".join(f"{arch}={checksums[arch]}" for arch in sorted(checksums)).encode()
+    ).hexdigest()[:_HASH_LEN]
+    room = EXECUTION_NAME_MAX - len(stream) - len(digest) - 2
+    safe_version = re.sub(r"[^A-Za-z0-9_-]", "_", version)[:room]
+    return f"{stream}-{safe_version}-{digest}"
+
+
+class ArchTask(Model):
+    """One architecture's share of a release: the Build map's item."""
+
+    release_id: str
+    stream: str
+    version: str
+    arch: Arch
+    commit: ArchCommit
+    region: str
+
+
+class CallbackTask(ArchTask):
+    task_token: str = Field(min_length=1)
+
+
+class BuilderReport(Model):
+    """What the builder guest sends through its task token."""
+
+    instance_id: str
+    volume_id: str
+    commit: str
+
+
+class RegisterTask(ArchTask):
+    builder: BuilderReport
+
+
+class BuiltImage(Model):
+    arch: Arch
+    image_id: str
+    snapshot_id: str
+    name: str
+
+
+class QATask(ArchTask):
+    image: BuiltImage
+    task_token: str = Field(min_length=1)
+
+
+class QACheck(Model):
+    name: str
+    passed: bool
+    expected: str = ""
+    actual: str = ""
+
+
+class QAReport(Model):
+    instance_id: str
+    checks: list[QACheck] = Field(min_length=1)
+
+
+class EvaluateTask(ArchTask):
+    image: BuiltImage
+    qa: QAReport
+
+
+class Caught(BaseModel):
+    """What a Catch hands on: Step Functions' own field names."""
+
+    model_config = ConfigDict(extra="ignore")
+    Error: str
+    Cause: str | None = None
+
+
+_RESERVED_ERRORS = {"States.Timeout": "TaskTimedOut", "States.HeartbeatTimeout": "HeartbeatTimedOut"}
+
+
+class Failure(Model):
+    """A caught error with the stage (and architecture) it happened in."""
+
+    stage: str
+    arch: Arch | None = None
+    error: str
+    cause: str = ""
+
+    @property
+    def rethrowable_error(self) -> str:
+        """The error name a Fail state may raise: names beginning ``States.`` are reserved."""
+        return _RESERVED_ERRORS.get(self.error, self.error.removeprefix("States."))
+
+
+class CleanupArchTask(ArchTask):
+    stage: str
+    caught: Caught
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(stage=self.stage, arch=self.arch, error=self.caught.Error, cause=self.caught.Cause or "")
+
+
+class RegionTask(Model):
+    """One destination region's share: the Distribute and Publish maps' item."""
+
+    release_id: str
+    stream: str
+    version: str
+    region: str
+    base_region: str
+    images: list[BuiltImage] = Field(min_length=1)
+
+
+class RegionalImage(Model):
+    arch: Arch
+    image_id: str
+    state: str
+    public: bool = False
+    parameters: list[str] = Field(default_factory=list)
+
+
+class RegionResult(Model):
+    region: str
+    images: list[RegionalImage]
+    pending: bool = False
+
+
+class PublishTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    region: RegionResult
+
+
+class AnnounceTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    published: list[RegionResult] = Field(min_length=1)
+
+
+class Announcement(Model):
+    metadata_url: str
+    message_id: str
+
+
+class FinalizeTask(AnnounceTask):
+    announcement: Announcement
+
+
+class FailTask(Model):
+    release_id: str
+    stream: str
+    regions: list[str] = Field(min_length=1)
+    stage: str
+    caught: Caught
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(stage=self.stage, error=self.caught.Error, cause=self.caught.Cause or "")
+
+
+class ReleaseRecord(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    release_id: str
+    stream: str
+    version: str
+    trigger: str
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED"]
+    execution_arn: str
+    commits: dict[str, dict]
+    regions: list[str]
+    created_at: str
+    updated_at: str
+    images: dict[str, dict[str, str]] = Field(default_factory=dict)
+    metadata_url: str | None = None
+    failed_stage: str | None = None
+    failure: str | None = None
+
+
+class PrepareTask(Model):
+    release: ReleaseInput
+    execution_arn: str

@@ -1,0 +1,69 @@
+"""The one function every trigger calls to start a release."""
+
+import os
+from typing import Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from chalicelib.aws import client
+from chalicelib.config import load_streams
+from chalicelib.models import ReleaseInput
+
+Outcome = Literal["started", "in-progress", "already-released", "failed-earlier"]
+_OUTCOME_BY_STATUS: dict[str, Outcome] = {
+    "RUNNING": "in-progress", "PENDING_REDRIVE": "in-progress", "SUCCEEDED": "already-released",
+}
+
+
+class StartResult(BaseModel):
+    outcome: Outcome
+    release_id: str
+    execution_arn: str
+
+    @property
+    def message(self) -> str:
+        return {
+            "started": f"release {self.release_id} started",
+            "in-progress": f"release {self.release_id} is in progress: {self.execution_arn}",
+            "already-released": f"release {self.release_id} is already released: {self.execution_arn}",
+            "failed-earlier": f"release {self.release_id} ran before and failed; redrive it: {self.execution_arn}",
+        }[self.outcome]
+
+
+def state_machine_arn() -> str:
+    return os.environ["RELEASE_STATE_MACHINE_ARN"]
+
+
+def execution_arn(machine_arn: str, name: str) -> str:
+    return machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+
+def _existing(arn: str) -> str | None:
+    try:
+        return client("stepfunctions").describe_execution(executionArn=arn)["status"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+def start_release(release: ReleaseInput, machine_arn: str | None = None) -> StartResult:
+    """Validate against the stream, then start the release unless its execution exists.
+
+    Raises ConfigError or InvalidReleaseInput before anything starts."""
+    release.check_against(load_streams().stream(release.stream))
+    machine_arn = machine_arn or state_machine_arn()
+    name = release.release_id
+    arn = execution_arn(machine_arn, name)
+    status = _existing(arn)
+    if status is None:
+        try:
+            client("stepfunctions").start_execution(
+                stateMachineArn=machine_arn, name=name, input=release.model_dump_json(exclude_none=True))
+            return StartResult(outcome="started", release_id=name, execution_arn=arn)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            status = _existing(arn) or "RUNNING"
+    return StartResult(outcome=_OUTCOME_BY_STATUS.get(status, "failed-earlier"), release_id=name, execution_arn=arn)
