@@ -21,7 +21,7 @@ def synthetic_release(stream_name: str, version: str | None, regions: int | None
                                 timestamp=now.replace(microsecond=0))
                for arch, ref in stream.refs.items()}
     return ReleaseInput(stream=stream_name, version=version, commits=commits, trigger="cli",
-                        regions=first_regions(stream.regions.base, regions) if regions else None)
+                        regions=first_regions(stream.regions.base, regions) if regions is not None else None)
 
 
 def _parser() -> argparse.ArgumentParser:

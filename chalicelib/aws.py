@@ -1,28 +1,42 @@
-"""The one factory for boto3 clients: one client per (service, region), made on first use."""
+"""The one factory for boto3 clients: one client per (service, region), made on first use.
+
+All clients share one session, so each service model is read once per process; creating a
+client is not thread-safe, hence the lock (Map iterations run tasks concurrently)."""
 
 import functools
 import os
+import threading
 
 import boto3
 from botocore.config import Config
 
 _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+_lock = threading.Lock()
 
 
 def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+@functools.lru_cache(maxsize=1)
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 @functools.lru_cache(maxsize=None)
 def _client(service: str, region: str, endpoint_url: str | None):
-    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=_RETRIES)
+    return _session().client(service, region_name=region, endpoint_url=endpoint_url, config=_RETRIES)
 
 
 def client(service: str, region: str | None = None):
     """A boto3 client for ``service`` in ``region`` (default: the function's own region)."""
-    return _client(service, region or default_region(), os.environ.get("AWS_ENDPOINT_URL"))
+    key = (service, region or default_region(), os.environ.get("AWS_ENDPOINT_URL"))
+    with _lock:
+        return _client(*key)
 
 
 def reset_clients() -> None:
-    """Forget every client, for a process that changes credentials or endpoints."""
-    _client.cache_clear()
+    """Forget every client and the session, for a process that changes credentials or endpoints."""
+    with _lock:
+        _client.cache_clear()
+        _session.cache_clear()

@@ -1,5 +1,6 @@
 """Stream configuration: which ostree refs become which AMIs, where, and under what names."""
 
+import functools
 import json
 import os
 import re
@@ -128,8 +129,18 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
 
 
 def load_streams(path: str | os.PathLike | None = None) -> StreamsConfig:
-    """Load and validate the stream configuration (``STREAMS_CONFIG`` or the shipped default)."""
+    """Load and validate the stream configuration (``STREAMS_CONFIG`` or the shipped default).
+
+    Read once per file version: every task asks for it, and it changes only with a deployment."""
     source = Path(path or os.environ.get("STREAMS_CONFIG") or DEFAULT_CONFIG)
+    try:
+        return _load(source.resolve(), source.stat().st_mtime_ns)
+    except OSError as error:
+        raise ConfigError(f"{source.name}: cannot read stream configuration: {error}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _load(source: Path, _version: int) -> StreamsConfig:
     try:
         raw = json.loads(source.read_text())
     except (OSError, json.JSONDecodeError) as error:

@@ -7,7 +7,6 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import client
 from chalicelib.config import load_streams
-from chalicelib.ec2 import find_image_by_name
 from chalicelib.errors import CopyFailed, PublishFailed
 from chalicelib.models import BuiltImage, PublishTask, RegionalImage, RegionResult, RegionTask
 from chalicelib.observability import logger
@@ -18,12 +17,16 @@ def _copy_token(release_id: str, image: BuiltImage, region: str) -> str:
     return hashlib.sha256(f"{release_id}/{image.arch}/{region}".encode()).hexdigest()[:64]
 
 
-def _copy_one(task: RegionTask, image: BuiltImage) -> str:
+def _images_by_name(region: str, names: list[str]) -> dict[str, str]:
+    images = client("ec2", region).describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": names}])
+    return {i["Name"]: i["ImageId"] for i in images["Images"]}
+
+
+def _copy_one(task: RegionTask, image: BuiltImage, existing: dict[str, str]) -> str:
     if task.region == task.base_region:
         return image.image_id
-    existing = find_image_by_name(task.region, image.name)
-    if existing:
-        return existing["ImageId"]
+    if image.name in existing:
+        return existing[image.name]
     tags = release_tags(task.release_id, task.stream, image.arch, "image")
     try:
         return client("ec2", task.region).copy_image(
@@ -53,7 +56,9 @@ def region_state(task: RegionTask, image_ids: dict[str, str]) -> RegionResult:
 
 
 def copy_to_region(task: RegionTask) -> RegionResult:
-    image_ids = {image.arch: _copy_one(task, image) for image in task.images}
+    """Copy each image unless a copy of that name is there already (a rerun copies nothing twice)."""
+    existing = _images_by_name(task.region, [i.name for i in task.images]) if task.region != task.base_region else {}
+    image_ids = {image.arch: _copy_one(task, image, existing) for image in task.images}
     result = region_state(task, image_ids)
     logger.info("copies requested", extra={"region": task.region, "images": image_ids, "pending": result.pending})
     return result
@@ -61,23 +66,29 @@ def copy_to_region(task: RegionTask) -> RegionResult:
 
 def check_copies(task: RegionTask) -> RegionResult:
     """Look again at copies already requested (by name, as copy_to_region left them)."""
-    image_ids = {}
-    for image in task.images:
-        found = image if task.region == task.base_region else find_image_by_name(task.region, image.name)
-        if found is None:
-            raise CopyFailed(f"{image.arch} copy {image.name} vanished from {task.region}")
-        image_ids[image.arch] = found.image_id if isinstance(found, BuiltImage) else found["ImageId"]
-    return region_state(task, image_ids)
+    if task.region == task.base_region:
+        return region_state(task, {image.arch: image.image_id for image in task.images})
+    by_name = _images_by_name(task.region, [i.name for i in task.images])
+    vanished = [i.name for i in task.images if i.name not in by_name]
+    if vanished:
+        raise CopyFailed(f"copies {', '.join(vanished)} vanished from {task.region}")
+    return region_state(task, {image.arch: by_name[image.name] for image in task.images})
 
 
-def _make_public(region: str, image_id: str) -> None:
+def _share_publicly(region: str, images: list[RegionalImage]) -> dict[str, dict]:
+    """Launch permission ``all`` on each image and create-volume permission ``all`` on its
+    snapshots; returns each image as EC2 describes it afterwards."""
     ec2 = client("ec2", region)
-    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
-    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
-    for mapping in image.get("BlockDeviceMappings", []):
-        if "Ebs" in mapping:
-            ec2.modify_snapshot_attribute(SnapshotId=mapping["Ebs"]["SnapshotId"], Attribute="createVolumePermission",
-                                          OperationType="add", GroupNames=["all"])
+    for image in images:
+        ec2.modify_image_attribute(ImageId=image.image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+    described = {i["ImageId"]: i for i in ec2.describe_images(ImageIds=[i.image_id for i in images])["Images"]}
+    for image in described.values():
+        for mapping in image.get("BlockDeviceMappings", []):
+            if "Ebs" in mapping:
+                ec2.modify_snapshot_attribute(SnapshotId=mapping["Ebs"]["SnapshotId"],
+                                              Attribute="createVolumePermission",
+                                              OperationType="add", GroupNames=["all"])
+    return described
 
 
 def _record_in_ssm(task: PublishTask, arch: str, image_id: str) -> list[str]:
@@ -91,17 +102,16 @@ def _record_in_ssm(task: PublishTask, arch: str, image_id: str) -> list[str]:
 
 
 def publish_region(task: PublishTask) -> RegionResult:
-    """Public first, then SSM: ``latest`` never points at an image that is not yet public."""
+    """Public first, then SSM: ``latest`` never points at an image that is not public."""
     region = task.region.region
-    published = []
-    for image in task.region.images:
-        try:
-            _make_public(region, image.image_id)
-            public = client("ec2", region).describe_images(ImageIds=[image.image_id])["Images"][0]["Public"]
-            if not public:
+    try:
+        described = _share_publicly(region, task.region.images)
+        published = []
+        for image in task.region.images:
+            if not described.get(image.image_id, {}).get("Public"):
                 raise PublishFailed(f"{image.arch} {image.image_id} in {region} is still private after sharing")
             parameters = _record_in_ssm(task, image.arch, image.image_id)
-        except ClientError as error:
-            raise PublishFailed(f"{image.arch} {image.image_id} in {region}: {error.response['Error']['Message']}") from None
-        published.append(image.model_copy(update={"public": True, "parameters": parameters}))
+            published.append(image.model_copy(update={"public": True, "parameters": parameters}))
+    except ClientError as error:
+        raise PublishFailed(f"{region}: {error.response['Error']['Message']}") from None
     return RegionResult(region=region, images=published)

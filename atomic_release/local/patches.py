@@ -3,6 +3,7 @@
 Installed once per process and inert until a LocalRuntime registers handlers; every patch
 names the moto internal it replaces, which is why moto is pinned to one version."""
 
+import functools
 import json
 import logging
 import threading
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import convert_tag_spec
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
@@ -108,6 +110,15 @@ def _heartbeat_counts_early_outcome(original):
     return setup_heartbeat_endpoint
 
 
+def _send_task_failure_with_cause(self):
+    """moto drops SendTaskFailure's cause; the guest's log lines travel in it."""
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+    return EmptyResult()
+
+
 def _keep_registered_attributes(original):
     """register_image keeps what real EC2 keeps (moto keeps only Name and Description)."""
 
@@ -196,6 +207,16 @@ def _block_device_mappings(original_property):
     return property(getter)
 
 
+def _cache_json_path_parsing() -> None:
+    """moto's interpreter parses every JSONPath anew, building a ply parser each time: most of
+    a local release's CPU went there. Parsed paths are immutable, so they are cached."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
+
+
 def install() -> None:
     global _installed
     with _lock:
@@ -208,10 +229,12 @@ def install() -> None:
         HeartbeatEndpoint.clear_and_wait = _heartbeat_now
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
             CallbackEndpoint.setup_heartbeat_endpoint)
+        StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
         AmisResponse.register_image = _keep_registered_attributes(AmisResponse.register_image)
         AmisResponse.copy_image = _keep_copied_attributes(AmisResponse.copy_image)
         from moto.ec2.models.amis import Ami
 
         Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
+        _cache_json_path_parsing()
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         _installed = True

@@ -82,7 +82,8 @@ class LocalRuntime:
     streams: StreamsConfig = field(default_factory=load_streams)
     faults: list[Fault] = field(default_factory=list)
     stage: str = "local"
-    poll_interval_s: float = 0.02
+    poll_s: float = 0.05
+    max_history_s: float = 1.0
 
     def __post_init__(self):
         self.base_regions = sorted({s.regions.base for s in self.streams.streams.values()})
@@ -193,24 +194,39 @@ class LocalRuntime:
 
     def wait(self, execution_arn: str, on_stage: Callable[[StageEvent], None] | None = None,
              timeout_s: float = 600) -> Finished:
-        """Poll until the execution leaves RUNNING, reporting top-level stages as they go."""
+        """Poll until the execution leaves RUNNING, reporting top-level stages as they go.
+
+        The status is cheap to ask often. moto returns the whole history on every call, and
+        reading it competes with the interpreter for the interpreter lock, so the history is
+        read at a growing interval (at most ``max_history_s``) and once at the end."""
         sfn = client("stepfunctions")
         started = time.monotonic()
-        polls, seen = 0, 0
-        while True:
-            polls += 1
-            status = sfn.describe_execution(executionArn=execution_arn)["status"]
-            history = self.history(execution_arn)
-            for event in history[seen:]:
+        polls, reported = 0, 0
+        history_interval = self.poll_s
+        next_history = started
+
+        def report(history: list[dict]) -> None:
+            nonlocal reported
+            for event in history[reported:]:
                 stage = _stage_event(event)
                 if stage and on_stage:
                     on_stage(stage)
-            seen = len(history)
-            if status != "RUNNING":
+            reported = len(history)
+
+        while True:
+            polls += 1
+            if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
                 break
-            if time.monotonic() - started > timeout_s:
+            now = time.monotonic()
+            if now - started > timeout_s:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s:.0f} s")
-            time.sleep(self.poll_interval_s)
+            if on_stage and now >= next_history:
+                report(self.history(execution_arn))
+                history_interval = min(history_interval * 1.5, self.max_history_s)
+                next_history = now + history_interval
+            time.sleep(self.poll_s)
+        history = self.history(execution_arn)
+        report(history)
         described = sfn.describe_execution(executionArn=execution_arn)
         return Finished(
             execution_arn=execution_arn, status=described["status"],

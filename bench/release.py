@@ -1,0 +1,35 @@
+"""Benchmark: one local release for 2 architectures x 25 regions.
+
+Prints wall seconds, state transitions (StateEntered events), Lambda invocations and polling
+iterations, then the same figures as one line of JSON. Targets: <= 200 transitions, <= 8 s."""
+
+import json
+import sys
+
+from atomic_release.cli import synthetic_release
+from atomic_release.local import LocalRuntime
+from atomic_release.local_release import run
+
+REGIONS = 25
+TARGETS = {"transitions": 200, "wall_s": 8.0}
+
+
+def main() -> int:
+    release = synthetic_release("stable", "43.20261125.3.0", REGIONS)
+    with LocalRuntime() as runtime:
+        result = run(runtime, release)
+    if result.status != "SUCCEEDED":
+        print(f"release {result.status}: {result.failure}", file=sys.stderr)
+        return 1
+    figures = {"wall_s": result.wall_s, "transitions": result.transitions,
+               "lambda_invocations": result.lambda_invocations, "polls": result.polls}
+    print(f"local release, {len(release.commits)} architectures x {REGIONS} regions")
+    for name, value in figures.items():
+        target = f"  (target <= {TARGETS[name]})" if name in TARGETS else ""
+        print(f"  {name:<19} {value}{target}")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

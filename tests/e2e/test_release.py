@@ -1,0 +1,115 @@
+"""The whole release state machine, run locally from start to end."""
+
+import json
+
+import pytest
+
+from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local_release import run
+from chalicelib import records
+from chalicelib.aws import client
+from tests.helpers import account_inventory, nothing, release_resources
+
+pytestmark = pytest.mark.e2e
+REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
+
+
+def test_release_publishes_every_arch_in_every_region(runtime, developer_release):
+    result = run(runtime, developer_release)
+
+    assert result.status == "SUCCEEDED", result.failure
+    assert {(r.arch, r.region) for r in result.images} == {(a, g) for a in ("x86_64", "arm64") for g in REGIONS}
+    for row in result.images:
+        image = client("ec2", row.region).describe_images(ImageIds=[row.image_id])["Images"][0]
+        assert image["State"] == "available"
+        assert image["Architecture"] == row.arch
+        assert image["BootMode"] == {"x86_64": "uefi-preferred", "arm64": "uefi"}[row.arch]
+        assert image["EnaSupport"] is True
+        assert image["ImdsSupport"] == "v2.0"
+        assert image["Public"] is True
+        snapshot = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        permissions = client("ec2", row.region).describe_snapshot_attribute(
+            SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"]
+        assert {"Group": "all"} in permissions
+        ssm = client("ssm", row.region)
+        for label in ("latest", developer_release.version):
+            parameter = ssm.get_parameter(Name=f"/atomic-release/developer/{row.arch}/{label}")["Parameter"]
+            assert parameter["Value"] == row.image_id
+            assert parameter["DataType"] == "aws:ec2:image"
+
+
+def test_stream_metadata_lists_every_region_in_coreos_format(runtime, developer_release):
+    result = run(runtime, developer_release)
+
+    bucket, key = result.metadata_url.removeprefix("s3://").split("/", 1)
+    document = json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert document["stream"] == "developer"
+    assert set(document["architectures"]) == {"x86_64", "aarch64"}
+    by_arch = {"x86_64": "x86_64", "aarch64": "arm64"}
+    for coreos_arch, entry in document["architectures"].items():
+        regions = entry["images"]["aws"]["regions"]
+        assert set(regions) == set(REGIONS)
+        for region, listed in regions.items():
+            assert listed["release"] == developer_release.version
+            expected = next(r.image_id for r in result.images if r.arch == by_arch[coreos_arch] and r.region == region)
+            assert listed["image"] == expected
+
+
+def test_success_leaves_no_builder_or_qa_instance_nor_volume(runtime, developer_release):
+    before = account_inventory(REGIONS)
+    result = run(runtime, developer_release)
+
+    after = account_inventory(REGIONS)
+    assert after["instances"] == before["instances"]
+    assert after["volumes"] == before["volumes"]
+    assert len(after["images"] - before["images"]) == 6
+    assert records.get(result.release_id).status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(("fault", "stage", "error"), [
+    ("builder-fails:arm64", "launch-builder (arm64)", "BuilderFailed"),
+    ("builder-silent:x86_64", "launch-builder (x86_64)", "States.Timeout"),
+    ("qa-fails:arm64", "evaluate-qa (arm64)", "QAFailed"),
+])
+def test_a_failing_arch_fails_the_release_and_leaves_nothing(developer_release, fault, stage, error):
+    with LocalRuntime(faults=[Fault.parse(fault)]) as runtime:
+        before = account_inventory(REGIONS)
+        result = run(runtime, developer_release)
+
+        assert result.status == "FAILED"
+        assert result.failure.startswith(f"{stage} failed: {error}")
+        record = records.get(result.release_id)
+        assert record.status == "FAILED"
+        assert record.failed_stage == stage.split(" ")[0]
+        assert nothing(release_resources(result.release_id, REGIONS))
+        assert account_inventory(REGIONS) == before
+        assert result.images == []
+
+
+def test_qa_failure_names_the_failed_check(developer_release):
+    with LocalRuntime(faults=[Fault.parse("qa-fails")]) as runtime:
+        result = run(runtime, developer_release)
+
+    assert "system-state: expected 'running', got 'degraded" in result.failure
+
+
+def test_a_second_start_of_the_same_release_starts_nothing(runtime, developer_release):
+    first = run(runtime, developer_release)
+    again = runtime.start_release(developer_release)
+
+    assert first.status == "SUCCEEDED"
+    assert again.outcome == "already-released"
+    assert again.execution_arn == first.execution_arn
+    executions = client("stepfunctions").list_executions(
+        stateMachineArn=first.execution_arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:"))["executions"]
+    assert len(executions) == 1
+
+
+def test_a_second_start_of_a_failed_release_points_at_the_failed_execution(developer_release):
+    with LocalRuntime(faults=[Fault.parse("builder-fails")]) as runtime:
+        first = run(runtime, developer_release)
+        again = runtime.start_release(developer_release)
+
+    assert first.status == "FAILED"
+    assert again.outcome == "failed-earlier"
+    assert again.execution_arn == first.execution_arn
