@@ -1,0 +1,66 @@
+"""The ASL is the contract between app.py, the task modules and the flow."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import chalicelib.errors as errors
+from app import app
+from atomic_release.local.runtime import substitution_name
+
+ASL_PATH = Path(__file__).resolve().parents[2] / "state_machines" / "release.asl.json"
+ASL = json.loads(ASL_PATH.read_text())
+
+
+def all_states(states: dict):
+    for name, state in states.items():
+        yield name, state, states
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from all_states(processor["States"])
+
+
+def test_every_substitution_is_a_function_registered_in_app_py_and_every_function_is_used():
+    used = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", ASL_PATH.read_text()))
+    registered = {substitution_name(f.name) for f in app.pure_lambda_functions}
+    assert used == registered
+
+
+def test_every_transition_names_a_state_of_its_own_scope():
+    for name, state, scope in all_states(ASL["States"]):
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", [])] + [c["Next"] for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in scope, f"{name} -> {target}"
+
+
+def test_error_names_are_aws_names_or_domain_exception_classes():
+    domain = {name for name, value in vars(errors).items() if isinstance(value, type)}
+    for name, state, _ in all_states(ASL["States"]):
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            for error in rule["ErrorEquals"]:
+                assert error.startswith(("States.", "Lambda.")) or error in domain, f"{name}: {error}"
+
+
+def test_every_task_retries_lambda_service_errors_and_callbacks_have_deadlines():
+    for name, state, _ in all_states(ASL["States"]):
+        if state["Type"] != "Task":
+            continue
+        assert any("Lambda.ServiceException" in r["ErrorEquals"] for r in state["Retry"]), name
+        if state["Resource"].endswith(".waitForTaskToken"):
+            assert state["TimeoutSeconds"] > 0, name
+            assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+
+
+@pytest.mark.parametrize("state", ["LaunchBuilder", "RegisterImage", "LaunchQA", "EvaluateQA"])
+def test_every_build_step_is_caught_and_cleaned_up(state):
+    build = ASL["States"]["Build"]["ItemProcessor"]["States"]
+    catch = build[state]["Catch"][0]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    assert build[catch["Next"]]["Next"] == "CleanupArch"
+
+
+def test_distribution_concurrency_stays_below_the_copy_limit_per_region():
+    assert ASL["States"]["Distribute"]["MaxConcurrency"] <= 20
