@@ -6,7 +6,9 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from chalicelib.config import load_streams
+from pydantic import ValidationError
+
+from chalicelib.config import describe_validation_error, load_streams
 from chalicelib.errors import ReleaseError
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.regions import first_regions
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run_local_release(args)
+    except ValidationError as error:
+        print(f"atomic-release: {describe_validation_error(error, 'release')}", file=sys.stderr)
+        return 2
     except (ReleaseError, ValueError) as error:
         print(f"atomic-release: {error}", file=sys.stderr)
         return 2

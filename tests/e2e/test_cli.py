@@ -1,0 +1,60 @@
+"""`atomic-release local release` as a release engineer runs it."""
+
+import json
+
+import pytest
+
+from atomic_release.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+def test_json_output_is_one_object_with_every_image(capsys):
+    code = main(["local", "release", "--stream", "developer", "--regions", "3", "--version", "43.1",
+                 "--output", "json"])
+
+    out = capsys.readouterr()
+    assert code == 0
+    result = json.loads(out.out)
+    assert result["status"] == "SUCCEEDED"
+    assert result["version"] == "43.1"
+    assert sorted({(i["arch"], i["region"]) for i in result["images"]}) == sorted(
+        (a, r) for a in ("arm64", "x86_64") for r in ("us-east-1", "us-east-2", "us-west-1"))
+    assert all(i["public"] and i["ssm_points_here"] for i in result["images"])
+    assert result["metadata_url"] == "s3://atomic-release-local-metadata/streams/developer.json"
+    assert "Build       ended" in out.err
+
+
+def test_text_output_shows_stages_and_the_image_table(capsys):
+    code = main(["local", "release", "--stream", "developer", "--regions", "2"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    for stage in ("Prepare", "Build", "Distribute", "Publish", "Announce", "Finalize"):
+        assert f"{stage:<11} started" in out and f"{stage:<11} ended" in out
+    assert "ARCH    REGION     AMI" in out
+    assert out.count("  yes  ") == 4
+    assert "SUCCEEDED" in out.splitlines()[-1]
+
+
+def test_a_failed_release_exits_non_zero_with_one_sentence(capsys):
+    code = main(["local", "release", "--stream", "developer", "--fault", "builder-fails:arm64"])
+
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 1
+    assert " FAILED: launch-builder (arm64) failed: BuilderFailed: ostree pull " in last
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--stream", "nightly"], "unknown stream 'nightly'"),
+    (["--stream", "developer", "--regions", "0"], "--regions must be at least 1"),
+    (["--stream", "developer", "--fault", "meteor"], "unknown fault 'meteor'"),
+    (["--stream", "developer", "--version", "not a version"], "release: version: String should match pattern"),
+])
+def test_bad_arguments_are_refused_before_anything_runs(capsys, args, message):
+    code = main(["local", "release", *args])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
