@@ -123,7 +123,7 @@ def register_image(task: RegisterTask) -> BuiltImage:
     ec2 = client("ec2", task.region)
     ec2_resources.terminate(task.region, [i["InstanceId"] for i in
                                           ec2_resources.find_instances(task.region, task.release_id, task.arch, "builder")])
-    existing = ec2_resources.find_image_by_name(task.region, name)
+    existing = ec2_resources.images_by_name(task.region, [name], task.release_id).get(name)
     if existing:
         logger.info("image exists, reused", extra={"image_id": existing["ImageId"]})
         ec2_resources.delete_volume(task.region, task.builder.volume_id)

@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import client
 from chalicelib.config import load_streams
+from chalicelib.ec2 import images_by_name
 from chalicelib.errors import CopyFailed, PublishFailed
 from chalicelib.models import BuiltImage, PublishTask, RegionalImage, RegionResult, RegionTask
 from chalicelib.observability import logger
@@ -17,9 +18,9 @@ def _copy_token(release_id: str, image: BuiltImage, region: str) -> str:
     return hashlib.sha256(f"{release_id}/{image.arch}/{region}".encode()).hexdigest()[:64]
 
 
-def _images_by_name(region: str, names: list[str]) -> dict[str, str]:
-    images = client("ec2", region).describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": names}])
-    return {i["Name"]: i["ImageId"] for i in images["Images"]}
+def _image_ids_by_name(task: RegionTask) -> dict[str, str]:
+    found = images_by_name(task.region, [i.name for i in task.images], task.release_id)
+    return {name: image["ImageId"] for name, image in found.items()}
 
 
 def _copy_one(task: RegionTask, image: BuiltImage, existing: dict[str, str]) -> str:
@@ -57,7 +58,7 @@ def region_state(task: RegionTask, image_ids: dict[str, str]) -> RegionResult:
 
 def copy_to_region(task: RegionTask) -> RegionResult:
     """Copy each image unless a copy of that name is there already (a rerun copies nothing twice)."""
-    existing = _images_by_name(task.region, [i.name for i in task.images]) if task.region != task.base_region else {}
+    existing = _image_ids_by_name(task) if task.region != task.base_region else {}
     image_ids = {image.arch: _copy_one(task, image, existing) for image in task.images}
     result = region_state(task, image_ids)
     logger.info("copies requested", extra={"region": task.region, "images": image_ids, "pending": result.pending})
@@ -68,7 +69,7 @@ def check_copies(task: RegionTask) -> RegionResult:
     """Look again at copies already requested (by name, as copy_to_region left them)."""
     if task.region == task.base_region:
         return region_state(task, {image.arch: image.image_id for image in task.images})
-    by_name = _images_by_name(task.region, [i.name for i in task.images])
+    by_name = _image_ids_by_name(task)
     vanished = [i.name for i in task.images if i.name not in by_name]
     if vanished:
         raise CopyFailed(f"copies {', '.join(vanished)} vanished from {task.region}")

@@ -6,7 +6,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.arch import Arch
 from chalicelib.aws import client
-from chalicelib.tags import release_filters
+from chalicelib.errors import ImageNameTaken
+from chalicelib.tags import RELEASE, as_dict, release_filters
 
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
@@ -18,11 +19,18 @@ def find_instances(region: str, release_id: str, arch: Arch | None = None, role:
     return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
-def find_image_by_name(region: str, name: str) -> dict | None:
+def images_by_name(region: str, names: list[str], release_id: str) -> dict[str, dict]:
+    """This account's images of these names in a region. An image of one of the names that
+    another release made is an error: the same version built from another commit must never
+    be shipped under this release's name."""
     images = client("ec2", region).describe_images(
-        Owners=["self"], Filters=[{"Name": "name", "Values": [name]}]
-    )["Images"]
-    return images[0] if images else None
+        Owners=["self"], Filters=[{"Name": "name", "Values": names}])["Images"]
+    for image in images:
+        owner = as_dict(image.get("Tags")).get(RELEASE)
+        if owner != release_id:
+            raise ImageNameTaken(f"an image named {image['Name']} ({image['ImageId']}) already exists in {region}, "
+                                 f"made by {'release ' + owner if owner else 'something other than atomic-release'}")
+    return {image["Name"]: image for image in images}
 
 
 def terminate(region: str, instance_ids: list[str]) -> None:

@@ -26,6 +26,10 @@ class ImageRegistrationFailed(ReleaseError):
     """The builder's disk could not be turned into an image."""
 
 
+class ImageNameTaken(ReleaseError):
+    """An image of the release's name exists and belongs to another release."""
+
+
 class QAFailed(ReleaseError):
     """The QA instance reported failed checks."""
 

@@ -1,6 +1,7 @@
 """The whole release state machine, run locally from start to end."""
 
 import json
+import re
 
 import pytest
 
@@ -8,6 +9,7 @@ from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local_release import run
 from chalicelib import records
 from chalicelib.aws import client
+from chalicelib.report import image_rows
 from tests.helpers import account_inventory, nothing, release_resources
 
 pytestmark = pytest.mark.e2e
@@ -113,3 +115,21 @@ def test_a_second_start_of_a_failed_release_points_at_the_failed_execution(devel
     assert first.status == "FAILED"
     assert again.outcome == "failed-earlier"
     assert again.execution_arn == first.execution_arn
+
+
+def test_the_same_version_from_another_commit_is_refused_and_the_first_stays(runtime, developer_release):
+    first = run(runtime, developer_release)
+    commits = developer_release.model_dump()["commits"]
+    commits["x86_64"]["checksum"] = "f" * 64
+    rebuilt = developer_release.model_validate({**developer_release.model_dump(), "commits": commits})
+
+    second = run(runtime, rebuilt)
+
+    assert first.status == "SUCCEEDED"
+    assert second.status == "FAILED"
+    # arm64's commit is unchanged, but its image name is taken all the same: either may fail first.
+    assert re.match(r"register-image \((x86_64|arm64)\) failed: ImageNameTaken: an image named "
+                    rf"atomic-developer-{re.escape(developer_release.version)}-(x86_64|arm64) \(ami-\w+\) already "
+                    rf"exists in us-east-1, made by release {first.release_id}", second.failure)
+    assert nothing(release_resources(second.release_id, REGIONS))
+    assert all(row.public and row.ssm_points_here for row in image_rows(first.release_id))
