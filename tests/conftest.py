@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from atomic_release.cli import synthetic_release
@@ -15,3 +17,25 @@ def runtime():
 def developer_release():
     """A developer release of one synthetic commit per architecture across three regions."""
     return synthetic_release("developer", "43.20261125.dev.1", 3)
+
+
+@pytest.fixture
+def ostree_repo(tmp_path):
+    """A new archive repository made by the real ostree CLI (Debian's package)."""
+    from atomic_release.local.ostree_repo import OstreeMissing, OstreeRepo
+
+    try:
+        return OstreeRepo(tmp_path / "repo")
+    except OstreeMissing as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}: CI must install it (.ci/run)")
+        pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+
+
+@pytest.fixture
+def served(ostree_repo):
+    """The repository served on 127.0.0.1."""
+    from atomic_release.local.repo_server import RepoServer
+
+    with RepoServer(ostree_repo.path) as server:
+        yield server

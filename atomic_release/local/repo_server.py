@@ -1,0 +1,76 @@
+"""Serve a directory (an ostree archive repository) on 127.0.0.1, as a static web server in
+front of a real repository would: ETag and Last-Modified, 304 for conditional requests.
+It counts requests and body bytes, so benchmarks can say what a poll cost."""
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import partial
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+@dataclass
+class Traffic:
+    requests: int = 0
+    body_bytes: int = 0
+    not_modified: int = 0
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    traffic: Traffic
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+    def send_head(self):
+        self.traffic.requests += 1
+        path = Path(self.translate_path(self.path))
+        if path.is_file():
+            stat = path.stat()
+            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            if etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
+                self.traffic.not_modified += 1
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return None
+            self._etag = etag
+        return super().send_head()
+
+    def end_headers(self):
+        if getattr(self, "_etag", None):
+            self.send_header("ETag", self._etag)
+            self._etag = None
+        super().end_headers()
+
+    def copyfile(self, source, outputfile):
+        data = source.read()
+        self.traffic.body_bytes += len(data)
+        outputfile.write(data)
+
+
+class RepoServer:
+    """``with RepoServer(directory) as server: server.url``"""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.traffic = Traffic()
+        handler = type("Handler", (_Handler,), {"traffic": self.traffic})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> "RepoServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
