@@ -1,8 +1,11 @@
 """The Chalice app: wiring only. Each task of the release state machine is a Lambda whose
 logic lives in ``functions/`` and ``chalicelib/``."""
 
-from chalice import Chalice
+import os
 
+from chalice import Chalice, Rate, Response
+
+from chalicelib import detect, events, webhook
 from functions import (
     announce, check_copies, cleanup_arch, copy_to_region, evaluate_qa, fail_release, finalize,
     launch_builder, launch_qa, prepare, publish_region, register_image,
@@ -69,3 +72,33 @@ def finalize_task(event, context):
 @app.lambda_function(name="fail_release")
 def fail_release_task(event, context):
     return fail_release.handler(event, context)
+
+
+# -- commit detection ----------------------------------------------------------------------------
+# The poll rate is fixed when the app is packaged: POLL_MINUTES in the packaging environment.
+
+@app.schedule(Rate(int(os.environ.get("POLL_MINUTES", "15")), unit=Rate.MINUTES), name="poll_repositories")
+def poll_repositories(event):
+    return [decision.model_dump() for decision in detect.poll_all()]
+
+
+@app.schedule(Rate(14, unit=Rate.DAYS), name="biweekly_cadence")
+def biweekly_cadence(event):
+    return [decision.model_dump() for decision in detect.cadence_all()]
+
+
+@app.route("/hooks/ostree", methods=["POST"], content_types=["application/json"])
+def ostree_hook():
+    request = app.current_request
+    answer = webhook.handle(dict(request.headers), request.raw_body)
+    return Response(body=answer.body, status_code=answer.status)
+
+
+@app.on_cw_event({"source": [events.SOURCE], "detail-type": [events.PUNGI_OSTREE]}, name="pungi_ostree_commit")
+def pungi_ostree_commit(event):
+    return events.on_pungi_ostree(event.to_dict()).model_dump()
+
+
+@app.on_cw_event({"source": [events.SOURCE], "detail-type": [events.COREOS_BUILD_STATE]}, name="coreos_build_state")
+def coreos_build_state(event):
+    return events.on_coreos_build_state(event.to_dict()).model_dump()

@@ -1,29 +1,13 @@
 """The ``atomic-release`` command."""
 
 import argparse
-import hashlib
-import json
 import sys
-from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from chalicelib.config import describe_validation_error, load_streams
+from atomic_release.local.ostree_repo import OstreeMissing
+from chalicelib.config import describe_validation_error
 from chalicelib.errors import ReleaseError
-from chalicelib.models import ArchCommit, ReleaseInput
-from chalicelib.regions import first_regions
-
-
-def synthetic_release(stream_name: str, version: str | None, regions: int | None, config=None) -> ReleaseInput:
-    """A release of a made-up commit per architecture, for a local run with no repository."""
-    stream = (config or load_streams()).stream(stream_name)
-    now = datetime.now(timezone.utc)
-    version = version or now.strftime("local.%Y%m%d.%H%M%S")
-    commits = {arch: ArchCommit(ref=ref, checksum=hashlib.sha256(f"{ref}@{version}".encode()).hexdigest(),
-                                timestamp=now.replace(microsecond=0))
-               for arch, ref in stream.refs.items()}
-    return ReleaseInput(stream=stream_name, version=version, commits=commits, trigger="cli",
-                        regions=first_regions(stream.regions.base, regions) if regions is not None else None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +19,10 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("--stream", required=True)
     release.add_argument("--regions", type=int, metavar="N",
                          help="the base region plus copies to the first N-1 other commercial regions")
-    release.add_argument("--version", help="release version (default: local.<UTC time>)")
+    release.add_argument("--repo", metavar="URL",
+                         help="an ostree repository to release from (default: one the ostree CLI builds now, "
+                              "served on 127.0.0.1)")
+    release.add_argument("--version", help="version of the commits in the built repository (default: local.<UTC time>)")
     release.add_argument("--fault", action="append", default=[], metavar="KIND[:ARCH]",
                          help="inject a guest fault: builder-fails, builder-silent, qa-fails")
     release.add_argument("--config", help="stream configuration file (default: the shipped streams.json)")
@@ -52,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"atomic-release: {describe_validation_error(error, 'release')}", file=sys.stderr)
         return 2
-    except (ReleaseError, ValueError) as error:
+    except (ReleaseError, ValueError, OstreeMissing) as error:
         print(f"atomic-release: {error}", file=sys.stderr)
         return 2
 

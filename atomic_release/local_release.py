@@ -3,13 +3,16 @@
 import json
 import sys
 import time
+from datetime import datetime, timezone
 
 from pydantic import BaseModel
 
 from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local.demo_repo import local_repository
 from atomic_release.local.runtime import Finished, StageEvent
-from chalicelib import records
+from chalicelib import detect, records
 from chalicelib.config import load_streams
+from chalicelib.detect import Decision
 from chalicelib.lifecycle import describe_cause
 from chalicelib.models import ReleaseInput
 from chalicelib.report import ImageRow, image_rows
@@ -35,13 +38,19 @@ def run(runtime: LocalRuntime, release: ReleaseInput, on_stage=None) -> LocalRes
     started = runtime.start_release(release)
     if started.outcome != "started":
         raise ValueError(started.message)
-    finished: Finished = runtime.wait(started.execution_arn, on_stage=on_stage)
+    return follow(runtime, release.stream, release.version, started.release_id, started.execution_arn, on_stage)
+
+
+def follow(runtime: LocalRuntime, stream: str, version: str, release_id: str, execution_arn: str,
+           on_stage=None) -> LocalResult:
+    """Wait for a started release to end, and read back what it published."""
+    finished: Finished = runtime.wait(execution_arn, on_stage=on_stage)
     output = finished.output or {}
     return LocalResult(
-        release_id=release.release_id, stream=release.stream, version=release.version, status=finished.status,
+        release_id=release_id, stream=stream, version=version, status=finished.status,
         execution_arn=finished.execution_arn,
-        failure=None if finished.status == "SUCCEEDED" else _failure(release.release_id, finished),
-        images=image_rows(release.release_id), metadata_url=output.get("metadata_url"),
+        failure=None if finished.status == "SUCCEEDED" else _failure(release_id, finished),
+        images=image_rows(release_id), metadata_url=output.get("metadata_url"),
         transitions=finished.transitions, lambda_invocations=runtime.lambda_invocations, polls=finished.polls,
         wall_s=round(finished.wall_s, 3))
 
@@ -72,19 +81,29 @@ def _table(result: LocalResult) -> str:
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
 
 
-def run_local_release(args) -> int:
-    from atomic_release.cli import synthetic_release
+def detect_release(stream_name: str) -> Decision:
+    """What the deployed triggers would do: the poller for a stream that releases every
+    commit, the biweekly schedule for the others."""
+    stream = load_streams().stream(stream_name)
+    return detect.poll(stream.name) if stream.cadence == "every-commit" else detect.consider(stream.name, "schedule")
 
-    streams = load_streams(args.config)
+
+def run_local_release(args) -> int:
     faults = [Fault.parse(text) for text in args.fault]
-    release = synthetic_release(args.stream, args.version, args.regions, streams)
+    load_streams(args.config).stream(args.stream)
+    version = args.version or datetime.now(timezone.utc).strftime("local.%Y%m%d.%H%M%S")
     as_json = args.output == "json"
     progress = sys.stderr if as_json else sys.stdout
-    print(f"release {release.release_id}: stream {release.stream}, version {release.version}, "
-          f"synthetic commits {', '.join(f'{a}={c.checksum[:12]}' for a, c in release.commits.items())}",
-          file=progress)
-    with LocalRuntime(streams=streams, faults=faults) as runtime:
-        result = run(runtime, release, on_stage=_stage_printer(progress))
+    with local_repository(args.stream, version, args.repo, args.regions, args.config) as (config, repo_url):
+        with LocalRuntime(config=config, faults=faults) as runtime:
+            decision = detect_release(args.stream)
+            print(f"{args.stream}: {decision.reason} (version {decision.version}, repository {repo_url})",
+                  file=progress)
+            if decision.outcome != "started":
+                print(f"atomic-release: nothing to release: {decision.reason}", file=sys.stderr)
+                return 1
+            result = follow(runtime, args.stream, decision.version, decision.release_id, decision.execution_arn,
+                            on_stage=_stage_printer(progress))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     elif result.status == "SUCCEEDED":

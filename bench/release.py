@@ -6,7 +6,7 @@ iterations, then the same figures as one line of JSON. Targets: <= 200 transitio
 import json
 import sys
 
-from atomic_release.cli import synthetic_release
+from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local import LocalRuntime
 from atomic_release.local_release import run
 

@@ -55,6 +55,9 @@ class Stream(BaseModel):
     ami_name_pattern: str = "{stream}-{version}-{arch}"
     ssm_prefix: str = Field(default="/atomic-release", pattern=r"^(/[A-Za-z0-9_.-]+)+$")
     deprecate_after_days: int = Field(default=730, ge=1, le=3650)
+    partial_release_after_minutes: int | None = Field(
+        default=None, ge=0, description="release the architectures at the newest version once it is this old, "
+                                        "without the others; None: wait for every architecture")
 
     @field_validator("refs")
     @classmethod

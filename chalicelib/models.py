@@ -44,6 +44,8 @@ class ReleaseInput(Model):
     regions: list[str] | None = Field(
         default=None, description="base region then copy targets, instead of the stream's own list"
     )
+    missing_arches: list[Arch] = Field(default_factory=list, description="architectures the stream builds that "
+                                                                          "this release goes without")
 
     @property
     def release_id(self) -> str:
@@ -247,6 +249,7 @@ class ReleaseRecord(Model):
     created_at: str
     updated_at: str
     images: dict[str, dict[str, str]] = Field(default_factory=dict)
+    missing_arches: list[str] = Field(default_factory=list)
     metadata_url: str | None = None
     failed_stage: str | None = None
     failure: str | None = None

@@ -46,7 +46,7 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str]) -> Rel
         release_id=release.release_id, stream=release.stream, version=release.version,
         trigger=release.trigger, status="RUNNING", execution_arn=execution_arn,
         commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
-        regions=regions, created_at=now, updated_at=now,
+        regions=regions, created_at=now, updated_at=now, missing_arches=list(release.missing_arches),
     )
     try:
         client("dynamodb").put_item(

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from atomic_release.cli import synthetic_release
+from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local import LocalRuntime
 
 
@@ -20,16 +20,24 @@ def developer_release():
 
 
 @pytest.fixture
-def ostree_repo(tmp_path):
-    """A new archive repository made by the real ostree CLI (Debian's package)."""
-    from atomic_release.local.ostree_repo import OstreeMissing, OstreeRepo
+def ostree_cli():
+    """Debian's ostree CLI: skipped where it is missing, except under CI, where that fails."""
+    from atomic_release.local.ostree_repo import OstreeMissing, ostree_cli
 
     try:
-        return OstreeRepo(tmp_path / "repo")
+        return ostree_cli()
     except OstreeMissing as missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{missing}: CI must install it (.ci/run)")
         pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+
+
+@pytest.fixture
+def ostree_repo(tmp_path, ostree_cli):
+    """A new archive repository made by the real ostree CLI."""
+    from atomic_release.local.ostree_repo import OstreeRepo
+
+    return OstreeRepo(tmp_path / "repo")
 
 
 @pytest.fixture

@@ -79,13 +79,16 @@ class Finished:
 
 @dataclass
 class LocalRuntime:
-    streams: StreamsConfig = field(default_factory=load_streams)
+    config: str | os.PathLike | None = None   # stream configuration file; None: the shipped one
     faults: list[Fault] = field(default_factory=list)
     stage: str = "local"
+    webhook_secret: str = "local-webhook-secret"
     poll_s: float = 0.05
     max_history_s: float = 1.0
 
     def __post_init__(self):
+        self.config = str(Path(self.config).resolve()) if self.config else None
+        self.streams: StreamsConfig = load_streams(self.config)
         self.base_regions = sorted({s.regions.base for s in self.streams.streams.values()})
         self.home_region = self.base_regions[0]
         self.simulator = InstanceSimulator(regions=self.base_regions, faults=list(self.faults))
@@ -125,11 +128,16 @@ class LocalRuntime:
     def _set_environment(self) -> None:
         values = {**_ENVIRONMENT, "AWS_DEFAULT_REGION": self.home_region, "AWS_REGION": self.home_region,
                   "RELEASES_TABLE": f"{APP_NAME}-{self.stage}-releases",
+                  "STATE_TABLE": f"{APP_NAME}-{self.stage}-state",
+                  "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
                   "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata"}
-        for key in (*values, *_UNSET, "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "STREAMS_CONFIG"):
+        for key in (*values, *_UNSET, "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "STREAMS_CONFIG",
+                    "WEBHOOK_SECRET_ID"):
             self._saved_env.setdefault(key, os.environ.get(key))
-        for key in _UNSET:
+        for key in (*_UNSET, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             os.environ.pop(key, None)
+        if self.config:
+            values["STREAMS_CONFIG"] = self.config
         os.environ.update(values)
 
     # -- provisioning -----------------------------------------------------------------------
@@ -144,6 +152,12 @@ class LocalRuntime:
             TableName=os.environ["RELEASES_TABLE"], BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "release_id", "AttributeType": "S"}])
+        client("dynamodb").create_table(
+            TableName=os.environ["STATE_TABLE"], BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        client("ssm").put_parameter(Name=os.environ["WEBHOOK_SECRET_PARAMETER"], Type="SecureString",
+                                    Value=self.webhook_secret)
         client("s3").create_bucket(Bucket=os.environ["METADATA_BUCKET"])
         os.environ["RELEASE_TOPIC_ARN"] = client("sns").create_topic(Name=f"{APP_NAME}-{self.stage}-releases")["TopicArn"]
         arns = self._create_functions(role_arn)

@@ -6,7 +6,7 @@ import pytest
 
 from atomic_release.cli import main
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ostree_cli")]
 
 
 def test_json_output_is_one_object_with_every_image(capsys):
@@ -23,6 +23,8 @@ def test_json_output_is_one_object_with_every_image(capsys):
     assert all(i["public"] and i["ssm_points_here"] for i in result["images"])
     assert result["metadata_url"] == "s3://atomic-release-local-metadata/streams/developer.json"
     assert "Build       ended" in out.err
+    assert out.err.startswith("developer: release developer-43_1-")
+    assert "(repository http://127.0.0.1:" in out.err.splitlines()[0]
 
 
 def test_text_output_shows_stages_and_the_image_table(capsys):
@@ -50,6 +52,7 @@ def test_a_failed_release_exits_non_zero_with_one_sentence(capsys):
     (["--stream", "developer", "--regions", "0"], "--regions must be at least 1"),
     (["--stream", "developer", "--fault", "meteor"], "unknown fault 'meteor'"),
     (["--stream", "developer", "--version", "not a version"], "release: version: String should match pattern"),
+    (["--stream", "developer", "--repo", "http://127.0.0.1:9/"], "http://127.0.0.1:9/summary: ConnectionError"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(capsys, args, message):
     code = main(["local", "release", *args])

@@ -1,0 +1,51 @@
+"""The repository a local release reads: one the ostree CLI builds for the occasion, or one
+the user names; either way served or reached over HTTP, and named in a copy of the stream
+configuration (with ``--regions`` applied) that the local runtime then uses."""
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from atomic_release.local.ostree_repo import OstreeRepo
+from atomic_release.local.repo_server import RepoServer
+from chalicelib.config import DEFAULT_CONFIG
+from chalicelib.regions import first_regions
+
+
+def _configuration(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path) -> Path:
+    raw = json.loads(Path(source or DEFAULT_CONFIG).read_text())
+    if stream not in raw.get("streams", {}):
+        return Path(source or DEFAULT_CONFIG)   # loading it reports the unknown stream
+    settings = raw["streams"][stream]
+    settings["repo_url"] = repo_url
+    if regions is not None:
+        settings["regions"]["copies"] = first_regions(settings["regions"]["base"], regions)[1:]
+    path = into / "streams.json"
+    path.write_text(json.dumps(raw, indent=2))
+    return path
+
+
+def build_repository(path: Path, refs: dict[str, str], version: str) -> dict[str, str]:
+    """An archive repository with one commit of ``version`` on each ref, and its summary."""
+    repo = OstreeRepo(path)
+    checksums = {arch: repo.commit(ref, version, subject=f"{ref} {version}") for arch, ref in refs.items()}
+    repo.update_summary()
+    return checksums
+
+
+@contextlib.contextmanager
+def local_repository(stream: str, version: str, repo_url: str | None, regions: int | None,
+                     config: str | None) -> Iterator[tuple[Path, str]]:
+    """Yields (configuration path, repository URL)."""
+    with tempfile.TemporaryDirectory(prefix="atomic-release-") as scratch:
+        scratch_path = Path(scratch)
+        if repo_url:
+            yield _configuration(config, stream, repo_url, regions, scratch_path), repo_url
+            return
+        raw = json.loads(Path(config or DEFAULT_CONFIG).read_text())
+        refs = raw.get("streams", {}).get(stream, {}).get("refs", {})
+        build_repository(scratch_path / "repo", refs, version)
+        with RepoServer(scratch_path / "repo") as server:
+            yield _configuration(config, stream, server.url, regions, scratch_path), server.url

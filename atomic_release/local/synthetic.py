@@ -1,0 +1,19 @@
+"""A release of made-up commits, for benchmarks and tests of the pipeline alone (no repository)."""
+
+import hashlib
+from datetime import datetime, timezone
+
+from chalicelib.config import StreamsConfig, load_streams
+from chalicelib.models import ArchCommit, ReleaseInput
+from chalicelib.regions import first_regions
+
+
+def synthetic_release(stream_name: str, version: str, regions: int | None = None,
+                      config: StreamsConfig | None = None) -> ReleaseInput:
+    stream = (config or load_streams()).stream(stream_name)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    commits = {arch: ArchCommit(ref=ref, checksum=hashlib.sha256(f"{ref}@{version}".encode()).hexdigest(),
+                                timestamp=now)
+               for arch, ref in stream.refs.items()}
+    return ReleaseInput(stream=stream_name, version=version, commits=commits, trigger="cli",
+                        regions=first_regions(stream.regions.base, regions) if regions is not None else None)

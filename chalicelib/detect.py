@@ -1,0 +1,148 @@
+"""Commit detection: every way a new commit is noticed (poller, webhook, EventBridge event,
+cadence) ends in ``consider``, which reads the stream's refs from its repository, decides
+whether they make a release, and hands it to the one function that starts releases."""
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel
+
+from chalicelib import state
+from chalicelib.arch import Arch
+from chalicelib.config import Stream, load_streams
+from chalicelib.errors import ReleaseError
+from chalicelib.models import ArchCommit, ReleaseInput
+from chalicelib.observability import logger
+from chalicelib.ostree import RefState, Repository
+from chalicelib.starter import start_release
+
+Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
+Outcome = Literal["started", "in-progress", "already-released", "failed-earlier", "waiting", "unchanged",
+                  "raced", "on-cadence", "error"]
+
+
+class NotTheHead(ReleaseError):
+    """An announced commit is not what its ref points at in the repository."""
+
+
+class Decision(BaseModel):
+    stream: str
+    outcome: Outcome
+    release_id: str | None = None
+    execution_arn: str | None = None
+    version: str | None = None
+    missing: list[str] = []
+    reason: str = ""
+
+
+def read_refs(stream: Stream, repository: Repository | None = None) -> dict[Arch, RefState]:
+    """The current head of each of the stream's refs."""
+    repository = repository or Repository(stream.repo_url)
+    found = repository.refs([stream.refs[arch] for arch in stream.arches])
+    heads = {}
+    for arch in stream.arches:
+        head = found[stream.refs[arch]]
+        if head.version is None or head.timestamp is None:
+            commit = repository.commit(head.checksum)
+            head = RefState(head.name, head.checksum, commit.version, commit.timestamp)
+        heads[arch] = head
+    return heads
+
+
+def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
+              now: datetime | None = None) -> tuple[ReleaseInput | None, list[Arch]]:
+    """A release when every architecture is at the same version; with the stream's grace
+    policy, the architectures at the newest version once it is older than the grace period.
+    Returns the release (or None) and the architectures it lacks."""
+    newest = max(heads.values(), key=lambda h: (h.timestamp or datetime.min.replace(tzinfo=timezone.utc)))
+    version = newest.version
+    present = [arch for arch, head in heads.items() if head.version == version and version]
+    missing = [arch for arch in heads if arch not in present]
+    if not version:
+        return None, list(heads)
+    if missing:
+        grace = stream.partial_release_after_minutes
+        age_minutes = ((now or datetime.now(timezone.utc)) - newest.timestamp).total_seconds() / 60
+        if grace is None or age_minutes < grace:
+            return None, missing
+    commits = {arch: ArchCommit(ref=heads[arch].name, checksum=heads[arch].checksum, timestamp=heads[arch].timestamp)
+               for arch in present}
+    return ReleaseInput(stream=stream.name, version=version, commits=commits, trigger=trigger,
+                        missing_arches=missing), missing
+
+
+def _start(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger) -> Decision:
+    release, missing = candidate(stream, heads, trigger)
+    if release is None:
+        logger.info("no release yet", extra={"stream": stream.name, "missing": missing})
+        return Decision(stream=stream.name, outcome="waiting", missing=missing,
+                        reason=f"waiting for {', '.join(missing)} at the newest version")
+    started = start_release(release)
+    logger.info(started.message, extra={"stream": stream.name, "trigger": trigger})
+    return Decision(stream=stream.name, outcome=started.outcome, release_id=started.release_id,
+                    execution_arn=started.execution_arn, version=release.version, missing=missing,
+                    reason=started.message)
+
+
+def consider(stream_name: str, trigger: Trigger, announced: dict[Arch, str] | None = None) -> Decision:
+    """Release the stream's newest commits if they make a release. ``announced`` commits (by
+    webhook or event) must be the heads of their refs in the repository."""
+    stream = load_streams().stream(stream_name)
+    heads = read_refs(stream)
+    for arch, checksum in (announced or {}).items():
+        if heads[arch].checksum != checksum:
+            raise NotTheHead(f"{stream.refs[arch]} in {stream.repo_url} is at {heads[arch].checksum}, "
+                             f"not the announced {checksum}")
+    if stream.cadence == "biweekly" and trigger != "schedule":
+        return Decision(stream=stream.name, outcome="on-cadence", version=heads[stream.arches[0]].version,
+                        reason=f"stream {stream.name} releases on its biweekly cadence")
+    return _start(stream, heads, trigger)
+
+
+def poll(stream_name: str) -> Decision:
+    """One poll: a conditional GET of the summary; a change is acted on by one poll only."""
+    stream = load_streams().stream(stream_name)
+    if stream.cadence != "every-commit":
+        return Decision(stream=stream.name, outcome="on-cadence", reason="released by the biweekly schedule")
+    seen = state.get_poll_state(stream.name)
+    repository = Repository(stream.repo_url)
+    retry_pending = seen.get("pending") is not None
+    summary = repository.summary(*(() if retry_pending else (seen["etag"], seen["last_modified"])))
+    if summary is not None and summary.not_modified:
+        logger.info("repository unchanged", extra={"stream": stream.name})
+        return Decision(stream=stream.name, outcome="unchanged", reason="summary not modified")
+    heads = read_refs(stream, repository)
+    refs = {h.name: h.checksum for h in heads.values()}
+    if refs == seen["refs"] and not retry_pending:
+        return Decision(stream=stream.name, outcome="unchanged", reason="refs unchanged")
+    release, _ = candidate(stream, heads, "poller")
+    document = {"etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
+                "refs": refs, "pending": release.release_id if release else None}
+    if not state.advance_poll_state(stream.name, seen["generation"], document):
+        return Decision(stream=stream.name, outcome="raced", reason="another poll is acting on this change")
+    decision = _start(stream, heads, "poller")
+    state.advance_poll_state(stream.name, seen["generation"] + 1, {**document, "pending": None})
+    return decision
+
+
+def _each(streams: list[str], act) -> list[Decision]:
+    """Act on every stream; one stream's failure is reported and does not stop the others."""
+    decisions = []
+    for name in streams:
+        try:
+            decisions.append(act(name))
+        except ReleaseError as error:
+            logger.error("stream not considered", extra={"stream": name, "error": str(error)})
+            decisions.append(Decision(stream=name, outcome="error", reason=f"{type(error).__name__}: {error}"))
+    return decisions
+
+
+def poll_all() -> list[Decision]:
+    """The scheduled poller: every stream that releases every commit."""
+    return _each([s.name for s in load_streams().streams.values() if s.cadence == "every-commit"], poll)
+
+
+def cadence_all() -> list[Decision]:
+    """The biweekly schedule: each biweekly stream's newest commit, unless released already."""
+    streams = [s.name for s in load_streams().streams.values() if s.cadence == "biweekly"]
+    return _each(streams, lambda name: consider(name, "schedule"))
