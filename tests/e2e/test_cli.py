@@ -24,7 +24,7 @@ def test_json_output_is_one_object_with_every_image(capsys):
     assert result["metadata_url"] == "s3://atomic-release-local-metadata/streams/developer.json"
     assert "Build       ended" in out.err
     assert out.err.startswith("developer: release developer-43_1-")
-    assert "(repository http://127.0.0.1:" in out.err.splitlines()[0]
+    assert "(version 43.1, repository http://127.0.0.1:" in out.err.splitlines()[0]
 
 
 def test_text_output_shows_stages_and_the_image_table(capsys):
