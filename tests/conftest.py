@@ -47,3 +47,17 @@ def served(ostree_repo):
 
     with RepoServer(ostree_repo.path) as server:
         yield server
+
+
+DEVELOPER_REFS = {"x86_64": "fedora/x86_64/coreos/testing-devel", "arm64": "fedora/aarch64/coreos/testing-devel"}
+
+
+@pytest.fixture
+def developer_repo(tmp_path, ostree_repo, served):
+    """The developer stream reading a real repository on 127.0.0.1, in a started local runtime:
+    yields (repository, server, runtime)."""
+    from atomic_release.local.demo_repo import configuration_for
+
+    config = configuration_for(None, "developer", served.url, 2, tmp_path)
+    with LocalRuntime(config=config) as local:
+        yield ostree_repo, served, local

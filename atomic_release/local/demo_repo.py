@@ -14,7 +14,7 @@ from chalicelib.config import DEFAULT_CONFIG
 from chalicelib.regions import first_regions
 
 
-def _configuration(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path) -> Path:
+def configuration_for(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path) -> Path:
     raw = json.loads(Path(source or DEFAULT_CONFIG).read_text())
     if stream not in raw.get("streams", {}):
         return Path(source or DEFAULT_CONFIG)   # loading it reports the unknown stream
@@ -42,10 +42,10 @@ def local_repository(stream: str, version: str, repo_url: str | None, regions: i
     with tempfile.TemporaryDirectory(prefix="atomic-release-") as scratch:
         scratch_path = Path(scratch)
         if repo_url:
-            yield _configuration(config, stream, repo_url, regions, scratch_path), repo_url
+            yield configuration_for(config, stream, repo_url, regions, scratch_path), repo_url
             return
         raw = json.loads(Path(config or DEFAULT_CONFIG).read_text())
         refs = raw.get("streams", {}).get(stream, {}).get("refs", {})
         build_repository(scratch_path / "repo", refs, version)
         with RepoServer(scratch_path / "repo") as server:
-            yield _configuration(config, stream, server.url, regions, scratch_path), server.url
+            yield configuration_for(config, stream, server.url, regions, scratch_path), server.url

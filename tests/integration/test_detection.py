@@ -1,0 +1,150 @@
+"""The poller and the cadence against repositories built with the ostree CLI."""
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from atomic_release.local import LocalRuntime
+from atomic_release.local.demo_repo import configuration_for
+from chalicelib import detect, records, state
+from chalicelib.aws import client
+from chalicelib.config import load_streams
+from chalicelib.ostree import RefState
+from tests.conftest import DEVELOPER_REFS
+
+
+def executions(runtime) -> list[dict]:
+    return client("stepfunctions").list_executions(stateMachineArn=os.environ["RELEASE_STATE_MACHINE_ARN"])["executions"]
+
+
+def commit_all(repo, version: str) -> dict[str, str]:
+    checksums = {arch: repo.commit(ref, version) for arch, ref in DEVELOPER_REFS.items()}
+    repo.update_summary()
+    return checksums
+
+
+def test_read_refs_gives_each_architecture_its_head(developer_repo):
+    repo, _, _ = developer_repo
+    checksums = commit_all(repo, "43.1")
+
+    heads = detect.read_refs(load_streams().stream("developer"))
+
+    assert {arch: head.checksum for arch, head in heads.items()} == checksums
+    assert {head.version for head in heads.values()} == {"43.1"}
+
+
+def test_poll_starts_a_release_when_every_architecture_has_the_version(developer_repo):
+    repo, _, runtime = developer_repo
+    checksums = commit_all(repo, "43.1")
+
+    decision = detect.poll("developer")
+
+    assert decision.outcome == "started" and decision.version == "43.1"
+    assert runtime.wait(decision.execution_arn).status == "SUCCEEDED"
+    record = records.get(decision.release_id)
+    assert {arch: c["checksum"] for arch, c in record.commits.items()} == checksums
+    assert record.trigger == "poller"
+
+
+def test_poll_waits_while_an_architecture_lags(developer_repo):
+    repo, _, runtime = developer_repo
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
+    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
+    repo.update_summary()
+
+    decision = detect.poll("developer")
+
+    assert (decision.outcome, decision.missing) == ("waiting", ["arm64"])
+    assert executions(runtime) == []
+
+
+def test_an_unchanged_repository_costs_one_request_and_starts_nothing(developer_repo):
+    repo, server, runtime = developer_repo
+    commit_all(repo, "43.1")
+    first = detect.poll("developer")
+    runtime.wait(first.execution_arn)
+    before = (server.traffic.requests, server.traffic.body_bytes)
+
+    again = detect.poll("developer")
+
+    assert again.outcome == "unchanged"
+    assert (server.traffic.requests - before[0], server.traffic.body_bytes - before[1]) == (1, 0)
+    assert len(executions(runtime)) == 1
+
+
+def test_a_new_version_is_released_by_the_next_poll(developer_repo):
+    repo, _, runtime = developer_repo
+    commit_all(repo, "43.1")
+    runtime.wait(detect.poll("developer").execution_arn)
+    commit_all(repo, "43.2")
+
+    decision = detect.poll("developer")
+
+    assert (decision.outcome, decision.version) == ("started", "43.2")
+    runtime.wait(decision.execution_arn)
+    assert len(executions(runtime)) == 2
+
+
+def test_overlapping_polls_act_once(developer_repo, monkeypatch):
+    repo, _, runtime = developer_repo
+    commit_all(repo, "43.1")
+    stale = state.get_poll_state("developer")
+    first = detect.poll("developer")
+    monkeypatch.setattr(state, "get_poll_state", lambda stream: stale)   # a poll that read before the first wrote
+
+    second = detect.poll("developer")
+
+    assert first.outcome == "started"
+    assert second.outcome == "raced"
+    runtime.wait(first.execution_arn)
+    assert len(executions(runtime)) == 1
+
+
+def test_grace_policy_releases_present_architectures_and_records_the_missing(developer_repo, tmp_path):
+    stream = load_streams().stream("developer").model_copy(update={"partial_release_after_minutes": 60})
+    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    heads = {"x86_64": RefState(DEVELOPER_REFS["x86_64"], "a" * 64, "43.3", old),
+             "arm64": RefState(DEVELOPER_REFS["arm64"], "b" * 64, "43.2", old - timedelta(days=1))}
+
+    release, missing = detect.candidate(stream, heads, "poller")
+    fresh, _ = detect.candidate(stream, {**heads, "x86_64": RefState(DEVELOPER_REFS["x86_64"], "a" * 64, "43.3",
+                                                                     datetime.now(timezone.utc))}, "poller")
+
+    assert missing == ["arm64"]
+    assert list(release.commits) == ["x86_64"] and release.missing_arches == ["arm64"]
+    assert fresh is None
+    without_policy, _ = detect.candidate(load_streams().stream("developer"), heads, "poller")
+    assert without_policy is None
+
+
+def test_biweekly_stream_is_left_to_its_schedule_which_releases_newest_once(ostree_repo, served, tmp_path):
+    stable = load_streams().stream("stable")
+    for ref in stable.refs.values():
+        ostree_repo.commit(ref, "43.20261125.3.0")
+    ostree_repo.update_summary()
+    with LocalRuntime(config=configuration_for(None, "stable", served.url, 2, tmp_path)) as runtime:
+        assert detect.poll("stable").outcome == "on-cadence"
+        (scheduled,) = detect.cadence_all()
+        assert (scheduled.outcome, scheduled.version) == ("started", "43.20261125.3.0")
+        assert runtime.wait(scheduled.execution_arn).status == "SUCCEEDED"
+        (again,) = detect.cadence_all()
+        assert again.outcome == "already-released"
+        assert len(executions(runtime)) == 1
+
+
+def test_one_streams_failure_does_not_stop_the_others(developer_repo, tmp_path, monkeypatch):
+    repo, server, _ = developer_repo
+    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw["streams"]["developer-broken"] = {**raw["streams"]["developer"], "repo_url": "http://127.0.0.1:9/"}
+    path = tmp_path / "two-streams.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("STREAMS_CONFIG", str(path))
+    commit_all(repo, "43.1")
+
+    decisions = {d.stream: d for d in detect.poll_all()}
+
+    assert decisions["developer"].outcome == "started"
+    assert decisions["developer-broken"].outcome == "error"
+    assert "RepositoryUnreachable: http://127.0.0.1:9/summary" in decisions["developer-broken"].reason
