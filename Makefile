@@ -19,14 +19,14 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) tools
 	$(BIN)/atomic-release local release --stream developer --regions 3
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.release
+bench: $(STAMP) tools
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

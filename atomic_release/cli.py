@@ -27,14 +27,25 @@ def _parser() -> argparse.ArgumentParser:
                          help="inject a guest fault: builder-fails, builder-silent, qa-fails")
     release.add_argument("--config", help="stream configuration file (default: the shipped streams.json)")
     release.add_argument("--output", choices=("text", "json"), default="text")
+
+    repo = commands.add_parser("repo", help="look at an ostree repository as the poller does")
+    repo_commands = repo.add_subparsers(dest="repo_command", required=True)
+    show = repo_commands.add_parser("show", help="every ref with checksum, version and timestamp")
+    show.add_argument("url")
+    show.add_argument("--ref", help="one ref, with its commit's parent, subject and metadata")
+    show.add_argument("--output", choices=("text", "json"), default="text")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from atomic_release.local_release import run_local_release
-
     try:
+        if args.command == "repo":
+            from atomic_release.repo_show import show
+
+            return show(args.url, args.ref, args.output)
+        from atomic_release.local_release import run_local_release
+
         return run_local_release(args)
     except ValidationError as error:
         print(f"atomic-release: {describe_validation_error(error, 'release')}", file=sys.stderr)

@@ -14,20 +14,23 @@ REGIONS = 25
 TARGETS = {"transitions": 200, "wall_s": 8.0}
 
 
-def main() -> int:
+def measure() -> dict:
     release = synthetic_release("stable", "43.20261125.3.0", REGIONS)
     with LocalRuntime() as runtime:
         result = run(runtime, release)
     if result.status != "SUCCEEDED":
-        print(f"release {result.status}: {result.failure}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"release {result.status}: {result.failure}")
     figures = {"wall_s": result.wall_s, "transitions": result.transitions,
                "lambda_invocations": result.lambda_invocations, "polls": result.polls}
     print(f"local release, {len(release.commits)} architectures x {REGIONS} regions")
     for name, value in figures.items():
         target = f"  (target <= {TARGETS[name]})" if name in TARGETS else ""
         print(f"  {name:<19} {value}{target}")
-    print(json.dumps(figures))
+    return figures
+
+
+def main() -> int:
+    print(json.dumps(measure()))
     return 0
 
 

@@ -13,7 +13,7 @@ from chalicelib.config import Stream, load_streams
 from chalicelib.errors import ReleaseError
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.observability import logger
-from chalicelib.ostree import RefState, Repository
+from chalicelib.ostree import RefState, Repository, Summary, UnknownRef
 from chalicelib.starter import start_release
 
 Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
@@ -35,14 +35,24 @@ class Decision(BaseModel):
     reason: str = ""
 
 
-def read_refs(stream: Stream, repository: Repository | None = None) -> dict[Arch, RefState]:
-    """The current head of each of the stream's refs."""
+def read_refs(stream: Stream, repository: Repository | None = None, summary: Summary | None = None,
+              known: dict[str, str] | None = None) -> dict[Arch, RefState]:
+    """The head of each of the stream's refs. A head not ``known`` (ref name -> checksum) is
+    read from its commit object, whose content is checked against its checksum before the
+    release trusts its version."""
     repository = repository or Repository(stream.repo_url)
-    found = repository.refs([stream.refs[arch] for arch in stream.arches])
+    names = [stream.refs[arch] for arch in stream.arches]
+    if summary is not None and summary.refs is not None:
+        missing = [name for name in names if name not in summary.refs]
+        if missing:
+            raise UnknownRef(f"{repository.url}summary: no ref {', '.join(map(repr, missing))} in the repository")
+        found = {name: summary.refs[name] for name in names}
+    else:
+        found = repository.refs(names)
     heads = {}
     for arch in stream.arches:
         head = found[stream.refs[arch]]
-        if head.version is None or head.timestamp is None:
+        if (known or {}).get(head.name) != head.checksum:
             commit = repository.commit(head.checksum)
             head = RefState(head.name, head.checksum, commit.version, commit.timestamp)
         heads[arch] = head
@@ -111,7 +121,7 @@ def poll(stream_name: str) -> Decision:
     if summary is not None and summary.not_modified:
         logger.info("repository unchanged", extra={"stream": stream.name})
         return Decision(stream=stream.name, outcome="unchanged", reason="summary not modified")
-    heads = read_refs(stream, repository)
+    heads = read_refs(stream, repository, summary, known=seen["refs"])
     refs = {h.name: h.checksum for h in heads.values()}
     if refs == seen["refs"] and not retry_pending:
         return Decision(stream=stream.name, outcome="unchanged", reason="refs unchanged")

@@ -181,7 +181,8 @@ class Repository:
         return parse_commit(checksum, response.content, response.url)
 
     def refs(self, names: list[str]) -> dict[str, RefState]:
-        """The named refs, from the summary where there is one, else ref by ref."""
+        """The named refs, from the summary where there is one, else ref by ref (reading each
+        commit object for its version)."""
         summary = self.summary()
         if summary is not None:
             missing = [n for n in names if n not in summary.refs]

@@ -180,8 +180,16 @@ class LocalRuntime:
                 FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=f"app.{function.func.__name__}",
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
-        patches.current = patches.Dispatch(handlers=handlers, after_invoke=self.simulator.boot_new_instances)
+        patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke)
         return arns
+
+    def _after_invoke(self) -> None:
+        """Guests launched by the task boot; its metrics, which locally go nowhere, are dropped
+        (with metrics disabled Powertools keeps them, and prints them once 100 pile up)."""
+        from chalicelib.observability import metrics
+
+        metrics.clear_metrics()
+        self.simulator.boot_new_instances()
 
     def _publish_builder_images(self) -> None:
         """What AWS offers every account: a builder OS image per architecture, named by a public

@@ -1,0 +1,12 @@
+"""`make bench`: every benchmark, each printing its figures, then one last line of JSON."""
+
+import json
+
+from bench import poll, release
+
+figures = release.measure()
+print()
+polled = poll.measure()
+figures.update({f"poll_{case}_{key}": value[key] for case, value in polled.items() if isinstance(value, dict)
+                for key in ("requests", "body_bytes")})
+print(json.dumps(figures))
