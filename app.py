@@ -7,8 +7,18 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib import detect, events, webhook
 from functions import (
-    announce, check_copies, cleanup_arch, copy_to_region, evaluate_qa, fail_release, finalize,
-    launch_builder, launch_qa, prepare, publish_region, register_image,
+    announce,
+    check_copies,
+    cleanup_arch,
+    copy_to_region,
+    evaluate_qa,
+    fail_release,
+    finalize,
+    launch_builder,
+    launch_qa,
+    prepare,
+    publish_region,
+    register_image,
 )
 
 app = Chalice(app_name="atomic-release")

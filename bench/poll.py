@@ -2,8 +2,6 @@
 served on 127.0.0.1): unchanged (target: 1 request, no body), and with one of the stream's refs
 moved (target: 2 requests: the summary, and the new commit object, verified)."""
 
-import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -49,11 +47,3 @@ def measure() -> dict:
           f"(target 2 requests)")
     return figures
 
-
-def main() -> int:
-    print(json.dumps(measure()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,11 +3,9 @@
 Prints wall seconds, state transitions (StateEntered events), Lambda invocations and polling
 iterations, then the same figures as one line of JSON. Targets: <= 200 transitions, <= 8 s."""
 
-import json
-import sys
 
-from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local import LocalRuntime
+from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local_release import run
 
 REGIONS = 25
@@ -28,11 +26,3 @@ def measure() -> dict:
         print(f"  {name:<19} {value}{target}")
     return figures
 
-
-def main() -> int:
-    print(json.dumps(measure()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,13 @@ from chalicelib.aws import client
 from chalicelib.config import load_streams
 from chalicelib.ec2 import images_by_name
 from chalicelib.errors import CopyFailed, PublishFailed
-from chalicelib.models import BuiltImage, PublishTask, RegionalImage, RegionResult, RegionTask
+from chalicelib.models import (
+    BuiltImage,
+    PublishTask,
+    RegionalImage,
+    RegionResult,
+    RegionTask,
+)
 from chalicelib.observability import logger
 from chalicelib.tags import release_tags, tag_specifications
 

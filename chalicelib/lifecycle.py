@@ -6,7 +6,7 @@ from chalicelib import records
 from chalicelib.announce import images_by_arch
 from chalicelib.config import load_streams
 from chalicelib.ec2 import Removed, remove_release_resources
-from chalicelib.models import Failure, FailTask, FinalizeTask, ReleaseInput
+from chalicelib.models import FailTask, Failure, FinalizeTask, ReleaseInput
 from chalicelib.observability import logger
 
 # Once images may be public and named in SSM, a failure must not take them away.

@@ -11,7 +11,6 @@ from chalicelib.errors import ReleaseExists
 from chalicelib.models import ReleaseInput, ReleaseRecord
 
 
-
 def table_name() -> str:
     return os.environ.get("RELEASES_TABLE", "atomic-release-releases")
 

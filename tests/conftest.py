@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local import LocalRuntime
+from atomic_release.local.synthetic import synthetic_release
 
 
 @pytest.fixture

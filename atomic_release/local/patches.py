@@ -16,10 +16,15 @@ from dataclasses import dataclass
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import convert_tag_spec
-from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+    WaitFunction,
+)
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackEndpoint,
+    HeartbeatEndpoint,
+)
+from moto.stepfunctions.responses import StepFunctionResponse
 
 _installed = False
 _lock = threading.Lock()

@@ -4,8 +4,6 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
 from chalicelib import detect, records, state
