@@ -40,8 +40,8 @@ def _read_stream_metadata(stream: str) -> dict:
 
 
 def stream_metadata(task: AnnounceTask, previous: dict) -> dict:
-    """The stream document with this release's images; architectures it did not build keep
-    what they had."""
+    """The stream document with this release's images. Regions and architectures this release
+    did not publish to keep what they had: each region names the release its image is from."""
     document = {**previous, "stream": task.stream, "metadata": {
         "last-modified": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": "atomic-release",
@@ -51,7 +51,9 @@ def stream_metadata(task: AnnounceTask, previous: dict) -> dict:
         regions = {region.region: {"release": task.version, "image": image.image_id}
                    for region in task.published for image in region.images if image.arch == arch}
         entry = architectures.get(ostree_arch(arch), {"artifacts": {}})
-        architectures[ostree_arch(arch)] = {**entry, "images": {**entry.get("images", {}), "aws": {"regions": regions}}}
+        images = entry.get("images", {})
+        earlier = images.get("aws", {}).get("regions", {})
+        architectures[ostree_arch(arch)] = {**entry, "images": {**images, "aws": {"regions": {**earlier, **regions}}}}
     document["architectures"] = architectures
     return document
 

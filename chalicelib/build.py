@@ -8,13 +8,19 @@ from chalicelib import ec2 as ec2_resources
 from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
 from chalicelib.config import Stream, load_streams
-from chalicelib.errors import BuilderLaunchFailed, ImageRegistrationFailed, QAFailed
+from chalicelib.errors import BuilderLaunchFailed, ImageRegistrationFailed, QAFailed, ResourceNotReady
 from chalicelib.guest import TARGET_DEVICE, Role, render_user_data, token_fingerprint
 from chalicelib.models import (
-    ArchTask, BuiltImage, CallbackTask, CleanupArchTask, EvaluateTask, QATask, RegisterTask,
+    ArchTask,
+    BuiltImage,
+    CallbackTask,
+    CleanupArchTask,
+    EvaluateTask,
+    QATask,
+    RegisterTask,
 )
 from chalicelib.observability import logger
-from chalicelib.tags import release_filters, release_tags, tag_specifications
+from chalicelib.tags import as_dict, release_filters, release_tags, tag_specifications
 
 BUILDER_DEADLINE_MINUTES = 120
 QA_DEADLINE_MINUTES = 60
@@ -38,12 +44,11 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, params: dict, d
     fingerprint = token_fingerprint(task.task_token)
     stale = []
     for instance in ec2_resources.find_instances(task.region, task.release_id, task.arch, role):
-        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-        if tags.get(TOKEN_TAG) == fingerprint:
+        if as_dict(instance.get("Tags")).get(TOKEN_TAG) == fingerprint:
             logger.info("guest already launched by this attempt", extra={"instance_id": instance["InstanceId"]})
             return {"instance_id": instance["InstanceId"]}
-        stale.append(instance["InstanceId"])
-    ec2_resources.terminate(task.region, stale)
+        stale.append(instance)
+    _remove_guests(task.region, stale)
 
     stream = _stream(task)
     tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
@@ -65,6 +70,15 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, params: dict, d
     instance_id = reservation["Instances"][0]["InstanceId"]
     logger.info("guest launched", extra={"role": role, "instance_id": instance_id, "instance_type": instance_type})
     return {"instance_id": instance_id}
+
+
+def _remove_guests(region: str, instances: list[dict]) -> None:
+    """Terminate guests and delete the volumes they kept (a builder's target disk survives
+    its instance on purpose)."""
+    volumes = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
+    ec2_resources.terminate(region, [i["InstanceId"] for i in instances])
+    for volume in volumes:
+        ec2_resources.delete_volume(region, volume)
 
 
 def builder_image(stream: Stream, arch: str, region: str) -> str:
@@ -89,10 +103,12 @@ def launch_builder(task: CallbackTask) -> dict:
 
 
 def _wait(waiter: str, region: str, what: str, **ids) -> None:
+    """Wait within the task Lambda's 15 minutes, so a slow snapshot fails with a named error
+    (and is retried by the state machine) rather than a Lambda timeout."""
     try:
-        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": 15, "MaxAttempts": 120})
+        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": 15, "MaxAttempts": 52})
     except WaiterError as error:
-        raise ImageRegistrationFailed(f"{what} in {region}: {error}") from None
+        raise ResourceNotReady(f"{what} in {region}: {error}") from None
 
 
 def _snapshot(task: RegisterTask) -> str:

@@ -26,6 +26,11 @@ class ImageRegistrationFailed(ReleaseError):
     """The builder's disk could not be turned into an image."""
 
 
+class ResourceNotReady(ReleaseError):
+    """A snapshot, volume or image did not reach its state within one task; the state
+    machine retries the task."""
+
+
 class ImageNameTaken(ReleaseError):
     """An image of the release's name exists and belongs to another release."""
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from chalicelib.arch import Arch
 from chalicelib.config import Stream
 from chalicelib.errors import InvalidReleaseInput
+from chalicelib.regions import COMMERCIAL_REGIONS
 
 EXECUTION_NAME_MAX = 80
 _HASH_LEN = 12
@@ -59,11 +60,17 @@ class ReleaseInput(Model):
                 problems.append(f"commits.{arch}: stream {stream.name!r} does not build {arch}")
             elif commit.ref != stream.refs[arch]:
                 problems.append(f"commits.{arch}.ref: {commit.ref!r} is not the stream's ref {stream.refs[arch]!r}")
+        for arch in self.missing_arches:
+            if arch in self.commits or arch not in stream.refs:
+                problems.append(f"missing_arches: {arch} is {'in commits' if arch in self.commits else 'not built'}")
         if self.regions is not None:
             if not self.regions or self.regions[0] != stream.regions.base:
                 problems.append(f"regions: must start with the stream's base region {stream.regions.base!r}")
             if len(set(self.regions)) != len(self.regions):
                 problems.append("regions: a region is listed twice")
+            unknown = [r for r in self.regions if r not in COMMERCIAL_REGIONS]
+            if unknown:
+                problems.append(f"regions: {', '.join(map(repr, unknown))} not a commercial AWS region")
         if problems:
             raise InvalidReleaseInput("; ".join(problems))
 

@@ -111,3 +111,11 @@ def test_a_fail_state_never_rethrows_a_reserved_error_name(error, rethrown):
 
 def test_caught_accepts_a_missing_cause():
     assert Caught.model_validate({"Error": "States.Timeout"}).Cause is None
+
+
+def test_missing_arches_must_be_built_by_the_stream_and_absent_from_commits():
+    stream = load_streams().stream("developer")
+    x86_only = {"x86_64": release().model_dump()["commits"]["x86_64"]}
+    release(commits=x86_only, missing_arches=["arm64"]).check_against(stream)
+    with pytest.raises(InvalidReleaseInput, match="missing_arches: x86_64 is in commits"):
+        release(missing_arches=["x86_64"]).check_against(stream)

@@ -1,0 +1,203 @@
+"""cleanup_arch and fail_release: remove what a failed release made, and nothing else."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from chalicelib import records
+from chalicelib.aws import client
+from chalicelib.errors import InvalidReleaseInput
+from chalicelib.tags import release_tags, tag_specifications
+from functions import cleanup_arch, fail_release
+from tests.integration.support import (
+    BASE,
+    COPY,
+    OTHER_RELEASE_ID,
+    RELEASE_ID,
+    STREAM,
+    arch_task,
+    instance,
+    invoke,
+    volume_exists,
+)
+
+
+@dataclass
+class Planted:
+    """A guest with its target disk, and an image with its snapshot, tagged for one release+arch."""
+
+    region: str
+    instance_id: str
+    volume_id: str
+    snapshot_id: str
+    image_id: str
+
+    def remaining(self) -> set[str]:
+        ec2 = client("ec2", self.region)
+        found = set()
+        if instance(self.region, self.instance_id)["State"]["Name"] != "terminated":
+            found.add("instance")
+        if volume_exists(self.region, self.volume_id):
+            found.add("volume")
+        if ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [self.snapshot_id]}])["Snapshots"]:
+            found.add("snapshot")
+        if ec2.describe_images(Owners=["self"], Filters=[{"Name": "image-id", "Values": [self.image_id]}])["Images"]:
+            found.add("image")
+        return found
+
+
+EVERYTHING = {"instance", "volume", "snapshot", "image"}
+
+
+def os_image(region: str) -> str:
+    """An untagged image to boot planted guests from."""
+    ec2 = client("ec2", region)
+    found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["plant-os"]}])["Images"]
+    if found:
+        return found[0]["ImageId"]
+    return ec2.register_image(Name="plant-os", Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
+
+
+def plant(region: str, release_id: str, arch: str, public: bool = False) -> Planted:
+    ec2 = client("ec2", region)
+    guest_tags = release_tags(release_id, STREAM, arch, "builder")
+    image_tags = release_tags(release_id, STREAM, arch, "image")
+    instance_id = ec2.run_instances(
+        ImageId=os_image(region), InstanceType="c7i.large", MinCount=1, MaxCount=1,
+        BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10, "DeleteOnTermination": False}}],
+        TagSpecifications=tag_specifications(guest_tags, "instance", "volume"),
+    )["Instances"][0]["InstanceId"]
+    volume_id = next(m["Ebs"]["VolumeId"] for m in instance(region, instance_id)["BlockDeviceMappings"]
+                     if m["DeviceName"] == "/dev/sdf")
+    disk = ec2.create_volume(AvailabilityZone=f"{region}a", Size=10)["VolumeId"]
+    snapshot_id = ec2.create_snapshot(
+        VolumeId=disk, TagSpecifications=tag_specifications(image_tags, "snapshot"))["SnapshotId"]
+    ec2.delete_volume(VolumeId=disk)
+    image_id = ec2.register_image(
+        Name=f"{release_id}-{arch}-{region}", RootDeviceName="/dev/xvda", Architecture=arch,
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+        TagSpecifications=tag_specifications(image_tags, "image"))["ImageId"]
+    if public:
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+    return Planted(region, instance_id, volume_id, snapshot_id, image_id)
+
+
+def cleanup_task(arch: str, error: str = "ImageRegistrationFailed", cause: str | None = "disk gone") -> dict:
+    caught = {"Error": error, **({"Cause": cause} if cause is not None else {})}
+    return arch_task(arch, stage="register-image", caught=caught)
+
+
+def fail_task(stage: str, error: str, cause: str, regions: list[str] = (BASE, COPY)) -> dict:
+    return {"release_id": RELEASE_ID, "stream": STREAM, "regions": list(regions), "stage": stage,
+            "caught": {"Error": error, "Cause": cause}}
+
+
+def lambda_error(error_type: str, message: str) -> str:
+    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": []})
+
+
+# -- cleanup_arch ---------------------------------------------------------------------------
+
+def test_cleanup_arch_removes_only_that_release_and_architecture(runtime):
+    failed = plant(BASE, RELEASE_ID, "x86_64")
+    sibling = plant(BASE, RELEASE_ID, "arm64")
+    other = plant(BASE, OTHER_RELEASE_ID, "x86_64")
+
+    invoke(cleanup_arch, cleanup_task("x86_64"))
+
+    assert failed.remaining() == set()
+    assert sibling.remaining() == EVERYTHING
+    assert other.remaining() == EVERYTHING
+
+
+def test_cleanup_arch_hands_on_an_error_a_fail_state_may_raise(runtime):
+    rethrown = {"States.Timeout": "TaskTimedOut", "States.HeartbeatTimeout": "HeartbeatTimedOut",
+                "States.TaskFailed": "TaskFailed", "States.Runtime": "Runtime", "BuilderFailed": "BuilderFailed"}
+
+    results = {caught: invoke(cleanup_arch, cleanup_task("arm64", error=caught, cause=None)) for caught in rethrown}
+
+    assert all(set(result) == {"error", "cause"} for result in results.values())
+    assert {caught: result["error"] for caught, result in results.items()} == rethrown
+    assert not any(result["error"].startswith("States.") for result in results.values())
+
+
+def test_cleanup_arch_cause_names_the_stage_architecture_and_original_error(runtime):
+    result = invoke(cleanup_arch, cleanup_task("arm64", error="States.Timeout", cause="no report"))
+
+    assert json.loads(result["cause"]) == {"stage": "register-image", "arch": "arm64", "error": "States.Timeout",
+                                           "cause": "no report"}
+
+
+def test_cleanup_arch_with_a_bad_task_removes_nothing(runtime):
+    planted = plant(BASE, RELEASE_ID, "x86_64")
+    task = cleanup_task("x86_64")
+    del task["caught"]
+
+    with pytest.raises(InvalidReleaseInput, match="caught: Field required"):
+        invoke(cleanup_arch, task)
+    assert planted.remaining() == EVERYTHING
+
+
+# -- fail_release ---------------------------------------------------------------------------
+
+def test_fail_release_removes_the_release_in_every_region_and_nothing_else(prepared):
+    failed = [plant(region, RELEASE_ID, arch) for region in (BASE, COPY) for arch in ("x86_64", "arm64")]
+    other = [plant(region, OTHER_RELEASE_ID, "x86_64") for region in (BASE, COPY)]
+
+    invoke(fail_release, fail_task("distribute", "CopyFailed", lambda_error("CopyFailed", "copy to us-east-2")))
+
+    assert [p.remaining() for p in failed] == [set()] * 4
+    assert [p.remaining() for p in other] == [EVERYTHING] * 2
+
+
+def test_fail_release_records_the_failure(prepared):
+    result = invoke(fail_release, fail_task("distribute", "CopyFailed",
+                                            lambda_error("CopyFailed", "x86_64 ami-1 in us-east-2 is failed")))
+
+    sentence = "distribute failed: CopyFailed: x86_64 ami-1 in us-east-2 is failed"
+    assert result == {"error": "CopyFailed", "cause": sentence}
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage, record.failure) == ("FAILED", "distribute", sentence)
+
+
+def test_fail_release_records_the_innermost_stage_of_an_architecture_failure(prepared):
+    """As the state machine chains them: CleanupArch's output fails the Build map, whose Catch
+    hands Error and Cause on to FailRelease."""
+    arch_failure = invoke(cleanup_arch, {**arch_task("arm64"), "stage": "evaluate-qa", "caught": {
+        "Error": "QAFailed", "Cause": lambda_error("QAFailed", "arm64: system-state: expected 'running'")}})
+
+    result = invoke(fail_release, fail_task("build", arch_failure["error"], arch_failure["cause"]))
+
+    sentence = "evaluate-qa (arm64) failed: QAFailed: arm64: system-state: expected 'running'"
+    assert result == {"error": "QAFailed", "cause": sentence}
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage, record.failure) == ("FAILED", "evaluate-qa", sentence)
+
+
+@pytest.mark.parametrize("stage", ["publish", "announce", "finalize"])
+def test_fail_release_after_publication_began_keeps_public_images_and_their_snapshots(prepared, stage):
+    public = [plant(region, RELEASE_ID, "x86_64", public=True) for region in (BASE, COPY)]
+    private = plant(COPY, RELEASE_ID, "arm64")
+
+    invoke(fail_release, fail_task(stage, "PublishFailed", lambda_error("PublishFailed", "ssm")))
+
+    assert [p.remaining() for p in public] == [{"image", "snapshot"}] * 2
+    assert private.remaining() == set()
+
+
+def test_fail_release_before_publication_removes_public_images_too(prepared):
+    public = plant(COPY, RELEASE_ID, "x86_64", public=True)
+
+    invoke(fail_release, fail_task("distribute", "CopyFailed", lambda_error("CopyFailed", "copy")))
+
+    assert public.remaining() == set()
+
+
+def test_fail_release_without_regions_is_invalid_and_removes_nothing(prepared):
+    planted = plant(BASE, RELEASE_ID, "x86_64")
+
+    with pytest.raises(InvalidReleaseInput, match="regions: List should have at least 1 item"):
+        invoke(fail_release, fail_task("distribute", "CopyFailed", "copy", regions=[]))
+    assert planted.remaining() == EVERYTHING
+    assert records.get(RELEASE_ID).status == "RUNNING"
