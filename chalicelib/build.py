@@ -27,6 +27,8 @@ QA_DEADLINE_MINUTES = 60
 ROOT_DEVICE = "/dev/xvda"
 TOKEN_TAG = "atomic-release:token"
 BOOT_MODE = {"x86_64": "uefi-preferred", "arm64": "uefi"}
+# Errors that say "not here, not now": another instance type or zone may well work.
+CAPACITY_ERRORS = {"InsufficientInstanceCapacity", "Unsupported", "InstanceLimitExceeded"}
 
 
 def _stream(task: ArchTask) -> Stream:
@@ -53,23 +55,37 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, params: dict, d
     stream = _stream(task)
     tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
     user_data = render_user_data(role, {"task_token": task.task_token, "region": task.region, **params}, deadline)
-    instance_type = stream.instance_types[task.arch][0]
-    try:
-        reservation = client("ec2", task.region).run_instances(
-            ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1,
-            UserData=user_data, BlockDeviceMappings=block_devices,
-            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            InstanceInitiatedShutdownBehavior="terminate",
-            TagSpecifications=tag_specifications(tags, "instance", "volume"),
-            ClientToken=_client_token(task.release_id, task.arch, role, fingerprint),
-        )
-    except ClientError as error:
-        raise BuilderLaunchFailed(
-            f"{role} for {task.arch} in {task.region} ({instance_type}): {error.response['Error']['Message']}"
-        ) from None
-    instance_id = reservation["Instances"][0]["InstanceId"]
-    logger.info("guest launched", extra={"role": role, "instance_id": instance_id, "instance_type": instance_type})
-    return {"instance_id": instance_id}
+    attempts = []
+    for instance_type, subnet in placements(stream, task.arch):
+        try:
+            reservation = client("ec2", task.region).run_instances(
+                ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1,
+                UserData=user_data, BlockDeviceMappings=block_devices,
+                MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                InstanceInitiatedShutdownBehavior="terminate",
+                TagSpecifications=tag_specifications(tags, "instance", "volume"),
+                ClientToken=_client_token(task.release_id, task.arch, role, fingerprint, instance_type, subnet or ""),
+                **({"SubnetId": subnet} if subnet else {}),
+            )
+        except ClientError as error:
+            code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+            attempts.append(f"{instance_type} in {subnet or 'the default subnet'}: {code}: {message}")
+            if code not in CAPACITY_ERRORS:
+                raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: " + "; ".join(attempts)) from None
+            continue
+        instance_id = reservation["Instances"][0]["InstanceId"]
+        logger.info("guest launched", extra={"role": role, "instance_id": instance_id,
+                                             "instance_type": instance_type, "subnet": subnet})
+        return {"instance_id": instance_id}
+    raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: every placement failed: "
+                              + "; ".join(attempts))
+
+
+def placements(stream: Stream, arch: str) -> list[tuple[str, str | None]]:
+    """Where to try a guest, in order: each instance type in preference order, in every subnet
+    (so every zone) before the next, less preferred, type."""
+    subnets = stream.subnets or [None]
+    return [(instance_type, subnet) for instance_type in stream.instance_types[arch] for subnet in subnets]
 
 
 def _remove_guests(region: str, instances: list[dict]) -> None:

@@ -6,7 +6,7 @@ import os
 import re
 import string
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -58,6 +58,9 @@ class Stream(BaseModel):
     regions: Regions
     instance_types: dict[Arch, list[str]]
     builder_image_parameter: dict[Arch, str] = Field(description="SSM parameter naming the builder's AMI")
+    subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
+        default_factory=list, description="base-region subnets, one per availability zone to try; none: the "
+                                          "default VPC's choice")
     disk_size_gib: int = Field(default=10, ge=4, le=1024)
     ami_name_pattern: str = "{stream}-{version}-{arch}"
     ssm_prefix: str = Field(default="/atomic-release", pattern=r"^(/[A-Za-z0-9_.-]+)+$")

@@ -61,7 +61,7 @@ def test_an_instance_type_ec2_refuses_fails_the_qa_launch(built, streams_config,
     streams_config(lambda raw: raw["streams"][STREAM]["instance_types"].update(arm64=["c9z.nonexistent"]))
     monkeypatch.setattr(moto.settings, "EC2_ENABLE_INSTANCE_TYPE_VALIDATION", True)
 
-    with pytest.raises(BuilderLaunchFailed, match=rf"qa for arm64 in {BASE} \(c9z.nonexistent\): "):
+    with pytest.raises(BuilderLaunchFailed, match=rf"qa for arm64 in {BASE}: c9z.nonexistent in the default subnet: InvalidInstanceType.NotFound"):
         launch(built)
     assert live_instances(BASE) == []
 

@@ -62,6 +62,7 @@ def test_unknown_stream_is_named_with_the_configured_ones():
     (lambda s: s.update(disk_size_gib=2), "streams.developer.disk_size_gib", "greater than or equal to 4"),
     (lambda s: s.update(colour="blue"), "streams.developer.colour", "Extra inputs are not permitted"),
     (lambda s: s.pop("regions"), "streams.developer.regions", "Field required"),
+    (lambda s: s.update(subnets=["sg-0123abcd"]), "streams.developer.subnets.0", "should match pattern"),
 ])
 def test_invalid_configuration_fails_at_load_naming_field_and_reason(tmp_path, mutate, field, reason):
     with pytest.raises(ConfigError) as raised:
