@@ -6,12 +6,15 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt | sha25
 
 .PHONY: demo test bench clean tools
 
-# Debian's ostree CLI: the demo serves a repository it builds, tests build theirs with it.
-# Installed where this user may use apt-get; elsewhere its tests are skipped (never under CI).
+# Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it) and
+# shellcheck (the guest scripts must be clean). Installed where this user may use apt-get;
+# elsewhere the tests that need them are skipped (never under CI).
+DEBIAN_TOOLS := ostree shellcheck
 tools:
-	@command -v ostree >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ostree >/dev/null) ; } \
-	  || echo "note: the ostree CLI is not installed and cannot be installed here"
+	@missing=$$(for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null 2>&1 || echo $$tool; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	  || echo "note: cannot install $$missing here; the tests that need them will be skipped"
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

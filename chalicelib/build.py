@@ -1,6 +1,7 @@
 """Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
 
 import hashlib
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -9,7 +10,7 @@ from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
 from chalicelib.config import Stream, load_streams
 from chalicelib.errors import BuilderLaunchFailed, ImageRegistrationFailed, QAFailed, ResourceNotReady
-from chalicelib.guest import TARGET_DEVICE, Role, render_user_data, token_fingerprint
+from chalicelib.guest import TARGET_DEVICE, Role, render_builder, render_qa, token_fingerprint
 from chalicelib.models import (
     ArchTask,
     BuiltImage,
@@ -23,6 +24,7 @@ from chalicelib.observability import logger
 from chalicelib.tags import as_dict, release_filters, release_tags, tag_specifications
 
 BUILDER_DEADLINE_MINUTES = 120
+HEARTBEAT_SECONDS = 300  # the state machine allows 900 between heartbeats
 QA_DEADLINE_MINUTES = 60
 ROOT_DEVICE = "/dev/xvda"
 TOKEN_TAG = "atomic-release:token"
@@ -39,7 +41,7 @@ def _client_token(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:64]
 
 
-def _launch_guest(task: CallbackTask, role: Role, image_id: str, params: dict, deadline: int,
+def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Callable[[dict], str], params: dict,
                   block_devices: list[dict]) -> dict:
     """Launch one guest, unless this very task attempt launched it already. A live guest of
     an earlier attempt holds a dead task token: it is terminated and replaced."""
@@ -54,13 +56,13 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, params: dict, d
 
     stream = _stream(task)
     tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
-    user_data = render_user_data(role, {"task_token": task.task_token, "region": task.region, **params}, deadline)
+    rendered = user_data({"task_token": task.task_token, "region": task.region, **params})
     attempts = []
     for instance_type, subnet in placements(stream, task.arch):
         try:
             reservation = client("ec2", task.region).run_instances(
                 ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1,
-                UserData=user_data, BlockDeviceMappings=block_devices,
+                UserData=rendered, BlockDeviceMappings=block_devices,
                 MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
                 InstanceInitiatedShutdownBehavior="terminate",
                 TagSpecifications=tag_specifications(tags, "instance", "volume"),
@@ -109,13 +111,14 @@ def launch_builder(task: CallbackTask) -> dict:
     stream = _stream(task)
     params = {
         "repo_url": stream.repo_url, "ref": task.commit.ref, "commit": task.commit.checksum,
-        "target_device": TARGET_DEVICE, "arch": ostree_arch(task.arch),
+        "target_device": TARGET_DEVICE, "arch": ostree_arch(task.arch), "install_method": stream.install_method,
+        "osname": stream.osname, "container_image": stream.container_image,
     }
     target_disk = {"DeviceName": TARGET_DEVICE, "Ebs": {
         "VolumeSize": stream.disk_size_gib, "VolumeType": "gp3", "DeleteOnTermination": False, "Encrypted": False,
     }}
-    return _launch_guest(task, "builder", builder_image(stream, task.arch, task.region), params,
-                         BUILDER_DEADLINE_MINUTES, [target_disk])
+    return _launch_guest(task, "builder", builder_image(stream, task.arch, task.region),
+                         lambda p: render_builder(p, BUILDER_DEADLINE_MINUTES, HEARTBEAT_SECONDS), params, [target_disk])
 
 
 def _wait(waiter: str, region: str, what: str, **ids) -> None:
@@ -180,8 +183,10 @@ def register_image(task: RegisterTask) -> BuiltImage:
 
 
 def launch_qa(task: QATask) -> dict:
+    form = _stream(task).qa_user_data
     params = {"commit": task.commit.checksum, "arch": ostree_arch(task.arch), "image_id": task.image.image_id}
-    return _launch_guest(task, "qa", task.image.image_id, params, QA_DEADLINE_MINUTES, [])
+    return _launch_guest(task, "qa", task.image.image_id, lambda p: render_qa(p, form, QA_DEADLINE_MINUTES),
+                         params, [])
 
 
 def evaluate_qa(task: EvaluateTask) -> BuiltImage:

@@ -62,6 +62,12 @@ class Stream(BaseModel):
         default_factory=list, description="base-region subnets, one per availability zone to try; none: the "
                                           "default VPC's choice")
     disk_size_gib: int = Field(default=10, ge=4, le=1024)
+    install_method: Literal["ostree", "bootc"] = Field(
+        default="ostree", description="how the builder writes the commit: ostree deployment, or bootc install to-disk")
+    container_image: str | None = Field(default=None, description="bootc: the image carrying the commit")
+    osname: str = Field(default="fedora-coreos", pattern=r"^[a-z][a-z0-9-]{0,62}$", description="ostree stateroot")
+    qa_user_data: Literal["ignition", "cloud-init"] = Field(
+        default="ignition", description="the form of user-data the new image reads on first boot")
     ami_name_pattern: str = "{stream}-{version}-{arch}"
     ssm_prefix: str = Field(default="/atomic-release", pattern=r"^(/[A-Za-z0-9_.-]+)+$")
     deprecate_after_days: int = Field(default=730, ge=1, le=3650)
@@ -99,6 +105,8 @@ class Stream(BaseModel):
         for arch, types in self.instance_types.items():
             if not types:
                 raise ValueError(f"instance_types.{arch} is empty")
+        if self.install_method == "bootc" and not self.container_image:
+            raise ValueError("install_method bootc needs container_image")
         return self
 
     @property

@@ -1,0 +1,216 @@
+"""The builder and QA guest scripts, run under bash with faked system commands: the right
+commands in the right order, and the right report, for success and for each failure."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from chalicelib.guest import QA_SCRIPT_PATH, qa_script, render_builder, render_qa
+from tests.guest import fakes
+
+COMMIT = "ab" * 32
+OTHER = "cd" * 32
+TOKEN = "AAAA token with 'quotes' and spaces"
+BUILDER = {"task_token": TOKEN, "region": "us-east-1", "repo_url": "http://127.0.0.1:8080/repo/",
+           "ref": "fedora/x86_64/coreos/testing-devel", "commit": COMMIT, "target_device": "",
+           "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos", "container_image": None}
+QA = {"task_token": TOKEN, "region": "eu-west-1", "commit": COMMIT, "arch": "x86_64", "image_id": "ami-1"}
+
+
+@pytest.fixture
+def guest(tmp_path):
+    """Runs a script with the fakes first on PATH; returns (exit code, calls)."""
+    fake_bin = fakes.install(tmp_path / "bin")
+    disk = tmp_path / "nvme1n1"
+    disk.write_text("")
+
+    def run(script: str, **variables: str) -> tuple[int, list[str]]:
+        path = tmp_path / "guest.sh"
+        path.write_text(script.replace("TARGET_DEVICE=''", f"TARGET_DEVICE={disk}"))
+        env = fakes.environment(fake_bin, tmp_path, **variables)
+        # Output to a file, not a pipe: a heartbeat's sleep may outlive the script.
+        with open(tmp_path / "output", "w") as output:
+            result = subprocess.run(["bash", str(path)], env=env, stdout=output, stderr=subprocess.STDOUT, timeout=60)
+        return result.returncode, fakes.calls(tmp_path)
+
+    run.tmp = tmp_path
+    run.disk = disk
+    return run
+
+
+def builder(heartbeat: float = 300, **changes) -> str:
+    return render_builder({**BUILDER, **changes}, deadline_minutes=120, heartbeat_seconds=heartbeat)
+
+
+def sent(calls: list[str], action: str) -> list[str]:
+    return [c for c in calls if c.startswith(f"aws stepfunctions {action}")]
+
+
+def test_builder_deploys_the_commit_with_ostree_and_reports_it(guest):
+    code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
+                        FAKE_LSBLK_OUTPUT="vol0123456789abcdef0")
+
+    assert code == 0
+    assert calls[0] == "shutdown -P +120 atomic-release builder deadline reached"
+    ostree = [c for c in calls if c.startswith("ostree")]
+    mnt = guest.tmp / "mnt"
+    assert ostree == [
+        f"ostree admin init-fs {mnt}",
+        f"ostree admin os-init --sysroot={mnt} fedora-coreos",
+        f"ostree --repo={mnt}/ostree/repo remote add --set=gpg-verify=false atomic-release "
+        f"{BUILDER['repo_url']} {BUILDER['ref']}",
+        f"ostree --repo={mnt}/ostree/repo pull atomic-release {COMMIT}",
+        f"ostree --repo={mnt}/ostree/repo refs --create=atomic-release:{BUILDER['ref']} {COMMIT}",
+        f"ostree admin deploy --sysroot={mnt} --os=fedora-coreos --karg=root=LABEL=root --karg=rw {COMMIT}",
+        f"ostree admin status --sysroot={mnt}",
+    ]
+    assert calls.index(f"sgdisk --zap-all {guest.disk}") < calls.index(f"ostree admin init-fs {mnt}")
+    assert f"mkfs.xfs -q -f -L root {guest.disk}p3" in calls
+    (success,) = sent(calls, "send-task-success")
+    assert f"--task-token {TOKEN}" in success
+    output = json.loads(success.split("--task-output ", 1)[1])
+    assert output == {"instance_id": "i-0123456789abcdef0", "volume_id": "vol-0123456789abcdef0", "commit": COMMIT}
+    assert sent(calls, "send-task-failure") == []
+    assert calls[-1] == "poweroff"
+
+
+def test_builder_installs_with_bootc_when_configured(guest):
+    script = builder(install_method="bootc", container_image="quay.io/fedora/fedora-coreos:testing-devel")
+    code, calls = guest(script, FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_OUTPUT="vol0abc")
+
+    assert code == 0
+    (install,) = [c for c in calls if c.startswith("podman run")]
+    assert install.endswith(f"quay.io/fedora/fedora-coreos:testing-devel bootc install to-disk --wipe "
+                            f"--filesystem xfs {guest.disk}")
+    assert not any(c.startswith("sgdisk") for c in calls)
+    assert json.loads(sent(calls, "send-task-success")[0].split("--task-output ", 1)[1])["commit"] == COMMIT
+
+
+def test_a_failed_install_reports_the_error_with_the_end_of_the_log_and_powers_off(guest):
+    code, calls = guest(builder(), FAKE_FAIL_ON="pull atomic-release", FAKE_OSTREE_OUTPUT=f"* x {COMMIT}.0")
+
+    assert code != 0
+    assert sent(calls, "send-task-success") == []
+    (failure,) = sent(calls, "send-task-failure")
+    assert "--error BuilderFailed" in failure
+    assert "error: ostree --repo=" in failure and "Server returned HTTP 404" in failure
+    assert not any(c.startswith("ostree admin deploy") for c in calls)
+    assert calls[-1] == "poweroff"
+
+
+def test_a_deployment_of_another_commit_is_a_failure(guest):
+    code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {OTHER}.0")
+
+    assert code != 0
+    (failure,) = sent(calls, "send-task-failure")
+    assert f"deployed commit {OTHER} is not the requested {COMMIT}" in failure
+    assert sent(calls, "send-task-success") == []
+
+
+def test_a_target_disk_that_never_appears_is_a_failure(guest):
+    script = builder().replace("for attempt in $(seq 1 60)", "for attempt in $(seq 1 2)").replace("sleep 5", ":")
+    code, calls = guest(script.replace(f"TARGET_DEVICE=''", "TARGET_DEVICE=/nonexistent/sdf"))
+
+    assert code != 0
+    assert "target device /nonexistent/sdf never appeared" in sent(calls, "send-task-failure")[0]
+
+
+def test_the_builder_sends_heartbeats_while_it_works(guest):
+    code, calls = guest(builder(heartbeat=0.3), FAKE_SLOW_ON="pull atomic-release",
+                        FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0")
+
+    assert code == 0
+    assert len(sent(calls, "send-task-heartbeat")) >= 2
+
+
+def qa_report(guest) -> dict:
+    envelope = json.loads((guest.tmp / "report.json").read_text())
+    assert envelope["taskToken"] == TOKEN
+    return json.loads(envelope["output"])
+
+
+def checks(report: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in report["checks"]}
+
+
+def test_qa_reports_every_check_signed_with_the_instance_credentials(guest, tmp_path):
+    (tmp_path / "etc").mkdir()
+    code, calls = guest(qa_script(QA, "cloud-init"), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
+                        FAKE_UNAME_OUTPUT="x86_64", FAKE_IP_OUTPUT="default via 10.0.0.1 dev ens5",
+                        FAKE_CLOUD_INIT_OUTPUT="status: done")
+
+    assert code == 0
+    report = qa_report(guest)
+    assert report["instance_id"] == "i-0123456789abcdef0"
+    assert all(c["passed"] for c in report["checks"]), report
+    assert set(checks(report)) == {"booted-commit", "system-state", "architecture", "first-boot", "network"}
+    (post,) = [c for c in calls if "https://states.eu-west-1.amazonaws.com/" in c]
+    assert "--aws-sigv4 aws:amz:eu-west-1:states --user ASIAFAKE:fake/secret" in post
+    assert "x-amz-security-token: fake-session-token" in post
+    assert "X-Amz-Target: AWSStepFunctions.SendTaskSuccess" in post
+    assert "X-aws-ec2-metadata-token: imds-token" in " ".join(calls)
+    assert not any(c.startswith("aws ") for c in calls)
+
+
+def test_qa_reports_a_degraded_system_with_its_failed_units(guest):
+    code, _ = guest(qa_script(QA, "ignition"), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
+                    FAKE_UNAME_OUTPUT="x86_64", FAKE_IP_OUTPUT="default via 10.0.0.1",
+                    FAKE_SYSTEM_STATE="degraded", FAKE_FAILED_UNITS="zincati.service afterburn.service")
+
+    report = checks(qa_report(guest))
+    assert code == 0
+    assert report["system-state"]["passed"] is False
+    assert report["system-state"]["actual"] == "degraded (failed units: zincati.service,afterburn.service)"
+    assert report["first-boot"]["actual"] == "no ignition result"
+    assert report["booted-commit"]["passed"] is True
+
+
+def test_qa_reports_another_booted_commit_and_architecture(guest):
+    guest(qa_script(QA, "cloud-init"), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {OTHER}.0", FAKE_UNAME_OUTPUT="aarch64",
+          FAKE_IP_OUTPUT="", FAKE_CLOUD_INIT_OUTPUT="status: done")
+
+    report = checks(qa_report(guest))
+    assert (report["booted-commit"]["passed"], report["booted-commit"]["actual"]) == (False, OTHER)
+    assert (report["architecture"]["passed"], report["architecture"]["actual"]) == (False, "aarch64")
+    assert (report["network"]["passed"], report["network"]["actual"]) == (False, "no default route")
+
+
+def test_qa_reads_the_booted_deployment_from_rpm_ostree_where_it_can(guest):
+    fakes.install(guest.tmp / "bin", extra=("rpm-ostree", "jq"))
+    guest(qa_script(QA, "cloud-init"), FAKE_JQ_OUTPUT=COMMIT, FAKE_OSTREE_OUTPUT=f"* fedora-coreos {OTHER}.0",
+          FAKE_UNAME_OUTPUT="x86_64", FAKE_IP_OUTPUT="default", FAKE_CLOUD_INIT_OUTPUT="status: done")
+
+    assert checks(qa_report(guest))["booted-commit"]["actual"] == COMMIT
+
+
+@pytest.fixture
+def shellcheck():
+    import os
+
+    path = shutil.which("shellcheck")
+    if not path:
+        if os.environ.get("CI") == "true":
+            pytest.fail("shellcheck is not installed: CI must install it (.ci/run)")
+        pytest.skip("shellcheck is not installed (Debian package 'shellcheck'); `make test` installs it where it can")
+    return path
+
+
+@pytest.mark.parametrize("script", [
+    builder(), builder(install_method="bootc", container_image="quay.io/x/y:z"),
+    qa_script(QA, "ignition"), qa_script(QA, "cloud-init"), render_qa(QA, "cloud-init", 60),
+], ids=["builder-ostree", "builder-bootc", "qa-ignition", "qa-cloud-init", "qa-cloud-init-user-data"])
+def test_rendered_scripts_are_shellcheck_clean(shellcheck, tmp_path, script):
+    path = tmp_path / "script.sh"
+    path.write_text(script)
+    result = subprocess.run([shellcheck, "--shell=bash", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_qa_script_installed_by_ignition_is_the_rendered_one():
+    import base64
+
+    config = json.loads(render_qa(QA, "ignition", 60))
+    (entry,) = [f for f in config["storage"]["files"] if f["path"] == QA_SCRIPT_PATH]
+    assert base64.b64decode(entry["contents"]["source"].split(",", 1)[1]).decode() == qa_script(QA, "ignition")
