@@ -1,6 +1,7 @@
 """Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
 
 import hashlib
+import os
 from collections.abc import Callable
 
 from botocore.exceptions import ClientError, WaiterError
@@ -66,6 +67,7 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
                 MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
                 InstanceInitiatedShutdownBehavior="terminate",
                 TagSpecifications=tag_specifications(tags, "instance", "volume"),
+                IamInstanceProfile={"Name": instance_profile(role)},
                 ClientToken=_client_token(task.release_id, task.arch, role, fingerprint, instance_type, subnet or ""),
                 **({"SubnetId": subnet} if subnet else {}),
             )
@@ -81,6 +83,11 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
         return {"instance_id": instance_id}
     raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: every placement failed: "
                               + "; ".join(attempts))
+
+
+def instance_profile(role: Role) -> str:
+    """Each guest's profile allows only what that guest does: report through its task token."""
+    return os.environ[f"{role.upper()}_INSTANCE_PROFILE"]
 
 
 def placements(stream: Stream, arch: str) -> list[tuple[str, str | None]]:

@@ -129,6 +129,8 @@ class LocalRuntime:
         values = {**_ENVIRONMENT, "AWS_DEFAULT_REGION": self.home_region, "AWS_REGION": self.home_region,
                   "RELEASES_TABLE": f"{APP_NAME}-{self.stage}-releases",
                   "STATE_TABLE": f"{APP_NAME}-{self.stage}-state",
+                  "BUILDER_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-builder",
+                  "QA_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-qa",
                   "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
                   "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata"}
         for key in (*values, *_UNSET, "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "STREAMS_CONFIG",
@@ -148,6 +150,7 @@ class LocalRuntime:
                                                         "Principal": {"Service": ["lambda.amazonaws.com",
                                                                                   "states.amazonaws.com"]}}]}),
         )["Role"]["Arn"]
+        self._create_instance_profiles()
         client("dynamodb").create_table(
             TableName=os.environ["RELEASES_TABLE"], BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
@@ -165,6 +168,16 @@ class LocalRuntime:
         os.environ["RELEASE_STATE_MACHINE_ARN"] = client("stepfunctions").create_state_machine(
             name=f"{APP_NAME}-{self.stage}-release", definition=definition, roleArn=role_arn)["stateMachineArn"]
         self._publish_builder_images()
+
+    def _create_instance_profiles(self) -> None:
+        iam = client("iam")
+        for role in ("builder", "qa"):
+            name = os.environ[f"{role.upper()}_INSTANCE_PROFILE"]
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+            iam.create_instance_profile(InstanceProfileName=name)
+            iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
 
     def _create_functions(self, role_arn: str) -> dict[str, str]:
         from app import app  # the Chalice app is the one registry of task Lambdas

@@ -111,7 +111,7 @@ def test_a_deployment_of_another_commit_is_a_failure(guest):
 
 def test_a_target_disk_that_never_appears_is_a_failure(guest):
     script = builder().replace("for attempt in $(seq 1 60)", "for attempt in $(seq 1 2)").replace("sleep 5", ":")
-    code, calls = guest(script.replace(f"TARGET_DEVICE=''", "TARGET_DEVICE=/nonexistent/sdf"))
+    code, calls = guest(script.replace("TARGET_DEVICE=''", "TARGET_DEVICE=/nonexistent/sdf"))
 
     assert code != 0
     assert "target device /nonexistent/sdf never appeared" in sent(calls, "send-task-failure")[0]

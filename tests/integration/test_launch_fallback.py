@@ -75,3 +75,9 @@ def test_an_error_other_than_capacity_stops_at_once(subnets, refuse):
     with pytest.raises(BuilderLaunchFailed, match="c7i.large in .*: UnauthorizedOperation"):
         invoke(launch_builder, arch_task("x86_64", task_token="t"))
     assert len(tried) == 1
+
+
+def test_each_guest_gets_its_role_s_instance_profile(runtime):
+    builder = instance(BASE, invoke(launch_builder, arch_task("x86_64", task_token="t"))["instance_id"])
+
+    assert builder["IamInstanceProfile"]["Arn"].endswith(":instance-profile/atomic-release-local-builder")

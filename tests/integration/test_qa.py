@@ -88,3 +88,11 @@ def test_failing_qa_names_the_check_and_leaves_no_qa_instance(built):
     assert instance(BASE, qa_id)["State"]["Name"] == "terminated"
     assert live_instances(BASE) == []
     assert qa_volumes() == []
+
+
+def test_the_qa_guest_boots_the_image_with_the_qa_profile_and_ignition(built):
+    qa = instance(BASE, launch(built))
+
+    assert qa["ImageId"] == built["arm64"]["image_id"]
+    assert qa["IamInstanceProfile"]["Arn"].endswith(":instance-profile/atomic-release-local-qa")
+    assert guest_params(BASE, qa["InstanceId"])["commit"] == CHECKSUMS["arm64"]

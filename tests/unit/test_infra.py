@@ -46,7 +46,8 @@ def test_every_function_gets_the_names_the_tasks_read_from_the_environment():
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     refs = {name: value["Ref"] for name, value in variables.items() if "Ref" in value}
     assert refs == {"RELEASES_TABLE": "ReleasesTable", "STATE_TABLE": "StateTable", "METADATA_BUCKET": "MetadataBucket",
-                    "RELEASE_TOPIC_ARN": "ReleaseTopic", "WEBHOOK_SECRET_PARAMETER": "WebhookSecretParameter"}
+                    "RELEASE_TOPIC_ARN": "ReleaseTopic", "WEBHOOK_SECRET_PARAMETER": "WebhookSecretParameter",
+                    "BUILDER_INSTANCE_PROFILE": "BuilderInstanceProfile", "QA_INSTANCE_PROFILE": "QaInstanceProfile"}
     for name in refs.values():
         assert name in TEMPLATE["Resources"] or name in TEMPLATE["Parameters"]
 
@@ -60,6 +61,7 @@ def test_the_state_machine_arn_the_triggers_use_is_the_state_machine_s_name():
 def test_every_environment_variable_the_code_reads_is_set_by_the_template_or_chalice():
     source = "\n".join(path.read_text() for path in (ROOT / "chalicelib").glob("*.py"))
     names = set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z_]+)["']""", source))
+    names |= {f"{role}_INSTANCE_PROFILE" for role in ("BUILDER", "QA")}  # read as f"{role.upper()}_INSTANCE_PROFILE"
     optional = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"}
     assert {"RELEASES_TABLE", "RELEASE_TOPIC_ARN", "WEBHOOK_SECRET_PARAMETER"} <= names
     assert names - optional <= set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
