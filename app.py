@@ -5,7 +5,7 @@ import os
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import detect, events, webhook
+from chalicelib import detect, events, sweeper, webhook
 from functions import (
     announce,
     check_copies,
@@ -112,3 +112,16 @@ def pungi_ostree_commit(event):
 @app.on_cw_event({"source": [events.SOURCE], "detail-type": [events.COREOS_BUILD_STATE]}, name="coreos_build_state")
 def coreos_build_state(event):
     return events.on_coreos_build_state(event.to_dict()).model_dump()
+
+
+# -- cleanup that no Catch path does ----------------------------------------------------------
+
+@app.on_cw_event({"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+                  "detail": {"status": list(sweeper.ENDED_WITHOUT_CATCH)}}, name="release_execution_ended")
+def release_execution_ended(event):
+    return sweeper.on_execution_ended(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="sweep_leftovers")
+def sweep_leftovers(event):
+    return sweeper.sweep().model_dump()

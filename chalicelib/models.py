@@ -249,7 +249,7 @@ class ReleaseRecord(Model):
     stream: str
     version: str
     trigger: str
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED"]
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]
     execution_arn: str
     commits: dict[str, dict]
     regions: list[str]

@@ -81,3 +81,8 @@ def mark_succeeded(release_id: str, images: dict[str, dict[str, str]], metadata_
 
 def mark_failed(release_id: str, stage: str, failure: str) -> None:
     _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
+
+
+def mark_ended(release_id: str, status: str, failure: str) -> None:
+    """An execution that ended without its Catch paths (ABORTED, TIMED_OUT)."""
+    _update(release_id, status=status, failure=failure)

@@ -32,10 +32,12 @@ _lock = threading.Lock()
 
 @dataclass
 class Dispatch:
-    """Task Lambdas by their deployed name, and what to run after each invocation."""
+    """Task Lambdas by their deployed name, what to run after each invocation, and whether a
+    guest is still working (then a task-token wait really waits)."""
 
     handlers: dict[str, Callable]
     after_invoke: Callable[[], None]
+    guests_working: Callable[[], bool] = lambda: False
     invocations: int = 0
 
 
@@ -89,13 +91,22 @@ def _no_wait(self, env, wait_seconds):
     """Wait states take no real time: the local clock jumps to the end of the wait."""
 
 
+def _still_working() -> bool:
+    return current is not None and current.guests_working()
+
+
 def _callback_outcome_now(self, timeout=None):
     """Locally every guest acts while its launch Lambda runs, so whatever a task token will
-    ever receive has arrived before the wait begins: no answer means the deadline passed."""
+    ever receive has arrived before the wait begins: no answer means the deadline passed.
+    The exception is a guest held to be seen at work (``builder-hangs``): that wait is real."""
+    while self._outcome is None and _still_working():
+        self._notify_event.wait(0.05)
     return self._outcome
 
 
 def _heartbeat_now(self):
+    while not self._next_heartbeat_event.is_set() and _still_working():
+        self._next_heartbeat_event.wait(0.05)
     with self._mutex:
         received = self._next_heartbeat_event.is_set()
         self._next_heartbeat_event.clear()
@@ -212,6 +223,18 @@ def _block_device_mappings(original_property):
     return property(getter)
 
 
+def _stopped_stays_stopped(original):
+    """An aborted execution stays ABORTED: moto lets an error raised after the stop (by the
+    task the stop interrupted) turn it into FAILED."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def set_error(self, error):
+        if not isinstance(self._program_state, ProgramStopped):
+            original(self, error)
+
+    return set_error
+
+
 def _cache_json_path_parsing() -> None:
     """moto's interpreter parses every JSONPath anew, building a ply parser each time: most of
     a local release's CPU went there. Parsed paths are immutable, so they are cached."""
@@ -241,5 +264,8 @@ def install() -> None:
 
         Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
         _cache_json_path_parsing()
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+        Environment.set_error = _stopped_stays_stopped(Environment.set_error)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         _installed = True

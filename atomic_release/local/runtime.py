@@ -94,6 +94,7 @@ class LocalRuntime:
         self.simulator = InstanceSimulator(regions=self.base_regions, faults=list(self.faults))
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
+        self._interrupted = False
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> "LocalRuntime":
@@ -193,8 +194,13 @@ class LocalRuntime:
                 FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=f"app.{function.func.__name__}",
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
-        patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke)
+        patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
+                                           guests_working=self._guests_working)
         return arns
+
+    def _guests_working(self) -> bool:
+        """While a held guest works its task-token wait is real, until an abort interrupts it."""
+        return self.simulator.guests_working and not self._interrupted
 
     def _after_invoke(self) -> None:
         """Guests launched by the task boot; its metrics, which locally go nowhere, are dropped
@@ -268,6 +274,21 @@ class LocalRuntime:
             output=json.loads(described["output"]) if described.get("output") else None,
             error=described.get("error"), cause=described.get("cause"), history=history, polls=polls,
             wall_s=time.monotonic() - started)
+
+    def abort(self, execution_arn: str) -> dict:
+        """Stop an execution, and deliver the status change EventBridge would send to the
+        rule that cleans up after it (moto's EventBridge cannot invoke a Lambda target)."""
+        from chalicelib.sweeper import on_execution_ended
+
+        sfn = client("stepfunctions")
+        sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause="aborted by a maintainer")
+        self._interrupted = True
+        self.wait(execution_arn)  # EventBridge reports the change once the execution has ended
+        described = sfn.describe_execution(executionArn=execution_arn)
+        return on_execution_ended({
+            "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+            "detail": {"executionArn": execution_arn, "stateMachineArn": described["stateMachineArn"],
+                       "name": described["name"], "status": described["status"]}})
 
     def history(self, execution_arn: str) -> list[dict]:
         sfn = client("stepfunctions")

@@ -1,0 +1,107 @@
+"""What no Catch path cleans: an execution aborted in the middle, and leftovers the sweeper
+finds later. Neither touches what a running release owns."""
+
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from atomic_release.local import Fault, LocalRuntime
+from chalicelib import records, sweeper
+from chalicelib.aws import client
+from chalicelib.tags import release_tags, tag_specifications
+from tests.helpers import nothing, release_resources
+
+pytestmark = pytest.mark.e2e
+REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
+GHOST = "developer-ghost-0123456789ab"
+
+
+def wait_for(condition, what: str, timeout_s: float = 30):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def held_release(developer_release):
+    """A release whose arm64 builder is still at work: x86_64 is built and waiting for it."""
+    with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
+        started = runtime.start_release(developer_release)
+
+        def x86_through_qa():
+            reservations = client("ec2").describe_instances(Filters=[
+                {"Name": "tag:atomic-release:arch", "Values": ["x86_64"]},
+                {"Name": "tag:atomic-release:role", "Values": ["qa"]}])["Reservations"]
+            states = [i["State"]["Name"] for r in reservations for i in r["Instances"]]
+            return states == ["terminated"]
+        wait_for(x86_through_qa, "x86_64 built and through QA while arm64 builds")
+        yield runtime, started
+        runtime.simulator.finish_hung_guests()
+        runtime.wait(started.execution_arn)
+
+
+def test_an_abort_in_the_middle_leaves_nothing_of_the_release(held_release):
+    runtime, started = held_release
+
+    cleaned = runtime.abort(started.execution_arn)
+    runtime.simulator.finish_hung_guests()
+
+    assert cleaned["cleaned"] is True
+    assert any(cleaned["removed"][kind] for kind in ("instances", "images"))
+    assert runtime.wait(started.execution_arn).status == "ABORTED"
+    assert nothing(release_resources(started.release_id, REGIONS))
+    assert records.get(started.release_id).status == "ABORTED"
+    assert runtime.simulator.unheard_reports  # the builder finished for nobody
+
+
+def plant(region: str, release_id: str) -> dict[str, str]:
+    """What a release whose execution is gone might have left: an instance with its volume,
+    a snapshot, a private image."""
+    ec2 = client("ec2", region)
+    tags = release_tags(release_id, "developer", "x86_64", "builder")
+    image = ec2.register_image(Name=f"{release_id}-{region}", Architecture="x86_64", RootDeviceName="/dev/xvda",
+                               TagSpecifications=tag_specifications(tags, "image"))["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="c7i.large",
+                                 TagSpecifications=tag_specifications(tags, "instance"))["Instances"][0]["InstanceId"]
+    volume = ec2.create_volume(Size=10, AvailabilityZone=f"{region}a",
+                               TagSpecifications=tag_specifications(tags, "volume"))["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume, TagSpecifications=tag_specifications(tags, "snapshot"))
+    return {"instance": instance, "volume": volume, "snapshot": snapshot["SnapshotId"], "image": image}
+
+
+def test_the_sweeper_removes_leftovers_past_their_deadline_and_spares_running_releases(held_release):
+    runtime, started = held_release
+    planted = {region: plant(region, GHOST) for region in ("us-east-1", "us-east-2")}
+    held_builder = release_resources(started.release_id, ["us-east-1"])["instances"]
+
+    too_soon = sweeper.sweep()
+    later = sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(hours=4))
+
+    assert too_soon.releases == {}
+    assert later.kept_running == [started.release_id]
+    assert set(later.releases) == {GHOST}
+    removed = later.releases[GHOST]
+    for region, ids in planted.items():
+        assert f"{region}:{ids['instance']}" in removed["instances"]
+        assert f"{region}:{ids['volume']}" in removed["volumes"]
+        assert f"{region}:{ids['snapshot']}" in removed["snapshots"]
+        assert f"{region}:{ids['image']}" in removed["images"]
+    assert nothing(release_resources(GHOST, REGIONS))
+    assert release_resources(started.release_id, ["us-east-1"])["instances"] == held_builder
+
+
+def test_the_status_change_rule_cleans_only_its_own_aborted_or_timed_out_executions(runtime):
+    machine = os.environ["RELEASE_STATE_MACHINE_ARN"]
+    finished = {"detail": {"name": GHOST, "status": "SUCCEEDED", "stateMachineArn": machine}}
+    foreign = {"detail": {"name": GHOST, "status": "ABORTED", "stateMachineArn": machine + "-other"}}
+    plant("us-east-1", GHOST)
+
+    assert sweeper.on_execution_ended(finished)["reason"] == "status SUCCEEDED needs no cleanup here"
+    assert sweeper.on_execution_ended(foreign)["reason"] == "not an execution of the release state machine"
+    assert release_resources(GHOST, ["us-east-1"])["instances"]
+    timed_out = {"detail": {"name": GHOST, "status": "TIMED_OUT", "stateMachineArn": machine}}
+    assert sweeper.on_execution_ended(timed_out)["cleaned"] is True
+    assert nothing(release_resources(GHOST, ["us-east-1"]))
