@@ -90,6 +90,9 @@ def detect_release(stream_name: str) -> Decision:
 
 def run_local_release(args) -> int:
     faults = [Fault.parse(text) for text in args.fault]
+    if any(fault.kind == "builder-hangs" for fault in faults):
+        raise ValueError("builder-hangs holds a builder until a test lets it go; here use builder-fails, "
+                         "builder-silent or qa-fails")
     load_streams(args.config).stream(args.stream)
     version = args.version or datetime.now(timezone.utc).strftime("local.%Y%m%d.%H%M%S")
     as_json = args.output == "json"

@@ -51,6 +51,7 @@ def test_a_failed_release_exits_non_zero_with_one_sentence(capsys):
     (["--stream", "nightly"], "unknown stream 'nightly'"),
     (["--stream", "developer", "--regions", "0"], "--regions must be at least 1"),
     (["--stream", "developer", "--fault", "meteor"], "unknown fault 'meteor'"),
+    (["--stream", "developer", "--fault", "builder-hangs"], "builder-hangs holds a builder"),
     (["--stream", "developer", "--version", "not a version"], "release: version: String should match pattern"),
     (["--stream", "developer", "--repo", "http://127.0.0.1:9/"], "http://127.0.0.1:9/summary: ConnectionError"),
 ])
