@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 
 from botocore.exceptions import ClientError, WaiterError
@@ -25,6 +26,8 @@ from chalicelib.observability import logger
 from chalicelib.tags import as_dict, release_filters, release_tags, tag_specifications
 
 BUILDER_DEADLINE_MINUTES = 120
+REGISTER_BUDGET_S = 780  # of the task Lambda's 900 s
+WAIT_DELAY_S = 15
 HEARTBEAT_SECONDS = 300  # the state machine allows 900 between heartbeats
 QA_DEADLINE_MINUTES = 60
 ROOT_DEVICE = "/dev/xvda"
@@ -97,10 +100,14 @@ def placements(stream: Stream, arch: str) -> list[tuple[str, str | None]]:
     return [(instance_type, subnet) for instance_type in stream.instance_types[arch] for subnet in subnets]
 
 
+def _volumes(instance: dict) -> list[str]:
+    return [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
+
+
 def _remove_guests(region: str, instances: list[dict]) -> None:
     """Terminate guests and delete the volumes they kept (a builder's target disk survives
     its instance on purpose)."""
-    volumes = [m["Ebs"]["VolumeId"] for i in instances for m in i.get("BlockDeviceMappings", []) if "Ebs" in m]
+    volumes = [volume for instance in instances for volume in _volumes(instance)]
     ec2_resources.terminate(region, [i["InstanceId"] for i in instances])
     for volume in volumes:
         ec2_resources.delete_volume(region, volume)
@@ -128,16 +135,19 @@ def launch_builder(task: CallbackTask) -> dict:
                          lambda p: render_builder(p, BUILDER_DEADLINE_MINUTES, HEARTBEAT_SECONDS), params, [target_disk])
 
 
-def _wait(waiter: str, region: str, what: str, **ids) -> None:
-    """Wait within the task Lambda's 15 minutes, so a slow snapshot fails with a named error
-    (and is retried by the state machine) rather than a Lambda timeout."""
+def _wait(waiter: str, region: str, what: str, until: float, **ids) -> None:
+    """Wait, but no later than ``until`` (a monotonic time within the task Lambda's 15 minutes),
+    so a slow snapshot or image fails with a named error, which the state machine retries,
+    rather than a Lambda timeout."""
+    attempts = max(1, int((until - time.monotonic()) // WAIT_DELAY_S))
     try:
-        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": 15, "MaxAttempts": 52})
+        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": WAIT_DELAY_S,
+                                                                           "MaxAttempts": attempts})
     except WaiterError as error:
         raise ResourceNotReady(f"{what} in {region}: {error}") from None
 
 
-def _snapshot(task: RegisterTask) -> str:
+def _snapshot(task: RegisterTask, until: float) -> str:
     ec2 = client("ec2", task.region)
     tags = release_tags(task.release_id, task.stream, task.arch, "image")
     existing = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
@@ -150,31 +160,41 @@ def _snapshot(task: RegisterTask) -> str:
             VolumeId=task.builder.volume_id, Description=f"{task.release_id} {task.arch}",
             TagSpecifications=tag_specifications(tags, "snapshot"),
         )["SnapshotId"]
-    _wait("snapshot_completed", task.region, f"snapshot {snapshot_id}", SnapshotIds=[snapshot_id])
+    _wait("snapshot_completed", task.region, f"snapshot {snapshot_id}", until, SnapshotIds=[snapshot_id])
     return snapshot_id
 
 
 def register_image(task: RegisterTask) -> BuiltImage:
-    """Turn the builder's target disk into an image; an image of that name is reused."""
+    """Turn the builder's target disk into an image; an image of that name is reused once it is
+    available. Every builder of the architecture is gone afterwards, with the disks of any that
+    did not report."""
     if task.builder.commit != task.commit.checksum:
         raise ImageRegistrationFailed(
             f"{task.arch}: builder wrote commit {task.builder.commit}, not the requested {task.commit.checksum}"
         )
-    stream = _stream(task)
-    name = stream.ami_name(task.version, task.arch)
-    ec2 = client("ec2", task.region)
-    ec2_resources.terminate(task.region, [i["InstanceId"] for i in
-                                          ec2_resources.find_instances(task.region, task.release_id, task.arch, "builder")])
+    until = time.monotonic() + REGISTER_BUDGET_S
+    name = _stream(task).ami_name(task.version, task.arch)
+    builders = ec2_resources.find_instances(task.region, task.release_id, task.arch, "builder")
+    reported = [i for i in builders if task.builder.volume_id in _volumes(i)]
+    ec2_resources.terminate(task.region, [i["InstanceId"] for i in reported])
+    _remove_guests(task.region, [i for i in builders if i not in reported])
     existing = ec2_resources.images_by_name(task.region, [name], task.release_id).get(name)
     if existing:
-        logger.info("image exists, reused", extra={"image_id": existing["ImageId"]})
-        ec2_resources.delete_volume(task.region, task.builder.volume_id)
-        snapshot = existing["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-        return BuiltImage(arch=task.arch, image_id=existing["ImageId"], snapshot_id=snapshot, name=name)
+        image_id, snapshot_id = existing["ImageId"], existing["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        logger.info("image exists, reused", extra={"image_id": image_id})
+    else:
+        _wait("volume_available", task.region, f"volume {task.builder.volume_id}", until,
+              VolumeIds=[task.builder.volume_id])
+        snapshot_id = _snapshot(task, until)
+        image_id = _register(task, name, snapshot_id)
+    _wait("image_available", task.region, f"image {image_id}", until, ImageIds=[image_id])
+    ec2_resources.delete_volume(task.region, task.builder.volume_id)
+    logger.info("image registered", extra={"image_id": image_id, "snapshot_id": snapshot_id})
+    return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name)
 
-    _wait("volume_available", task.region, f"volume {task.builder.volume_id}", VolumeIds=[task.builder.volume_id])
-    snapshot_id = _snapshot(task)
-    image_id = ec2.register_image(
+
+def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:
+    return client("ec2", task.region).register_image(
         Name=name, Description=f"{task.stream} {task.version} {task.arch} (ostree {task.commit.checksum})",
         Architecture=task.arch, BootMode=BOOT_MODE[task.arch], EnaSupport=True, SriovNetSupport="simple",
         VirtualizationType="hvm", RootDeviceName=ROOT_DEVICE, ImdsSupport="v2.0",
@@ -183,10 +203,6 @@ def register_image(task: RegisterTask) -> BuiltImage:
         }}],
         TagSpecifications=tag_specifications(release_tags(task.release_id, task.stream, task.arch, "image"), "image"),
     )["ImageId"]
-    _wait("image_available", task.region, f"image {image_id}", ImageIds=[image_id])
-    ec2_resources.delete_volume(task.region, task.builder.volume_id)
-    logger.info("image registered", extra={"image_id": image_id, "snapshot_id": snapshot_id})
-    return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name)
 
 
 def launch_qa(task: QATask) -> dict:
@@ -198,21 +214,12 @@ def launch_qa(task: QATask) -> dict:
 
 def evaluate_qa(task: EvaluateTask) -> BuiltImage:
     """Remove the QA instance, then pass the image only if every check passed."""
-    _remove_qa_guest(task)
+    _remove_guests(task.region, ec2_resources.find_instances(task.region, task.release_id, task.arch, "qa"))
     failed = [c for c in task.qa.checks if not c.passed]
     if failed:
         raise QAFailed(f"{task.arch}: " + "; ".join(
             f"{c.name}: expected {c.expected!r}, got {c.actual!r}" for c in failed))
     return task.image
-
-
-def _remove_qa_guest(task: ArchTask) -> None:
-    qa_instances = ec2_resources.find_instances(task.region, task.release_id, task.arch, "qa")
-    ec2_resources.terminate(task.region, [i["InstanceId"] for i in qa_instances])
-    volumes = client("ec2", task.region).describe_volumes(
-        Filters=release_filters(task.release_id, task.arch, "qa"))["Volumes"]
-    for volume in volumes:
-        ec2_resources.delete_volume(task.region, volume["VolumeId"])
 
 
 def cleanup_arch(task: CleanupArchTask) -> dict:
