@@ -5,12 +5,12 @@ whether they make a release, and hands it to the one function that starts releas
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from chalicelib import state
 from chalicelib.arch import Arch
-from chalicelib.config import Stream, load_streams
-from chalicelib.errors import ReleaseError
+from chalicelib.config import Stream, describe_validation_error, load_streams
+from chalicelib.errors import InvalidReleaseInput, ReleaseError
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.observability import logger
 from chalicelib.ostree import RefState, Repository, Summary, UnknownRef
@@ -75,10 +75,14 @@ def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
         age_minutes = ((now or datetime.now(timezone.utc)) - newest.timestamp).total_seconds() / 60
         if grace is None or age_minutes < grace:
             return None, missing
-    commits = {arch: ArchCommit(ref=heads[arch].name, checksum=heads[arch].checksum, timestamp=heads[arch].timestamp)
-               for arch in present}
-    return ReleaseInput(stream=stream.name, version=version, commits=commits, trigger=trigger,
-                        missing_arches=missing), missing
+    try:
+        commits = {arch: ArchCommit(ref=heads[arch].name, checksum=heads[arch].checksum,
+                                    timestamp=heads[arch].timestamp) for arch in present}
+        return ReleaseInput(stream=stream.name, version=version, commits=commits, trigger=trigger,
+                            missing_arches=missing), missing
+    except ValidationError as error:
+        raise InvalidReleaseInput(f"the repository's commits of stream {stream.name} make no release: "
+                                  + describe_validation_error(error, "release")) from None
 
 
 def _start(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger) -> Decision:
@@ -141,8 +145,8 @@ def _each(streams: list[str], act) -> list[Decision]:
     for name in streams:
         try:
             decisions.append(act(name))
-        except ReleaseError as error:
-            logger.error("stream not considered", extra={"stream": name, "error": str(error)})
+        except Exception as error:  # noqa: BLE001 - one stream's failure, reported, never the others'
+            logger.exception("stream not considered", extra={"stream": name})
             decisions.append(Decision(stream=name, outcome="error", reason=f"{type(error).__name__}: {error}"))
     return decisions
 

@@ -2,6 +2,8 @@
 
 import json
 
+from botocore.exceptions import ClientError
+
 from chalicelib import records
 from chalicelib.announce import images_by_arch
 from chalicelib.config import load_streams
@@ -40,13 +42,18 @@ def finalize(task: FinalizeTask) -> dict:
 def fail_release(task: FailTask) -> dict:
     """Remove what the release created in every region, then record the failure."""
     keep_public = task.failure.stage in STAGES_AFTER_PUBLICATION_BEGAN
-    removed = Removed()
+    removed, unclean = Removed(), []
     for region in task.regions:
-        removed.add(remove_release_resources(region, task.release_id, keep_public_images=keep_public))
+        try:
+            removed.add(remove_release_resources(region, task.release_id, keep_public_images=keep_public))
+        except ClientError as error:  # every other region is still cleaned; the sweeper comes back here
+            unclean.append(f"{region}: {error.response['Error']['Message']}")
     failure = innermost(task.failure)
     sentence = describe(failure)
+    if unclean:
+        sentence += f" (cleanup incomplete, left to the sweeper: {'; '.join(unclean)})"
     records.mark_failed(task.release_id, failure.stage, sentence)
-    logger.error("release failed", extra={"failure": failure.model_dump(), **removed.as_dict()})
+    logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict()})
     return {"error": failure.rethrowable_error, "cause": sentence}
 
 

@@ -41,8 +41,9 @@ class UnsupportedFormat(OstreeError):
 
 
 def _big_endian(value: int) -> int:
-    """ostree stores commit timestamps big-endian inside little-endian GVariant."""
-    return int.from_bytes(value.to_bytes(8, "little"), "big")
+    """ostree stores commit timestamps big-endian inside little-endian GVariant (as ``t``;
+    a summary written with ``x`` may make it negative)."""
+    return int.from_bytes((value & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8, "little"), "big")
 
 
 def _when(seconds: int | None) -> datetime | None:

@@ -56,3 +56,7 @@ def remember_delivery(delivery_id: str, keep_seconds: int) -> bool:
         if _conditional_failed(error):
             return False
         raise
+
+
+def forget_delivery(delivery_id: str) -> None:
+    client("dynamodb").delete_item(TableName=table_name(), Key={"pk": {"S": f"delivery#{delivery_id}"}})

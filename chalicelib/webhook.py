@@ -15,9 +15,9 @@ from chalicelib import detect, state
 from chalicelib.arch import ec2_arch
 from chalicelib.aws import client
 from chalicelib.config import describe_validation_error, load_streams
-from chalicelib.errors import ConfigError
+from chalicelib.errors import ConfigError, InvalidReleaseInput
 from chalicelib.observability import logger
-from chalicelib.ostree import OstreeError
+from chalicelib.ostree import OstreeError, UnknownRef
 
 SIGNATURE_HEADER = "x-atomic-release-signature"
 TIMESTAMP_HEADER = "x-atomic-release-timestamp"
@@ -68,8 +68,10 @@ def secret() -> bytes:
     return _cached_secret(source, int(time.time() // 60))
 
 
-def sign(key: bytes, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def sign(key: bytes, timestamp: str, delivery: str, body: bytes) -> str:
+    """Over timestamp, delivery id and body: none of them can be replaced in a replay."""
+    message = timestamp.encode() + b"." + delivery.encode() + b"." + body
+    return "sha256=" + hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def _authenticate(headers: dict[str, str], body: bytes, now: float) -> Answer | None:
@@ -77,9 +79,9 @@ def _authenticate(headers: dict[str, str], body: bytes, now: float) -> Answer | 
     delivery = headers.get(DELIVERY_HEADER, "")
     if not signature or not timestamp:
         return _error(401, f"missing {SIGNATURE_HEADER if not signature else TIMESTAMP_HEADER} header")
-    if not hmac.compare_digest(signature.encode(), sign(secret(), timestamp, body).encode()):
+    if not hmac.compare_digest(signature.encode(), sign(secret(), timestamp, delivery, body).encode()):
         return _error(401, "signature does not match the body")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         return _error(401, f"{TIMESTAMP_HEADER} is not within {MAX_SKEW_SECONDS // 60} minutes of now")
     if not 1 <= len(delivery) <= 128:
         return _error(401, f"missing or overlong {DELIVERY_HEADER} header")
@@ -120,6 +122,17 @@ def handle(headers: dict[str, str], body: bytes, now: float | None = None) -> An
     refused = _authenticate(headers, body, time.time() if now is None else now)
     if refused:
         return refused
+    try:
+        answer = _answer(body)
+    except Exception:  # noqa: BLE001 - an answer with a reason, never a stack trace
+        logger.exception("webhook failed")
+        answer = _error(500, "internal error; the delivery may be sent again")
+    if answer.status >= 500:
+        state.forget_delivery(headers[DELIVERY_HEADER])  # a redelivery of it is not a replay
+    return answer
+
+
+def _answer(body: bytes) -> Answer:
     announcement = _parse(body)
     if isinstance(announcement, Answer):
         return announcement
@@ -128,7 +141,7 @@ def handle(headers: dict[str, str], body: bytes, now: float | None = None) -> An
         return commits
     try:
         decision = detect.consider(announcement.stream, "webhook", commits)
-    except detect.NotTheHead as error:
+    except (detect.NotTheHead, UnknownRef, InvalidReleaseInput) as error:
         return _error(422, str(error))
     except OstreeError as error:
         logger.warning("repository check failed", extra={"error": str(error)})

@@ -54,10 +54,10 @@ class _Handler(SimpleHTTPRequestHandler):
 class RepoServer:
     """``with RepoServer(directory) as server: server.url``"""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, port: int = 0):
         self.traffic = Traffic()
         handler = type("Handler", (_Handler,), {"traffic": self.traffic})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=str(directory)))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

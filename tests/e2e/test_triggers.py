@@ -12,6 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import detect, webhook
+from atomic_release.local.repo_server import RepoServer
 from chalicelib.aws import client
 from tests.conftest import DEVELOPER_REFS
 
@@ -30,7 +31,7 @@ def signed(body: dict | bytes, delivery: str, timestamp: int | None = None, key:
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     return {"body": raw, "headers": {
         "Content-Type": "application/json", webhook.TIMESTAMP_HEADER: stamp,
-        webhook.SIGNATURE_HEADER: webhook.sign(key, stamp, raw), webhook.DELIVERY_HEADER: delivery}}
+        webhook.SIGNATURE_HEADER: webhook.sign(key, stamp, delivery, raw), webhook.DELIVERY_HEADER: delivery}}
 
 
 def announcement(checksums: dict[str, str], stream: str = "developer") -> dict:
@@ -89,6 +90,47 @@ def test_a_bad_or_missing_signature_is_refused(released, tamper, reason):
     answer = chalice.http.post("/hooks/ostree", **request)
 
     assert (answer.status_code, answer.json_body["error"]) == (401, reason)
+    assert executions() == []
+
+
+def test_a_captured_request_resent_under_a_new_delivery_id_is_refused(released):
+    checksums, _, chalice = released
+    request = signed(announcement(checksums), "d-1")
+    chalice.http.post("/hooks/ostree", **request)
+    request["headers"][webhook.DELIVERY_HEADER] = "d-2"
+
+    replay = chalice.http.post("/hooks/ostree", **request)
+
+    assert (replay.status_code, replay.json_body["error"]) == (401, "signature does not match the body")
+
+
+def test_a_delivery_that_failed_on_our_side_may_be_sent_again(developer_repo):
+    repo, server, runtime = developer_repo
+    checksums = {arch: repo.commit(ref, "43.8") for arch, ref in DEVELOPER_REFS.items()}
+    repo.update_summary()
+    request = signed(announcement(checksums), "d-1")
+    with Client(app, project_dir=ROOT) as chalice:
+        server.__exit__()  # the repository is unreachable for a moment
+        first = chalice.http.post("/hooks/ostree", **request)
+        with RepoServer(repo.path, port=int(server.url.rsplit(":", 1)[1].strip("/"))):
+            again = chalice.http.post("/hooks/ostree", **request)
+
+    assert first.status_code == 502
+    assert again.status_code == 202
+    runtime.wait(again.json_body["execution_arn"])
+
+
+def test_commits_whose_version_makes_no_release_are_refused_with_the_reason(developer_repo):
+    repo, _, _ = developer_repo
+    checksums = {arch: repo.commit(ref, "43.9+local build") for arch, ref in DEVELOPER_REFS.items()}
+    repo.update_summary()
+    with Client(app, project_dir=ROOT) as chalice:
+        answer = chalice.http.post("/hooks/ostree", **signed(announcement(checksums), "d-1"))
+
+    assert answer.status_code == 422
+    assert "make no release: release: version: String should match pattern" in answer.json_body["error"]
+    (polled,) = detect.poll_all()
+    assert polled.outcome == "error" and "make no release" in polled.reason
     assert executions() == []
 
 

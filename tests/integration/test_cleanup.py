@@ -201,3 +201,24 @@ def test_fail_release_without_regions_is_invalid_and_removes_nothing(prepared):
         invoke(fail_release, fail_task("distribute", "CopyFailed", "copy", regions=[]))
     assert planted.remaining() == EVERYTHING
     assert records.get(RELEASE_ID).status == "RUNNING"
+
+
+def test_fail_release_cleans_every_other_region_and_records_the_failure_when_one_region_refuses(prepared):
+    from botocore.exceptions import ClientError
+
+    failed = [plant(region, RELEASE_ID, "x86_64") for region in (BASE, COPY)]
+
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "DescribeInstances")
+
+    events = client("ec2", BASE).meta.events
+    events.register("before-parameter-build.ec2.DescribeInstances", refuse)
+    try:
+        result = invoke(fail_release, fail_task("distribute", "CopyFailed", lambda_error("CopyFailed", "copy")))
+    finally:
+        events.unregister("before-parameter-build.ec2.DescribeInstances", refuse)
+
+    assert failed[1].remaining() == set()
+    assert failed[0].remaining() == EVERYTHING
+    assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: slow down)")
+    assert records.get(RELEASE_ID).status == "FAILED"
