@@ -11,8 +11,8 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import detect, webhook
 from atomic_release.local.repo_server import RepoServer
+from chalicelib import detect, webhook
 from chalicelib.aws import client
 from tests.conftest import DEVELOPER_REFS
 
