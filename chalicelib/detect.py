@@ -13,7 +13,7 @@ from chalicelib.config import Stream, describe_validation_error, load_streams
 from chalicelib.errors import InvalidReleaseInput, ReleaseError
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.observability import logger
-from chalicelib.ostree import RefState, Repository, Summary, UnknownRef
+from chalicelib.ostree import RefState, Repository, Summary
 from chalicelib.starter import start_release
 
 Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
@@ -36,23 +36,21 @@ class Decision(BaseModel):
 
 
 def read_refs(stream: Stream, repository: Repository | None = None, summary: Summary | None = None,
-              known: dict[str, str] | None = None) -> dict[Arch, RefState]:
-    """The head of each of the stream's refs. A head not ``known`` (ref name -> checksum) is
+              known: dict[str, RefState] | None = None) -> dict[Arch, RefState]:
+    """The head of each of the stream's refs. A head not ``known`` already (verified earlier) is
     read from its commit object, whose content is checked against its checksum before the
     release trusts its version."""
     repository = repository or Repository(stream.repo_url)
     names = [stream.refs[arch] for arch in stream.arches]
-    if summary is not None and summary.refs is not None:
-        missing = [name for name in names if name not in summary.refs]
-        if missing:
-            raise UnknownRef(f"{repository.url}summary: no ref {', '.join(map(repr, missing))} in the repository")
-        found = {name: summary.refs[name] for name in names}
-    else:
-        found = repository.refs(names)
+    found = summary.select(names, repository.url) if summary is not None and summary.refs is not None \
+        else repository.refs(names)
     heads = {}
     for arch in stream.arches:
         head = found[stream.refs[arch]]
-        if (known or {}).get(head.name) != head.checksum:
+        earlier = (known or {}).get(head.name)
+        if earlier is not None and earlier.checksum == head.checksum:
+            head = earlier
+        else:
             commit = repository.commit(head.checksum)
             head = RefState(head.name, head.checksum, commit.version, commit.timestamp)
         heads[arch] = head
@@ -91,6 +89,10 @@ def _start(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger) -> Dec
         logger.info("no release yet", extra={"stream": stream.name, "missing": missing})
         return Decision(stream=stream.name, outcome="waiting", missing=missing,
                         reason=f"waiting for {', '.join(missing)} at the newest version")
+    return _started(stream, release, missing, trigger)
+
+
+def _started(stream: Stream, release: ReleaseInput, missing: list[Arch], trigger: Trigger) -> Decision:
     started = start_release(release)
     logger.info(started.message, extra={"stream": stream.name, "trigger": trigger})
     return Decision(stream=stream.name, outcome=started.outcome, release_id=started.release_id,
@@ -113,29 +115,49 @@ def consider(stream_name: str, trigger: Trigger, announced: dict[Arch, str] | No
     return _start(stream, heads, trigger)
 
 
-def poll(stream_name: str) -> Decision:
-    """One poll: a conditional GET of the summary; a change is acted on by one poll only."""
+def _stored(heads: dict) -> dict[str, RefState]:
+    return {name: RefState(name, h["checksum"], h["version"],
+                           datetime.fromisoformat(h["timestamp"]) if h["timestamp"] else None)
+            for name, h in heads.items()}
+
+
+def _storable(heads: dict[Arch, RefState]) -> dict:
+    return {h.name: {"checksum": h.checksum, "version": h.version,
+                     "timestamp": h.timestamp.isoformat() if h.timestamp else None} for h in heads.values()}
+
+
+def poll(stream_name: str, now: datetime | None = None) -> Decision:
+    """One poll: a conditional GET of the summary, and a release when the heads make one that
+    has not been started yet (a grace period may make one of unchanged heads). The poll state
+    advances by a conditional write, so of overlapping polls one acts."""
     stream = load_streams().stream(stream_name)
     if stream.cadence != "every-commit":
         return Decision(stream=stream.name, outcome="on-cadence", reason="released by the biweekly schedule")
     seen = state.get_poll_state(stream.name)
+    known = _stored(seen["heads"])
     repository = Repository(stream.repo_url)
-    retry_pending = seen.get("pending") is not None
-    summary = repository.summary(*(() if retry_pending else (seen["etag"], seen["last_modified"])))
-    if summary is not None and summary.not_modified:
-        logger.info("repository unchanged", extra={"stream": stream.name})
-        return Decision(stream=stream.name, outcome="unchanged", reason="summary not modified")
-    heads = read_refs(stream, repository, summary, known=seen["refs"])
-    refs = {h.name: h.checksum for h in heads.values()}
-    if refs == seen["refs"] and not retry_pending:
-        return Decision(stream=stream.name, outcome="unchanged", reason="refs unchanged")
-    release, _ = candidate(stream, heads, "poller")
+    summary = repository.summary(*(() if seen["pending"] else (seen["etag"], seen["last_modified"])))
+    if summary is not None and summary.not_modified and len(known) == len(stream.arches):
+        heads = {arch: known[stream.refs[arch]] for arch in stream.arches}
+    else:
+        heads = read_refs(stream, repository, summary if summary and summary.refs is not None else None, known)
+    release, missing = candidate(stream, heads, "poller", now)
     document = {"etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
-                "refs": refs, "pending": release.release_id if release else None}
+                "heads": _storable(heads), "pending": release.release_id if release else None,
+                "released": seen["released"]}
+    if release is None or release.release_id == seen["released"]:
+        if any(document[key] != seen[key] for key in ("heads", "etag", "last_modified")):
+            state.advance_poll_state(stream.name, seen["generation"], {**document, "pending": None})
+        if release is None:
+            return Decision(stream=stream.name, outcome="waiting", missing=missing,
+                            reason=f"waiting for {', '.join(missing)} at the newest version")
+        return Decision(stream=stream.name, outcome="unchanged", release_id=release.release_id,
+                        reason="nothing new since the last release")
     if not state.advance_poll_state(stream.name, seen["generation"], document):
         return Decision(stream=stream.name, outcome="raced", reason="another poll is acting on this change")
-    decision = _start(stream, heads, "poller")
-    state.advance_poll_state(stream.name, seen["generation"] + 1, {**document, "pending": None})
+    decision = _started(stream, release, missing, "poller")
+    state.advance_poll_state(stream.name, seen["generation"] + 1,
+                             {**document, "pending": None, "released": release.release_id})
     return decision
 
 

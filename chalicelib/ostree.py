@@ -87,6 +87,12 @@ class Summary:
     def not_modified(self) -> bool:
         return self.refs is None
 
+    def select(self, names: list[str], url: str) -> dict[str, RefState]:
+        missing = [n for n in names if n not in (self.refs or {})]
+        if missing:
+            raise UnknownRef(f"{url}summary: no ref {', '.join(map(repr, missing))} in the repository")
+        return {n: self.refs[n] for n in names}
+
 
 def parse_summary(data: bytes, url: str) -> dict[str, RefState]:
     try:
@@ -186,10 +192,7 @@ class Repository:
         commit object for its version)."""
         summary = self.summary()
         if summary is not None:
-            missing = [n for n in names if n not in summary.refs]
-            if missing:
-                raise UnknownRef(f"{self.url}summary: no ref {', '.join(map(repr, missing))} in the repository")
-            return {n: summary.refs[n] for n in names}
+            return summary.select(names, self.url)
         states = {}
         for name in names:
             commit = self.commit(self.resolve(name))

@@ -18,13 +18,17 @@ def _conditional_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending": None, "released": None}
+
+
 def get_poll_state(stream: str) -> dict:
-    """``{"generation": int, "etag", "last_modified", "refs": {name: checksum}, "pending"}``."""
+    """``{"generation": int, "etag", "last_modified", "heads": {ref: {checksum, version, timestamp}},
+    "pending": release id being started, "released": release id last started}``."""
     item = client("dynamodb").get_item(TableName=table_name(), Key={"pk": {"S": f"stream#{stream}"}},
                                        ConsistentRead=True).get("Item")
     if not item:
-        return {"generation": 0, "etag": None, "last_modified": None, "refs": {}, "pending": None}
-    return {"generation": int(item["generation"]["N"]), **json.loads(item["document"]["S"])}
+        return {"generation": 0, **EMPTY_POLL_STATE}
+    return {"generation": int(item["generation"]["N"]), **EMPTY_POLL_STATE, **json.loads(item["document"]["S"])}
 
 
 def advance_poll_state(stream: str, generation: int, document: dict) -> bool:

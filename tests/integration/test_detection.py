@@ -146,3 +146,42 @@ def test_one_streams_failure_does_not_stop_the_others(developer_repo, tmp_path, 
     assert decisions["developer"].outcome == "started"
     assert decisions["developer-broken"].outcome == "error"
     assert "RepositoryUnreachable: http://127.0.0.1:9/summary" in decisions["developer-broken"].reason
+
+
+def test_the_poller_releases_the_present_architectures_once_the_grace_period_has_passed(developer_repo, tmp_path,
+                                                                                        monkeypatch):
+    repo, server, runtime = developer_repo
+    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw["streams"]["developer"]["partial_release_after_minutes"] = 60
+    path = tmp_path / "grace.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("STREAMS_CONFIG", str(path))
+    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
+    repo.update_summary()
+
+    first = detect.poll("developer")
+    before = server.traffic.requests
+    later = detect.poll("developer", now=datetime.now(timezone.utc) + timedelta(hours=2))
+
+    assert (first.outcome, first.missing) == ("waiting", ["arm64"])
+    assert (later.outcome, later.version, later.missing) == ("started", "43.2", ["arm64"])
+    assert server.traffic.requests - before == 1  # the summary was not modified: its heads were remembered
+    runtime.wait(later.execution_arn)
+    record = records.get(later.release_id)
+    assert (list(record.commits), record.missing_arches) == (["x86_64"], ["arm64"])
+
+
+def test_a_change_elsewhere_in_the_repository_does_not_defeat_the_conditional_get(developer_repo):
+    repo, server, runtime = developer_repo
+    commit_all(repo, "43.1")
+    runtime.wait(detect.poll("developer").execution_arn)
+    repo.commit("fedora/x86_64/coreos/next-devel", "44.1")
+    repo.update_summary()
+    assert detect.poll("developer").outcome == "unchanged"
+    before = (server.traffic.requests, server.traffic.body_bytes)
+
+    again = detect.poll("developer")
+
+    assert again.outcome == "unchanged"
+    assert (server.traffic.requests - before[0], server.traffic.body_bytes - before[1]) == (1, 0)
