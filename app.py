@@ -8,6 +8,7 @@ from chalice import Chalice, Rate, Response
 from chalicelib import detect, events, sweeper, webhook
 from functions import (
     announce,
+    check_build,
     check_copies,
     cleanup_arch,
     copy_to_region,
@@ -52,6 +53,11 @@ def evaluate_qa_task(event, context):
 @app.lambda_function(name="cleanup_arch")
 def cleanup_arch_task(event, context):
     return cleanup_arch.handler(event, context)
+
+
+@app.lambda_function(name="check_build")
+def check_build_task(event, context):
+    return check_build.handler(event, context)
 
 
 @app.lambda_function(name="copy_to_region")

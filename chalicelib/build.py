@@ -11,12 +11,19 @@ from chalicelib import ec2 as ec2_resources
 from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
 from chalicelib.config import Stream, load_streams
-from chalicelib.errors import BuilderLaunchFailed, ImageRegistrationFailed, QAFailed, ResourceNotReady
+from chalicelib.errors import (
+    ArchitectureFailed,
+    BuilderLaunchFailed,
+    ImageRegistrationFailed,
+    QAFailed,
+    ResourceNotReady,
+)
 from chalicelib.guest import TARGET_DEVICE, Role, render_builder, render_qa, token_fingerprint
 from chalicelib.models import (
     ArchTask,
     BuiltImage,
     CallbackTask,
+    CheckBuildTask,
     CleanupArchTask,
     EvaluateTask,
     QATask,
@@ -227,3 +234,13 @@ def cleanup_arch(task: CleanupArchTask) -> dict:
     removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch)
     logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict()})
     return {"error": task.failure.rethrowable_error, "cause": task.failure.model_dump_json()}
+
+
+def check_build(task: CheckBuildTask) -> list[BuiltImage]:
+    """After every architecture has ended: the images, or the first failure, raised."""
+    failed = [outcome for outcome in task.results if outcome.failed]
+    if failed:
+        # cleanup_arch made the cause the failure itself, as JSON: FailRelease reads it from there
+        raise ArchitectureFailed(failed[0].failed.get("cause") or failed[0].failed.get("error", "unknown"))
+    return [BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
+            for o in task.results]

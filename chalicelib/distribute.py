@@ -2,6 +2,7 @@
 by name first), wait for it, then make it public and record it in SSM."""
 
 import hashlib
+from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
@@ -18,6 +19,9 @@ from chalicelib.models import (
 )
 from chalicelib.observability import logger
 from chalicelib.tags import release_tags, tag_specifications
+
+# CopyImage has no stated duration: 30 minutes and more per region are normal.
+COPY_DEADLINE = timedelta(hours=6)
 
 
 def _copy_token(release_id: str, image: BuiltImage, region: str) -> str:
@@ -52,14 +56,21 @@ def _states(region: str, image_ids: list[str]) -> dict[str, str]:
 
 
 def region_state(task: RegionTask, image_ids: dict[str, str]) -> RegionResult:
-    """Where each copy stands; a copy that failed is an error naming the region."""
+    """Where each copy stands; a copy that failed, or is still pending past the deadline, is an
+    error naming the region."""
     states = _states(task.region, list(image_ids.values()))
     images = [RegionalImage(arch=arch, image_id=iid, state=states.get(iid, "missing"))
               for arch, iid in image_ids.items()]
     broken = [i for i in images if i.state in ("failed", "deregistered", "missing", "error")]
     if broken:
         raise CopyFailed("; ".join(f"{i.arch} {i.image_id} in {task.region} is {i.state}" for i in broken))
-    return RegionResult(region=task.region, images=images, pending=any(i.state != "available" for i in images))
+    pending = any(i.state != "available" for i in images)
+    now = datetime.now(timezone.utc)
+    since = task.waiting_since or now
+    if pending and now - since > COPY_DEADLINE:
+        raise CopyFailed(f"copies to {task.region} still pending after {COPY_DEADLINE}: "
+                         + ", ".join(f"{i.arch} {i.image_id} {i.state}" for i in images))
+    return RegionResult(region=task.region, images=images, pending=pending, waiting_since=since if pending else None)
 
 
 def copy_to_region(task: RegionTask) -> RegionResult:

@@ -31,6 +31,10 @@ class ResourceNotReady(ReleaseError):
     machine retries the task."""
 
 
+class ArchitectureFailed(ReleaseError):
+    """An architecture of the release failed (and was cleaned up); the message is its failure."""
+
+
 class ImageNameTaken(ReleaseError):
     """An image of the release's name exists and belongs to another release."""
 

@@ -73,7 +73,7 @@ def innermost(failure: Failure) -> Failure:
     if isinstance(inner, dict) and {"stage", "error"} <= inner.keys():
         return innermost(Failure.model_validate(inner))
     if isinstance(inner, dict) and "errorMessage" in inner:
-        return failure.model_copy(update={"cause": inner["errorMessage"]})
+        return innermost(failure.model_copy(update={"cause": inner["errorMessage"]}))
     return failure
 
 

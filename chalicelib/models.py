@@ -182,6 +182,22 @@ class CleanupArchTask(ArchTask):
         return Failure(stage=self.stage, arch=self.arch, error=self.caught.Error, cause=self.caught.Cause or "")
 
 
+class ArchOutcome(BaseModel):
+    """A Build map iteration's result: the image, or what failed."""
+
+    model_config = ConfigDict(extra="forbid")
+    arch: Arch
+    image_id: str | None = None
+    snapshot_id: str | None = None
+    name: str | None = None
+    failed: dict | None = None
+
+
+class CheckBuildTask(Model):
+    release_id: str
+    results: list[ArchOutcome] = Field(min_length=1)
+
+
 class RegionTask(Model):
     """One destination region's share: the Distribute and Publish maps' item."""
 
@@ -191,6 +207,7 @@ class RegionTask(Model):
     region: str
     base_region: str
     images: list[BuiltImage] = Field(min_length=1)
+    waiting_since: datetime | None = None
 
 
 class RegionalImage(Model):
@@ -205,6 +222,7 @@ class RegionResult(Model):
     region: str
     images: list[RegionalImage]
     pending: bool = False
+    waiting_since: datetime | None = None
 
 
 class PublishTask(Model):

@@ -1,5 +1,7 @@
 """copy_to_region and check_copies: each architecture's image copied once to each region."""
 
+from datetime import datetime, timedelta
+
 import pytest
 from moto.ec2.models import ec2_backends
 
@@ -125,6 +127,19 @@ def test_a_copy_still_in_progress_is_reported_pending(built, copied):
 
     assert checked["pending"] is True
     assert {i["arch"]: i["state"] for i in checked["images"]} == {"x86_64": "pending", "arm64": "available"}
+
+
+def test_a_copy_pending_past_the_deadline_fails_the_check_naming_the_region(built, copied):
+    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+    first = invoke(check_copies, region_task(COPY, list(built.values())))
+    since = datetime.fromisoformat(first["waiting_since"])
+
+    within = invoke(check_copies, region_task(COPY, list(built.values()),
+                                              waiting_since=(since - timedelta(hours=5)).isoformat()))
+    with pytest.raises(CopyFailed, match=f"copies to {COPY} still pending after 6:00:00: x86_64 ami-"):
+        invoke(check_copies, region_task(COPY, list(built.values()),
+                                         waiting_since=(since - timedelta(hours=7)).isoformat()))
+    assert within["pending"] is True
 
 
 def test_a_copy_that_failed_fails_the_check_naming_the_region(built, copied):
