@@ -4,6 +4,7 @@ All clients share one session, so each service model is read once per process; c
 client is not thread-safe, hence the lock (Map iterations run tasks concurrently)."""
 
 import functools
+import hashlib
 import os
 import threading
 
@@ -40,3 +41,8 @@ def reset_clients() -> None:
     with _lock:
         _client.cache_clear()
         _session.cache_clear()
+
+
+def client_token(*parts: str) -> str:
+    """An idempotency token (EC2's ClientToken, at most 64 characters) for one action."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:64]

@@ -1,6 +1,5 @@
 """Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -9,7 +8,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib import ec2 as ec2_resources
 from chalicelib.arch import ostree_arch
-from chalicelib.aws import client
+from chalicelib.aws import client, client_token
 from chalicelib.config import Stream, load_streams
 from chalicelib.errors import (
     ArchitectureFailed,
@@ -48,10 +47,6 @@ def _stream(task: ArchTask) -> Stream:
     return load_streams().stream(task.stream)
 
 
-def _client_token(*parts: str) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:64]
-
-
 def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Callable[[dict], str], params: dict,
                   block_devices: list[dict]) -> dict:
     """Launch one guest, unless this very task attempt launched it already. A live guest of
@@ -78,7 +73,7 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
                 InstanceInitiatedShutdownBehavior="terminate",
                 TagSpecifications=tag_specifications(tags, "instance", "volume"),
                 IamInstanceProfile={"Name": instance_profile(role)},
-                ClientToken=_client_token(task.release_id, task.arch, role, fingerprint, instance_type, subnet or ""),
+                ClientToken=client_token(task.release_id, task.arch, role, fingerprint, instance_type, subnet or ""),
                 **({"SubnetId": subnet} if subnet else {}),
             )
         except ClientError as error:

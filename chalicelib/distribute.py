@@ -1,12 +1,11 @@
 """Distribute and publish, per destination region: copy each architecture's image (looked up
 by name first), wait for it, then make it public and record it in SSM."""
 
-import hashlib
 from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import client
+from chalicelib.aws import client, client_token
 from chalicelib.config import load_streams
 from chalicelib.ec2 import images_by_name
 from chalicelib.errors import CopyFailed, PublishFailed
@@ -24,10 +23,6 @@ from chalicelib.tags import release_tags, tag_specifications
 COPY_DEADLINE = timedelta(hours=6)
 
 
-def _copy_token(release_id: str, image: BuiltImage, region: str) -> str:
-    return hashlib.sha256(f"{release_id}/{image.arch}/{region}".encode()).hexdigest()[:64]
-
-
 def _image_ids_by_name(task: RegionTask) -> dict[str, str]:
     found = images_by_name(task.region, [i.name for i in task.images], task.release_id)
     return {name: image["ImageId"] for name, image in found.items()}
@@ -43,7 +38,7 @@ def _copy_one(task: RegionTask, image: BuiltImage, existing: dict[str, str]) -> 
         return client("ec2", task.region).copy_image(
             SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
             Description=f"{task.stream} {task.version} {image.arch}",
-            ClientToken=_copy_token(task.release_id, image, task.region),
+            ClientToken=client_token(task.release_id, image.arch, task.region),
             CopyImageTags=True, TagSpecifications=tag_specifications(tags, "image", "snapshot"),
         )["ImageId"]
     except ClientError as error:
