@@ -22,9 +22,11 @@ from chalicelib.models import (
     ArchTask,
     BuiltImage,
     CallbackTask,
+    Caught,
     CheckBuildTask,
     CleanupArchTask,
     EvaluateTask,
+    Failure,
     QATask,
     RegisterTask,
 )
@@ -235,7 +237,12 @@ def check_build(task: CheckBuildTask) -> list[BuiltImage]:
     """After every architecture has ended: the images, or the first failure, raised."""
     failed = [outcome for outcome in task.results if outcome.failed]
     if failed:
-        # cleanup_arch made the cause the failure itself, as JSON: FailRelease reads it from there
-        raise ArchitectureFailed(failed[0].failed.get("cause") or failed[0].failed.get("error", "unknown"))
+        first = failed[0]
+        if "caught" in first.failed:  # CleanupArch itself failed: the stage's own failure, as caught
+            caught = Caught.model_validate(first.failed["caught"])
+            raise ArchitectureFailed(Failure(stage=first.failed.get("stage", "build"), arch=first.arch,
+                                             error=caught.Error, cause=caught.Cause or "").model_dump_json())
+        # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
+        raise ArchitectureFailed(first.failed.get("cause") or first.failed.get("error", "unknown"))
     return [BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
             for o in task.results]

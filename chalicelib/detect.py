@@ -137,17 +137,26 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     known = _stored(seen["heads"])
     repository = Repository(stream.repo_url)
     summary = repository.summary(*(() if seen["pending"] else (seen["etag"], seen["last_modified"])))
-    if summary is not None and summary.not_modified and len(known) == len(stream.arches):
+    if summary is not None and summary.not_modified and all(stream.refs[a] in known for a in stream.arches):
         heads = {arch: known[stream.refs[arch]] for arch in stream.arches}
     else:
         heads = read_refs(stream, repository, summary if summary and summary.refs is not None else None, known)
     release, missing = candidate(stream, heads, "poller", now)
     document = {"etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
                 "heads": _storable(heads), "pending": release.release_id if release else None,
-                "released": seen["released"]}
+                **{key: seen[key] for key in ("released", "released_version", "released_arches")}}
+    if release is not None and release.version == seen["released_version"] and release.release_id != seen["released"]:
+        # the late architecture of a version released without it: its images' names are taken
+        release, missing = None, [arch for arch in stream.arches if arch not in seen["released_arches"]]
     if release is None or release.release_id == seen["released"]:
         if any(document[key] != seen[key] for key in ("heads", "etag", "last_modified")):
             state.advance_poll_state(stream.name, seen["generation"], {**document, "pending": None})
+        if release is None and heads and seen["released_version"] == max(
+                heads.values(), key=lambda h: h.timestamp or datetime.min.replace(tzinfo=timezone.utc)).version:
+            how = f"without {', '.join(missing)}" if missing else "from other commits"
+            return Decision(stream=stream.name, outcome="unchanged", missing=missing,
+                            reason=f"version {seen['released_version']} was released {how}; its images' names are "
+                                   "taken, so these commits wait for a new version")
         if release is None:
             return Decision(stream=stream.name, outcome="waiting", missing=missing,
                             reason=f"waiting for {', '.join(missing)} at the newest version")
@@ -157,7 +166,8 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
         return Decision(stream=stream.name, outcome="raced", reason="another poll is acting on this change")
     decision = _started(stream, release, missing, "poller")
     state.advance_poll_state(stream.name, seen["generation"] + 1,
-                             {**document, "pending": None, "released": release.release_id})
+                             {**document, "pending": None, "released": release.release_id,
+                              "released_version": release.version, "released_arches": sorted(release.commits)})
     return decision
 
 

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.arch import Arch
 from chalicelib.aws import client
-from chalicelib.errors import ImageNameTaken
+from chalicelib.errors import ImageNameTaken, ResourceNotReady
 from chalicelib.tags import RELEASE, as_dict, release_filters
 
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
@@ -39,7 +39,10 @@ def terminate(region: str, instance_ids: list[str]) -> None:
         return
     ec2 = client("ec2", region)
     ec2.terminate_instances(InstanceIds=instance_ids)
-    ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids, WaiterConfig={"Delay": 5})
+    try:
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids, WaiterConfig={"Delay": 5})
+    except WaiterError as error:
+        raise ResourceNotReady(f"instances {', '.join(instance_ids)} in {region}: {error}") from None
 
 
 def delete_volume(region: str, volume_id: str) -> None:

@@ -70,7 +70,9 @@ def render_qa(params: dict, form: QAUserData, deadline_minutes: int) -> str:
         ]},
         "systemd": {"units": [
             {"name": "atomic-release-qa.service",
-             "contents": f"[Unit]\nDescription=atomic-release QA checks\n[Service]\nType=oneshot\n"
+             # exec, not oneshot: a oneshot's start job would keep the boot "starting", and the
+             # script's `systemctl is-system-running --wait` would wait for itself.
+             "contents": f"[Unit]\nDescription=atomic-release QA checks\n[Service]\nType=exec\n"
                          f"ExecStart={QA_SCRIPT_PATH}\n"},
             {"name": "atomic-release-qa.timer", "enabled": True,
              "contents": f"[Unit]\nDescription=atomic-release QA checks after boot\n[Timer]\n"

@@ -46,8 +46,9 @@ def fail_release(task: FailTask) -> dict:
     for region in task.regions:
         try:
             removed.add(remove_release_resources(region, task.release_id, keep_public_images=keep_public))
-        except ClientError as error:  # every other region is still cleaned; the sweeper comes back here
-            unclean.append(f"{region}: {error.response['Error']['Message']}")
+        except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
+            message = error.response["Error"]["Message"] if isinstance(error, ClientError) else str(error)
+            unclean.append(f"{region}: {message or type(error).__name__}")
     failure = innermost(task.failure)
     sentence = describe(failure)
     if unclean:

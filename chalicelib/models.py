@@ -110,8 +110,8 @@ class CallbackTask(ArchTask):
 class BuilderReport(Model):
     """What the builder guest sends through its task token."""
 
-    instance_id: str
-    volume_id: str
+    instance_id: str = Field(pattern=r"^i-[0-9a-f]+$")
+    volume_id: str = Field(pattern=r"^vol-[0-9a-f]+$")
     commit: str
 
 

@@ -18,7 +18,8 @@ def _conditional_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending": None, "released": None}
+EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending": None, "released": None,
+                    "released_version": None, "released_arches": []}
 
 
 def get_poll_state(stream: str) -> dict:

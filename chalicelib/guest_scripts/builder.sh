@@ -94,8 +94,10 @@ install_with_bootc() {
     podman run --rm --privileged --pid=host -v /dev:/dev -v /var/lib/containers:/var/lib/containers \
         --security-opt label=type:unconfined_t "$CONTAINER_IMAGE" \
         bootc install to-disk --wipe --filesystem xfs "$disk"
+    udevadm settle
     mkdir -p "$MNT"
-    mount "$(partition "$disk" 3)" "$MNT"
+    # bootc's layout differs by architecture (x86_64 has a BIOS boot partition): find root by label
+    mount "$(lsblk -nrpo NAME,LABEL "$disk" | awk '$2 == "root" {print $1; exit}')" "$MNT"
 }
 
 disk=$(target_disk)
@@ -113,6 +115,10 @@ if [ "$deployed" != "$COMMIT" ]; then
 fi
 
 volume_id=$(lsblk -ndo SERIAL "$disk" | sed 's/^vol\([0-9a-f]\)/vol-\1/')
+if ! [[ $volume_id =~ ^vol-[0-9a-f]+$ ]]; then
+    echo "cannot tell the target disk's volume id (serial ${volume_id:-none})" >&2
+    false
+fi
 instance_id=$(imds instance-id)
 sync
 umount -R "$MNT"

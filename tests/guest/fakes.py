@@ -47,7 +47,15 @@ case $1 in
 esac
 """
 
-FAKED = ["aws", "ostree", "bootc", "podman", "lsblk", "sgdisk", "udevadm", "mkfs.vfat",
+LSBLK = """#!/bin/bash
+printf '%s\\n' "lsblk $*" >> "$FAKE_CALLS"
+case "$*" in
+    *SERIAL*) printf '%s\\n' "${FAKE_LSBLK_SERIAL:-}" ;;
+    *LABEL*) printf '%b\\n' "${FAKE_LSBLK_LABELS:-}" ;;
+esac
+"""
+
+FAKED = ["aws", "ostree", "bootc", "podman", "sgdisk", "udevadm", "mkfs.vfat",
          "mkfs.ext4", "mkfs.xfs", "mount", "umount", "sync", "shutdown", "poweroff", "uname", "ip", "cloud-init",
          "systemd-run"]
 DANGEROUS = ["mount", "umount", "poweroff", "shutdown", "sgdisk", "mkfs.xfs", "mkfs.vfat", "mkfs.ext4", "sync"]
@@ -57,7 +65,7 @@ def install(directory: Path, extra: tuple[str, ...] = ()) -> Path:
     """The fakes, plus ``extra`` generic ones (rpm-ostree and jq are absent unless asked for)."""
     directory.mkdir(parents=True, exist_ok=True)
     scripts = {name: GENERIC for name in (*FAKED, *extra)}
-    scripts.update(curl=CURL, systemctl=SYSTEMCTL)
+    scripts.update(curl=CURL, systemctl=SYSTEMCTL, lsblk=LSBLK)
     for name, text in scripts.items():
         path = directory / name
         path.write_text(text)

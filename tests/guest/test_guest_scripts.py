@@ -50,7 +50,7 @@ def sent(calls: list[str], action: str) -> list[str]:
 
 def test_builder_deploys_the_commit_with_ostree_and_reports_it(guest):
     code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
-                        FAKE_LSBLK_OUTPUT="vol0123456789abcdef0")
+                        FAKE_LSBLK_SERIAL="vol0123456789abcdef0")
 
     assert code == 0
     assert calls[0] == "shutdown -P +120 atomic-release builder deadline reached"
@@ -78,9 +78,11 @@ def test_builder_deploys_the_commit_with_ostree_and_reports_it(guest):
 
 def test_builder_installs_with_bootc_when_configured(guest):
     script = builder(install_method="bootc", container_image="quay.io/fedora/fedora-coreos:testing-devel")
-    code, calls = guest(script, FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_OUTPUT="vol0abc")
+    code, calls = guest(script, FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_SERIAL="vol0abc",
+                        FAKE_LSBLK_LABELS=f"{guest.disk}p1 EFI-SYSTEM\\n{guest.disk}p2 root")
 
     assert code == 0
+    assert f"mount {guest.disk}p2 {guest.tmp / 'mnt'}" in calls  # root found by label, not by position
     (install,) = [c for c in calls if c.startswith("podman run")]
     assert install.endswith(f"quay.io/fedora/fedora-coreos:testing-devel bootc install to-disk --wipe "
                             f"--filesystem xfs {guest.disk}")
@@ -109,6 +111,14 @@ def test_a_deployment_of_another_commit_is_a_failure(guest):
     assert sent(calls, "send-task-success") == []
 
 
+def test_a_disk_whose_volume_id_cannot_be_told_is_a_failure(guest):
+    code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_SERIAL="")
+
+    assert code != 0
+    assert "cannot tell the target disk's volume id (serial none)" in sent(calls, "send-task-failure")[0]
+    assert sent(calls, "send-task-success") == []
+
+
 def test_a_target_disk_that_never_appears_is_a_failure(guest):
     script = builder().replace("for attempt in $(seq 1 60)", "for attempt in $(seq 1 2)").replace("sleep 5", ":")
     code, calls = guest(script.replace("TARGET_DEVICE=''", "TARGET_DEVICE=/nonexistent/sdf"))
@@ -119,7 +129,7 @@ def test_a_target_disk_that_never_appears_is_a_failure(guest):
 
 def test_the_builder_sends_heartbeats_while_it_works(guest):
     code, calls = guest(builder(heartbeat=0.3), FAKE_SLOW_ON="pull atomic-release",
-                        FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0")
+                        FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_SERIAL="vol0abc")
 
     assert code == 0
     assert len(sent(calls, "send-task-heartbeat")) >= 2

@@ -222,3 +222,21 @@ def test_fail_release_cleans_every_other_region_and_records_the_failure_when_one
     assert failed[0].remaining() == EVERYTHING
     assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: slow down)")
     assert records.get(RELEASE_ID).status == "FAILED"
+
+
+def test_fail_release_records_the_failure_whatever_a_region_raises(prepared):
+    failed = [plant(region, RELEASE_ID, "x86_64") for region in (BASE, COPY)]
+
+    def unreachable(**_):
+        raise ConnectionError("endpoint unreachable")
+
+    events = client("ec2", BASE).meta.events
+    events.register("before-parameter-build.ec2.DescribeInstances", unreachable)
+    try:
+        result = invoke(fail_release, fail_task("distribute", "CopyFailed", lambda_error("CopyFailed", "copy")))
+    finally:
+        events.unregister("before-parameter-build.ec2.DescribeInstances", unreachable)
+
+    assert failed[1].remaining() == set()
+    assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: endpoint unreachable)")
+    assert records.get(RELEASE_ID).status == "FAILED"

@@ -185,3 +185,50 @@ def test_a_change_elsewhere_in_the_repository_does_not_defeat_the_conditional_ge
 
     assert again.outcome == "unchanged"
     assert (server.traffic.requests - before[0], server.traffic.body_bytes - before[1]) == (1, 0)
+
+
+def test_a_version_released_without_an_architecture_is_not_released_again_when_it_arrives(developer_repo, tmp_path,
+                                                                                          monkeypatch):
+    repo, _, runtime = developer_repo
+    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw["streams"]["developer"]["partial_release_after_minutes"] = 0
+    path = tmp_path / "grace.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("STREAMS_CONFIG", str(path))
+    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
+    repo.update_summary()
+    partial = detect.poll("developer")
+    runtime.wait(partial.execution_arn)
+    repo.commit(DEVELOPER_REFS["arm64"], "43.2")
+    repo.update_summary()
+
+    late = detect.poll("developer")
+
+    assert (partial.outcome, partial.missing) == ("started", ["arm64"])
+    assert late.outcome == "unchanged" and "was released without arm64" in late.reason
+    assert len(executions(runtime)) == 1
+
+
+def test_a_renamed_ref_in_the_configuration_is_read_afresh(developer_repo, tmp_path, monkeypatch):
+    repo, _, runtime = developer_repo
+    commit_all(repo, "43.1")
+    runtime.wait(detect.poll("developer").execution_arn)
+    repo.commit("fedora/x86_64/coreos/next-devel", "43.1")
+    repo.update_summary()
+    assert detect.poll("developer").outcome == "unchanged"
+    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw["streams"]["developer"]["refs"]["x86_64"] = "fedora/x86_64/coreos/next-devel"
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("STREAMS_CONFIG", str(path))
+
+    same_version = detect.poll("developer")
+    repo.commit("fedora/x86_64/coreos/next-devel", "43.2")
+    repo.commit(DEVELOPER_REFS["arm64"], "43.2")
+    repo.update_summary()
+    decision = detect.poll("developer")
+
+    assert same_version.outcome == "unchanged"  # 43.1 is released; another 43.1 commit would reuse its names
+    assert (decision.outcome, decision.version) == ("started", "43.2")
+    runtime.wait(decision.execution_arn)

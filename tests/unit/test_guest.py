@@ -34,6 +34,8 @@ def test_qa_user_data_as_ignition_installs_the_script_and_a_timer():
     assert "FIRSTBOOT=ignition" in files["/usr/local/bin/atomic-release-qa"]
     assert {u["name"] for u in config["systemd"]["units"] if u.get("enabled")} == {
         "atomic-release-qa.timer", "atomic-release-deadline.service"}
+    (service,) = [u for u in config["systemd"]["units"] if u["name"] == "atomic-release-qa.service"]
+    assert "Type=exec" in service["contents"]  # a oneshot would hold the boot the script waits for
     assert read_user_data(render_qa(QA, "ignition", 60)) == {"role": "qa", **QA}
 
 
