@@ -1,9 +1,11 @@
 """cleanup_arch and fail_release: remove what a failed release made, and nothing else."""
 
+import contextlib
 import json
 from dataclasses import dataclass
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import records
 from chalicelib.aws import client
@@ -203,40 +205,31 @@ def test_fail_release_without_regions_is_invalid_and_removes_nothing(prepared):
     assert records.get(RELEASE_ID).status == "RUNNING"
 
 
-def test_fail_release_cleans_every_other_region_and_records_the_failure_when_one_region_refuses(prepared):
-    from botocore.exceptions import ClientError
-
-    failed = [plant(region, RELEASE_ID, "x86_64") for region in (BASE, COPY)]
-
+@contextlib.contextmanager
+def describe_instances_raises(region: str, error: Exception):
     def refuse(**_):
-        raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "DescribeInstances")
+        raise error
 
-    events = client("ec2", BASE).meta.events
+    events = client("ec2", region).meta.events
     events.register("before-parameter-build.ec2.DescribeInstances", refuse)
     try:
-        result = invoke(fail_release, fail_task("distribute", "CopyFailed", lambda_error("CopyFailed", "copy")))
+        yield
     finally:
         events.unregister("before-parameter-build.ec2.DescribeInstances", refuse)
 
-    assert failed[1].remaining() == set()
-    assert failed[0].remaining() == EVERYTHING
-    assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: slow down)")
-    assert records.get(RELEASE_ID).status == "FAILED"
 
-
-def test_fail_release_records_the_failure_whatever_a_region_raises(prepared):
+@pytest.mark.parametrize(("error", "said"), [
+    (ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "DescribeInstances"),
+     "slow down"),
+    (ConnectionError("endpoint unreachable"), "endpoint unreachable"),
+])
+def test_fail_release_cleans_every_other_region_and_records_the_failure_when_one_region_fails(prepared, error, said):
     failed = [plant(region, RELEASE_ID, "x86_64") for region in (BASE, COPY)]
 
-    def unreachable(**_):
-        raise ConnectionError("endpoint unreachable")
-
-    events = client("ec2", BASE).meta.events
-    events.register("before-parameter-build.ec2.DescribeInstances", unreachable)
-    try:
+    with describe_instances_raises(BASE, error):
         result = invoke(fail_release, fail_task("distribute", "CopyFailed", lambda_error("CopyFailed", "copy")))
-    finally:
-        events.unregister("before-parameter-build.ec2.DescribeInstances", unreachable)
 
     assert failed[1].remaining() == set()
-    assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: endpoint unreachable)")
+    assert failed[0].remaining() == EVERYTHING
+    assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: {said})")
     assert records.get(RELEASE_ID).status == "FAILED"

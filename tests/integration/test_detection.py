@@ -17,6 +17,21 @@ def executions(runtime) -> list[dict]:
     return client("stepfunctions").list_executions(stateMachineArn=os.environ["RELEASE_STATE_MACHINE_ARN"])["executions"]
 
 
+def configure(tmp_path, monkeypatch, **developer_settings) -> None:
+    """Point STREAMS_CONFIG at the runtime's configuration with developer's settings changed."""
+    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw["streams"]["developer"].update(developer_settings)
+    path = tmp_path / "changed-streams.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setenv("STREAMS_CONFIG", str(path))
+
+
+def x86_64_ahead(repo) -> None:
+    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
+    repo.update_summary()
+
+
 def commit_all(repo, version: str) -> dict[str, str]:
     checksums = {arch: repo.commit(ref, version) for arch, ref in DEVELOPER_REFS.items()}
     repo.update_summary()
@@ -151,14 +166,8 @@ def test_one_streams_failure_does_not_stop_the_others(developer_repo, tmp_path, 
 def test_the_poller_releases_the_present_architectures_once_the_grace_period_has_passed(developer_repo, tmp_path,
                                                                                         monkeypatch):
     repo, server, runtime = developer_repo
-    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
-    raw["streams"]["developer"]["partial_release_after_minutes"] = 60
-    path = tmp_path / "grace.json"
-    path.write_text(json.dumps(raw))
-    monkeypatch.setenv("STREAMS_CONFIG", str(path))
-    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
-    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
-    repo.update_summary()
+    configure(tmp_path, monkeypatch, partial_release_after_minutes=60)
+    x86_64_ahead(repo)
 
     first = detect.poll("developer")
     before = server.traffic.requests
@@ -190,14 +199,8 @@ def test_a_change_elsewhere_in_the_repository_does_not_defeat_the_conditional_ge
 def test_a_version_released_without_an_architecture_is_not_released_again_when_it_arrives(developer_repo, tmp_path,
                                                                                           monkeypatch):
     repo, _, runtime = developer_repo
-    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
-    raw["streams"]["developer"]["partial_release_after_minutes"] = 0
-    path = tmp_path / "grace.json"
-    path.write_text(json.dumps(raw))
-    monkeypatch.setenv("STREAMS_CONFIG", str(path))
-    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
-    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
-    repo.update_summary()
+    configure(tmp_path, monkeypatch, partial_release_after_minutes=0)
+    x86_64_ahead(repo)
     partial = detect.poll("developer")
     runtime.wait(partial.execution_arn)
     repo.commit(DEVELOPER_REFS["arm64"], "43.2")
@@ -217,11 +220,7 @@ def test_a_renamed_ref_in_the_configuration_is_read_afresh(developer_repo, tmp_p
     repo.commit("fedora/x86_64/coreos/next-devel", "43.1")
     repo.update_summary()
     assert detect.poll("developer").outcome == "unchanged"
-    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
-    raw["streams"]["developer"]["refs"]["x86_64"] = "fedora/x86_64/coreos/next-devel"
-    path = tmp_path / "renamed.json"
-    path.write_text(json.dumps(raw))
-    monkeypatch.setenv("STREAMS_CONFIG", str(path))
+    configure(tmp_path, monkeypatch, refs={**DEVELOPER_REFS, "x86_64": "fedora/x86_64/coreos/next-devel"})
 
     same_version = detect.poll("developer")
     repo.commit("fedora/x86_64/coreos/next-devel", "43.2")
