@@ -65,7 +65,7 @@ def region_task(region: str, images: list[dict], **extra) -> dict:
 
 
 def builder_report(arch: str, volume_id: str, checksum: str | None = None) -> dict:
-    return {"instance_id": "i-0builder0000000000", "volume_id": volume_id, "commit": checksum or CHECKSUMS[arch]}
+    return {"instance_id": "i-0b1d000000000000f", "volume_id": volume_id, "commit": checksum or CHECKSUMS[arch]}
 
 
 def builder_volume(arch: str, release_id: str = RELEASE_ID, region: str = BASE) -> str:
