@@ -38,6 +38,7 @@ class Dispatch:
     handlers: dict[str, Callable]
     after_invoke: Callable[[], None]
     guests_working: Callable[[], bool] = lambda: False
+    launched: Callable[[str, list[str]], None] = lambda region, instance_ids: None
     invocations: int = 0
 
 
@@ -235,6 +236,19 @@ def _stopped_stays_stopped(original):
     return set_error
 
 
+def _report_launches(original):
+    """Tell the runtime which instances a RunInstances call made, once it has returned: moto
+    registers a reservation before its instances have their tags and disks."""
+
+    def run_instances(self, *args, **kwargs):
+        reservation = original(self, *args, **kwargs)
+        if current is not None:
+            current.launched(self.region_name, [instance.id for instance in reservation.instances])
+        return reservation
+
+    return run_instances
+
+
 def _cache_json_path_parsing() -> None:
     """moto's interpreter parses every JSONPath anew, building a ply parser each time: most of
     a local release's CPU went there. Parsed paths are immutable, so they are cached."""
@@ -264,6 +278,9 @@ def install() -> None:
 
         Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
         _cache_json_path_parsing()
+        from moto.ec2.models.instances import InstanceBackend
+
+        InstanceBackend.run_instances = _report_launches(InstanceBackend.run_instances)
         from moto.stepfunctions.parser.asl.eval.environment import Environment
 
         Environment.set_error = _stopped_stays_stopped(Environment.set_error)

@@ -91,7 +91,7 @@ class LocalRuntime:
         self.streams: StreamsConfig = load_streams(self.config)
         self.base_regions = sorted({s.regions.base for s in self.streams.streams.values()})
         self.home_region = self.base_regions[0]
-        self.simulator = InstanceSimulator(regions=self.base_regions, faults=list(self.faults))
+        self.simulator = InstanceSimulator(faults=list(self.faults))
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
@@ -195,7 +195,7 @@ class LocalRuntime:
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
-                                           guests_working=self._guests_working)
+                                           guests_working=self._guests_working, launched=self.simulator.launched)
         return arns
 
     def _guests_working(self) -> bool:

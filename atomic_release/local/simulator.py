@@ -43,45 +43,37 @@ class Fault:
 
 @dataclass
 class InstanceSimulator:
-    regions: list[str]
     faults: list[Fault] = field(default_factory=list)
     disk_contents: dict[str, str] = field(default_factory=dict)
     guests_run: int = 0
     unheard_reports: list[str] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-    _reservations: dict[str, int] = field(default_factory=dict)
+    _launches: list[tuple[str, str]] = field(default_factory=list)
+    _launches_lock: threading.Lock = field(default_factory=threading.Lock)
     _hung: list[tuple[str, dict, dict]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _faulty(self, kind: str, arch: str) -> bool:
         return any(f.applies(kind, arch) for f in self.faults)
 
+    def launched(self, region: str, instance_ids: list[str]) -> None:
+        """Instances a RunInstances call made; their guests boot after the launching task."""
+        with self._launches_lock:
+            self._launches.extend((region, instance_id) for instance_id in instance_ids)
+
     def boot_new_instances(self) -> None:
         """Run the guest of every atomic-release instance launched since the last call."""
         with self._lock:
-            for region in self.regions:
-                if self._launched_since_last_look(region):
-                    for instance in self._new_guests(region):
-                        self._run_guest(region, instance)
+            with self._launches_lock:
+                launches, self._launches = self._launches, []
+            for region in sorted({region for region, _ in launches}):
+                ids = [instance_id for r, instance_id in launches if r == region]
+                for instance in self._guests(region, ids):
+                    self._run_guest(region, instance)
 
-    def _launched_since_last_look(self, region: str) -> bool:
-        """A cheap look at moto's count of reservations, so most task invocations cost nothing."""
-        from moto.ec2.models import ec2_backends
-
-        count = sum(len(backend.reservations) for account, backends in ec2_backends.items()
-                    for name, backend in backends.items() if name == region)
-        changed = count != self._reservations.get(region)
-        self._reservations[region] = count
-        return changed
-
-    def _new_guests(self, region: str) -> list[dict]:
-        pages = client("ec2", region).get_paginator("describe_instances").paginate(Filters=[
-            {"Name": "tag-key", "Values": [ROLE]}, {"Name": "instance-state-name", "Values": ["pending", "running"]},
-        ])
-        fresh = [i for page in pages for r in page["Reservations"] for i in r["Instances"]
-                 if i["InstanceId"] not in self._seen]
-        self._seen.update(i["InstanceId"] for i in fresh)
-        return fresh
+    def _guests(self, region: str, instance_ids: list[str]) -> list[dict]:
+        reservations = client("ec2", region).describe_instances(InstanceIds=instance_ids, Filters=[
+            {"Name": "tag-key", "Values": [ROLE]}])["Reservations"]
+        return [i for r in reservations for i in r["Instances"]]
 
     def _run_guest(self, region: str, instance: dict) -> None:
         ec2 = client("ec2", region)
