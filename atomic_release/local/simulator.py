@@ -45,7 +45,6 @@ class Fault:
 class InstanceSimulator:
     faults: list[Fault] = field(default_factory=list)
     disk_contents: dict[str, str] = field(default_factory=dict)
-    guests_run: int = 0
     unheard_reports: list[str] = field(default_factory=list)
     _launches: list[tuple[str, str]] = field(default_factory=list)
     _launches_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,7 +81,6 @@ class InstanceSimulator:
         params = read_user_data(user_data)
         if params is None:
             return
-        self.guests_run += 1
         role = as_dict(instance.get("Tags")).get(ROLE)
         if role == "builder":
             self._builder(region, instance, params)
