@@ -1,0 +1,171 @@
+"""EC2 behaviours moto 5.2.5 lacks, emulated behind the ordinary boto3 calls: image block public
+access per region, image deprecation times, and the per-region Public AMIs quota, which Service
+Quotas reports and ModifyImageAttribute enforces.
+
+State lives on moto's own backend objects (the EC2 and Service Quotas backend of each account and
+region). moto's reset, which every new ``mock_aws`` runs, rebuilds those objects, so no value set
+in one context is seen in the next."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidParameterValueError,
+    OperationNotPermitted,
+    UnvailableAMIIdError,
+)
+from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.servicequotas.models import ServiceQuotasBackend, servicequotas_backends
+
+UNBLOCKED = "unblocked"
+BLOCK_NEW_SHARING = "block-new-sharing"
+PUBLIC_IMAGE_QUOTA_CODE = "L-0E3CBAB9"
+DEFAULT_PUBLIC_IMAGE_QUOTA = 1000
+PUBLIC = {"Group": "all"}
+
+# Both messages are what EC2 answers, as quoted from real failures (see the module's tests).
+BLOCKED_MESSAGE = ("You can’t publicly share this image because block public access for AMIs is enabled for this "
+                   "account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.")
+QUOTA_MESSAGE = ("You have reached your quota of {quota} for the number of public images allowed in this Region. "
+                 "Deregister unused public images or make them private, or request an increase in your public AMIs "
+                 "quota.")
+
+_STATE_ATTRIBUTE = "emulated_image_block_public_access"
+_QUOTA_ATTRIBUTE = "emulated_public_image_quota"
+
+_installed = False
+_lock = threading.Lock()
+
+
+def set_public_image_quota(region: str, value: int, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """The account's Public AMIs quota in one region, until moto next resets (a new ``mock_aws``)."""
+    setattr(servicequotas_backends[account_id][region], _QUOTA_ATTRIBUTE, value)
+
+
+def public_image_quota(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> int:
+    return getattr(servicequotas_backends[account_id][region], _QUOTA_ATTRIBUTE, DEFAULT_PUBLIC_IMAGE_QUOTA)
+
+
+def _block_state(backend) -> str:
+    return getattr(backend, _STATE_ATTRIBUTE, UNBLOCKED)
+
+
+def get_image_block_public_access_state(self) -> ActionResult:
+    self.error_on_dryrun()
+    return ActionResult({"ImageBlockPublicAccessState": _block_state(self.ec2_backend), "ManagedBy": "account"})
+
+
+def enable_image_block_public_access(self) -> ActionResult:
+    state = self._get_param("ImageBlockPublicAccessState")
+    if state != BLOCK_NEW_SHARING:
+        raise InvalidParameterValueError(state)
+    self.error_on_dryrun()
+    setattr(self.ec2_backend, _STATE_ATTRIBUTE, BLOCK_NEW_SHARING)
+    return ActionResult({"ImageBlockPublicAccessState": BLOCK_NEW_SHARING})
+
+
+def disable_image_block_public_access(self) -> ActionResult:
+    self.error_on_dryrun()
+    setattr(self.ec2_backend, _STATE_ATTRIBUTE, UNBLOCKED)
+    return ActionResult({"ImageBlockPublicAccessState": UNBLOCKED})
+
+
+def _image(backend, image_id: str) -> Ami:
+    """The image, or the error moto gives elsewhere for a malformed, unknown or deregistered id."""
+    if image_id in backend.deleted_amis:
+        raise UnvailableAMIIdError(image_id)
+    return backend.describe_images(ami_ids=[image_id])[0]
+
+
+def _to_the_minute(moment: datetime) -> str:
+    """EC2 rounds DeprecateAt to the nearest minute and reports it as CreationDate is reported."""
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    minute = moment.replace(second=0, microsecond=0)
+    if moment - minute >= timedelta(seconds=30):
+        minute += timedelta(minutes=1)
+    return minute.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def enable_image_deprecation(self) -> ActionResult:
+    image = _image(self.ec2_backend, self._get_param("ImageId"))
+    deprecate_at = self._get_param("DeprecateAt")
+    self.error_on_dryrun()
+    image.deprecation_time = _to_the_minute(deprecate_at)
+    return ActionResult({"Return": True})
+
+
+def disable_image_deprecation(self) -> ActionResult:
+    image = _image(self.ec2_backend, self._get_param("ImageId"))
+    self.error_on_dryrun()
+    image.deprecation_time = None
+    return ActionResult({"Return": True})
+
+
+def _public_images_owned(backend) -> int:
+    return sum(1 for ami in backend.amis.values() if ami.owner_id == backend.account_id and ami.is_public)
+
+
+def _refuse_new_public_sharing(backend) -> None:
+    if _block_state(backend) == BLOCK_NEW_SHARING:
+        raise OperationNotPermitted(BLOCKED_MESSAGE)
+    quota = public_image_quota(backend.region_name, backend.account_id)
+    if _public_images_owned(backend) >= quota:
+        raise EC2ClientError("ResourceLimitExceeded", QUOTA_MESSAGE.format(quota=quota))
+
+
+def _guard_public_sharing(original):
+    """Making an image public passes block public access and the Public AMIs quota first; an
+    image that is public already stays so (block public access only blocks new sharing)."""
+
+    def modify_image_attribute(self, ami_id, launch_permissions_to_add, launch_permissions_to_remove):
+        if PUBLIC in launch_permissions_to_add and not _image(self, ami_id).is_public:
+            _refuse_new_public_sharing(self)
+        return original(self, ami_id, launch_permissions_to_add, launch_permissions_to_remove)
+
+    return modify_image_attribute
+
+
+def _public_image_quota(backend: ServiceQuotasBackend) -> dict:
+    region, account = backend.region_name, backend.account_id
+    return {
+        "ServiceCode": "ec2",
+        "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+        "QuotaArn": f"arn:aws:servicequotas:{region}:{account}:ec2/{PUBLIC_IMAGE_QUOTA_CODE}",
+        "QuotaCode": PUBLIC_IMAGE_QUOTA_CODE,
+        "QuotaName": "Public AMIs",
+        "Value": float(public_image_quota(region, account)),
+        "Unit": "None",
+        "Adjustable": True,
+        "GlobalQuota": False,
+    }
+
+
+def _answer_public_image_quota(original):
+    def get_service_quota(self, service_code: str, quota_code: str) -> dict:
+        if (service_code, quota_code) == ("ec2", PUBLIC_IMAGE_QUOTA_CODE):
+            return _public_image_quota(self)
+        return original(self, service_code, quota_code)
+
+    return get_service_quota
+
+
+_EC2_ACTIONS = (get_image_block_public_access_state, enable_image_block_public_access,
+                disable_image_block_public_access, enable_image_deprecation, disable_image_deprecation)
+
+
+def install() -> None:
+    """Patch moto's classes once per process; later calls do nothing."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        # moto dispatches an EC2 action to the response method of the action's snake_case name.
+        for action in _EC2_ACTIONS:
+            setattr(AmisResponse, action.__name__, action)
+        AmiBackend.modify_image_attribute = _guard_public_sharing(AmiBackend.modify_image_attribute)
+        ServiceQuotasBackend.get_service_quota = _answer_public_image_quota(ServiceQuotasBackend.get_service_quota)
+        _installed = True
