@@ -17,9 +17,11 @@ from functions import (
     finalize,
     launch_builder,
     launch_qa,
+    preflight,
     prepare,
     publish_region,
     register_image,
+    validate,
 )
 
 app = Chalice(app_name="atomic-release")
@@ -60,6 +62,11 @@ def check_build_task(event, context):
     return check_build.handler(event, context)
 
 
+@app.lambda_function(name="preflight")
+def preflight_task(event, context):
+    return preflight.handler(event, context)
+
+
 @app.lambda_function(name="copy_to_region")
 def copy_to_region_task(event, context):
     return copy_to_region.handler(event, context)
@@ -73,6 +80,11 @@ def check_copies_task(event, context):
 @app.lambda_function(name="publish_region")
 def publish_region_task(event, context):
     return publish_region.handler(event, context)
+
+
+@app.lambda_function(name="validate")
+def validate_task(event, context):
+    return validate.handler(event, context)
 
 
 @app.lambda_function(name="announce")
@@ -131,3 +143,4 @@ def release_execution_ended(event):
 @app.schedule(Rate(1, unit=Rate.HOURS), name="sweep_leftovers")
 def sweep_leftovers(event):
     return sweeper.sweep().model_dump()
+

@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel
 
-from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import local_repository
+from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import Finished, StageEvent
 from chalicelib import detect, records
 from chalicelib.config import load_streams
@@ -25,6 +26,7 @@ class LocalResult(BaseModel):
     status: str
     execution_arn: str
     failure: str | None = None
+    missing_regions: dict[str, str] = {}
     images: list[ImageRow] = []
     metadata_url: str | None = None
     transitions: int
@@ -47,8 +49,8 @@ def follow(runtime: LocalRuntime, stream: str, version: str, release_id: str, ex
     finished: Finished = runtime.wait(execution_arn, on_stage=on_stage)
     output = finished.output or {}
     return LocalResult(
-        release_id=release_id, stream=stream, version=version, status=finished.status,
-        execution_arn=finished.execution_arn,
+        release_id=release_id, stream=stream, version=version, status=output.get("status", finished.status),
+        execution_arn=finished.execution_arn, missing_regions=output.get("missing", {}),
         failure=None if finished.status == "SUCCEEDED" else _failure(release_id, finished),
         images=image_rows(release_id), metadata_url=output.get("metadata_url"),
         transitions=finished.transitions, lambda_invocations=runtime.lambda_invocations, polls=finished.polls,
@@ -89,7 +91,7 @@ def detect_release(stream_name: str) -> Decision:
 
 
 def run_local_release(args) -> int:
-    faults = [Fault.parse(text) for text in args.fault]
+    faults = [parse_fault(text) for text in args.fault]
     if any(fault.kind == "builder-hangs" for fault in faults):
         raise ValueError("builder-hangs holds a builder until a test lets it go; here use builder-fails, "
                          "builder-silent or qa-fails")
@@ -109,11 +111,13 @@ def run_local_release(args) -> int:
                             on_stage=_stage_printer(progress))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-    elif result.status == "SUCCEEDED":
+    elif result.status in ("SUCCEEDED", "PARTIAL"):
         print(_table(result))
         print(f"stream metadata: {result.metadata_url}")
-        print(f"release {result.release_id} SUCCEEDED in {result.wall_s:.2f} s "
+        for region, reason in result.missing_regions.items():
+            print(f"warning: {region} is not published: {reason}")
+        print(f"release {result.release_id} {result.status} in {result.wall_s:.2f} s "
               f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
     else:
         print(f"release {result.release_id} {result.status}: {result.failure}")
-    return 0 if result.status == "SUCCEEDED" else 1
+    return 0 if result.status in ("SUCCEEDED", "PARTIAL") else 1

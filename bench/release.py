@@ -1,15 +1,15 @@
-"""Benchmark: one local release for 2 architectures x 25 regions.
+"""Benchmark: one local release for 2 architectures x 30 regions.
 
 Prints wall seconds, state transitions (StateEntered events), Lambda invocations and polling
-iterations, then the same figures as one line of JSON. Targets: <= 200 transitions, <= 8 s."""
+iterations, then the same figures as one line of JSON. Targets: <= 240 transitions, <= 8 s."""
 
 
 from atomic_release.local import LocalRuntime
 from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local_release import run
 
-REGIONS = 25
-TARGETS = {"transitions": 200, "wall_s": 8.0}
+REGIONS = 30
+TARGETS = {"transitions": 240, "wall_s": 8.0}
 
 
 def measure() -> dict:

@@ -1,4 +1,9 @@
-"""Announce a published release: Fedora CoreOS stream metadata in S3, and an SNS message."""
+"""Announce a release: point ``latest`` at its validated images, write the Fedora CoreOS
+stream metadata, the stream's release index and the release's own document to S3, then an
+SNS message and an EventBridge event (schema in the README).
+
+A release older than the newest one in the index (a fill-in run that finished late) is
+recorded in the index, but moves neither ``latest`` nor the stream metadata backwards."""
 
 import json
 import os
@@ -8,14 +13,21 @@ from botocore.exceptions import ClientError
 
 from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
+from chalicelib.config import load_streams
 from chalicelib.errors import AnnounceFailed
 from chalicelib.models import Announcement, AnnounceTask
 
 CACHE_CONTROL = "public, max-age=60"
+EVENT_SOURCE = "atomic-release"
+EVENT_DETAIL_TYPE = "Release Published"
 
 
 def bucket() -> str:
     return os.environ.get("METADATA_BUCKET", "atomic-release-metadata")
+
+
+def event_bus() -> str:
+    return os.environ.get("RELEASE_EVENT_BUS", "default")
 
 
 def topic_arn() -> str:
@@ -29,56 +41,130 @@ def stream_metadata_key(stream: str) -> str:
     return f"streams/{stream}.json"
 
 
-def _read_stream_metadata(stream: str) -> dict:
+def release_index_key(stream: str) -> str:
+    return f"streams/{stream}/releases.json"
+
+
+def release_key(stream: str, version: str) -> str:
+    return f"streams/{stream}/releases/{version}.json"
+
+
+def _timestamp(when: datetime | None = None) -> str:
+    return (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_document(key: str) -> dict | None:
     try:
-        body = client("s3").get_object(Bucket=bucket(), Key=stream_metadata_key(stream))["Body"].read()
+        return json.loads(client("s3").get_object(Bucket=bucket(), Key=key)["Body"].read())
     except ClientError as error:
         if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return {"stream": stream, "metadata": {}, "architectures": {}}
+            return None
         raise
-    return json.loads(body)
 
 
-def stream_metadata(task: AnnounceTask, previous: dict) -> dict:
-    """The stream document with this release's images. Regions and architectures this release
-    did not publish to keep what they had: each region names the release its image is from."""
-    document = {**previous, "stream": task.stream, "metadata": {
-        "last-modified": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "generator": "atomic-release",
-    }}
-    architectures = dict(previous.get("architectures", {}))
-    for arch in sorted({image.arch for region in task.published for image in region.images}):
-        regions = {region.region: {"release": task.version, "image": image.image_id}
-                   for region in task.published for image in region.images if image.arch == arch}
-        entry = architectures.get(ostree_arch(arch), {"artifacts": {}})
-        images = entry.get("images", {})
-        earlier = images.get("aws", {}).get("regions", {})
-        architectures[ostree_arch(arch)] = {**entry, "images": {**images, "aws": {"regions": {**earlier, **regions}}}}
-    document["architectures"] = architectures
-    return document
+def write_document(key: str, document: dict) -> None:
+    client("s3").put_object(Bucket=bucket(), Key=key, Body=json.dumps(document, indent=2).encode(),
+                            ContentType="application/json", CacheControl=CACHE_CONTROL)
+
+
+def read_stream_metadata(stream: str) -> dict:
+    return read_document(stream_metadata_key(stream)) or {"stream": stream, "metadata": {}, "architectures": {}}
 
 
 def images_by_arch(task: AnnounceTask) -> dict[str, dict[str, str]]:
+    """arch -> region -> image id, of the validated regions."""
     result: dict[str, dict[str, str]] = {}
-    for region in task.published:
+    for region in task.validated:
         for image in region.images:
             result.setdefault(image.arch, {})[region.region] = image.image_id
     return result
 
 
+def stream_metadata(task: AnnounceTask, previous: dict) -> dict:
+    """The stream document with this release's validated images. Regions this release did not
+    reach keep what they had: each region names the release its image is from."""
+    architectures = dict(previous.get("architectures", {}))
+    for arch, regions in images_by_arch(task).items():
+        entry = architectures.get(ostree_arch(arch), {"artifacts": {}})
+        images = entry.get("images", {})
+        earlier = images.get("aws", {}).get("regions", {})
+        ours = {region: {"release": task.version, "image": image_id} for region, image_id in regions.items()}
+        architectures[ostree_arch(arch)] = {**entry, "images": {**images, "aws": {"regions": {**earlier, **ours}}}}
+    return {**previous, "stream": task.stream, "architectures": architectures,
+            "metadata": {"last-modified": _timestamp(), "generator": "atomic-release"}}
+
+
+def release_document(task: AnnounceTask) -> dict:
+    """The release's own metadata, in the shape of Fedora CoreOS's release.json."""
+    architectures = {
+        ostree_arch(arch): {"commit": task.commits[arch].checksum,
+                            "media": {"aws": {"images": {r: {"image": i} for r, i in regions.items()}}}}
+        for arch, regions in images_by_arch(task).items()}
+    return {"release": task.version, "stream": task.stream, "architectures": architectures,
+            "missing-regions": task.missing}
+
+
+def release_index(task: AnnounceTask, previous: dict | None) -> dict:
+    """Oldest to newest by commit time, one entry per version, as Fedora CoreOS's releases.json."""
+    entry = {"version": task.version, "commit-time": _timestamp(task.commit_time),
+             "commits": [{"architecture": ostree_arch(arch), "checksum": commit.checksum}
+                         for arch, commit in sorted(task.commits.items())],
+             "metadata": f"s3://{bucket()}/{release_key(task.stream, task.version)}"}
+    releases = [r for r in (previous or {}).get("releases", []) if r["version"] != task.version]
+    releases = sorted([*releases, entry], key=lambda r: r.get("commit-time", ""))
+    return {"stream": task.stream, "releases": releases, "metadata": {"last-modified": _timestamp()}}
+
+
+def is_newest(task: AnnounceTask, index: dict | None) -> bool:
+    ours = _timestamp(task.commit_time)
+    return all(r.get("commit-time", "") <= ours for r in (index or {}).get("releases", [])
+               if r["version"] != task.version)
+
+
+def move_latest(task: AnnounceTask) -> None:
+    stream = load_streams().stream(task.stream)
+    for region in task.validated:
+        ssm = client("ssm", region.region)
+        for image in region.images:
+            ssm.put_parameter(Name=stream.ssm_parameter(image.arch, "latest"), Value=image.image_id, Type="String",
+                              DataType="aws:ec2:image", Overwrite=True,
+                              Description=f"{task.stream} {task.version} {image.arch}")
+
+
+def message(task: AnnounceTask, metadata_url: str) -> dict:
+    return {"release_id": task.release_id, "stream": task.stream, "version": task.version,
+            "status": "partial" if task.missing else "complete", "images": images_by_arch(task),
+            "missing_regions": task.missing, "stream_metadata": metadata_url,
+            "release_metadata": f"s3://{bucket()}/{release_key(task.stream, task.version)}"}
+
+
+def notify(task: AnnounceTask, body: dict) -> tuple[str, str]:
+    message_id = client("sns").publish(
+        TopicArn=topic_arn(), Subject=f"atomic-release: {task.stream} {task.version} released"[:100],
+        Message=json.dumps(body), MessageAttributes={
+            "stream": {"DataType": "String", "StringValue": task.stream},
+            "status": {"DataType": "String", "StringValue": body["status"]}},
+    )["MessageId"]
+    sent = client("events").put_events(Entries=[{
+        "Source": EVENT_SOURCE, "DetailType": EVENT_DETAIL_TYPE, "Detail": json.dumps(body),
+        "EventBusName": event_bus(), "Resources": []}])
+    entry = sent["Entries"][0]
+    if sent.get("FailedEntryCount") or "EventId" not in entry:
+        raise AnnounceFailed(f"EventBridge refused the event: {entry.get('ErrorCode')}: {entry.get('ErrorMessage')}")
+    return message_id, entry["EventId"]
+
+
 def announce(task: AnnounceTask) -> Announcement:
-    key = stream_metadata_key(task.stream)
+    metadata_url = f"s3://{bucket()}/{stream_metadata_key(task.stream)}"
     try:
-        document = stream_metadata(task, _read_stream_metadata(task.stream))
-        client("s3").put_object(Bucket=bucket(), Key=key, Body=json.dumps(document, indent=2).encode(),
-                                ContentType="application/json", CacheControl=CACHE_CONTROL)
-        message = {"release_id": task.release_id, "stream": task.stream, "version": task.version,
-                   "images": images_by_arch(task), "stream_metadata": f"s3://{bucket()}/{key}"}
-        message_id = client("sns").publish(
-            TopicArn=topic_arn(), Subject=f"atomic-release: {task.stream} {task.version} released"[:100],
-            Message=json.dumps(message),
-            MessageAttributes={"stream": {"DataType": "String", "StringValue": task.stream}},
-        )["MessageId"]
+        index = read_document(release_index_key(task.stream))
+        newest = is_newest(task, index)
+        if newest:
+            move_latest(task)
+            write_document(stream_metadata_key(task.stream), stream_metadata(task, read_stream_metadata(task.stream)))
+        write_document(release_key(task.stream, task.version), release_document(task))
+        write_document(release_index_key(task.stream), release_index(task, index))
+        message_id, event_id = notify(task, message(task, metadata_url))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {error.response['Error']['Message']}") from None
-    return Announcement(metadata_url=f"s3://{bucket()}/{key}", message_id=message_id)
+    return Announcement(metadata_url=metadata_url, message_id=message_id, event_id=event_id, latest_moved=newest)

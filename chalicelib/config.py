@@ -48,6 +48,16 @@ class Regions(BaseModel):
         return [self.base, *self.copies]
 
 
+class Retention(BaseModel):
+    """Which releases keep their images: the newest ``keep_releases``, and any younger than
+    ``keep_months``. Images the stream metadata names are kept whatever their age."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keep_releases: int = Field(default=6, ge=1)
+    keep_months: int = Field(default=24, ge=0)
+
+
 class Stream(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -70,7 +80,13 @@ class Stream(BaseModel):
         default="ignition", description="the form of user-data the new image reads on first boot")
     ami_name_pattern: str = "{stream}-{version}-{arch}"
     ssm_prefix: str = Field(default="/atomic-release", pattern=r"^(/[A-Za-z0-9_.-]+)+$")
-    deprecate_after_days: int = Field(default=730, ge=1, le=3650)
+    deprecate_after_days: int = Field(default=730, ge=1, le=3650, description="public images are deprecated this "
+                                                                             "many days after their release")
+    copy_concurrency: int = Field(default=10, ge=1, le=40, description="regions whose copies are requested at once")
+    copies_in_flight_per_region: int = Field(
+        default=10, ge=1, le=20, description="at most this many of the account's copies pending in one destination "
+                                             "region (AWS allows 20) before a copy waits")
+    retention: Retention = Field(default_factory=lambda: Retention())
     partial_release_after_minutes: int | None = Field(
         default=None, ge=0, description="release the architectures at the newest version once it is this old, "
                                         "without the others; None: wait for every architecture")

@@ -53,3 +53,16 @@ class PublishFailed(ReleaseError):
 
 class AnnounceFailed(ReleaseError):
     """Stream metadata or the release notification could not be written."""
+
+
+class CopyThrottled(ReleaseError):
+    """EC2 refused a copy for now (request rate, or too many copies in flight to the region);
+    the state machine retries the task with back-off."""
+
+
+class NothingPublished(ReleaseError):
+    """No region of the release was published and validated."""
+
+
+class ReleaseNotPartial(ReleaseError):
+    """A fill-in run was asked for a release that is not partial, or by a stale attempt."""

@@ -12,38 +12,65 @@ from chalicelib.models import FailTask, Failure, FinalizeTask, ReleaseInput
 from chalicelib.observability import logger
 
 # Once images may be public and named in SSM, a failure must not take them away.
-STAGES_AFTER_PUBLICATION_BEGAN = {"publish", "announce", "finalize"}
+STAGES_AFTER_PUBLICATION_BEGAN = {"publish", "validate", "announce", "finalize"}
 
 
 def prepare(release: ReleaseInput, execution_arn: str) -> dict:
-    """Check the input against its stream, claim the release record, plan the work."""
+    """Check the input against its stream, claim the release record, plan the work. A fill-in
+    run plans the regions the release still misses, with the images it built."""
     stream = load_streams().stream(release.stream)
     release.check_against(stream)
-    regions = release.regions_for(stream)
-    records.create(release, execution_arn, regions)
-    return {
+    plan = {
         "release_id": release.release_id,
         "stream": release.stream,
         "version": release.version,
+        "attempt": release.attempt,
         "base_region": stream.regions.base,
-        "regions": regions,
+        "copy_concurrency": stream.copy_concurrency,
         "arches": [{"arch": arch, "commit": commit.model_dump(mode="json")}
                    for arch, commit in sorted(release.commits.items())],
     }
+    if not release.attempt:
+        regions = release.regions_for(stream)
+        records.create(release, execution_arn, regions)
+        return {**plan, "regions": regions}
+    record = records.claim_fill_in(release, execution_arn)
+    missing = [region for region in record.regions if region in record.missing_regions]
+    logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing})
+    return {**plan, "regions": missing, "images": record.built_images}
+
+
+def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {arch: {**earlier.get(arch, {}), **now.get(arch, {})} for arch in sorted({*earlier, *now})}
 
 
 def finalize(task: FinalizeTask) -> dict:
-    images = images_by_arch(task)
-    records.mark_succeeded(task.release_id, images, task.announcement.metadata_url)
-    return {"release_id": task.release_id, "status": "SUCCEEDED", "images": images,
-            "metadata_url": task.announcement.metadata_url}
+    """Record the release complete, or partial with what each missing region lacks. A fill-in
+    run's regions are merged into what the release already had."""
+    record = records.get(task.release_id)
+    region_states = dict(record.region_states) if record and task.attempt else {}
+    region_states.update({o.region: o.model_dump(mode="json", exclude_none=True) for o in task.outcomes})
+    images = _merged_images(record.images if record and task.attempt else {}, images_by_arch(task))
+    missing = {region: f"{state['stage']}: {state.get('reason') or state['status']}"
+               for region, state in sorted(region_states.items()) if state["status"] != "validated"}
+    status = "PARTIAL" if missing else "SUCCEEDED"
+    records.mark_finished(task.release_id, status, images, task.announcement.metadata_url,
+                          [i.model_dump(mode="json") for i in task.images], region_states)
+    if missing:
+        logger.warning("release partial", extra={"missing": missing})
+    return {"release_id": task.release_id, "status": status, "images": images, "missing": missing,
+            "metadata_url": task.announcement.metadata_url, "latest_moved": task.announcement.latest_moved}
 
 
 def fail_release(task: FailTask) -> dict:
-    """Remove what the release created in every region, then record the failure."""
+    """Remove what the release created in every region, then record the failure.
+
+    A failed fill-in run removes nothing and leaves the release partial: it launched no
+    instance, CheckCopies removed the copies that failed, and the copies it made and the
+    images the release built are what the next fill-in run uses."""
     keep_public = task.failure.stage in STAGES_AFTER_PUBLICATION_BEGAN
     removed, unclean = Removed(), []
-    for region in task.regions:
+    for region in ([] if task.attempt else task.regions):
         try:
             removed.add(remove_release_resources(region, task.release_id, keep_public_images=keep_public))
         except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
@@ -53,7 +80,10 @@ def fail_release(task: FailTask) -> dict:
     sentence = describe(failure)
     if unclean:
         sentence += f" (cleanup incomplete, left to the sweeper: {'; '.join(unclean)})"
-    records.mark_failed(task.release_id, failure.stage, sentence)
+    if task.attempt:
+        records.mark_fill_in_failed(task.release_id, failure.stage, sentence)
+    else:
+        records.mark_failed(task.release_id, failure.stage, sentence)
     logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict()})
     return {"error": failure.rethrowable_error, "cause": sentence}
 

@@ -2,6 +2,7 @@
 output, and the release record. Field names here are the JSON the state machine carries."""
 
 import hashlib
+import json
 import re
 from datetime import datetime
 from typing import Literal
@@ -41,16 +42,27 @@ class ReleaseInput(Model):
     stream: str = Field(min_length=1)
     version: str = Field(pattern=VERSION_PATTERN)
     commits: dict[Arch, ArchCommit] = Field(min_length=1)
-    trigger: Literal["cli", "api", "webhook", "poller", "event", "schedule"] = "cli"
+    trigger: Literal["cli", "api", "webhook", "poller", "event", "schedule", "retry"] = "cli"
     regions: list[str] | None = Field(
         default=None, description="base region then copy targets, instead of the stream's own list"
     )
     missing_arches: list[Arch] = Field(default_factory=list, description="architectures the stream builds that "
                                                                           "this release goes without")
+    attempt: int = Field(default=0, ge=0, description="0: the release itself; N: its N-th fill-in run, which "
+                                                      "distributes the images already built to the regions missing")
 
     @property
     def release_id(self) -> str:
         return execution_name(self.stream, self.version, {a: c.checksum for a, c in self.commits.items()})
+
+    @property
+    def execution_name(self) -> str:
+        """The release id, and for a fill-in run the id with the attempt number: each run is
+        an execution of its own, and two requests for the same fill-in start one."""
+        if not self.attempt:
+            return self.release_id
+        suffix = f"-fill{self.attempt}"
+        return self.release_id[: EXECUTION_NAME_MAX - len(suffix)] + suffix
 
     def check_against(self, stream: Stream) -> None:
         """Raise InvalidReleaseInput unless every architecture and ref is one the stream builds."""
@@ -199,7 +211,7 @@ class CheckBuildTask(Model):
 
 
 class RegionTask(Model):
-    """One destination region's share: the Distribute and Publish maps' item."""
+    """One destination region's share of the Copy map."""
 
     release_id: str
     stream: str
@@ -207,44 +219,157 @@ class RegionTask(Model):
     region: str
     base_region: str
     images: list[BuiltImage] = Field(min_length=1)
-    waiting_since: datetime | None = None
+    attempt: int = Field(default=0, ge=0)
 
 
 class RegionalImage(Model):
     arch: Arch
     image_id: str
-    state: str
+    state: str = "pending"
     public: bool = False
     parameters: list[str] = Field(default_factory=list)
 
 
-class RegionResult(Model):
+RegionStatus = Literal["skipped", "copying", "copied", "published", "validated", "failed"]
+REGION_STAGES = ("preflight", "copy", "publish", "validate")
+
+
+class RegionOutcome(Model):
+    """Where one region of a release stands. A region that is ``skipped`` or ``failed`` says in
+    which stage and why; the release then finishes partial, and a fill-in run retries it."""
+
     region: str
-    images: list[RegionalImage]
-    pending: bool = False
-    waiting_since: datetime | None = None
+    status: RegionStatus
+    stage: Literal["preflight", "copy", "publish", "validate"]
+    images: list[RegionalImage] = Field(default_factory=list)
+    reason: str = ""
+    requested_at: datetime | None = None
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _lambda_error_message(cls, value):
+        """A Catch hands on a Lambda error document as the cause: keep its message."""
+        if isinstance(value, str) and value.startswith("{"):
+            try:
+                document = json.loads(value)
+            except ValueError:
+                return value
+            if isinstance(document, dict) and "errorMessage" in document:
+                return f"{document.get('errorType', 'Error')}: {document['errorMessage']}"
+        return value or ""
+
+    @property
+    def usable(self) -> bool:
+        return self.status not in ("skipped", "failed")
+
+
+class PreflightTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    regions: list[str] = Field(min_length=1)
+    images: list[BuiltImage] = Field(min_length=1)
+
+
+class Preflight(Model):
+    ready: list[str]
+    skipped: list[RegionOutcome]
+
+
+class CopiesTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    copies: list[RegionOutcome]
+
+
+class Copies(Model):
+    pending: bool
+    copied: list[RegionOutcome]
+    failed: list[RegionOutcome]
 
 
 class PublishTask(Model):
     release_id: str
     stream: str
     version: str
-    region: RegionResult
+    region: RegionOutcome
+
+
+class ValidateTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    published: list[RegionOutcome]
+    skipped: list[RegionOutcome] = Field(default_factory=list)
+    copy_failed: list[RegionOutcome] = Field(default_factory=list)
+
+    @property
+    def not_published(self) -> list[RegionOutcome]:
+        return [*self.skipped, *self.copy_failed]
+
+
+class Check(Model):
+    """One promise about one image, compared with what is."""
+
+    region: str
+    arch: Arch
+    check: str
+    expected: str
+    actual: str
+
+    @property
+    def verdict(self) -> Literal["correct", "incorrect", "missing"]:
+        if self.actual == self.expected:
+            return "correct"
+        return "missing" if self.actual == "missing" else "incorrect"
+
+
+class Validation(Model):
+    regions: list[RegionOutcome]
+    problems: list[dict] = Field(default_factory=list)
 
 
 class AnnounceTask(Model):
     release_id: str
     stream: str
     version: str
-    published: list[RegionResult] = Field(min_length=1)
+    arches: list[dict] = Field(min_length=1, description="Prepare's plan: each arch with its commit")
+    regions: list[RegionOutcome] = Field(description="the regions that reached publication, validated or not")
+    skipped: list[RegionOutcome] = Field(default_factory=list)
+    copy_failed: list[RegionOutcome] = Field(default_factory=list)
+
+    @property
+    def validated(self) -> list[RegionOutcome]:
+        return [r for r in self.regions if r.status == "validated"]
+
+    @property
+    def outcomes(self) -> list[RegionOutcome]:
+        return [*self.skipped, *self.copy_failed, *self.regions]
+
+    @property
+    def missing(self) -> dict[str, str]:
+        return {r.region: f"{r.stage}: {r.reason or r.status}" for r in self.outcomes if r.status != "validated"}
+
+    @property
+    def commits(self) -> dict[str, ArchCommit]:
+        return {a["arch"]: ArchCommit.model_validate(a["commit"]) for a in self.arches}
+
+    @property
+    def commit_time(self) -> datetime:
+        return max(commit.timestamp for commit in self.commits.values())
 
 
 class Announcement(Model):
     metadata_url: str
     message_id: str
+    event_id: str = ""
+    latest_moved: bool = True
 
 
 class FinalizeTask(AnnounceTask):
+    attempt: int = Field(default=0, ge=0)
+    images: list[BuiltImage] = Field(min_length=1)
     announcement: Announcement
 
 
@@ -254,6 +379,7 @@ class FailTask(Model):
     regions: list[str] = Field(min_length=1)
     stage: str
     caught: Caught
+    attempt: int = Field(default=0, ge=0)
 
     @property
     def failure(self) -> Failure:
@@ -267,7 +393,7 @@ class ReleaseRecord(Model):
     stream: str
     version: str
     trigger: str
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]
+    status: Literal["RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "ABORTED", "TIMED_OUT", "RETIRED"]
     execution_arn: str
     commits: dict[str, dict]
     regions: list[str]
@@ -278,6 +404,16 @@ class ReleaseRecord(Model):
     metadata_url: str | None = None
     failed_stage: str | None = None
     failure: str | None = None
+    built_images: list[dict] = Field(default_factory=list, description="the base region's images, which a "
+                                                                        "fill-in run copies again")
+    region_states: dict[str, dict] = Field(default_factory=dict, description="region -> RegionOutcome")
+    attempt: int = 0
+
+    @property
+    def missing_regions(self) -> dict[str, str]:
+        """Each region not validated, with why."""
+        return {region: f"{state['stage']}: {state.get('reason') or state['status']}"
+                for region, state in self.region_states.items() if state["status"] != "validated"}
 
 
 class PrepareTask(Model):

@@ -7,7 +7,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import client
-from chalicelib.errors import ReleaseExists
+from chalicelib.errors import ReleaseExists, ReleaseNotPartial
 from chalicelib.models import ReleaseInput, ReleaseRecord
 
 
@@ -64,23 +64,58 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str]) -> Rel
 
 
 def _update(release_id: str, **fields) -> None:
+    """Set the fields given; a field given as None is removed."""
     fields["updated_at"] = _now()
-    names = {f"#{k}": k for k in fields}
-    values = _to_item({f":{k}": v for k, v in fields.items()})
+    kept = {k: v for k, v in fields.items() if v is not None}
+    removed = [k for k, v in fields.items() if v is None]
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in kept)
+    if removed:
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in removed)
     client("dynamodb").update_item(
-        TableName=table_name(), Key={"release_id": {"S": release_id}},
-        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-        ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        TableName=table_name(), Key={"release_id": {"S": release_id}}, UpdateExpression=expression,
+        ExpressionAttributeNames={f"#{k}": k for k in fields},
+        ExpressionAttributeValues=_to_item({f":{k}": v for k, v in kept.items()}),
         ConditionExpression="attribute_exists(release_id)",
     )
 
 
-def mark_succeeded(release_id: str, images: dict[str, dict[str, str]], metadata_url: str) -> None:
-    _update(release_id, status="SUCCEEDED", images=images, metadata_url=metadata_url)
+def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
+    """A fill-in run takes over a partial release: only the attempt after the last one, only
+    while the release is partial (a retry of this same execution finds its claim)."""
+    try:
+        client("dynamodb").update_item(
+            TableName=table_name(), Key={"release_id": {"S": release.release_id}},
+            UpdateExpression="SET #status = :running, #arn = :arn, #attempt = :attempt, #updated = :now",
+            ConditionExpression="#status = :partial AND #attempt = :previous",
+            ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
+                                      "#updated": "updated_at"},
+            ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, ":partial": "PARTIAL",
+                                                ":attempt": release.attempt, ":previous": release.attempt - 1,
+                                                ":now": _now()}),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    record = get(release.release_id)
+    if record is None or record.execution_arn != execution_arn:
+        state = f"{record.status}, attempt {record.attempt}" if record else "not recorded"
+        raise ReleaseNotPartial(f"release {release.release_id} cannot take fill-in attempt {release.attempt}: {state}")
+    return record
+
+
+def mark_finished(release_id: str, status: str, images: dict[str, dict[str, str]], metadata_url: str,
+                  built_images: list[dict], region_states: dict[str, dict]) -> None:
+    _update(release_id, status=status, images=images, metadata_url=metadata_url, built_images=built_images,
+            region_states=region_states, failed_stage=None, failure=None)
 
 
 def mark_failed(release_id: str, stage: str, failure: str) -> None:
     _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
+
+
+def mark_fill_in_failed(release_id: str, stage: str, failure: str) -> None:
+    """A failed fill-in run leaves the release as it was: partial, now with this failure."""
+    _update(release_id, status="PARTIAL", failed_stage=stage, failure=failure)
 
 
 def mark_ended(release_id: str, status: str, failure: str) -> None:

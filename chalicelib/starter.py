@@ -6,8 +6,10 @@ from typing import Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
+from chalicelib.errors import ReleaseNotPartial
 from chalicelib.models import ReleaseInput
 
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier"]
@@ -54,16 +56,29 @@ def start_release(release: ReleaseInput, machine_arn: str | None = None) -> Star
     Raises ConfigError or InvalidReleaseInput before anything starts."""
     release.check_against(load_streams().stream(release.stream))
     machine_arn = machine_arn or state_machine_arn()
-    name = release.release_id
+    name = release.execution_name
     arn = execution_arn(machine_arn, name)
     status = _existing(arn)
     if status is None:
         try:
             client("stepfunctions").start_execution(
                 stateMachineArn=machine_arn, name=name, input=release.model_dump_json(exclude_none=True))
-            return StartResult(outcome="started", release_id=name, execution_arn=arn)
+            return StartResult(outcome="started", release_id=release.release_id, execution_arn=arn)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             status = _existing(arn) or "RUNNING"
-    return StartResult(outcome=_OUTCOME_BY_STATUS.get(status, "failed-earlier"), release_id=name, execution_arn=arn)
+    return StartResult(outcome=_OUTCOME_BY_STATUS.get(status, "failed-earlier"), release_id=release.release_id,
+                       execution_arn=arn)
+
+
+def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
+    """Start the next fill-in run of a partial release: the regions it misses, from the images
+    it built. Raises ReleaseNotPartial for a release that is not partial."""
+    record = records.get(release_id)
+    if record is None or record.status != "PARTIAL":
+        raise ReleaseNotPartial(f"release {release_id} is {record.status if record else 'not recorded'}, not PARTIAL: "
+                                "only a partial release is filled in")
+    release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits, trigger="retry",
+                           missing_arches=record.missing_arches, attempt=record.attempt + 1)
+    return start_release(release, machine_arn)

@@ -7,12 +7,13 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
 from chalicelib.ec2 import LIVE_INSTANCE_STATES, Removed, delete_volume, remove_release_resources, terminate
+from chalicelib.models import ReleaseInput, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.starter import execution_arn, state_machine_arn
 from chalicelib.tags import RELEASE, as_dict
@@ -34,7 +35,7 @@ def all_regions() -> list[str]:
 def on_execution_ended(event: dict) -> dict:
     """Clean up after an execution that ended without its Catch paths running."""
     detail = event.get("detail") or {}
-    status, release_id = detail.get("status"), detail.get("name")
+    status, release_id = detail.get("status"), _release_id(detail)
     if detail.get("stateMachineArn") != state_machine_arn():
         return {"release_id": release_id, "cleaned": False, "reason": "not an execution of the release state machine"}
     if status not in ENDED_WITHOUT_CATCH or not release_id:
@@ -50,9 +51,17 @@ def on_execution_ended(event: dict) -> dict:
     return {"release_id": release_id, "cleaned": True, "removed": removed.as_dict()}
 
 
-def _is_running(release_id: str) -> bool:
+def _release_id(detail: dict) -> str | None:
+    """A fill-in run's execution has a name of its own: the release id is in its input."""
     try:
-        arn = execution_arn(state_machine_arn(), release_id)
+        return ReleaseInput.model_validate_json(detail["input"]).release_id
+    except (KeyError, TypeError, ValidationError):
+        return detail.get("name")
+
+
+def _is_running(release_id: str, record: ReleaseRecord | None) -> bool:
+    try:
+        arn = record.execution_arn if record else execution_arn(state_machine_arn(), release_id)
         return client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
     except ClientError as error:
         if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
@@ -112,9 +121,12 @@ def sweep(now: datetime | None = None) -> Swept:
     running: set[str] = set()
     for region in all_regions():
         for release_id, kinds in _leftovers(region, now).items():
-            if release_id in running or _is_running(release_id):
+            record = records.get(release_id)
+            if release_id in running or _is_running(release_id, record):
                 running.add(release_id)
                 continue
+            if record and record.status == "PARTIAL":  # its images wait for a fill-in run, or retention
+                kinds = {kind: ids for kind, ids in kinds.items() if kind not in ("images", "snapshots")}
             for kind, ids in _remove(region, kinds).items():
                 swept[release_id][kind].extend(ids)
     result = Swept(releases={r: dict(k) for r, k in swept.items()}, kept_running=sorted(running))

@@ -1,8 +1,8 @@
 from chalicelib.distribute import check_copies
-from chalicelib.models import RegionTask
+from chalicelib.models import CopiesTask
 from chalicelib.observability import task
 
 
-@task(RegionTask)
-def handler(event: RegionTask):
+@task(CopiesTask)
+def handler(event: CopiesTask):
     return check_copies(event)

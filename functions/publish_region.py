@@ -1,6 +1,6 @@
-from chalicelib.distribute import publish_region
 from chalicelib.models import PublishTask
 from chalicelib.observability import task
+from chalicelib.publish import publish_region
 
 
 @task(PublishTask)

@@ -26,6 +26,8 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from atomic_release.local import ec2_emulation
+
 _installed = False
 _lock = threading.Lock()
 
@@ -39,6 +41,8 @@ class Dispatch:
     after_invoke: Callable[[], None]
     guests_working: Callable[[], bool] = lambda: False
     launched: Callable[[str, list[str]], None] = lambda region, instance_ids: None
+    copied: Callable[[str, object], None] = lambda region, ami: None
+    invoked: Callable[[str, dict], None] = lambda function_name, event: None
     invocations: int = 0
 
 
@@ -76,6 +80,7 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
     try:
         result = handler(event, LambdaContext(function.function_name, function.function_arn))
         payload = json.dumps(result)
+        dispatch.invoked(function.function_name, event)
     except Exception as error:  # noqa: BLE001 - every error is the function's error payload
         response_headers["x-amz-function-error"] = "Unhandled"
         payload = json.dumps({"errorType": type(error).__name__, "errorMessage": str(error),
@@ -212,6 +217,8 @@ def _keep_copied_attributes(original):
             ami.add_tag(key, value)
         for key, value in specs.get("snapshot", {}).items():
             ami.ebs_snapshot.add_tag(key, value)
+        if current is not None:
+            current.copied(self.region, ami)
         return result
 
     return copy_image
@@ -278,6 +285,7 @@ def install() -> None:
 
         Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
         _cache_json_path_parsing()
+        ec2_emulation.install()
         from moto.ec2.models.instances import InstanceBackend
 
         InstanceBackend.run_instances = _report_launches(InstanceBackend.run_instances)

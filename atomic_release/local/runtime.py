@@ -15,6 +15,7 @@ from pathlib import Path
 from moto import mock_aws
 
 from atomic_release.local import patches
+from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws import client, reset_clients
 from chalicelib.config import StreamsConfig, load_streams
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "state_machines" / "release.asl.json"
 ACCOUNT = "123456789012"
 APP_NAME = "atomic-release"
-TOP_STAGES = ("Prepare", "Build", "Distribute", "Publish", "Announce", "Finalize", "FailRelease")
+TOP_STAGES = ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Finalize", "FailRelease")
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 # Never real credentials: everything the local runtime touches is moto's.
@@ -80,7 +81,7 @@ class Finished:
 @dataclass
 class LocalRuntime:
     config: str | os.PathLike | None = None   # stream configuration file; None: the shipped one
-    faults: list[Fault] = field(default_factory=list)
+    faults: list[Fault | RegionFault] = field(default_factory=list)
     stage: str = "local"
     webhook_secret: str = "local-webhook-secret"
     poll_s: float = 0.05
@@ -91,7 +92,8 @@ class LocalRuntime:
         self.streams: StreamsConfig = load_streams(self.config)
         self.base_regions = sorted({s.regions.base for s in self.streams.streams.values()})
         self.home_region = self.base_regions[0]
-        self.simulator = InstanceSimulator(faults=list(self.faults))
+        self.simulator = InstanceSimulator(faults=[f for f in self.faults if isinstance(f, Fault)])
+        self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
@@ -169,6 +171,7 @@ class LocalRuntime:
         os.environ["RELEASE_STATE_MACHINE_ARN"] = client("stepfunctions").create_state_machine(
             name=f"{APP_NAME}-{self.stage}-release", definition=definition, roleArn=role_arn)["stateMachineArn"]
         self._publish_builder_images()
+        self.region_faults.set_up()
 
     def _create_instance_profiles(self) -> None:
         iam = client("iam")
@@ -195,7 +198,8 @@ class LocalRuntime:
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
-                                           guests_working=self._guests_working, launched=self.simulator.launched)
+                                           guests_working=self._guests_working, launched=self.simulator.launched,
+                                           copied=self.region_faults.copy_made, invoked=self.region_faults.invoked)
         return arns
 
     def _guests_working(self) -> bool:

@@ -32,7 +32,7 @@ def test_text_output_shows_stages_and_the_image_table(capsys):
 
     out = capsys.readouterr().out
     assert code == 0
-    for stage in ("Prepare", "Build", "Distribute", "Publish", "Announce", "Finalize"):
+    for stage in ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Finalize"):
         assert f"{stage:<11} started" in out and f"{stage:<11} ended" in out
     assert "ARCH    REGION     AMI" in out
     assert out.count("  yes  ") == 4
@@ -62,3 +62,20 @@ def test_bad_arguments_are_refused_before_anything_runs(capsys, args, message):
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_partial_release_warns_naming_each_missing_region(capsys):
+    code = main(["local", "release", "--stream", "developer", "--regions", "3", "--fault", "copy-fails:us-east-2"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "warning: us-east-2 is not published: copy: " in out
+    assert out.count("  yes  ") == 4
+    assert " PARTIAL in " in out.splitlines()[-1]
+
+
+def test_an_unknown_region_fault_is_refused_naming_the_form(capsys):
+    code = main(["local", "release", "--stream", "developer", "--fault", "copy-fails:mars-1"])
+
+    assert code == 2
+    assert "copy-fails:REGION" in capsys.readouterr().err

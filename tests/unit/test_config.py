@@ -63,6 +63,12 @@ def test_unknown_stream_is_named_with_the_configured_ones():
     (lambda s: s.update(colour="blue"), "streams.developer.colour", "Extra inputs are not permitted"),
     (lambda s: s.pop("regions"), "streams.developer.regions", "Field required"),
     (lambda s: s.update(subnets=["sg-0123abcd"]), "streams.developer.subnets.0", "should match pattern"),
+    (lambda s: s.update(copies_in_flight_per_region=21), "streams.developer.copies_in_flight_per_region",
+     "less than or equal to 20"),
+    (lambda s: s.update(copy_concurrency=0), "streams.developer.copy_concurrency", "greater than or equal to 1"),
+    (lambda s: s.update(retention={"keep_releases": 0}), "streams.developer.retention.keep_releases",
+     "greater than or equal to 1"),
+    (lambda s: s.update(retention={"keep_days": 3}), "streams.developer.retention.keep_days", "Extra inputs"),
 ])
 def test_invalid_configuration_fails_at_load_naming_field_and_reason(tmp_path, mutate, field, reason):
     with pytest.raises(ConfigError) as raised:

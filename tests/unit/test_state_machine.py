@@ -62,5 +62,13 @@ def test_every_build_step_is_caught_and_cleaned_up(state):
     assert build[catch["Next"]]["Next"] == "CleanupArch"
 
 
-def test_distribution_concurrency_stays_below_the_copy_limit_per_region():
-    assert ASL["States"]["Distribute"]["MaxConcurrency"] <= 20
+def test_copy_concurrency_comes_from_the_stream_plan():
+    assert ASL["States"]["Copy"]["MaxConcurrencyPath"] == "$.copy_concurrency"
+
+
+def test_a_throttled_copy_is_retried_with_back_off_and_a_failed_one_fails_only_its_region():
+    copy = ASL["States"]["Copy"]["ItemProcessor"]["States"]
+    throttled = [r for r in copy["CopyToRegion"]["Retry"] if r["ErrorEquals"] == ["CopyThrottled"]]
+    assert throttled and throttled[0]["BackoffRate"] > 1
+    catch = copy["CopyToRegion"]["Catch"][0]
+    assert copy[catch["Next"]]["Parameters"]["status"] == "failed" and copy[catch["Next"]]["End"]

@@ -1,0 +1,66 @@
+"""Faults of a destination region, for the distribution stages: every copy to the region
+fails, the region blocks public images, its public-AMI quota is full, or someone makes the
+release's images there private right after they were published."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from atomic_release.local import ec2_emulation
+from atomic_release.local.simulator import Fault
+from chalicelib.aws import client
+from chalicelib.preflight import public_images_in_use
+from chalicelib.regions import COMMERCIAL_REGIONS
+
+RegionFaultKind = Literal["copy-fails", "public-blocked", "quota-full", "made-private"]
+REGION_FAULT_KINDS: tuple[str, ...] = ("copy-fails", "public-blocked", "quota-full", "made-private")
+
+
+@dataclass(frozen=True)
+class RegionFault:
+    kind: RegionFaultKind
+    region: str
+
+    @classmethod
+    def parse(cls, text: str) -> "RegionFault":
+        kind, _, region = text.partition(":")
+        if kind not in REGION_FAULT_KINDS:
+            raise ValueError(f"unknown region fault {kind!r}; one of {', '.join(REGION_FAULT_KINDS)}")
+        if region not in COMMERCIAL_REGIONS:
+            raise ValueError(f"fault {text!r} needs a commercial AWS region, as {kind}:REGION")
+        return cls(kind, region)  # type: ignore[arg-type]
+
+
+def parse_fault(text: str) -> Fault | RegionFault:
+    """``KIND[:ARCH]`` for a guest fault, ``KIND:REGION`` for a region fault."""
+    return RegionFault.parse(text) if text.partition(":")[0] in REGION_FAULT_KINDS else Fault.parse(text)
+
+
+@dataclass
+class RegionFaults:
+    faults: list[RegionFault]
+
+    def regions(self, kind: str) -> set[str]:
+        return {f.region for f in self.faults if f.kind == kind}
+
+    def set_up(self) -> None:
+        """What holds from the start: blocked regions, full quotas."""
+        for region in self.regions("public-blocked"):
+            client("ec2", region).enable_image_block_public_access(
+                ImageBlockPublicAccessState="block-new-sharing")
+        for region in self.regions("quota-full"):
+            ec2_emulation.set_public_image_quota(region, public_images_in_use(region))
+
+    def copy_made(self, region: str, ami) -> None:
+        """A copy to a failing region ends as EC2 ends a failed copy: state ``failed``."""
+        if region in self.regions("copy-fails"):
+            ami.state = "failed"
+
+    def invoked(self, function_name: str, event: dict) -> None:
+        """After publish_region in a region that has this fault, its images go private again."""
+        if not function_name.endswith("-publish_region"):
+            return
+        region = (event.get("region") or {}).get("region")
+        if region in self.regions("made-private"):
+            ec2 = client("ec2", region)
+            for image in event["region"]["images"]:
+                ec2.modify_image_attribute(ImageId=image["image_id"], LaunchPermission={"Remove": [{"Group": "all"}]})

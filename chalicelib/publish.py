@@ -1,0 +1,136 @@
+"""Publish, per region: launch permission ``all`` on each image and create-volume permission
+``all`` on its snapshots, a deprecation time from the stream's policy, and the SSM parameter
+of the version. Then validate what was promised against what is, before anything points at
+it: ``latest`` moves only in Announce, and only to validated images."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws import client
+from chalicelib.build import BOOT_MODE
+from chalicelib.config import Stream, load_streams
+from chalicelib.errors import NothingPublished, PublishFailed
+from chalicelib.models import Check, PublishTask, RegionOutcome, ValidateTask, Validation
+from chalicelib.observability import logger
+
+REGIONS_AT_ONCE = 8
+
+
+def deprecation_time(created: str, stream: Stream) -> str:
+    """The stream's policy counted from the image's creation, to the minute, as EC2 takes it."""
+    when = datetime.fromisoformat(created.replace("Z", "+00:00")) + timedelta(days=stream.deprecate_after_days)
+    return when.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(region: str, image_ids: list[str]) -> dict[str, dict]:
+    images = client("ec2", region).describe_images(
+        Owners=["self"], Filters=[{"Name": "image-id", "Values": image_ids}])["Images"]
+    return {image["ImageId"]: image for image in images}
+
+
+def _snapshots(image: dict) -> list[str]:
+    return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
+
+
+def _share_publicly(region: str, image_ids: list[str], stream: Stream) -> dict[str, dict]:
+    ec2 = client("ec2", region)
+    for image_id in image_ids:
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+    described = describe(region, image_ids)
+    for image in described.values():
+        for snapshot in _snapshots(image):
+            ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
+                                          OperationType="add", GroupNames=["all"])
+        ec2.enable_image_deprecation(ImageId=image["ImageId"],
+                                     DeprecateAt=deprecation_time(image["CreationDate"], stream))
+    return describe(region, image_ids)
+
+
+def version_parameter(stream: Stream, arch: str, version: str) -> str:
+    return stream.ssm_parameter(arch, version)
+
+
+def publish_region(task: PublishTask) -> RegionOutcome:
+    stream = load_streams().stream(task.stream)
+    region = task.region.region
+    try:
+        described = _share_publicly(region, [i.image_id for i in task.region.images], stream)
+        published = []
+        for image in task.region.images:
+            if not described.get(image.image_id, {}).get("Public"):
+                raise PublishFailed(f"{image.arch} {image.image_id} in {region} is still private after sharing")
+            name = version_parameter(stream, image.arch, task.version)
+            client("ssm", region).put_parameter(
+                Name=name, Value=image.image_id, Type="String", DataType="aws:ec2:image", Overwrite=True,
+                Description=f"{task.stream} {task.version} {image.arch}")
+            published.append(image.model_copy(update={"public": True, "parameters": [name]}))
+    except ClientError as error:
+        code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+        raise PublishFailed(f"{region}: {code}: {message}") from None
+    return task.region.model_copy(update={"status": "published", "stage": "publish", "images": published})
+
+
+def _parameter_value(region: str, name: str) -> str:
+    try:
+        return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ParameterNotFound":
+            return "missing"
+        raise
+
+
+def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
+    """Each promise about the region's images: available, public, architecture, ENA, boot
+    mode, IMDSv2, a deprecation time, and the version's SSM parameter naming the image."""
+    described = describe(outcome.region, [i.image_id for i in outcome.images])
+    found: list[Check] = []
+    for image in outcome.images:
+        actual = described.get(image.image_id)
+
+        def check(name: str, expected: str, value) -> None:
+            seen = "missing" if actual is None or value is None else str(value)
+            found.append(Check(region=outcome.region, arch=image.arch, check=name, expected=expected, actual=seen))
+
+        get = (lambda key: actual.get(key)) if actual else (lambda key: None)
+        check("state", "available", get("State"))
+        check("public", "True", get("Public"))
+        check("architecture", image.arch, get("Architecture"))
+        check("ena", "True", get("EnaSupport"))
+        check("boot mode", BOOT_MODE[image.arch], get("BootMode"))
+        check("imds", "v2.0", get("ImdsSupport"))
+        check("deprecation", "set", "set" if get("DeprecationTime") else None)
+        check("ssm parameter", image.image_id,
+              _parameter_value(outcome.region, version_parameter(stream, image.arch, version)))
+    return found
+
+
+def _validate_region(stream: Stream, version: str, outcome: RegionOutcome) -> tuple[RegionOutcome, list[Check]]:
+    try:
+        found = checks(stream, version, outcome)
+    except ClientError as error:
+        reason = f"cannot validate: {error.response['Error']['Code']}: {error.response['Error']['Message']}"
+        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), []
+    wrong = [c for c in found if c.verdict != "correct"]
+    if wrong:
+        reason = "; ".join(f"{c.arch} {c.check} is {c.actual}, expected {c.expected}" for c in wrong)
+        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), wrong
+    return outcome.model_copy(update={"status": "validated", "stage": "validate"}), []
+
+
+def validate(task: ValidateTask) -> Validation:
+    """Published regions become validated, or failed with what is wrong; regions that failed
+    to publish pass through. No validated region at all fails the release."""
+    stream = load_streams().stream(task.stream)
+    published = [r for r in task.published if r.status == "published"]
+    with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
+        results = list(pool.map(lambda r: _validate_region(stream, task.version, r), published))
+    regions = [r for r in task.published if r.status != "published"] + [outcome for outcome, _ in results]
+    problems = [{**c.model_dump(), "verdict": c.verdict} for _, wrong in results for c in wrong]
+    if problems:
+        logger.warning("validation found problems", extra={"problems": problems})
+    if not any(r.status == "validated" for r in regions):
+        reasons = [f"{r.region}: {r.stage}: {r.reason}" for r in [*task.not_published, *regions]]
+        raise NothingPublished("no region was published and validated: " + ("; ".join(reasons) or "no regions"))
+    return Validation(regions=sorted(regions, key=lambda r: r.region), problems=problems)
