@@ -5,7 +5,7 @@ import os
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import detect, events, sweeper, webhook
+from chalicelib import detect, events, retention, sweeper, webhook
 from functions import (
     announce,
     check_build,
@@ -144,3 +144,9 @@ def release_execution_ended(event):
 def sweep_leftovers(event):
     return sweeper.sweep().model_dump()
 
+
+# RETENTION_DRY_RUN=true: the daily run only logs the plan; a new deployment starts that way.
+@app.schedule(Rate(1, unit=Rate.DAYS), name="retire_old_releases")
+def retire_old_releases(event):
+    runs = retention.run_all(dry_run=os.environ.get("RETENTION_DRY_RUN", "true").lower() == "true")
+    return {"lines": runs.lines(), "failed": runs.failed}

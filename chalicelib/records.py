@@ -121,3 +121,16 @@ def mark_fill_in_failed(release_id: str, stage: str, failure: str) -> None:
 def mark_ended(release_id: str, status: str, failure: str) -> None:
     """An execution that ended without its Catch paths (ABORTED, TIMED_OUT)."""
     _update(release_id, status=status, failure=failure)
+
+
+def releases_of(stream: str) -> list[ReleaseRecord]:
+    """Every recorded release of a stream, in no particular order."""
+    pages = client("dynamodb").get_paginator("scan").paginate(
+        TableName=table_name(), FilterExpression="#stream = :stream", ExpressionAttributeNames={"#stream": "stream"},
+        ExpressionAttributeValues=_to_item({":stream": stream}), ConsistentRead=True)
+    return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+
+
+def mark_retired(release_id: str, removed: dict[str, list[str]]) -> None:
+    """Retention removed every image of the release; ``removed``: kind -> ``region:id`` of what went."""
+    _update(release_id, status="RETIRED", retired=removed)

@@ -1,0 +1,415 @@
+"""Retention on a history of releases made directly: records, tagged public images with their
+snapshots and version parameters in two regions, and the stream metadata."""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+from chalice.test import Client
+
+from app import app
+from chalicelib import records, retention
+from chalicelib.announce import stream_metadata_key, write_document
+from chalicelib.aws import client
+from chalicelib.models import ReleaseInput
+from chalicelib.tags import release_tags, tag_specifications
+from tests.integration.support import BASE, COPY, REFS, STREAM, own_image_ids, own_snapshot_ids
+
+NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+REGIONS = (BASE, COPY)
+BOTH = {"x86_64": REGIONS, "arm64": REGIONS}
+
+
+@dataclass
+class Planted:
+    release_id: str
+    version: str
+    images: dict[tuple[str, str], str] = field(default_factory=dict)  # (arch, region) -> image id
+    snapshots: dict[tuple[str, str], str] = field(default_factory=dict)  # (arch, region) -> snapshot id
+    orphans: dict[str, str] = field(default_factory=dict)  # region -> snapshot behind no image
+
+    def parameter(self, arch: str) -> str:
+        return f"/atomic-release/{STREAM}/{arch}/{self.version}"
+
+    def parameters(self) -> set[tuple[str, str]]:
+        return {(region, self.parameter(arch)) for arch, region in self.images}
+
+
+def checksum(version: str, arch: str) -> str:
+    return hashlib.sha256(f"{version}/{arch}".encode()).hexdigest()
+
+
+def release_input(stream: str, version: str, timestamps: dict[str, str]) -> ReleaseInput:
+    return ReleaseInput.model_validate({
+        "stream": stream, "version": version, "trigger": "cli",
+        "commits": {arch: {"ref": REFS[arch], "checksum": checksum(version, arch), "timestamp": when}
+                    for arch, when in timestamps.items()}})
+
+
+def record(release: ReleaseInput, status: str, images: dict[str, dict[str, str]]) -> None:
+    records.create(release, f"arn:aws:states:{BASE}:123456789012:execution:release:{release.release_id}",
+                   list(REGIONS))
+    if status == "FAILED":
+        records.mark_failed(release.release_id, "build", "QA failed")
+    else:
+        records.mark_finished(release.release_id, status, images, "s3://metadata/streams/developer.json", [], {})
+
+
+def snapshot_of(region: str, tags: list[dict]) -> str:
+    ec2 = client("ec2", region)
+    disk = ec2.create_volume(AvailabilityZone=f"{region}a", Size=10)["VolumeId"]
+    snapshot_id = ec2.create_snapshot(VolumeId=disk, TagSpecifications=tag_specifications(tags, "snapshot"))
+    ec2.delete_volume(VolumeId=disk)
+    return snapshot_id["SnapshotId"]
+
+
+def public_image(region: str, release_id: str, stream: str, arch: str) -> tuple[str, str]:
+    """An image as Publish leaves it: tagged, public, its snapshot public."""
+    ec2 = client("ec2", region)
+    tags = release_tags(release_id, stream, arch, "image")
+    snapshot_id = snapshot_of(region, tags)
+    image_id = ec2.register_image(
+        Name=f"{release_id}-{arch}", RootDeviceName="/dev/xvda", Architecture=arch,
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+        TagSpecifications=tag_specifications(tags, "image"))["ImageId"]
+    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+    ec2.modify_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add",
+                                  GroupNames=["all"])
+    return image_id, snapshot_id
+
+
+def release(version: str, timestamps: dict[str, str], status: str = "SUCCEEDED", where: dict = BOTH,
+            stream: str = STREAM) -> Planted:
+    """A release recorded with its images in the regions ``where`` says, per architecture."""
+    planted = Planted(release_input(stream, version, timestamps).release_id, version)
+    for arch, regions in where.items():
+        for region in regions:
+            image_id, snapshot_id = public_image(region, planted.release_id, stream, arch)
+            planted.images[arch, region], planted.snapshots[arch, region] = image_id, snapshot_id
+            client("ssm", region).put_parameter(Name=f"/atomic-release/{stream}/{arch}/{version}", Value=image_id,
+                                                Type="String", DataType="aws:ec2:image")
+    images: dict[str, dict[str, str]] = {}
+    for (arch, region), image_id in planted.images.items():
+        images.setdefault(arch, {})[region] = image_id
+    record(release_input(stream, version, timestamps), status, images)
+    return planted
+
+
+def both_arches(when: str) -> dict[str, str]:
+    return {"x86_64": when, "arm64": when}
+
+
+@dataclass
+class History:
+    newest: Planted       # partial: arm64 reached only the base region
+    newer: Planted
+    young: Planted        # older than the newest two, but its latest commit is within three months
+    old: Planted          # and a snapshot of it behind no image
+    oldest: Planted       # its arm64 image in COPY is what the stream metadata names there
+    failed: Planted
+    other_stream: Planted
+
+    @property
+    def kept(self) -> list[Planted]:
+        return [self.newest, self.newer, self.young]
+
+
+@pytest.fixture
+def history(runtime, streams_config) -> History:
+    streams_config(lambda raw: raw["streams"][STREAM]["retention"].update(keep_releases=2, keep_months=3))
+    found = History(
+        newest=release("43.20261120.dev.0", both_arches("2026-11-20T08:00:00Z"), status="PARTIAL",
+                       where={"x86_64": REGIONS, "arm64": (BASE,)}),
+        newer=release("43.20261110.dev.0", both_arches("2026-11-10T08:00:00Z")),
+        young=release("43.20261001.dev.0", {"x86_64": "2026-07-01T08:00:00Z", "arm64": "2026-10-01T08:00:00Z"}),
+        old=release("43.20260601.dev.0", both_arches("2026-06-01T08:00:00Z")),
+        oldest=release("43.20260301.dev.0", both_arches("2026-03-01T08:00:00Z")),
+        failed=release("43.20260201.dev.0", both_arches("2026-02-01T08:00:00Z"), status="FAILED",
+                       where={"x86_64": (BASE,)}),
+        other_stream=release("41.20250101.3.0", both_arches("2025-01-01T08:00:00Z"), stream="stable",
+                             where={"x86_64": (BASE,)}),
+    )
+    found.old.orphans[BASE] = snapshot_of(BASE, release_tags(found.old.release_id, STREAM, "x86_64", "image"))
+    aws = {"x86_64": {region: found.newest.images["x86_64", region] for region in REGIONS},
+           "aarch64": {BASE: found.newest.images["arm64", BASE], COPY: found.oldest.images["arm64", COPY]}}
+    write_document(stream_metadata_key(STREAM), {"stream": STREAM, "metadata": {}, "architectures": {
+        arch: {"images": {"aws": {"regions": {r: {"release": "x", "image": i} for r, i in regions.items()}}}}
+        for arch, regions in aws.items()}})
+    return found
+
+
+def parameters() -> set[tuple[str, str]]:
+    found = set()
+    for region in REGIONS:
+        pages = client("ssm", region).get_paginator("get_parameters_by_path").paginate(
+            Path=f"/atomic-release/{STREAM}", Recursive=True)
+        found |= {(region, p["Name"]) for page in pages for p in page["Parameters"]}
+    return found
+
+
+def images() -> set[tuple[str, str]]:
+    return {(region, image_id) for region in REGIONS for image_id in own_image_ids(region)}
+
+
+def snapshots() -> set[tuple[str, str]]:
+    return {(region, snapshot_id) for region in REGIONS for snapshot_id in own_snapshot_ids(region)}
+
+
+def statuses() -> dict[str, str]:
+    return {r.release_id: r.status for stream in (STREAM, "stable") for r in records.releases_of(stream)}
+
+
+def everything() -> dict:
+    """What retention could change: images with their publicity, snapshots, parameters, records."""
+    described = {(region, i["ImageId"]): i.get("Public") for region in REGIONS
+                 for i in client("ec2", region).describe_images(Owners=["self"])["Images"]}
+    return {"images": described, "snapshots": snapshots(), "parameters": parameters(),
+            "records": [r.model_dump() for stream in (STREAM, "stable") for r in records.releases_of(stream)]}
+
+
+def without_times(state: dict) -> dict:
+    """A record marked retired again says so at a later time: nothing else of it changes."""
+    return {**state, "records": [{k: v for k, v in r.items() if k != "updated_at"} for r in state["records"]]}
+
+
+def located(planted: Planted, kind: str) -> set[tuple[str, str]]:
+    found = {(region, resource) for (_, region), resource in getattr(planted, kind).items()}
+    return found | ({(region, s) for region, s in planted.orphans.items()} if kind == "snapshots" else set())
+
+
+def public(region: str, image_id: str) -> bool:
+    return client("ec2", region).describe_images(ImageIds=[image_id])["Images"][0]["Public"]
+
+
+def snapshot_public(region: str, snapshot_id: str) -> bool:
+    permissions = client("ec2", region).describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]
+    return {"Group": "all"} in permissions
+
+
+class Refusing:
+    """An EC2 client on which one operation is refused."""
+
+    def __init__(self, real, operation: str):
+        self._real, self._operation = real, operation
+
+    def __getattr__(self, name):
+        if name == self._operation:
+            def refuse(*_, **__):
+                raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "refused here"}}, name)
+            return refuse
+        return getattr(self._real, name)
+
+
+def refuse_in(monkeypatch, region: str, operation: str) -> None:
+    real = retention.client
+    monkeypatch.setattr(retention, "client", lambda service, where=None: Refusing(real(service, where), operation)
+                        if (service, where) == ("ec2", region) else real(service, where))
+
+
+# -- which releases stay --------------------------------------------------------------------
+
+def test_the_plan_keeps_the_newest_and_the_young_and_retires_the_rest(history):
+    plan = retention.plan(STREAM, NOW)
+
+    assert [(k.release_id, k.reason) for k in plan.kept] == [
+        (history.newest.release_id, "newest 2"), (history.newer.release_id, "newest 2"),
+        (history.young.release_id, "within 3 months")]
+    assert [r.release_id for r in plan.retire] == [history.old.release_id, history.oldest.release_id]
+    assert plan.restore == [] and plan.errors == {}
+
+
+def test_retention_removes_the_old_images_snapshots_and_parameters_in_every_region(history):
+    before = (images(), snapshots(), parameters())
+    protected_image = (COPY, history.oldest.images["arm64", COPY])
+    protected_snapshot = (COPY, history.oldest.snapshots["arm64", COPY])
+    protected_parameter = (COPY, history.oldest.parameter("arm64"))
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    gone_images = located(history.old, "images") | (located(history.oldest, "images") - {protected_image})
+    gone_snapshots = located(history.old, "snapshots") | (located(history.oldest, "snapshots") - {protected_snapshot})
+    gone_parameters = history.old.parameters() | (history.oldest.parameters() - {protected_parameter})
+    assert images() == before[0] - gone_images
+    assert snapshots() == before[1] - gone_snapshots
+    assert parameters() == before[2] - gone_parameters
+    assert set(run.result.deregistered) == {f"{r}:{i}" for r, i in gone_images}
+    assert run.result.errors == {} and run.result.already_gone == []
+
+
+def test_only_the_release_with_nothing_left_is_recorded_as_retired(history):
+    before = statuses()
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert run.result.retired == [history.old.release_id]
+    assert statuses() == {**before, history.old.release_id: "RETIRED"}
+    item = client("dynamodb").get_item(TableName=records.table_name(),
+                                       Key={"release_id": {"S": history.old.release_id}})["Item"]
+    removed = TypeDeserializer().deserialize(item["retired"])
+    assert set(removed["images"]) == {f"{r}:{i}" for r, i in located(history.old, "images")}
+    assert set(removed["snapshots"]) == {f"{r}:{s}" for r, s in located(history.old, "snapshots")}
+    assert set(removed["parameters"]) == {f"{r}:{n}" for r, n in history.old.parameters()}
+
+
+def test_the_image_the_stream_metadata_names_stays_though_its_release_is_old(history):
+    image_id = history.oldest.images["arm64", COPY]
+    snapshot_id = history.oldest.snapshots["arm64", COPY]
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    oldest = next(r for r in run.plan.retire if r.release_id == history.oldest.release_id)
+    assert [(p.region, p.image_id, p.snapshots, p.reason) for p in oldest.protected] == [
+        (COPY, image_id, [snapshot_id], f"named by the stream metadata (aarch64 in {COPY})")]
+    assert image_id in own_image_ids(COPY) and public(COPY, image_id)
+    assert snapshot_id in own_snapshot_ids(COPY)
+    assert (COPY, history.oldest.parameter("arm64")) in parameters()
+    assert f"protected {COPY} {image_id} + {snapshot_id} of {history.oldest.release_id} ({history.oldest.version}): " \
+           f"named by the stream metadata (aarch64 in {COPY}); the release stays recorded as it is" in run.lines()
+
+
+# -- dry run ----------------------------------------------------------------------------------
+
+def test_a_dry_run_changes_nothing_and_says_what_would_go(history):
+    before = everything()
+
+    run = retention.run(STREAM, dry_run=True, now=NOW)
+
+    assert everything() == before
+    assert run.result is None
+    old, oldest = history.old, history.oldest
+    expected = {f"retire {p.release_id} ({p.version}): {region} {p.images[arch, region]} + {p.snapshots[arch, region]}"
+                for p in (old, oldest) for arch, region in p.images if (p, arch, region) != (oldest, "arm64", COPY)}
+    expected.add(f"retire {old.release_id} ({old.version}): {BASE} {old.orphans[BASE]} (a snapshot behind no image)")
+    expected |= {f"retire {p.release_id} ({p.version}): {region} parameter {name}"
+                 for p in (old, oldest) for region, name in p.parameters()
+                 if (p, region, name) != (oldest, COPY, oldest.parameter("arm64"))}
+    assert {line for line in run.lines() if line.startswith("retire ")} == expected
+    assert f"keep {history.young.release_id} ({history.young.version}): within 3 months" in run.lines()
+    assert run.lines()[-1] == "dry run: nothing was changed"
+
+
+def test_a_dry_run_of_every_stream_changes_nothing(history):
+    before = everything()
+
+    runs = retention.run_all(dry_run=True, now=NOW)
+
+    assert everything() == before
+    assert [r.stream for r in runs.runs] == ["developer", "stable"] and runs.failed == {}
+    assert [k.release_id for k in runs.runs[1].plan.kept] == [history.other_stream.release_id]
+
+
+# -- made public again ------------------------------------------------------------------------
+
+def test_a_kept_image_made_private_is_made_public_again_with_its_snapshot(history):
+    image_id, snapshot_id = history.newer.images["x86_64", COPY], history.newer.snapshots["x86_64", COPY]
+    ec2 = client("ec2", COPY)
+    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"Group": "all"}]})
+    ec2.modify_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission",
+                                  OperationType="remove", GroupNames=["all"])
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert [(r.region, r.image_id, r.snapshots, r.release_id) for r in run.plan.restore] == [
+        (COPY, image_id, [snapshot_id], history.newer.release_id)]
+    assert f"make public again {COPY} {image_id} + {snapshot_id}" in run.lines()
+    assert run.result.made_public == [f"{COPY}:{image_id}", f"{COPY}:{snapshot_id}"]
+    assert public(COPY, image_id) and snapshot_public(COPY, snapshot_id)
+
+
+def test_a_protected_image_made_private_is_made_public_again(history):
+    image_id = history.oldest.images["arm64", COPY]
+    client("ec2", COPY).modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"Group": "all"}]})
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert [(r.region, r.image_id) for r in run.plan.restore] == [(COPY, image_id)]
+    assert public(COPY, image_id)
+
+
+# -- failures and repeats ---------------------------------------------------------------------
+
+def test_a_region_that_refuses_is_reported_and_the_others_proceed(history, monkeypatch):
+    refuse_in(monkeypatch, COPY, "deregister_image")
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    refused = {history.old.images["x86_64", COPY], history.old.images["arm64", COPY],
+               history.oldest.images["x86_64", COPY]}
+    assert set(run.result.errors) == {COPY}
+    assert sorted(run.result.errors[COPY]) == sorted(f"{i}: UnauthorizedOperation: refused here" for i in refused)
+    assert f"failed in {COPY}: {sorted(refused)[0]}: UnauthorizedOperation: refused here" in run.lines()
+    base_gone = {i for p in (history.old, history.oldest) for (_, r), i in p.images.items() if r == BASE}
+    assert own_image_ids(BASE).isdisjoint(base_gone)
+    assert refused <= own_image_ids(COPY)
+    assert {history.old.snapshots[arch, COPY] for arch in BOTH} <= own_snapshot_ids(COPY)
+    assert run.result.retired == [] and statuses()[history.old.release_id] == "SUCCEEDED"
+
+    monkeypatch.setattr(retention, "client", client)  # the region answers again
+    again = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert again.result.errors == {} and set(again.result.deregistered) == {f"{COPY}:{i}" for i in refused}
+    assert again.result.retired == [history.old.release_id]
+
+
+def test_a_region_that_cannot_be_inspected_is_reported_and_nothing_is_recorded_retired(history, monkeypatch):
+    refuse_in(monkeypatch, COPY, "get_paginator")
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert run.plan.errors == {COPY: "UnauthorizedOperation: refused here"}
+    in_base = {i for p in (history.old, history.oldest) for (_, region), i in p.images.items() if region == BASE}
+    in_copy = {i for p in (history.old, history.oldest) for (_, region), i in p.images.items() if region == COPY}
+    assert set(run.result.deregistered) == {f"{BASE}:{i}" for i in in_base}
+    assert own_image_ids(BASE).isdisjoint(in_base) and in_copy <= own_image_ids(COPY)
+    assert run.result.retired == [] and statuses()[history.old.release_id] == "SUCCEEDED"
+    assert f"cannot inspect {COPY}: UnauthorizedOperation: refused here; nothing there is retired or restored, " \
+           "no release is recorded as retired" in run.lines()
+
+
+def test_applying_a_plan_twice_is_harmless(history):
+    plan = retention.plan(STREAM, NOW)
+    first = retention.apply(plan)
+    after_first = everything()
+
+    second = retention.apply(plan)
+
+    assert without_times(everything()) == without_times(after_first)
+    assert second.errors == {} and second.deregistered == second.deleted_snapshots == second.deleted_parameters == []
+    assert sorted(second.already_gone) == sorted(
+        first.deregistered + first.deleted_snapshots + first.deleted_parameters)
+    assert second.retired == first.retired == [history.old.release_id]
+
+
+# -- months -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("when", "months", "expected"), [
+    ("2026-12-01T00:00:00+00:00", 3, "2026-09-01T00:00:00+00:00"),
+    ("2026-05-31T12:30:00+00:00", 3, "2026-02-28T12:30:00+00:00"),
+    ("2028-05-31T00:00:00+00:00", 3, "2028-02-29T00:00:00+00:00"),
+    ("2026-01-15T00:00:00+00:00", 1, "2025-12-15T00:00:00+00:00"),
+    ("2026-03-10T00:00:00+00:00", 26, "2024-01-10T00:00:00+00:00"),
+    ("2026-03-10T00:00:00+00:00", 0, "2026-03-10T00:00:00+00:00"),
+])
+def test_months_before_counts_calendar_months(when, months, expected):
+    assert retention.months_before(datetime.fromisoformat(when), months) == datetime.fromisoformat(expected)
+
+
+def test_the_daily_schedule_only_reports_its_plan_unless_told_otherwise(history, monkeypatch):
+    before = everything()
+    with Client(app, project_dir=str(Path(__file__).resolve().parents[2])) as chalice:
+        event = chalice.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                 resources=[])
+        dry = chalice.lambda_.invoke("retire_old_releases", event).payload
+        assert everything() == before
+        monkeypatch.setenv("RETENTION_DRY_RUN", "false")
+        done = chalice.lambda_.invoke("retire_old_releases", event).payload
+
+    assert any(line.startswith(f"{STREAM}: retire {history.oldest.release_id}") for line in dry["lines"])
+    assert f"{STREAM}: dry run: nothing was changed" in dry["lines"]
+    assert f"{STREAM}: dry run: nothing was changed" not in done["lines"]
+    assert everything() != before
