@@ -35,11 +35,16 @@ def all_regions() -> list[str]:
 def on_execution_ended(event: dict) -> dict:
     """Clean up after an execution that ended without its Catch paths running."""
     detail = event.get("detail") or {}
-    status, release_id = detail.get("status"), _release_id(detail)
+    status, release = detail.get("status"), _release_input(detail)
+    release_id = release.release_id if release else detail.get("name")
     if detail.get("stateMachineArn") != state_machine_arn():
         return {"release_id": release_id, "cleaned": False, "reason": "not an execution of the release state machine"}
     if status not in ENDED_WITHOUT_CATCH or not release_id:
         return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
+    if release and release.attempt:
+        records.mark_fill_in_failed(release_id, "fill-in", f"fill-in run {release.attempt}: execution {status}")
+        return {"release_id": release_id, "cleaned": False, "reason": "a fill-in run launches no instance, and "
+                "the images and copies it found or made are what the next fill-in run uses"}
     record = records.get(release_id)
     removed = Removed()
     for region in (record.regions if record else all_regions()):
@@ -51,12 +56,12 @@ def on_execution_ended(event: dict) -> dict:
     return {"release_id": release_id, "cleaned": True, "removed": removed.as_dict()}
 
 
-def _release_id(detail: dict) -> str | None:
-    """A fill-in run's execution has a name of its own: the release id is in its input."""
+def _release_input(detail: dict) -> ReleaseInput | None:
+    """The execution's input: a fill-in run's execution has a name of its own, not the release id."""
     try:
-        return ReleaseInput.model_validate_json(detail["input"]).release_id
+        return ReleaseInput.model_validate_json(detail["input"])
     except (KeyError, TypeError, ValidationError):
-        return detail.get("name")
+        return None
 
 
 def _is_running(release_id: str, record: ReleaseRecord | None) -> bool:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local.synthetic import synthetic_release
 from chalicelib import records, sweeper
 from chalicelib.aws import client
 from chalicelib.tags import release_tags, tag_specifications
@@ -105,3 +106,39 @@ def test_the_status_change_rule_cleans_only_its_own_aborted_or_timed_out_executi
     timed_out = {"detail": {"name": GHOST, "status": "TIMED_OUT", "stateMachineArn": machine}}
     assert sweeper.on_execution_ended(timed_out)["cleaned"] is True
     assert nothing(release_resources(GHOST, ["us-east-1"]))
+
+
+def test_the_sweeper_keeps_the_private_images_of_a_partial_release_for_its_fill_in(runtime):
+    """A partial release's private images (its built images, copies not yet published) are what a
+    fill-in run copies and publishes; only its instances and volumes are leftovers."""
+    release = synthetic_release("developer", "43.20261125.dev.9", 2)
+    planted = plant("us-east-1", release.release_id)
+    records.create(release, "arn:aws:states:us-east-1:123456789012:execution:gone:x", ["us-east-1"])
+    records.mark_finished(release.release_id, "PARTIAL", {}, "s3://b/k", [], {})
+
+    swept = sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(hours=4))
+
+    removed = swept.releases[release.release_id]
+    assert removed["instances"] == [f"us-east-1:{planted['instance']}"]
+    assert removed["volumes"] == [f"us-east-1:{planted['volume']}"]
+    assert not removed.get("images") and not removed.get("snapshots")
+    left = release_resources(release.release_id, ["us-east-1"])
+    assert (left["images"], left["snapshots"]) == ([planted["image"]], [planted["snapshot"]])
+
+
+def test_an_aborted_fill_in_run_leaves_its_release_partial_and_its_images_in_place(runtime):
+    release = synthetic_release("developer", "43.20261125.dev.9", 2)
+    planted = plant("us-east-1", release.release_id)
+    records.create(release, "arn:aws:states:us-east-1:123456789012:execution:gone:x", ["us-east-1"])
+    records.mark_finished(release.release_id, "PARTIAL", {}, "s3://b/k", [], {})
+    fill_in = release.model_copy(update={"attempt": 1})
+    event = {"detail": {"name": fill_in.execution_name, "status": "ABORTED", "input": fill_in.model_dump_json(),
+                        "stateMachineArn": os.environ["RELEASE_STATE_MACHINE_ARN"]}}
+
+    answer = sweeper.on_execution_ended(event)
+
+    assert answer["release_id"] == release.release_id != fill_in.execution_name
+    assert answer["cleaned"] is False
+    record = records.get(release.release_id)
+    assert (record.status, record.failure) == ("PARTIAL", "fill-in run 1: execution ABORTED")
+    assert release_resources(release.release_id, ["us-east-1"])["images"] == [planted["image"]]

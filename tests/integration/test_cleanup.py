@@ -177,7 +177,7 @@ def test_fail_release_records_the_innermost_stage_of_an_architecture_failure(pre
     assert (record.status, record.failed_stage, record.failure) == ("FAILED", "evaluate-qa", sentence)
 
 
-@pytest.mark.parametrize("stage", ["publish", "announce", "finalize"])
+@pytest.mark.parametrize("stage", ["publish", "validate", "announce", "finalize"])
 def test_fail_release_after_publication_began_keeps_public_images_and_their_snapshots(prepared, stage):
     public = [plant(region, RELEASE_ID, "x86_64", public=True) for region in (BASE, COPY)]
     private = plant(COPY, RELEASE_ID, "arm64")
@@ -233,3 +233,18 @@ def test_fail_release_cleans_every_other_region_and_records_the_failure_when_one
     assert failed[0].remaining() == EVERYTHING
     assert result["cause"].endswith(f"(cleanup incomplete, left to the sweeper: {BASE}: {said})")
     assert records.get(RELEASE_ID).status == "FAILED"
+
+
+def test_a_failed_fill_in_run_removes_nothing_and_leaves_the_release_partial(prepared):
+    records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", [], {COPY: {"status": "failed", "stage": "copy"}})
+    kept = [plant(COPY, RELEASE_ID, "x86_64"), plant(BASE, RELEASE_ID, "arm64")]
+
+    result = invoke(fail_release, {**fail_task("validate", "NothingPublished", lambda_error(
+        "NothingPublished", "no region was published and validated: us-east-2: copy: failed"), [COPY]),
+        "attempt": 1})
+
+    assert result["error"] == "NothingPublished"
+    assert [p.remaining() for p in kept] == [EVERYTHING] * 2
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage) == ("PARTIAL", "validate")
+    assert record.failure.startswith("validate failed: NothingPublished: no region was published")
