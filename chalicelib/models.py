@@ -327,7 +327,9 @@ class Check(Model):
 
 class Validation(Model):
     regions: list[RegionOutcome]
-    problems: list[dict] = Field(default_factory=list)
+    problems: list[dict] = Field(default_factory=list, description="each check not correct, with its verdict")
+    verdicts: dict[str, dict[str, int]] = Field(default_factory=dict, description="region -> how many checks were "
+                                                                                  "correct, incorrect, missing")
 
 
 class AnnounceTask(Model):

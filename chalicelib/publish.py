@@ -115,8 +115,12 @@ def _validate_region(stream: Stream, version: str, outcome: RegionOutcome) -> tu
     wrong = [c for c in found if c.verdict != "correct"]
     if wrong:
         reason = "; ".join(f"{c.arch} {c.check} is {c.actual}, expected {c.expected}" for c in wrong)
-        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), wrong
-    return outcome.model_copy(update={"status": "validated", "stage": "validate"}), []
+        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), found
+    return outcome.model_copy(update={"status": "validated", "stage": "validate"}), found
+
+
+def _verdicts(found: list[Check]) -> dict[str, int]:
+    return {verdict: sum(1 for c in found if c.verdict == verdict) for verdict in ("correct", "incorrect", "missing")}
 
 
 def validate(task: ValidateTask) -> Validation:
@@ -127,10 +131,12 @@ def validate(task: ValidateTask) -> Validation:
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
         results = list(pool.map(lambda r: _validate_region(stream, task.version, r), published))
     regions = [r for r in task.published if r.status != "published"] + [outcome for outcome, _ in results]
-    problems = [{**c.model_dump(), "verdict": c.verdict} for _, wrong in results for c in wrong]
+    problems = [{**c.model_dump(), "verdict": c.verdict} for _, found in results for c in found
+                if c.verdict != "correct"]
+    verdicts = {outcome.region: _verdicts(found) for outcome, found in results}
     if problems:
         logger.warning("validation found problems", extra={"problems": problems})
     if not any(r.status == "validated" for r in regions):
         reasons = [f"{r.region}: {r.stage}: {r.reason}" for r in [*task.not_published, *regions]]
         raise NothingPublished("no region was published and validated: " + ("; ".join(reasons) or "no regions"))
-    return Validation(regions=sorted(regions, key=lambda r: r.region), problems=problems)
+    return Validation(regions=sorted(regions, key=lambda r: r.region), problems=problems, verdicts=verdicts)
