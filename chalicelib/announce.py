@@ -7,6 +7,7 @@ recorded in the index, but moves neither ``latest`` nor the stream metadata back
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,7 @@ from chalicelib.models import Announcement, AnnounceTask
 CACHE_CONTROL = "public, max-age=60"
 EVENT_SOURCE = "atomic-release"
 EVENT_DETAIL_TYPE = "Release Published"
+WRITE_CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def bucket() -> str:
@@ -53,22 +55,46 @@ def _timestamp(when: datetime | None = None) -> str:
     return (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def read_document(key: str) -> dict | None:
+def _read_with_etag(key: str) -> tuple[dict | None, str | None]:
     try:
-        return json.loads(client("s3").get_object(Bucket=bucket(), Key=key)["Body"].read())
+        found = client("s3").get_object(Bucket=bucket(), Key=key)
     except ClientError as error:
         if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
+            return None, None
         raise
+    return json.loads(found["Body"].read()), found["ETag"]
 
 
-def write_document(key: str, document: dict) -> None:
+def read_document(key: str) -> dict | None:
+    return _read_with_etag(key)[0]
+
+
+def write_document(key: str, document: dict, **condition) -> None:
     client("s3").put_object(Bucket=bucket(), Key=key, Body=json.dumps(document, indent=2).encode(),
-                            ContentType="application/json", CacheControl=CACHE_CONTROL)
+                            ContentType="application/json", CacheControl=CACHE_CONTROL, **condition)
+
+
+def update_document(key: str, change: Callable[[dict | None], dict], attempts: int = 5) -> dict:
+    """Read, change, and write only if nobody wrote in between (S3 conditional writes): two
+    releases of a stream announcing at once must not lose each other's entries."""
+    for _ in range(attempts):
+        previous, etag = _read_with_etag(key)
+        document = change(previous)
+        try:
+            write_document(key, document, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
+            return document
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in WRITE_CONFLICTS:
+                raise
+    raise AnnounceFailed(f"s3://{bucket()}/{key} kept changing under {attempts} attempts to update it")
+
+
+def empty_stream_metadata(stream: str) -> dict:
+    return {"stream": stream, "metadata": {}, "architectures": {}}
 
 
 def read_stream_metadata(stream: str) -> dict:
-    return read_document(stream_metadata_key(stream)) or {"stream": stream, "metadata": {}, "architectures": {}}
+    return read_document(stream_metadata_key(stream)) or empty_stream_metadata(stream)
 
 
 def images_by_arch(task: AnnounceTask) -> dict[str, dict[str, str]]:
@@ -161,9 +187,10 @@ def announce(task: AnnounceTask) -> Announcement:
         newest = is_newest(task, index)
         if newest:
             move_latest(task)
-            write_document(stream_metadata_key(task.stream), stream_metadata(task, read_stream_metadata(task.stream)))
+            update_document(stream_metadata_key(task.stream),
+                            lambda previous: stream_metadata(task, previous or empty_stream_metadata(task.stream)))
         write_document(release_key(task.stream, task.version), release_document(task))
-        write_document(release_index_key(task.stream), release_index(task, index))
+        update_document(release_index_key(task.stream), lambda previous: release_index(task, previous))
         message_id, event_id = notify(task, message(task, metadata_url))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {error.response['Error']['Message']}") from None
