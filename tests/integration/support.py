@@ -4,8 +4,12 @@ Each test calls one task Lambda through its handler in ``functions/``, with the 
 machine would hand it, against the moto account a ``runtime`` fixture provisioned."""
 
 import base64
+import json
 import os
 from types import ModuleType
+
+from botocore.exceptions import ClientError
+from moto.ec2.models import ec2_backends
 
 from atomic_release.local.patches import LambdaContext
 from atomic_release.local.runtime import ACCOUNT
@@ -122,3 +126,82 @@ def guest_params(region: str, instance_id: str) -> dict | None:
 
 def record_count() -> int:
     return client("dynamodb").scan(TableName=os.environ["RELEASES_TABLE"], Select="COUNT")["Count"]
+
+
+# The distribution stages: copy, preflight, publish, validate, announce.
+
+OTHER_TIMESTAMP = "2026-11-26T08:00:00Z"
+
+
+def plan_arches(timestamp: str = TIMESTAMP) -> list[dict]:
+    """Prepare's plan of the architectures, each with its commit, sorted by name."""
+    return [{"arch": arch, "commit": {**commit(arch), "timestamp": timestamp}} for arch in sorted(ARCHES)]
+
+
+def copies_of(outcome: dict) -> dict[str, str]:
+    """A region outcome's image ids by architecture."""
+    return {i["arch"]: i["image_id"] for i in outcome["images"]}
+
+
+def outcome(region: str, status: str, stage: str, images: dict[str, str] | None = None, reason: str = "",
+            **image_fields) -> dict:
+    """A region outcome as the state machine carries it, with one image per architecture given."""
+    return {"region": region, "status": status, "stage": stage, "reason": reason,
+            "images": [{"arch": arch, "image_id": image_id, **image_fields} for arch, image_id in (images or {}).items()]}
+
+
+def lambda_error(error_type: str, message: str) -> str:
+    """The Cause a Catch hands on for a task Lambda that raised: Lambda's error document, as JSON."""
+    return json.dumps({"errorType": error_type, "errorMessage": message,
+                       "stackTrace": ['  File "/var/task/chalicelib/distribute.py", line 1, in copy_to_region\n']})
+
+
+def caught(region: str, stage: str, error_type: str, message: str) -> dict:
+    """What a Map's Catch Pass state makes of a region whose task raised."""
+    return {"region": region, "status": "failed", "stage": stage, "reason": lambda_error(error_type, message)}
+
+
+def set_image_state(region: str, image_id: str, state: str) -> None:
+    """Where moto has every copy available at once, put one back to where AWS may have it."""
+    ec2_backends[ACCOUNT][region].amis[image_id].state = state
+
+
+def image_snapshots(region: str, image_id: str) -> list[str]:
+    return [m["Ebs"]["SnapshotId"] for m in image(region, image_id)["BlockDeviceMappings"] if "Ebs" in m]
+
+
+def make_private(region: str, image_id: str) -> None:
+    client("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"Group": "all"}]})
+
+
+def make_public(region: str, image_id: str) -> None:
+    client("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+
+
+def ssm_name(arch: str, label: str) -> str:
+    return f"/atomic-release/{STREAM}/{arch}/{label}"
+
+
+def parameter(region: str, name: str) -> dict | None:
+    """An SSM parameter, or None where there is none of that name."""
+    try:
+        return client("ssm", region).get_parameter(Name=name)["Parameter"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ParameterNotFound":
+            return None
+        raise
+
+
+def parameter_names(region: str) -> list[str]:
+    return sorted(p["Name"] for p in client("ssm", region).describe_parameters()["Parameters"])
+
+
+def publish_task(region: dict) -> dict:
+    """One copied region, as the Publish map hands it to publish_region."""
+    return {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "region": region}
+
+
+def foreign_image(region: str, name: str) -> str:
+    """An image of the account that no release made (no tags), registered in ``region``."""
+    return client("ec2", region).register_image(Name=name, RootDeviceName="/dev/xvda", BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 10}}])["ImageId"]

@@ -1,13 +1,14 @@
-"""copy_to_region and check_copies: each architecture's image copied once to each region."""
+"""copy_to_region and check_copies: each architecture's image copied once to each region, no more
+copies pending in a region than the stream allows, and every region's copies followed from one
+task to copied, still copying, or failed (and then removed)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from moto.ec2.models import ec2_backends
+from botocore.exceptions import ClientError
 
-from atomic_release.local.runtime import ACCOUNT
 from chalicelib.aws import client
-from chalicelib.errors import CopyFailed, ImageNameTaken
+from chalicelib.errors import CopyFailed, CopyThrottled, ImageNameTaken
 from chalicelib.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
 from functions import check_copies, copy_to_region
 from tests.integration.support import (
@@ -18,28 +19,64 @@ from tests.integration.support import (
     OTHER_RELEASE_ID,
     RELEASE_ID,
     STREAM,
+    VERSION,
     builder_volume,
+    caught,
+    copies_of,
+    foreign_image,
     image,
+    image_snapshots,
     invoke,
     own_image_ids,
+    own_snapshot_ids,
     region_task,
+    set_image_state,
     snapshot,
     tags,
 )
 
-
-def copies_of(result: dict) -> dict[str, str]:
-    return {i["arch"]: i["image_id"] for i in result["images"]}
+FAR = "us-west-2"
 
 
-def test_copies_are_made_in_the_region_and_are_available(built, copied):
-    assert copied["region"] == COPY
-    assert copied["pending"] is False
-    assert {i["state"] for i in copied["images"]} == {"available"}
+def check(*copies: dict) -> dict:
+    """check_copies over the Copy map's results, as CheckCopies hands them on."""
+    return invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                 "copies": list(copies)})
+
+
+def as_checked(copied: dict, status: str, state: str, **changes) -> dict:
+    """The Copy map's outcome of a region as check_copies hands it on."""
+    return {**copied, "status": status, "images": [{**i, "state": state} for i in copied["images"]], **changes}
+
+
+def allow_in_flight(streams_config, copies: int) -> None:
+    streams_config(lambda raw: raw["streams"][STREAM].update(copies_in_flight_per_region=copies))
+
+
+def refuse_copies(monkeypatch, region: str, code: str, message: str) -> list[dict]:
+    """Make EC2 answer every CopyImage to ``region`` with an error; returns the calls made."""
+    calls: list[dict] = []
+
+    def copy_image(**kwargs):
+        calls.append(kwargs)
+        raise ClientError({"Error": {"Code": code, "Message": message}}, "CopyImage")
+
+    monkeypatch.setattr(client("ec2", region), "copy_image", copy_image)
+    return calls
+
+
+# copy_to_region
+
+
+def test_copies_are_requested_in_the_region_and_reported_copying(built, copied):
+    assert (copied["region"], copied["status"], copied["stage"], copied["reason"]) == (COPY, "copying", "copy", "")
     copies = copies_of(copied)
     assert set(copies) == set(ARCHES)
     assert own_image_ids(COPY) == set(copies.values())
     assert all(copies[arch] != built[arch]["image_id"] for arch in ARCHES)
+    assert [(i["state"], i["public"], i["parameters"]) for i in copied["images"]] == [("pending", False, [])] * 2
+    requested = datetime.fromisoformat(copied["requested_at"])
+    assert timedelta(0) <= datetime.now(timezone.utc) - requested < timedelta(minutes=1)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -62,12 +99,12 @@ def test_a_copy_and_its_snapshot_carry_the_release_tags(copied, arch):
 
 
 def test_copying_again_copies_nothing(built, copied):
-    images = own_image_ids(COPY)
+    images, snapshots = own_image_ids(COPY), own_snapshot_ids(COPY)
 
     again = invoke(copy_to_region, region_task(COPY, list(built.values())))
 
     assert copies_of(again) == copies_of(copied)
-    assert own_image_ids(COPY) == images
+    assert (own_image_ids(COPY), own_snapshot_ids(COPY)) == (images, snapshots)
 
 
 def test_the_base_region_gets_its_own_images_without_a_copy(built):
@@ -75,15 +112,30 @@ def test_the_base_region_gets_its_own_images_without_a_copy(built):
 
     result = invoke(copy_to_region, region_task(BASE, list(built.values())))
 
+    assert (result["region"], result["status"]) == (BASE, "copying")
     assert copies_of(result) == {arch: built[arch]["image_id"] for arch in ARCHES}
-    assert result["pending"] is False
     assert own_image_ids(BASE) == images
+
+
+def test_a_copy_that_failed_is_removed_and_copied_again(built, copied):
+    failed = copies_of(copied)["x86_64"]
+    failed_snapshots = image_snapshots(COPY, failed)
+    set_image_state(COPY, failed, "failed")
+
+    again = invoke(copy_to_region, region_task(COPY, list(built.values())))
+
+    renewed = copies_of(again)
+    assert renewed["x86_64"] != failed
+    assert renewed["arm64"] == copies_of(copied)["arm64"]
+    assert own_image_ids(COPY) == set(renewed.values())
+    assert not set(failed_snapshots) & own_snapshot_ids(COPY)
+    assert image(COPY, renewed["x86_64"])["Name"] == IMAGE_NAMES["x86_64"]
 
 
 def test_a_source_image_that_does_not_exist_fails_the_copy_naming_the_region(built):
     gone = {**built["x86_64"], "image_id": "ami-0123456789abcdef0"}
 
-    with pytest.raises(CopyFailed, match=f"x86_64 ami-0123456789abcdef0 to {COPY}"):
+    with pytest.raises(CopyFailed, match=f"x86_64 ami-0123456789abcdef0 to {COPY}: "):
         invoke(copy_to_region, region_task(COPY, [gone]))
     assert own_image_ids(COPY) == set()
 
@@ -102,56 +154,197 @@ def test_an_image_of_the_same_name_from_another_release_is_not_taken_for_the_cop
     assert own_image_ids(COPY) == {other_image}
 
 
-def test_checking_an_existing_copy_gives_the_same_state(built, copied):
-    checked = invoke(check_copies, region_task(COPY, list(built.values())))
+def test_copies_wait_for_room_under_the_streams_copies_in_flight(built, streams_config):
+    allow_in_flight(streams_config, 2)
+    someone_elses = foreign_image(COPY, "someone-elses-copy")
+    set_image_state(COPY, someone_elses, "pending")
 
-    assert checked == copied
+    with pytest.raises(CopyThrottled, match=f"^{COPY} has 1 copies pending, the stream allows 2: "
+                                            "1 of this release's copies wait$"):
+        invoke(copy_to_region, region_task(COPY, list(built.values())))
+    assert {image(COPY, i)["Name"] for i in own_image_ids(COPY)} == {"someone-elses-copy", IMAGE_NAMES["x86_64"]}
+
+    set_image_state(COPY, someone_elses, "available")
+    retried = invoke(copy_to_region, region_task(COPY, list(built.values())))
+
+    assert {image(COPY, i)["Name"] for i in own_image_ids(COPY)} == {"someone-elses-copy", *IMAGE_NAMES.values()}
+    assert set(copies_of(retried).values()) == own_image_ids(COPY) - {someone_elses}
 
 
-def test_checking_a_copy_that_was_deregistered_fails_naming_the_region(built, copied):
-    client("ec2", COPY).deregister_image(ImageId=copies_of(copied)["arm64"])
+def test_no_copy_is_requested_while_the_region_has_no_room(built, streams_config):
+    allow_in_flight(streams_config, 2)
+    for name in ("someone-elses-copy", "another-copy"):
+        set_image_state(COPY, foreign_image(COPY, name), "pending")
+    before = own_image_ids(COPY)
 
-    with pytest.raises(CopyFailed, match=f"{IMAGE_NAMES['arm64']} vanished from {COPY}"):
-        invoke(check_copies, region_task(COPY, list(built.values())))
+    with pytest.raises(CopyThrottled, match=f"^{COPY} has 2 copies pending, the stream allows 2: "
+                                            "2 of this release's copies wait$"):
+        invoke(copy_to_region, region_task(COPY, list(built.values())))
+    assert own_image_ids(COPY) == before
 
 
-def set_image_state(region: str, image_id: str, state: str) -> None:
-    """Where moto has every copy available at once, put one back to where AWS may have it."""
-    ec2_backends[ACCOUNT][region].amis[image_id].state = state
+def test_the_releases_own_pending_copies_count_against_the_room(built, copied, streams_config):
+    allow_in_flight(streams_config, 2)
+    set_image_state(COPY, copies_of(copied)["x86_64"], "failed")
+    set_image_state(COPY, copies_of(copied)["arm64"], "pending")
+    set_image_state(COPY, foreign_image(COPY, "someone-elses-copy"), "pending")
+
+    with pytest.raises(CopyThrottled, match=f"^{COPY} has 2 copies pending, the stream allows 2: 1 of"):
+        invoke(copy_to_region, region_task(COPY, list(built.values())))
+    assert copies_of(copied)["x86_64"] not in own_image_ids(COPY), "the failed copy is removed all the same"
+    assert copies_of(copied)["arm64"] in own_image_ids(COPY)
 
 
-def test_a_copy_still_in_progress_is_reported_pending(built, copied):
+@pytest.mark.parametrize("code", ["RequestLimitExceeded", "ResourceLimitExceeded"])
+def test_ec2_refusing_for_now_throttles_the_copy(built, monkeypatch, code):
+    calls = refuse_copies(monkeypatch, COPY, code, "Request limit exceeded.")
+
+    with pytest.raises(CopyThrottled, match=f"^x86_64 to {COPY}: {code}: Request limit exceeded.$"):
+        invoke(copy_to_region, region_task(COPY, list(built.values())))
+    assert [c["Name"] for c in calls] == [IMAGE_NAMES["x86_64"]]
+    assert own_image_ids(COPY) == set()
+
+
+def test_any_other_ec2_error_fails_the_copy(built, monkeypatch):
+    calls = refuse_copies(monkeypatch, COPY, "InvalidRequest", "The request received was invalid.")
+    source = built["x86_64"]["image_id"]
+
+    with pytest.raises(CopyFailed, match=f"^x86_64 {source} to {COPY}: InvalidRequest: "
+                                         "The request received was invalid.$"):
+        invoke(copy_to_region, region_task(COPY, list(built.values())))
+    assert len(calls) == 1
+    assert (calls[0]["SourceImageId"], calls[0]["SourceRegion"]) == (source, BASE)
+
+
+def test_a_fill_in_run_asks_ec2_with_its_own_idempotency_token(built, monkeypatch):
+    calls = refuse_copies(monkeypatch, COPY, "InvalidRequest", "no")
+
+    for attempt in (0, 1):
+        with pytest.raises(CopyFailed):
+            invoke(copy_to_region, region_task(COPY, list(built.values()), attempt=attempt))
+
+    assert len({c["ClientToken"] for c in calls}) == 2
+
+
+# check_copies
+
+
+def test_copies_that_are_available_make_the_region_copied(copied):
+    assert check(copied) == {"pending": False, "copied": [as_checked(copied, "copied", "available")], "failed": []}
+
+
+def test_the_base_region_is_copied_at_once_with_the_built_images(built):
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+
+    checked = check(base)
+
+    assert checked == {"pending": False, "copied": [as_checked(base, "copied", "available")], "failed": []}
+    assert copies_of(checked["copied"][0]) == {arch: built[arch]["image_id"] for arch in ARCHES}
+
+
+def test_a_copy_still_in_progress_keeps_the_region_pending(built, copied):
     set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
 
-    checked = invoke(check_copies, region_task(COPY, list(built.values())))
+    checked = check(base, copied)
 
     assert checked["pending"] is True
-    assert {i["arch"]: i["state"] for i in checked["images"]} == {"x86_64": "pending", "arm64": "available"}
+    assert checked["copied"] == [as_checked(base, "copied", "available")]
+    assert checked["failed"] == []
+    assert own_image_ids(COPY) == set(copies_of(copied).values())
 
 
-def test_a_copy_pending_past_the_deadline_fails_the_check_naming_the_region(built, copied):
-    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
-    first = invoke(check_copies, region_task(COPY, list(built.values())))
-    since = datetime.fromisoformat(first["waiting_since"])
-
-    within = invoke(check_copies, region_task(COPY, list(built.values()),
-                                              waiting_since=(since - timedelta(hours=5)).isoformat()))
-    with pytest.raises(CopyFailed, match=f"copies to {COPY} still pending after 6:00:00: x86_64 ami-"):
-        invoke(check_copies, region_task(COPY, list(built.values()),
-                                         waiting_since=(since - timedelta(hours=7)).isoformat()))
-    assert within["pending"] is True
-
-
-def test_a_copy_that_failed_fails_the_check_naming_the_region(built, copied):
-    failed = copies_of(copied)["arm64"]
+def test_a_copy_that_failed_fails_its_region_and_is_removed(copied):
+    failed, kept = copies_of(copied)["arm64"], copies_of(copied)["x86_64"]
     set_image_state(COPY, failed, "failed")
 
-    with pytest.raises(CopyFailed, match=f"arm64 {failed} in {COPY} is failed"):
-        invoke(check_copies, region_task(COPY, list(built.values())))
+    checked = check(copied)
 
-
-def test_checking_the_base_region_looks_at_the_built_images(built):
-    checked = invoke(check_copies, region_task(BASE, list(built.values())))
-
-    assert copies_of(checked) == {arch: built[arch]["image_id"] for arch in ARCHES}
     assert checked["pending"] is False
+    assert checked["copied"] == []
+    [region] = checked["failed"]
+    assert (region["region"], region["status"], region["stage"]) == (COPY, "failed", "copy")
+    assert region["reason"] == f"arm64 {failed} is failed"
+    assert {i["arch"]: i["state"] for i in region["images"]} == {"x86_64": "available", "arm64": "failed"}
+    assert own_image_ids(COPY) == {kept}, "the copy that is available stays for the fill-in run"
+    assert own_snapshot_ids(COPY) == set(image_snapshots(COPY, kept))
+
+
+def test_a_copy_that_was_deregistered_fails_its_region(copied):
+    gone = copies_of(copied)["arm64"]
+    client("ec2", COPY).deregister_image(ImageId=gone)
+
+    checked = check(copied)
+
+    [region] = checked["failed"]
+    assert (region["region"], region["status"], region["reason"]) == (COPY, "failed", f"arm64 {gone} is missing")
+    assert (checked["pending"], checked["copied"]) == (False, [])
+
+
+def test_copies_pending_within_the_deadline_keep_waiting(copied):
+    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+    requested = datetime.now(timezone.utc) - timedelta(hours=5, minutes=59)
+
+    checked = check({**copied, "requested_at": requested.isoformat()})
+
+    assert (checked["pending"], checked["copied"], checked["failed"]) == (True, [], [])
+    assert own_image_ids(COPY) == set(copies_of(copied).values())
+
+
+def test_a_copy_pending_past_the_deadline_fails_its_region_and_is_cancelled(copied):
+    late, done = copies_of(copied)["x86_64"], copies_of(copied)["arm64"]
+    late_snapshots = image_snapshots(COPY, late)
+    set_image_state(COPY, late, "pending")
+    requested = datetime.now(timezone.utc) - timedelta(hours=6, minutes=1)
+
+    checked = check({**copied, "requested_at": requested.isoformat()})
+
+    [region] = checked["failed"]
+    assert (region["region"], region["status"], region["reason"]) == (COPY, "failed", "still pending after 6:00:00")
+    assert (checked["pending"], checked["copied"]) == (False, [])
+    assert own_image_ids(COPY) == {done}
+    assert not set(late_snapshots) & own_snapshot_ids(COPY)
+
+
+def test_copies_available_past_the_deadline_are_copied_all_the_same(copied):
+    requested = datetime.now(timezone.utc) - timedelta(days=2)
+
+    checked = check({**copied, "requested_at": requested.isoformat()})
+
+    assert [r["status"] for r in checked["copied"]] == ["copied"]
+    assert checked["failed"] == []
+
+
+def test_a_region_the_copy_map_caught_passes_through_with_the_error_message(copied):
+    message = f"x86_64 ami-0123456789abcdef0 to {FAR}: InvalidAMIID.NotFound: The image id does not exist"
+
+    checked = check(copied, caught(FAR, "copy", "CopyFailed", message))
+
+    assert checked["pending"] is False
+    assert checked["copied"] == [as_checked(copied, "copied", "available")]
+    assert checked["failed"] == [{"region": FAR, "status": "failed", "stage": "copy", "images": [],
+                                  "reason": f"CopyFailed: {message}", "requested_at": None}]
+
+
+def test_a_region_the_copy_map_caught_keeps_a_plain_reason(copied):
+    checked = check({"region": FAR, "status": "failed", "stage": "copy", "reason": "not a JSON document"})
+
+    assert [r["reason"] for r in checked["failed"]] == ["not a JSON document"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "production bug: CheckCopies is given the Copy map's results ($.copies) at every iteration, so a region that "
+    "failed at one check (its failed copy then deregistered) is followed again at the next and its reason "
+    "becomes '<arch> <id> is missing': why the copy failed is lost whenever another region was still pending"))
+def test_a_region_that_failed_keeps_its_reason_at_the_next_check(built, copied):
+    failed = copies_of(copied)["arm64"]
+    set_image_state(COPY, failed, "failed")
+    far = invoke(copy_to_region, region_task(FAR, list(built.values())))
+    set_image_state(FAR, copies_of(far)["x86_64"], "pending")
+    first = check(copied, far)
+    assert first["pending"] is True, "another region still copying: CheckCopies runs again after a wait"
+    assert [r["reason"] for r in first["failed"]] == [f"arm64 {failed} is failed"]
+
+    again = check(copied, far)
+
+    assert [r["reason"] for r in again["failed"]] == [f"arm64 {failed} is failed"]

@@ -1,23 +1,34 @@
-"""prepare: check the release input against its stream, claim the release record, plan the work."""
+"""prepare: check the release input against its stream, claim the release record, plan the work;
+for a fill-in run of a partial release, take the release over and plan the regions it misses."""
+
+import re
 
 import pytest
 
 from chalicelib import records
-from chalicelib.errors import ConfigError, InvalidReleaseInput, ReleaseExists
+from chalicelib.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
 from functions import prepare
 from tests.integration.support import (
     BASE,
     CHECKSUMS,
     COPY,
     EXECUTION_ARN,
+    IMAGE_NAMES,
     RELEASE_ID,
     STREAM,
     VERSION,
     commit,
     invoke,
+    outcome,
     record_count,
     release_input,
 )
+
+FAR = "us-west-2"
+FILL_IN_ARN = f"{EXECUTION_ARN}-fill1"
+BUILT = [{"arch": arch, "image_id": f"ami-00000000000b1{n}", "snapshot_id": f"snap-00000000000b1{n}",
+          "name": IMAGE_NAMES[arch]} for n, arch in enumerate(("x86_64", "arm64"))]
+COPY_FAILED = "copy: CopyFailed: x86_64 to us-east-2: InvalidRequest: no"
 
 
 def prepare_event(release: dict | None = None, execution_arn: str = EXECUTION_ARN) -> dict:
@@ -39,10 +50,20 @@ def test_prepare_plans_the_stream_regions_and_the_arches_sorted(runtime):
     plan = invoke(prepare, prepare_event())
 
     assert plan == {
-        "release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "base_region": BASE,
-        "regions": ["us-east-1", "us-east-2", "us-west-2"],
+        "release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "attempt": 0, "base_region": BASE,
+        "copy_concurrency": 10, "regions": ["us-east-1", "us-east-2", "us-west-2"],
         "arches": [{"arch": "arm64", "commit": commit("arm64")}, {"arch": "x86_64", "commit": commit("x86_64")}],
     }
+
+
+def test_a_release_has_no_images_until_it_builds_them(runtime):
+    assert "images" not in invoke(prepare, prepare_event())
+
+
+def test_prepare_plans_the_streams_copy_concurrency(runtime, streams_config):
+    streams_config(lambda raw: raw["streams"][STREAM].update(copy_concurrency=3))
+
+    assert invoke(prepare, prepare_event())["copy_concurrency"] == 3
 
 
 def test_prepare_plans_the_regions_the_release_asks_for(runtime):
@@ -103,4 +124,103 @@ def test_an_unknown_stream_is_a_configuration_error(runtime):
 def test_a_region_override_outside_the_commercial_regions_is_refused(runtime):
     with pytest.raises(InvalidReleaseInput, match="moon-1"):
         invoke(prepare, prepare_event(release_input(regions=[BASE, "moon-1"])))
+    assert record_count() == 0
+
+
+# fill-in runs
+
+
+def finish_partial(regions: list[str] = (BASE, COPY, FAR)) -> None:
+    """The first run of the release, over ``regions``, finalized PARTIAL: the base region validated,
+    the others missing (the last one listed first in the record's region states)."""
+    invoke(prepare, prepare_event(release_input(regions=list(regions))))
+    missing = {region: outcome(region, "failed", "copy", reason="CopyFailed: x86_64 to us-east-2: InvalidRequest: no")
+               for region in reversed(regions[1:])}
+    states = {**missing, BASE: outcome(BASE, "validated", "validate", {"x86_64": "ami-00000000000b10"})}
+    records.mark_finished(RELEASE_ID, "PARTIAL", {"x86_64": {BASE: "ami-00000000000b10"}}, "s3://b/k", BUILT, states)
+
+
+def fill_in_event(attempt: int = 1, execution_arn: str = FILL_IN_ARN) -> dict:
+    return prepare_event(release_input(attempt=attempt), execution_arn)
+
+
+def test_a_fill_in_run_plans_the_regions_the_release_misses_with_the_images_it_built(runtime):
+    finish_partial()
+
+    plan = invoke(prepare, fill_in_event())
+
+    assert plan == {
+        "release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "attempt": 1, "base_region": BASE,
+        "copy_concurrency": 10, "regions": [COPY, FAR], "images": BUILT,
+        "arches": [{"arch": "arm64", "commit": commit("arm64")}, {"arch": "x86_64", "commit": commit("x86_64")}],
+    }
+
+
+def test_a_fill_in_run_takes_the_release_over(runtime):
+    finish_partial()
+    before = records.get(RELEASE_ID)
+
+    invoke(prepare, fill_in_event())
+
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.attempt, record.execution_arn) == ("RUNNING", 1, FILL_IN_ARN)
+    assert record.region_states == before.region_states
+    assert (record.regions, record.created_at, record_count()) == ([BASE, COPY, FAR], before.created_at, 1)
+
+
+def test_a_fill_in_run_prepared_again_by_its_own_execution_gets_the_same_plan(runtime):
+    finish_partial()
+    first = invoke(prepare, fill_in_event())
+
+    assert invoke(prepare, fill_in_event()) == first
+    assert records.get(RELEASE_ID).attempt == 1
+
+
+def test_the_next_fill_in_run_of_a_release_partial_again_is_planned(runtime):
+    finish_partial()
+    invoke(prepare, fill_in_event())
+    records.mark_fill_in_failed(RELEASE_ID, "copy", "copy failed: CopyFailed: again")
+
+    plan = invoke(prepare, fill_in_event(2, f"{EXECUTION_ARN}-fill2"))
+
+    assert (plan["attempt"], plan["regions"]) == (2, [COPY, FAR])
+    assert records.get(RELEASE_ID).attempt == 2
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED", "FAILED"])
+def test_a_fill_in_run_of_a_release_that_is_not_partial_is_refused(runtime, status):
+    invoke(prepare, prepare_event())
+    if status != "RUNNING":
+        records.mark_finished(RELEASE_ID, status, {}, "s3://b/k", BUILT, {})
+
+    with pytest.raises(ReleaseNotPartial, match=re.escape(
+            f"release {RELEASE_ID} cannot take fill-in attempt 1: {status}, attempt 0")):
+        invoke(prepare, fill_in_event())
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.attempt, record.execution_arn) == (status, 0, EXECUTION_ARN)
+
+
+@pytest.mark.parametrize("attempt", [2, 3])
+def test_a_fill_in_run_skipping_an_attempt_is_refused(runtime, attempt):
+    finish_partial()
+
+    with pytest.raises(ReleaseNotPartial, match=re.escape(f"cannot take fill-in attempt {attempt}: PARTIAL, attempt 0")):
+        invoke(prepare, fill_in_event(attempt, f"{EXECUTION_ARN}-fill{attempt}"))
+    assert (records.get(RELEASE_ID).status, records.get(RELEASE_ID).attempt) == ("PARTIAL", 0)
+
+
+def test_a_second_fill_in_run_with_a_stale_attempt_is_refused(runtime):
+    finish_partial()
+    invoke(prepare, fill_in_event())
+    records.mark_fill_in_failed(RELEASE_ID, "copy", "copy failed: CopyFailed: again")
+
+    with pytest.raises(ReleaseNotPartial, match=re.escape("cannot take fill-in attempt 1: PARTIAL, attempt 1")):
+        invoke(prepare, fill_in_event(1, f"{EXECUTION_ARN}-fill1-again"))
+    assert records.get(RELEASE_ID).execution_arn == FILL_IN_ARN
+
+
+def test_a_fill_in_run_of_a_release_never_recorded_is_refused(runtime):
+    with pytest.raises(ReleaseNotPartial, match=re.escape(f"release {RELEASE_ID} cannot take fill-in attempt 1: "
+                                                          "not recorded")):
+        invoke(prepare, fill_in_event())
     assert record_count() == 0

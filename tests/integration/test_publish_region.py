@@ -1,84 +1,142 @@
-"""publish_region: each image of a region made public, then named in SSM."""
+"""publish_region: each image of a copied region made public with its snapshot, given the
+stream's deprecation time and named in SSM by its version. ``latest`` is not moved here: only
+Announce moves it, to validated images."""
+
+from datetime import datetime, timedelta
 
 import pytest
-from botocore.exceptions import ClientError
 
+from atomic_release.local.ec2_emulation import set_public_image_quota
 from chalicelib.aws import client
 from chalicelib.errors import PublishFailed
-from functions import publish_region
-from tests.integration.support import ARCHES, COPY, RELEASE_ID, STREAM, VERSION, image, invoke
+from functions import check_copies, publish_region
+from tests.integration.support import (
+    ARCHES,
+    COPY,
+    RELEASE_ID,
+    STREAM,
+    VERSION,
+    copies_of,
+    image,
+    image_snapshots,
+    invoke,
+    parameter,
+    parameter_names,
+    publish_task,
+    ssm_name,
+)
 
 MISSING_IMAGE = "ami-0123456789abcdef0"
+BLOCKED_MESSAGE = ("You can’t publicly share this image because block public access for AMIs is enabled for this "
+                   "account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.")
 
 
 def publish(region: dict) -> dict:
-    return invoke(publish_region, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "region": region})
-
-
-def parameter(region: str, name: str) -> dict | None:
-    try:
-        return client("ssm", region).get_parameter(Name=name)["Parameter"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
-            return None
-        raise
-
-
-def parameter_names(region: str) -> list[str]:
-    return [p["Name"] for p in client("ssm", region).describe_parameters()["Parameters"]]
+    return invoke(publish_region, publish_task(region))
 
 
 @pytest.fixture
-def published(copied) -> dict:
-    return publish(copied)
+def distributed(copied) -> dict:
+    """The region as check_copies hands it to the Publish map: copied."""
+    [region] = invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                     "copies": [copied]})["copied"]
+    return region
+
+
+@pytest.fixture
+def published(distributed) -> dict:
+    return publish(distributed)
+
+
+def expected_deprecation(created: str, days: int) -> str:
+    moment = datetime.fromisoformat(created.replace("Z", "+00:00")).replace(second=0, microsecond=0)
+    return (moment + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_published_image_and_its_snapshot_are_public(copied, published, arch):
-    image_id = next(i["image_id"] for i in copied["images"] if i["arch"] == arch)
-    ec2 = client("ec2", COPY)
+def test_a_published_image_and_its_snapshot_are_public(distributed, published, arch):
+    image_id = copies_of(distributed)[arch]
 
     assert image(COPY, image_id)["Public"] is True
-    snapshot_id = image(COPY, image_id)["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    permissions = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
-    assert {"Group": "all"} in permissions["CreateVolumePermissions"]
+    [snapshot_id] = image_snapshots(COPY, image_id)
+    permissions = client("ec2", COPY).describe_snapshot_attribute(SnapshotId=snapshot_id,
+                                                                 Attribute="createVolumePermission")
+    assert permissions["CreateVolumePermissions"] == [{"Group": "all"}]
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_ssm_names_the_published_image_by_version_and_as_latest(copied, published, arch):
-    image_id = next(i["image_id"] for i in copied["images"] if i["arch"] == arch)
+def test_a_published_image_is_deprecated_after_the_streams_days_to_the_minute(distributed, published, arch):
+    published_image = image(COPY, copies_of(distributed)[arch])
 
-    for label in ("latest", VERSION):
-        named = parameter(COPY, f"/atomic-release/{STREAM}/{arch}/{label}")
-        assert named["Value"] == image_id, label
-        assert named["DataType"] == "aws:ec2:image", label
+    assert published_image["DeprecationTime"] == expected_deprecation(published_image["CreationDate"], 90)
 
 
-def test_publish_reports_each_image_public_with_its_parameters(copied, published):
-    assert published["region"] == COPY
-    by_arch = {i["arch"]: i for i in published["images"]}
-    for arch in ARCHES:
-        assert by_arch[arch]["public"] is True
-        assert sorted(by_arch[arch]["parameters"]) == sorted(
-            [f"/atomic-release/{STREAM}/{arch}/latest", f"/atomic-release/{STREAM}/{arch}/{VERSION}"])
+def test_the_deprecation_time_follows_the_streams_configuration(distributed, streams_config):
+    streams_config(lambda raw: raw["streams"][STREAM].update(deprecate_after_days=7))
+
+    publish(distributed)
+
+    for image_id in copies_of(distributed).values():
+        published_image = image(COPY, image_id)
+        assert published_image["DeprecationTime"] == expected_deprecation(published_image["CreationDate"], 7)
 
 
-def test_publishing_again_gives_the_same_result(copied, published):
-    assert publish(copied) == published
-    assert all(image(COPY, i["image_id"])["Public"] for i in copied["images"])
+@pytest.mark.parametrize("arch", ARCHES)
+def test_ssm_names_the_published_image_by_its_version(distributed, published, arch):
+    named = parameter(COPY, ssm_name(arch, VERSION))
+
+    assert named["Value"] == copies_of(distributed)[arch]
+    assert named["DataType"] == "aws:ec2:image"
+    assert named["Type"] == "String"
+
+
+def test_publishing_does_not_move_latest(published):
+    assert parameter_names(COPY) == sorted(ssm_name(arch, VERSION) for arch in ARCHES)
+    assert all(parameter(COPY, ssm_name(arch, "latest")) is None for arch in ARCHES)
+
+
+def test_publish_reports_the_region_published_with_each_images_parameter(distributed, published):
+    assert published == {
+        **distributed, "status": "published", "stage": "publish",
+        "images": [{**i, "public": True, "parameters": [ssm_name(i["arch"], VERSION)]} for i in distributed["images"]],
+    }
+
+
+def test_publishing_again_gives_the_same_result(distributed, published):
+    assert publish(distributed) == published
+    assert all(image(COPY, image_id)["Public"] for image_id in copies_of(distributed).values())
+
+
+def test_a_region_blocking_public_images_fails_the_publish_naming_region_and_error(distributed):
+    client("ec2", COPY).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+
+    with pytest.raises(PublishFailed) as failed:
+        publish(distributed)
+    assert str(failed.value) == f"{COPY}: OperationNotPermitted: {BLOCKED_MESSAGE}"
+    assert parameter_names(COPY) == []
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(distributed).values())
+
+
+def test_a_full_public_ami_quota_fails_the_publish_naming_region_and_error(distributed):
+    set_public_image_quota(COPY, 1)
+
+    with pytest.raises(PublishFailed, match=f"^{COPY}: ResourceLimitExceeded: You have reached your quota of 1 "):
+        publish(distributed)
+    assert parameter_names(COPY) == []
 
 
 def test_an_image_that_does_not_exist_fails_the_publish_and_writes_no_parameter(runtime):
-    region = {"region": COPY, "images": [{"arch": "x86_64", "image_id": MISSING_IMAGE, "state": "available"}]}
+    region = {"region": COPY, "status": "copied", "stage": "copy",
+              "images": [{"arch": "x86_64", "image_id": MISSING_IMAGE, "state": "available"}]}
 
-    with pytest.raises(PublishFailed, match=f"{COPY}: .*{MISSING_IMAGE}"):
+    with pytest.raises(PublishFailed, match=f"^{COPY}: InvalidAMIID.NotFound: .*{MISSING_IMAGE}"):
         publish(region)
     assert parameter_names(COPY) == []
 
 
-def test_a_missing_image_among_good_ones_writes_no_parameter_for_any(copied):
-    x86_64 = next(i for i in copied["images"] if i["arch"] == "x86_64")
-    region = {**copied, "images": [x86_64, {"arch": "arm64", "image_id": MISSING_IMAGE, "state": "available"}]}
+def test_a_missing_image_among_good_ones_writes_no_parameter_for_any(distributed):
+    x86_64 = next(i for i in distributed["images"] if i["arch"] == "x86_64")
+    region = {**distributed, "images": [x86_64, {"arch": "arm64", "image_id": MISSING_IMAGE, "state": "available"}]}
 
     with pytest.raises(PublishFailed, match=MISSING_IMAGE):
         publish(region)

@@ -1,0 +1,127 @@
+"""preflight: before anything is copied, each region is asked whether it can take the release's
+images as public images; the regions that cannot are skipped with the reason."""
+
+import pytest
+from botocore.exceptions import ClientError
+
+from atomic_release.local.ec2_emulation import set_public_image_quota
+from chalicelib.aws import client
+from chalicelib.tags import release_tags, tag_specifications
+from functions import preflight
+from tests.integration.support import (
+    BASE,
+    COPY,
+    IMAGE_NAMES,
+    OTHER_RELEASE_ID,
+    RELEASE_ID,
+    STREAM,
+    VERSION,
+    copies_of,
+    foreign_image,
+    invoke,
+    make_public,
+)
+
+FAR = "us-west-2"
+REGIONS = [BASE, COPY, FAR]
+BLOCKED_REASON = "image block public access is block-new-sharing: images cannot be made public there"
+
+
+def check(built: dict, regions: list[str] = REGIONS) -> dict:
+    return invoke(preflight, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                              "regions": regions, "images": list(built.values())})
+
+
+def skipped(region: str, reason: str) -> dict:
+    return {"region": region, "status": "skipped", "stage": "preflight", "images": [], "reason": reason,
+            "requested_at": None}
+
+
+def quota_reason(quota: int, in_use: int, needed: int) -> str:
+    return f"public AMI quota (L-0E3CBAB9) is {quota} and {in_use} are in use: no room for {needed} more"
+
+
+def public_foreign_images(region: str, count: int) -> None:
+    for n in range(count):
+        make_public(region, foreign_image(region, f"someone-elses-public-image-{n}"))
+
+
+def test_every_region_that_can_take_public_images_is_ready(built):
+    assert check(built) == {"ready": REGIONS, "skipped": []}
+
+
+def test_a_region_blocking_public_images_is_skipped_with_the_reason(built):
+    client("ec2", COPY).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+
+    assert check(built) == {"ready": [BASE, FAR], "skipped": [skipped(COPY, BLOCKED_REASON)]}
+
+
+def test_the_base_region_blocking_public_images_is_skipped_too(built):
+    client("ec2", BASE).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+
+    assert check(built) == {"ready": [COPY, FAR], "skipped": [skipped(BASE, BLOCKED_REASON)]}
+
+
+def test_a_region_whose_public_ami_quota_is_full_is_skipped_with_the_numbers(built):
+    public_foreign_images(COPY, 1)
+    set_public_image_quota(COPY, 2)
+
+    assert check(built) == {"ready": [BASE, FAR], "skipped": [skipped(COPY, quota_reason(2, 1, 2))]}
+
+
+def test_a_quota_with_room_for_exactly_the_release_is_ready(built):
+    public_foreign_images(COPY, 1)
+    set_public_image_quota(COPY, 3)
+
+    assert check(built) == {"ready": REGIONS, "skipped": []}
+
+
+def test_an_image_already_public_in_the_region_needs_no_room(built, copied):
+    public_foreign_images(COPY, 1)
+    make_public(COPY, copies_of(copied)["x86_64"])
+    set_public_image_quota(COPY, 3)
+
+    assert check(built) == {"ready": REGIONS, "skipped": []}
+
+    set_public_image_quota(COPY, 2)
+
+    assert check(built) == {"ready": [BASE, FAR], "skipped": [skipped(COPY, quota_reason(2, 2, 1))]}
+
+
+def test_a_region_where_every_image_is_public_already_is_ready_at_a_full_quota(built, copied):
+    for image_id in copies_of(copied).values():
+        make_public(COPY, image_id)
+    set_public_image_quota(COPY, 2)
+
+    assert check(built) == {"ready": REGIONS, "skipped": []}
+
+
+def test_a_region_where_another_release_took_the_name_is_skipped(built):
+    ec2 = client("ec2", COPY)
+    taken = ec2.register_image(
+        Name=IMAGE_NAMES["arm64"], RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 10}}],
+        TagSpecifications=tag_specifications(release_tags(OTHER_RELEASE_ID, STREAM, "arm64", "image"), "image"),
+    )["ImageId"]
+
+    result = check(built)
+
+    assert result["ready"] == [BASE, FAR]
+    assert result["skipped"] == [skipped(COPY, f"an image named {IMAGE_NAMES['arm64']} ({taken}) already exists in "
+                                               f"{COPY}, made by release {OTHER_RELEASE_ID}")]
+
+
+def test_a_region_that_cannot_be_asked_is_skipped_with_the_aws_error(built, monkeypatch):
+    def refused(**kwargs):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "You are not authorized."}},
+                          "GetImageBlockPublicAccessState")
+
+    monkeypatch.setattr(client("ec2", FAR), "get_image_block_public_access_state", refused)
+
+    assert check(built) == {"ready": [BASE, COPY], "skipped": [
+        skipped(FAR, "cannot check the region: UnauthorizedOperation: You are not authorized.")]}
+
+
+@pytest.mark.parametrize("regions", [[FAR, COPY, BASE], [COPY]])
+def test_ready_regions_keep_the_order_they_were_given_in(built, regions):
+    assert check(built, regions) == {"ready": regions, "skipped": []}

@@ -1,0 +1,194 @@
+"""validate: every promise publish_region made about a region's images is checked against what
+EC2 and SSM say before anything points at them; a region that fails a check is failed with
+what is wrong, and a release with no validated region fails."""
+
+import re
+
+import pytest
+
+from chalicelib.aws import client
+from chalicelib.errors import NothingPublished
+from functions import check_copies, copy_to_region, publish_region, validate
+from tests.integration.support import (
+    ARCHES,
+    BASE,
+    COPY,
+    RELEASE_ID,
+    STREAM,
+    VERSION,
+    caught,
+    copies_of,
+    invoke,
+    make_private,
+    outcome,
+    publish_task,
+    region_task,
+    ssm_name,
+)
+
+FAR = "us-west-2"
+FARTHER = "ca-central-1"
+CHECKS_PER_IMAGE = 8
+ALL_CORRECT = {"correct": 2 * CHECKS_PER_IMAGE, "incorrect": 0, "missing": 0}
+BLOCKED_REASON = "image block public access is block-new-sharing: images cannot be made public there"
+
+
+def validate_task(published: list[dict], skipped: list[dict] = (), copy_failed: list[dict] = ()) -> dict:
+    return {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "published": list(published),
+            "skipped": list(skipped), "copy_failed": list(copy_failed)}
+
+
+def validated(region: dict) -> dict:
+    return {**region, "status": "validated", "stage": "validate"}
+
+
+def failed(region: dict, reason: str) -> dict:
+    return {**region, "status": "failed", "stage": "validate", "reason": reason}
+
+
+def problem(region: str, arch: str, check: str, expected: str, actual: str, verdict: str) -> dict:
+    return {"region": region, "arch": arch, "check": check, "expected": expected, "actual": actual,
+            "verdict": verdict}
+
+
+@pytest.fixture
+def published(built, copied) -> dict[str, dict]:
+    """The base region and COPY, each copied and published, as the Publish map hands them on."""
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+    copies = invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                   "copies": [base, copied]})
+    return {region["region"]: invoke(publish_region, publish_task(region)) for region in copies["copied"]}
+
+
+def test_regions_whose_promises_hold_are_validated(published):
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    assert result == {"regions": [validated(published[BASE]), validated(published[COPY])], "problems": [],
+                      "verdicts": {BASE: ALL_CORRECT, COPY: ALL_CORRECT}}
+
+
+def test_an_image_made_private_fails_its_region_only(published):
+    x86_64 = copies_of(published[COPY])["x86_64"]
+    make_private(COPY, x86_64)
+
+    result = invoke(validate, validate_task([published[BASE], published[COPY]]))
+
+    assert result["regions"] == [validated(published[BASE]),
+                                 failed(published[COPY], "x86_64 public is False, expected True")]
+    assert result["problems"] == [problem(COPY, "x86_64", "public", "True", "False", "incorrect")]
+    assert result["verdicts"] == {BASE: ALL_CORRECT, COPY: {"correct": 15, "incorrect": 1, "missing": 0}}
+
+
+def test_an_ssm_parameter_naming_another_image_fails_the_region(published):
+    images = copies_of(published[COPY])
+    client("ssm", COPY).put_parameter(Name=ssm_name("x86_64", VERSION), Value=images["arm64"], Type="String",
+                                      DataType="aws:ec2:image", Overwrite=True)
+
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    assert result["regions"][1] == failed(
+        published[COPY], f"x86_64 ssm parameter is {images['arm64']}, expected {images['x86_64']}")
+    assert result["problems"] == [problem(COPY, "x86_64", "ssm parameter", images["x86_64"], images["arm64"],
+                                          "incorrect")]
+
+
+def test_a_missing_ssm_parameter_fails_the_region(published):
+    images = copies_of(published[COPY])
+    client("ssm", COPY).delete_parameter(Name=ssm_name("arm64", VERSION))
+
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    assert result["regions"][1]["reason"] == f"arm64 ssm parameter is missing, expected {images['arm64']}"
+    assert [p["verdict"] for p in result["problems"]] == ["missing"]
+    assert result["verdicts"][COPY] == {"correct": 15, "incorrect": 0, "missing": 1}
+
+
+def test_an_image_without_a_deprecation_time_fails_the_region(published):
+    client("ec2", COPY).disable_image_deprecation(ImageId=copies_of(published[COPY])["arm64"])
+
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    assert result["regions"][1] == failed(published[COPY], "arm64 deprecation is missing, expected set")
+    assert result["problems"] == [problem(COPY, "arm64", "deprecation", "set", "missing", "missing")]
+    assert result["verdicts"][COPY] == {"correct": 15, "incorrect": 0, "missing": 1}
+
+
+def test_an_image_gone_from_the_region_fails_every_check_of_the_image(published):
+    gone = copies_of(published[COPY])["x86_64"]
+    client("ec2", COPY).deregister_image(ImageId=gone)
+
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    assert result["regions"][0]["status"] == "validated"
+    assert result["regions"][1]["status"] == "failed"
+    assert result["regions"][1]["reason"].startswith(
+        "x86_64 state is missing, expected available; x86_64 public is missing, expected True; "
+        "x86_64 architecture is missing, expected x86_64; x86_64 ena is missing, expected True; "
+        "x86_64 boot mode is missing, expected uefi-preferred; x86_64 imds is missing, expected v2.0; "
+        "x86_64 deprecation is missing, expected set")
+    assert {(p["arch"], p["verdict"]) for p in result["problems"]} == {("x86_64", "missing")}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "production bug: chalicelib.publish.checks reports every check of an image EC2 no longer has as 'missing', "
+    "the ssm parameter check too, although the parameter exists and names the expected image id"))
+def test_an_image_gone_from_the_region_does_not_make_its_parameter_missing(published):
+    images = copies_of(published[COPY])
+    client("ec2", COPY).deregister_image(ImageId=images["x86_64"])
+
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    assert "ssm parameter" not in {p["check"] for p in result["problems"]}
+    assert result["verdicts"][COPY] == {"correct": 9, "incorrect": 0, "missing": 7}
+
+
+def test_a_region_that_failed_to_publish_passes_through(published):
+    message = f"{FAR}: OperationNotPermitted: blocked"
+
+    result = invoke(validate, validate_task([published[BASE], caught(FAR, "publish", "PublishFailed", message),
+                                             published[COPY]]))
+
+    assert result["regions"] == [
+        validated(published[BASE]), validated(published[COPY]),
+        {"region": FAR, "status": "failed", "stage": "publish", "images": [], "reason": f"PublishFailed: {message}",
+         "requested_at": None},
+    ]
+    assert result["problems"] == []
+    assert result["verdicts"] == {BASE: ALL_CORRECT, COPY: ALL_CORRECT}
+
+
+def test_no_validated_region_fails_naming_every_regions_reason(published):
+    make_private(COPY, copies_of(published[COPY])["x86_64"])
+    blocked = outcome(FAR, "skipped", "preflight", reason=BLOCKED_REASON)
+    copy_failed = caught(FARTHER, "copy", "CopyFailed", f"x86_64 ami-0123456789abcdef0 to {FARTHER}: InvalidRequest")
+    publish_failed = caught(BASE, "publish", "PublishFailed", f"{BASE}: OperationNotPermitted: blocked")
+
+    with pytest.raises(NothingPublished) as nothing:
+        invoke(validate, validate_task([publish_failed, published[COPY]], [blocked], [copy_failed]))
+
+    assert str(nothing.value) == (
+        f"no region was published and validated: {FAR}: preflight: {BLOCKED_REASON}; "
+        f"{FARTHER}: copy: CopyFailed: x86_64 ami-0123456789abcdef0 to {FARTHER}: InvalidRequest; "
+        f"{BASE}: publish: PublishFailed: {BASE}: OperationNotPermitted: blocked; "
+        f"{COPY}: validate: x86_64 public is False, expected True")
+
+
+def test_no_region_published_at_all_fails_naming_the_skipped_ones(runtime):
+    blocked = [outcome(region, "skipped", "preflight", reason=BLOCKED_REASON) for region in (BASE, COPY)]
+
+    with pytest.raises(NothingPublished, match=re.escape(
+            f"no region was published and validated: {BASE}: preflight: {BLOCKED_REASON}; "
+            f"{COPY}: preflight: {BLOCKED_REASON}")):
+        invoke(validate, validate_task([], blocked))
+
+
+def test_validation_changes_nothing_it_checks(published):
+    before = {region: client("ec2", region).describe_images(Owners=["self"])["Images"] for region in (BASE, COPY)}
+
+    invoke(validate, validate_task(list(published.values())))
+
+    after = {region: client("ec2", region).describe_images(Owners=["self"])["Images"] for region in (BASE, COPY)}
+    assert after == before
+    for region in (BASE, COPY):
+        assert all(client("ssm", region).get_parameter(Name=ssm_name(arch, VERSION))["Parameter"]["Value"]
+                   == copies_of(published[region])[arch] for arch in ARCHES)
