@@ -52,7 +52,7 @@ def release_key(stream: str, version: str) -> str:
 
 
 def _timestamp(when: datetime | None = None) -> str:
-    return (when or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (when or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _read_with_etag(key: str) -> tuple[dict | None, str | None]:
@@ -120,14 +120,19 @@ def stream_metadata(task: AnnounceTask, previous: dict) -> dict:
             "metadata": {"last-modified": _timestamp(), "generator": "atomic-release"}}
 
 
-def release_document(task: AnnounceTask) -> dict:
-    """The release's own metadata, in the shape of Fedora CoreOS's release.json."""
-    architectures = {
-        ostree_arch(arch): {"commit": task.commits[arch].checksum,
-                            "media": {"aws": {"images": {r: {"image": i} for r, i in regions.items()}}}}
-        for arch, regions in images_by_arch(task).items()}
+def release_document(task: AnnounceTask, previous: dict | None) -> dict:
+    """The release's own metadata, in the shape of Fedora CoreOS's release.json. A fill-in run
+    adds its regions to those the release already had."""
+    previous = previous or {}
+    architectures = dict(previous.get("architectures", {}))
+    for arch, regions in images_by_arch(task).items():
+        earlier = architectures.get(ostree_arch(arch), {}).get("media", {}).get("aws", {}).get("images", {})
+        images = {**earlier, **{region: {"image": image_id} for region, image_id in regions.items()}}
+        architectures[ostree_arch(arch)] = {"commit": task.commits[arch].checksum, "media": {"aws": {"images": images}}}
+    validated = {region.region for region in task.validated}
+    missing = {region: why for region, why in previous.get("missing-regions", {}).items() if region not in validated}
     return {"release": task.version, "stream": task.stream, "architectures": architectures,
-            "missing-regions": task.missing}
+            "missing-regions": {**missing, **task.missing}}
 
 
 def release_index(task: AnnounceTask, previous: dict | None) -> dict:
@@ -189,7 +194,7 @@ def announce(task: AnnounceTask) -> Announcement:
             move_latest(task)
             update_document(stream_metadata_key(task.stream),
                             lambda previous: stream_metadata(task, previous or empty_stream_metadata(task.stream)))
-        write_document(release_key(task.stream, task.version), release_document(task))
+        update_document(release_key(task.stream, task.version), lambda previous: release_document(task, previous))
         update_document(release_index_key(task.stream), lambda previous: release_index(task, previous))
         message_id, event_id = notify(task, message(task, metadata_url))
     except ClientError as error:

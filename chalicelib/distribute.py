@@ -45,13 +45,15 @@ def deregister(region: str, image: dict) -> None:
                     raise
 
 
-def _copy(task: RegionTask, image: BuiltImage) -> str:
+def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
+    """``replacing``: the broken copy this one replaces. EC2 answers a repeated ClientToken with
+    the first answer, which would be the broken copy again."""
     tags = release_tags(task.release_id, task.stream, image.arch, "image")
     try:
         return client("ec2", task.region).copy_image(
             SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
             Description=f"{task.stream} {task.version} {image.arch}",
-            ClientToken=client_token(task.release_id, image.arch, task.region, str(task.attempt)),
+            ClientToken=client_token(task.release_id, image.arch, task.region, str(task.attempt), replacing),
             CopyImageTags=True, TagSpecifications=tag_specifications(tags, "image", "snapshot"),
         )["ImageId"]
     except ClientError as error:
@@ -61,16 +63,17 @@ def _copy(task: RegionTask, image: BuiltImage) -> str:
         raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {code}: {message}") from None
 
 
-def _existing_copies(task: RegionTask) -> dict[str, str]:
-    """Copies already in the region by name; broken ones are removed so they are copied again."""
+def _existing_copies(task: RegionTask) -> tuple[dict[str, str], dict[str, str]]:
+    """Copies already in the region by name, and the broken ones removed so they are copied again."""
     found = images_by_name(task.region, [i.name for i in task.images], task.release_id)
-    usable = {}
+    usable, broken = {}, {}
     for name, image in found.items():
         if image["State"] in BROKEN_STATES:
             deregister(task.region, image)
+            broken[name] = image["ImageId"]
         else:
             usable[name] = image["ImageId"]
-    return usable
+    return usable, broken
 
 
 def copy_to_region(task: RegionTask) -> RegionOutcome:
@@ -78,13 +81,13 @@ def copy_to_region(task: RegionTask) -> RegionOutcome:
     if task.region == task.base_region:
         images = {image.arch: image.image_id for image in task.images}
     else:
-        existing = _existing_copies(task)
+        existing, broken = _existing_copies(task)
         needed = [image for image in task.images if image.name not in existing]
         if needed:
             limit = load_streams().stream(task.stream).copies_in_flight_per_region
             room = limit - copies_pending(task.region)
             for image in needed[: max(room, 0)]:
-                existing[image.name] = _copy(task, image)
+                existing[image.name] = _copy(task, image, broken.get(image.name, ""))
             if room < len(needed):
                 raise CopyThrottled(f"{task.region} has {limit - room} copies pending, the stream allows {limit}: "
                                     f"{len(needed) - max(room, 0)} of this release's copies wait")
@@ -117,14 +120,14 @@ def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
 
 def check_copies(task: CopiesTask) -> Copies:
     """Every region's copies from one task, once per wait: the cost in state transitions is
-    the same for 3 regions as for 30."""
+    the same for 3 regions as for 30. Regions already failed or copied are not looked at again."""
     now = _now()
-    usable = [region for region in task.copies if region.usable]
+    waiting = [region for region in task.copies if region.status == "copying"]
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
-        followed = list(pool.map(lambda region: _follow(region, now), usable))
-    failed = [r for r in task.copies if not r.usable] + [r for r in followed if r.status == "failed"]
-    copied = [r for r in followed if r.status == "copied"]
-    pending = any(r.status == "copying" for r in followed)
+        followed = {r.region: r for r in pool.map(lambda region: _follow(region, now), waiting)}
+    copies = [followed.get(region.region, region) for region in task.copies]
+    failed = [r for r in copies if not r.usable]
     if failed:
         logger.warning("copies failed", extra={"failed": {r.region: r.reason for r in failed}})
-    return Copies(pending=pending, copied=copied, failed=failed)
+    return Copies(pending=any(r.status == "copying" for r in copies), copies=copies,
+                  copied=[r for r in copies if r.status == "copied"], failed=failed)

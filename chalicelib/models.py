@@ -285,6 +285,7 @@ class CopiesTask(Model):
 
 class Copies(Model):
     pending: bool
+    copies: list[RegionOutcome] = Field(description="every region as it stands, for the next check")
     copied: list[RegionOutcome]
     failed: list[RegionOutcome]
 

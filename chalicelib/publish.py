@@ -72,12 +72,12 @@ def publish_region(task: PublishTask) -> RegionOutcome:
     return task.region.model_copy(update={"status": "published", "stage": "publish", "images": published})
 
 
-def _parameter_value(region: str, name: str) -> str:
+def _parameter_value(region: str, name: str) -> str | None:
     try:
         return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
     except ClientError as error:
         if error.response["Error"]["Code"] == "ParameterNotFound":
-            return "missing"
+            return None
         raise
 
 
@@ -87,22 +87,17 @@ def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
     described = describe(outcome.region, [i.image_id for i in outcome.images])
     found: list[Check] = []
     for image in outcome.images:
-        actual = described.get(image.image_id)
-
-        def check(name: str, expected: str, value) -> None:
-            seen = "missing" if actual is None or value is None else str(value)
-            found.append(Check(region=outcome.region, arch=image.arch, check=name, expected=expected, actual=seen))
-
-        get = (lambda key: actual.get(key)) if actual else (lambda key: None)
-        check("state", "available", get("State"))
-        check("public", "True", get("Public"))
-        check("architecture", image.arch, get("Architecture"))
-        check("ena", "True", get("EnaSupport"))
-        check("boot mode", BOOT_MODE[image.arch], get("BootMode"))
-        check("imds", "v2.0", get("ImdsSupport"))
-        check("deprecation", "set", "set" if get("DeprecationTime") else None)
-        check("ssm parameter", image.image_id,
-              _parameter_value(outcome.region, version_parameter(stream, image.arch, version)))
+        actual = described.get(image.image_id, {})
+        promised = {"state": ("available", actual.get("State")), "public": ("True", actual.get("Public")),
+                    "architecture": (image.arch, actual.get("Architecture")),
+                    "ena": ("True", actual.get("EnaSupport")), "boot mode": (BOOT_MODE[image.arch], actual.get("BootMode")),
+                    "imds": ("v2.0", actual.get("ImdsSupport")),
+                    "deprecation": ("set", "set" if actual.get("DeprecationTime") else None),
+                    "ssm parameter": (image.image_id, _parameter_value(
+                        outcome.region, version_parameter(stream, image.arch, version)))}
+        found += [Check(region=outcome.region, arch=image.arch, check=name, expected=expected,
+                        actual="missing" if value is None else str(value))
+                  for name, (expected, value) in promised.items()]
     return found
 
 

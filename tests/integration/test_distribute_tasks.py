@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import client
+from chalicelib.aws import client, client_token
 from chalicelib.errors import CopyFailed, CopyThrottled, ImageNameTaken
 from chalicelib.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
 from functions import check_copies, copy_to_region
@@ -230,7 +230,8 @@ def test_a_fill_in_run_asks_ec2_with_its_own_idempotency_token(built, monkeypatc
 
 
 def test_copies_that_are_available_make_the_region_copied(copied):
-    assert check(copied) == {"pending": False, "copied": [as_checked(copied, "copied", "available")], "failed": []}
+    done = as_checked(copied, "copied", "available")
+    assert check(copied) == {"pending": False, "copies": [done], "copied": [done], "failed": []}
 
 
 def test_the_base_region_is_copied_at_once_with_the_built_images(built):
@@ -238,7 +239,8 @@ def test_the_base_region_is_copied_at_once_with_the_built_images(built):
 
     checked = check(base)
 
-    assert checked == {"pending": False, "copied": [as_checked(base, "copied", "available")], "failed": []}
+    done = as_checked(base, "copied", "available")
+    assert checked == {"pending": False, "copies": [done], "copied": [done], "failed": []}
     assert copies_of(checked["copied"][0]) == {arch: built[arch]["image_id"] for arch in ARCHES}
 
 
@@ -332,10 +334,6 @@ def test_a_region_the_copy_map_caught_keeps_a_plain_reason(copied):
     assert [r["reason"] for r in checked["failed"]] == ["not a JSON document"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "production bug: CheckCopies is given the Copy map's results ($.copies) at every iteration, so a region that "
-    "failed at one check (its failed copy then deregistered) is followed again at the next and its reason "
-    "becomes '<arch> <id> is missing': why the copy failed is lost whenever another region was still pending"))
 def test_a_region_that_failed_keeps_its_reason_at_the_next_check(built, copied):
     failed = copies_of(copied)["arm64"]
     set_image_state(COPY, failed, "failed")
@@ -345,6 +343,24 @@ def test_a_region_that_failed_keeps_its_reason_at_the_next_check(built, copied):
     assert first["pending"] is True, "another region still copying: CheckCopies runs again after a wait"
     assert [r["reason"] for r in first["failed"]] == [f"arm64 {failed} is failed"]
 
-    again = check(copied, far)
+    again = check(*first["copies"])
 
     assert [r["reason"] for r in again["failed"]] == [f"arm64 {failed} is failed"]
+
+
+def test_the_copy_replacing_a_failed_one_asks_ec2_with_a_new_idempotency_token(built, copied, monkeypatch):
+    """EC2 answers a repeated ClientToken with its first answer: the failed copy's id."""
+    set_image_state(COPY, copies_of(copied)["x86_64"], "failed")
+    sent: list[str] = []
+    ec2 = client("ec2", COPY)
+    original = ec2.copy_image
+    monkeypatch.setattr(ec2, "copy_image", lambda **kwargs: sent.append(kwargs["ClientToken"]) or original(**kwargs))
+
+    invoke(copy_to_region, region_task(COPY, list(built.values())))
+    (renewed,) = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [IMAGE_NAMES["x86_64"]]}])[
+        "Images"]
+    set_image_state(COPY, renewed["ImageId"], "failed")
+    invoke(copy_to_region, region_task(COPY, list(built.values())))
+
+    first_token = client_token(RELEASE_ID, "x86_64", COPY, "0", "")
+    assert len(sent) == 2 and len({first_token, *sent}) == 3

@@ -129,9 +129,6 @@ def test_an_image_gone_from_the_region_fails_every_check_of_the_image(published)
     assert {(p["arch"], p["verdict"]) for p in result["problems"]} == {("x86_64", "missing")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "production bug: chalicelib.publish.checks reports every check of an image EC2 no longer has as 'missing', "
-    "the ssm parameter check too, although the parameter exists and names the expected image id"))
 def test_an_image_gone_from_the_region_does_not_make_its_parameter_missing(published):
     images = copies_of(published[COPY])
     client("ec2", COPY).deregister_image(ImageId=images["x86_64"])
