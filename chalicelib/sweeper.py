@@ -19,6 +19,10 @@ from chalicelib.starter import execution_arn, state_machine_arn
 from chalicelib.tags import RELEASE, as_dict
 
 ENDED_WITHOUT_CATCH = ("ABORTED", "TIMED_OUT")
+# Only a release that ended unreleased has no use for its private images. A released one's are
+# a partial release's built images and copies (for the fill-in run), or public images AWS made
+# private after deprecation, which retention makes public again or retires.
+ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
 # Past the builder's own deadline (it powers itself off at 2 h), with room for its image.
 SWEEP_AFTER = timedelta(hours=3)
 
@@ -130,7 +134,7 @@ def sweep(now: datetime | None = None) -> Swept:
             if release_id in running or _is_running(release_id, record):
                 running.add(release_id)
                 continue
-            if record and record.status == "PARTIAL":  # its images wait for a fill-in run, or retention
+            if record and record.status not in ENDED_UNRELEASED:
                 kinds = {kind: ids for kind, ids in kinds.items() if kind not in ("images", "snapshots")}
             for kind, ids in _remove(region, kinds).items():
                 swept[release_id][kind].extend(ids)

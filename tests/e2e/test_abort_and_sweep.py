@@ -108,13 +108,15 @@ def test_the_status_change_rule_cleans_only_its_own_aborted_or_timed_out_executi
     assert nothing(release_resources(GHOST, ["us-east-1"]))
 
 
-def test_the_sweeper_keeps_the_private_images_of_a_partial_release_for_its_fill_in(runtime):
+@pytest.mark.parametrize("status", ["PARTIAL", "SUCCEEDED"])
+def test_the_sweeper_keeps_the_private_images_of_a_released_release(runtime, status):
     """A partial release's private images (its built images, copies not yet published) are what a
-    fill-in run copies and publishes; only its instances and volumes are leftovers."""
+    fill-in run copies and publishes; a released image AWS made private after deprecation is
+    retention's to make public again. Only instances and volumes are leftovers."""
     release = synthetic_release("developer", "43.20261125.dev.9", 2)
     planted = plant("us-east-1", release.release_id)
     records.create(release, "arn:aws:states:us-east-1:123456789012:execution:gone:x", ["us-east-1"])
-    records.mark_finished(release.release_id, "PARTIAL", {}, "s3://b/k", [], {})
+    records.mark_finished(release.release_id, status, {}, "s3://b/k", [], {})
 
     swept = sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(hours=4))
 
