@@ -1,9 +1,9 @@
-"""Announce a release: point ``latest`` at its validated images, write the Fedora CoreOS
-stream metadata, the stream's release index and the release's own document to S3, then an
-SNS message and an EventBridge event (schema in the README).
+"""Announce a release: the stream's release index, the release's own document and the Fedora
+CoreOS stream metadata in S3, ``latest`` pointed at its validated images, then an SNS message
+and an EventBridge event (schema in the README).
 
-A release older than the newest one in the index (a fill-in run that finished late) is
-recorded in the index, but moves neither ``latest`` nor the stream metadata backwards."""
+A region already naming a release with a newer commit (a fill-in run that finished late, two
+releases announcing at once) keeps it: neither the metadata nor ``latest`` moves backwards."""
 
 import json
 import os
@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
-from chalicelib.config import load_streams
+from chalicelib.config import Stream, load_streams
 from chalicelib.errors import AnnounceFailed
 from chalicelib.models import Announcement, AnnounceTask
 
@@ -106,16 +106,32 @@ def images_by_arch(task: AnnounceTask) -> dict[str, dict[str, str]]:
     return result
 
 
-def stream_metadata(task: AnnounceTask, previous: dict) -> dict:
-    """The stream document with this release's validated images. Regions this release did not
-    reach keep what they had: each region names the release its image is from."""
+def commit_times(index: dict | None) -> dict[str, str]:
+    """version -> commit time (UTC, sortable), from the release index."""
+    return {r["version"]: r.get("commit-time", "") for r in (index or {}).get("releases", [])}
+
+
+def _aws_regions(document: dict, arch: str) -> dict[str, dict]:
+    return document.get("architectures", {}).get(ostree_arch(arch), {}).get("images", {}).get("aws", {}).get(
+        "regions", {})
+
+
+def stream_metadata(task: AnnounceTask, previous: dict, times: dict[str, str]) -> dict:
+    """The stream document with this release's validated images, region by region, except where
+    the region already names a release with a newer commit: nothing moves backwards. Regions
+    this release did not reach keep what they had."""
+    ours = _timestamp(task.commit_time)
     architectures = dict(previous.get("architectures", {}))
     for arch, regions in images_by_arch(task).items():
         entry = architectures.get(ostree_arch(arch), {"artifacts": {}})
+        earlier = _aws_regions(previous, arch)
+        newer = {region for region, listed in earlier.items() if times.get(listed.get("release"), "") > ours}
+        listed = {**earlier, **{region: {"release": task.version, "image": image_id}
+                                for region, image_id in regions.items() if region not in newer}}
         images = entry.get("images", {})
-        earlier = images.get("aws", {}).get("regions", {})
-        ours = {region: {"release": task.version, "image": image_id} for region, image_id in regions.items()}
-        architectures[ostree_arch(arch)] = {**entry, "images": {**images, "aws": {"regions": {**earlier, **ours}}}}
+        architectures[ostree_arch(arch)] = {**entry, "images": {**images, "aws": {"regions": listed}}}
+    if architectures == previous.get("architectures") and previous.get("stream") == task.stream:
+        return previous
     return {**previous, "stream": task.stream, "architectures": architectures,
             "metadata": {"last-modified": _timestamp(), "generator": "atomic-release"}}
 
@@ -146,20 +162,32 @@ def release_index(task: AnnounceTask, previous: dict | None) -> dict:
     return {"stream": task.stream, "releases": releases, "metadata": {"last-modified": _timestamp()}}
 
 
-def is_newest(task: AnnounceTask, index: dict | None) -> bool:
-    ours = _timestamp(task.commit_time)
-    return all(r.get("commit-time", "") <= ours for r in (index or {}).get("releases", [])
-               if r["version"] != task.version)
+def _put_latest(stream: Stream, region: str, arch: str, image_id: str, description: str) -> None:
+    name = stream.ssm_parameter(arch, "latest")
+    try:
+        client("ssm", region).put_parameter(Name=name, Value=image_id, Type="String", DataType="aws:ec2:image",
+                                            Overwrite=True, Description=description)
+    except ClientError as error:
+        raise AnnounceFailed(f"{region}: {name}: {error.response['Error']['Code']}: "
+                             f"{error.response['Error']['Message']}") from None
 
 
-def move_latest(task: AnnounceTask) -> None:
+def move_latest(task: AnnounceTask, written: dict) -> list[str]:
+    """``latest`` follows the stream metadata: it moves to this release's image in each region
+    where the metadata now names it. Then the metadata is read again: where a newer release
+    announcing at the same time has taken the region since, ``latest`` follows that one."""
     stream = load_streams().stream(task.stream)
-    for region in task.validated:
-        ssm = client("ssm", region.region)
-        for image in region.images:
-            ssm.put_parameter(Name=stream.ssm_parameter(image.arch, "latest"), Value=image.image_id, Type="String",
-                              DataType="aws:ec2:image", Overwrite=True,
-                              Description=f"{task.stream} {task.version} {image.arch}")
+    moved = [(region, arch, image_id) for arch, regions in images_by_arch(task).items()
+             for region, image_id in regions.items()
+             if _aws_regions(written, arch).get(region, {}).get("image") == image_id]
+    for region, arch, image_id in moved:
+        _put_latest(stream, region, arch, image_id, f"{task.stream} {task.version} {arch}")
+    now = read_stream_metadata(task.stream)
+    for region, arch, image_id in moved:
+        listed = _aws_regions(now, arch).get(region, {})
+        if listed.get("image") not in (None, image_id):
+            _put_latest(stream, region, arch, listed["image"], f"{task.stream} {listed['release']} {arch}")
+    return sorted({region for region, _, _ in moved})
 
 
 def message(task: AnnounceTask, metadata_url: str) -> dict:
@@ -186,17 +214,18 @@ def notify(task: AnnounceTask, body: dict) -> tuple[str, str]:
 
 
 def announce(task: AnnounceTask) -> Announcement:
-    metadata_url = f"s3://{bucket()}/{stream_metadata_key(task.stream)}"
+    """The index first (it orders releases by commit time), then the release's document, the
+    stream metadata, ``latest`` where the metadata names this release, and the notifications."""
+    metadata_key = stream_metadata_key(task.stream)
     try:
-        index = read_document(release_index_key(task.stream))
-        newest = is_newest(task, index)
-        if newest:
-            move_latest(task)
-            update_document(stream_metadata_key(task.stream),
-                            lambda previous: stream_metadata(task, previous or empty_stream_metadata(task.stream)))
-        update_document(release_key(task.stream, task.version), lambda previous: release_document(task, previous))
         update_document(release_index_key(task.stream), lambda previous: release_index(task, previous))
-        message_id, event_id = notify(task, message(task, metadata_url))
+        update_document(release_key(task.stream, task.version), lambda previous: release_document(task, previous))
+        written = update_document(metadata_key, lambda previous: stream_metadata(
+            task, previous or empty_stream_metadata(task.stream), commit_times(read_document(
+                release_index_key(task.stream)))))
+        moved = move_latest(task, written)
+        message_id, event_id = notify(task, message(task, f"s3://{bucket()}/{metadata_key}"))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {error.response['Error']['Message']}") from None
-    return Announcement(metadata_url=metadata_url, message_id=message_id, event_id=event_id, latest_moved=newest)
+    return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id=message_id, event_id=event_id,
+                        latest_moved=bool(moved))

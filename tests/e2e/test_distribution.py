@@ -44,9 +44,9 @@ def copies_requested(monkeypatch):
     regions: list[str] = []
     original = chalicelib.distribute._copy
 
-    def counting(task, image):
+    def counting(task, image, *args):
         regions.append(task.region)
-        return original(task, image)
+        return original(task, image, *args)
 
     monkeypatch.setattr(chalicelib.distribute, "_copy", counting)
     return regions

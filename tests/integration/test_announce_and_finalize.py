@@ -9,9 +9,12 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
+import chalicelib.announce
 from chalicelib import records
+from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
 from chalicelib.errors import AnnounceFailed, InvalidReleaseInput
+from chalicelib.models import AnnounceTask
 from functions import announce, finalize, prepare
 from tests.integration.support import (
     ARCHES,
@@ -463,3 +466,31 @@ def test_finalize_without_an_announcement_is_invalid_input(prepared):
     with pytest.raises(InvalidReleaseInput, match="announcement: Field required"):
         invoke(finalize, task)
     assert records.get(RELEASE_ID).status == "RUNNING"
+
+
+def test_an_older_release_takes_the_regions_no_newer_release_reached(runtime):
+    invoke(announce, other_release() | {"regions": [validated(BASE, OTHER_IMAGES)]})
+
+    announcement = invoke(announce, announce_task())
+
+    assert announcement["latest_moved"] is True
+    for arch in ARCHES:
+        assert latest(BASE, arch) == OTHER_IMAGES[arch][BASE]
+        assert latest(COPY, arch) == IMAGES[arch][COPY]
+    regions = document(METADATA_KEY)["architectures"]["x86_64"]["images"]["aws"]["regions"]
+    assert regions == {BASE: {"release": OTHER_VERSION, "image": OTHER_IMAGES["x86_64"][BASE]},
+                       COPY: {"release": VERSION, "image": IMAGES["x86_64"][COPY]}}
+
+
+def test_latest_follows_a_newer_release_that_took_the_region_while_an_older_one_moved_it(runtime):
+    """Two releases announcing at once: the older one wrote the metadata first and moves latest
+    after the newer one has written its own; latest ends at the newer release."""
+    older = AnnounceTask.model_validate(announce_task())
+    stale = {"architectures": {ostree_arch(arch): {"images": {"aws": {"regions": {
+        region: {"release": VERSION, "image": IMAGES[arch][region]} for region in (BASE, COPY)}}}}
+        for arch in ARCHES}}
+    invoke(announce, other_release())
+
+    chalicelib.announce.move_latest(older, stale)
+
+    assert all(latest(region, arch) == OTHER_IMAGES[arch][region] for arch in ARCHES for region in (BASE, COPY))
