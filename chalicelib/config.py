@@ -80,8 +80,9 @@ class Stream(BaseModel):
         default="ignition", description="the form of user-data the new image reads on first boot")
     ami_name_pattern: str = "{stream}-{version}-{arch}"
     ssm_prefix: str = Field(default="/atomic-release", pattern=r"^(/[A-Za-z0-9_.-]+)+$")
-    deprecate_after_days: int = Field(default=730, ge=1, le=3650, description="public images are deprecated this "
-                                                                             "many days after their release")
+    deprecate_after_days: int = Field(default=730, ge=1, le=730, description="public images are deprecated this "
+                                                                            "many days after their creation (AWS "
+                                                                            "allows public images at most 2 years)")
     copy_concurrency: int = Field(default=10, ge=1, le=40, description="regions whose copies are requested at once")
     copies_in_flight_per_region: int = Field(
         default=10, ge=1, le=20, description="at most this many of the account's copies pending in one destination "

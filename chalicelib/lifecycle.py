@@ -8,6 +8,7 @@ from chalicelib import records
 from chalicelib.announce import images_by_arch
 from chalicelib.config import load_streams
 from chalicelib.ec2 import Removed, remove_release_resources
+from chalicelib.errors import ReleaseNotPartial
 from chalicelib.models import FailTask, Failure, FinalizeTask, ReleaseInput
 from chalicelib.observability import logger
 
@@ -34,6 +35,9 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
         regions = release.regions_for(stream)
         records.create(release, execution_arn, regions)
         return {**plan, "regions": regions}
+    earlier = records.get(release.release_id)
+    if earlier and earlier.status == "PARTIAL" and not earlier.missing_regions:
+        raise ReleaseNotPartial(f"release {release.release_id} misses no region: nothing to fill in")
     record = records.claim_fill_in(release, execution_arn)
     missing = [region for region in record.regions if region in record.missing_regions]
     logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing})
@@ -81,7 +85,9 @@ def fail_release(task: FailTask) -> dict:
     if unclean:
         sentence += f" (cleanup incomplete, left to the sweeper: {'; '.join(unclean)})"
     if task.attempt:
-        records.mark_fill_in_failed(task.release_id, failure.stage, sentence)
+        if not records.mark_fill_in_failed(task.release_id, task.execution_arn, failure.stage, sentence):
+            logger.warning("the failed fill-in run does not own the release record; left as it is",
+                           extra={"execution_arn": task.execution_arn})
     else:
         records.mark_failed(task.release_id, failure.stage, sentence)
     logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict()})

@@ -383,6 +383,7 @@ class FailTask(Model):
     stage: str
     caught: Caught
     attempt: int = Field(default=0, ge=0)
+    execution_arn: str = ""
 
     @property
     def failure(self) -> Failure:

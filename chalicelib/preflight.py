@@ -7,7 +7,7 @@ skipped the same way."""
 
 from concurrent.futures import ThreadPoolExecutor
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import client
 from chalicelib.ec2 import images_by_name
@@ -66,6 +66,8 @@ def _check(region: str, task: PreflightTask) -> str | None:
         return str(error)
     except ClientError as error:
         return f"cannot check the region: {error.response['Error']['Code']}: {error.response['Error']['Message']}"
+    except BotoCoreError as error:
+        return f"cannot check the region: {error}"
 
 
 def preflight(task: PreflightTask) -> Preflight:

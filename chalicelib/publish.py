@@ -6,7 +6,7 @@ it: ``latest`` moves only in Announce, and only to validated images."""
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import client
 from chalicelib.build import BOOT_MODE
@@ -104,9 +104,10 @@ def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
 def _validate_region(stream: Stream, version: str, outcome: RegionOutcome) -> tuple[RegionOutcome, list[Check]]:
     try:
         found = checks(stream, version, outcome)
-    except ClientError as error:
-        reason = f"cannot validate: {error.response['Error']['Code']}: {error.response['Error']['Message']}"
-        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), []
+    except (ClientError, BotoCoreError) as error:
+        said = (f"{error.response['Error']['Code']}: {error.response['Error']['Message']}"
+                if isinstance(error, ClientError) else str(error))
+        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": f"cannot validate: {said}"}), []
     wrong = [c for c in found if c.verdict != "correct"]
     if wrong:
         reason = "; ".join(f"{c.arch} {c.check} is {c.actual}, expected {c.expected}" for c in wrong)

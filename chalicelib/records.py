@@ -63,19 +63,23 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str]) -> Rel
                         f"({existing.status if existing else 'unknown'}) by another execution")
 
 
-def _update(release_id: str, **fields) -> None:
-    """Set the fields given; a field given as None is removed."""
+def _update(release_id: str, owner: str | None = None, **fields) -> None:
+    """Set the fields given; a field given as None is removed. With ``owner``, only while that
+    execution owns the record."""
     fields["updated_at"] = _now()
     kept = {k: v for k, v in fields.items() if v is not None}
     removed = [k for k, v in fields.items() if v is None]
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in kept)
     if removed:
         expression += " REMOVE " + ", ".join(f"#{k}" for k in removed)
+    names, values = {f"#{k}": k for k in fields}, {f":{k}": v for k, v in kept.items()}
+    condition = "attribute_exists(release_id)"
+    if owner:
+        condition += " AND #owner = :owner"
+        names["#owner"], values[":owner"] = "execution_arn", owner
     client("dynamodb").update_item(
         TableName=table_name(), Key={"release_id": {"S": release_id}}, UpdateExpression=expression,
-        ExpressionAttributeNames={f"#{k}": k for k in fields},
-        ExpressionAttributeValues=_to_item({f":{k}": v for k, v in kept.items()}),
-        ConditionExpression="attribute_exists(release_id)",
+        ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values), ConditionExpression=condition,
     )
 
 
@@ -113,9 +117,16 @@ def mark_failed(release_id: str, stage: str, failure: str) -> None:
     _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
 
 
-def mark_fill_in_failed(release_id: str, stage: str, failure: str) -> None:
-    """A failed fill-in run leaves the release as it was: partial, now with this failure."""
-    _update(release_id, status="PARTIAL", failed_stage=stage, failure=failure)
+def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure: str) -> bool:
+    """A failed fill-in run leaves the release as it was: partial, now with this failure. Only the
+    run that claimed the record may say so; False when another execution owns it."""
+    try:
+        _update(release_id, owner=execution_arn, status="PARTIAL", failed_stage=stage, failure=failure)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 def mark_ended(release_id: str, status: str, failure: str) -> None:

@@ -46,7 +46,8 @@ def on_execution_ended(event: dict) -> dict:
     if status not in ENDED_WITHOUT_CATCH or not release_id:
         return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
     if release and release.attempt:
-        records.mark_fill_in_failed(release_id, "fill-in", f"fill-in run {release.attempt}: execution {status}")
+        records.mark_fill_in_failed(release_id, detail.get("executionArn", ""), "fill-in",
+                                    f"fill-in run {release.attempt}: execution {status}")
         return {"release_id": release_id, "cleaned": False, "reason": "a fill-in run launches no instance, and "
                 "the images and copies it found or made are what the next fill-in run uses"}
     record = records.get(release_id)

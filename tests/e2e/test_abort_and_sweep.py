@@ -131,11 +131,12 @@ def test_the_sweeper_keeps_the_private_images_of_a_released_release(runtime, sta
 def test_an_aborted_fill_in_run_leaves_its_release_partial_and_its_images_in_place(runtime):
     release = synthetic_release("developer", "43.20261125.dev.9", 2)
     planted = plant("us-east-1", release.release_id)
-    records.create(release, "arn:aws:states:us-east-1:123456789012:execution:gone:x", ["us-east-1"])
-    records.mark_finished(release.release_id, "PARTIAL", {}, "s3://b/k", [], {})
     fill_in = release.model_copy(update={"attempt": 1})
+    fill_in_arn = f"arn:aws:states:us-east-1:123456789012:execution:gone:{fill_in.execution_name}"
+    records.create(release, fill_in_arn, ["us-east-1"])
+    records.mark_finished(release.release_id, "PARTIAL", {}, "s3://b/k", [], {})
     event = {"detail": {"name": fill_in.execution_name, "status": "ABORTED", "input": fill_in.model_dump_json(),
-                        "stateMachineArn": os.environ["RELEASE_STATE_MACHINE_ARN"]}}
+                        "executionArn": fill_in_arn, "stateMachineArn": os.environ["RELEASE_STATE_MACHINE_ARN"]}}
 
     answer = sweeper.on_execution_ended(event)
 

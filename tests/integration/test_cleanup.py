@@ -15,6 +15,7 @@ from functions import cleanup_arch, fail_release
 from tests.integration.support import (
     BASE,
     COPY,
+    EXECUTION_ARN,
     OTHER_RELEASE_ID,
     RELEASE_ID,
     STREAM,
@@ -241,10 +242,20 @@ def test_a_failed_fill_in_run_removes_nothing_and_leaves_the_release_partial(pre
 
     result = invoke(fail_release, {**fail_task("validate", "NothingPublished", lambda_error(
         "NothingPublished", "no region was published and validated: us-east-2: copy: failed"), [COPY]),
-        "attempt": 1})
+        "attempt": 1, "execution_arn": EXECUTION_ARN})
 
     assert result["error"] == "NothingPublished"
     assert [p.remaining() for p in kept] == [EVERYTHING] * 2
     record = records.get(RELEASE_ID)
     assert (record.status, record.failed_stage) == ("PARTIAL", "validate")
     assert record.failure.startswith("validate failed: NothingPublished: no region was published")
+
+
+def test_a_failed_fill_in_run_that_does_not_own_the_record_leaves_it_alone(prepared):
+    records.mark_finished(RELEASE_ID, "SUCCEEDED", {}, "s3://b/k", [], {})
+
+    invoke(fail_release, {**fail_task("copy", "CopyFailed", "x"), "attempt": 1,
+                          "execution_arn": f"{EXECUTION_ARN}-fill1"})
+
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failure) == ("SUCCEEDED", None)

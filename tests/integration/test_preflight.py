@@ -2,7 +2,7 @@
 images as public images; the regions that cannot are skipped with the reason."""
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from atomic_release.local.ec2_emulation import set_public_image_quota
 from chalicelib.aws import client
@@ -120,6 +120,16 @@ def test_a_region_that_cannot_be_asked_is_skipped_with_the_aws_error(built, monk
 
     assert check(built) == {"ready": [BASE, COPY], "skipped": [
         skipped(FAR, "cannot check the region: UnauthorizedOperation: You are not authorized.")]}
+
+
+def test_a_region_that_cannot_be_reached_is_skipped_and_the_others_go_on(built, monkeypatch):
+    def unreachable(**kwargs):
+        raise EndpointConnectionError(endpoint_url=f"https://ec2.{FAR}.amazonaws.com/")
+
+    monkeypatch.setattr(client("ec2", FAR), "get_image_block_public_access_state", unreachable)
+
+    assert check(built) == {"ready": [BASE, COPY], "skipped": [skipped(
+        FAR, f'cannot check the region: Could not connect to the endpoint URL: "https://ec2.{FAR}.amazonaws.com/"')]}
 
 
 @pytest.mark.parametrize("regions", [[FAR, COPY, BASE], [COPY]])

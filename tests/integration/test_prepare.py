@@ -179,7 +179,7 @@ def test_a_fill_in_run_prepared_again_by_its_own_execution_gets_the_same_plan(ru
 def test_the_next_fill_in_run_of_a_release_partial_again_is_planned(runtime):
     finish_partial()
     invoke(prepare, fill_in_event())
-    records.mark_fill_in_failed(RELEASE_ID, "copy", "copy failed: CopyFailed: again")
+    records.mark_fill_in_failed(RELEASE_ID, FILL_IN_ARN, "copy", "copy failed: CopyFailed: again")
 
     plan = invoke(prepare, fill_in_event(2, f"{EXECUTION_ARN}-fill2"))
 
@@ -212,7 +212,7 @@ def test_a_fill_in_run_skipping_an_attempt_is_refused(runtime, attempt):
 def test_a_second_fill_in_run_with_a_stale_attempt_is_refused(runtime):
     finish_partial()
     invoke(prepare, fill_in_event())
-    records.mark_fill_in_failed(RELEASE_ID, "copy", "copy failed: CopyFailed: again")
+    records.mark_fill_in_failed(RELEASE_ID, FILL_IN_ARN, "copy", "copy failed: CopyFailed: again")
 
     with pytest.raises(ReleaseNotPartial, match=re.escape("cannot take fill-in attempt 1: PARTIAL, attempt 1")):
         invoke(prepare, fill_in_event(1, f"{EXECUTION_ARN}-fill1-again"))
@@ -224,3 +224,13 @@ def test_a_fill_in_run_of_a_release_never_recorded_is_refused(runtime):
                                                           "not recorded")):
         invoke(prepare, fill_in_event())
     assert record_count() == 0
+
+
+def test_a_fill_in_run_of_a_partial_release_missing_no_region_is_refused_and_claims_nothing(runtime):
+    invoke(prepare, prepare_event())
+    records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", BUILT, {BASE: {"status": "validated",
+                                                                                "stage": "validate"}})
+
+    with pytest.raises(ReleaseNotPartial, match="misses no region: nothing to fill in"):
+        invoke(prepare, fill_in_event())
+    assert (records.get(RELEASE_ID).status, records.get(RELEASE_ID).execution_arn) == ("PARTIAL", EXECUTION_ARN)

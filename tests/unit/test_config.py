@@ -65,6 +65,8 @@ def test_unknown_stream_is_named_with_the_configured_ones():
     (lambda s: s.update(subnets=["sg-0123abcd"]), "streams.developer.subnets.0", "should match pattern"),
     (lambda s: s.update(copies_in_flight_per_region=21), "streams.developer.copies_in_flight_per_region",
      "less than or equal to 20"),
+    (lambda s: s.update(deprecate_after_days=731), "streams.developer.deprecate_after_days",
+     "less than or equal to 730"),
     (lambda s: s.update(copy_concurrency=0), "streams.developer.copy_concurrency", "greater than or equal to 1"),
     (lambda s: s.update(retention={"keep_releases": 0}), "streams.developer.retention.keep_releases",
      "greater than or equal to 1"),
