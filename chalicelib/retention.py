@@ -26,6 +26,9 @@ from chalicelib.sweeper import all_regions
 from chalicelib.tags import RELEASE, as_dict
 
 RETAINED_STATUSES = ("SUCCEEDED", "PARTIAL")
+# A release that failed after publication began keeps its public images (something may name them
+# already); retention retires them at once, but for what the metadata or ``latest`` names.
+ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
 FILTER_VALUES_AT_ONCE = 100  # EC2 takes at most 200 values in one filter
 GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound", "ParameterNotFound"}
 RECORDS = "records"  # where a failure to mark a release retired is reported, beside the regions
@@ -189,6 +192,13 @@ def referenced_images(stream: str) -> dict[str, str]:
     return _named_by_stream_metadata(stream)
 
 
+def named_by_latest(stream: Stream, region: str) -> dict[str, str]:
+    """The images the stream's ``latest`` parameters name in a region."""
+    names = [stream.ssm_parameter(arch, "latest") for arch in stream.arches]
+    found = client("ssm", region).get_parameters(Names=names)["Parameters"]
+    return {p["Value"]: f"named by {p['Name']} in {region}" for p in found}
+
+
 def _named_by_stream_metadata(stream: str) -> dict[str, str]:
     named = {}
     for arch, entry in read_stream_metadata(stream).get("architectures", {}).items():
@@ -284,10 +294,12 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
     and which kept images are to be made public again. Reads only."""
     stream = load_streams().stream(stream_name)
     now = now or datetime.now(timezone.utc)
-    releases = _newest_first([r for r in records.releases_of(stream_name) if r.status in RETAINED_STATUSES])
+    every = records.releases_of(stream_name)
+    releases = _newest_first([r for r in every if r.status in RETAINED_STATUSES])
     reasons = {r.release_id: keep_reason(rank, r, stream.retention, now) for rank, r in enumerate(releases)}
     kept = [r for r in releases if reasons[r.release_id]]
-    retiring = [r for r in releases if not reasons[r.release_id]]
+    retiring = [r for r in releases if not reasons[r.release_id]] + _newest_first(
+        [r for r in every if r.status in ENDED_UNRELEASED])
     result = RetentionPlan(
         stream=stream_name, now=now, retention=stream.retention,
         kept=[Kept(release_id=r.release_id, version=r.version, commit_time=commit_time(r),
@@ -295,15 +307,18 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
         retire=[Retirement(release_id=r.release_id, version=r.version, commit_time=commit_time(r)) for r in retiring])
     referenced = referenced_images(stream_name)
     retirements = {r.release_id: r for r in result.retire}
-    for region in sorted({*all_regions(), *(region for r in releases for region in r.regions)}):
+    for region in sorted({*all_regions(), *(region for r in [*releases, *retiring] for region in r.regions)}):
         try:
-            parts, restores = _inspect_region(region, stream, retiring, kept, referenced)
+            parts, restores = _inspect_region(region, stream, retiring, kept,
+                                              {**named_by_latest(stream, region), **referenced})
         except (ClientError, BotoCoreError) as error:
             result.errors[region] = _message(error)
             continue
         for release_id, part in parts.items():
             retirements[release_id].regions[region] = part
         result.restore += restores
+    unreleased = {r.release_id for r in retiring if r.status in ENDED_UNRELEASED}
+    result.retire = [r for r in result.retire if r.release_id not in unreleased or r.regions]
     return result
 
 

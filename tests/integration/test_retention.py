@@ -110,7 +110,7 @@ class History:
     young: Planted        # older than the newest two, but its latest commit is within three months
     old: Planted          # and a snapshot of it behind no image
     oldest: Planted       # its arm64 image in COPY is what the stream metadata names there
-    failed: Planted
+    failed: Planted       # failed before publication: its cleanup left nothing
     other_stream: Planted
 
     @property
@@ -128,8 +128,7 @@ def history(runtime, streams_config) -> History:
         young=release("43.20261001.dev.0", {"x86_64": "2026-07-01T08:00:00Z", "arm64": "2026-10-01T08:00:00Z"}),
         old=release("43.20260601.dev.0", both_arches("2026-06-01T08:00:00Z")),
         oldest=release("43.20260301.dev.0", both_arches("2026-03-01T08:00:00Z")),
-        failed=release("43.20260201.dev.0", both_arches("2026-02-01T08:00:00Z"), status="FAILED",
-                       where={"x86_64": (BASE,)}),
+        failed=release("43.20260201.dev.0", both_arches("2026-02-01T08:00:00Z"), status="FAILED", where={}),
         other_stream=release("41.20250101.3.0", both_arches("2025-01-01T08:00:00Z"), stream="stable",
                              where={"x86_64": (BASE,)}),
     )
@@ -413,3 +412,18 @@ def test_the_daily_schedule_only_reports_its_plan_unless_told_otherwise(history,
     assert f"{STREAM}: dry run: nothing was changed" in dry["lines"]
     assert f"{STREAM}: dry run: nothing was changed" not in done["lines"]
     assert everything() != before
+
+
+def test_a_release_that_failed_after_publication_is_retired_but_for_what_latest_names(history):
+    late = release("43.20261121.dev.0", both_arches("2026-11-21T08:00:00Z"), status="FAILED",
+                   where={"x86_64": REGIONS})
+    named = late.images["x86_64", COPY]
+    client("ssm", COPY).put_parameter(Name=f"/atomic-release/{STREAM}/x86_64/latest", Value=named, Type="String",
+                                      DataType="aws:ec2:image")
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert [k.release_id for k in run.plan.kept][:2] == [history.newest.release_id, history.newer.release_id]
+    assert images() & located(late, "images") == {(COPY, named)}
+    assert f"named by /atomic-release/{STREAM}/x86_64/latest in {COPY}" in "\n".join(run.lines())
+    assert history.failed.release_id not in [r.release_id for r in run.plan.retire]
