@@ -14,6 +14,7 @@ from chalicelib.config import Stream, load_streams
 from chalicelib.errors import NothingPublished, PublishFailed
 from chalicelib.models import Check, PublishTask, RegionOutcome, ValidateTask, Validation
 from chalicelib.observability import logger
+from chalicelib.ssm import parameter_value
 
 REGIONS_AT_ONCE = 8
 
@@ -72,15 +73,6 @@ def publish_region(task: PublishTask) -> RegionOutcome:
     return task.region.model_copy(update={"status": "published", "stage": "publish", "images": published})
 
 
-def _parameter_value(region: str, name: str) -> str | None:
-    try:
-        return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
-            return None
-        raise
-
-
 def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
     """Each promise about the region's images: available, public, architecture, ENA, boot
     mode, IMDSv2, a deprecation time, and the version's SSM parameter naming the image."""
@@ -93,7 +85,7 @@ def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
                     "ena": ("True", actual.get("EnaSupport")), "boot mode": (BOOT_MODE[image.arch], actual.get("BootMode")),
                     "imds": ("v2.0", actual.get("ImdsSupport")),
                     "deprecation": ("set", "set" if actual.get("DeprecationTime") else None),
-                    "ssm parameter": (image.image_id, _parameter_value(
+                    "ssm parameter": (image.image_id, parameter_value(
                         outcome.region, version_parameter(stream, image.arch, version)))}
         found += [Check(region=outcome.region, arch=image.arch, check=name, expected=expected,
                         actual="missing" if value is None else str(value))

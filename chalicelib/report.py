@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
+from chalicelib.ssm import parameter_value
 
 
 class ImageRow(BaseModel):
@@ -16,15 +17,6 @@ class ImageRow(BaseModel):
     public: bool
     ssm_parameter: str
     ssm_points_here: bool
-
-
-def _parameter_value(region: str, name: str) -> str | None:
-    try:
-        return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
-            return None
-        raise
 
 
 def _is_public(region: str, image_id: str) -> bool:
@@ -49,5 +41,5 @@ def image_rows(release_id: str) -> list[ImageRow]:
             parameter = stream.ssm_parameter(arch, record.version)
             rows.append(ImageRow(arch=arch, region=region, image_id=image_id, public=_is_public(region, image_id),
                                  ssm_parameter=parameter,
-                                 ssm_points_here=_parameter_value(region, parameter) == image_id))
+                                 ssm_points_here=parameter_value(region, parameter) == image_id))
     return rows

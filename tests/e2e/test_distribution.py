@@ -14,6 +14,7 @@ from chalicelib import records, starter
 from chalicelib.announce import read_document, read_stream_metadata, release_index_key
 from chalicelib.aws import client
 from chalicelib.errors import ReleaseNotPartial
+from chalicelib.ssm import parameter_value
 from tests.helpers import account_inventory, nothing, release_resources
 
 pytestmark = pytest.mark.e2e
@@ -27,10 +28,7 @@ def metadata_regions(stream: str = "developer") -> dict[str, set[str]]:
 
 
 def latest(region: str, arch: str) -> str | None:
-    try:
-        return client("ssm", region).get_parameter(Name=f"/atomic-release/developer/{arch}/latest")["Parameter"]["Value"]
-    except client("ssm", region).exceptions.ParameterNotFound:
-        return None
+    return parameter_value(region, f"/atomic-release/developer/{arch}/latest")
 
 
 def public_images(region: str) -> set[str]:
