@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
+from chalicelib import records
 from chalicelib.arch import ostree_arch
 from chalicelib.aws import client
 from chalicelib.config import Stream, load_streams
@@ -213,6 +214,18 @@ def notify(task: AnnounceTask, body: dict) -> tuple[str, str]:
     return message_id, entry["EventId"]
 
 
+def notify_once(task: AnnounceTask, body: dict) -> tuple[str, str]:
+    """A retried Announce (a Lambda service error after the message went out) finds the record
+    of what it sent rather than sending it again."""
+    record = records.get(task.release_id)
+    sent = record.notified.get(str(task.attempt)) if record else None
+    if sent:
+        return sent["message_id"], sent["event_id"]
+    message_id, event_id = notify(task, body)
+    records.mark_notified(task.release_id, task.attempt, message_id, event_id)
+    return message_id, event_id
+
+
 def announce(task: AnnounceTask) -> Announcement:
     """The index first (it orders releases by commit time), then the release's document, the
     stream metadata, ``latest`` where the metadata names this release, and the notifications."""
@@ -224,7 +237,7 @@ def announce(task: AnnounceTask) -> Announcement:
             task, previous or empty_stream_metadata(task.stream), commit_times(read_document(
                 release_index_key(task.stream)))))
         moved = move_latest(task, written)
-        message_id, event_id = notify(task, message(task, f"s3://{bucket()}/{metadata_key}"))
+        message_id, event_id = notify_once(task, message(task, f"s3://{bucket()}/{metadata_key}"))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {error.response['Error']['Message']}") from None
     return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id=message_id, event_id=event_id,

@@ -341,6 +341,7 @@ class AnnounceTask(Model):
     regions: list[RegionOutcome] = Field(description="the regions that reached publication, validated or not")
     skipped: list[RegionOutcome] = Field(default_factory=list)
     copy_failed: list[RegionOutcome] = Field(default_factory=list)
+    attempt: int = Field(default=0, ge=0)
 
     @property
     def validated(self) -> list[RegionOutcome]:
@@ -371,7 +372,6 @@ class Announcement(Model):
 
 
 class FinalizeTask(AnnounceTask):
-    attempt: int = Field(default=0, ge=0)
     images: list[BuiltImage] = Field(min_length=1)
     announcement: Announcement
 
@@ -412,6 +412,8 @@ class ReleaseRecord(Model):
                                                                         "fill-in run copies again")
     region_states: dict[str, dict] = Field(default_factory=dict, description="region -> RegionOutcome")
     attempt: int = 0
+    notified: dict[str, dict] = Field(default_factory=dict, description="attempt -> the SNS message and "
+                                                                         "EventBridge event that announced it")
 
     @property
     def missing_regions(self) -> dict[str, str]:

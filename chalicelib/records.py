@@ -113,6 +113,19 @@ def mark_finished(release_id: str, status: str, images: dict[str, dict[str, str]
             region_states=region_states, failed_stage=None, failure=None)
 
 
+def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str) -> None:
+    """Remember that this run's announcement went out, so a retried Announce does not send it twice."""
+    try:
+        client("dynamodb").update_item(
+            TableName=table_name(), Key={"release_id": {"S": release_id}},
+            UpdateExpression="SET #notified.#attempt = :sent", ConditionExpression="attribute_exists(#notified)",
+            ExpressionAttributeNames={"#notified": "notified", "#attempt": str(attempt)},
+            ExpressionAttributeValues=_to_item({":sent": {"message_id": message_id, "event_id": event_id}}))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
 def mark_failed(release_id: str, stage: str, failure: str) -> None:
     _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
 

@@ -494,3 +494,24 @@ def test_latest_follows_a_newer_release_that_took_the_region_while_an_older_one_
     chalicelib.announce.move_latest(older, stale)
 
     assert all(latest(region, arch) == OTHER_IMAGES[arch][region] for arch in ARCHES for region in (BASE, COPY))
+
+
+def test_a_retried_announce_sends_its_message_and_event_once(prepared, release_queue, event_queue):
+    first = invoke(announce, announce_task())
+
+    again = invoke(announce, announce_task())
+
+    assert (again["message_id"], again["event_id"]) == (first["message_id"], first["event_id"])
+    assert len(received(release_queue)) == 1
+    assert len(received(event_queue)) == 1
+    assert records.get(RELEASE_ID).notified == {"0": {"message_id": first["message_id"],
+                                                      "event_id": first["event_id"]}}
+
+
+def test_a_fill_in_run_announces_its_own_regions_anew(prepared, release_queue):
+    first = invoke(announce, announce_task([validated(BASE)]))
+
+    fill_in = invoke(announce, announce_task([validated(COPY)]) | {"attempt": 1})
+
+    assert fill_in["message_id"] != first["message_id"]
+    assert len(received(release_queue)) == 2
