@@ -73,14 +73,26 @@ def publish_region(task: PublishTask) -> RegionOutcome:
     return task.region.model_copy(update={"status": "published", "stage": "publish", "images": published})
 
 
+def _snapshots_public(region: str, image: dict) -> bool | None:
+    """Whether every snapshot behind the image may be used by anyone; None without an image."""
+    if not image:
+        return None
+    ec2 = client("ec2", region)
+    return all({"Group": "all"} in ec2.describe_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"]
+        for snapshot in _snapshots(image))
+
+
 def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
-    """Each promise about the region's images: available, public, architecture, ENA, boot
-    mode, IMDSv2, a deprecation time, and the version's SSM parameter naming the image."""
+    """Each promise about the region's images: available, public (its snapshots too),
+    architecture, ENA, boot mode, IMDSv2, a deprecation time, and the version's SSM parameter
+    naming the image."""
     described = describe(outcome.region, [i.image_id for i in outcome.images])
     found: list[Check] = []
     for image in outcome.images:
         actual = described.get(image.image_id, {})
         promised = {"state": ("available", actual.get("State")), "public": ("True", actual.get("Public")),
+                    "snapshots public": ("True", _snapshots_public(outcome.region, actual)),
                     "architecture": (image.arch, actual.get("Architecture")),
                     "ena": ("True", actual.get("EnaSupport")), "boot mode": (BOOT_MODE[image.arch], actual.get("BootMode")),
                     "imds": ("v2.0", actual.get("ImdsSupport")),

@@ -18,6 +18,7 @@ from tests.integration.support import (
     VERSION,
     caught,
     copies_of,
+    image,
     invoke,
     make_private,
     outcome,
@@ -28,7 +29,7 @@ from tests.integration.support import (
 
 FAR = "us-west-2"
 FARTHER = "ca-central-1"
-CHECKS_PER_IMAGE = 8
+CHECKS_PER_IMAGE = 9
 ALL_CORRECT = {"correct": 2 * CHECKS_PER_IMAGE, "incorrect": 0, "missing": 0}
 BLOCKED_REASON = "image block public access is block-new-sharing: images cannot be made public there"
 
@@ -76,7 +77,7 @@ def test_an_image_made_private_fails_its_region_only(published):
     assert result["regions"] == [validated(published[BASE]),
                                  failed(published[COPY], "x86_64 public is False, expected True")]
     assert result["problems"] == [problem(COPY, "x86_64", "public", "True", "False", "incorrect")]
-    assert result["verdicts"] == {BASE: ALL_CORRECT, COPY: {"correct": 15, "incorrect": 1, "missing": 0}}
+    assert result["verdicts"] == {BASE: ALL_CORRECT, COPY: {"correct": 17, "incorrect": 1, "missing": 0}}
 
 
 def test_an_ssm_parameter_naming_another_image_fails_the_region(published):
@@ -100,7 +101,7 @@ def test_a_missing_ssm_parameter_fails_the_region(published):
 
     assert result["regions"][1]["reason"] == f"arm64 ssm parameter is missing, expected {images['arm64']}"
     assert [p["verdict"] for p in result["problems"]] == ["missing"]
-    assert result["verdicts"][COPY] == {"correct": 15, "incorrect": 0, "missing": 1}
+    assert result["verdicts"][COPY] == {"correct": 17, "incorrect": 0, "missing": 1}
 
 
 def test_an_image_without_a_deprecation_time_fails_the_region(published):
@@ -110,7 +111,7 @@ def test_an_image_without_a_deprecation_time_fails_the_region(published):
 
     assert result["regions"][1] == failed(published[COPY], "arm64 deprecation is missing, expected set")
     assert result["problems"] == [problem(COPY, "arm64", "deprecation", "set", "missing", "missing")]
-    assert result["verdicts"][COPY] == {"correct": 15, "incorrect": 0, "missing": 1}
+    assert result["verdicts"][COPY] == {"correct": 17, "incorrect": 0, "missing": 1}
 
 
 def test_an_image_gone_from_the_region_fails_every_check_of_the_image(published):
@@ -123,7 +124,7 @@ def test_an_image_gone_from_the_region_fails_every_check_of_the_image(published)
     assert result["regions"][1]["status"] == "failed"
     assert result["regions"][1]["reason"].startswith(
         "x86_64 state is missing, expected available; x86_64 public is missing, expected True; "
-        "x86_64 architecture is missing, expected x86_64; x86_64 ena is missing, expected True; "
+        "x86_64 snapshots public is missing, expected True; x86_64 architecture is missing, expected x86_64; x86_64 ena is missing, expected True; "
         "x86_64 boot mode is missing, expected uefi-preferred; x86_64 imds is missing, expected v2.0; "
         "x86_64 deprecation is missing, expected set")
     assert {(p["arch"], p["verdict"]) for p in result["problems"]} == {("x86_64", "missing")}
@@ -136,7 +137,7 @@ def test_an_image_gone_from_the_region_does_not_make_its_parameter_missing(publi
     result = invoke(validate, validate_task([published[COPY], published[BASE]]))
 
     assert "ssm parameter" not in {p["check"] for p in result["problems"]}
-    assert result["verdicts"][COPY] == {"correct": 9, "incorrect": 0, "missing": 7}
+    assert result["verdicts"][COPY] == {"correct": 10, "incorrect": 0, "missing": 8}
 
 
 def test_a_region_that_failed_to_publish_passes_through(published):
@@ -189,3 +190,14 @@ def test_validation_changes_nothing_it_checks(published):
     for region in (BASE, COPY):
         assert all(client("ssm", region).get_parameter(Name=ssm_name(arch, VERSION))["Parameter"]["Value"]
                    == copies_of(published[region])[arch] for arch in ARCHES)
+
+
+def test_a_snapshot_no_longer_shared_publicly_fails_its_region(published):
+    snapshot_id = image(COPY, copies_of(published[COPY])["x86_64"])["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    client("ec2", COPY).modify_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission",
+                                                  OperationType="remove", GroupNames=["all"])
+
+    result = invoke(validate, validate_task([published[COPY], published[BASE]]))
+
+    failed = next(r for r in result["regions"] if r["region"] == COPY)
+    assert (failed["status"], failed["reason"]) == ("failed", "x86_64 snapshots public is False, expected True")
