@@ -231,7 +231,6 @@ class RegionalImage(Model):
 
 
 RegionStatus = Literal["skipped", "copying", "copied", "published", "validated", "failed"]
-REGION_STAGES = ("preflight", "copy", "publish", "validate")
 
 
 class RegionOutcome(Model):
