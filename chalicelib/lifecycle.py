@@ -9,7 +9,7 @@ from chalicelib.announce import images_by_arch
 from chalicelib.config import load_streams
 from chalicelib.ec2 import Removed, remove_release_resources
 from chalicelib.errors import ReleaseNotPartial
-from chalicelib.models import FailTask, Failure, FinalizeTask, ReleaseInput
+from chalicelib.models import FailTask, Failure, FinalizeTask, ReleaseInput, missing_regions
 from chalicelib.observability import logger
 
 # Once images may be public and named in SSM, a failure must not take them away.
@@ -55,8 +55,7 @@ def finalize(task: FinalizeTask) -> dict:
     region_states = dict(record.region_states) if record and task.attempt else {}
     region_states.update({o.region: o.model_dump(mode="json", exclude_none=True) for o in task.outcomes})
     images = _merged_images(record.images if record and task.attempt else {}, images_by_arch(task))
-    missing = {region: f"{state['stage']}: {state.get('reason') or state['status']}"
-               for region, state in sorted(region_states.items()) if state["status"] != "validated"}
+    missing = missing_regions(region_states)
     status = "PARTIAL" if missing else "SUCCEEDED"
     records.mark_finished(task.release_id, status, images, task.announcement.metadata_url,
                           [i.model_dump(mode="json") for i in task.images], region_states)

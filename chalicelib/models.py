@@ -389,6 +389,12 @@ class FailTask(Model):
         return Failure(stage=self.stage, error=self.caught.Error, cause=self.caught.Cause or "")
 
 
+def missing_regions(region_states: dict[str, dict]) -> dict[str, str]:
+    """Each region not validated (region -> RegionOutcome as JSON), with the stage and why."""
+    return {region: f"{state['stage']}: {state.get('reason') or state['status']}"
+            for region, state in sorted(region_states.items()) if state["status"] != "validated"}
+
+
 class ReleaseRecord(Model):
     model_config = ConfigDict(extra="ignore")
 
@@ -416,9 +422,7 @@ class ReleaseRecord(Model):
 
     @property
     def missing_regions(self) -> dict[str, str]:
-        """Each region not validated, with why."""
-        return {region: f"{state['stage']}: {state.get('reason') or state['status']}"
-                for region, state in self.region_states.items() if state["status"] != "validated"}
+        return missing_regions(self.region_states)
 
 
 class PrepareTask(Model):
