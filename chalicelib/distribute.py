@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import client, client_token
 from chalicelib.config import load_streams
-from chalicelib.ec2 import images_by_name
+from chalicelib.ec2 import image_snapshots, images_by_name, own_images
 from chalicelib.errors import CopyFailed, CopyThrottled
 from chalicelib.models import BuiltImage, Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
 from chalicelib.observability import logger
@@ -36,13 +36,12 @@ def deregister(region: str, image: dict) -> None:
     """Remove a copy that failed or ran out of time (deregistering a pending copy cancels it)."""
     ec2 = client("ec2", region)
     ec2.deregister_image(ImageId=image["ImageId"])
-    for mapping in image.get("BlockDeviceMappings", []):
-        if mapping.get("Ebs", {}).get("SnapshotId"):
-            try:
-                ec2.delete_snapshot(SnapshotId=mapping["Ebs"]["SnapshotId"])
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "InvalidSnapshot.NotFound":
-                    raise
+    for snapshot in image_snapshots(image):
+        try:
+            ec2.delete_snapshot(SnapshotId=snapshot)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "InvalidSnapshot.NotFound":
+                raise
 
 
 def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
@@ -101,8 +100,7 @@ def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
     """One region's copies as EC2 sees them now; broken or overdue copies fail the region and
     are removed."""
     ids = [image.image_id for image in region.images]
-    described = {i["ImageId"]: i for i in client("ec2", region.region).describe_images(
-        Owners=["self"], Filters=[{"Name": "image-id", "Values": ids}])["Images"]}
+    described = own_images(region.region, ids)
     images = [image.model_copy(update={"state": described.get(image.image_id, {}).get("State", "missing")})
               for image in region.images]
     broken = [i for i in images if i.state in BROKEN_STATES]

@@ -33,6 +33,36 @@ def images_by_name(region: str, names: list[str], release_id: str) -> dict[str, 
     return {image["Name"]: image for image in images}
 
 
+FILTER_VALUES_AT_ONCE = 100  # EC2 takes at most 200 values in one filter
+
+
+def chunks(values: list[str]) -> list[list[str]]:
+    """Values in groups one EC2 filter takes."""
+    return [values[i:i + FILTER_VALUES_AT_ONCE] for i in range(0, len(values), FILTER_VALUES_AT_ONCE)]
+
+
+def image_snapshots(image: dict) -> list[str]:
+    return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
+
+
+def own_images(region: str, image_ids: list[str]) -> dict[str, dict]:
+    """This account's images of these ids in a region, by id; an id EC2 does not know is absent
+    (asking by ImageIds would fail the whole call instead)."""
+    paginator = client("ec2", region).get_paginator("describe_images")
+    return {image["ImageId"]: image for chunk in chunks(image_ids)
+            for page in paginator.paginate(Owners=["self"], Filters=[{"Name": "image-id", "Values": chunk}])
+            for image in page["Images"]}
+
+
+def share_image_publicly(region: str, image_id: str) -> None:
+    client("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+
+
+def share_snapshot_publicly(region: str, snapshot_id: str) -> None:
+    client("ec2", region).modify_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission",
+                                                    OperationType="add", GroupNames=["all"])
+
+
 def terminate(region: str, instance_ids: list[str]) -> None:
     """Terminate and wait, so volumes that outlive the instances can be deleted next."""
     if not instance_ids:
@@ -89,7 +119,7 @@ def remove_release_resources(
 
     kept_snapshots: set[str] = set()
     for image in ec2.describe_images(Owners=["self"], Filters=filters)["Images"]:
-        snapshots = {m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m}
+        snapshots = set(image_snapshots(image))
         if keep_public_images and image.get("Public"):
             kept_snapshots |= snapshots
             continue

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.aws import client
 from chalicelib.build import BOOT_MODE
 from chalicelib.config import Stream, load_streams
+from chalicelib.ec2 import image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
 from chalicelib.errors import NothingPublished, PublishFailed
 from chalicelib.models import Check, PublishTask, RegionOutcome, ValidateTask, Validation
 from chalicelib.observability import logger
@@ -25,28 +26,15 @@ def deprecation_time(created: str, stream: Stream) -> str:
     return when.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def describe(region: str, image_ids: list[str]) -> dict[str, dict]:
-    images = client("ec2", region).describe_images(
-        Owners=["self"], Filters=[{"Name": "image-id", "Values": image_ids}])["Images"]
-    return {image["ImageId"]: image for image in images}
-
-
-def _snapshots(image: dict) -> list[str]:
-    return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
-
-
 def _share_publicly(region: str, image_ids: list[str], stream: Stream) -> dict[str, dict]:
-    ec2 = client("ec2", region)
     for image_id in image_ids:
-        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
-    described = describe(region, image_ids)
-    for image in described.values():
-        for snapshot in _snapshots(image):
-            ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
-                                          OperationType="add", GroupNames=["all"])
-        ec2.enable_image_deprecation(ImageId=image["ImageId"],
+        share_image_publicly(region, image_id)
+    for image in own_images(region, image_ids).values():
+        for snapshot in image_snapshots(image):
+            share_snapshot_publicly(region, snapshot)
+        client("ec2", region).enable_image_deprecation(ImageId=image["ImageId"],
                                      DeprecateAt=deprecation_time(image["CreationDate"], stream))
-    return describe(region, image_ids)
+    return own_images(region, image_ids)
 
 
 def version_parameter(stream: Stream, arch: str, version: str) -> str:
@@ -80,14 +68,14 @@ def _snapshots_public(region: str, image: dict) -> bool | None:
     ec2 = client("ec2", region)
     return all({"Group": "all"} in ec2.describe_snapshot_attribute(
         SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"]
-        for snapshot in _snapshots(image))
+        for snapshot in image_snapshots(image))
 
 
 def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
     """Each promise about the region's images: available, public (its snapshots too),
     architecture, ENA, boot mode, IMDSv2, a deprecation time, and the version's SSM parameter
     naming the image."""
-    described = describe(outcome.region, [i.image_id for i in outcome.images])
+    described = own_images(outcome.region, [i.image_id for i in outcome.images])
     found: list[Check] = []
     for image in outcome.images:
         actual = described.get(image.image_id, {})

@@ -20,6 +20,7 @@ from chalicelib import records
 from chalicelib.announce import read_stream_metadata
 from chalicelib.aws import client
 from chalicelib.config import Retention, Stream, load_streams
+from chalicelib.ec2 import chunks, image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
 from chalicelib.models import ArchCommit, Model, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.sweeper import all_regions
@@ -29,7 +30,6 @@ RETAINED_STATUSES = ("SUCCEEDED", "PARTIAL")
 # A release that failed after publication began keeps its public images (something may name them
 # already); retention retires them at once, but for what the metadata or ``latest`` names.
 ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
-FILTER_VALUES_AT_ONCE = 100  # EC2 takes at most 200 values in one filter
 GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound", "ParameterNotFound"}
 RECORDS = "records"  # where a failure to mark a release retired is reported, beside the regions
 
@@ -211,30 +211,15 @@ def _named_by_stream_metadata(stream: str) -> dict[str, str]:
 
 # -- looking ----------------------------------------------------------------------------------
 
-def _chunks(values: list[str], size: int) -> list[list[str]]:
-    return [values[i:i + size] for i in range(0, len(values), size)]
-
-
 def _tagged(region: str, operation: str, items: str, release_ids: list[str], **owners) -> dict[str, list[dict]]:
     """This account's images or snapshots in a region that carry one of the releases' tag, by release."""
     paginator = client("ec2", region).get_paginator(operation)
     found: dict[str, list[dict]] = defaultdict(list)
-    for chunk in _chunks(release_ids, FILTER_VALUES_AT_ONCE):
+    for chunk in chunks(release_ids):
         for page in paginator.paginate(Filters=[{"Name": f"tag:{RELEASE}", "Values": chunk}], **owners):
             for item in page[items]:
                 found[as_dict(item.get("Tags"))[RELEASE]].append(item)
     return found
-
-
-def _described(region: str, image_ids: list[str]) -> list[dict]:
-    paginator = client("ec2", region).get_paginator("describe_images")
-    return [image for chunk in _chunks(image_ids, FILTER_VALUES_AT_ONCE)
-            for page in paginator.paginate(Owners=["self"], Filters=[{"Name": "image-id", "Values": chunk}])
-            for image in page["Images"]]
-
-
-def _snapshots(image: dict) -> list[str]:
-    return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
 
 
 def _version_parameters(region: str, stream: Stream, record: ReleaseRecord, removed: set[str]) -> list[str]:
@@ -248,12 +233,12 @@ def _region_retirement(region: str, stream: Stream, record: ReleaseRecord, image
                        snapshots: list[dict], referenced: dict[str, str]) -> RegionRetirement:
     part = RegionRetirement()
     for image in sorted(images, key=lambda i: i["ImageId"]):
-        found = {"region": region, "image_id": image["ImageId"], "snapshots": sorted(_snapshots(image))}
+        found = {"region": region, "image_id": image["ImageId"], "snapshots": sorted(image_snapshots(image))}
         if image["ImageId"] in referenced:
             part.protected.append(Protected(**found, reason=referenced[image["ImageId"]]))
         else:
             part.images.append(Image(**found))
-    behind_images = {s for image in images for s in _snapshots(image)}
+    behind_images = {s for image in images for s in image_snapshots(image)}
     part.orphan_snapshots = sorted(s["SnapshotId"] for s in snapshots if s["SnapshotId"] not in behind_images)
     if part.images:
         part.parameters = _version_parameters(region, stream, record, {i.image_id for i in part.images})
@@ -262,9 +247,9 @@ def _region_retirement(region: str, stream: Stream, record: ReleaseRecord, image
 
 def _restores(region: str, owners: dict[str, ReleaseRecord]) -> list[Restore]:
     """Of the kept images in the region (image id -> its release), those no longer public."""
-    return [Restore(region=region, image_id=image["ImageId"], snapshots=sorted(_snapshots(image)),
+    return [Restore(region=region, image_id=image["ImageId"], snapshots=sorted(image_snapshots(image)),
                     release_id=owners[image["ImageId"]].release_id, version=owners[image["ImageId"]].version)
-            for image in _described(region, sorted(owners)) if not image.get("Public")]
+            for image in own_images(region, sorted(owners)).values() if not image.get("Public")]
 
 
 def _images_in(record: ReleaseRecord, region: str) -> list[str]:
@@ -373,18 +358,15 @@ def _retire_region(region: str, part: RegionRetirement, result: RetentionResult)
 
 
 def _make_public(restore: Restore, result: RetentionResult) -> None:
-    ec2, region = (lambda: client("ec2", restore.region)), restore.region
-    outcome = _change(result, region, restore.image_id, lambda: ec2().modify_image_attribute(
-        ImageId=restore.image_id, LaunchPermission={"Add": [{"Group": "all"}]}))
+    region = restore.region
+    outcome = _change(result, region, restore.image_id, lambda: share_image_publicly(region, restore.image_id))
     if outcome == "gone":
         result.errors.setdefault(region, []).append(f"{restore.image_id}: gone before it was made public again")
     if outcome != "done":
         return
     result.made_public.append(f"{region}:{restore.image_id}")
     for snapshot in restore.snapshots:
-        if _change(result, region, snapshot, lambda: ec2().modify_snapshot_attribute(
-                SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add",
-                GroupNames=["all"])) == "done":
+        if _change(result, region, snapshot, lambda: share_snapshot_publicly(region, snapshot)) == "done":
             result.made_public.append(f"{region}:{snapshot}")
 
 
