@@ -26,7 +26,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from atomic_release.local import ec2_emulation
+from atomic_release.local import ec2_emulation, marketplace_catalog
 
 _installed = False
 _lock = threading.Lock()
@@ -286,6 +286,7 @@ def install() -> None:
         Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
         _cache_json_path_parsing()
         ec2_emulation.install()
+        marketplace_catalog.install()
         from moto.ec2.models.instances import InstanceBackend
 
         InstanceBackend.run_instances = _report_launches(InstanceBackend.run_instances)
