@@ -1,6 +1,7 @@
 """Stream configuration: which ostree refs become which AMIs, where, and under what names."""
 
 import functools
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from chalicelib.regions import COMMERCIAL_REGIONS
 DEFAULT_CONFIG = Path(__file__).with_name("streams.json")
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
 _NAME_FIELDS = {"stream", "version", "arch"}
+MARKETPLACE_REGION = "us-east-1"  # the one region of the Marketplace Catalog API
 
 
 class Regions(BaseModel):
@@ -58,6 +60,96 @@ class Retention(BaseModel):
     keep_months: int = Field(default=24, ge=0)
 
 
+_NOTES_FIELDS = {"stream", "version", "arch", "ref", "checksum", "committed"}
+
+
+class SecurityGroupRule(BaseModel):
+    """An inbound rule Marketplace recommends to buyers of the product."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ip_protocol: Literal["tcp", "udp"] = "tcp"
+    from_port: int = Field(ge=1, le=65535)
+    to_port: int = Field(ge=1, le=65535)
+    ip_ranges: list[str] = Field(min_length=1, max_length=5)
+
+    @field_validator("ip_ranges")
+    @classmethod
+    def _cidrs(cls, ranges: list[str]) -> list[str]:
+        for cidr in ranges:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR block") from None
+        return ranges
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SecurityGroupRule":
+        if self.from_port > self.to_port:
+            raise ValueError(f"from_port {self.from_port} is above to_port {self.to_port}")
+        return self
+
+
+class MarketplaceProduct(BaseModel):
+    """One architecture's AWS Marketplace AMI product and the delivery details of its versions.
+    The limits are those of Marketplace's AddDeliveryOptions change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: str = Field(pattern=r"^prod-[A-Za-z0-9]+$")
+    access_role_arn: str = Field(
+        pattern=r"^arn:aws:iam::(\d{12}|\{account\}):role/[A-Za-z0-9+=,.@_/-]+$",
+        description="the role Marketplace assumes to copy the image; {account}: the account releasing")
+    user_name: str = Field(default="core", max_length=100, pattern=r"^[\w-]+$")
+    operating_system_name: str = Field(min_length=1, max_length=100, pattern=r"^\S",
+                                       description="one of Marketplace's own operating system names, as the "
+                                                   "product lists it")
+    operating_system_version: str = Field(min_length=1, max_length=100, pattern=r"^\S")
+    scanning_port: int = Field(default=22, ge=1, le=65535)
+    usage_instructions: str = Field(min_length=1, max_length=4000, pattern=r"^\S")
+    recommended_instance_type: str = Field(pattern=r"^\S{1,24}$")
+    security_groups: list[SecurityGroupRule] = Field(min_length=1, max_length=25)
+
+    def role_arn(self, account: str) -> str:
+        return self.access_role_arn.replace("{account}", account)
+
+
+class Marketplace(BaseModel):
+    """Whether and how each release becomes a new version of the stream's Marketplace products."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    publish: bool = False
+    intent: Literal["APPLY", "VALIDATE"] = Field(
+        default="APPLY", description="VALIDATE: a dry run; Marketplace checks the change and creates no version")
+    products: dict[Arch, MarketplaceProduct] = Field(default_factory=dict)
+    release_notes: str = Field(
+        default="{stream} {version} for {arch}: ostree commit {checksum} of {ref}, committed {committed}.",
+        max_length=2000, description="placeholders: " + ", ".join(sorted(_NOTES_FIELDS)))
+    check_every_minutes: int = Field(default=10, ge=1, le=60)
+    give_up_after_hours: int = Field(default=8, ge=1, le=20, description="how long a release follows its change "
+                                                                         "sets (an execution lasts 24 h at most)")
+
+    @field_validator("release_notes")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        if unknown := fields - _NOTES_FIELDS:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(_NOTES_FIELDS)}")
+        if not template.strip():
+            raise ValueError("must not be blank")
+        return template
+
+    @model_validator(mode="after")
+    def _products_to_publish(self) -> "Marketplace":
+        if self.publish and not self.products:
+            raise ValueError("publish is true but no product is configured")
+        ids = [product.product_id for product in self.products.values()]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two architectures name the same product: a version has one AMI")
+        return self
+
+
 class Stream(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,6 +180,7 @@ class Stream(BaseModel):
         default=10, ge=1, le=20, description="at most this many of the account's copies pending in one destination "
                                              "region (AWS allows 20) before a copy waits")
     retention: Retention = Field(default_factory=lambda: Retention())
+    marketplace: Marketplace = Field(default_factory=lambda: Marketplace())
     partial_release_after_minutes: int | None = Field(
         default=None, ge=0, description="release the architectures at the newest version once it is this old, "
                                         "without the others; None: wait for every architecture")
@@ -124,7 +217,17 @@ class Stream(BaseModel):
                 raise ValueError(f"instance_types.{arch} is empty")
         if self.install_method == "bootc" and not self.container_image:
             raise ValueError("install_method bootc needs container_image")
+        if unbuilt := set(self.marketplace.products) - set(self.refs):
+            raise ValueError(f"marketplace.products names {sorted(unbuilt)}, which refs does not build")
+        if self.marketplace.publish and self.regions.base != MARKETPLACE_REGION:
+            raise ValueError(f"marketplace.publish needs regions.base {MARKETPLACE_REGION}: a Marketplace version "
+                             f"names its AMI by id alone, and the Catalog API reads it in {MARKETPLACE_REGION}")
         return self
+
+    @property
+    def marketplace_arches(self) -> list[Arch]:
+        """The architectures whose Marketplace product gets a version (or a dry run) per release."""
+        return [arch for arch in self.arches if arch in self.marketplace.products] if self.marketplace.publish else []
 
     @property
     def arches(self) -> list[Arch]:

@@ -71,6 +71,31 @@ def test_unknown_stream_is_named_with_the_configured_ones():
     (lambda s: s.update(retention={"keep_releases": 0}), "streams.developer.retention.keep_releases",
      "greater than or equal to 1"),
     (lambda s: s.update(retention={"keep_days": 3}), "streams.developer.retention.keep_days", "Extra inputs"),
+    (lambda s: s["marketplace"].update(products={}), "streams.developer.marketplace",
+     "publish is true but no product is configured"),
+    (lambda s: s["marketplace"]["products"]["arm64"].update(product_id="prod-example0x86stable"),
+     "streams.developer.marketplace", "two architectures name the same product"),
+    (lambda s: s["regions"].update(base="eu-west-1"), "streams.developer",
+     "marketplace.publish needs regions.base us-east-1"),
+    (lambda s: s["marketplace"].update(intent="APPLY_LATER"), "streams.developer.marketplace.intent",
+     "'APPLY' or 'VALIDATE'"),
+    (lambda s: s["marketplace"]["products"]["x86_64"].update(access_role_arn="arn:aws:iam::12:role/x"),
+     "streams.developer.marketplace.products.x86_64.access_role_arn", "should match pattern"),
+    (lambda s: s["marketplace"]["products"]["x86_64"].pop("operating_system_name"),
+     "streams.developer.marketplace.products.x86_64.operating_system_name", "Field required"),
+    (lambda s: s["marketplace"]["products"]["x86_64"].update(usage_instructions="x" * 4001),
+     "streams.developer.marketplace.products.x86_64.usage_instructions", "at most 4000 characters"),
+    (lambda s: s["marketplace"]["products"]["x86_64"].update(recommended_instance_type="m6i large"),
+     "streams.developer.marketplace.products.x86_64.recommended_instance_type", "should match pattern"),
+    (lambda s: s["marketplace"]["products"]["x86_64"]["security_groups"][0].update(ip_ranges=["0.0.0.0/99"]),
+     "streams.developer.marketplace.products.x86_64.security_groups.0.ip_ranges", "'0.0.0.0/99' is not a CIDR"),
+    (lambda s: s["marketplace"]["products"]["x86_64"]["security_groups"][0].update(from_port=443, to_port=22),
+     "streams.developer.marketplace.products.x86_64.security_groups.0", "from_port 443 is above to_port 22"),
+    (lambda s: s["marketplace"].update(release_notes="{version} {colour}"), "streams.developer.marketplace.release_notes",
+     "unknown placeholder(s) ['colour']"),
+    (lambda s: s["marketplace"].update(give_up_after_hours=24), "streams.developer.marketplace.give_up_after_hours",
+     "less than or equal to 20"),
+    (lambda s: s["marketplace"]["products"].update(ppc64le={}), "streams.developer.marketplace.products.ppc64le", ""),
 ])
 def test_invalid_configuration_fails_at_load_naming_field_and_reason(tmp_path, mutate, field, reason):
     with pytest.raises(ConfigError) as raised:
@@ -95,3 +120,22 @@ def test_a_changed_file_is_read_again(tmp_path):
     second = load_with(tmp_path, lambda s: s.update(disk_size_gib=12))
     assert first.stream("developer").disk_size_gib == 8
     assert second.stream("developer").disk_size_gib == 12
+
+
+def test_marketplace_publishes_stable_versions_and_dry_runs_developer_commits():
+    streams = load_streams()
+    assert streams.stream("stable").marketplace.intent == "APPLY"
+    assert streams.stream("developer").marketplace.intent == "VALIDATE"
+    assert streams.stream("stable").marketplace_arches == ["x86_64", "arm64"]
+
+
+def test_a_stream_without_marketplace_publishing_plans_no_product(tmp_path):
+    stream = load_with(tmp_path, lambda s: s["marketplace"].update(publish=False)).stream("developer")
+    assert stream.marketplace_arches == []
+    bare = load_with(tmp_path, lambda s: s.pop("marketplace")).stream("developer")
+    assert bare.marketplace_arches == [] and not bare.marketplace.publish
+
+
+def test_the_access_role_names_the_releasing_account():
+    product = load_streams().stream("stable").marketplace.products["x86_64"]
+    assert product.role_arn("210987654321") == "arn:aws:iam::210987654321:role/atomic-release-marketplace-ingestion"
