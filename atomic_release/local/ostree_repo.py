@@ -31,15 +31,18 @@ class OstreeRepo:
             raise RuntimeError(f"ostree {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout.strip()
 
-    def commit(self, ref: str, version: str, subject: str = "", files: dict[str, str] | None = None) -> str:
-        """Commit a small tree to ``ref`` with ``version`` metadata; returns the checksum."""
+    def commit(self, ref: str, version: str, subject: str = "", files: dict[str, str] | None = None,
+               timestamp: str | None = None) -> str:
+        """Commit a small tree to ``ref`` with ``version`` metadata (and ``timestamp``, ISO 8601,
+        instead of now); returns the checksum."""
         with tempfile.TemporaryDirectory() as tree:
             for name, content in (files or {"usr/lib/os-release": f"VERSION_ID={version}\n"}).items():
                 target = Path(tree) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(content)
             return self._run("commit", f"--branch={ref}", f"--tree=dir={tree}",
-                             f"--add-metadata-string=version={version}", f"--subject={subject or version}")
+                             f"--add-metadata-string=version={version}", f"--subject={subject or version}",
+                             *([f"--timestamp={timestamp}"] if timestamp else []))
 
     def update_summary(self) -> None:
         self._run("summary", "-u")

@@ -63,8 +63,9 @@ def test_poll_starts_a_release_when_every_architecture_has_the_version(developer
 
 def test_poll_waits_while_an_architecture_lags(developer_repo):
     repo, _, runtime = developer_repo
-    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
-    repo.commit(DEVELOPER_REFS["arm64"], "43.1")
+    # Explicit times: commits made now may fall either side of a second, and the newest decides.
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.2", timestamp="2026-11-25T10:00:00Z")
+    repo.commit(DEVELOPER_REFS["arm64"], "43.1", timestamp="2026-11-25T09:00:00Z")
     repo.update_summary()
 
     decision = detect.poll("developer")
