@@ -17,6 +17,7 @@ from functions import (
     finalize,
     launch_builder,
     launch_qa,
+    marketplace,
     preflight,
     prepare,
     publish_region,
@@ -90,6 +91,11 @@ def validate_task(event, context):
 @app.lambda_function(name="announce")
 def announce_task(event, context):
     return announce.handler(event, context)
+
+
+@app.lambda_function(name="marketplace")
+def marketplace_task(event, context):
+    return marketplace.handler(event, context)
 
 
 @app.lambda_function(name="finalize")

@@ -24,8 +24,9 @@ def _parser() -> argparse.ArgumentParser:
                               "served on 127.0.0.1)")
     release.add_argument("--version", help="version of the commits in the built repository (default: local.<UTC time>)")
     release.add_argument("--fault", action="append", default=[], metavar="KIND[:ARCH|:REGION]",
-                         help="inject a guest fault (builder-fails, builder-silent, qa-fails, optionally :ARCH) or a "
-                              "region fault (copy-fails, public-blocked, quota-full, made-private, with :REGION)")
+                         help="inject a guest fault (builder-fails, builder-silent, qa-fails, optionally :ARCH), a "
+                              "region fault (copy-fails, public-blocked, quota-full, made-private, with :REGION) or a "
+                              "Marketplace fault (marketplace-rejects, optionally :ARCH)")
     release.add_argument("--config", help="stream configuration file (default: the shipped streams.json)")
     release.add_argument("--output", choices=("text", "json"), default="text")
 

@@ -15,8 +15,11 @@ from chalicelib import detect, records
 from chalicelib.config import load_streams
 from chalicelib.detect import Decision
 from chalicelib.lifecycle import describe_cause
-from chalicelib.models import ReleaseInput
+from chalicelib.models import FILLABLE_STATUSES, ReleaseInput
 from chalicelib.report import ImageRow, image_rows
+
+# The images are public: what is missing is a warning, and a fill-in run's to fix.
+PUBLISHED = ("SUCCEEDED", *FILLABLE_STATUSES)
 
 
 class LocalResult(BaseModel):
@@ -27,6 +30,8 @@ class LocalResult(BaseModel):
     execution_arn: str
     failure: str | None = None
     missing_regions: dict[str, str] = {}
+    marketplace: list[str] = []
+    marketplace_failed: list[str] = []
     images: list[ImageRow] = []
     metadata_url: str | None = None
     transitions: int
@@ -48,9 +53,12 @@ def follow(runtime: LocalRuntime, stream: str, version: str, release_id: str, ex
     """Wait for a started release to end, and read back what it published."""
     finished: Finished = runtime.wait(execution_arn, on_stage=on_stage)
     output = finished.output or {}
+    record = records.get(release_id)
     return LocalResult(
         release_id=release_id, stream=stream, version=version, status=output.get("status", finished.status),
         execution_arn=finished.execution_arn, missing_regions=output.get("missing", {}),
+        marketplace=[change.describe for _, change in sorted((record.marketplace if record else {}).items())],
+        marketplace_failed=output.get("marketplace_failed", []),
         failure=None if finished.status == "SUCCEEDED" else _failure(release_id, finished),
         images=image_rows(release_id), metadata_url=output.get("metadata_url"),
         transitions=finished.transitions, lambda_invocations=runtime.lambda_invocations, polls=finished.polls,
@@ -111,13 +119,17 @@ def run_local_release(args) -> int:
                             on_stage=_stage_printer(progress))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-    elif result.status in ("SUCCEEDED", "PARTIAL"):
+    elif result.status in PUBLISHED:
         print(_table(result))
         print(f"stream metadata: {result.metadata_url}")
+        for line in result.marketplace:
+            print(f"marketplace: {line}")
         for region, reason in result.missing_regions.items():
             print(f"warning: {region} is not published: {reason}")
+        for line in result.marketplace_failed:
+            print(f"warning: no Marketplace version: {line}")
         print(f"release {result.release_id} {result.status} in {result.wall_s:.2f} s "
               f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
     else:
         print(f"release {result.release_id} {result.status}: {result.failure}")
-    return 0 if result.status in ("SUCCEEDED", "PARTIAL") else 1
+    return 0 if result.status in PUBLISHED else 1

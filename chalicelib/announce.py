@@ -230,6 +230,9 @@ def announce(task: AnnounceTask) -> Announcement:
     """The index first (it orders releases by commit time), then the release's document, the
     stream metadata, ``latest`` where the metadata names this release, and the notifications."""
     metadata_key = stream_metadata_key(task.stream)
+    if not task.validated:
+        # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
+        return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id="", latest_moved=False)
     try:
         update_document(release_index_key(task.stream), lambda previous: release_index(task, previous))
         update_document(release_key(task.stream, task.version), lambda previous: release_document(task, previous))

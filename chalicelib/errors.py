@@ -66,3 +66,8 @@ class NothingPublished(ReleaseError):
 
 class ReleaseNotPartial(ReleaseError):
     """A fill-in run was asked for a release that is not partial, or by a stale attempt."""
+
+
+class MarketplaceThrottled(ReleaseError):
+    """The Marketplace Catalog API asked to slow down or failed on its side; the state machine
+    retries the task with back-off."""

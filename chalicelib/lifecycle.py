@@ -6,19 +6,37 @@ from botocore.exceptions import ClientError
 
 from chalicelib import records
 from chalicelib.announce import images_by_arch
-from chalicelib.config import load_streams
+from chalicelib.config import Stream, load_streams
 from chalicelib.ec2 import Removed, remove_release_resources
 from chalicelib.errors import ReleaseNotPartial
-from chalicelib.models import FailTask, Failure, FinalizeTask, ReleaseInput, missing_regions
+from chalicelib.models import (
+    FILLABLE_STATUSES,
+    FailTask,
+    Failure,
+    FinalizeTask,
+    ProductChange,
+    ReleaseInput,
+    ReleaseRecord,
+    missing_regions,
+)
 from chalicelib.observability import logger
 
 # Once images may be public and named in SSM, a failure must not take them away.
 STAGES_AFTER_PUBLICATION_BEGAN = {"publish", "validate", "announce", "finalize"}
 
 
+def _marketplace_plan(stream: Stream, arches: list[str], earlier: dict[str, ProductChange]) -> dict:
+    """The Marketplace stage's starting point; an earlier run's change sets come along, so one
+    still in flight is followed rather than sent again."""
+    plan = {"arches": arches, "pending": bool(arches), "wait_seconds": stream.marketplace.check_every_minutes * 60}
+    return {**plan, "products": [earlier[arch].model_dump(mode="json", exclude_none=True)
+                                 for arch in arches if arch in earlier]}
+
+
 def prepare(release: ReleaseInput, execution_arn: str) -> dict:
     """Check the input against its stream, claim the release record, plan the work. A fill-in
-    run plans the regions the release still misses, with the images it built."""
+    run plans what the release still misses: regions, with the images it built, and Marketplace
+    versions that did not succeed."""
     stream = load_streams().stream(release.stream)
     release.check_against(stream)
     plan = {
@@ -34,34 +52,61 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
     if not release.attempt:
         regions = release.regions_for(stream)
         records.create(release, execution_arn, regions)
-        return {**plan, "regions": regions}
+        arches = [arch for arch in stream.marketplace_arches if arch in release.commits]
+        return {**plan, "regions": regions, "marketplace": _marketplace_plan(stream, arches, {})}
     earlier = records.get(release.release_id)
-    if earlier and earlier.status == "PARTIAL" and not earlier.missing_regions:
-        raise ReleaseNotPartial(f"release {release.release_id} misses no region: nothing to fill in")
+    if earlier and earlier.status in FILLABLE_STATUSES and not (earlier.missing_regions or _unsent(stream, earlier)):
+        raise ReleaseNotPartial(f"release {release.release_id} misses no region and no Marketplace version: "
+                                "nothing to fill in")
     record = records.claim_fill_in(release, execution_arn)
     missing = [region for region in record.regions if region in record.missing_regions]
-    logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing})
-    return {**plan, "regions": missing, "images": record.built_images}
+    arches = _unsent(stream, record)
+    logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing, "marketplace": arches})
+    return {**plan, "regions": missing, "images": record.built_images,
+            "marketplace": _marketplace_plan(stream, arches, record.marketplace)}
+
+
+def _unsent(stream: Stream, record: ReleaseRecord) -> list[str]:
+    """The architectures whose Marketplace product has no successful change set of the release."""
+    return [arch for arch in stream.marketplace_arches
+            if arch in record.commits and not (arch in record.marketplace
+                                               and record.marketplace[arch].status == "SUCCEEDED")]
 
 
 def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return {arch: {**earlier.get(arch, {}), **now.get(arch, {})} for arch in sorted({*earlier, *now})}
 
 
+def settled_status(missing_regions: dict[str, str], marketplace_unsuccessful: list[str]) -> str:
+    """Published everywhere and on Marketplace, published with regions missing, or published
+    with a Marketplace version missing (the more urgent to retry, so it wins)."""
+    if marketplace_unsuccessful:
+        return "MARKETPLACE_FAILED"
+    return "PARTIAL" if missing_regions else "SUCCEEDED"
+
+
 def finalize(task: FinalizeTask) -> dict:
-    """Record the release complete, or partial with what each missing region lacks. A fill-in
-    run's regions are merged into what the release already had."""
+    """Record the release complete, or what it misses: regions, each with why, and Marketplace
+    versions. A fill-in run's regions and change sets are merged into what the release had."""
     record = records.get(task.release_id)
-    region_states = dict(record.region_states) if record and task.attempt else {}
+    earlier = record if record and task.attempt else None
+    region_states = dict(earlier.region_states) if earlier else {}
     region_states.update({o.region: o.model_dump(mode="json", exclude_none=True) for o in task.outcomes})
-    images = _merged_images(record.images if record and task.attempt else {}, images_by_arch(task))
+    images = _merged_images(earlier.images if earlier else {}, images_by_arch(task))
+    marketplace = {**(earlier.marketplace if earlier else {}), **{c.arch: c for c in task.marketplace.products}}
     missing = missing_regions(region_states)
-    status = "PARTIAL" if missing else "SUCCEEDED"
+    unsuccessful = task.marketplace.unsuccessful
+    status = settled_status(missing, unsuccessful)
     records.mark_finished(task.release_id, status, images, task.announcement.metadata_url,
-                          [i.model_dump(mode="json") for i in task.images], region_states)
+                          [i.model_dump(mode="json") for i in task.images], region_states,
+                          {arch: change.model_dump(mode="json", exclude_none=True) for arch, change in marketplace.items()})
     if missing:
         logger.warning("release partial", extra={"missing": missing})
+    if unsuccessful:
+        logger.warning("published, Marketplace failed", extra={"marketplace": unsuccessful})
     return {"release_id": task.release_id, "status": status, "images": images, "missing": missing,
+            "marketplace": {arch: change.status for arch, change in marketplace.items()},
+            "marketplace_failed": unsuccessful,
             "metadata_url": task.announcement.metadata_url, "latest_moved": task.announcement.latest_moved}
 
 

@@ -160,6 +160,18 @@ class EvaluateTask(ArchTask):
     qa: QAReport
 
 
+def readable_cause(cause: str) -> str:
+    """A Catch hands on a Lambda error document as the cause: keep its type and message."""
+    if cause.startswith("{"):
+        try:
+            document = json.loads(cause)
+        except ValueError:
+            return cause
+        if isinstance(document, dict) and "errorMessage" in document:
+            return f"{document.get('errorType', 'Error')}: {document['errorMessage']}"
+    return cause
+
+
 class Caught(BaseModel):
     """What a Catch hands on: Step Functions' own field names."""
 
@@ -247,15 +259,7 @@ class RegionOutcome(Model):
     @field_validator("reason", mode="before")
     @classmethod
     def _lambda_error_message(cls, value):
-        """A Catch hands on a Lambda error document as the cause: keep its message."""
-        if isinstance(value, str) and value.startswith("{"):
-            try:
-                document = json.loads(value)
-            except ValueError:
-                return value
-            if isinstance(document, dict) and "errorMessage" in document:
-                return f"{document.get('errorType', 'Error')}: {document['errorMessage']}"
-        return value or ""
+        return readable_cause(value) if isinstance(value, str) else value or ""
 
     @property
     def usable(self) -> bool:
@@ -266,7 +270,7 @@ class PreflightTask(Model):
     release_id: str
     stream: str
     version: str
-    regions: list[str] = Field(min_length=1)
+    regions: list[str] = Field(description="none in a fill-in run that only retries Marketplace")
     images: list[BuiltImage] = Field(min_length=1)
 
 
@@ -370,9 +374,82 @@ class Announcement(Model):
     latest_moved: bool = True
 
 
+ChangeSetStatus = Literal["NOT_SENT", "WAITING", "PREPARING", "APPLYING", "SUCCEEDED", "FAILED", "CANCELLED",
+                          "OVERDUE"]
+CHANGE_SET_SETTLED = ("SUCCEEDED", "FAILED", "CANCELLED", "OVERDUE")
+
+
+class ProductChange(Model):
+    """One Marketplace product's change set for the release, as it stands. ``WAITING``: another
+    change set holds the product; ``OVERDUE``: still running when the release stopped following it."""
+
+    arch: Arch
+    product_id: str
+    image_id: str
+    intent: Literal["APPLY", "VALIDATE"]
+    attempt: int = Field(default=0, ge=0, description="the run that sends it: 0 the release, N its N-th retry")
+    change_set_name: str
+    change_set_id: str | None = None
+    status: ChangeSetStatus = "NOT_SENT"
+    reason: str = Field(default="", description="Marketplace's errors, or what the change set waits for")
+    sent_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.status in CHANGE_SET_SETTLED
+
+    @property
+    def describe(self) -> str:
+        change_set = f"change set {self.change_set_id}" if self.change_set_id else "no change set"
+        status = f"{self.status}, a dry run" if self.intent == "VALIDATE" else self.status
+        return f"{self.arch} {self.product_id}: {status} ({change_set}){': ' + self.reason if self.reason else ''}"
+
+
+class MarketplaceProgress(Model):
+    """The release's Marketplace stage: Prepare plans it, each Marketplace task moves it on."""
+
+    arches: list[Arch] = Field(default_factory=list, description="whose products get a version in this run")
+    pending: bool
+    wait_seconds: int = Field(default=600, ge=1)
+    started_at: datetime | None = None
+    products: list[ProductChange] = Field(default_factory=list)
+    caught: Caught | None = Field(default=None, description="the Marketplace task failed: the state machine's Catch")
+
+    @property
+    def unsuccessful(self) -> list[str]:
+        """One line per planned product that has no successful change set, and why."""
+        by_arch = {p.arch: p for p in self.products}
+        lines = []
+        for arch in self.arches:
+            change = by_arch.get(arch)
+            if change and change.status == "SUCCEEDED":
+                continue
+            line = change.describe if change else f"{arch}: not sent"
+            if self.caught and not (change and change.settled):
+                line += f" (the Marketplace task failed: {readable_cause(self.caught.Cause or self.caught.Error)})"
+            lines.append(line)
+        return lines
+
+
+class MarketplaceTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    attempt: int = Field(default=0, ge=0)
+    arches: list[dict] = Field(min_length=1, description="Prepare's plan: each arch with its commit")
+    images: list[BuiltImage] = Field(min_length=1, description="the base region's images")
+    marketplace: MarketplaceProgress
+
+    @property
+    def commits(self) -> dict[str, ArchCommit]:
+        return {a["arch"]: ArchCommit.model_validate(a["commit"]) for a in self.arches}
+
+
 class FinalizeTask(AnnounceTask):
     images: list[BuiltImage] = Field(min_length=1)
     announcement: Announcement
+    marketplace: MarketplaceProgress
 
 
 class FailTask(Model):
@@ -395,6 +472,10 @@ def missing_regions(region_states: dict[str, dict]) -> dict[str, str]:
             for region, state in sorted(region_states.items()) if state["status"] != "validated"}
 
 
+# A release that is out but misses regions or a Marketplace version: what a fill-in run takes over.
+FILLABLE_STATUSES = ("PARTIAL", "MARKETPLACE_FAILED")
+
+
 class ReleaseRecord(Model):
     model_config = ConfigDict(extra="ignore")
 
@@ -402,7 +483,8 @@ class ReleaseRecord(Model):
     stream: str
     version: str
     trigger: str
-    status: Literal["RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "ABORTED", "TIMED_OUT", "RETIRED"]
+    status: Literal["RUNNING", "SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED", "FAILED", "ABORTED", "TIMED_OUT",
+                    "RETIRED"]
     execution_arn: str
     commits: dict[str, dict]
     regions: list[str]
@@ -419,6 +501,10 @@ class ReleaseRecord(Model):
     attempt: int = 0
     notified: dict[str, dict] = Field(default_factory=dict, description="attempt -> the SNS message and "
                                                                          "EventBridge event that announced it")
+    marketplace: dict[str, ProductChange] = Field(default_factory=dict, description="arch -> the change set of the "
+                                                                                     "arch's Marketplace product")
+    status_before_fill_in: str | None = Field(default=None, description="what a running fill-in run's release was, "
+                                                                        "and is again should the run fail")
 
     @property
     def missing_regions(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import client
 from chalicelib.errors import ReleaseExists, ReleaseNotPartial
-from chalicelib.models import ReleaseInput, ReleaseRecord
+from chalicelib.models import FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
 
 
 def table_name() -> str:
@@ -84,16 +84,19 @@ def _update(release_id: str, owner: str | None = None, **fields) -> None:
 
 
 def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
-    """A fill-in run takes over a partial release: only the attempt after the last one, only
-    while the release is partial (a retry of this same execution finds its claim)."""
+    """A fill-in run takes over a release that is out but misses something: only the attempt
+    after the last one, only while the release is in such a state (a retry of this same
+    execution finds its claim)."""
+    statuses = {f":fillable{i}": status for i, status in enumerate(FILLABLE_STATUSES)}
     try:
         client("dynamodb").update_item(
             TableName=table_name(), Key={"release_id": {"S": release.release_id}},
-            UpdateExpression="SET #status = :running, #arn = :arn, #attempt = :attempt, #updated = :now",
-            ConditionExpression="#status = :partial AND #attempt = :previous",
+            UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
+                             "#updated = :now",
+            ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt = :previous",
             ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
-                                      "#updated": "updated_at"},
-            ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, ":partial": "PARTIAL",
+                                      "#updated": "updated_at", "#before": "status_before_fill_in"},
+            ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
                                                 ":attempt": release.attempt, ":previous": release.attempt - 1,
                                                 ":now": _now()}),
         )
@@ -108,9 +111,10 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
 
 
 def mark_finished(release_id: str, status: str, images: dict[str, dict[str, str]], metadata_url: str,
-                  built_images: list[dict], region_states: dict[str, dict]) -> None:
+                  built_images: list[dict], region_states: dict[str, dict], marketplace: dict[str, dict] | None = None) -> None:
     _update(release_id, status=status, images=images, metadata_url=metadata_url, built_images=built_images,
-            region_states=region_states, failed_stage=None, failure=None)
+            region_states=region_states, marketplace=marketplace or {}, failed_stage=None, failure=None,
+            status_before_fill_in=None)
 
 
 def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str) -> None:
@@ -126,15 +130,31 @@ def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str)
             raise
 
 
+def mark_marketplace(release_id: str, changes: dict[str, dict]) -> None:
+    """Record where each product's change set stands (arch -> ProductChange as JSON) as the
+    release follows it: what retention must not remove, and what a maintainer sees meanwhile."""
+    names = {"#marketplace": "marketplace", **{f"#{arch}": arch for arch in changes}}
+    values = {f":{arch}": change for arch, change in changes.items()}
+    client("dynamodb").update_item(
+        TableName=table_name(), Key={"release_id": {"S": release_id}},
+        UpdateExpression="SET " + ", ".join(f"#marketplace.#{arch} = :{arch}" for arch in changes),
+        ConditionExpression="attribute_exists(#marketplace)", ExpressionAttributeNames=names,
+        ExpressionAttributeValues=_to_item(values))
+
+
 def mark_failed(release_id: str, stage: str, failure: str) -> None:
     _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
 
 
 def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure: str) -> bool:
-    """A failed fill-in run leaves the release as it was: partial, now with this failure. Only the
-    run that claimed the record may say so; False when another execution owns it."""
+    """A failed fill-in run leaves the release as it was (partial, or Marketplace failed), now
+    with this failure. Only the run that claimed the record may say so; False when another
+    execution owns it."""
+    record = get(release_id)
+    before = record.status_before_fill_in if record else None
     try:
-        _update(release_id, owner=execution_arn, status="PARTIAL", failed_stage=stage, failure=failure)
+        _update(release_id, owner=execution_arn, status=before or "PARTIAL", failed_stage=stage, failure=failure,
+                status_before_fill_in=None)
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise

@@ -26,7 +26,7 @@ from chalicelib.observability import logger
 from chalicelib.sweeper import all_regions
 from chalicelib.tags import RELEASE, as_dict
 
-RETAINED_STATUSES = ("SUCCEEDED", "PARTIAL")
+RETAINED_STATUSES = ("SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED")
 # A release that failed after publication began keeps its public images (something may name them
 # already); retention retires them at once, but for what the metadata or ``latest`` names.
 ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
@@ -184,12 +184,21 @@ def keep_reason(rank: int, record: ReleaseRecord, policy: Retention, now: dateti
     return None
 
 
-def referenced_images(stream: str) -> dict[str, str]:
-    """Every image something outside retention points users at -> why it must stay.
+def referenced_images(stream: str, releases: list[ReleaseRecord]) -> dict[str, str]:
+    """Every image something outside retention points users at -> why it must stay: the stream
+    metadata, and the Marketplace versions the releases created or are creating."""
+    return {**_named_by_marketplace(releases), **_named_by_stream_metadata(stream)}
 
-    Today the source is the stream metadata. The Marketplace versions are to be added here
-    with the Marketplace stage, which does not exist yet."""
-    return _named_by_stream_metadata(stream)
+
+def _named_by_marketplace(releases: list[ReleaseRecord]) -> dict[str, str]:
+    """A version names its image for as long as the product offers it; a change set in flight
+    (or overdue) may still be copying it."""
+    named = {}
+    for record in releases:
+        for change in record.marketplace.values():
+            if change.intent == "APPLY" and change.status not in ("FAILED", "CANCELLED"):
+                named[change.image_id] = f"named by Marketplace: {change.describe}"
+    return named
 
 
 def named_by_latest(stream: Stream, region: str) -> dict[str, str]:
@@ -290,7 +299,7 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
         kept=[Kept(release_id=r.release_id, version=r.version, commit_time=commit_time(r),
                    reason=reasons[r.release_id]) for r in kept],
         retire=[Retirement(release_id=r.release_id, version=r.version, commit_time=commit_time(r)) for r in retiring])
-    referenced = referenced_images(stream_name)
+    referenced = referenced_images(stream_name, every)
     retirements = {r.release_id: r for r in result.retire}
     for region in sorted({*all_regions(), *(region for r in [*releases, *retiring] for region in r.regions)}):
         try:

@@ -10,7 +10,7 @@ from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
 from chalicelib.errors import ReleaseNotPartial
-from chalicelib.models import ReleaseInput
+from chalicelib.models import FILLABLE_STATUSES, ReleaseInput
 
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier"]
 _OUTCOME_BY_STATUS: dict[str, Outcome] = {
@@ -73,12 +73,13 @@ def start_release(release: ReleaseInput, machine_arn: str | None = None) -> Star
 
 
 def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
-    """Start the next fill-in run of a partial release: the regions it misses, from the images
-    it built. Raises ReleaseNotPartial for a release that is not partial."""
+    """Start the next fill-in run of a release that is out but misses something: the regions it
+    misses, from the images it built, and the Marketplace versions that did not succeed.
+    Raises ReleaseNotPartial for a release in any other state."""
     record = records.get(release_id)
-    if record is None or record.status != "PARTIAL":
-        raise ReleaseNotPartial(f"release {release_id} is {record.status if record else 'not recorded'}, not PARTIAL: "
-                                "only a partial release is filled in")
+    if record is None or record.status not in FILLABLE_STATUSES:
+        raise ReleaseNotPartial(f"release {release_id} is {record.status if record else 'not recorded'}: only a "
+                                f"release that is {' or '.join(FILLABLE_STATUSES)} is filled in")
     release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits, trigger="retry",
                            missing_arches=record.missing_arches, attempt=record.attempt + 1)
     return start_release(release, machine_arn)

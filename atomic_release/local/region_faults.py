@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from atomic_release.local import ec2_emulation
+from atomic_release.local.marketplace_faults import MARKETPLACE_FAULT_KINDS, MarketplaceFault
 from atomic_release.local.simulator import Fault
 from chalicelib.aws import client
 from chalicelib.preflight import public_images_in_use
@@ -30,9 +31,12 @@ class RegionFault:
         return cls(kind, region)  # type: ignore[arg-type]
 
 
-def parse_fault(text: str) -> Fault | RegionFault:
-    """``KIND[:ARCH]`` for a guest fault, ``KIND:REGION`` for a region fault."""
-    return RegionFault.parse(text) if text.partition(":")[0] in REGION_FAULT_KINDS else Fault.parse(text)
+def parse_fault(text: str) -> Fault | RegionFault | MarketplaceFault:
+    """``KIND[:ARCH]`` for a guest or Marketplace fault, ``KIND:REGION`` for a region fault."""
+    kind = text.partition(":")[0]
+    if kind in REGION_FAULT_KINDS:
+        return RegionFault.parse(text)
+    return MarketplaceFault.parse(text) if kind in MARKETPLACE_FAULT_KINDS else Fault.parse(text)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from moto import mock_aws
 
-from atomic_release.local import patches
+from atomic_release.local import marketplace_catalog, patches
+from atomic_release.local.marketplace_faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws import client, reset_clients
@@ -26,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "state_machines" / "release.asl.json"
 ACCOUNT = "123456789012"
 APP_NAME = "atomic-release"
-TOP_STAGES = ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Finalize", "FailRelease")
+TOP_STAGES = ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Marketplace", "Finalize",
+              "FailRelease")
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 # Never real credentials: everything the local runtime touches is moto's.
@@ -81,7 +83,7 @@ class Finished:
 @dataclass
 class LocalRuntime:
     config: str | os.PathLike | None = None   # stream configuration file; None: the shipped one
-    faults: list[Fault | RegionFault] = field(default_factory=list)
+    faults: list[Fault | RegionFault | MarketplaceFault] = field(default_factory=list)
     stage: str = "local"
     webhook_secret: str = "local-webhook-secret"
     poll_s: float = 0.05
@@ -171,7 +173,11 @@ class LocalRuntime:
         os.environ["RELEASE_STATE_MACHINE_ARN"] = client("stepfunctions").create_state_machine(
             name=f"{APP_NAME}-{self.stage}-release", definition=definition, roleArn=role_arn)["stateMachineArn"]
         self._publish_builder_images()
+        self._offer_marketplace_products()
         self.region_faults.set_up()
+        for fault in self.faults:
+            if isinstance(fault, MarketplaceFault):
+                fault.set_up(self.streams)
 
     def _create_instance_profiles(self) -> None:
         iam = client("iam")
@@ -228,6 +234,23 @@ class LocalRuntime:
                     parameter_type="String", description=None, allowed_pattern=None, keyid=None,
                     last_modified_date=datetime.now(timezone.utc), version=len(versions) + 1,
                     data_type="aws:ec2:image"))
+
+    def _offer_marketplace_products(self) -> None:
+        """What a seller has before the first release: each stream's Marketplace products, and
+        the role Marketplace assumes to copy the images."""
+        iam = client("iam")
+        roles, products = set(), {}
+        for stream in self.streams.streams.values():
+            for arch, product in stream.marketplace.products.items():
+                products.setdefault(product.product_id, f"{stream.name} ({arch})")
+                roles.add(product.role_arn(ACCOUNT).split(":role", 1)[1])
+        for product_id, title in sorted(products.items()):
+            marketplace_catalog.add_product(product_id, title)
+        for path_and_name in sorted(roles):
+            path, _, name = path_and_name.rpartition("/")
+            iam.create_role(RoleName=name, Path=path + "/", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": "assets.marketplace.amazonaws.com"}}]}))
 
     # -- running a release ------------------------------------------------------------------
     @property

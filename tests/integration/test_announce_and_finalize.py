@@ -367,10 +367,26 @@ BUILT = [{"arch": arch, "image_id": IMAGES[arch][BASE], "snapshot_id": f"snap-00
           "name": IMAGE_NAMES[arch]} for n, arch in enumerate(ARCHES)]
 
 
-def finalize_task(regions: list[dict] | None = None, attempt: int = 0, latest_moved: bool = True, **changes) -> dict:
+NO_MARKETPLACE = {"arches": [], "pending": False}
+
+
+def finalize_task(regions: list[dict] | None = None, attempt: int = 0, latest_moved: bool = True,
+                  marketplace: dict = NO_MARKETPLACE, **changes) -> dict:
     announcement = {"metadata_url": METADATA_URL, "message_id": "m-1", "event_id": "e-1",
                     "latest_moved": latest_moved}
-    return {**announce_task(regions, **changes), "attempt": attempt, "images": BUILT, "announcement": announcement}
+    return {**announce_task(regions, **changes), "attempt": attempt, "images": BUILT, "announcement": announcement,
+            "marketplace": marketplace}
+
+
+def product_change(arch: str, status: str, attempt: int = 0, reason: str = "") -> dict:
+    return {"arch": arch, "product_id": f"prod-{arch.replace('_', '')}", "image_id": IMAGES[arch][BASE],
+            "intent": "APPLY", "attempt": attempt, "change_set_name": f"{RELEASE_ID}.{arch}.{attempt}",
+            "change_set_id": f"cs{attempt}{arch[0]}", "status": status, "reason": reason}
+
+
+def marketplace_progress(*changes: dict, caught: dict | None = None) -> dict:
+    return {"arches": list(ARCHES), "pending": False, "products": list(changes),
+            **({"caught": caught} if caught else {})}
 
 
 def state(region_outcome: dict) -> dict:
@@ -389,7 +405,8 @@ def test_finalize_marks_the_release_succeeded_with_its_images(prepared):
     result = invoke(finalize, finalize_task())
 
     assert result == {"release_id": RELEASE_ID, "status": "SUCCEEDED", "images": IMAGES, "missing": {},
-                      "metadata_url": METADATA_URL, "latest_moved": True}
+                      "marketplace": {}, "marketplace_failed": [], "metadata_url": METADATA_URL,
+                      "latest_moved": True}
     record = records.get(RELEASE_ID)
     assert record.status == "SUCCEEDED"
     assert record.images == IMAGES
@@ -407,7 +424,8 @@ def test_finalize_marks_a_release_missing_regions_partial_with_why(partial):
     assert partial == {"release_id": RELEASE_ID, "status": "PARTIAL",
                        "images": {arch: {BASE: IMAGES[arch][BASE]} for arch in ARCHES},
                        "missing": {COPY: "copy: CopyFailed: x86_64 to us-east-2: InvalidRequest: no"},
-                       "metadata_url": METADATA_URL, "latest_moved": True}
+                       "marketplace": {}, "marketplace_failed": [], "metadata_url": METADATA_URL,
+                       "latest_moved": True}
     record = records.get(RELEASE_ID)
     assert record.status == "PARTIAL"
     assert record.missing_regions == partial["missing"]
@@ -451,6 +469,46 @@ def test_a_first_run_finalized_again_does_not_keep_earlier_region_states(partial
 
     assert result["status"] == "SUCCEEDED"
     assert records.get(RELEASE_ID).region_states[COPY]["status"] == "validated"
+
+
+def test_a_failed_marketplace_version_marks_the_release_published_marketplace_failed(prepared):
+    rejected = product_change("x86_64", "FAILED", reason="CLIENT_ERROR; AMI_SCAN_FAILED: a vulnerability")
+    progress = marketplace_progress(rejected, product_change("arm64", "SUCCEEDED"))
+
+    result = invoke(finalize, finalize_task(marketplace=progress))
+
+    assert result["status"] == "MARKETPLACE_FAILED"
+    assert result["marketplace"] == {"x86_64": "FAILED", "arm64": "SUCCEEDED"}
+    assert result["marketplace_failed"] == ["x86_64 prod-x8664: FAILED (change set cs0x): CLIENT_ERROR; "
+                                            "AMI_SCAN_FAILED: a vulnerability"]
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.images, record.missing_regions) == ("MARKETPLACE_FAILED", IMAGES, {})
+    assert record.marketplace["x86_64"].reason == rejected["reason"]
+
+
+def test_a_marketplace_task_that_failed_is_recorded_against_the_products_it_left_unsettled(prepared):
+    caught = {"Error": "AccessDeniedException", "Cause": "not authorized to perform StartChangeSet"}
+    progress = marketplace_progress(product_change("arm64", "SUCCEEDED"), caught=caught)
+
+    result = invoke(finalize, finalize_task(marketplace=progress))
+
+    assert result["status"] == "MARKETPLACE_FAILED"
+    assert result["marketplace_failed"] == ["x86_64: not sent (the Marketplace task failed: not authorized to "
+                                            "perform StartChangeSet)"]
+
+
+def test_a_retry_that_sends_the_failed_version_completes_the_release(prepared):
+    first = marketplace_progress(product_change("x86_64", "FAILED", reason="no"), product_change("arm64", "SUCCEEDED"))
+    invoke(finalize, finalize_task(marketplace=first))
+    invoke(prepare, {"release": release_input(attempt=1), "execution_arn": EXECUTION_ARN + "-fill1"})
+    resent = {**marketplace_progress(product_change("x86_64", "SUCCEEDED", attempt=1)), "arches": ["x86_64"]}
+
+    result = invoke(finalize, finalize_task([], attempt=1, marketplace=resent))
+
+    assert result["status"] == "SUCCEEDED" and result["missing"] == {}
+    assert result["marketplace"] == {"x86_64": "SUCCEEDED", "arm64": "SUCCEEDED"}
+    record = records.get(RELEASE_ID)
+    assert record.marketplace["x86_64"].attempt == 1 and record.images == IMAGES
 
 
 def test_finalize_without_a_release_record_creates_none(runtime):
@@ -515,3 +573,12 @@ def test_a_fill_in_run_announces_its_own_regions_anew(prepared, release_queue):
 
     assert fill_in["message_id"] != first["message_id"]
     assert len(received(release_queue)) == 2
+
+
+def test_a_fill_in_run_that_adds_no_region_announces_nothing(prepared, release_queue):
+    announcement = invoke(announce, announce_task([]) | {"attempt": 1})
+
+    assert announcement == {"metadata_url": f"s3://{os.environ['METADATA_BUCKET']}/{METADATA_KEY}", "message_id": "",
+                            "event_id": "", "latest_moved": False}
+    assert received(release_queue) == []
+    assert records.get(RELEASE_ID).notified == {}

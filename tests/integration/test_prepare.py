@@ -9,6 +9,7 @@ from chalicelib import records
 from chalicelib.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
 from functions import prepare
 from tests.integration.support import (
+    ARCHES,
     BASE,
     CHECKSUMS,
     COPY,
@@ -53,6 +54,7 @@ def test_prepare_plans_the_stream_regions_and_the_arches_sorted(runtime):
         "release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "attempt": 0, "base_region": BASE,
         "copy_concurrency": 10, "regions": ["us-east-1", "us-east-2", "us-west-2"],
         "arches": [{"arch": "arm64", "commit": commit("arm64")}, {"arch": "x86_64", "commit": commit("x86_64")}],
+        "marketplace": {"arches": ["x86_64", "arm64"], "pending": True, "wait_seconds": 600, "products": []},
     }
 
 
@@ -153,6 +155,7 @@ def test_a_fill_in_run_plans_the_regions_the_release_misses_with_the_images_it_b
         "release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "attempt": 1, "base_region": BASE,
         "copy_concurrency": 10, "regions": [COPY, FAR], "images": BUILT,
         "arches": [{"arch": "arm64", "commit": commit("arm64")}, {"arch": "x86_64", "commit": commit("x86_64")}],
+        "marketplace": {"arches": ["x86_64", "arm64"], "pending": True, "wait_seconds": 600, "products": []},
     }
 
 
@@ -226,11 +229,48 @@ def test_a_fill_in_run_of_a_release_never_recorded_is_refused(runtime):
     assert record_count() == 0
 
 
-def test_a_fill_in_run_of_a_partial_release_missing_no_region_is_refused_and_claims_nothing(runtime):
+def test_a_fill_in_run_of_a_partial_release_missing_nothing_is_refused_and_claims_nothing(runtime):
     invoke(prepare, prepare_event())
     records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", BUILT, {BASE: {"status": "validated",
-                                                                                "stage": "validate"}})
+                                                                                "stage": "validate"}},
+                          {arch: change(arch, "SUCCEEDED") for arch in ARCHES})
 
-    with pytest.raises(ReleaseNotPartial, match="misses no region: nothing to fill in"):
+    with pytest.raises(ReleaseNotPartial, match="misses no region and no Marketplace version: nothing to fill in"):
         invoke(prepare, fill_in_event())
     assert (records.get(RELEASE_ID).status, records.get(RELEASE_ID).execution_arn) == ("PARTIAL", EXECUTION_ARN)
+
+
+def change(arch: str, status: str, attempt: int = 0, change_set_id: str | None = "cs-1") -> dict:
+    """A product's change set as the record keeps it."""
+    return {"arch": arch, "product_id": f"prod-{arch.replace('_', '')}", "image_id": f"ami-0000000000000{arch[0]}",
+            "intent": "VALIDATE", "attempt": attempt, "change_set_name": f"{RELEASE_ID}.{arch}.{attempt}.validate",
+            "change_set_id": change_set_id, "status": status, "reason": ""}
+
+
+def finish_marketplace_failed() -> None:
+    """The release published everywhere, its x86_64 change set failed, its arm64 one succeeded."""
+    invoke(prepare, prepare_event())
+    states = {region: outcome(region, "validated", "validate") for region in (BASE, COPY)}
+    records.mark_finished(RELEASE_ID, "MARKETPLACE_FAILED", {}, "s3://b/k", BUILT, states,
+                          {"x86_64": change("x86_64", "FAILED"), "arm64": change("arm64", "SUCCEEDED")})
+
+
+def test_a_fill_in_run_of_a_release_whose_marketplace_version_failed_resends_only_that(runtime):
+    finish_marketplace_failed()
+
+    plan = invoke(prepare, fill_in_event())
+
+    assert plan["regions"] == [] and plan["images"] == BUILT
+    assert plan["marketplace"] == {"arches": ["x86_64"], "pending": True, "wait_seconds": 600,
+                                   "products": [change("x86_64", "FAILED")]}
+    assert records.get(RELEASE_ID).status_before_fill_in == "MARKETPLACE_FAILED"
+
+
+def test_a_failed_fill_in_run_leaves_the_release_as_it_found_it(runtime):
+    finish_marketplace_failed()
+    invoke(prepare, fill_in_event())
+
+    assert records.mark_fill_in_failed(RELEASE_ID, FILL_IN_ARN, "announce", "announce failed: AnnounceFailed: no")
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.status_before_fill_in, record.failed_stage) == ("MARKETPLACE_FAILED", None,
+                                                                                   "announce")

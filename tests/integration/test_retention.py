@@ -427,3 +427,26 @@ def test_a_release_that_failed_after_publication_is_retired_but_for_what_latest_
     assert images() & located(late, "images") == {(COPY, named)}
     assert f"named by /atomic-release/{STREAM}/x86_64/latest in {COPY}" in "\n".join(run.lines())
     assert history.failed.release_id not in [r.release_id for r in run.plan.retire]
+
+
+def marketplace_change(planted: Planted, arch: str, status: str, intent: str = "APPLY") -> dict:
+    return {"arch": arch, "product_id": f"prod-{arch.replace('_', '')}", "image_id": planted.images[arch, BASE],
+            "intent": intent, "change_set_name": f"{planted.release_id}.{arch}.0", "change_set_id": "cs1",
+            "status": status}
+
+
+@pytest.mark.parametrize(("status", "intent", "kept"), [
+    ("SUCCEEDED", "APPLY", True), ("APPLYING", "APPLY", True), ("OVERDUE", "APPLY", True),
+    ("FAILED", "APPLY", False), ("SUCCEEDED", "VALIDATE", False)])
+def test_the_image_a_marketplace_version_names_stays_though_its_release_is_old(history, status, intent, kept):
+    records.mark_marketplace(history.old.release_id, {"x86_64": marketplace_change(history.old, "x86_64", status,
+                                                                                    intent)})
+    image_id = history.old.images["x86_64", BASE]
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    old = next(r for r in run.plan.retire if r.release_id == history.old.release_id)
+    assert (image_id in own_image_ids(BASE)) is kept
+    if kept:
+        assert [(p.region, p.image_id) for p in old.protected] == [(BASE, image_id)]
+        assert old.protected[0].reason.startswith(f"named by Marketplace: x86_64 prod-x8664: {status}")
