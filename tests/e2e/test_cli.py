@@ -36,6 +36,7 @@ def test_text_output_shows_stages_and_the_image_table(capsys):
         assert f"{stage:<11} started" in out and f"{stage:<11} ended" in out
     assert "ARCH    REGION     AMI" in out
     assert out.count("  yes  ") == 4
+    assert "marketplace: arm64 prod-example0armstable: SUCCEEDED, a dry run (change set " in out
     assert "SUCCEEDED" in out.splitlines()[-1]
 
 
@@ -79,3 +80,25 @@ def test_an_unknown_region_fault_is_refused_naming_the_form(capsys):
 
     assert code == 2
     assert "copy-fails:REGION" in capsys.readouterr().err
+
+
+def test_a_rejected_marketplace_version_warns_and_the_images_stay_public(capsys):
+    code = main(["local", "release", "--stream", "developer", "--regions", "2", "--fault",
+                 "marketplace-rejects:x86_64", "--output", "json"])
+
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["status"] == "MARKETPLACE_FAILED"
+    assert all(image["public"] for image in result["images"])
+    [rejected] = result["marketplace_failed"]
+    assert rejected.startswith("x86_64 prod-example0x86stable: FAILED, a dry run (change set ")
+    assert "AMI_SCAN_FAILED: The AMI failed the AWS Marketplace security scan" in rejected
+
+
+def test_the_text_output_warns_of_the_missing_marketplace_version(capsys):
+    code = main(["local", "release", "--stream", "developer", "--regions", "2", "--fault", "marketplace-rejects"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("warning: no Marketplace version: ") == 2
+    assert " MARKETPLACE_FAILED in " in out.splitlines()[-1]

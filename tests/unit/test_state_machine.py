@@ -9,6 +9,7 @@ import pytest
 import chalicelib.errors as errors
 from app import app
 from atomic_release.local.runtime import substitution_name
+from chalicelib.config import Marketplace
 
 ASL_PATH = Path(__file__).resolve().parents[2] / "state_machines" / "release.asl.json"
 ASL = json.loads(ASL_PATH.read_text())
@@ -72,3 +73,18 @@ def test_a_throttled_copy_is_retried_with_back_off_and_a_failed_one_fails_only_i
     assert throttled and throttled[0]["BackoffRate"] > 1
     catch = copy["CopyToRegion"]["Catch"][0]
     assert copy[catch["Next"]]["Parameters"]["status"] == "failed" and copy[catch["Next"]]["End"]
+
+
+def test_marketplace_never_fails_a_published_release_and_its_follow_loop_is_bounded():
+    states = ASL["States"]
+    marketplace = states["Marketplace"]
+    assert marketplace["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.marketplace.caught",
+                                     "Next": "Finalize"}]
+    assert any(r["ErrorEquals"] == ["MarketplaceThrottled"] and r["BackoffRate"] > 1 for r in marketplace["Retry"])
+    assert states["Announce"]["Next"] == "MarketplaceSettled"
+    settled = states["MarketplaceSettled"]
+    assert settled["Choices"][0] == {"Variable": "$.marketplace.pending", "BooleanEquals": False, "Next": "Finalize"}
+    assert states[settled["Default"]] == {"Type": "Wait", "SecondsPath": "$.marketplace.wait_seconds",
+                                          "Next": "Marketplace"}
+    longest_follow = Marketplace.model_fields["give_up_after_hours"].metadata
+    assert max(m.le for m in longest_follow if hasattr(m, "le")) * 3600 < ASL["TimeoutSeconds"]
