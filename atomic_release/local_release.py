@@ -15,11 +15,8 @@ from chalicelib import detect, records
 from chalicelib.config import load_streams
 from chalicelib.detect import Decision
 from chalicelib.lifecycle import describe_cause
-from chalicelib.models import FILLABLE_STATUSES, ReleaseInput
+from chalicelib.models import RELEASED_STATUSES, ReleaseInput
 from chalicelib.report import ImageRow, image_rows
-
-# The images are public: what is missing is a warning, and a fill-in run's to fix.
-PUBLISHED = ("SUCCEEDED", *FILLABLE_STATUSES)
 
 
 class LocalResult(BaseModel):
@@ -119,7 +116,7 @@ def run_local_release(args) -> int:
                             on_stage=_stage_printer(progress))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-    elif result.status in PUBLISHED:
+    elif result.status in RELEASED_STATUSES:
         print(_table(result))
         print(f"stream metadata: {result.metadata_url}")
         for line in result.marketplace:
@@ -132,4 +129,5 @@ def run_local_release(args) -> int:
               f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
     else:
         print(f"release {result.release_id} {result.status}: {result.failure}")
-    return 0 if result.status in PUBLISHED else 1
+    # The images are public: what is missing is a warning, and a fill-in run's to fix.
+    return 0 if result.status in RELEASED_STATUSES else 1

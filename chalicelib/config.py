@@ -81,6 +81,8 @@ class SecurityGroupRule(BaseModel):
                 ipaddress.ip_network(cidr)
             except ValueError:
                 raise ValueError(f"{cidr!r} is not a CIDR block") from None
+            if "/" not in cidr:
+                raise ValueError(f"{cidr!r} lacks its prefix length (Marketplace takes CIDR blocks only)")
         return ranges
 
     @model_validator(mode="after")

@@ -51,8 +51,8 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
     }
     if not release.attempt:
         regions = release.regions_for(stream)
-        records.create(release, execution_arn, regions)
         arches = [arch for arch in stream.marketplace_arches if arch in release.commits]
+        records.create(release, execution_arn, regions, arches)
         return {**plan, "regions": regions, "marketplace": _marketplace_plan(stream, arches, {})}
     earlier = records.get(release.release_id)
     if earlier and earlier.status in FILLABLE_STATUSES and not (earlier.missing_regions or _unsent(stream, earlier)):
@@ -67,10 +67,11 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
 
 
 def _unsent(stream: Stream, record: ReleaseRecord) -> list[str]:
-    """The architectures whose Marketplace product has no successful change set of the release."""
+    """The architectures the release planned a Marketplace version for (and the stream still
+    publishes) whose product has no successful change set of the release."""
     return [arch for arch in stream.marketplace_arches
-            if arch in record.commits and not (arch in record.marketplace
-                                               and record.marketplace[arch].status == "SUCCEEDED")]
+            if arch in record.marketplace_arches and not (arch in record.marketplace
+                                                          and record.marketplace[arch].status == "SUCCEEDED")]
 
 
 def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -87,7 +88,9 @@ def settled_status(missing_regions: dict[str, str], marketplace_unsuccessful: li
 
 def finalize(task: FinalizeTask) -> dict:
     """Record the release complete, or what it misses: regions, each with why, and Marketplace
-    versions. A fill-in run's regions and change sets are merged into what the release had."""
+    versions. A fill-in run's regions and change sets are merged into what the release had.
+    Called first before Marketplace is followed (PUBLISHED: out, Marketplace pending), and again
+    once every change set has settled."""
     record = records.get(task.release_id)
     earlier = record if record and task.attempt else None
     region_states = dict(earlier.region_states) if earlier else {}
@@ -96,7 +99,7 @@ def finalize(task: FinalizeTask) -> dict:
     marketplace = {**(earlier.marketplace if earlier else {}), **{c.arch: c for c in task.marketplace.products}}
     missing = missing_regions(region_states)
     unsuccessful = task.marketplace.unsuccessful
-    status = settled_status(missing, unsuccessful)
+    status = "PUBLISHED" if task.marketplace.following else settled_status(missing, unsuccessful)
     records.mark_finished(task.release_id, status, images, task.announcement.metadata_url,
                           [i.model_dump(mode="json") for i in task.images], region_states,
                           {arch: change.model_dump(mode="json", exclude_none=True) for arch, change in marketplace.items()})

@@ -8,13 +8,12 @@ deterministic name is looked up first, and the same name always carries the same
 ClientRequestToken, so a retried task never creates a second version."""
 
 import functools
-import uuid
 from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
 from chalicelib import records
-from chalicelib.aws import client
+from chalicelib.aws import client, client_token
 from chalicelib.config import MARKETPLACE_REGION, MarketplaceProduct, Stream, load_streams
 from chalicelib.errors import MarketplaceThrottled
 from chalicelib.models import MarketplaceProgress, MarketplaceTask, ProductChange
@@ -24,7 +23,8 @@ from chalicelib.tags import RELEASE
 CATALOG = "AWSMarketplace"
 ENTITY_TYPE = "AmiProduct@1.0"
 CHANGE_TYPE = "AddDeliveryOptions"
-_TOKEN_NAMESPACE = uuid.UUID("6f1c2d4e-8a35-4b7e-9f0a-3c5d7e9b1a24")
+# An execution lasts 24 h at most; what follows Marketplace (Finalize) needs little of the rest.
+EXECUTION_ROOM = timedelta(hours=23, minutes=30)
 _TRY_LATER = {"ThrottlingException", "InternalServiceException"}
 
 
@@ -58,10 +58,6 @@ def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> st
     return f"{release_id}.{arch}.{attempt}" + (".validate" if intent == "VALIDATE" else "")
 
 
-def client_request_token(name: str, product_id: str) -> str:
-    return str(uuid.uuid5(_TOKEN_NAMESPACE, f"{product_id}/{name}"))
-
-
 def release_notes(stream: Stream, task: MarketplaceTask, arch: str) -> str:
     commit = task.commits[arch]
     committed = commit.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -91,23 +87,36 @@ def _error(error: ClientError) -> tuple[str, str]:
     return error.response["Error"]["Code"], error.response["Error"].get("Message", "")
 
 
-def _find(change: ProductChange) -> dict | None:
-    """A change set this run already started for the product (a retried task), if any."""
+def _names_of_release(change: ProductChange, release_id: str) -> list[str]:
+    """The names this release's runs gave the product's change sets, newest run first (the
+    filter takes 10 names: ten runs back)."""
+    return [change_set_name(release_id, change.arch, attempt, change.intent)
+            for attempt in range(change.attempt, max(change.attempt - 10, -1), -1)]
+
+
+def _already_sent(change: ProductChange, release_id: str) -> dict | None:
+    """The change set to follow instead of sending one: this run's own (a retried task), or one
+    an earlier run started that is in flight or succeeded, though no run recorded it (a task
+    cut off after StartChangeSet). A failed or cancelled earlier one is sent again."""
     listed = _call("list_change_sets", FilterList=[
-        {"Name": "ChangeSetName", "ValueList": [change.change_set_name]},
+        {"Name": "ChangeSetName", "ValueList": _names_of_release(change, release_id)},
         {"Name": "EntityId", "ValueList": [change.product_id]},
     ])["ChangeSetSummaryList"]
-    return max(listed, key=lambda found: found.get("StartTime", "")) if listed else None
+    newest_first = sorted(listed, key=lambda found: found.get("StartTime", ""), reverse=True)
+    own = [found for found in newest_first if found["ChangeSetName"] == change.change_set_name]
+    live = [found for found in newest_first if found["Status"] in ("PREPARING", "APPLYING", "SUCCEEDED")]
+    return (own or live or [None])[0]
 
 
 def _send(change: ProductChange, document: dict, release_id: str) -> ProductChange:
-    found = _find(change)
+    found = _already_sent(change, release_id)
     if found:
-        return _read(change.model_copy(update={"change_set_id": found["ChangeSetId"]}))
+        return _read(change.model_copy(update={"change_set_id": found["ChangeSetId"],
+                                               "change_set_name": found["ChangeSetName"]}))
     try:
         started = _call(
             "start_change_set", ChangeSetName=change.change_set_name, Intent=change.intent,
-            ClientRequestToken=client_request_token(change.change_set_name, change.product_id),
+            ClientRequestToken=client_token(change.product_id, change.change_set_name),
             ChangeSet=[{"ChangeType": CHANGE_TYPE, "Entity": {"Type": ENTITY_TYPE, "Identifier": change.product_id},
                         "DetailsDocument": document}],
             ChangeSetTags=[{"Key": RELEASE, "Value": release_id}])
@@ -117,8 +126,14 @@ def _send(change: ProductChange, document: dict, release_id: str) -> ProductChan
             return change.model_copy(update={"status": "WAITING", "reason": message})
         return change.model_copy(update={"status": "FAILED", "reason": f"StartChangeSet: {code}: {message}",
                                          "ended_at": _now()})
-    return change.model_copy(update={"change_set_id": started["ChangeSetId"], "status": "PREPARING", "reason": "",
+    sent = change.model_copy(update={"change_set_id": started["ChangeSetId"], "status": "PREPARING", "reason": "",
                                      "sent_at": _now()})
+    _record(release_id, [sent])
+    return sent
+
+
+def _record(release_id: str, changes: list[ProductChange]) -> None:
+    records.mark_marketplace(release_id, {c.arch: c.model_dump(mode="json", exclude_none=True) for c in changes})
 
 
 def _failure_details(described: dict) -> str:
@@ -132,9 +147,9 @@ def _read(change: ProductChange) -> ProductChange:
     try:
         described = _call("describe_change_set", ChangeSetId=change.change_set_id)
     except ClientError as error:
+        # Not settled: the change set may well go on at Marketplace; the next check asks again.
         code, message = _error(error)
-        return change.model_copy(update={"status": "FAILED", "reason": f"DescribeChangeSet: {code}: {message}",
-                                         "ended_at": _now()})
+        return change.model_copy(update={"reason": f"DescribeChangeSet: {code}: {message}"})
     status = described["Status"]
     update: dict = {"status": status, "reason": ""}
     if status == "FAILED":
@@ -161,38 +176,51 @@ def _planned(task: MarketplaceTask, stream: Stream, arch: str, earlier: ProductC
                          change_set_name=change_set_name(task.release_id, arch, task.attempt, intent))
 
 
-def _move_on(change: ProductChange, task: MarketplaceTask, stream: Stream) -> ProductChange:
+def _move_on(change: ProductChange, task: MarketplaceTask, stream: Stream, too_late: bool) -> ProductChange:
+    """Read a change set in flight; send one not sent yet, unless it is too late to follow it."""
     if change.settled:
         return change
     if change.change_set_id:
         return _read(change)
+    if too_late:
+        return change
     product = stream.marketplace.products[change.arch]
     document = details_document(product, change.image_id, task.version, release_notes(stream, task, change.arch))
     return _send(change, document, task.release_id)
 
 
-def _overdue(change: ProductChange, hours: int) -> ProductChange:
+def _overdue(change: ProductChange) -> ProductChange:
     if change.settled:
         return change
-    return change.model_copy(update={"status": "OVERDUE", "reason": f"still {change.status} after {hours} h; "
-                                     "a retry of the release follows it again"})
+    where = "still " + change.status if change.change_set_id else "not sent (" + (change.reason or change.status) + ")"
+    return change.model_copy(update={"status": "OVERDUE", "reason": f"{where} when the release stopped following "
+                                     "Marketplace; a retry of the release follows it again"})
+
+
+def deadline(task: MarketplaceTask, stream: Stream, started: datetime) -> datetime:
+    """``give_up_after_hours`` after the first check, and within the execution's own time."""
+    follow_until = started + timedelta(hours=stream.marketplace.give_up_after_hours)
+    if task.execution_started_at:
+        follow_until = min(follow_until, task.execution_started_at + EXECUTION_ROOM)
+    return follow_until
 
 
 def advance(task: MarketplaceTask) -> MarketplaceProgress:
-    """Send what is not sent, read what is in flight; past the deadline stop following."""
+    """Send what is not sent, read what is in flight; past the deadline send nothing more and
+    stop following."""
     stream = load_streams().stream(task.stream)
     progress = task.marketplace
     started = progress.started_at or _now()
+    too_late = _now() >= deadline(task, stream, started)
     earlier = {change.arch: change for change in progress.products}
-    products = [_move_on(_planned(task, stream, arch, earlier.get(arch)), task, stream) for arch in progress.arches]
-    hours = stream.marketplace.give_up_after_hours
-    if _now() - started >= timedelta(hours=hours):
-        products = [_overdue(change, hours) for change in products]
-    pending = not all(change.settled for change in products)
+    products = [_move_on(_planned(task, stream, arch, earlier.get(arch)), task, stream, too_late)
+                for arch in progress.arches]
+    if too_late:
+        products = [_overdue(change) for change in products]
     if products:
-        records.mark_marketplace(task.release_id, {c.arch: c.model_dump(mode="json", exclude_none=True)
-                                                   for c in products})
+        _record(task.release_id, products)
     for change in products:
         if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
             logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})
+    pending = not all(change.settled for change in products)
     return progress.model_copy(update={"started_at": started, "products": products, "pending": pending})

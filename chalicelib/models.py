@@ -304,6 +304,7 @@ class ValidateTask(Model):
     release_id: str
     stream: str
     version: str
+    attempt: int = Field(default=0, ge=0)
     published: list[RegionOutcome]
     skipped: list[RegionOutcome] = Field(default_factory=list)
     copy_failed: list[RegionOutcome] = Field(default_factory=list)
@@ -417,6 +418,11 @@ class MarketplaceProgress(Model):
     caught: Caught | None = Field(default=None, description="the Marketplace task failed: the state machine's Catch")
 
     @property
+    def following(self) -> bool:
+        """Change sets still to be sent or settled, and the task that follows them working."""
+        return self.pending and self.caught is None
+
+    @property
     def unsuccessful(self) -> list[str]:
         """One line per planned product that has no successful change set, and why."""
         by_arch = {p.arch: p for p in self.products}
@@ -437,6 +443,7 @@ class MarketplaceTask(Model):
     stream: str
     version: str
     attempt: int = Field(default=0, ge=0)
+    execution_started_at: datetime | None = None
     arches: list[dict] = Field(min_length=1, description="Prepare's plan: each arch with its commit")
     images: list[BuiltImage] = Field(min_length=1, description="the base region's images")
     marketplace: MarketplaceProgress
@@ -474,6 +481,8 @@ def missing_regions(region_states: dict[str, dict]) -> dict[str, str]:
 
 # A release that is out but misses regions or a Marketplace version: what a fill-in run takes over.
 FILLABLE_STATUSES = ("PARTIAL", "MARKETPLACE_FAILED")
+# A release that is out, its run ended. PUBLISHED: out, its run still following Marketplace.
+RELEASED_STATUSES = ("SUCCEEDED", *FILLABLE_STATUSES)
 
 
 class ReleaseRecord(Model):
@@ -483,8 +492,8 @@ class ReleaseRecord(Model):
     stream: str
     version: str
     trigger: str
-    status: Literal["RUNNING", "SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED", "FAILED", "ABORTED", "TIMED_OUT",
-                    "RETIRED"]
+    status: Literal["RUNNING", "PUBLISHED", "SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED", "FAILED", "ABORTED",
+                    "TIMED_OUT", "RETIRED"]
     execution_arn: str
     commits: dict[str, dict]
     regions: list[str]
@@ -505,6 +514,8 @@ class ReleaseRecord(Model):
                                                                                      "arch's Marketplace product")
     status_before_fill_in: str | None = Field(default=None, description="what a running fill-in run's release was, "
                                                                         "and is again should the run fail")
+    marketplace_arches: list[str] = Field(default_factory=list, description="whose Marketplace products the "
+                                                                             "release sends a version to")
 
     @property
     def missing_regions(self) -> dict[str, str]:

@@ -124,7 +124,8 @@ def validate(task: ValidateTask) -> Validation:
     verdicts = {outcome.region: _verdicts(found) for outcome, found in results}
     if problems:
         logger.warning("validation found problems", extra={"problems": problems})
-    if (task.published or task.not_published) and not any(r.status == "validated" for r in regions):
+    # A fill-in run whose regions fail again leaves them missing; what else it retries goes on.
+    if not task.attempt and not any(r.status == "validated" for r in regions):
         reasons = [f"{r.region}: {r.stage}: {r.reason}" for r in [*task.not_published, *regions]]
         raise NothingPublished("no region was published and validated: " + ("; ".join(reasons) or "no regions"))
     return Validation(regions=sorted(regions, key=lambda r: r.region), problems=problems, verdicts=verdicts)

@@ -37,7 +37,8 @@ def get(release_id: str) -> ReleaseRecord | None:
     return ReleaseRecord.model_validate(_from_item(item)) if item else None
 
 
-def create(release: ReleaseInput, execution_arn: str, regions: list[str]) -> ReleaseRecord:
+def create(release: ReleaseInput, execution_arn: str, regions: list[str],
+           marketplace_arches: list[str] = ()) -> ReleaseRecord:
     """Conditional put: the first execution of a release owns its record; a retry of that
     execution finds its own record and goes on; any other execution is refused."""
     now = _now()
@@ -46,6 +47,7 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str]) -> Rel
         trigger=release.trigger, status="RUNNING", execution_arn=execution_arn,
         commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
         regions=regions, created_at=now, updated_at=now, missing_arches=list(release.missing_arches),
+        marketplace_arches=list(marketplace_arches),
     )
     try:
         client("dynamodb").put_item(
@@ -92,11 +94,13 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
         client("dynamodb").update_item(
             TableName=table_name(), Key={"release_id": {"S": release.release_id}},
             UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
-                             "#updated = :now",
+                             "#updated = :now, #marketplace = if_not_exists(#marketplace, :nothing)",
             ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt = :previous",
             ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
-                                      "#updated": "updated_at", "#before": "status_before_fill_in"},
+                                      "#updated": "updated_at", "#before": "status_before_fill_in",
+                                      "#marketplace": "marketplace"},
             ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
+                                                ":nothing": {},
                                                 ":attempt": release.attempt, ":previous": release.attempt - 1,
                                                 ":now": _now()}),
         )
@@ -153,8 +157,7 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     record = get(release_id)
     before = record.status_before_fill_in if record else None
     try:
-        _update(release_id, owner=execution_arn, status=before or "PARTIAL", failed_stage=stage, failure=failure,
-                status_before_fill_in=None)
+        _update(release_id, owner=execution_arn, status=before or "PARTIAL", failed_stage=stage, failure=failure)
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise

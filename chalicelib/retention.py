@@ -21,12 +21,12 @@ from chalicelib.announce import read_stream_metadata
 from chalicelib.aws import client
 from chalicelib.config import Retention, Stream, load_streams
 from chalicelib.ec2 import chunks, image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
-from chalicelib.models import ArchCommit, Model, ReleaseRecord
+from chalicelib.models import RELEASED_STATUSES, ArchCommit, Model, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.sweeper import all_regions
 from chalicelib.tags import RELEASE, as_dict
 
-RETAINED_STATUSES = ("SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED")
+RETAINED_STATUSES = (*RELEASED_STATUSES, "PUBLISHED")
 # A release that failed after publication began keeps its public images (something may name them
 # already); retention retires them at once, but for what the metadata or ``latest`` names.
 ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")

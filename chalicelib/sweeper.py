@@ -45,12 +45,16 @@ def on_execution_ended(event: dict) -> dict:
         return {"release_id": release_id, "cleaned": False, "reason": "not an execution of the release state machine"}
     if status not in ENDED_WITHOUT_CATCH or not release_id:
         return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
+    record = records.get(release_id)
+    if record and record.status == "PUBLISHED" and record.execution_arn == detail.get("executionArn"):
+        records.mark_ended(release_id, "MARKETPLACE_FAILED", f"execution {status} while following Marketplace: "
+                           "the release is out; a fill-in run follows its change sets again")
+        return {"release_id": release_id, "cleaned": False, "reason": "the release was published: nothing to clean"}
     if release and release.attempt:
         records.mark_fill_in_failed(release_id, detail.get("executionArn", ""), "fill-in",
                                     f"fill-in run {release.attempt}: execution {status}")
         return {"release_id": release_id, "cleaned": False, "reason": "a fill-in run launches no instance, and "
                 "the images and copies it found or made are what the next fill-in run uses"}
-    record = records.get(release_id)
     removed = Removed()
     for region in (record.regions if record else all_regions()):
         removed.add(remove_release_resources(region, release_id, keep_public_images=True))

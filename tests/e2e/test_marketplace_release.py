@@ -2,16 +2,20 @@
 product; a rejected version leaves the release published with Marketplace failed, and the retry
 sends that version once more."""
 
+import json
+import time
+
 import pytest
 
 import functions.marketplace
 from atomic_release.local import LocalRuntime, marketplace_catalog
 from atomic_release.local.marketplace_faults import MarketplaceFault
+from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.synthetic import synthetic_release
 from atomic_release.local_release import follow, run
 from chalicelib import records, starter
 from chalicelib.aws import client
-from chalicelib.config import load_streams
+from chalicelib.config import DEFAULT_CONFIG, load_streams
 from chalicelib.errors import ReleaseNotPartial
 from tests.helpers import nothing, release_resources
 
@@ -97,3 +101,70 @@ def test_a_developer_commit_dry_runs_its_marketplace_versions(developer_release)
             assert [c["ChangeSetName"] for c in change_sets(product_id)] == [
                 f"{result.release_id}.{arch}.0.validate"]
             assert titles(product_id) == []
+
+
+def test_a_release_stopped_while_following_marketplace_stays_released_and_its_retry_follows_on(stable_release):
+    with LocalRuntime() as runtime:
+        marketplace_catalog.hold(PRODUCTS["x86_64"])
+        started = runtime.start_release(stable_release)
+        record = wait_for(lambda: (found := records.get(started.release_id)) and found.status == "PUBLISHED"
+                          and "x86_64" in found.marketplace and found)
+        in_flight = record.marketplace["x86_64"].change_set_id
+
+        runtime.abort(started.execution_arn)
+
+        stopped = records.get(started.release_id)
+        assert stopped.status == "MARKETPLACE_FAILED" and "while following Marketplace" in stopped.failure
+        assert all(image_public(region, image) for arch, regions in stopped.images.items()
+                   for region, image in regions.items())
+        marketplace_catalog.let_go(PRODUCTS["x86_64"])
+        retry = starter.fill_in(started.release_id)
+        retried = follow(runtime, "stable", stable_release.version, retry.release_id, retry.execution_arn)
+
+        assert retried.status == "SUCCEEDED", (retried.failure, retried.marketplace_failed)
+        assert records.get(started.release_id).marketplace["x86_64"].change_set_id == in_flight
+        assert len(change_sets(PRODUCTS["x86_64"])) == 1
+
+
+def test_a_region_failing_again_does_not_keep_the_retry_from_sending_the_marketplace_version(stable_release):
+    faults = [MarketplaceFault.parse("marketplace-rejects:x86_64"), RegionFault.parse("copy-fails:us-east-2")]
+    with LocalRuntime(faults=faults) as runtime:
+        first = run(runtime, stable_release)
+        assert first.status == "MARKETPLACE_FAILED" and list(first.missing_regions) == ["us-east-2"]
+
+        retry = starter.fill_in(first.release_id)
+        retried = follow(runtime, "stable", stable_release.version, retry.release_id, retry.execution_arn)
+
+        assert retried.status == "PARTIAL", retried.failure
+        assert list(retried.missing_regions) == ["us-east-2"]
+        assert titles(PRODUCTS["x86_64"]) == [stable_release.version]
+
+
+def wait_for(found, timeout_s: float = 60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("not reached in time")
+
+
+def image_public(region: str, image_id: str) -> bool:
+    [image] = client("ec2", region).describe_images(ImageIds=[image_id])["Images"]
+    return image["Public"]
+
+
+def test_a_stream_that_does_not_publish_to_marketplace_is_released_without_the_stage(tmp_path, developer_release):
+    raw = json.loads(DEFAULT_CONFIG.read_text())
+    raw["streams"]["developer"]["marketplace"]["publish"] = False
+    config = tmp_path / "streams.json"
+    config.write_text(json.dumps(raw))
+    with LocalRuntime(config=config) as runtime:
+        result = run(runtime, developer_release)
+
+        assert result.status == "SUCCEEDED", result.failure
+        assert result.marketplace == [] and records.get(result.release_id).marketplace == {}
+        assert all(change_sets(product) == [] for product in PRODUCTS.values())
+        stages = [e["stateEnteredEventDetails"]["name"] for e in runtime.history(result.execution_arn)
+                  if e["type"].endswith("StateEntered")]
+        assert "Marketplace" not in stages and stages[-1] == "Released"

@@ -582,3 +582,16 @@ def test_a_fill_in_run_that_adds_no_region_announces_nothing(prepared, release_q
                             "event_id": "", "latest_moved": False}
     assert received(release_queue) == []
     assert records.get(RELEASE_ID).notified == {}
+
+
+def test_the_release_is_recorded_published_before_marketplace_is_followed(prepared):
+    following = {"arches": list(ARCHES), "pending": True, "products": [product_change("x86_64", "PREPARING")]}
+
+    result = invoke(finalize, finalize_task(marketplace=following))
+
+    assert result["status"] == "PUBLISHED" and result["marketplace_failed"] != []
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.images, record.missing_regions) == ("PUBLISHED", IMAGES, {})
+    assert record.marketplace["x86_64"].status == "PREPARING"
+    settled = marketplace_progress(product_change("x86_64", "SUCCEEDED"), product_change("arm64", "SUCCEEDED"))
+    assert invoke(finalize, finalize_task(marketplace=settled))["status"] == "SUCCEEDED"

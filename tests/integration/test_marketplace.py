@@ -104,19 +104,68 @@ def test_a_product_held_by_another_change_set_waits_for_it_then_is_sent(built):
     assert [v["VersionTitle"] for v in marketplace_catalog.versions(PRODUCTS["x86_64"])] == ["hotfix", VERSION]
 
 
-def test_a_retried_task_finds_its_change_set_instead_of_sending_another(built):
+def test_a_retried_task_finds_its_change_set_instead_of_sending_another(built, monkeypatch):
+    tokens = iter(range(100))
+    # Tokens that never repeat: only the look-up by name keeps the second call from sending again.
+    monkeypatch.setattr(marketplace, "client_token", lambda *parts: f"token-{next(tokens)}")
     event = task(built)
     first = invoke(marketplace_task, event)
     again = invoke(marketplace_task, event)  # the first answer was lost: the same input once more
+
     assert [c["change_set_id"] for c in again["products"]] == [c["change_set_id"] for c in first["products"]]
     assert all(len(change_sets(product)) == 1 for product in PRODUCTS.values())
 
 
-def test_the_same_change_set_name_always_carries_the_same_token():
-    name = marketplace.change_set_name(RELEASE_ID, "x86_64", 0, "APPLY")
-    assert marketplace.client_request_token(name, "prod-a") == marketplace.client_request_token(name, "prod-a")
-    retry = marketplace.change_set_name(RELEASE_ID, "x86_64", 1, "APPLY")
-    assert marketplace.client_request_token(retry, "prod-a") != marketplace.client_request_token(name, "prod-a")
+def test_the_same_change_set_name_always_carries_the_same_token(built):
+    sent = []
+    original = marketplace._call
+
+    def recording(operation, **parameters):
+        if operation == "start_change_set":
+            sent.append((parameters["ChangeSetName"], parameters["ClientRequestToken"]))
+        return original(operation, **parameters)
+
+    marketplace_catalog.hold(PRODUCTS["x86_64"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(marketplace, "_call", recording)
+        invoke(marketplace_task, task(built, arches=["x86_64"]))
+        patch.setattr(marketplace, "_already_sent", lambda change, release_id: None)
+        invoke(marketplace_task, task(built, arches=["x86_64"]))
+        invoke(marketplace_task, task(built, arches=["x86_64"], attempt=1))
+
+    assert sent[0] == sent[1] and sent[2][0] != sent[0][0] and sent[2][1] != sent[0][1]
+    assert len(change_sets(PRODUCTS["x86_64"])) == 1, "the repeated token made no second change set"
+
+
+@pytest.mark.parametrize("earlier_status", ["PREPARING", "SUCCEEDED"])
+def test_a_change_set_an_earlier_run_sent_but_never_recorded_is_followed_not_sent_again(built, earlier_status):
+    orphan = by_arch(invoke(marketplace_task, task(built, arches=["x86_64"])))["x86_64"]
+    if earlier_status == "SUCCEEDED":
+        marketplace_catalog.steer(orphan["change_set_id"], "SUCCEEDED")
+
+    adopted = by_arch(follow(task(built, attempt=1, arches=["x86_64"])))["x86_64"]
+
+    assert adopted["status"] == "SUCCEEDED" and adopted["change_set_id"] == orphan["change_set_id"]
+    assert adopted["change_set_name"] == f"{RELEASE_ID}.x86_64.0"
+    assert len(change_sets(PRODUCTS["x86_64"])) == 1
+    assert marketplace_catalog.versions(PRODUCTS["x86_64"])[0]["VersionTitle"] == VERSION
+
+
+def test_a_change_set_that_cannot_be_read_stays_followed(built, monkeypatch):
+    sent = by_arch(invoke(marketplace_task, task(built, arches=["x86_64"])))["x86_64"]
+    original = marketplace._call
+
+    def refusing(operation, **parameters):
+        if operation == "describe_change_set":
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not now"}}, "DescribeChangeSet")
+        return original(operation, **parameters)
+
+    monkeypatch.setattr(marketplace, "_call", refusing)
+    progress = invoke(marketplace_task, task(built, arches=["x86_64"], products=[sent], started_at=sent["sent_at"]))
+
+    unread = by_arch(progress)["x86_64"]
+    assert progress["pending"] is True
+    assert (unread["status"], unread["reason"]) == ("PREPARING", "DescribeChangeSet: AccessDeniedException: not now")
 
 
 def test_a_validate_only_stream_dry_runs_and_creates_no_version(built):
@@ -158,7 +207,21 @@ def test_change_sets_still_running_at_the_deadline_are_left_overdue(built):
     progress = invoke(marketplace_task, task(built, arches=["x86_64"], started_at=long_ago))
     overdue = by_arch(progress)["x86_64"]
     assert progress["pending"] is False
-    assert overdue["status"] == "OVERDUE" and "still PREPARING after 8 h" in overdue["reason"]
+    assert overdue["status"] == "OVERDUE" and overdue["reason"].startswith("not sent (")
+    assert change_sets(PRODUCTS["x86_64"]) == [], "past the deadline nothing more is sent"
+
+
+def test_the_deadline_falls_within_the_executions_own_time(built):
+    event = task(built, arches=["x86_64"])
+    event["marketplace"] = invoke(marketplace_task, event)
+    marketplace_catalog.hold(PRODUCTS["x86_64"])
+    event["execution_started_at"] = (datetime.now(timezone.utc) - timedelta(hours=23, minutes=31)).isoformat()
+
+    progress = invoke(marketplace_task, event)
+
+    overdue = by_arch(progress)["x86_64"]
+    assert progress["pending"] is False
+    assert overdue["status"] == "OVERDUE" and overdue["reason"].startswith("still PREPARING when the release")
 
 
 def test_a_retry_run_resends_a_failed_product_only(built):
@@ -171,9 +234,12 @@ def test_a_retry_run_resends_a_failed_product_only(built):
 
 
 def test_a_retry_run_follows_a_change_set_left_in_flight_instead_of_sending_another(built):
+    event = task(built, arches=["x86_64"])
+    event["marketplace"] = invoke(marketplace_task, event)
     marketplace_catalog.hold(PRODUCTS["x86_64"])
-    long_ago = (datetime.now(timezone.utc) - timedelta(hours=9)).isoformat()
-    overdue = by_arch(invoke(marketplace_task, task(built, arches=["x86_64"], started_at=long_ago)))["x86_64"]
+    event["marketplace"]["started_at"] = (datetime.now(timezone.utc) - timedelta(hours=9)).isoformat()
+    overdue = by_arch(invoke(marketplace_task, event))["x86_64"]
+    assert overdue["status"] == "OVERDUE"
     marketplace_catalog.let_go(PRODUCTS["x86_64"])
     followed = by_arch(follow(task(built, attempt=1, arches=["x86_64"], products=[overdue])))["x86_64"]
     assert followed["status"] == "SUCCEEDED" and followed["change_set_id"] == overdue["change_set_id"]

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from chalicelib import records
+from chalicelib.aws import client
 from chalicelib.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
 from functions import prepare
 from tests.integration.support import (
@@ -270,7 +271,25 @@ def test_a_failed_fill_in_run_leaves_the_release_as_it_found_it(runtime):
     finish_marketplace_failed()
     invoke(prepare, fill_in_event())
 
-    assert records.mark_fill_in_failed(RELEASE_ID, FILL_IN_ARN, "announce", "announce failed: AnnounceFailed: no")
+    for _ in range(2):  # FailRelease retried, or the cleanup event delivered twice
+        assert records.mark_fill_in_failed(RELEASE_ID, FILL_IN_ARN, "announce", "announce failed: AnnounceFailed: no")
     record = records.get(RELEASE_ID)
-    assert (record.status, record.status_before_fill_in, record.failed_stage) == ("MARKETPLACE_FAILED", None,
-                                                                                   "announce")
+    assert (record.status, record.failed_stage) == ("MARKETPLACE_FAILED", "announce")
+
+
+def test_a_release_records_whose_marketplace_products_it_sends_to(runtime):
+    invoke(prepare, prepare_event())
+
+    assert records.get(RELEASE_ID).marketplace_arches == ["x86_64", "arm64"]
+
+
+def test_a_release_recorded_before_marketplace_is_not_offered_to_it_by_a_fill_in_run(runtime):
+    finish_partial()
+    client("dynamodb").update_item(TableName=records.table_name(), Key={"release_id": {"S": RELEASE_ID}},
+                                   UpdateExpression="REMOVE marketplace, marketplace_arches")
+
+    plan = invoke(prepare, fill_in_event())
+
+    assert plan["regions"] == [COPY, FAR]
+    assert plan["marketplace"] == {"arches": [], "pending": False, "wait_seconds": 600, "products": []}
+    assert records.get(RELEASE_ID).marketplace == {}

@@ -201,3 +201,12 @@ def test_a_snapshot_no_longer_shared_publicly_fails_its_region(published):
 
     failed = next(r for r in result["regions"] if r["region"] == COPY)
     assert (failed["status"], failed["reason"]) == ("failed", "x86_64 snapshots public is False, expected True")
+
+
+def test_a_fill_in_run_whose_regions_fail_again_leaves_them_missing_and_goes_on(runtime):
+    """Its other work (a Marketplace version to send again) must not wait for those regions."""
+    blocked = [outcome(region, "skipped", "preflight", reason=BLOCKED_REASON) for region in (COPY,)]
+
+    result = invoke(validate, {**validate_task([], blocked), "attempt": 1})
+
+    assert result["regions"] == [] and result["problems"] == []

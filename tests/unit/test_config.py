@@ -89,6 +89,8 @@ def test_unknown_stream_is_named_with_the_configured_ones():
      "streams.developer.marketplace.products.x86_64.recommended_instance_type", "should match pattern"),
     (lambda s: s["marketplace"]["products"]["x86_64"]["security_groups"][0].update(ip_ranges=["0.0.0.0/99"]),
      "streams.developer.marketplace.products.x86_64.security_groups.0.ip_ranges", "'0.0.0.0/99' is not a CIDR"),
+    (lambda s: s["marketplace"]["products"]["x86_64"]["security_groups"][0].update(ip_ranges=["203.0.113.7"]),
+     "streams.developer.marketplace.products.x86_64.security_groups.0.ip_ranges", "lacks its prefix length"),
     (lambda s: s["marketplace"]["products"]["x86_64"]["security_groups"][0].update(from_port=443, to_port=22),
      "streams.developer.marketplace.products.x86_64.security_groups.0", "from_port 443 is above to_port 22"),
     (lambda s: s["marketplace"].update(release_notes="{version} {colour}"), "streams.developer.marketplace.release_notes",

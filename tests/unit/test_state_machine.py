@@ -81,9 +81,12 @@ def test_marketplace_never_fails_a_published_release_and_its_follow_loop_is_boun
     assert marketplace["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.marketplace.caught",
                                      "Next": "Finalize"}]
     assert any(r["ErrorEquals"] == ["MarketplaceThrottled"] and r["BackoffRate"] > 1 for r in marketplace["Retry"])
-    assert states["Announce"]["Next"] == "MarketplaceSettled"
+    assert states["Announce"]["Next"] == "RecordPublication"
+    assert states["RecordPublication"]["Resource"] == states["Finalize"]["Resource"]
+    assert states["RecordPublication"]["Next"] == "MarketplaceSettled"
     settled = states["MarketplaceSettled"]
-    assert settled["Choices"][0] == {"Variable": "$.marketplace.pending", "BooleanEquals": False, "Next": "Finalize"}
+    assert settled["Choices"][0]["Next"] == "Released" and states["Released"]["Type"] == "Succeed"
+    assert settled["Choices"][1] == {"Variable": "$.marketplace.pending", "BooleanEquals": False, "Next": "Finalize"}
     assert states[settled["Default"]] == {"Type": "Wait", "SecondsPath": "$.marketplace.wait_seconds",
                                           "Next": "Marketplace"}
     longest_follow = Marketplace.model_fields["give_up_after_hours"].metadata
