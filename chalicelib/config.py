@@ -28,6 +28,14 @@ _NAME_FIELDS = {"stream", "version", "arch"}
 MARKETPLACE_REGION = "us-east-1"  # the one region of the Marketplace Catalog API
 
 
+def placeholders(template: str, allowed: set[str]) -> set[str]:
+    """The ``{name}`` placeholders of a template; ValueError naming any not allowed."""
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    if unknown := fields - allowed:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return fields
+
+
 class Regions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -135,9 +143,7 @@ class Marketplace(BaseModel):
     @field_validator("release_notes")
     @classmethod
     def _known_placeholders(cls, template: str) -> str:
-        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-        if unknown := fields - _NOTES_FIELDS:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(_NOTES_FIELDS)}")
+        placeholders(template, _NOTES_FIELDS)
         if not template.strip():
             raise ValueError("must not be blank")
         return template
@@ -198,10 +204,7 @@ class Stream(BaseModel):
     @field_validator("ami_name_pattern")
     @classmethod
     def _pattern_names_each_image(cls, pattern: str) -> str:
-        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
-        if unknown := fields - _NAME_FIELDS:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(_NAME_FIELDS)}")
-        if not {"version", "arch"} <= fields:
+        if not {"version", "arch"} <= placeholders(pattern, _NAME_FIELDS):
             raise ValueError("must contain {version} and {arch} so every image gets its own name")
         sample = pattern.format(stream="stable", version="41.20250101.3.0", arch="x86_64")
         if not _AMI_NAME.match(sample):

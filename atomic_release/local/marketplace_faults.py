@@ -4,7 +4,7 @@ set of an architecture's product, as it reports an image that fails its security
 from dataclasses import dataclass
 
 from atomic_release.local import marketplace_catalog
-from chalicelib.arch import ARCHES
+from atomic_release.local.simulator import kind_and_arch
 from chalicelib.config import StreamsConfig
 
 MARKETPLACE_FAULT_KINDS: tuple[str, ...] = ("marketplace-rejects",)
@@ -20,12 +20,7 @@ class MarketplaceFault:
 
     @classmethod
     def parse(cls, text: str) -> "MarketplaceFault":
-        kind, _, arch = text.partition(":")
-        if kind not in MARKETPLACE_FAULT_KINDS:
-            raise ValueError(f"unknown Marketplace fault {kind!r}; one of {', '.join(MARKETPLACE_FAULT_KINDS)}")
-        if arch and arch not in ARCHES:
-            raise ValueError(f"fault {text!r}: architecture must be one of {', '.join(ARCHES)}")
-        return cls(kind, arch or None)
+        return cls(*kind_and_arch(text, MARKETPLACE_FAULT_KINDS, "Marketplace fault"))
 
     def set_up(self, streams: StreamsConfig) -> None:
         products = {product.product_id for stream in streams.streams.values()

@@ -18,6 +18,17 @@ from chalicelib.aws import client
 from chalicelib.guest import TARGET_DEVICE, read_user_data
 from chalicelib.tags import ROLE, as_dict
 
+
+def kind_and_arch(text: str, kinds: tuple[str, ...], what: str = "fault") -> tuple[str, str | None]:
+    """``KIND`` or ``KIND:ARCH`` -> (kind, arch or None for every architecture)."""
+    kind, _, arch = text.partition(":")
+    if kind not in kinds:
+        raise ValueError(f"unknown {what} {kind!r}; one of {', '.join(kinds)}")
+    if arch and arch not in ARCHES:
+        raise ValueError(f"fault {text!r}: architecture must be one of {', '.join(ARCHES)}")
+    return kind, arch or None
+
+
 FaultKind = Literal["builder-fails", "builder-silent", "builder-hangs", "qa-fails"]
 FAULT_KINDS: tuple[str, ...] = ("builder-fails", "builder-silent", "builder-hangs", "qa-fails")
 
@@ -30,12 +41,7 @@ class Fault:
     @classmethod
     def parse(cls, text: str) -> "Fault":
         """``KIND`` or ``KIND:ARCH``, e.g. ``qa-fails:arm64``."""
-        kind, _, arch = text.partition(":")
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if arch and arch not in ARCHES:
-            raise ValueError(f"fault {text!r}: architecture must be one of {', '.join(ARCHES)}")
-        return cls(kind, arch or None)  # type: ignore[arg-type]
+        return cls(*kind_and_arch(text, FAULT_KINDS))  # type: ignore[arg-type]
 
     def applies(self, kind: str, arch: str) -> bool:
         return self.kind == kind and self.arch in (None, arch)
