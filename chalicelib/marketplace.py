@@ -126,10 +126,8 @@ def _send(change: ProductChange, document: dict, release_id: str) -> ProductChan
             return change.model_copy(update={"status": "WAITING", "reason": message})
         return change.model_copy(update={"status": "FAILED", "reason": f"StartChangeSet: {code}: {message}",
                                          "ended_at": _now()})
-    sent = change.model_copy(update={"change_set_id": started["ChangeSetId"], "status": "PREPARING", "reason": "",
+    return change.model_copy(update={"change_set_id": started["ChangeSetId"], "status": "PREPARING", "reason": "",
                                      "sent_at": _now()})
-    _record(release_id, [sent])
-    return sent
 
 
 def _record(release_id: str, changes: list[ProductChange]) -> None:
@@ -217,8 +215,8 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
                 for arch in progress.arches]
     if too_late:
         products = [_overdue(change) for change in products]
-    if products:
-        _record(task.release_id, products)
+    if changed := [change for change in products if change != earlier.get(change.arch)]:
+        _record(task.release_id, changed)
     for change in products:
         if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
             logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})

@@ -83,7 +83,7 @@ def test_marketplace_never_fails_a_published_release_and_its_follow_loop_is_boun
     assert any(r["ErrorEquals"] == ["MarketplaceThrottled"] and r["BackoffRate"] > 1 for r in marketplace["Retry"])
     assert states["Announce"]["Next"] == "RecordPublication"
     assert states["RecordPublication"]["Resource"] == states["Finalize"]["Resource"]
-    assert states["RecordPublication"]["Next"] == "MarketplaceSettled"
+    assert states[states["RecordPublication"]["Next"]]["Next"] == "MarketplaceSettled"
     settled = states["MarketplaceSettled"]
     assert settled["Choices"][0]["Next"] == "Released" and states["Released"]["Type"] == "Succeed"
     assert settled["Choices"][1] == {"Variable": "$.marketplace.pending", "BooleanEquals": False, "Next": "Finalize"}
@@ -91,3 +91,17 @@ def test_marketplace_never_fails_a_published_release_and_its_follow_loop_is_boun
                                           "Next": "Marketplace"}
     longest_follow = Marketplace.model_fields["give_up_after_hours"].metadata
     assert max(m.le for m in longest_follow if hasattr(m, "le")) * 3600 < ASL["TimeoutSeconds"]
+
+
+def test_what_the_marketplace_loop_carries_is_all_finalize_and_fail_release_read():
+    states = ASL["States"]
+    kept = states[states["RecordPublication"]["Next"]]["Parameters"]
+    for reader in ("Finalize", "FailRelease", "Marketplace"):
+        for path in states[reader]["Parameters"].values():
+            if not isinstance(path, str) or not path.startswith("$.") or path.startswith("$.failure"):
+                continue  # $.failure is what Finalize's own Catch adds on the way to FailRelease
+            top, _, inner = path[2:].partition(".")
+            carried = kept.get(f"{top}.$") or kept.get(top)
+            assert carried, f"{reader} reads {path}, which the loop drops"
+            if isinstance(carried, dict) and inner:
+                assert f"{inner}.$" in carried, f"{reader} reads {path}, which the loop drops"
