@@ -3,9 +3,9 @@
 
 One task moves every product on: it sends what is not sent yet and reads what is in flight; the
 state machine calls it again minutes apart until every change set has settled or the release
-gives up following them. Sending is idempotent twice over: a change set of the same
-deterministic name is looked up first, and the same name always carries the same
-ClientRequestToken, so a retried task never creates a second version."""
+gives up following them. Sending is idempotent twice over: the release's change sets for the
+product are looked up first (by their deterministic names), and the same name always carries
+the same ClientRequestToken, so neither a retried task nor a later run creates a second version."""
 
 import functools
 from datetime import datetime, timedelta, timezone
@@ -130,10 +130,6 @@ def _send(change: ProductChange, document: dict, release_id: str) -> ProductChan
                                      "sent_at": _now()})
 
 
-def _record(release_id: str, changes: list[ProductChange]) -> None:
-    records.mark_marketplace(release_id, {c.arch: c.model_dump(mode="json", exclude_none=True) for c in changes})
-
-
 def _failure_details(described: dict) -> str:
     errors = [f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
               for change in described.get("ChangeSet", []) for detail in change.get("ErrorDetailList", [])]
@@ -216,7 +212,8 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
     if too_late:
         products = [_overdue(change) for change in products]
     if changed := [change for change in products if change != earlier.get(change.arch)]:
-        _record(task.release_id, changed)
+        records.mark_marketplace(task.release_id, {c.arch: c.model_dump(mode="json", exclude_none=True)
+                                                   for c in changed})
     for change in products:
         if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
             logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})
