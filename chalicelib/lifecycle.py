@@ -118,7 +118,15 @@ def fail_release(task: FailTask) -> dict:
 
     A failed fill-in run removes nothing and leaves the release partial: it launched no
     instance, CheckCopies removed the copies that failed, and the copies it made and the
-    images the release built are what the next fill-in run uses."""
+    images the release built are what the next fill-in run uses. A run that failed after it
+    recorded the release PUBLISHED removes nothing either: the release is out, and only its
+    Marketplace versions are in doubt."""
+    record = records.get(task.release_id)
+    if record and record.status == "PUBLISHED" and record.execution_arn == task.execution_arn:
+        sentence = describe(innermost(task.failure))
+        records.mark_ended(task.release_id, "MARKETPLACE_FAILED", f"{sentence}; the release is out")
+        logger.error("release failed after it was published", extra={"failure": sentence})
+        return {"error": innermost(task.failure).rethrowable_error, "cause": sentence}
     keep_public = task.failure.stage in STAGES_AFTER_PUBLICATION_BEGAN
     removed, unclean = Removed(), []
     for region in ([] if task.attempt else task.regions):

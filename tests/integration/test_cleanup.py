@@ -13,6 +13,7 @@ from chalicelib.errors import InvalidReleaseInput
 from chalicelib.tags import release_tags, tag_specifications
 from functions import cleanup_arch, fail_release
 from tests.integration.support import (
+    ARCHES,
     BASE,
     COPY,
     EXECUTION_ARN,
@@ -22,6 +23,7 @@ from tests.integration.support import (
     arch_task,
     instance,
     invoke,
+    own_image_ids,
     volume_exists,
 )
 
@@ -259,3 +261,19 @@ def test_a_failed_fill_in_run_that_does_not_own_the_record_leaves_it_alone(prepa
 
     record = records.get(RELEASE_ID)
     assert (record.status, record.failure) == ("SUCCEEDED", None)
+
+
+
+def test_a_release_failing_after_it_was_recorded_published_stays_released(prepared, built):
+    records.mark_finished(RELEASE_ID, "PUBLISHED", {"x86_64": {BASE: built["x86_64"]["image_id"]}}, "s3://b/k",
+                          list(built.values()), {BASE: {"region": BASE, "status": "validated", "stage": "validate"}})
+    task = {**fail_task("finalize", "ClientError", "ProvisionedThroughputExceededException"),
+            "execution_arn": EXECUTION_ARN}
+
+    result = invoke(fail_release, task)
+
+    record = records.get(RELEASE_ID)
+    assert record.status == "MARKETPLACE_FAILED"
+    assert record.failure == "finalize failed: ClientError: ProvisionedThroughputExceededException; the release is out"
+    assert result["error"] == "ClientError"
+    assert all(built[arch]["image_id"] in own_image_ids(BASE) for arch in ARCHES), "nothing is removed"
