@@ -54,7 +54,7 @@ def follow(runtime: LocalRuntime, stream: str, version: str, release_id: str, ex
     return LocalResult(
         release_id=release_id, stream=stream, version=version, status=output.get("status", finished.status),
         execution_arn=finished.execution_arn, missing_regions=output.get("missing", {}),
-        marketplace=[change.describe for _, change in sorted((record.marketplace if record else {}).items())],
+        marketplace=[record.marketplace[arch].describe for arch in sorted(record.marketplace)] if record else [],
         marketplace_failed=output.get("marketplace_failed", []),
         failure=None if finished.status == "SUCCEEDED" else _failure(release_id, finished),
         images=image_rows(release_id), metadata_url=output.get("metadata_url"),

@@ -211,10 +211,11 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
                 for arch in progress.arches]
     if too_late:
         products = [_overdue(change) for change in products]
-    if changed := [change for change in products if change != earlier.get(change.arch)]:
+    changed = [change for change in products if change != earlier.get(change.arch)]
+    if changed:
         records.mark_marketplace(task.release_id, {c.arch: c.model_dump(mode="json", exclude_none=True)
                                                    for c in changed})
-    for change in products:
+    for change in changed:
         if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
             logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})
     pending = not all(change.settled for change in products)

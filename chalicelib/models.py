@@ -337,11 +337,18 @@ class Validation(Model):
                                                                                   "correct, incorrect, missing")
 
 
-class AnnounceTask(Model):
+class PlannedArches(Model):
+    arches: list[dict] = Field(min_length=1, description="Prepare's plan: each arch with its commit")
+
+    @property
+    def commits(self) -> dict[str, ArchCommit]:
+        return {a["arch"]: ArchCommit.model_validate(a["commit"]) for a in self.arches}
+
+
+class AnnounceTask(PlannedArches):
     release_id: str
     stream: str
     version: str
-    arches: list[dict] = Field(min_length=1, description="Prepare's plan: each arch with its commit")
     regions: list[RegionOutcome] = Field(description="the regions that reached publication, validated or not")
     skipped: list[RegionOutcome] = Field(default_factory=list)
     copy_failed: list[RegionOutcome] = Field(default_factory=list)
@@ -358,10 +365,6 @@ class AnnounceTask(Model):
     @property
     def missing(self) -> dict[str, str]:
         return {r.region: f"{r.stage}: {r.reason or r.status}" for r in self.outcomes if r.status != "validated"}
-
-    @property
-    def commits(self) -> dict[str, ArchCommit]:
-        return {a["arch"]: ArchCommit.model_validate(a["commit"]) for a in self.arches}
 
     @property
     def commit_time(self) -> datetime:
@@ -438,19 +441,14 @@ class MarketplaceProgress(Model):
         return lines
 
 
-class MarketplaceTask(Model):
+class MarketplaceTask(PlannedArches):
     release_id: str
     stream: str
     version: str
     attempt: int = Field(default=0, ge=0)
     execution_started_at: datetime | None = None
-    arches: list[dict] = Field(min_length=1, description="Prepare's plan: each arch with its commit")
     images: list[BuiltImage] = Field(min_length=1, description="the base region's images")
     marketplace: MarketplaceProgress
-
-    @property
-    def commits(self) -> dict[str, ArchCommit]:
-        return {a["arch"]: ArchCommit.model_validate(a["commit"]) for a in self.arches}
 
 
 class FinalizeTask(AnnounceTask):
