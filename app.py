@@ -3,9 +3,10 @@ logic lives in ``functions/`` and ``chalicelib/``."""
 
 import os
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, IAMAuthorizer, Rate, Response
 
-from chalicelib import detect, events, retention, sweeper, webhook
+from chalicelib import dashboard, detect, events, maintainers, retention, starter, sweeper, webhook
+from chalicelib.http import Answer
 from functions import (
     announce,
     check_build,
@@ -126,6 +127,58 @@ def ostree_hook():
     request = app.current_request
     answer = webhook.handle(dict(request.headers), request.raw_body)
     return Response(body=answer.body, status_code=answer.status)
+
+
+# -- maintainers: the API (signed with the caller's AWS credentials) and the page that reads it -----
+
+maintainers_only = IAMAuthorizer()
+
+
+def _respond(answer: Answer) -> Response:
+    return Response(body=answer.body, status_code=answer.status)
+
+
+@app.route("/releases", methods=["GET"], authorizer=maintainers_only)
+def list_releases():
+    return _respond(maintainers.answer(lambda: maintainers.list_releases(app.current_request.query_params)))
+
+
+@app.route("/releases", methods=["POST"], authorizer=maintainers_only, content_types=["application/json"])
+def trigger_release():
+    return _respond(maintainers.answer(lambda: maintainers.trigger(app.current_request.raw_body)))
+
+
+@app.route("/releases/{release_id}", methods=["GET"], authorizer=maintainers_only)
+def show_release(release_id):
+    return _respond(maintainers.answer(lambda: maintainers.show_release(release_id)))
+
+
+@app.route("/releases/{release_id}/retry", methods=["POST"], authorizer=maintainers_only)
+def retry_release(release_id):
+    return _respond(maintainers.answer(lambda: starter.retry(release_id)))
+
+
+@app.route("/releases/{release_id}/abort", methods=["POST"], authorizer=maintainers_only)
+def abort_release(release_id):
+    return _respond(maintainers.answer(lambda: maintainers.abort_release(release_id)))
+
+
+@app.route("/", methods=["GET"])
+def dashboard_page():
+    return _asset("index.html")
+
+
+@app.route("/assets/{name}", methods=["GET"])
+def dashboard_asset(name):
+    return _asset(name)
+
+
+def _asset(name: str) -> Response:
+    found = dashboard.asset(name)
+    if found is None:
+        return Response(body={"error": f"no asset {name}"}, status_code=404)
+    body, content_type = found
+    return Response(body=body, status_code=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 
 
 @app.on_cw_event({"source": [events.SOURCE], "detail-type": [events.PUNGI_OSTREE]}, name="pungi_ostree_commit")

@@ -10,13 +10,15 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import state
 from chalicelib.arch import Arch
 from chalicelib.config import Stream, describe_validation_error, load_streams
-from chalicelib.errors import InvalidReleaseInput, ReleaseError
+from chalicelib.errors import InvalidReleaseInput, ReleaseError, VersionNotFound
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.observability import logger
-from chalicelib.ostree import RefState, Repository, Summary
+from chalicelib.ostree import RefState, Repository, Summary, UnknownRef
 from chalicelib.starter import start_release
 
 Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
+# How far down a ref's history a maintainer's release of an older version looks.
+VERSION_SEARCH_DEPTH = 50
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier", "waiting", "unchanged",
                   "raced", "on-cadence", "error"]
 
@@ -113,6 +115,41 @@ def consider(stream_name: str, trigger: Trigger, announced: dict[Arch, str] | No
         return Decision(stream=stream.name, outcome="on-cadence", version=heads[stream.arches[0]].version,
                         reason=f"stream {stream.name} releases on its biweekly cadence")
     return _start(stream, heads, trigger)
+
+
+def release_now(stream_name: str, version: str | None = None) -> Decision:
+    """A maintainer's release: the stream's newest commits, or each ref's commit of ``version``
+    (looked for down the ref's history), whatever the stream's cadence."""
+    stream = load_streams().stream(stream_name)
+    repository = Repository(stream.repo_url)
+    heads = read_refs(stream, repository)
+    if version is None:
+        return _start(stream, heads, "api")
+    found = {arch: _commit_of_version(repository, head, version) for arch, head in heads.items()}
+    lacking = [stream.refs[arch] for arch, commit in found.items() if commit is None]
+    if lacking:
+        raise VersionNotFound(f"version {version} is not among the last {VERSION_SEARCH_DEPTH} commits of "
+                              f"{', '.join(lacking)} in {stream.repo_url}")
+    release = ReleaseInput(stream=stream.name, version=version, trigger="api", commits={
+        arch: ArchCommit(ref=c.name, checksum=c.checksum, timestamp=c.timestamp) for arch, c in found.items()})
+    return _started(stream, release, [], "api")
+
+
+def _commit_of_version(repository: Repository, head: RefState, version: str) -> RefState | None:
+    """The newest commit of ``version`` on the ref, from its head down its parents."""
+    if head.version == version:
+        return head
+    commit = repository.commit(head.checksum)
+    for _ in range(VERSION_SEARCH_DEPTH):
+        if commit.parent is None:
+            return None
+        try:
+            commit = repository.commit(commit.parent)
+        except UnknownRef:  # a mirror without the older commit objects
+            return None
+        if commit.version == version:
+            return RefState(head.name, commit.checksum, commit.version, commit.timestamp)
+    return None
 
 
 def _stored(heads: dict) -> dict[str, RefState]:

@@ -71,3 +71,19 @@ class ReleaseNotPartial(ReleaseError):
 class MarketplaceThrottled(ReleaseError):
     """The Marketplace Catalog API asked to slow down or failed on its side; the state machine
     retries the task with back-off."""
+
+
+class ReleaseNotFound(ReleaseError):
+    """No release of that id is recorded."""
+
+
+class ReleaseNotRetryable(ReleaseError):
+    """A retry was asked for a release that is running, complete, or has nothing to fill in."""
+
+
+class ReleaseNotRunning(ReleaseError):
+    """An abort was asked for a release whose execution is not running."""
+
+
+class VersionNotFound(ReleaseError):
+    """A version asked for is not on the stream's refs within the history looked at."""

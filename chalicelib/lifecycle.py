@@ -52,10 +52,11 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
     if not release.attempt:
         regions = release.regions_for(stream)
         arches = [arch for arch in stream.marketplace_arches if arch in release.commits]
-        records.create(release, execution_arn, regions, arches)
+        claim = records.claim_rerun if release.rerun else records.create
+        claim(release, execution_arn, regions, arches)
         return {**plan, "regions": regions, "marketplace": _marketplace_plan(stream, arches, {})}
     earlier = records.get(release.release_id)
-    if earlier and earlier.status in FILLABLE_STATUSES and not (earlier.missing_regions or _unsent(stream, earlier)):
+    if earlier and earlier.status in FILLABLE_STATUSES and nothing_to_fill_in(stream, earlier):
         raise ReleaseNotPartial(f"release {release.release_id} misses no region and no Marketplace version: "
                                 "nothing to fill in")
     record = records.claim_fill_in(release, execution_arn)
@@ -64,6 +65,10 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
     logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing, "marketplace": arches})
     return {**plan, "regions": missing, "images": record.built_images,
             "marketplace": _marketplace_plan(stream, arches, record.marketplace)}
+
+
+def nothing_to_fill_in(stream: Stream, record: ReleaseRecord) -> bool:
+    return not (record.missing_regions or _unsent(stream, record))
 
 
 def _unsent(stream: Stream, record: ReleaseRecord) -> list[str]:

@@ -50,6 +50,7 @@ class ReleaseInput(Model):
                                                                           "this release goes without")
     attempt: int = Field(default=0, ge=0, description="0: the release itself; N: its N-th fill-in run, which "
                                                       "distributes the images already built to the regions missing")
+    rerun: int = Field(default=0, ge=0, description="N: the N-th run of a release that failed, from the start")
 
     @property
     def release_id(self) -> str:
@@ -57,12 +58,9 @@ class ReleaseInput(Model):
 
     @property
     def execution_name(self) -> str:
-        """The release id, and for a fill-in run the id with the attempt number: each run is
-        an execution of its own, and two requests for the same fill-in start one."""
-        if not self.attempt:
-            return self.release_id
-        suffix = f"-fill{self.attempt}"
-        return self.release_id[: EXECUTION_NAME_MAX - len(suffix)] + suffix
+        """The release id, and for a fill-in run or a rerun the id with its number: each run is
+        an execution of its own, and two requests for the same run start one."""
+        return run_name(self.release_id, self.attempt, self.rerun)
 
     def check_against(self, stream: Stream) -> None:
         """Raise InvalidReleaseInput unless every architecture and ref is one the stream builds."""
@@ -88,6 +86,14 @@ class ReleaseInput(Model):
 
     def regions_for(self, stream: Stream) -> list[str]:
         return list(self.regions) if self.regions else stream.regions.all
+
+
+def run_name(release_id: str, attempt: int = 0, rerun: int = 0) -> str:
+    """The execution name of one run of a release: the release, its N-th fill-in run or rerun."""
+    if not (attempt or rerun):
+        return release_id
+    suffix = f"-fill{attempt}" if attempt else f"-retry{rerun}"
+    return release_id[: EXECUTION_NAME_MAX - len(suffix)] + suffix
 
 
 def execution_name(stream: str, version: str, checksums: dict[str, str]) -> str:
@@ -479,6 +485,8 @@ def missing_regions(region_states: dict[str, dict]) -> dict[str, str]:
 
 # A release that is out but misses regions or a Marketplace version: what a fill-in run takes over.
 FILLABLE_STATUSES = ("PARTIAL", "MARKETPLACE_FAILED")
+# A release that ended unreleased: its leftovers are removed, and a rerun starts it again.
+ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
 # A release that is out, its run ended. PUBLISHED: out, its run still following Marketplace.
 RELEASED_STATUSES = ("SUCCEEDED", *FILLABLE_STATUSES)
 
@@ -506,6 +514,7 @@ class ReleaseRecord(Model):
                                                                         "fill-in run copies again")
     region_states: dict[str, dict] = Field(default_factory=dict, description="region -> RegionOutcome")
     attempt: int = 0
+    rerun: int = Field(default=0, description="how many times the release ran again from the start after it failed")
     notified: dict[str, dict] = Field(default_factory=dict, description="attempt -> the SNS message and "
                                                                          "EventBridge event that announced it")
     marketplace: dict[str, ProductChange] = Field(default_factory=dict, description="arch -> the change set of the "

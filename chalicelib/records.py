@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import client
 from chalicelib.errors import ReleaseExists, ReleaseNotPartial
-from chalicelib.models import FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
+from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
 
 
 def table_name() -> str:
@@ -37,32 +37,57 @@ def get(release_id: str) -> ReleaseRecord | None:
     return ReleaseRecord.model_validate(_from_item(item)) if item else None
 
 
-def create(release: ReleaseInput, execution_arn: str, regions: list[str],
-           marketplace_arches: list[str] = ()) -> ReleaseRecord:
-    """Conditional put: the first execution of a release owns its record; a retry of that
-    execution finds its own record and goes on; any other execution is refused."""
+def _new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: list[str],
+                created_at: str | None = None) -> ReleaseRecord:
     now = _now()
-    record = ReleaseRecord(
+    return ReleaseRecord(
         release_id=release.release_id, stream=release.stream, version=release.version,
         trigger=release.trigger, status="RUNNING", execution_arn=execution_arn,
         commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
-        regions=regions, created_at=now, updated_at=now, missing_arches=list(release.missing_arches),
-        marketplace_arches=list(marketplace_arches),
+        regions=regions, created_at=created_at or now, updated_at=now, missing_arches=list(release.missing_arches),
+        marketplace_arches=list(marketplace_arches), rerun=release.rerun,
     )
+
+
+def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None = None,
+                     values: dict | None = None) -> ReleaseRecord:
+    """Conditional put; when the condition fails, the record is this execution's own (a retry
+    of the task) or the put is refused."""
+    request = {"TableName": table_name(), "Item": _to_item(record.model_dump()), "ConditionExpression": condition}
+    if names:
+        request.update(ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values or {}))
     try:
-        client("dynamodb").put_item(
-            TableName=table_name(), Item=_to_item(record.model_dump()),
-            ConditionExpression="attribute_not_exists(release_id)",
-        )
+        client("dynamodb").put_item(**request)
         return record
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-    existing = get(release.release_id)
-    if existing and existing.execution_arn == execution_arn:
+    existing = get(record.release_id)
+    if existing and existing.execution_arn == record.execution_arn:
         return existing
-    raise ReleaseExists(f"release {release.release_id} is already recorded "
+    raise ReleaseExists(f"release {record.release_id} is already recorded "
                         f"({existing.status if existing else 'unknown'}) by another execution")
+
+
+def create(release: ReleaseInput, execution_arn: str, regions: list[str],
+           marketplace_arches: list[str] = ()) -> ReleaseRecord:
+    """Conditional put: the first execution of a release owns its record; a retry of that
+    execution finds its own record and goes on; any other execution is refused."""
+    return _put_or_find_own(_new_record(release, execution_arn, regions, marketplace_arches),
+                            "attribute_not_exists(release_id)")
+
+
+def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
+                marketplace_arches: list[str] = ()) -> ReleaseRecord:
+    """A rerun starts a release that ended unreleased again from a fresh record: only the rerun
+    after the last one, only while the release is in such a state."""
+    earlier = get(release.release_id)
+    record = _new_record(release, execution_arn, regions, marketplace_arches,
+                         created_at=earlier.created_at if earlier else None)
+    statuses = {f":ended{i}": status for i, status in enumerate(ENDED_UNRELEASED)}
+    previous = "#rerun = :previous" + (" OR attribute_not_exists(#rerun)" if release.rerun == 1 else "")
+    return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND ({previous})",
+                            {"#status": "status", "#rerun": "rerun"}, {**statuses, ":previous": release.rerun - 1})
 
 
 def _update(release_id: str, owner: str | None = None, **fields) -> None:
@@ -168,6 +193,12 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
 def mark_ended(release_id: str, status: str, failure: str) -> None:
     """An execution that ended without its Catch paths (ABORTED, TIMED_OUT)."""
     _update(release_id, status=status, failure=failure)
+
+
+def every_release() -> list[ReleaseRecord]:
+    """Every recorded release, in no particular order."""
+    pages = client("dynamodb").get_paginator("scan").paginate(TableName=table_name(), ConsistentRead=True)
+    return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
 
 
 def releases_of(stream: str) -> list[ReleaseRecord]:

@@ -21,15 +21,14 @@ from chalicelib.announce import read_stream_metadata
 from chalicelib.aws import client
 from chalicelib.config import Retention, Stream, load_streams
 from chalicelib.ec2 import chunks, image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
-from chalicelib.models import RELEASED_STATUSES, ArchCommit, Model, ReleaseRecord
+from chalicelib.models import ENDED_UNRELEASED, RELEASED_STATUSES, ArchCommit, Model, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.sweeper import all_regions
 from chalicelib.tags import RELEASE, as_dict
 
 RETAINED_STATUSES = (*RELEASED_STATUSES, "PUBLISHED")
-# A release that failed after publication began keeps its public images (something may name them
-# already); retention retires them at once, but for what the metadata or ``latest`` names.
-ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
+# A release that ended unreleased after publication began kept its public images (something may
+# name them already); retention retires them at once, but for what the metadata or ``latest`` names.
 GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound", "ParameterNotFound"}
 RECORDS = "records"  # where a failure to mark a release retired is reported, beside the regions
 

@@ -9,8 +9,9 @@ from pydantic import BaseModel
 from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
-from chalicelib.errors import ReleaseNotPartial
-from chalicelib.models import FILLABLE_STATUSES, ReleaseInput
+from chalicelib.errors import ReleaseNotFound, ReleaseNotPartial, ReleaseNotRetryable
+from chalicelib.lifecycle import nothing_to_fill_in
+from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput
 
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier"]
 _OUTCOME_BY_STATUS: dict[str, Outcome] = {
@@ -29,7 +30,8 @@ class StartResult(BaseModel):
             "started": f"release {self.release_id} started",
             "in-progress": f"release {self.release_id} is in progress: {self.execution_arn}",
             "already-released": f"release {self.release_id} is already released: {self.execution_arn}",
-            "failed-earlier": f"release {self.release_id} ran before and failed; redrive it: {self.execution_arn}",
+            "failed-earlier": f"release {self.release_id} ran before and failed ({self.execution_arn}); retry it: "
+                              f"atomic-release releases retry {self.release_id}",
         }[self.outcome]
 
 
@@ -70,6 +72,34 @@ def start_release(release: ReleaseInput, machine_arn: str | None = None) -> Star
             status = _existing(arn) or "RUNNING"
     return StartResult(outcome=_OUTCOME_BY_STATUS.get(status, "failed-earlier"), release_id=release.release_id,
                        execution_arn=arn)
+
+
+RetryKind = Literal["fill-in", "rerun"]
+
+
+class RetryResult(StartResult):
+    kind: RetryKind
+
+
+def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
+    """The one action that fixes a release: a fill-in run for one that is out but misses
+    something, a rerun from the start for one that ended unreleased.
+    Raises ReleaseNotFound, or ReleaseNotRetryable naming the release's state."""
+    record = records.get(release_id)
+    if record is None:
+        raise ReleaseNotFound(f"no release {release_id} is recorded")
+    if record.status in FILLABLE_STATUSES:
+        if nothing_to_fill_in(load_streams().stream(record.stream), record):
+            raise ReleaseNotRetryable(f"release {release_id} is {record.status} but misses no region and no "
+                                      "Marketplace version its stream still publishes: nothing to fill in")
+        return RetryResult(kind="fill-in", **fill_in(release_id, machine_arn).model_dump())
+    if record.status in ENDED_UNRELEASED:
+        release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits,
+                               trigger="retry", missing_arches=record.missing_arches, rerun=record.rerun + 1)
+        return RetryResult(kind="rerun", **start_release(release, machine_arn).model_dump())
+    raise ReleaseNotRetryable(f"release {release_id} is {record.status}: only a release that is "
+                              f"{', '.join(FILLABLE_STATUSES)} (a fill-in run) or {', '.join(ENDED_UNRELEASED)} "
+                              "(a rerun) is retried")
 
 
 def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:

@@ -13,7 +13,7 @@ from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
 from chalicelib.ec2 import LIVE_INSTANCE_STATES, Removed, delete_volume, remove_release_resources, terminate
-from chalicelib.models import ReleaseInput, ReleaseRecord
+from chalicelib.models import ENDED_UNRELEASED, ReleaseInput, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.starter import execution_arn, state_machine_arn
 from chalicelib.tags import RELEASE, as_dict
@@ -22,7 +22,6 @@ ENDED_WITHOUT_CATCH = ("ABORTED", "TIMED_OUT")
 # Only a release that ended unreleased has no use for its private images. A released one's are
 # a partial release's built images and copies (for the fill-in run), or public images AWS made
 # private after deprecation, which retention makes public again or retires.
-ENDED_UNRELEASED = ("FAILED", "ABORTED", "TIMED_OUT")
 # Past the builder's own deadline (it powers itself off at 2 h), with room for its image.
 SWEEP_AFTER = timedelta(hours=3)
 

@@ -16,6 +16,8 @@ from chalicelib.arch import ec2_arch
 from chalicelib.aws import client
 from chalicelib.config import describe_validation_error, load_streams
 from chalicelib.errors import ConfigError, InvalidReleaseInput
+from chalicelib.http import Answer
+from chalicelib.http import error as error_answer
 from chalicelib.observability import logger
 from chalicelib.ostree import OstreeError, UnknownRef
 
@@ -41,15 +43,6 @@ class Announcement(BaseModel):
     model_config = ConfigDict(extra="forbid")
     stream: str = Field(min_length=1)
     commits: dict[str, AnnouncedCommit] = Field(min_length=1)
-
-
-class Answer(BaseModel):
-    status: int
-    body: dict
-
-
-def _error(status: int, reason: str) -> Answer:
-    return Answer(status=status, body={"error": reason})
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,15 +71,15 @@ def _authenticate(headers: dict[str, str], body: bytes, now: float) -> Answer | 
     signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)
     delivery = headers.get(DELIVERY_HEADER, "")
     if not signature or not timestamp:
-        return _error(401, f"missing {SIGNATURE_HEADER if not signature else TIMESTAMP_HEADER} header")
+        return error_answer(401, f"missing {SIGNATURE_HEADER if not signature else TIMESTAMP_HEADER} header")
     if not hmac.compare_digest(signature.encode(), sign(secret(), timestamp, delivery, body).encode()):
-        return _error(401, "signature does not match the body")
+        return error_answer(401, "signature does not match the body")
     if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
-        return _error(401, f"{TIMESTAMP_HEADER} is not within {MAX_SKEW_SECONDS // 60} minutes of now")
+        return error_answer(401, f"{TIMESTAMP_HEADER} is not within {MAX_SKEW_SECONDS // 60} minutes of now")
     if not 1 <= len(delivery) <= 128:
-        return _error(401, f"missing or overlong {DELIVERY_HEADER} header")
+        return error_answer(401, f"missing or overlong {DELIVERY_HEADER} header")
     if not state.remember_delivery(delivery, REMEMBER_DELIVERIES_SECONDS):
-        return _error(401, f"delivery {delivery} was received before: a replay")
+        return error_answer(401, f"delivery {delivery} was received before: a replay")
     return None
 
 
@@ -94,24 +87,24 @@ def _parse(body: bytes) -> Announcement | Answer:
     try:
         return Announcement.model_validate_json(body)
     except ValidationError as error:
-        return _error(400, describe_validation_error(error, "body"))
+        return error_answer(400, describe_validation_error(error, "body"))
 
 
 def _announced_commits(announcement: Announcement) -> dict | Answer:
     try:
         stream = load_streams().stream(announcement.stream)
     except ConfigError as error:
-        return _error(422, str(error))
+        return error_answer(422, str(error))
     commits = {}
     for name, commit in announcement.commits.items():
         try:
             arch = ec2_arch(name)
         except ValueError as error:
-            return _error(422, f"commits.{name}: {error}")
+            return error_answer(422, f"commits.{name}: {error}")
         if arch not in stream.refs:
-            return _error(422, f"commits.{name}: stream {stream.name} does not build {arch}")
+            return error_answer(422, f"commits.{name}: stream {stream.name} does not build {arch}")
         if commit.ref != stream.refs[arch]:
-            return _error(422, f"commits.{name}.ref: {commit.ref!r} is not stream {stream.name}'s "
+            return error_answer(422, f"commits.{name}.ref: {commit.ref!r} is not stream {stream.name}'s "
                                f"ref {stream.refs[arch]!r}")
         commits[arch] = commit.checksum
     return commits
@@ -126,7 +119,7 @@ def handle(headers: dict[str, str], body: bytes, now: float | None = None) -> An
         answer = _answer(body)
     except Exception:  # noqa: BLE001 - an answer with a reason, never a stack trace
         logger.exception("webhook failed")
-        answer = _error(500, "internal error; the delivery may be sent again")
+        answer = error_answer(500, "internal error; the delivery may be sent again")
     if answer.status >= 500:
         state.forget_delivery(headers[DELIVERY_HEADER])  # a redelivery of it is not a replay
     return answer
@@ -142,11 +135,11 @@ def _answer(body: bytes) -> Answer:
     try:
         decision = detect.consider(announcement.stream, "webhook", commits)
     except (detect.NotTheHead, UnknownRef, InvalidReleaseInput) as error:
-        return _error(422, str(error))
+        return error_answer(422, str(error))
     except OstreeError as error:
         logger.warning("repository check failed", extra={"error": str(error)})
-        return _error(502, f"the repository could not be checked: {error}")
+        return error_answer(502, f"the repository could not be checked: {error}")
     except ClientError as error:
         logger.exception("release could not be started")
-        return _error(503, f"the release could not be started: {error.response['Error']['Message']}")
+        return error_answer(503, f"the release could not be started: {error.response['Error']['Message']}")
     return Answer(status=_STATUS[decision.outcome], body=decision.model_dump(exclude_none=True))

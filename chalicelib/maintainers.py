@@ -1,0 +1,200 @@
+"""What maintainers ask of releases, behind the API: list, show, trigger, retry, abort. Each
+request is checked where it enters; an error names the field or the release's state."""
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import get_args
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from chalicelib import detect, records
+from chalicelib.aws import client
+from chalicelib.config import describe_validation_error, load_streams
+from chalicelib.detect import Decision
+from chalicelib.errors import (
+    InvalidReleaseInput,
+    ReleaseNotFound,
+    ReleaseNotPartial,
+    ReleaseNotRetryable,
+    ReleaseNotRunning,
+    VersionNotFound,
+)
+from chalicelib.http import Answer, error
+from chalicelib.models import VERSION_PATTERN, ReleaseRecord
+from chalicelib.observability import logger
+from chalicelib.ostree import OstreeError, UnknownRef
+from chalicelib.release_view import ReleaseSummary, ReleaseView, view
+from chalicelib.starter import state_machine_arn
+from chalicelib.sweeper import on_execution_ended
+
+STATUSES = get_args(ReleaseRecord.model_fields["status"].annotation)
+PAGE_DEFAULT, PAGE_MAX = 20, 100
+
+
+class BadRequest(ValueError):
+    """A request's field is malformed or names nothing that exists; the message names the field."""
+
+
+class _Known(BaseModel):
+    @field_validator("stream", check_fields=False)
+    @classmethod
+    def _known_stream(cls, value):
+        if value is not None and value not in load_streams().streams:
+            raise ValueError(f"unknown stream {value!r} (known: {', '.join(sorted(load_streams().streams))})")
+        return value
+
+
+class ListFilter(_Known):
+    model_config = {"extra": "forbid"}
+    stream: str | None = None
+    status: str | None = None
+    limit: int = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX)
+    next_token: str | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _known_status(cls, value):
+        if value is not None and value not in STATUSES:
+            raise ValueError(f"unknown status {value!r} (one of: {', '.join(STATUSES)})")
+        return value
+
+
+class TriggerRequest(_Known):
+    model_config = {"extra": "forbid"}
+    stream: str
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+
+
+class ReleasePage(BaseModel):
+    releases: list[ReleaseSummary]
+    next_token: str | None = None
+
+
+class AbortResult(BaseModel):
+    release_id: str
+    status: str
+    cleaned: bool
+    removed: dict[str, list[str]] = Field(default_factory=dict)
+    reason: str = ""
+
+
+# Most specific first: UnknownRef is an OstreeError the caller can fix, not an unreachable repository.
+_STATUS_OF_ERROR = (
+    (BadRequest, 400), (ReleaseNotFound, 404),
+    ((ReleaseNotRetryable, ReleaseNotRunning, ReleaseNotPartial), 409),
+    ((VersionNotFound, UnknownRef, detect.NotTheHead, InvalidReleaseInput), 422),
+    (OstreeError, 502),
+)
+# A maintainer's release that started nothing is a conflict with what exists.
+_STATUS_OF_OUTCOME = {"started": 202, "in-progress": 200, "already-released": 409, "failed-earlier": 409,
+                      "waiting": 409}
+
+
+def answer(action: Callable[[], BaseModel]) -> Answer:
+    """Run one request's action: its result as JSON, or an error that says why."""
+    try:
+        result = action()
+    except ClientError as failure:
+        logger.exception("request failed at AWS")
+        return error(503, f"AWS refused: {failure.response['Error']['Message']}")
+    except Exception as failure:  # noqa: BLE001 - an answer with a reason, never a stack trace
+        for kinds, status in _STATUS_OF_ERROR:
+            if isinstance(failure, kinds):
+                return error(status, str(failure))
+        logger.exception("request failed")
+        return error(500, "internal error")
+    status = _STATUS_OF_OUTCOME.get(getattr(result, "outcome", ""), 200)
+    return Answer(status=status, body=result.model_dump(mode="json", exclude_none=True))
+
+
+def parse(model: type[BaseModel], data, what: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error, what)) from None
+
+
+def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as error:
+        raise BadRequest(f"body: not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: must be a JSON object")
+    return parse(model, data, "body")
+
+
+# -- list and show -------------------------------------------------------------------------------
+
+def _newest_first(record: ReleaseRecord) -> tuple[str, str]:
+    return record.created_at, record.release_id
+
+
+def _token(record: ReleaseRecord) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(_newest_first(record))).encode()).decode()
+
+
+def _after(token: str) -> tuple[str, str]:
+    try:
+        created_at, release_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(created_at), str(release_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest("next_token: not a token this API gave") from None
+
+
+def list_releases(query: dict | None) -> ReleasePage:
+    """Releases newest first, filtered by stream and status, a page at a time. Each page is
+    cut after the last release of the previous one, so releases recorded meanwhile do not shift it."""
+    wanted = parse(ListFilter, query or {}, "query")
+    found = sorted((r for r in records.every_release()
+                    if (wanted.stream is None or r.stream == wanted.stream)
+                    and (wanted.status is None or r.status == wanted.status)), key=_newest_first, reverse=True)
+    if wanted.next_token:
+        after = _after(wanted.next_token)
+        found = [r for r in found if _newest_first(r) < after]
+    page = found[:wanted.limit]
+    more = len(found) > wanted.limit
+    return ReleasePage(releases=[ReleaseSummary.of(r) for r in page], next_token=_token(page[-1]) if more else None)
+
+
+def _record(release_id: str) -> ReleaseRecord:
+    record = records.get(release_id)
+    if record is None:
+        raise ReleaseNotFound(f"no release {release_id} is recorded")
+    return record
+
+
+def show_release(release_id: str) -> ReleaseView:
+    return view(_record(release_id), state_machine_arn())
+
+
+# -- steering ------------------------------------------------------------------------------------
+
+def trigger(raw_body: bytes | None) -> Decision:
+    """Release a stream now, whatever its cadence: its newest commits, or a version's."""
+    request = parse_body(TriggerRequest, raw_body)
+    return detect.release_now(request.stream, request.version)
+
+
+def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> AbortResult:
+    """Stop the release's running execution and remove what it created, as the rule on the
+    execution's end would (which runs too on AWS, and finds nothing left)."""
+    record = _record(release_id)
+    sfn = client("stepfunctions")
+    described = sfn.describe_execution(executionArn=record.execution_arn)
+    if described["status"] != "RUNNING":
+        raise ReleaseNotRunning(f"release {release_id} is {record.status} and its execution "
+                                f"{described['name']} is {described['status']}: only a running release is aborted")
+    try:
+        sfn.stop_execution(executionArn=record.execution_arn, error="Aborted", cause=cause)
+    except ClientError as error:
+        raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}") from None
+    described = sfn.describe_execution(executionArn=record.execution_arn)
+    cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+                                  "detail": {key: described.get(key) for key in
+                                             ("executionArn", "stateMachineArn", "name", "status", "input")}})
+    return AbortResult(release_id=release_id, status=_record(release_id).status, cleaned=cleaned["cleaned"],
+                       removed=cleaned.get("removed", {}), reason=cleaned.get("reason", ""))
