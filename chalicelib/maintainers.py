@@ -4,6 +4,7 @@ request is checked where it enters; an error names the field or the release's st
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable
 from typing import get_args
 
@@ -179,6 +180,19 @@ def trigger(raw_body: bytes | None) -> Decision:
     return detect.release_now(request.stream, request.version)
 
 
+def _once_stopped(execution_arn: str, patience_s: float = 10) -> dict:
+    """The execution as described once it left RUNNING (at once on AWS; a moment later where the
+    interpreter finishes the state it is in). Should it not, its status is RUNNING, no cleanup runs
+    here, and the rule on the execution's end does it."""
+    sfn = client("stepfunctions")
+    deadline = time.monotonic() + patience_s
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
+
+
 def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> AbortResult:
     """Stop the release's running execution and remove what it created, as the rule on the
     execution's end would (which runs too on AWS, and finds nothing left)."""
@@ -192,7 +206,7 @@ def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> Ab
         sfn.stop_execution(executionArn=record.execution_arn, error="Aborted", cause=cause)
     except ClientError as error:
         raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}") from None
-    described = sfn.describe_execution(executionArn=record.execution_arn)
+    described = _once_stopped(record.execution_arn)
     cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
                                   "detail": {key: described.get(key) for key in
                                              ("executionArn", "stateMachineArn", "name", "status", "input")}})

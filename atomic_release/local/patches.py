@@ -43,6 +43,7 @@ class Dispatch:
     launched: Callable[[str, list[str]], None] = lambda region, instance_ids: None
     copied: Callable[[str, object], None] = lambda region, ami: None
     invoked: Callable[[str, dict], None] = lambda function_name, event: None
+    stopped: Callable[[], None] = lambda: None
     invocations: int = 0
 
 
@@ -266,6 +267,18 @@ def _cache_json_path_parsing() -> None:
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
 
 
+def _report_stops(original):
+    """A stopped execution's held guests stop working, whoever stopped it (the API, a test)."""
+
+    def stop_execution(self):
+        response = original(self)
+        if current is not None:
+            current.stopped()
+        return response
+
+    return stop_execution
+
+
 def install() -> None:
     global _installed
     with _lock:
@@ -279,6 +292,7 @@ def install() -> None:
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
             CallbackEndpoint.setup_heartbeat_endpoint)
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
+        StepFunctionResponse.stop_execution = _report_stops(StepFunctionResponse.stop_execution)
         AmisResponse.register_image = _keep_registered_attributes(AmisResponse.register_image)
         AmisResponse.copy_image = _keep_copied_attributes(AmisResponse.copy_image)
         from moto.ec2.models.amis import Ami

@@ -205,7 +205,8 @@ class LocalRuntime:
             handlers[name] = function.func
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
-                                           copied=self.region_faults.copy_made, invoked=self.region_faults.invoked)
+                                           copied=self.region_faults.copy_made, invoked=self.region_faults.invoked,
+                                           stopped=self._interrupt)
         return arns
 
     def _guests_working(self) -> bool:
@@ -302,20 +303,16 @@ class LocalRuntime:
             error=described.get("error"), cause=described.get("cause"), history=history, polls=polls,
             wall_s=time.monotonic() - started)
 
-    def abort(self, execution_arn: str) -> dict:
-        """Stop an execution, and deliver the status change EventBridge would send to the
-        rule that cleans up after it (moto's EventBridge cannot invoke a Lambda target)."""
-        from chalicelib.sweeper import on_execution_ended
-
-        sfn = client("stepfunctions")
-        sfn.stop_execution(executionArn=execution_arn, error="Aborted", cause="aborted by a maintainer")
+    def _interrupt(self) -> None:
         self._interrupted = True
-        self.wait(execution_arn)  # EventBridge reports the change once the execution has ended
-        described = sfn.describe_execution(executionArn=execution_arn)
-        return on_execution_ended({
-            "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-            "detail": {"executionArn": execution_arn, "stateMachineArn": described["stateMachineArn"],
-                       "name": described["name"], "status": described["status"]}})
+
+    def abort(self, execution_arn: str) -> dict:
+        """Abort the release whose run this is, as a maintainer does through the API."""
+        from chalicelib.maintainers import abort_release
+
+        described = client("stepfunctions").describe_execution(executionArn=execution_arn)
+        release_id = ReleaseInput.model_validate_json(described["input"]).release_id
+        return abort_release(release_id).model_dump()
 
     def history(self, execution_arn: str) -> list[dict]:
         sfn = client("stepfunctions")

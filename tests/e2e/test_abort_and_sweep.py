@@ -50,7 +50,7 @@ def test_an_abort_in_the_middle_leaves_nothing_of_the_release(held_release):
     cleaned = runtime.abort(started.execution_arn)
     runtime.simulator.finish_hung_guests()
 
-    assert cleaned["cleaned"] is True
+    assert cleaned["cleaned"] is True, cleaned
     assert any(cleaned["removed"][kind] for kind in ("instances", "images"))
     assert runtime.wait(started.execution_arn).status == "ABORTED"
     assert nothing(release_resources(started.release_id, REGIONS))
