@@ -18,6 +18,7 @@ from chalicelib.models import (
     ReleaseInput,
     ReleaseRecord,
     missing_regions,
+    without_version,
 )
 from chalicelib.observability import logger
 
@@ -74,9 +75,8 @@ def nothing_to_fill_in(stream: Stream, record: ReleaseRecord) -> bool:
 def _unsent(stream: Stream, record: ReleaseRecord) -> list[str]:
     """The architectures the release planned a Marketplace version for (and the stream still
     publishes) whose product has no successful change set of the release."""
-    return [arch for arch in stream.marketplace_arches
-            if arch in record.marketplace_arches and not (arch in record.marketplace
-                                                          and record.marketplace[arch].status == "SUCCEEDED")]
+    return without_version([arch for arch in stream.marketplace_arches if arch in record.marketplace_arches],
+                           record.marketplace)
 
 
 def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

@@ -24,11 +24,12 @@ from chalicelib.errors import (
     VersionNotFound,
 )
 from chalicelib.http import Answer, error
-from chalicelib.models import VERSION_PATTERN, ReleaseRecord
+from chalicelib.lifecycle import describe_cause
+from chalicelib.models import ENDED_UNRELEASED, VERSION_PATTERN, ReleaseInput, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.ostree import OstreeError, UnknownRef
 from chalicelib.release_view import ReleaseSummary, ReleaseView, view
-from chalicelib.starter import state_machine_arn
+from chalicelib.starter import execution_arn, state_machine_arn
 from chalicelib.sweeper import on_execution_ended
 
 STATUSES = get_args(ReleaseRecord.model_fields["status"].annotation)
@@ -108,7 +109,10 @@ def answer(action: Callable[[], BaseModel]) -> Answer:
         logger.exception("request failed")
         return error(500, "internal error")
     status = _STATUS_OF_OUTCOME.get(getattr(result, "outcome", ""), 200)
-    return Answer(status=status, body=result.model_dump(mode="json", exclude_none=True))
+    body = result.model_dump(mode="json", exclude_none=True)
+    if status >= 400:  # nothing started: the outcome says why, as every refusal does
+        body["error"] = getattr(result, "reason", "") or getattr(result, "message", "")
+    return Answer(status=status, body=body)
 
 
 def parse(model: type[BaseModel], data, what: str) -> BaseModel:
@@ -162,10 +166,26 @@ def list_releases(query: dict | None) -> ReleasePage:
 
 
 def _record(release_id: str) -> ReleaseRecord:
+    """The release's record; before its Prepare task writes it (or when Prepare refused the
+    input), what its execution says."""
     record = records.get(release_id)
-    if record is None:
-        raise ReleaseNotFound(f"no release {release_id} is recorded")
-    return record
+    if record is not None:
+        return record
+    arn = execution_arn(state_machine_arn(), release_id)
+    try:
+        described = client("stepfunctions").describe_execution(executionArn=arn)
+        release = ReleaseInput.model_validate_json(described["input"])
+    except (ClientError, ValidationError):
+        raise ReleaseNotFound(f"no release {release_id} is recorded") from None
+    status = described["status"] if described["status"] in ENDED_UNRELEASED else "RUNNING"
+    started = described["startDate"].isoformat(timespec="seconds")
+    return ReleaseRecord(
+        release_id=release_id, stream=release.stream, version=release.version, trigger=release.trigger,
+        status=status, execution_arn=arn, commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
+        regions=release.regions or [], created_at=started, updated_at=started,
+        failed_stage="prepare" if status != "RUNNING" else None,
+        failure=describe_cause("prepare", described.get("error"), described.get("cause")) if status != "RUNNING"
+        else None)
 
 
 def show_release(release_id: str) -> ReleaseView:

@@ -436,15 +436,18 @@ class MarketplaceProgress(Model):
         """One line per planned product that has no successful change set, and why."""
         by_arch = {p.arch: p for p in self.products}
         lines = []
-        for arch in self.arches:
+        for arch in without_version(self.arches, by_arch):
             change = by_arch.get(arch)
-            if change and change.status == "SUCCEEDED":
-                continue
             line = change.describe if change else f"{arch}: not sent"
             if self.caught and not (change and change.settled):
                 line += f" (the Marketplace task failed: {readable_cause(self.caught.Cause or self.caught.Error)})"
             lines.append(line)
         return lines
+
+
+def without_version(arches: list[str], changes: dict[str, ProductChange]) -> list[str]:
+    """The planned architectures whose product has no successful change set."""
+    return [arch for arch in arches if not (arch in changes and changes[arch].status == "SUCCEEDED")]
 
 
 class MarketplaceTask(PlannedArches):
@@ -527,6 +530,12 @@ class ReleaseRecord(Model):
     @property
     def missing_regions(self) -> dict[str, str]:
         return missing_regions(self.region_states)
+
+    @property
+    def missing_products(self) -> list[str]:
+        """One line per planned Marketplace product without a successful change set of the release."""
+        return [self.marketplace[arch].describe if arch in self.marketplace else f"{arch}: not sent"
+                for arch in without_version(self.marketplace_arches, self.marketplace)]
 
 
 class PrepareTask(Model):

@@ -3,7 +3,7 @@ The history says what ran when, and while a run goes on, where every architectur
 stands; the record is what the release settled on."""
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from botocore.exceptions import ClientError
@@ -109,14 +109,19 @@ class ReleaseSummary(BaseModel):
     missing_arches: list[str]
     regions: list[str]
     missing_regions: dict[str, str]
+    missing_products: list[str] = Field(default_factory=list, description="once the release settled: each "
+                                                                         "Marketplace product without a version")
     failed_stage: str | None = None
     failure: str | None = None
     metadata_url: str | None = None
+    execution_arn: str
 
     @classmethod
     def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
-        return cls(**record.model_dump(include=set(cls.model_fields) - {"arches", "missing_regions"}),
-                   arches=sorted(record.commits), missing_regions=record.missing_regions)
+        derived = {"arches", "missing_regions", "missing_products"}
+        settled = record.status not in ("RUNNING", "PUBLISHED")
+        return cls(**record.model_dump(include=set(cls.model_fields) - derived), arches=sorted(record.commits),
+                   missing_regions=record.missing_regions, missing_products=record.missing_products if settled else [])
 
 
 class ReleaseView(BaseModel):
@@ -130,24 +135,28 @@ class ReleaseView(BaseModel):
 
 
 def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
+    """The release as its newest run sees it: a run just started (a retry) is the current one
+    before its Prepare task claims the record."""
     runs = _runs(record, machine_arn)
-    current = next((run for run in runs if run.execution_arn == record.execution_arn), None)
-    history = execution_history(record.execution_arn) if current else []
-    execution_status = current.status if current else "UNKNOWN"
+    current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=timezone.utc), default=None)
+    history = execution_history(current.execution_arn) if current else []
+    status = current.status if current else "UNKNOWN"
     return ReleaseView(
-        release=ReleaseSummary.of(record), execution_status=execution_status, runs=runs,
-        stages=_stages(history, execution_status, record), arches=_arches(history, record),
-        regions=_regions(history, record, execution_status), marketplace=[record.marketplace[a] for a in sorted(record.marketplace)])
+        release=ReleaseSummary.of(record), execution_status=status, runs=runs,
+        stages=_stages(history, status, record), arches=_arches(history, record),
+        regions=_regions(history, record, status),
+        marketplace=[record.marketplace[arch] for arch in sorted(record.marketplace)])
 
 
 # -- runs ----------------------------------------------------------------------------------------
 
 def _runs(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
-    """Every execution of the release: the release, its reruns, its fill-in runs."""
+    """Every execution of the release: the release, its reruns, its fill-in runs, and the next
+    rerun or fill-in run should one have started."""
     runs = []
     for name, kind in [(run_name(record.release_id), "release"),
-                       *[(run_name(record.release_id, rerun=n), "rerun") for n in range(1, record.rerun + 1)],
-                       *[(run_name(record.release_id, attempt=n), "fill-in") for n in range(1, record.attempt + 1)]]:
+                       *[(run_name(record.release_id, rerun=n), "rerun") for n in range(1, record.rerun + 2)],
+                       *[(run_name(record.release_id, attempt=n), "fill-in") for n in range(1, record.attempt + 2)]]:
         arn = execution_arn(machine_arn, name)
         try:
             described = client("stepfunctions").describe_execution(executionArn=arn)

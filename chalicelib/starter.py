@@ -95,7 +95,8 @@ def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
         return RetryResult(kind="fill-in", **fill_in(release_id, machine_arn).model_dump())
     if record.status in ENDED_UNRELEASED:
         release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits,
-                               trigger="retry", missing_arches=record.missing_arches, rerun=record.rerun + 1)
+                               trigger="retry", missing_arches=record.missing_arches, regions=record.regions,
+                               rerun=record.rerun + 1)
         return RetryResult(kind="rerun", **start_release(release, machine_arn).model_dump())
     raise ReleaseNotRetryable(f"release {release_id} is {record.status}: only a release that is "
                               f"{', '.join(FILLABLE_STATUSES)} (a fill-in run) or {', '.join(ENDED_UNRELEASED)} "

@@ -1,0 +1,367 @@
+"""The maintainers' API, route by route, against releases run locally: good input answers with
+the release as it stands, bad input with a 4xx naming the field or the release's state; and
+steering a release (retry, abort) leaves nothing of it behind."""
+
+import json
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local.demo_repo import configuration_for
+from atomic_release.local.region_faults import RegionFault
+from atomic_release.local.runtime import ROOT
+from atomic_release.local.synthetic import synthetic_release
+from chalicelib import records, starter
+from chalicelib.aws import client
+from tests.conftest import DEVELOPER_REFS
+from tests.e2e.test_abort_and_sweep import wait_for
+from tests.helpers import nothing, release_resources
+
+pytestmark = pytest.mark.e2e
+REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
+STAGES = ["prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize"]
+
+
+def get(client: Client, path: str) -> tuple[int, dict]:
+    response = client.http.get(path)
+    return response.status_code, json.loads(response.body)
+
+
+def post(client: Client, path: str, body: dict | str | None = None) -> tuple[int, dict]:
+    raw = body if isinstance(body, str) else json.dumps(body or {})
+    response = client.http.post(path, headers={"Content-Type": "application/json"}, body=raw)
+    return response.status_code, json.loads(response.body)
+
+
+def released(runtime: LocalRuntime, version: str) -> str:
+    started = runtime.start_release(synthetic_release("developer", version, len(REGIONS)))
+    runtime.wait(started.execution_arn)
+    return started.release_id
+
+
+def x86_64_step(client: Client, release_id: str, step: str) -> str | None:
+    status, view = get(client, f"/releases/{release_id}")
+    return next(a[step] for a in view["arches"] if a["arch"] == "x86_64") if status == 200 else None
+
+
+@pytest.fixture
+def api():
+    with Client(app, project_dir=ROOT) as client:
+        yield client
+
+
+@pytest.fixture
+def partial_runtime():
+    with LocalRuntime(faults=[RegionFault.parse("copy-fails:us-east-2")]) as runtime:
+        yield runtime
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+def test_releases_are_listed_newest_first_filtered_and_a_page_at_a_time(runtime, api, monkeypatch):
+    ids = []
+    for n in range(3):
+        monkeypatch.setattr("chalicelib.records._now", lambda n=n: f"2026-11-2{n}T00:00:00+00:00")
+        ids.append(released(runtime, f"43.{n}"))
+
+    status, page = get(api, "/releases?limit=2")
+    assert status == 200
+    assert [r["release_id"] for r in page["releases"]] == [ids[2], ids[1]]
+    status, rest = get(api, f"/releases?limit=2&next_token={page['next_token']}")
+    assert [r["release_id"] for r in rest["releases"]] == [ids[0]] and "next_token" not in rest
+
+    first = page["releases"][0]
+    assert (first["stream"], first["version"], first["status"]) == ("developer", "43.2", "SUCCEEDED")
+    assert first["regions"] == REGIONS and first["arches"] == ["arm64", "x86_64"]
+    assert get(api, "/releases?stream=developer&status=SUCCEEDED")[1]["releases"][0]["release_id"] == ids[2]
+    assert get(api, "/releases?stream=stable")[1]["releases"] == []
+    assert get(api, "/releases?status=FAILED")[1]["releases"] == []
+
+
+@pytest.mark.parametrize("query, field", [
+    ("status=DONE", "status"), ("stream=nightly", "stream"), ("limit=0", "limit"), ("limit=101", "limit"),
+    ("limit=many", "limit"), ("next_token=not-a-token", "next_token"), ("colour=blue", "colour"),
+])
+def test_a_malformed_filter_is_a_400_naming_the_field(runtime, api, query, field):
+    status, body = get(api, f"/releases?{query}")
+    assert status == 400
+    assert f"{field}:" in body["error"], body
+
+
+# -- show ----------------------------------------------------------------------------------------
+
+def test_a_released_release_shows_every_stage_arch_and_region(runtime, api):
+    release_id = released(runtime, "43.1")
+
+    status, view = get(api, f"/releases/{release_id}")
+
+    assert status == 200
+    assert view["release"]["status"] == "SUCCEEDED" and view["execution_status"] == "SUCCEEDED"
+    assert [(s["name"], s["status"]) for s in view["stages"]] == [(name, "succeeded") for name in STAGES]
+    assert all(s["started_at"] and s["ended_at"] for s in view["stages"])
+    record = records.get(release_id)
+    for arch in view["arches"]:
+        assert (arch["builder"], arch["image"], arch["qa"]) == ("succeeded", "succeeded", "succeeded")
+        assert arch["image_id"] == record.images[arch["arch"]]["us-east-1"]
+        assert {c["name"] for c in arch["qa_checks"]} == {"booted-commit", "system-state", "architecture"}
+    assert [r["region"] for r in view["regions"]] == REGIONS
+    for region in view["regions"]:
+        assert region["status"] == "validated"
+        assert {a: c["image_id"] for a, c in region["images"].items()} == \
+            {a: record.images[a][region["region"]] for a in ("arm64", "x86_64")}
+        assert all(c["public"] for c in region["images"].values())
+    assert [(r["kind"], r["status"]) for r in view["runs"]] == [("release", "SUCCEEDED")]
+    assert {c["arch"]: c["status"] for c in view["marketplace"]} == {"arm64": "SUCCEEDED", "x86_64": "SUCCEEDED"}
+
+
+def test_a_failed_release_shows_the_stage_and_the_cause(api):
+    with LocalRuntime(faults=[Fault.parse("qa-fails:arm64")]) as runtime:
+        release_id = released(runtime, "43.1")
+
+        view = get(api, f"/releases/{release_id}")[1]
+
+    stages = {s["name"]: s for s in view["stages"]}
+    assert stages["prepare"]["status"] == "succeeded"
+    assert stages["build"]["status"] == "failed"
+    assert "QAFailed" in stages["build"]["reason"] and "system-state" in stages["build"]["reason"]
+    assert {stages[name]["status"] for name in STAGES[2:]} == {"not-run"}
+    arches = {a["arch"]: a for a in view["arches"]}
+    assert arches["arm64"]["qa"] == "failed" and "system-state" in arches["arm64"]["failure"]
+    assert [c["name"] for c in arches["arm64"]["qa_checks"] if not c["passed"]] == ["system-state"]
+    assert arches["x86_64"]["qa"] == "succeeded" and not arches["x86_64"]["failure"]
+    assert {r["status"] for r in view["regions"]} == {"not-run"}
+    assert view["release"]["failure"] == stages["build"]["reason"]
+
+
+def test_a_partial_release_shows_the_region_that_failed_and_why(partial_runtime, api):
+    release_id = released(partial_runtime, "43.1")
+
+    view = get(api, f"/releases/{release_id}")[1]
+
+    regions = {r["region"]: r for r in view["regions"]}
+    assert view["release"]["status"] == "PARTIAL"
+    assert (regions["us-east-2"]["status"], regions["us-east-2"]["stage"]) == ("failed", "copy")
+    assert regions["us-east-2"]["reason"] and regions["us-east-2"]["images"] == {} or \
+        all(not c["public"] for c in regions["us-east-2"]["images"].values())
+    assert {regions[r]["status"] for r in ("us-east-1", "us-west-1")} == {"validated"}
+    assert list(view["release"]["missing_regions"]) == ["us-east-2"]
+
+
+def test_a_running_release_shows_where_each_architecture_stands(api, held_runtime):
+    release_id = building(api, held_runtime)
+
+    view = get(api, f"/releases/{release_id}")[1]
+
+    stages = {s["name"]: s["status"] for s in view["stages"]}
+    assert view["execution_status"] == "RUNNING"
+    assert (stages["prepare"], stages["build"], stages["copy"]) == ("succeeded", "running", "pending")
+    arches = {a["arch"]: a for a in view["arches"]}
+    assert arches["arm64"]["builder"] == "running" and arches["arm64"]["image"] == "pending"
+    assert {r["status"] for r in view["regions"]} == {"planned"}
+
+
+def test_a_run_refused_before_it_made_a_record_shows_why(runtime, api):
+    release = synthetic_release("developer", "43.1", len(REGIONS)).model_copy(update={"regions": ["eu-west-1"]})
+    arn = client("stepfunctions").start_execution(stateMachineArn=starter.state_machine_arn(),
+                                                  name=release.execution_name,
+                                                  input=release.model_dump_json())["executionArn"]
+    runtime.wait(arn)
+
+    status, view = get(api, f"/releases/{release.release_id}")
+
+    assert status == 200
+    assert (view["release"]["status"], view["execution_status"]) == ("FAILED", "FAILED")
+    assert "prepare failed: InvalidReleaseInput: regions: must start with the stream's base region" in \
+        view["release"]["failure"]
+    assert {s["name"]: s["status"] for s in view["stages"]}["prepare"] == "failed"
+    assert records.get(release.release_id) is None
+
+
+def test_an_unknown_release_is_a_404_naming_it(runtime, api):
+    for path in ("/releases/developer-nope-000000000000", "/releases/developer-nope-000000000000/retry",
+                 "/releases/developer-nope-000000000000/abort"):
+        status, body = (get if path.count("/") == 2 else post)(api, path)
+        assert status == 404, path
+        assert "developer-nope-000000000000" in body["error"]
+
+
+# -- retry and abort -----------------------------------------------------------------------------
+
+def test_retry_of_a_failed_release_reruns_it_from_the_start(api):
+    with LocalRuntime(faults=[Fault.parse("qa-fails:arm64")]) as runtime:
+        release_id = released(runtime, "43.1")
+        assert nothing(release_resources(release_id, REGIONS))
+        runtime.simulator.faults.clear()   # the QA problem is fixed
+
+        status, started = post(api, f"/releases/{release_id}/retry")
+        assert status == 202
+        assert (started["kind"], started["outcome"]) == ("rerun", "started")
+        assert started["execution_arn"].endswith(f"{release_id}-retry1")
+        at_once = get(api, f"/releases/{release_id}")[1]
+        assert at_once["runs"][-1]["kind"] == "rerun"   # followed before its Prepare claims the record
+        assert at_once["execution_status"] == at_once["runs"][-1]["status"]
+        assert runtime.wait(started["execution_arn"]).status == "SUCCEEDED"
+
+        record = records.get(release_id)
+        assert (record.status, record.rerun, record.failure, record.regions) == ("SUCCEEDED", 1, None, REGIONS)
+        view = get(api, f"/releases/{release_id}")[1]
+        assert [(r["kind"], r["status"]) for r in view["runs"]] == [("release", "FAILED"), ("rerun", "SUCCEEDED")]
+        assert {s["status"] for s in view["stages"]} == {"succeeded"}
+        again = post(api, f"/releases/{release_id}/retry")
+        assert again[0] == 409 and "SUCCEEDED" in again[1]["error"]
+
+
+def test_retry_of_a_partial_release_fills_in_the_missing_region(partial_runtime, api):
+    release_id = released(partial_runtime, "43.1")
+    partial_runtime.region_faults.faults.clear()
+
+    status, started = post(api, f"/releases/{release_id}/retry")
+    assert status == 202 and (started["kind"], started["outcome"]) == ("fill-in", "started")
+    assert partial_runtime.wait(started["execution_arn"]).status == "SUCCEEDED"
+
+    record = records.get(release_id)
+    assert record.status == "SUCCEEDED" and record.missing_regions == {}
+    view = get(api, f"/releases/{release_id}")[1]
+    assert [(r["kind"], r["status"]) for r in view["runs"]] == [("release", "SUCCEEDED"), ("fill-in", "SUCCEEDED")]
+    assert {r["region"]: r["status"] for r in view["regions"]} == {region: "validated" for region in REGIONS}
+    assert view["stages"][1] == {**view["stages"][1], "name": "build", "status": "not-run"}
+
+
+def building(api: Client, runtime: LocalRuntime) -> str:
+    """A release whose arm64 builder is at work while x86_64 is built and through QA."""
+    started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
+    wait_for(lambda: x86_64_step(api, started.release_id, "qa") == "succeeded",
+             "x86_64 through QA while arm64 builds")
+    return started.release_id
+
+
+@pytest.fixture
+def held_runtime():
+    with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
+        yield runtime
+        runtime.simulator.finish_hung_guests()
+        for execution in client("stepfunctions").list_executions(
+                stateMachineArn=starter.state_machine_arn(), statusFilter="RUNNING")["executions"]:
+            runtime.wait(execution["executionArn"])
+
+
+def test_retry_of_a_running_release_is_a_409_and_starts_nothing(api, held_runtime):
+    release_id = building(api, held_runtime)
+
+    status, body = post(api, f"/releases/{release_id}/retry")
+
+    assert status == 409 and "RUNNING" in body["error"]
+    assert records.get(release_id).rerun == 0
+
+
+def test_abort_in_the_middle_stops_the_run_and_leaves_nothing_behind(api, held_runtime):
+    release_id = building(api, held_runtime)
+
+    status, aborted = post(api, f"/releases/{release_id}/abort")
+    held_runtime.simulator.finish_hung_guests()
+
+    assert status == 200
+    assert (aborted["status"], aborted["cleaned"]) == ("ABORTED", True)
+    assert aborted["removed"]["images"] and aborted["removed"]["instances"]
+    assert held_runtime.wait(records.get(release_id).execution_arn).status == "ABORTED"
+    assert nothing(release_resources(release_id, REGIONS))
+    again = post(api, f"/releases/{release_id}/abort")
+    assert again[0] == 409 and "only a running release is aborted" in again[1]["error"]
+
+
+def test_an_aborted_release_can_be_retried(api, held_runtime):
+    release_id = building(api, held_runtime)
+    assert post(api, f"/releases/{release_id}/abort")[0] == 200
+    held_runtime.simulator.finish_hung_guests()
+    held_runtime.simulator.faults.clear()
+
+    status, rerun = post(api, f"/releases/{release_id}/retry")
+
+    assert status == 202 and rerun["kind"] == "rerun"
+    assert held_runtime.wait(rerun["execution_arn"]).status == "SUCCEEDED"
+    assert records.get(release_id).status == "SUCCEEDED"
+    assert [r["status"] for r in get(api, f"/releases/{release_id}")[1]["runs"]] == ["ABORTED", "SUCCEEDED"]
+
+
+# -- trigger -------------------------------------------------------------------------------------
+
+STABLE_REFS = {"x86_64": "fedora/x86_64/coreos/stable", "arm64": "fedora/aarch64/coreos/stable"}
+
+
+@pytest.fixture
+def both_streams(tmp_path, ostree_repo, served):
+    """The developer and the stable stream reading one real repository on 127.0.0.1."""
+    (tmp_path / "developer").mkdir()
+    developer = configuration_for(None, "developer", served.url, 2, tmp_path / "developer")
+    config = configuration_for(str(developer), "stable", served.url, 2, tmp_path)
+    with LocalRuntime(config=config) as runtime, Client(app, project_dir=ROOT) as api:
+        yield ostree_repo, runtime, api
+
+
+def commit_all(repo, refs: dict[str, str], version: str) -> dict[str, str]:
+    checksums = {arch: repo.commit(ref, version) for arch, ref in refs.items()}
+    repo.update_summary()
+    return checksums
+
+
+def test_a_maintainer_releases_a_stream_now_whatever_its_cadence(both_streams):
+    repo, runtime, api = both_streams
+    checksums = commit_all(repo, STABLE_REFS, "43.20261126.3.0")
+
+    status, started = post(api, "/releases", {"stream": "stable"})
+
+    assert status == 202
+    assert (started["outcome"], started["version"]) == ("started", "43.20261126.3.0")
+    assert runtime.wait(started["execution_arn"]).status == "SUCCEEDED"
+    record = records.get(started["release_id"])
+    assert record.trigger == "api"
+    assert {arch: commit["checksum"] for arch, commit in record.commits.items()} == checksums
+    again = post(api, "/releases", {"stream": "stable"})
+    assert again[0] == 409 and again[1]["outcome"] == "already-released"
+
+
+def test_an_older_version_is_found_down_each_ref(both_streams):
+    repo, runtime, api = both_streams
+    older = commit_all(repo, DEVELOPER_REFS, "43.1")
+    commit_all(repo, DEVELOPER_REFS, "43.2")
+    commit_all(repo, DEVELOPER_REFS, "43.3")
+
+    status, started = post(api, "/releases", {"stream": "developer", "version": "43.1"})
+
+    assert status == 202 and started["version"] == "43.1"
+    runtime.wait(started["execution_arn"])
+    record = records.get(started["release_id"])
+    assert {arch: commit["checksum"] for arch, commit in record.commits.items()} == older
+
+
+def test_a_version_no_ref_has_is_a_422_naming_the_refs(both_streams):
+    repo, _, api = both_streams
+    commit_all(repo, DEVELOPER_REFS, "43.1")
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.2")
+    repo.update_summary()
+
+    status, body = post(api, "/releases", {"stream": "developer", "version": "43.2"})
+
+    assert status == 422
+    assert "43.2" in body["error"] and DEVELOPER_REFS["arm64"] in body["error"]
+    assert DEVELOPER_REFS["x86_64"] not in body["error"]
+    waiting = post(api, "/releases", {"stream": "developer"})
+    assert waiting[0] == 409 and waiting[1]["outcome"] == "waiting" and "arm64" in waiting[1]["reason"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ("{not json", "body: not JSON"), ('["developer"]', "body: must be a JSON object"), ({}, "stream"),
+    ({"stream": "nightly"}, "stream"), ({"stream": "developer", "version": "43 1"}, "version"),
+    ({"stream": "developer", "colour": "blue"}, "colour"),
+])
+def test_a_malformed_release_request_is_a_400_naming_the_field(runtime, api, body, field):
+    status, answer = post(api, "/releases", body)
+    assert status == 400
+    assert field in answer["error"], answer
+
+
+def test_a_stream_whose_repository_is_down_is_a_502(runtime, api):
+    status, body = post(api, "/releases", {"stream": "developer"})
+    assert status == 502 and "repository" not in body or body["error"]
