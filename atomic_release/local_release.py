@@ -1,8 +1,14 @@
-"""``atomic-release local release``: one whole release on this machine, printed as it goes."""
+"""``atomic-release local release``: one whole release on this machine, printed as it goes; and
+``atomic-release local serve``: the releases API and page served on 127.0.0.1 over the same
+local runtime, until Ctrl-C."""
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from pydantic import BaseModel
@@ -95,25 +101,43 @@ def detect_release(stream_name: str) -> Decision:
     return detect.poll(stream.name) if stream.cadence == "every-commit" else detect.consider(stream.name, "schedule")
 
 
-def run_local_release(args) -> int:
+@contextlib.contextmanager
+def local_stack(args) -> Iterator[tuple[LocalRuntime, str]]:
+    """What ``local release`` and ``local serve`` run on: the stream's repository (built by the
+    ostree CLI and served, or ``--repo``) and a started local runtime whose stream reads it, with
+    the ``--fault``s. Yields (runtime, repository URL). Bad arguments raise before anything starts."""
     faults = [parse_fault(text) for text in args.fault]
     if any(fault.kind == "builder-hangs" for fault in faults):
         raise ValueError("builder-hangs holds a builder until a test lets it go; here use builder-fails, "
                          "builder-silent or qa-fails")
     load_streams(args.config).stream(args.stream)
     version = args.version or datetime.now(timezone.utc).strftime("local.%Y%m%d.%H%M%S")
-    as_json = args.output == "json"
-    progress = sys.stderr if as_json else sys.stdout
     with local_repository(args.stream, version, args.repo, args.regions, args.config) as (config, repo_url):
         with LocalRuntime(config=config, faults=faults) as runtime:
-            decision = detect_release(args.stream)
-            print(f"{args.stream}: {decision.reason} (version {decision.version}, repository {repo_url})",
-                  file=progress)
-            if decision.outcome != "started":
-                print(f"atomic-release: nothing to release: {decision.reason}", file=sys.stderr)
-                return 1
-            result = follow(runtime, args.stream, decision.version, decision.release_id, decision.execution_arn,
-                            on_stage=_stage_printer(progress))
+            yield runtime, repo_url
+
+
+def start_detected(stream: str, repo_url: str, progress) -> Decision | None:
+    """Start the stream's release as the deployed triggers would, saying what was decided; None
+    (and why, on stderr) when nothing started."""
+    decision = detect_release(stream)
+    print(f"{stream}: {decision.reason} (version {decision.version}, repository {repo_url})", file=progress,
+          flush=True)
+    if decision.outcome != "started":
+        print(f"atomic-release: nothing to release: {decision.reason}", file=sys.stderr, flush=True)
+        return None
+    return decision
+
+
+def run_local_release(args) -> int:
+    as_json = args.output == "json"
+    progress = sys.stderr if as_json else sys.stdout
+    with local_stack(args) as (runtime, repo_url):
+        decision = start_detected(args.stream, repo_url, progress)
+        if decision is None:
+            return 1
+        result = follow(runtime, args.stream, decision.version, decision.release_id, decision.execution_arn,
+                        on_stage=_stage_printer(progress))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     elif result.status in RELEASED_STATUSES:
@@ -131,3 +155,64 @@ def run_local_release(args) -> int:
         print(f"release {result.release_id} {result.status}: {result.failure}")
     # The images are public: what is missing is a warning, and a fill-in run's to fix.
     return 0 if result.status in RELEASED_STATUSES else 1
+
+
+def serve_locally(args) -> int:
+    """``local serve``: the app on 127.0.0.1 over a local runtime, until SIGINT or SIGTERM."""
+    from atomic_release.local.api_server import ServedApp
+
+    with local_stack(args) as (runtime, repo_url):
+        try:
+            served = ServedApp(args.port)
+        except OSError as error:
+            raise ValueError(f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error}") from None
+        with served:
+            print(f"serving the releases API and page on {served.url} (Ctrl-C stops)", flush=True)
+            print(f"stream {args.stream} reads {repo_url}; try: atomic-release releases list --api {served.url}",
+                  flush=True)
+            if args.release:
+                decision = start_detected(args.stream, repo_url, sys.stdout)
+                if decision is not None:
+                    _until_recorded(decision.release_id)
+                    print(f"follow it: atomic-release releases watch {decision.release_id} --api {served.url}",
+                          flush=True)
+            _until_stopped()
+            _abort_running(runtime)
+    print("stopped", flush=True)
+    return 0
+
+
+def _until_recorded(release_id: str, patience_s: float = 30) -> None:
+    """The API knows a release once its first stage recorded it: the command printed to follow it
+    works at once."""
+    deadline = time.monotonic() + patience_s
+    while records.get(release_id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _until_stopped() -> None:
+    stop = threading.Event()
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.2):
+            pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _abort_running(runtime: LocalRuntime) -> None:
+    """A run still going is aborted, and what it made removed, before moto stops: its
+    interpreter thread must not outlive the mock."""
+    from chalicelib.aws import client
+    from chalicelib.errors import ReleaseError
+    from chalicelib.starter import state_machine_arn
+
+    sfn = client("stepfunctions")
+    for execution in sfn.list_executions(stateMachineArn=state_machine_arn(), statusFilter="RUNNING")["executions"]:
+        try:
+            aborted = runtime.abort(execution["executionArn"])
+            print(f"aborted release {aborted['release_id']}, still running at shutdown", flush=True)
+        except ReleaseError:   # not recorded yet, or it ended meanwhile
+            with contextlib.suppress(Exception):
+                sfn.stop_execution(executionArn=execution["executionArn"], error="Aborted", cause="local serve stopped")
