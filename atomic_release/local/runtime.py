@@ -314,16 +314,11 @@ class LocalRuntime:
         release_id = ReleaseInput.model_validate_json(described["input"]).release_id
         return abort_release(release_id).model_dump()
 
-    def history(self, execution_arn: str) -> list[dict]:
-        sfn = client("stepfunctions")
-        events, token = [], None
-        while True:
-            page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                             **({"nextToken": token} if token else {}))
-            events.extend(page["events"])
-            token = page.get("nextToken")
-            if not token:
-                return events
+    @staticmethod
+    def history(execution_arn: str) -> list[dict]:
+        from chalicelib.release_view import execution_history
+
+        return execution_history(execution_arn)
 
 
 def quiet_task_logs() -> None:
