@@ -74,6 +74,9 @@ def _releases_parsers(commands) -> None:
         verb.add_argument("release_id", metavar="ID")
         if name in ("watch", "retry"):
             _watch_options(verb, follow=name == "retry")
+    page = verbs.add_parser("page", parents=[api], help="serve the releases page on 127.0.0.1, its reads of the API "
+                                                       "signed with your credentials")
+    page.add_argument("--port", type=_port, default=8001, help="port on 127.0.0.1 (default: 8001; 0: any free one)")
     release = commands.add_parser("release", parents=[api], help="release a stream now, through the API")
     release.add_argument("stream")
     release.add_argument("--version", help="each ref's commit of this version (default: the refs' newest commits)")

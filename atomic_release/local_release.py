@@ -4,9 +4,7 @@ local runtime, until Ctrl-C."""
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,6 +15,7 @@ from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import local_repository
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import Finished, StageEvent
+from atomic_release.signals import until_stopped
 from chalicelib import detect, records
 from chalicelib.config import load_streams
 from chalicelib.detect import Decision
@@ -176,7 +175,7 @@ def serve_locally(args) -> int:
                     _until_recorded(decision.release_id)
                     print(f"follow it: atomic-release releases watch {decision.release_id} --api {served.url}",
                           flush=True)
-            _until_stopped()
+            until_stopped()
             _abort_running(runtime)
     print("stopped", flush=True)
     return 0
@@ -188,17 +187,6 @@ def _until_recorded(release_id: str, patience_s: float = 30) -> None:
     deadline = time.monotonic() + patience_s
     while records.get(release_id) is None and time.monotonic() < deadline:
         time.sleep(0.05)
-
-
-def _until_stopped() -> None:
-    stop = threading.Event()
-    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(0.2):
-            pass
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _abort_running(runtime: LocalRuntime) -> None:

@@ -425,7 +425,14 @@ def watch_command(api: ApiClient, args) -> int:
     return watch(api, args.release_id, args.interval, args.output)
 
 
-_COMMANDS = {"list": list_releases, "show": show, "watch": watch_command, "retry": retry, "abort": abort}
+def page(api: ApiClient, args) -> int:
+    from atomic_release.page_proxy import serve_page
+
+    return serve_page(api, args.port)
+
+
+_COMMANDS = {"list": list_releases, "show": show, "watch": watch_command, "retry": retry, "abort": abort,
+             "page": page}
 
 
 def run(args) -> int:

@@ -2,61 +2,12 @@
 app on this machine are not; answers map to an error that names the request. Nothing here is
 sent anywhere: requests are prepared, or answered by a transport adapter that keeps them."""
 
-import json
 
 import boto3
 import pytest
-import requests
-from requests.adapters import BaseAdapter
 
 from atomic_release.api_client import ApiClient, ApiError, HttpError, api_url, is_loopback, signing_region
-
-DEPLOYED = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/api/"
-
-
-@pytest.fixture
-def credentials(monkeypatch, tmp_path):
-    """Fake credentials from the environment, and no AWS configuration of this machine's."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    _no_configuration(monkeypatch, tmp_path)
-
-
-def _no_configuration(monkeypatch, tmp_path):
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")   # never ask an instance metadata service
-
-
-class Answering(BaseAdapter):
-    """A transport that keeps each request and answers it with ``status`` and ``body``."""
-
-    def __init__(self, status: int = 200, body: object = None, text: str | None = None):
-        super().__init__()
-        self.sent: list[requests.PreparedRequest] = []
-        self.status, self.body, self.text = status, body, text
-
-    def send(self, request, **kwargs):
-        self.sent.append(request)
-        self.kwargs = kwargs
-        response = requests.Response()
-        response.status_code = self.status
-        response._content = (self.text if self.text is not None else json.dumps(self.body)).encode()
-        response.request, response.url = request, request.url
-        return response
-
-    def close(self):
-        pass
-
-
-def client_answering(url: str, adapter: Answering, **options) -> ApiClient:
-    session = requests.Session()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return ApiClient(url, session=session, **options)
+from tests.http_fakes import DEPLOYED, Answering, client_answering, no_configuration
 
 
 def test_a_deployed_api_gets_a_sigv4_signature_for_execute_api_in_the_hosts_region(credentials):
@@ -120,7 +71,7 @@ def test_no_credentials_for_a_deployed_api_is_a_clear_error(monkeypatch, tmp_pat
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         monkeypatch.delenv(name, raising=False)
-    _no_configuration(monkeypatch, tmp_path)
+    no_configuration(monkeypatch, tmp_path)
 
     with pytest.raises(ApiError, match="no AWS credentials to sign requests to https://abc123defg"):
         ApiClient(DEPLOYED).prepare("GET", "/releases")
