@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt | sha25
 
 .PHONY: demo test bench clean tools
 
-# Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it) and
-# shellcheck (the guest scripts must be clean). Installed where this user may use apt-get;
+# Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
+# shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
+# it, driven by Playwright). Installed where this user may use apt-get;
 # elsewhere the tests that need them are skipped (never under CI).
-DEBIAN_TOOLS := ostree shellcheck
+DEBIAN_TOOLS := ostree shellcheck chromium
 tools:
 	@missing=$$(for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null 2>&1 || echo $$tool; done); \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \

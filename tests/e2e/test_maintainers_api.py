@@ -187,6 +187,17 @@ def test_an_unknown_release_is_a_404_naming_it(runtime, api):
         assert "developer-nope-000000000000" in body["error"]
 
 
+def test_the_page_and_its_assets_are_served_and_nothing_else_is(api):
+    page, script, style = api.http.get("/"), api.http.get("/assets/app.js"), api.http.get("/assets/app.css")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'src="assets/app.js"' in page.body.decode()
+    assert (script.status_code, style.status_code) == (200, 200)
+    assert script.headers["Content-Type"].startswith("text/javascript")
+    for missing in ("/assets/nope.js", "/assets/__init__.py", "/assets/..%2Fstreams.json"):
+        answer = api.http.get(missing)
+        assert answer.status_code == 404 and "no asset" in json.loads(answer.body)["error"], missing
+
+
 # -- retry and abort -----------------------------------------------------------------------------
 
 def test_retry_of_a_failed_release_reruns_it_from_the_start(api):
