@@ -15,7 +15,7 @@ from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import local_repository
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import Finished, StageEvent
-from atomic_release.signals import until_stopped
+from atomic_release.serving import until_stopped
 from chalicelib import detect, records
 from chalicelib.config import load_streams
 from chalicelib.detect import Decision

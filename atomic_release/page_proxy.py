@@ -3,36 +3,20 @@ A browser cannot sign requests for the API's IAM authorization; this server on 1
 the page's files and passes its reads to the API, signed with the maintainer's credentials."""
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from atomic_release.api_client import ApiClient, ApiError, HttpError
-from atomic_release.signals import until_stopped
+from atomic_release.serving import BackgroundServer, until_stopped
 from chalicelib import dashboard
 
 
-class PageProxy:
+class PageProxy(BackgroundServer):
     """``with PageProxy(api, port) as proxy:`` serves at ``proxy.url`` until the block ends."""
 
     def __init__(self, api: ApiClient, port: int = 0):
         self.api = api
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(api))
-        self._thread = threading.Thread(target=self.server.serve_forever, name="page-proxy", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> "PageProxy":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", port), _handler(api)), "page-proxy")
 
 
 def _handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:

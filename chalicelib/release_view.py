@@ -2,6 +2,7 @@
 The history says what ran when, and while a run goes on, where every architecture and region
 stands; the record is what the release settled on."""
 
+import contextlib
 import json
 from datetime import datetime, timezone
 from typing import Literal
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import client
 from chalicelib.lifecycle import describe, innermost
-from chalicelib.models import Failure, ProductChange, RegionOutcome, ReleaseRecord, run_name
+from chalicelib.models import Failure, ProductChange, QACheck, QAReport, RegionOutcome, ReleaseRecord, run_name
 from chalicelib.starter import execution_arn
 
 STAGES = ("prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize")
@@ -54,13 +55,6 @@ class StageView(BaseModel):
     reason: str = ""
 
 
-class QACheckView(BaseModel):
-    name: str
-    passed: bool
-    expected: str = ""
-    actual: str = ""
-
-
 class ArchView(BaseModel):
     arch: str
     ref: str
@@ -69,7 +63,7 @@ class ArchView(BaseModel):
     image: StepStatus = "pending"
     qa: StepStatus = "pending"
     image_id: str | None = None
-    qa_checks: list[QACheckView] = Field(default_factory=list)
+    qa_checks: list[QACheck] = Field(default_factory=list)
     failure: str = ""
 
 
@@ -279,9 +273,8 @@ def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> N
     if state == "RegisterImage":
         arch.image_id = (output.get("image") or {}).get("image_id") or arch.image_id
     if state == "LaunchQA":
-        arch.qa_checks = [QACheckView(**{k: str(v) if k in ("expected", "actual") else v for k, v in check.items()
-                                         if k in QACheckView.model_fields})
-                          for check in (output.get("qa") or {}).get("checks", [])]
+        with contextlib.suppress(ValidationError):  # a guest's report that QA refused is its failure
+            arch.qa_checks = QAReport.model_validate(output.get("qa") or {}).checks
 
 
 # -- regions -------------------------------------------------------------------------------------

@@ -3,12 +3,13 @@ front of a real repository would: ETag and Last-Modified, 304 for conditional re
 It counts requests and body bytes, so benchmarks can say what a poll cost."""
 
 import os
-import threading
 from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from atomic_release.serving import BackgroundServer
 
 
 @dataclass
@@ -51,26 +52,15 @@ class _Handler(SimpleHTTPRequestHandler):
         outputfile.write(data)
 
 
-class RepoServer:
+class RepoServer(BackgroundServer):
     """``with RepoServer(directory) as server: server.url``"""
 
     def __init__(self, directory: str | os.PathLike, port: int = 0):
         self.traffic = Traffic()
         handler = type("Handler", (_Handler,), {"traffic": self.traffic})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=str(directory)))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=str(directory))),
+                         "ostree-repository")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def __enter__(self) -> "RepoServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
+        return super().url + "/"
