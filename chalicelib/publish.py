@@ -13,7 +13,7 @@ from chalicelib.build import BOOT_MODE
 from chalicelib.config import Stream, load_streams
 from chalicelib.ec2 import image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
 from chalicelib.errors import NothingPublished, PublishFailed
-from chalicelib.models import Check, PublishTask, RegionOutcome, ValidateTask, Validation
+from chalicelib.models import Check, PublishTask, RegionalImage, RegionOutcome, ValidateTask, Validation
 from chalicelib.observability import logger
 from chalicelib.ssm import parameter_value
 
@@ -101,10 +101,19 @@ def _validate_region(stream: Stream, version: str, outcome: RegionOutcome) -> tu
                 if isinstance(error, ClientError) else str(error))
         return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": f"cannot validate: {said}"}), []
     wrong = [c for c in found if c.verdict != "correct"]
+    seen = outcome.model_copy(update={"images": _as_seen(outcome.images, found)})
     if wrong:
         reason = "; ".join(f"{c.arch} {c.check} is {c.actual}, expected {c.expected}" for c in wrong)
-        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), found
-    return outcome.model_copy(update={"status": "validated", "stage": "validate"}), found
+        return seen.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), found
+    return seen.model_copy(update={"status": "validated", "stage": "validate"}), found
+
+
+def _as_seen(images: list[RegionalImage], found: list[Check]) -> list[RegionalImage]:
+    """Each image's state and publicity as Validate found them, not as Publish left them."""
+    actual = {(c.arch, c.check): c.actual for c in found}
+    return [image.model_copy(update={"state": actual.get((image.arch, "state"), image.state),
+                                     "public": actual.get((image.arch, "public"), str(image.public)) == "True"})
+            for image in images]
 
 
 def _verdicts(found: list[Check]) -> dict[str, int]:

@@ -126,6 +126,9 @@ def test_validation_catches_an_image_made_private_behind_the_pipelines_back(deve
         assert list(result.missing_regions) == ["us-west-1"]
         assert result.missing_regions["us-west-1"].startswith("validate: ")
         assert "public is False, expected True" in result.missing_regions["us-west-1"]
+        seen = records.get(result.release_id).region_states
+        assert [image["public"] for image in seen["us-west-1"]["images"]] == [False, False]
+        assert [image["public"] for image in seen["us-east-1"]["images"]] == [True, True]
         assert all(latest("us-west-1", arch) is None for arch in ARCHES)
         assert metadata_regions() == {"x86_64": {"us-east-1", "us-east-2"}, "aarch64": {"us-east-1", "us-east-2"}}
 
