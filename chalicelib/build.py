@@ -227,8 +227,11 @@ def evaluate_qa(task: EvaluateTask) -> BuiltImage:
 
 
 def cleanup_arch(task: CleanupArchTask) -> dict:
-    """Remove everything this architecture created, and hand the failure on to the Fail state."""
-    removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch)
+    """Remove everything this architecture created, and hand the failure on to the Fail state.
+    A public image stays: a rerun reuses by name the image an earlier run published, which
+    ``latest`` may name; retention retires it."""
+    removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch,
+                                                     keep_public_images=True)
     logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict()})
     return {"error": task.failure.rethrowable_error, "cause": task.failure.model_dump_json()}
 

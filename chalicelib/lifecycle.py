@@ -22,9 +22,6 @@ from chalicelib.models import (
 )
 from chalicelib.observability import logger
 
-# Once images may be public and named in SSM, a failure must not take them away.
-STAGES_AFTER_PUBLICATION_BEGAN = {"publish", "validate", "announce", "finalize"}
-
 
 def _marketplace_plan(stream: Stream, arches: list[str], earlier: dict[str, ProductChange]) -> dict:
     """The Marketplace stage's starting point; an earlier run's change sets come along, so one
@@ -125,18 +122,19 @@ def fail_release(task: FailTask) -> dict:
     instance, CheckCopies removed the copies that failed, and the copies it made and the
     images the release built are what the next fill-in run uses. A run that failed after it
     recorded the release PUBLISHED removes nothing either: the release is out, and only its
-    Marketplace versions are in doubt."""
+    Marketplace versions are in doubt. Public images always stay (something may name them
+    already, this run's or an earlier run's that a rerun reused): retention retires them."""
     record = records.get(task.release_id)
     if record and record.status == "PUBLISHED" and record.execution_arn == task.execution_arn:
         sentence = describe(innermost(task.failure))
-        records.mark_ended(task.release_id, "MARKETPLACE_FAILED", f"{sentence}; the release is out")
+        records.mark_ended(task.release_id, "MARKETPLACE_FAILED", f"{sentence}; the release is out",
+                           owner=task.execution_arn)
         logger.error("release failed after it was published", extra={"failure": sentence})
         return {"error": innermost(task.failure).rethrowable_error, "cause": sentence}
-    keep_public = task.failure.stage in STAGES_AFTER_PUBLICATION_BEGAN
     removed, unclean = Removed(), []
     for region in ([] if task.attempt else task.regions):
         try:
-            removed.add(remove_release_resources(region, task.release_id, keep_public_images=keep_public))
+            removed.add(remove_release_resources(region, task.release_id, keep_public_images=True))
         except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
             message = error.response["Error"]["Message"] if isinstance(error, ClientError) else str(error)
             unclean.append(f"{region}: {message or type(error).__name__}")

@@ -79,20 +79,20 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str],
 
 def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
                 marketplace_arches: list[str] = ()) -> ReleaseRecord:
-    """A rerun starts a release that ended unreleased again from a fresh record: only the rerun
-    after the last one, only while the release is in such a state."""
+    """A rerun starts a release that ended unreleased again from a fresh record: only a rerun
+    newer than the last one that claimed it, only while the release is in such a state."""
     earlier = get(release.release_id)
     record = _new_record(release, execution_arn, regions, marketplace_arches,
                          created_at=earlier.created_at if earlier else None)
     statuses = {f":ended{i}": status for i, status in enumerate(ENDED_UNRELEASED)}
-    previous = "#rerun = :previous" + (" OR attribute_not_exists(#rerun)" if release.rerun == 1 else "")
-    return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND ({previous})",
-                            {"#status": "status", "#rerun": "rerun"}, {**statuses, ":previous": release.rerun - 1})
+    return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND "
+                                    "(attribute_not_exists(#rerun) OR #rerun < :rerun)",
+                            {"#status": "status", "#rerun": "rerun"}, {**statuses, ":rerun": release.rerun})
 
 
-def _update(release_id: str, owner: str | None = None, **fields) -> None:
+def _update(release_id: str, owner: str | None = None, status_was: str | None = None, **fields) -> None:
     """Set the fields given; a field given as None is removed. With ``owner``, only while that
-    execution owns the record."""
+    execution owns the record; with ``status_was``, only while the release is in that status."""
     fields["updated_at"] = _now()
     kept = {k: v for k, v in fields.items() if v is not None}
     removed = [k for k, v in fields.items() if v is None]
@@ -104,6 +104,9 @@ def _update(release_id: str, owner: str | None = None, **fields) -> None:
     if owner:
         condition += " AND #owner = :owner"
         names["#owner"], values[":owner"] = "execution_arn", owner
+    if status_was:
+        condition += " AND #was = :was"
+        names["#was"], values[":was"] = "status", status_was
     client("dynamodb").update_item(
         TableName=table_name(), Key={"release_id": {"S": release_id}}, UpdateExpression=expression,
         ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values), ConditionExpression=condition,
@@ -111,22 +114,22 @@ def _update(release_id: str, owner: str | None = None, **fields) -> None:
 
 
 def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
-    """A fill-in run takes over a release that is out but misses something: only the attempt
-    after the last one, only while the release is in such a state (a retry of this same
-    execution finds its claim)."""
+    """A fill-in run takes over a release that is out but misses something: only an attempt
+    newer than the last one that claimed it, only while the release is in such a state (a retry
+    of this same execution finds its claim)."""
     statuses = {f":fillable{i}": status for i, status in enumerate(FILLABLE_STATUSES)}
     try:
         client("dynamodb").update_item(
             TableName=table_name(), Key={"release_id": {"S": release.release_id}},
             UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
                              "#updated = :now, #marketplace = if_not_exists(#marketplace, :nothing)",
-            ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt = :previous",
+            ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt < :attempt",
             ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
                                       "#updated": "updated_at", "#before": "status_before_fill_in",
                                       "#marketplace": "marketplace"},
             ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
                                                 ":nothing": {},
-                                                ":attempt": release.attempt, ":previous": release.attempt - 1,
+                                                ":attempt": release.attempt,
                                                 ":now": _now()}),
         )
     except ClientError as error:
@@ -190,9 +193,10 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     return True
 
 
-def mark_ended(release_id: str, status: str, failure: str) -> None:
-    """An execution that ended without its Catch paths (ABORTED, TIMED_OUT)."""
-    _update(release_id, status=status, failure=failure)
+def mark_ended(release_id: str, status: str, failure: str, owner: str | None = None) -> None:
+    """An execution that ended without its Catch paths (ABORTED, TIMED_OUT), or after the release
+    was out; with ``owner``, only while that execution owns the record."""
+    _update(release_id, owner=owner, status=status, failure=failure)
 
 
 def every_release() -> list[ReleaseRecord]:
@@ -209,6 +213,7 @@ def releases_of(stream: str) -> list[ReleaseRecord]:
     return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
 
 
-def mark_retired(release_id: str, removed: dict[str, list[str]]) -> None:
-    """Retention removed every image of the release; ``removed``: kind -> ``region:id`` of what went."""
-    _update(release_id, status="RETIRED", retired=removed)
+def mark_retired(release_id: str, removed: dict[str, list[str]], status_was: str) -> None:
+    """Retention removed every image of the release; ``removed``: kind -> ``region:id`` of what went.
+    Only while the release is as retention found it (a rerun may have claimed it since)."""
+    _update(release_id, status_was=status_was, status="RETIRED", retired=removed)

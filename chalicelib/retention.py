@@ -66,6 +66,7 @@ class RegionRetirement(Model):
 
 class Retirement(Model):
     release_id: str
+    status: str = Field(description="the release's status when planned: retired only while it stays so")
     version: str
     commit_time: datetime
     regions: dict[str, RegionRetirement] = Field(default_factory=dict, description="only regions with something")
@@ -125,14 +126,15 @@ class RetentionResult(Model):
     already_gone: list[str] = Field(default_factory=list)
     made_public: list[str] = Field(default_factory=list)
     retired: list[str] = Field(default_factory=list, description="releases now recorded as RETIRED")
+    skipped: list[str] = Field(default_factory=list, description="releases whose status changed since the plan")
     errors: dict[str, list[str]] = Field(default_factory=dict, description="region (or 'records') -> failures")
 
     def lines(self) -> list[str]:
         lines = [f"done: {len(self.deregistered)} images deregistered, {len(self.deleted_snapshots)} snapshots and "
                  f"{len(self.deleted_parameters)} parameters deleted, {len(self.already_gone)} already gone, "
                  f"{len(self.made_public)} made public, {len(self.retired)} releases retired"]
-        return lines + [f"failed in {where}: {error}" for where, errors in sorted(self.errors.items())
-                        for error in errors]
+        return lines + [f"not retired, changed since the plan: {line}" for line in self.skipped] + \
+            [f"failed in {where}: {error}" for where, errors in sorted(self.errors.items()) for error in errors]
 
 
 class RetentionRun(Model):
@@ -297,7 +299,8 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
         stream=stream_name, now=now, retention=stream.retention,
         kept=[Kept(release_id=r.release_id, version=r.version, commit_time=commit_time(r),
                    reason=reasons[r.release_id]) for r in kept],
-        retire=[Retirement(release_id=r.release_id, version=r.version, commit_time=commit_time(r)) for r in retiring])
+        retire=[Retirement(release_id=r.release_id, status=r.status, version=r.version, commit_time=commit_time(r))
+                for r in retiring])
     referenced = referenced_images(stream_name, every)
     retirements = {r.release_id: r for r in result.retire}
     for region in sorted({*all_regions(), *(region for r in [*releases, *retiring] for region in r.regions)}):
@@ -385,20 +388,31 @@ def _all_gone(retirement: Retirement, plan: RetentionPlan, result: RetentionResu
     return all(item in gone for items in retirement.removals().values() for item in items)
 
 
+def _still_as_planned(retirement: Retirement, result: RetentionResult) -> bool:
+    """A release retried (or filled in) since the plan was made is not the plan's any more."""
+    record = records.get(retirement.release_id)
+    if record is not None and record.status == retirement.status:
+        return True
+    result.skipped.append(f"{retirement.release_id}: {record.status if record else 'no longer recorded'} since "
+                          f"the plan ({retirement.status})")
+    return False
+
+
 def apply(plan: RetentionPlan) -> RetentionResult:
     """Do what the plan says. Every region is attempted whatever fails elsewhere; a release is
     recorded as retired only when everything of it is gone and no image of it is protected."""
     result = RetentionResult()
-    for retirement in plan.retire:
+    retiring = [r for r in plan.retire if _still_as_planned(r, result)]
+    for retirement in retiring:
         for region, part in sorted(retirement.regions.items()):
             _retire_region(region, part, result)
     for restore in plan.restore:
         _make_public(restore, result)
-    for retirement in plan.retire:
+    for retirement in retiring:
         if not _all_gone(retirement, plan, result):
             continue
         try:
-            records.mark_retired(retirement.release_id, retirement.removals())
+            records.mark_retired(retirement.release_id, retirement.removals(), retirement.status)
             result.retired.append(retirement.release_id)
         except (ClientError, BotoCoreError) as error:
             result.errors.setdefault(RECORDS, []).append(f"{retirement.release_id}: {_message(error)}")

@@ -11,11 +11,12 @@ from chalicelib.aws import client
 from chalicelib.config import load_streams
 from chalicelib.errors import ReleaseNotFound, ReleaseNotPartial, ReleaseNotRetryable
 from chalicelib.lifecycle import nothing_to_fill_in
-from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput
+from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, run_name
 
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier"]
+_STILL_GOING = ("RUNNING", "PENDING_REDRIVE")
 _OUTCOME_BY_STATUS: dict[str, Outcome] = {
-    "RUNNING": "in-progress", "PENDING_REDRIVE": "in-progress", "SUCCEEDED": "already-released",
+    **{status: "in-progress" for status in _STILL_GOING}, "SUCCEEDED": "already-released",
 }
 
 
@@ -94,9 +95,10 @@ def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
                                       "Marketplace version its stream still publishes: nothing to fill in")
         return RetryResult(kind="fill-in", **fill_in(release_id, machine_arn).model_dump())
     if record.status in ENDED_UNRELEASED:
+        machine_arn = machine_arn or state_machine_arn()
         release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits,
                                trigger="retry", missing_arches=record.missing_arches, regions=record.regions,
-                               rerun=record.rerun + 1)
+                               rerun=_next_run(machine_arn, release_id, record.rerun + 1, "rerun"))
         return RetryResult(kind="rerun", **start_release(release, machine_arn).model_dump())
     raise ReleaseNotRetryable(f"release {release_id} is {record.status}: only a release that is "
                               f"{', '.join(FILLABLE_STATUSES)} (a fill-in run) or {', '.join(ENDED_UNRELEASED)} "
@@ -111,6 +113,17 @@ def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
     if record is None or record.status not in FILLABLE_STATUSES:
         raise ReleaseNotPartial(f"release {release_id} is {record.status if record else 'not recorded'}: only a "
                                 f"release that is {' or '.join(FILLABLE_STATUSES)} is filled in")
+    machine_arn = machine_arn or state_machine_arn()
     release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits, trigger="retry",
-                           missing_arches=record.missing_arches, attempt=record.attempt + 1)
+                           missing_arches=record.missing_arches,
+                           attempt=_next_run(machine_arn, release_id, record.attempt + 1, "attempt"))
     return start_release(release, machine_arn)
+
+
+def _next_run(machine_arn: str, release_id: str, number: int, kind: str) -> int:
+    """The number of the next fill-in run (``attempt``) or rerun: past any run that ended before it
+    claimed the record (its Prepare failed), which would otherwise be asked for again and again."""
+    while _existing(execution_arn(machine_arn, run_name(release_id, **{kind: number}))) not in (
+            None, *_STILL_GOING):
+        number += 1
+    return number

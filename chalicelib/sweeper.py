@@ -45,12 +45,18 @@ def on_execution_ended(event: dict) -> dict:
     if status not in ENDED_WITHOUT_CATCH or not release_id:
         return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
     record = records.get(release_id)
-    if record and record.status == "PUBLISHED" and record.execution_arn == detail.get("executionArn"):
+    arn = detail.get("executionArn", "")
+    if record and (record.execution_arn != arn or record.status not in ("RUNNING", "PUBLISHED")):
+        # handled already (an abort cleans up itself, then this rule runs too), or a later run
+        # (a retry) owns the release now: what that run made is not this end's to remove
+        return {"release_id": release_id, "cleaned": False,
+                "reason": f"the release is {record.status}, owned by {record.execution_arn.rsplit(':', 1)[-1]}"}
+    if record and record.status == "PUBLISHED":
         records.mark_ended(release_id, "MARKETPLACE_FAILED", f"execution {status} while following Marketplace: "
-                           "the release is out; a fill-in run follows its change sets again")
+                           "the release is out; a fill-in run follows its change sets again", owner=arn)
         return {"release_id": release_id, "cleaned": False, "reason": "the release was published: nothing to clean"}
     if release and release.attempt:
-        records.mark_fill_in_failed(release_id, detail.get("executionArn", ""), "fill-in",
+        records.mark_fill_in_failed(release_id, arn, "fill-in",
                                     f"fill-in run {release.attempt}: execution {status}")
         return {"release_id": release_id, "cleaned": False, "reason": "a fill-in run launches no instance, and "
                 "the images and copies it found or made are what the next fill-in run uses"}
@@ -58,7 +64,7 @@ def on_execution_ended(event: dict) -> dict:
     for region in (record.regions if record else all_regions()):
         removed.add(remove_release_resources(region, release_id, keep_public_images=True))
     if record:
-        records.mark_ended(release_id, status, f"execution {status}: cleaned up what it had created")
+        records.mark_ended(release_id, status, f"execution {status}: cleaned up what it had created", owner=arn)
     logger.warning("release ended without its catch paths; cleaned up",
                    extra={"release_id": release_id, "status": status, **removed.as_dict()})
     return {"release_id": release_id, "cleaned": True, "removed": removed.as_dict()}

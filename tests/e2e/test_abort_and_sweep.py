@@ -133,8 +133,9 @@ def test_an_aborted_fill_in_run_leaves_its_release_partial_and_its_images_in_pla
     planted = plant("us-east-1", release.release_id)
     fill_in = release.model_copy(update={"attempt": 1})
     fill_in_arn = f"arn:aws:states:us-east-1:123456789012:execution:gone:{fill_in.execution_name}"
-    records.create(release, fill_in_arn, ["us-east-1"])
+    records.create(release, "arn:aws:states:us-east-1:123456789012:execution:gone:first", ["us-east-1"])
     records.mark_finished(release.release_id, "PARTIAL", {}, "s3://b/k", [], {})
+    records.claim_fill_in(fill_in, fill_in_arn)
     event = {"detail": {"name": fill_in.execution_name, "status": "ABORTED", "input": fill_in.model_dump_json(),
                         "executionArn": fill_in_arn, "stateMachineArn": os.environ["RELEASE_STATE_MACHINE_ARN"]}}
 
