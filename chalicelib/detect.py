@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import state
+from chalicelib import records, state
 from chalicelib.arch import Arch
 from chalicelib.config import Stream, describe_validation_error, load_streams
-from chalicelib.errors import InvalidReleaseInput, ReleaseError, VersionNotFound
+from chalicelib.errors import InvalidReleaseInput, ReleaseError, VersionNotFound, VersionTaken
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.observability import logger
 from chalicelib.ostree import RefState, Repository, Summary, UnknownRef
@@ -88,10 +88,14 @@ def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
 def _start(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger) -> Decision:
     release, missing = candidate(stream, heads, trigger)
     if release is None:
-        logger.info("no release yet", extra={"stream": stream.name, "missing": missing})
-        return Decision(stream=stream.name, outcome="waiting", missing=missing,
-                        reason=f"waiting for {', '.join(missing)} at the newest version")
+        return _waiting(stream, missing)
     return _started(stream, release, missing, trigger)
+
+
+def _waiting(stream: Stream, missing: list[Arch]) -> Decision:
+    logger.info("no release yet", extra={"stream": stream.name, "missing": missing})
+    return Decision(stream=stream.name, outcome="waiting", missing=missing,
+                    reason=f"waiting for {', '.join(missing)} at the newest version")
 
 
 def _started(stream: Stream, release: ReleaseInput, missing: list[Arch], trigger: Trigger) -> Decision:
@@ -124,15 +128,30 @@ def release_now(stream_name: str, version: str | None = None) -> Decision:
     repository = Repository(stream.repo_url)
     heads = read_refs(stream, repository)
     if version is None:
-        return _start(stream, heads, "api")
+        release, missing = candidate(stream, heads, "api")
+        if release is None:
+            return _waiting(stream, missing)
+    else:
+        release, missing = _release_of_version(stream, repository, heads, version), []
+    taken = next((r for r in records.releases_of(stream.name)
+                  if r.version == release.version and r.release_id != release.release_id and r.status != "RETIRED"),
+                 None)
+    if taken:
+        raise VersionTaken(f"version {release.version} of stream {stream.name} is release {taken.release_id} "
+                           f"({taken.status}) of other commits; its images' names are taken: retry that release, "
+                           "or release a new version")
+    return _started(stream, release, missing, "api")
+
+
+def _release_of_version(stream: Stream, repository: Repository, heads: dict[Arch, RefState],
+                        version: str) -> ReleaseInput:
     found = {arch: _commit_of_version(repository, head, version) for arch, head in heads.items()}
     lacking = [stream.refs[arch] for arch, commit in found.items() if commit is None]
     if lacking:
         raise VersionNotFound(f"version {version} is not among the last {VERSION_SEARCH_DEPTH} commits of "
                               f"{', '.join(lacking)} in {stream.repo_url}")
-    release = ReleaseInput(stream=stream.name, version=version, trigger="api", commits={
+    return ReleaseInput(stream=stream.name, version=version, trigger="api", commits={
         arch: ArchCommit(ref=c.name, checksum=c.checksum, timestamp=c.timestamp) for arch, c in found.items()})
-    return _started(stream, release, [], "api")
 
 
 def _commit_of_version(repository: Repository, head: RefState, version: str) -> RefState | None:

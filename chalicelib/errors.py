@@ -85,5 +85,9 @@ class ReleaseNotRunning(ReleaseError):
     """An abort was asked for a release whose execution is not running."""
 
 
+class VersionTaken(ReleaseError):
+    """A version asked for was released from other commits: its images' names are taken."""
+
+
 class VersionNotFound(ReleaseError):
     """A version asked for is not on the stream's refs within the history looked at."""

@@ -16,19 +16,21 @@ from chalicelib.aws import client
 from chalicelib.config import describe_validation_error, load_streams
 from chalicelib.detect import Decision
 from chalicelib.errors import (
+    ConfigError,
     InvalidReleaseInput,
     ReleaseNotFound,
     ReleaseNotPartial,
     ReleaseNotRetryable,
     ReleaseNotRunning,
     VersionNotFound,
+    VersionTaken,
 )
 from chalicelib.http import Answer, error
 from chalicelib.lifecycle import describe_cause
 from chalicelib.models import ENDED_UNRELEASED, VERSION_PATTERN, ReleaseInput, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.ostree import OstreeError, UnknownRef
-from chalicelib.release_view import ReleaseSummary, ReleaseView, view
+from chalicelib.release_view import ReleaseSummary, ReleaseView, runs_of, view
 from chalicelib.starter import execution_arn, state_machine_arn
 from chalicelib.sweeper import on_execution_ended
 
@@ -86,8 +88,8 @@ class AbortResult(BaseModel):
 # Most specific first: UnknownRef is an OstreeError the caller can fix, not an unreachable repository.
 _STATUS_OF_ERROR = (
     (BadRequest, 400), (ReleaseNotFound, 404),
-    ((ReleaseNotRetryable, ReleaseNotRunning, ReleaseNotPartial), 409),
-    ((VersionNotFound, UnknownRef, detect.NotTheHead, InvalidReleaseInput), 422),
+    ((ReleaseNotRetryable, ReleaseNotRunning, ReleaseNotPartial, VersionTaken), 409),
+    ((VersionNotFound, UnknownRef, detect.NotTheHead, InvalidReleaseInput, ConfigError), 422),
     (OstreeError, 502),
 )
 # A maintainer's release that started nothing is a conflict with what exists.
@@ -217,16 +219,16 @@ def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> Ab
     """Stop the release's running execution and remove what it created, as the rule on the
     execution's end would (which runs too on AWS, and finds nothing left)."""
     record = _record(release_id)
-    sfn = client("stepfunctions")
-    described = sfn.describe_execution(executionArn=record.execution_arn)
-    if described["status"] != "RUNNING":
-        raise ReleaseNotRunning(f"release {release_id} is {record.status} and its execution "
-                                f"{described['name']} is {described['status']}: only a running release is aborted")
+    running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
+    if not running:
+        raise ReleaseNotRunning(f"release {release_id} is {record.status} and no run of it is running: only a "
+                                "running release is aborted")
+    stopping = running[-1].execution_arn   # a retry's run, even before it claimed the record
     try:
-        sfn.stop_execution(executionArn=record.execution_arn, error="Aborted", cause=cause)
+        client("stepfunctions").stop_execution(executionArn=stopping, error="Aborted", cause=cause)
     except ClientError as error:
         raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}") from None
-    described = _once_stopped(record.execution_arn)
+    described = _once_stopped(stopping)
     cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
                                   "detail": {key: described.get(key) for key in
                                              ("executionArn", "stateMachineArn", "name", "status", "input")}})

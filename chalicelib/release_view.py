@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import client
-from chalicelib.lifecycle import describe, innermost
+from chalicelib.lifecycle import describe, describe_cause, innermost
 from chalicelib.models import Failure, ProductChange, QACheck, QAReport, RegionOutcome, ReleaseRecord, run_name
 from chalicelib.starter import execution_arn
 
@@ -89,6 +89,8 @@ class RunView(BaseModel):
     status: str
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
 
 
 class ReleaseSummary(BaseModel):
@@ -131,20 +133,20 @@ class ReleaseView(BaseModel):
 def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
     """The release as its newest run sees it: a run just started (a retry) is the current one
     before its Prepare task claims the record."""
-    runs = _runs(record, machine_arn)
+    runs = runs_of(record, machine_arn)
     current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=timezone.utc), default=None)
     history = execution_history(current.execution_arn) if current else []
     status = current.status if current else "UNKNOWN"
     return ReleaseView(
         release=ReleaseSummary.of(record), execution_status=status, runs=runs,
-        stages=_stages(history, status, record), arches=_arches(history, record),
+        stages=_stages(history, current, record), arches=_arches(history, record),
         regions=_regions(history, record, status),
         marketplace=[record.marketplace[arch] for arch in sorted(record.marketplace)])
 
 
 # -- runs ----------------------------------------------------------------------------------------
 
-def _runs(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
+def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
     """Every execution of the release: the release, its reruns, its fill-in runs, and the next
     rerun or fill-in run should one have started."""
     runs = []
@@ -159,7 +161,8 @@ def _runs(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
                 continue
             raise
         runs.append(RunView(name=name, kind=kind, execution_arn=arn, status=described["status"],
-                            started_at=described.get("startDate"), stopped_at=described.get("stopDate")))
+                            started_at=described.get("startDate"), stopped_at=described.get("stopDate"),
+                            error=described.get("error"), cause=described.get("cause")))
     return runs
 
 
@@ -197,7 +200,8 @@ def _json(text: str | None) -> dict:
 
 # -- stages --------------------------------------------------------------------------------------
 
-def _stages(history: list[dict], execution_status: str, record: ReleaseRecord) -> list[StageView]:
+def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> list[StageView]:
+    execution_status = run.status if run else "UNKNOWN"
     stages = {name: StageView(name=name) for name in STAGES}
     last, failed = None, None
     for event in history:
@@ -219,7 +223,9 @@ def _stages(history: list[dict], execution_status: str, record: ReleaseRecord) -
     stopped = stages.get(failed) or (last if execution_status in ("FAILED", "ABORTED", "TIMED_OUT") else None)
     if stopped:
         stopped.status = "failed"
-        stopped.reason = record.failure or f"execution {execution_status}"
+        owns_record = run and run.execution_arn == record.execution_arn
+        stopped.reason = (record.failure if owns_record else None) or describe_cause(
+            stopped.name, (run.error if run else None) or f"execution {execution_status}", run.cause if run else None)
     return list(stages.values())
 
 
@@ -281,6 +287,10 @@ def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> N
 
 def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) -> list[RegionView]:
     regions = {region: RegionView(region=region, status="planned") for region in record.regions}
+    for region, state in record.region_states.items():   # a fill-in run's regions released earlier
+        outcome = _outcome(state)
+        if outcome:
+            regions[region] = _region_view(outcome)
     for event in history:
         exited = _exited(event)
         if not exited:
@@ -297,8 +307,11 @@ def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) 
             if outcome:
                 regions[region] = _region_view(outcome)
     if execution_status not in ("RUNNING", "UNKNOWN"):
+        # a run that ended unreleased removed its private copies; one that succeeded got no further
+        unfinished = ("planned", "ready") if execution_status == "SUCCEEDED" else ("planned", "ready", "copying",
+                                                                                  "copied")
         for region in regions.values():
-            if region.status in ("planned", "ready"):
+            if region.status in unfinished:
                 region.status = "not-run"
     return [regions[region] for region in record.regions if region in regions] + \
         [view for region, view in regions.items() if region not in record.regions]

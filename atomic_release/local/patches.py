@@ -44,6 +44,7 @@ class Dispatch:
     copied: Callable[[str, object], None] = lambda region, ami: None
     invoked: Callable[[str, dict], None] = lambda function_name, event: None
     stopped: Callable[[], None] = lambda: None
+    started: Callable[[], None] = lambda: None
     invocations: int = 0
 
 
@@ -267,16 +268,17 @@ def _cache_json_path_parsing() -> None:
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
 
 
-def _report_stops(original):
-    """A stopped execution's held guests stop working, whoever stopped it (the API, a test)."""
+def _report(original, event: str):
+    """A stopped execution's held guests stop working, whoever stopped it (the API, a test); the
+    guests of an execution started afterwards (a retry) are held again."""
 
-    def stop_execution(self):
+    def report(self):
         response = original(self)
         if current is not None:
-            current.stopped()
+            getattr(current, event)()
         return response
 
-    return stop_execution
+    return report
 
 
 def install() -> None:
@@ -292,7 +294,8 @@ def install() -> None:
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
             CallbackEndpoint.setup_heartbeat_endpoint)
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
-        StepFunctionResponse.stop_execution = _report_stops(StepFunctionResponse.stop_execution)
+        StepFunctionResponse.stop_execution = _report(StepFunctionResponse.stop_execution, "stopped")
+        StepFunctionResponse.start_execution = _report(StepFunctionResponse.start_execution, "started")
         AmisResponse.register_image = _keep_registered_attributes(AmisResponse.register_image)
         AmisResponse.copy_image = _keep_copied_attributes(AmisResponse.copy_image)
         from moto.ec2.models.amis import Ami

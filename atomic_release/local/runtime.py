@@ -206,7 +206,7 @@ class LocalRuntime:
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
                                            copied=self.region_faults.copy_made, invoked=self.region_faults.invoked,
-                                           stopped=self._interrupt)
+                                           stopped=self._interrupt, started=self._hold_again)
         return arns
 
     def _guests_working(self) -> bool:
@@ -305,6 +305,9 @@ class LocalRuntime:
 
     def _interrupt(self) -> None:
         self._interrupted = True
+
+    def _hold_again(self) -> None:
+        self._interrupted = False
 
     def abort(self, execution_arn: str) -> dict:
         """Abort the release whose run this is, as a maintainer does through the API."""
