@@ -287,10 +287,7 @@ def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> N
 
 def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) -> list[RegionView]:
     regions = {region: RegionView(region=region, status="planned") for region in record.regions}
-    for region, state in record.region_states.items():   # a fill-in run's regions released earlier
-        outcome = _outcome(state)
-        if outcome:
-            regions[region] = _region_view(outcome)
+    regions.update(_recorded(record))   # a fill-in run's regions: where the release left them
     for event in history:
         exited = _exited(event)
         if not exited:
@@ -302,10 +299,7 @@ def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) 
             for region in (output.get("preflight") or {}).get("ready", []):
                 regions[region] = RegionView(region=region, status="ready", stage="preflight")
     if record.status != "RUNNING":
-        for region, state in record.region_states.items():
-            outcome = _outcome(state)
-            if outcome:
-                regions[region] = _region_view(outcome)
+        regions.update(_recorded(record))
     if execution_status not in ("RUNNING", "UNKNOWN"):
         # a run that ended unreleased removed its private copies; one that succeeded got no further
         unfinished = ("planned", "ready") if execution_status == "SUCCEEDED" else ("planned", "ready", "copying",
@@ -315,6 +309,11 @@ def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) 
                 region.status = "not-run"
     return [regions[region] for region in record.regions if region in regions] + \
         [view for region, view in regions.items() if region not in record.regions]
+
+
+def _recorded(record: ReleaseRecord) -> dict[str, RegionView]:
+    outcomes = [_outcome(state) for state in record.region_states.values()]
+    return {outcome.region: _region_view(outcome) for outcome in outcomes if outcome}
 
 
 def _outcomes(state: str, output: dict) -> list[RegionOutcome]:
