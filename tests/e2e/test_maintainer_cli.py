@@ -204,7 +204,7 @@ class TestFinishedReleases:
 
         assert code == 2 and out == ""
         assert (f"atomic-release: POST /releases/{finished.succeeded}/abort: HTTP 409: release {finished.succeeded} is "
-                f"SUCCEEDED and its execution {finished.succeeded} is SUCCEEDED: only a running release is aborted") in err
+                f"SUCCEEDED and no run of it is running: only a running release is aborted") in err
 
     def test_retry_of_a_succeeded_release_exits_2_with_the_409_reason(self, finished, capsys):
         code, _, err = cli(capsys, "releases", "retry", finished.succeeded, "--api", finished.url)
