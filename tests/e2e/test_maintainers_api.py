@@ -373,6 +373,11 @@ def test_a_malformed_release_request_is_a_400_naming_the_field(runtime, api, bod
     assert field in answer["error"], answer
 
 
-def test_a_stream_whose_repository_is_down_is_a_502(runtime, api):
-    status, body = post(api, "/releases", {"stream": "developer"})
-    assert status == 502 and "repository" not in body or body["error"]
+def test_a_stream_whose_repository_is_down_is_a_502(tmp_path):
+    nothing_listens = "http://127.0.0.1:9/"
+    config = configuration_for(None, "developer", nothing_listens, 2, tmp_path)
+    with LocalRuntime(config=config), Client(app, project_dir=ROOT) as api:
+        status, body = post(api, "/releases", {"stream": "developer"})
+
+    assert status == 502
+    assert body["error"].startswith(f"{nothing_listens}summary: ConnectionError")
