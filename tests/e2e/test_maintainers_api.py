@@ -47,12 +47,6 @@ def x86_64_step(client: Client, release_id: str, step: str) -> str | None:
 
 
 @pytest.fixture
-def api():
-    with Client(app, project_dir=ROOT) as client:
-        yield client
-
-
-@pytest.fixture
 def partial_runtime():
     with LocalRuntime(faults=[RegionFault.parse("copy-fails:us-east-2")]) as runtime:
         yield runtime
@@ -246,16 +240,6 @@ def building(api: Client, runtime: LocalRuntime) -> str:
     wait_for(lambda: x86_64_step(api, started.release_id, "qa") == "succeeded",
              "x86_64 through QA while arm64 builds")
     return started.release_id
-
-
-@pytest.fixture
-def held_runtime():
-    with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
-        yield runtime
-        runtime.simulator.finish_hung_guests()
-        for execution in client("stepfunctions").list_executions(
-                stateMachineArn=starter.state_machine_arn(), statusFilter="RUNNING")["executions"]:
-            runtime.wait(execution["executionArn"])
 
 
 def test_retry_of_a_running_release_is_a_409_and_starts_nothing(api, held_runtime):

@@ -35,19 +35,6 @@ def end_event(execution_arn: str) -> dict:
             "detail": {key: described[key] for key in ("executionArn", "stateMachineArn", "name", "status", "input")}}
 
 
-@pytest.fixture
-def api():
-    with Client(app, project_dir=ROOT) as client_:
-        yield client_
-
-
-@pytest.fixture
-def held_runtime():
-    with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
-        yield runtime
-        runtime.simulator.finish_hung_guests()
-
-
 def test_the_rule_on_an_aborted_runs_end_leaves_the_rerun_that_followed_alone(api, held_runtime):
     started = held_runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
     release_id = started.release_id
