@@ -285,9 +285,9 @@ class Watch:
         seen = {key: _NOTHING_YET[key.split(" ", 1)[0]] for key in _states(view)}
         status = None
         while True:
-            if view["release"]["status"] != status:
-                status = view["release"]["status"]
-                self.say(f"release {self.release_id} {status} (its run: {view['execution_status']})")
+            if (view["release"]["status"], view["execution_status"]) != status:
+                status = view["release"]["status"], view["execution_status"]
+                self.say(f"release {self.release_id} {status[0]} (its run: {status[1]})")
             for key, state in _states(view).items():
                 if seen.get(key) != state:
                     self.say(f"{key} {state}")
