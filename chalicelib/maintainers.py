@@ -179,15 +179,13 @@ def _record(release_id: str) -> ReleaseRecord:
         release = ReleaseInput.model_validate_json(described["input"])
     except (ClientError, ValidationError):
         raise ReleaseNotFound(f"no release {release_id} is recorded") from None
-    status = described["status"] if described["status"] in ENDED_UNRELEASED else "RUNNING"
-    started = described["startDate"].isoformat(timespec="seconds")
-    return ReleaseRecord(
-        release_id=release_id, stream=release.stream, version=release.version, trigger=release.trigger,
-        status=status, execution_arn=arn, commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
-        regions=release.regions or [], created_at=started, updated_at=started,
-        failed_stage="prepare" if status != "RUNNING" else None,
-        failure=describe_cause("prepare", described.get("error"), described.get("cause")) if status != "RUNNING"
-        else None)
+    starting = records.new_record(release, arn, release.regions or [],
+                                  created_at=described["startDate"].isoformat(timespec="seconds"))
+    if described["status"] not in ENDED_UNRELEASED:
+        return starting
+    return starting.model_copy(update={
+        "status": described["status"], "failed_stage": "prepare",
+        "failure": describe_cause("prepare", described.get("error"), described.get("cause"))})
 
 
 def show_release(release_id: str) -> ReleaseView:

@@ -37,8 +37,9 @@ def get(release_id: str) -> ReleaseRecord | None:
     return ReleaseRecord.model_validate(_from_item(item)) if item else None
 
 
-def _new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: list[str],
-                created_at: str | None = None) -> ReleaseRecord:
+def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: list[str] = (),
+               created_at: str | None = None) -> ReleaseRecord:
+    """The record of a run that starts the release: RUNNING, nothing made yet."""
     now = _now()
     return ReleaseRecord(
         release_id=release.release_id, stream=release.stream, version=release.version,
@@ -73,7 +74,7 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str],
            marketplace_arches: list[str] = ()) -> ReleaseRecord:
     """Conditional put: the first execution of a release owns its record; a retry of that
     execution finds its own record and goes on; any other execution is refused."""
-    return _put_or_find_own(_new_record(release, execution_arn, regions, marketplace_arches),
+    return _put_or_find_own(new_record(release, execution_arn, regions, marketplace_arches),
                             "attribute_not_exists(release_id)")
 
 
@@ -82,7 +83,7 @@ def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
     """A rerun starts a release that ended unreleased again from a fresh record: only a rerun
     newer than the last one that claimed it, only while the release is in such a state."""
     earlier = get(release.release_id)
-    record = _new_record(release, execution_arn, regions, marketplace_arches,
+    record = new_record(release, execution_arn, regions, marketplace_arches,
                          created_at=earlier.created_at if earlier else None)
     statuses = {f":ended{i}": status for i, status in enumerate(ENDED_UNRELEASED)}
     return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND "
