@@ -3,6 +3,7 @@
 Installed once per process and inert until a LocalRuntime registers handlers; every patch
 names the moto internal it replaces, which is why moto is pinned to one version."""
 
+import copy
 import functools
 import json
 import logging
@@ -26,7 +27,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 )
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from atomic_release.local import ec2_emulation, marketplace_catalog
+from atomic_release.local import cloudformation_models, ec2_emulation, marketplace_catalog
 
 _installed = False
 _lock = threading.Lock()
@@ -281,6 +282,88 @@ def _report(original, event: str):
     return report
 
 
+def _state_machine_from_cloudformation(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """AWS::StepFunctions::StateMachine as CloudFormation makes it (moto reads DefinitionString
+    only): the definition from DefinitionString, Definition or DefinitionS3Location, with its
+    DefinitionSubstitutions applied; logging and tracing kept."""
+    from moto.s3.models import s3_backends
+    from moto.stepfunctions.responses import get_backend
+
+    properties = cloudformation_json["Properties"]
+    if "DefinitionS3Location" in properties:
+        location = properties["DefinitionS3Location"]
+        stored = s3_backends[account_id]["aws"].get_object(location["Bucket"], location["Key"])
+        definition = stored.value.decode()
+    elif "Definition" in properties:
+        definition = json.dumps(properties["Definition"])
+    else:
+        definition = properties.get("DefinitionString", "")
+    for name, value in properties.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + name + "}", str(value))
+    return get_backend(account_id, region_name).create_state_machine(
+        properties.get("StateMachineName", resource_name), definition, properties.get("RoleArn", ""),
+        loggingConfiguration=_lower_keys(properties.get("LoggingConfiguration")),
+        tracingConfiguration=_lower_keys(properties.get("TracingConfiguration")),
+        sm_type=properties.get("StateMachineType"))
+
+
+def _rest_api_from_its_body(original):
+    """A RestApi made from an OpenAPI Body takes its name from the body's title and its routes
+    from its paths (moto needs Name, and imports only OpenAPI 3 bodies: chalice writes Swagger 2,
+    whose paths read the same for this)."""
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.apigateway.models import apigateway_backends
+
+        properties = cloudformation_json["Properties"]
+        body = properties.get("Body") or {}
+        properties.setdefault("Name", body.get("info", {}).get("title", resource_name))
+        api = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        if body.get("paths"):
+            routes = {key: value for key, value in body.items() if key != "swagger"}
+            apigateway_backends[account_id][region_name].put_rest_api(api.id, routes, fail_on_warnings=False)
+        return api
+
+    return classmethod(create)
+
+
+def _rule_delivers_to_lambda(original):
+    """EventBridge as it is for this stack's rules: a schedule rule (no pattern) receives no
+    events (moto matches it to every event), and a matching rule's Lambda target is invoked with
+    the event (moto raises NotImplementedError). Delivery is asynchronous on AWS: a function's
+    error stays with the function."""
+
+    def send_to_targets(self, original_event, transform_input=True):
+        if self.scheduled_expression and not self.event_pattern._pattern:
+            return
+        if not self.event_pattern.matches_event(original_event):
+            return
+        lambdas = [t for t in self.targets if t["Arn"].split(":")[2] == "lambda"]
+        others = copy.copy(self)  # rules are shared by every thread that puts events
+        others.targets = [t for t in self.targets if t not in lambdas]
+        original(others, original_event, transform_input)
+        for target in lambdas:
+            _invoke_target(target["Arn"], original_event)
+
+    return send_to_targets
+
+
+def _invoke_target(function_arn: str, event: dict) -> None:
+    from moto.awslambda.models import lambda_backends
+
+    _, _, _, region, account, _, name = function_arn.split(":")[:7]
+    lambda_backends[account][region].invoke(name, None, json.dumps(event), {}, {})
+
+
+def _lower_keys(value):
+    """CloudFormation's ``LogGroupArn`` is the API's ``logGroupArn``."""
+    if isinstance(value, dict):
+        return {key[:1].lower() + key[1:]: _lower_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(item) for item in value]
+    return value
+
+
 def install() -> None:
     global _installed
     with _lock:
@@ -310,5 +393,15 @@ def install() -> None:
         from moto.stepfunctions.parser.asl.eval.environment import Environment
 
         Environment.set_error = _stopped_stays_stopped(Environment.set_error)
+        from moto.stepfunctions.models import StateMachine
+
+        StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)
+        from moto.apigateway.models import RestAPI
+
+        RestAPI.create_from_cloudformation_json = _rest_api_from_its_body(RestAPI.create_from_cloudformation_json)
+        cloudformation_models.install()
+        from moto.events.models import Rule
+
+        Rule.send_to_targets = _rule_delivers_to_lambda(Rule.send_to_targets)
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         _installed = True

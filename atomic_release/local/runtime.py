@@ -38,6 +38,7 @@ _ENVIRONMENT = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "AtomicRelease",
 }
+_SET_BY_THE_STACK = ("RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "RELEASE_EVENT_BUS", "RETENTION_DRY_RUN")
 _UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
@@ -138,8 +139,7 @@ class LocalRuntime:
                   "QA_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-qa",
                   "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
                   "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata"}
-        for key in (*values, *_UNSET, "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "STREAMS_CONFIG",
-                    "WEBHOOK_SECRET_ID"):
+        for key in (*values, *_UNSET, *_SET_BY_THE_STACK, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             self._saved_env.setdefault(key, os.environ.get(key))
         for key in (*_UNSET, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             os.environ.pop(key, None)
@@ -149,6 +149,16 @@ class LocalRuntime:
 
     # -- provisioning -----------------------------------------------------------------------
     def _provision(self) -> None:
+        self._create_resources()
+        self._publish_builder_images()
+        self._offer_marketplace_products()
+        self.region_faults.set_up()
+        for fault in self.faults:
+            if isinstance(fault, MarketplaceFault):
+                fault.set_up(self.streams)
+
+    def _create_resources(self) -> None:
+        """What the deployed stack holds, made directly (the stack itself: ``local.stack``)."""
         role_arn = client("iam").create_role(
             RoleName=f"{APP_NAME}-{self.stage}", AssumeRolePolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
@@ -172,12 +182,6 @@ class LocalRuntime:
         definition = render_definition(ASL.read_text(), arns)
         os.environ["RELEASE_STATE_MACHINE_ARN"] = client("stepfunctions").create_state_machine(
             name=f"{APP_NAME}-{self.stage}-release", definition=definition, roleArn=role_arn)["stateMachineArn"]
-        self._publish_builder_images()
-        self._offer_marketplace_products()
-        self.region_faults.set_up()
-        for fault in self.faults:
-            if isinstance(fault, MarketplaceFault):
-                fault.set_up(self.streams)
 
     def _create_instance_profiles(self) -> None:
         iam = client("iam")
@@ -203,11 +207,15 @@ class LocalRuntime:
                 FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=f"app.{function.func.__name__}",
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
+        self._dispatch(handlers)
+        return arns
+
+    def _dispatch(self, handlers: dict[str, Callable]) -> None:
+        """Invocations of these functions (by deployed name) run their handlers in-process."""
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
                                            copied=self.region_faults.copy_made, invoked=self.region_faults.invoked,
                                            stopped=self._interrupt, started=self._hold_again)
-        return arns
 
     def _guests_working(self) -> bool:
         """While a held guest works its task-token wait is real, until an abort interrupts it."""
@@ -249,6 +257,8 @@ class LocalRuntime:
             marketplace_catalog.add_product(product_id, title)
         for path_and_name in sorted(roles):
             path, _, name = path_and_name.rpartition("/")
+            if _role_exists(name):  # a deployed stack makes it
+                continue
             iam.create_role(RoleName=name, Path=path + "/", AssumeRolePolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                         "Principal": {"Service": "assets.marketplace.amazonaws.com"}}]}))
@@ -330,6 +340,14 @@ def quiet_task_logs() -> None:
     from chalicelib.observability import logger
 
     logger.setLevel(os.environ.get("ATOMIC_RELEASE_LOG_LEVEL", "CRITICAL"))
+
+
+def _role_exists(name: str) -> bool:
+    try:
+        client("iam").get_role(RoleName=name)
+    except client("iam").exceptions.NoSuchEntityException:
+        return False
+    return True
 
 
 def _builder_os_image(region: str, arch: str) -> str:
