@@ -108,10 +108,18 @@ def _volumes(instance: dict) -> list[str]:
     return [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
 
 
+def _kept_volumes(instance: dict) -> list[str]:
+    """The volumes that outlive the instance. The others go with it, and deleting one that is
+    gone is refused as unauthorized, not as not found, under a role whose deletes need the
+    release's tag (a volume that no longer exists has none)."""
+    return [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", [])
+            if "Ebs" in m and not m["Ebs"].get("DeleteOnTermination")]
+
+
 def _remove_guests(region: str, instances: list[dict]) -> None:
     """Terminate guests and delete the volumes they kept (a builder's target disk survives
     its instance on purpose)."""
-    volumes = [volume for instance in instances for volume in _volumes(instance)]
+    volumes = [volume for instance in instances for volume in _kept_volumes(instance)]
     ec2_resources.terminate(region, [i["InstanceId"] for i in instances])
     for volume in volumes:
         ec2_resources.delete_volume(region, volume)
