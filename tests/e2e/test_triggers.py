@@ -2,7 +2,6 @@
 converge on one start, so one commit is released once."""
 
 import itertools
-import json
 import os
 import time
 from pathlib import Path
@@ -15,28 +14,15 @@ from atomic_release.local.repo_server import RepoServer
 from chalicelib import detect, webhook
 from chalicelib.aws import client
 from tests.conftest import DEVELOPER_REFS
+from tests.webhook_requests import announcement, signed
 
 pytestmark = pytest.mark.e2e
 ROOT = str(Path(__file__).resolve().parents[2])
-SECRET = b"local-webhook-secret"
 
 
 def executions() -> list[dict]:
     return client("stepfunctions").list_executions(
         stateMachineArn=os.environ["RELEASE_STATE_MACHINE_ARN"])["executions"]
-
-
-def signed(body: dict | bytes, delivery: str, timestamp: int | None = None, key: bytes = SECRET) -> dict:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    return {"body": raw, "headers": {
-        "Content-Type": "application/json", webhook.TIMESTAMP_HEADER: stamp,
-        webhook.SIGNATURE_HEADER: webhook.sign(key, stamp, delivery, raw), webhook.DELIVERY_HEADER: delivery}}
-
-
-def announcement(checksums: dict[str, str], stream: str = "developer") -> dict:
-    return {"stream": stream, "commits": {arch: {"ref": DEVELOPER_REFS[arch], "checksum": checksums[arch]}
-                                          for arch in checksums}}
 
 
 @pytest.fixture
