@@ -1,0 +1,393 @@
+"""The policy files suffice. Local releases run every way they can (started by the poller, the
+webhook, both EventBridge events, the API and the biweekly cadence; one failing QA and cleaned
+up; one whose region's copies fail, and its fill-in run; one aborted through the API, its rerun
+stopped and cleaned by the end-of-execution rule; retention applying its plan; the sweeper)
+while every AWS call each of the 24 functions makes is recorded (calls.py). Each call must be
+allowed by its own function's policy, the policy's template names resolved to what the local
+runtime made (requirements.py says what a call needs, iam.py what a policy allows).
+
+EC2's tag conditions are checked against the tags each resource had before the call; a resource
+already gone has none, so a call on it is refused, as AWS refuses it."""
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from atomic_release.local import Fault, LocalRuntime, patches
+from atomic_release.local.ostree_repo import OstreeMissing, OstreeRepo, ostree_cli
+from atomic_release.local.region_faults import RegionFault
+from atomic_release.local.repo_server import RepoServer
+from atomic_release.local.runtime import ACCOUNT, APP_NAME, ROOT
+from atomic_release.local.synthetic import synthetic_release
+from chalicelib import events, records, sweeper
+from chalicelib.aws import client
+from chalicelib.config import DEFAULT_CONFIG, load_streams
+from chalicelib.ec2 import find_instances
+from chalicelib.tags import release_tags, tag_specifications
+from tests.infra.calls import CallRecorder
+from tests.infra.iam import decide
+from tests.infra.policies import as_list, function_names, load_policy, log_group, resolve, statements
+from tests.infra.requirements import Account, requirements
+from tests.webhook_requests import announcement, signed
+
+pytestmark = pytest.mark.e2e
+STREAMS = json.loads(DEFAULT_CONFIG.read_text())["streams"]
+REFS = {name: settings["refs"] for name, settings in STREAMS.items()}
+BASE = "us-east-1"
+NO_AWS_CALLS = {"check_build"}  # it only reads what the Build map's iterations returned
+GHOST = "developer-ghost-0123456789ab"
+DONE = re.compile(r"done: (?P<deregistered>\d+) images deregistered, .* (?P<made_public>\d+) made public")
+
+
+@dataclass
+class Recorded:
+    recorder: CallRecorder
+    names: dict[str, str]  # the template's names as the local runtime made them
+
+
+@dataclass
+class App:
+    """The app's functions outside the state machine, called as AWS calls them, each under the recorder."""
+
+    chalice: Client
+    recorder: CallRecorder
+
+    def invoke(self, function: str, payload: dict | None = None):
+        with self.recorder.acting_as(function):
+            return self.chalice.lambda_.invoke(function, payload or {}).payload
+
+    def on_schedule(self, function: str):
+        return self.invoke(function, self.event("aws.events", "Scheduled Event", {}))
+
+    def request(self, method: str, path: str, body: dict | bytes | None = None,
+                headers: dict | None = None) -> tuple[int, dict]:
+        raw = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+        with self.recorder.acting_as("api_handler"):
+            response = self.chalice.http.request(method, path, headers={"Content-Type": "application/json",
+                                                                        **(headers or {})}, body=raw)
+        is_json = response.headers.get("Content-Type", "application/json").startswith("application/json")
+        return response.status_code, json.loads(response.body) if is_json and response.body else {}
+
+    def event(self, source: str, detail_type: str, detail: dict) -> dict:
+        return self.chalice.events.generate_cw_event(source=source, detail_type=detail_type, detail=detail,
+                                                     resources=[])
+
+
+@dataclass
+class Scene:
+    app: App
+    config: Path
+    repo: OstreeRepo
+
+
+# -- the local stack --------------------------------------------------------------------------------
+
+def streams_config(repo_url: str, into: Path) -> Path:
+    """Both streams read the local repository; stable copies to one region; developer keeps only
+    its newest release, so retention has something to retire."""
+    raw = json.loads(DEFAULT_CONFIG.read_text())
+    for settings in raw["streams"].values():
+        settings["repo_url"] = repo_url
+    raw["streams"]["stable"]["regions"]["copies"] = ["us-east-2"]
+    raw["streams"]["developer"]["retention"] = {"keep_releases": 1, "keep_months": 0}
+    path = into / "streams.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@contextmanager
+def local_runtime(scene: Scene, *faults) -> Iterator[LocalRuntime]:
+    with LocalRuntime(config=scene.config, faults=list(faults)) as runtime:
+        record_task_lambdas(runtime, scene.app.recorder)
+        keep_webhook_secret_in_secrets_manager(runtime)
+        yield runtime
+
+
+def record_task_lambdas(runtime: LocalRuntime, recorder: CallRecorder) -> None:
+    """Task Lambdas run in moto's interpreter threads (patches._invoke): each under the recorder."""
+    prefix = f"{APP_NAME}-{runtime.stage}-"
+    patches.current.handlers = {name: recorder.handler(name.removeprefix(prefix), handler)
+                                for name, handler in patches.current.handlers.items()}
+
+
+def keep_webhook_secret_in_secrets_manager(runtime: LocalRuntime) -> None:
+    """Where the template keeps it (WEBHOOK_SECRET_ID: the WebhookSecret's ARN)."""
+    os.environ["WEBHOOK_SECRET_ID"] = client("secretsmanager").create_secret(
+        Name="atomic-release-policy-test-webhook", SecretString=runtime.webhook_secret)["ARN"]
+
+
+def local_names(runtime: LocalRuntime) -> dict[str, str]:
+    """The template's names as the local runtime made them. GuestRole stands for the role both
+    instance profiles hold in the template (locally each profile has a role of its own)."""
+    environ, region, stage = os.environ, os.environ["AWS_REGION"], runtime.stage
+    streams = load_streams().streams.values()
+    (prefix,) = {stream.ssm_prefix for stream in streams}
+    (access_role,) = {product.role_arn(ACCOUNT).rsplit("/", 1)[1]
+                      for stream in streams for product in stream.marketplace.products.values()}
+    return {
+        "AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": environ["RELEASE_STATE_MACHINE_ARN"].rsplit(":", 1)[1].removesuffix("-release"),
+        "ReleasesTable.Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{environ['RELEASES_TABLE']}",
+        "StateTable.Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{environ['STATE_TABLE']}",
+        "MetadataBucket": environ["METADATA_BUCKET"], "MetadataBucket.Arn": f"arn:aws:s3:::{environ['METADATA_BUCKET']}",
+        "ReleaseTopic": environ["RELEASE_TOPIC_ARN"], "WebhookSecret": environ["WEBHOOK_SECRET_ID"],
+        "GuestRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{APP_NAME}-{stage}-guest",
+        "SsmPrefix": prefix, "MarketplaceAccessRoleName": access_role,
+        **{f"{log_group(function)}.Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/"
+                                         f"{APP_NAME}-{stage}-{function}:*" for function in function_names()},
+    }
+
+
+# -- what the scenarios share -------------------------------------------------------------------------
+
+def commit(repo: OstreeRepo, stream: str, version: str) -> dict[str, str]:
+    checksums = {arch: repo.commit(ref, version) for arch, ref in REFS[stream].items()}
+    repo.update_summary()
+    return checksums
+
+
+def succeeds(runtime: LocalRuntime, execution_arn: str) -> None:
+    finished = runtime.wait(execution_arn)
+    assert finished.status == "SUCCEEDED", (finished.error, finished.cause)
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def x86_64_through_qa_while_arm64_builds(release_id: str) -> bool:
+    reservations = client("ec2").describe_instances(Filters=[
+        {"Name": "tag:atomic-release:release", "Values": [release_id]},
+        {"Name": "tag:atomic-release:arch", "Values": ["x86_64"]},
+        {"Name": "tag:atomic-release:role", "Values": ["qa"]}])["Reservations"]
+    qa = [instance["State"]["Name"] for reservation in reservations for instance in reservation["Instances"]]
+    return qa == ["terminated"] and bool(find_instances(BASE, release_id, "arm64", "builder"))
+
+
+def plant_leftovers(region: str, release_id: str) -> None:
+    """What a release whose execution is gone may leave: an instance, a volume, a snapshot, a private image."""
+    ec2 = client("ec2", region)
+    tags = release_tags(release_id, "developer", "x86_64", "builder")
+    image = ec2.register_image(Name=f"{release_id}-{region}", Architecture="x86_64", RootDeviceName="/dev/xvda",
+                               TagSpecifications=tag_specifications(tags, "image"))["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="c7i.large",
+                      TagSpecifications=tag_specifications(tags, "instance"))
+    volume = ec2.create_volume(Size=10, AvailabilityZone=f"{region}a",
+                               TagSpecifications=tag_specifications(tags, "volume"))["VolumeId"]
+    ec2.create_snapshot(VolumeId=volume, TagSpecifications=tag_specifications(tags, "snapshot"))
+
+
+# -- the scenarios ------------------------------------------------------------------------------------
+
+def every_way_in_then_retention_and_sweep(scene: Scene) -> dict[str, str]:
+    """Returns the local runtime's names of the template's resources."""
+    app, repo = scene.app, scene.repo
+    with local_runtime(scene) as runtime:
+        commit(repo, "developer", "43.1")
+        (polled,) = app.on_schedule("poll_repositories")
+        assert polled["outcome"] == "started", polled
+        succeeds(runtime, polled["execution_arn"])
+
+        checksums = commit(repo, "developer", "43.2")
+        status, hooked = app.request("post", "/hooks/ostree", **signed(announcement(checksums), "d-1",
+                                                                       key=runtime.webhook_secret.encode()))
+        assert (status, hooked.get("outcome")) == (202, "started"), hooked
+        succeeds(runtime, hooked["execution_arn"])
+
+        checksums = commit(repo, "developer", "43.3")
+        pungi = app.invoke("pungi_ostree_commit", app.event(events.SOURCE, events.PUNGI_OSTREE, {
+            "ref": REFS["developer"]["x86_64"], "commitid": checksums["x86_64"], "arch": "x86_64"}))
+        assert pungi["decision"]["outcome"] == "started", pungi
+        coreos = app.invoke("coreos_build_state", app.event(events.SOURCE, events.COREOS_BUILD_STATE, {
+            "build_id": "43.3", "basearch": "aarch64", "stream": "developer", "state": "FINISHED", "result": "SUCCESS"}))
+        assert coreos["outcome"] == "considered", coreos
+        succeeds(runtime, pungi["decision"]["execution_arn"])
+
+        commit(repo, "developer", "43.4")
+        status, triggered = app.request("post", "/releases", {"stream": "developer"})
+        assert status == 202, triggered
+        succeeds(runtime, triggered["execution_arn"])
+        assert app.request("get", "/releases")[0] == 200
+        assert app.request("get", f"/releases/{triggered['release_id']}")[0] == 200
+        assert app.request("get", "/")[0] == app.request("get", "/assets/app.js")[0] == 200
+
+        commit(repo, "stable", "43.5")
+        (cadence,) = app.on_schedule("biweekly_cadence")
+        assert cadence["outcome"] == "started", cadence
+        succeeds(runtime, cadence["execution_arn"])
+
+        retention_retires_and_restores(scene, triggered["release_id"])
+        sweep_removes_leftovers(scene)
+        return local_names(runtime)
+
+
+def retention_retires_and_restores(scene: Scene, newest_release_id: str) -> None:
+    """Developer keeps its newest release only: the three before it are retired; one image of the
+    newest, made private behind its back, is made public again."""
+    kept = records.get(newest_release_id).images["x86_64"]["us-east-2"]
+    client("ec2", "us-east-2").modify_image_attribute(ImageId=kept, LaunchPermission={"Remove": [{"Group": "all"}]})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RETENTION_DRY_RUN", "false")
+        retained = scene.app.on_schedule("retire_old_releases")
+
+    assert retained["failed"] == {}
+    done = [found for line in retained["lines"] if (found := DONE.search(line))]
+    assert sum(int(found["deregistered"]) for found in done) > 0, retained["lines"]
+    assert sum(int(found["made_public"]) for found in done) > 0, retained["lines"]
+
+
+def sweep_removes_leftovers(scene: Scene) -> None:
+    plant_leftovers(BASE, GHOST)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweeper, "SWEEP_AFTER", timedelta(seconds=-1))  # the leftovers are old already
+        swept = scene.app.on_schedule("sweep_leftovers")
+
+    assert set(swept["releases"][GHOST]) >= {"instances", "volumes", "images", "snapshots"}, swept
+
+
+def a_qa_failure_is_cleaned_up(scene: Scene) -> None:
+    with local_runtime(scene, Fault.parse("qa-fails:arm64")) as runtime:
+        started = runtime.start_release(synthetic_release("developer", "44.1", 3))
+        assert runtime.wait(started.execution_arn).status == "FAILED"
+
+
+def a_partial_release_is_filled_in(scene: Scene) -> None:
+    with local_runtime(scene, RegionFault.parse("copy-fails:us-east-2")) as runtime:
+        started = runtime.start_release(synthetic_release("developer", "44.2", 3))
+        succeeds(runtime, started.execution_arn)
+        assert records.get(started.release_id).status == "PARTIAL"
+
+        status, retried = scene.app.request("post", f"/releases/{started.release_id}/retry")
+        assert (status, retried.get("kind")) == (202, "fill-in"), retried
+        succeeds(runtime, retried["execution_arn"])
+
+
+def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
+    app = scene.app
+    with local_runtime(scene, Fault.parse("builder-hangs:arm64")) as runtime:
+        started = runtime.start_release(synthetic_release("developer", "44.3", 3))
+        release_id = started.release_id
+        wait_until(lambda: x86_64_through_qa_while_arm64_builds(release_id), "x86_64 through QA while arm64 builds")
+        status, aborted = app.request("post", f"/releases/{release_id}/abort")
+        assert (status, aborted.get("cleaned")) == (200, True), aborted
+        runtime.simulator.finish_hung_guests()
+        assert runtime.wait(started.execution_arn).status == "ABORTED"
+
+        status, rerun = app.request("post", f"/releases/{release_id}/retry")
+        assert (status, rerun.get("kind")) == (202, "rerun"), rerun
+        wait_until(lambda: find_instances(BASE, release_id, "arm64", "builder"), "the rerun's arm64 builder at work")
+        sfn = client("stepfunctions")
+        sfn.stop_execution(executionArn=rerun["execution_arn"], error="Stopped", cause="stopped in the console")
+        runtime.simulator.finish_hung_guests()
+        runtime.wait(rerun["execution_arn"])
+        # the task the stop interrupted still runs to its end, as a Lambda does
+        wait_until(lambda: app.recorder.running == 0, "the interrupted task's end")
+        described = sfn.describe_execution(executionArn=rerun["execution_arn"])
+        ended = app.event("aws.states", "Step Functions Execution Status Change", {
+            key: described.get(key) for key in ("executionArn", "stateMachineArn", "name", "status", "input")})
+
+        cleaned = app.invoke("release_execution_ended", ended)
+
+        assert cleaned["cleaned"] is True, cleaned
+
+
+# -- the recording and the judgement ---------------------------------------------------------------
+
+def require_ostree() -> None:
+    try:
+        ostree_cli()
+    except OstreeMissing as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}: CI must install it (.ci/run)")
+        pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Recorded:
+    require_ostree()
+    scratch = tmp_path_factory.mktemp("policies")
+    repo = OstreeRepo(scratch / "repo")
+    with ExitStack() as stack:
+        server = stack.enter_context(RepoServer(repo.path))
+        recorder = stack.enter_context(CallRecorder().recording())
+        chalice = stack.enter_context(Client(app, project_dir=ROOT))
+        scene = Scene(App(chalice, recorder), streams_config(server.url, scratch), repo)
+        names = every_way_in_then_retention_and_sweep(scene)
+        a_qa_failure_is_cleaned_up(scene)
+        a_partial_release_is_filled_in(scene)
+        an_abort_a_rerun_and_the_end_of_execution_rule(scene)
+    return Recorded(recorder, names)
+
+
+def resolved_policies(names: dict[str, str]) -> dict[str, dict]:
+    return {function: resolve(load_policy(function), names) for function in function_names()}
+
+
+def refusals(recorded: Recorded, policies: dict[str, dict]) -> list[str]:
+    """Each authorization a recorded call needs that its function's policy does not give, once."""
+    account = Account(ACCOUNT, recorded.names["GuestRole.Arn"])
+    refused = set()
+    for call in recorded.recorder.calls:
+        for requirement in requirements(call, account):
+            verdict = decide(policies[call.function], requirement)
+            if not verdict.allowed:
+                refused.add(f"{call.function}: {requirement} ({call.service} {call.operation}): {verdict.why}")
+    return sorted(refused)
+
+
+def test_the_scenarios_exercise_every_function(recorded):
+    assert sorted(recorded.recorder.invoked) == function_names()
+    assert sorted(recorded.recorder.functions_calling()) == sorted(set(function_names()) - NO_AWS_CALLS)
+
+
+def test_every_call_each_function_makes_is_allowed_by_its_own_policy(recorded):
+    assert refusals(recorded, resolved_policies(recorded.names)) == []
+
+
+def test_no_function_acts_on_an_ec2_resource_already_gone(recorded):
+    """Under tag conditions AWS refuses it as unauthorized, so the release would fail: a root
+    volume that went with its instance, say, must not be deleted again."""
+    account = Account(ACCOUNT, recorded.names["GuestRole.Arn"])
+    gone = [f"{call.function}: {requirement}" for call in recorded.recorder.calls
+            for requirement in requirements(call, account) if requirement.resource_gone]
+
+    assert gone == []
+
+
+def without_action(policy: dict, sid: str, action: str) -> None:
+    (statement,) = [s for s in statements(policy) if s.get("Sid") == sid]
+    statement["Action"] = [a for a in as_list(statement["Action"]) if a != action]
+
+
+def for_role(policy: dict, sid: str, role: str) -> None:
+    (statement,) = [s for s in statements(policy) if s.get("Sid") == sid]
+    statement["Condition"]["StringEquals"]["ec2:ResourceTag/atomic-release:role"] = role
+
+
+@pytest.mark.parametrize(("function", "narrow", "refused"), [
+    ("announce", lambda p: without_action(p, "NotifySubscribers", "sns:Publish"),
+     "announce: sns:Publish on arn:aws:sns:us-east-1:123456789012:atomic-release-local-releases"),
+    ("evaluate_qa", lambda p: for_role(p, "RemoveQaInstances", "builder"),
+     "evaluate_qa: ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance/"),
+])
+def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(recorded, function, narrow, refused):
+    policies = resolved_policies(recorded.names)
+    narrow(policies[function])
+
+    found = refusals(recorded, policies)
+
+    assert any(line.startswith(refused) for line in found), found
+    assert all(line.startswith(f"{function}: ") for line in found), found
