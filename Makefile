@@ -3,8 +3,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt | sha256sum | cut -c1-12)
+# checkov pins its own boto3, older than the project's: it lives in a virtualenv of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .venv-checkov/bin/checkov
+CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
+PACKAGE_DIR ?= build/package
+STAGE ?= prod
 
-.PHONY: demo test bench clean tools
+.PHONY: demo test bench clean tools package
 
 # Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
 # shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
@@ -23,14 +29,23 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+$(CHECKOV_STAMP):
+	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@rm -f .venv-checkov/.installed-* && touch $@
+
+# The deployable stack: $(PACKAGE_DIR)/sam.yaml, deployment.zip and state_machines/ (README: Deploy).
+package: $(STAMP)
+	$(BIN)/python -m atomic_release.package --stage $(STAGE) $(PACKAGE_DIR)
+
 demo: $(STAMP) tools
 	$(BIN)/atomic-release local release --stream developer --regions 3
 
-test: $(STAMP) tools
+test: $(STAMP) $(CHECKOV_STAMP) tools
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-checkov .pytest_cache build *.egg-info
