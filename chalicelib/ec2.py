@@ -75,6 +75,14 @@ def terminate(region: str, instance_ids: list[str]) -> None:
         raise ResourceNotReady(f"instances {', '.join(instance_ids)} in {region}: {error}") from None
 
 
+def outlives_its_instance(volume: dict) -> bool:
+    """A volume of DescribeVolumes that is not going with an instance. One that is (attached with
+    DeleteOnTermination, or deleting already) must not be deleted again: once it is gone it has
+    no tags, and a role whose deletes need the release's tag is refused (UnauthorizedOperation)."""
+    return volume.get("State") != "deleting" and not any(
+        attachment.get("DeleteOnTermination") for attachment in volume.get("Attachments", []))
+
+
 def delete_volume(region: str, volume_id: str) -> None:
     try:
         client("ec2", region).delete_volume(VolumeId=volume_id)
@@ -113,7 +121,7 @@ def remove_release_resources(
     removed.instances = [f"{region}:{i}" for i in instances]
 
     filters = release_filters(release_id, arch)
-    for volume in ec2.describe_volumes(Filters=filters)["Volumes"]:
+    for volume in filter(outlives_its_instance, ec2.describe_volumes(Filters=filters)["Volumes"]):
         delete_volume(region, volume["VolumeId"])
         removed.volumes.append(f"{region}:{volume['VolumeId']}")
 

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import records
 from chalicelib.aws import client
 from chalicelib.config import load_streams
-from chalicelib.ec2 import LIVE_INSTANCE_STATES, Removed, delete_volume, remove_release_resources, terminate
+from chalicelib.ec2 import (
+    LIVE_INSTANCE_STATES,
+    Removed,
+    delete_volume,
+    outlives_its_instance,
+    remove_release_resources,
+    terminate,
+)
 from chalicelib.models import ENDED_UNRELEASED, ReleaseInput, ReleaseRecord
 from chalicelib.observability import logger
 from chalicelib.starter import execution_arn, state_machine_arn
@@ -102,7 +109,7 @@ def _leftovers(region: str, now: datetime) -> dict[str, dict[str, list]]:
     for instance in (i for page in pages for r in page["Reservations"] for i in r["Instances"]):
         if _old(instance["LaunchTime"], now):
             found[as_dict(instance.get("Tags"))[RELEASE]]["instances"].append(instance["InstanceId"])
-    for volume in ec2.describe_volumes(Filters=tagged)["Volumes"]:
+    for volume in filter(outlives_its_instance, ec2.describe_volumes(Filters=tagged)["Volumes"]):
         if _old(volume["CreateTime"], now):
             found[as_dict(volume.get("Tags"))[RELEASE]]["volumes"].append(volume["VolumeId"])
     for image in ec2.describe_images(Owners=["self"], Filters=tagged)["Images"]:

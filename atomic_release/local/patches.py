@@ -355,6 +355,12 @@ def _invoke_target(function_arn: str, event: dict) -> None:
     lambda_backends[account][region].invoke(name, None, json.dumps(event), {}, {})
 
 
+def _goes_with_its_instance(attachment) -> bool:
+    """DescribeVolumes' DeleteOnTermination of an attachment (moto leaves it out)."""
+    mapping = attachment.instance.block_device_mapping.get(attachment.device)
+    return bool(mapping and mapping.delete_on_termination)
+
+
 def _lower_keys(value):
     """CloudFormation's ``LogGroupArn`` is the API's ``logGroupArn``."""
     if isinstance(value, dict):
@@ -384,6 +390,9 @@ def install() -> None:
         from moto.ec2.models.amis import Ami
 
         Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
+        from moto.ec2.models.elastic_block_store import VolumeAttachment
+
+        VolumeAttachment.delete_on_termination = property(_goes_with_its_instance)
         _cache_json_path_parsing()
         ec2_emulation.install()
         marketplace_catalog.install()
