@@ -118,6 +118,10 @@ def _stepfunctions(call: Call, account: Account) -> list[Requirement]:
 
 
 def _service_quotas(call: Call, account: Account) -> list[Requirement]:
+    """A quota's ARN is the service and quota code; AWS's defaults belong to no resource."""
+    if call.operation == "GetServiceQuota":
+        quota = f"{call.params['ServiceCode']}/{call.params['QuotaCode']}"
+        return [Requirement.of(_action(call), f"arn:{PARTITION}:servicequotas:{call.region}:{account.id}:{quota}")]
     return [Requirement.of(_action(call), "*")]
 
 
@@ -131,7 +135,7 @@ def _marketplace_catalog(call: Call, account: Account) -> list[Requirement]:
         raise UnmodelledCall(f"{call}: no model of this Marketplace Catalog operation")
     changes = call.params["ChangeSet"]
     change_types = {"catalog:ChangeType": [change["ChangeType"] for change in changes]}
-    required = [Requirement.of(_action(call), f"{catalog}/ChangeSet/new", change_types)]
+    required = []  # StartChangeSet is authorized on the entities it changes (no change set resource)
     for change in changes:
         entity = change["Entity"]
         required.append(Requirement.of(_action(call), f"{catalog}/{entity['Type'].split('@')[0]}/{entity['Identifier']}",

@@ -30,7 +30,6 @@ ANY_RESOURCE = {
     "ec2:DescribeImages": "EC2's Describe actions take no resource; SSM also checks aws:ec2:image values with it",
     "ec2:DescribeSnapshots": "EC2's Describe actions take no resource",
     "ec2:GetImageBlockPublicAccessState": "an account setting of the region, not a resource",
-    "servicequotas:GetServiceQuota": "Service Quotas' quota resource covers increase requests and tags, not reads",
     "servicequotas:GetAWSDefaultServiceQuota": "AWS's default values belong to no resource",
     "aws-marketplace:ListChangeSets": "a List action of the Catalog API: no resource type",
     "xray:PutTraceSegments": "X-Ray's write actions take no resource",
@@ -88,6 +87,43 @@ def test_any_resource_only_for_actions_that_take_no_resource(function):
     on_anything = {action for statement in allows(function) if "*" in as_list(statement["Resource"])
                    for action in as_list(statement["Action"])}
     assert on_anything - ANY_RESOURCE.keys() == set()
+
+
+def resource_texts(statement: dict) -> list[str]:
+    """Each Resource as written: a string, or the text of its Fn::Sub (a GetAtt or Ref names one resource)."""
+    texts = []
+    for resource in as_list(statement["Resource"]):
+        if isinstance(resource, str):
+            texts.append(resource)
+        elif "Fn::Sub" in resource:
+            texts.append(resource["Fn::Sub"] if isinstance(resource["Fn::Sub"], str) else resource["Fn::Sub"][0])
+    return texts
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_resource_arn_leaves_its_service_account_or_resource_type_open(function):
+    """A wildcard may stand for a region (copies go everywhere) or a resource's id, never for the
+    service, the account or the kind of resource: ``arn:aws:*:*:*:*`` is "*" in other words."""
+    open_arns = []
+    for statement in allows(function):
+        for text in resource_texts(statement):
+            if text == "*":
+                continue
+            # ${X.Arn} is one resource of the template; other ${...} are names.
+            text = re.sub(r"\$\{[A-Za-z0-9]+\.Arn\}", "arn:aws:resource:region:account:of-the-template", text)
+            parts = re.sub(r"\$\{[^}]+\}", "X", text).split(":", 5)
+            kind = re.split(r"[/:]", parts[5], maxsplit=1)[0] if len(parts) == 6 else ""
+            if len(parts) != 6 or "*" in parts[2] or "*" in parts[4] or "*" in kind or not kind:
+                open_arns.append(f"{statement['Sid']}: {text}")
+    assert open_arns == []
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_tag_guard_requires_the_tag_and_never_its_absence(function):
+    """``Null: {tag: "true"}`` would allow acting on everything untagged."""
+    absent = [s["Sid"] for s in statements(load_policy(function)) if s["Effect"] == "Allow"
+              for key, value in s.get("Condition", {}).get("Null", {}).items() if value != "false"]
+    assert absent == []
 
 
 def test_every_action_allowed_on_any_resource_is_needed_by_some_function():

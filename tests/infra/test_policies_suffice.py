@@ -46,6 +46,27 @@ REFS = {name: settings["refs"] for name, settings in STREAMS.items()}
 BASE = "us-east-1"
 NO_AWS_CALLS = {"check_build"}  # it only reads what the Build map's iterations returned
 GHOST = "developer-ghost-0123456789ab"
+# Grants no scenario here exercises, each with the code path that needs it on AWS.
+REMOVES_WHAT_A_FAILURE_LEFT = "chalicelib.ec2.remove_release_resources: instances and volumes of a build still running"
+NOT_EXERCISED: dict[tuple[str, str], str] = {
+    ("api_handler", "dynamodb:DeleteItem"): "webhook.handle forgets a delivery it answered 5xx, so a redelivery is no replay",
+    ("coreos_build_state", "states:StartExecution"): "events.on_coreos_build_state starting a build no other way started",
+    ("cleanup_arch", "ec2:TerminateInstances"): REMOVES_WHAT_A_FAILURE_LEFT,
+    ("cleanup_arch", "ec2:DeleteVolume"): REMOVES_WHAT_A_FAILURE_LEFT,
+    ("fail_release", "ec2:TerminateInstances"): REMOVES_WHAT_A_FAILURE_LEFT,
+    ("fail_release", "ec2:DeleteVolume"): REMOVES_WHAT_A_FAILURE_LEFT,
+    ("release_execution_ended", "ec2:TerminateInstances"): "an execution stopped or timed out outside the API's abort",
+    ("release_execution_ended", "ec2:DeregisterImage"): "an execution stopped or timed out outside the API's abort",
+    ("release_execution_ended", "ec2:DeleteSnapshot"): "an execution stopped or timed out outside the API's abort",
+    ("launch_builder", "ec2:TerminateInstances"): "build.launch_builder replacing a builder that holds a dead task token",
+    ("launch_builder", "ec2:DeleteVolume"): "build.launch_builder removing that builder's target disk",
+    ("launch_qa", "ec2:TerminateInstances"): "build.launch_qa replacing a QA guest that holds a dead task token",
+    ("register_image", "ec2:TerminateInstances"): "build.register_image: a builder that reported but has not powered off",
+    ("copy_to_region", "ec2:DeregisterImage"): "distribute.deregister: a copy that failed or ran out of time",
+    ("copy_to_region", "ec2:DeleteSnapshot"): "distribute.deregister: that copy's snapshot",
+    ("preflight", "servicequotas:GetAWSDefaultServiceQuota"): "preflight: a region where the account has no applied quota",
+    ("retire_old_releases", "s3:ListBucket"): "reading metadata a stream does not have yet: a 404, not a 403",
+}
 DONE = re.compile(r"done: (?P<deregistered>\d+) images deregistered, .* (?P<made_public>\d+) made public")
 
 
@@ -183,8 +204,8 @@ def plant_leftovers(region: str, release_id: str) -> None:
     tags = release_tags(release_id, "developer", "x86_64", "builder")
     image = ec2.register_image(Name=f"{release_id}-{region}", Architecture="x86_64", RootDeviceName="/dev/xvda",
                                TagSpecifications=tag_specifications(tags, "image"))["ImageId"]
-    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="c7i.large",
-                      TagSpecifications=tag_specifications(tags, "instance"))
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="c7i.large",  # tagged as launched
+                      TagSpecifications=tag_specifications(tags, "instance", "volume"))
     volume = ec2.create_volume(Size=10, AvailabilityZone=f"{region}a",
                                TagSpecifications=tag_specifications(tags, "volume"))["VolumeId"]
     ec2.create_snapshot(VolumeId=volume, TagSpecifications=tag_specifications(tags, "snapshot"))
@@ -391,3 +412,17 @@ def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(record
 
     assert any(line.startswith(refused) for line in found), found
     assert all(line.startswith(f"{function}: ") for line in found), found
+
+
+def test_every_action_a_policy_allows_is_one_its_function_was_seen_to_need(recorded):
+    """Sufficient is half of least privilege: an action no scenario needed is granted only with
+    the path of the code that needs it, in NOT_EXERCISED."""
+    account = Account(ACCOUNT, recorded.names["GuestRole.Arn"])
+    needed = {(call.function, requirement.action) for call in recorded.recorder.calls
+              for requirement in requirements(call, account)}
+    granted = {(function, action) for function in function_names() for statement in statements(load_policy(function))
+               if statement["Effect"] == "Allow" for action in as_list(statement["Action"])
+               if not action.startswith(("logs:", "xray:"))}
+    unexercised = sorted(granted - needed - NOT_EXERCISED.keys())
+    assert unexercised == [], "\n".join(map(str, unexercised))
+    assert sorted(NOT_EXERCISED.keys() & needed) == [], "exercised now: no longer an exception"
