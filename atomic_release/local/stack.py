@@ -16,6 +16,8 @@ from atomic_release.local.runtime import APP_NAME, LocalRuntime
 from chalicelib.aws import client
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CreateStack takes inline
+TEMPLATE_URL_LIMIT = 1_000_000  # bytes of a template in S3
 
 
 class StackFailed(RuntimeError):
@@ -53,11 +55,18 @@ def serverless_transform(template: dict, parameters: dict[str, str]) -> dict:
     return transform(template, parameters, ManagedPolicyLoader(client("iam")))
 
 
-def deploy(template: dict, parameters: dict[str, str], stack_name: str) -> dict[str, dict]:
-    """Create the stack; returns each resource's summary (type, physical id) by its logical id."""
+def deploy(template: dict, parameters: dict[str, str], stack_name: str, bucket: str) -> dict[str, dict]:
+    """Create the stack from a template uploaded to ``bucket`` (`deploy --s3-bucket`: it is
+    larger than the 51,200 bytes CreateStack takes inline); returns each resource's summary
+    (type, physical id) by its logical id."""
+    body = json.dumps(template)
+    if len(body) > TEMPLATE_URL_LIMIT:
+        raise StackFailed(f"the template is {len(body)} bytes, over CloudFormation's {TEMPLATE_URL_LIMIT}")
+    key = f"{stack_name}.template.json"
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
     cloudformation = client("cloudformation")
     cloudformation.create_stack(
-        StackName=stack_name, TemplateBody=json.dumps(template), Capabilities=CAPABILITIES,
+        StackName=stack_name, TemplateURL=f"https://{bucket}.s3.amazonaws.com/{key}", Capabilities=CAPABILITIES,
         Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()])
     status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
     if status != "CREATE_COMPLETE":
@@ -91,7 +100,7 @@ class StackRuntime(LocalRuntime):
         client("s3").create_bucket(Bucket=self.artifacts_bucket)
         template = serverless_transform(upload_artifacts(Path(self.package_dir), self.artifacts_bucket),
                                         self.parameters)
-        self.resources = deploy(template, self.parameters, self.stack_name)
+        self.resources = deploy(template, self.parameters, self.stack_name, self.artifacts_bucket)
         functions = self.deployed_functions()
         environment = _one_environment(functions)
         for key in environment:

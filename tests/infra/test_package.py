@@ -121,6 +121,7 @@ def test_every_asl_substitution_is_the_arn_of_a_function_of_the_template(package
     for name, value in substitutions.items():
         function = value["Fn::GetAtt"][0]
         assert value == {"Fn::GetAtt": [function, "Arn"]} and function in functions, name
+        assert function == name.removesuffix("Arn"), f"{name} is the ARN of {function}"
     assert {p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in machine["Policies"] if "LambdaInvokePolicy" in p} \
         == {v["Fn::GetAtt"][0] for v in substitutions.values()}
 
@@ -206,6 +207,14 @@ def test_the_marketplace_access_role_of_every_product_is_the_one_the_stack_makes
     name = sam_template["Parameters"]["MarketplaceAccessRoleName"]["Default"]
     products = [p for s in load_streams().streams.values() for p in s.marketplace.products.values()]
     assert products and all(p.role_arn("123456789012") == f"arn:aws:iam::123456789012:role/{name}" for p in products)
+
+
+def test_the_readme_deploys_the_template_through_s3_when_it_is_too_big_to_send_inline(package):
+    from atomic_release.local.stack import TEMPLATE_BODY_LIMIT
+
+    lines = (ROOT / "README.md").read_text().splitlines()
+    (deploy,) = [line for line in lines if line.strip().startswith("aws cloudformation deploy ")]
+    assert (package / "sam.yaml").stat().st_size <= TEMPLATE_BODY_LIMIT or "--s3-bucket" in deploy
 
 
 # -- the bundle ------------------------------------------------------------------------------------
