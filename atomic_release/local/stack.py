@@ -34,7 +34,7 @@ def upload_artifacts(package_dir: Path, bucket: str) -> dict:
         path = (package_dir / relative).resolve()
         if path not in uploaded:
             body = path.read_bytes()
-            uploaded[path] = hashlib.md5(body).hexdigest()  # noqa: S324 - the CLI's key, not security
+            uploaded[path] = hashlib.md5(body).hexdigest()  # the CLI's key, not for security
             client("s3").put_object(Bucket=bucket, Key=uploaded[path], Body=body)
         return uploaded[path]
 
@@ -62,11 +62,11 @@ def deploy(template: dict, parameters: dict[str, str], stack_name: str, bucket: 
     body = json.dumps(template)
     if len(body) > TEMPLATE_URL_LIMIT:
         raise StackFailed(f"the template is {len(body)} bytes, over CloudFormation's {TEMPLATE_URL_LIMIT}")
-    key = f"{stack_name}.template.json"
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
+    template_key = f"{stack_name}.template.json"
+    client("s3").put_object(Bucket=bucket, Key=template_key, Body=body.encode())
     cloudformation = client("cloudformation")
     cloudformation.create_stack(
-        StackName=stack_name, TemplateURL=f"https://{bucket}.s3.amazonaws.com/{key}", Capabilities=CAPABILITIES,
+        StackName=stack_name, TemplateURL=f"https://{bucket}.s3.amazonaws.com/{template_key}", Capabilities=CAPABILITIES,
         Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()])
     status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
     if status != "CREATE_COMPLETE":
