@@ -425,4 +425,6 @@ def test_every_action_a_policy_allows_is_one_its_function_was_seen_to_need(recor
                if not action.startswith(("logs:", "xray:"))}
     unexercised = sorted(granted - needed - NOT_EXERCISED.keys())
     assert unexercised == [], "\n".join(map(str, unexercised))
-    assert sorted(NOT_EXERCISED.keys() & needed) == [], "exercised now: no longer an exception"
+    # Some of these run or not by timing (an abort before or after the images exist): an exception
+    # may be exercised, but it must name something its policy grants.
+    assert sorted(NOT_EXERCISED.keys() - granted) == []
