@@ -17,7 +17,8 @@ TEMPLATE = ROOT / "infra" / "release.yaml"
 TEMPLATE_NAMES = {"ReleasesTable", "StateTable", "MetadataBucket", "ReleaseTopic", "GuestRole",
                   "BuilderInstanceProfile", "QaInstanceProfile", "WebhookSecret", "SsmPrefix",
                   "MarketplaceAccessRoleName"}
-PSEUDO_PARAMETERS = {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::URLSuffix"}
+PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region",
+                     "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
 _SUBSTITUTION = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -73,19 +74,26 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def references(node) -> set[str]:
-    """Every name a Ref, a GetAtt or a ``${...}`` of a Sub names (``X.Arn`` counts as ``X``)."""
+def references(node, found: set[str] | None = None) -> set[str]:
+    """Every name a Ref, a GetAtt or a ``${...}`` of a Sub names (``X.Arn`` counts as ``X``;
+    a Sub's own variables are not names of the template)."""
+    found = set() if found is None else found
     if isinstance(node, list):
-        return set().union(*map(references, node)) if node else set()
-    if not isinstance(node, dict):
-        return set()
-    if "Ref" in node:
-        return {node["Ref"]}
-    if "Fn::GetAtt" in node:
-        return {node["Fn::GetAtt"][0]}
-    if "Fn::Sub" in node:
-        return {name.split(".")[0] for name in _SUBSTITUTION.findall(node["Fn::Sub"])}
-    return set().union(*map(references, node.values())) if node else set()
+        for item in node:
+            references(item, found)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value.split(".", 1)[0] if isinstance(value, str) else value[0])
+            elif key == "Fn::Sub":
+                text, variables = (value, {}) if isinstance(value, str) else (value[0], value[1])
+                found |= {name.split(".", 1)[0] for name in _SUBSTITUTION.findall(text)} - set(variables)
+                references(variables, found)
+            else:
+                references(value, found)
+    return found
 
 
 def resolve(node, names: dict[str, str]):

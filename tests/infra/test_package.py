@@ -7,12 +7,9 @@ import re
 import pytest
 import yaml
 
-from app import app
-from atomic_release.local.runtime import substitution_name
+from tests.infra.policies import PSEUDO_PARAMETERS, function_names, logical_id, references
 from tests.infra.tools import CHECKOV, ROOT, python_without_site_packages, run_tool, tool_or_skip
 
-PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region",
-                     "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
 # cfn-lint warnings kept, each with the reason it does not apply. None today: any warning fails.
 ACCEPTED_CFN_LINT_WARNINGS: dict[str, str] = {}
 
@@ -23,8 +20,7 @@ def resources_of(template: dict, kind: str = "AWS::Serverless::Function") -> dic
 
 def registered_functions() -> list[str]:
     """Every Lambda function app.py registers, by the name chalice gives its resource."""
-    names = [f.name for f in app.pure_lambda_functions] + [h.name for h in app.event_sources]
-    return [substitution_name(n).removesuffix("Arn") for n in names] + ["APIHandler"]
+    return [logical_id(function) for function in function_names()]
 
 
 # -- the checkers ---------------------------------------------------------------------------------
@@ -76,27 +72,6 @@ _RejectDuplicateKeys.add_multi_constructor("!", lambda loader, suffix, node: Non
 
 def test_the_merge_template_names_each_key_once():
     yaml.load((ROOT / "infra" / "release.yaml").read_text(), Loader=_RejectDuplicateKeys)
-
-
-def references(node, found=None) -> set[str]:
-    """Every logical id a Ref, Fn::GetAtt or Fn::Sub names."""
-    found = set() if found is None else found
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add((value.split(".", 1)[0] if isinstance(value, str) else value[0]))
-            elif key == "Fn::Sub":
-                text, variables = (value, {}) if isinstance(value, str) else (value[0], value[1])
-                found |= {name.split(".", 1)[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", text)} - set(variables)
-                references(variables, found)
-            else:
-                references(value, found)
-    elif isinstance(node, list):
-        for item in node:
-            references(item, found)
-    return found
 
 
 def test_every_ref_getatt_and_sub_of_the_transformed_template_names_what_exists(transformed_template):
