@@ -19,8 +19,7 @@ def developer_release():
     return synthetic_release("developer", "43.20261125.dev.1", 3)
 
 
-@pytest.fixture
-def ostree_cli():
+def require_ostree_cli():
     """Debian's ostree CLI: skipped where it is missing, except under CI, where that fails."""
     from atomic_release.local.ostree_repo import OstreeMissing, ostree_cli
 
@@ -30,6 +29,11 @@ def ostree_cli():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{missing}: CI must install it (.ci/run)")
         pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+
+
+@pytest.fixture
+def ostree_cli():
+    return require_ostree_cli()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import client
+from chalicelib.tags import as_dict
 from tests.infra.policies import as_list
 
 current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
@@ -150,4 +151,4 @@ def _tags_of(region: str, kind: str, resource_id: str) -> dict[str, str] | None:
         return None
     items = [i for r in answer[listing] for i in r["Instances"]] if kind == "instance" else answer[listing]
     found = [item for item in items if item[id_field] == resource_id]
-    return {tag["Key"]: tag["Value"] for tag in found[0].get("Tags", [])} if found else None
+    return as_dict(found[0].get("Tags")) if found else None

@@ -9,6 +9,7 @@ a new kind of call must be modelled before it is judged."""
 
 from dataclasses import dataclass
 
+from chalicelib.tags import as_dict
 from tests.infra.calls import EC2_ON_EXISTING, Call
 from tests.infra.iam import Requirement
 from tests.infra.policies import as_list
@@ -165,7 +166,7 @@ def _ec2_arn(account: Account, region: str, kind: str, resource_id: str) -> str:
 
 
 def _request_tags(call: Call) -> dict[str, list[str]]:
-    tags = {tag["Key"]: tag["Value"] for spec in call.params.get("TagSpecifications", []) for tag in spec["Tags"]}
+    tags = {key: value for spec in call.params.get("TagSpecifications", []) for key, value in as_dict(spec["Tags"]).items()}
     return {**{f"aws:RequestTag/{key}": [value] for key, value in tags.items()}, "aws:TagKeys": list(tags)} \
         if tags else {}
 

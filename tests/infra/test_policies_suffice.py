@@ -24,7 +24,7 @@ from chalice.test import Client
 
 from app import app
 from atomic_release.local import Fault, LocalRuntime, patches
-from atomic_release.local.ostree_repo import OstreeMissing, OstreeRepo, ostree_cli
+from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.repo_server import RepoServer
 from atomic_release.local.runtime import ACCOUNT, APP_NAME, ROOT
@@ -34,6 +34,7 @@ from chalicelib.aws import client
 from chalicelib.config import DEFAULT_CONFIG, load_streams
 from chalicelib.ec2 import find_instances
 from chalicelib.tags import release_tags, tag_specifications
+from tests.conftest import require_ostree_cli
 from tests.infra.calls import CallRecorder
 from tests.infra.iam import decide
 from tests.infra.policies import as_list, function_names, load_policy, log_group, resolve, statements
@@ -327,18 +328,9 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
 
 # -- the recording and the judgement ---------------------------------------------------------------
 
-def require_ostree() -> None:
-    try:
-        ostree_cli()
-    except OstreeMissing as missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}: CI must install it (.ci/run)")
-        pytest.skip(f"{missing}; `make test` installs it where apt-get can")
-
-
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Recorded:
-    require_ostree()
+    require_ostree_cli()
     scratch = tmp_path_factory.mktemp("policies")
     repo = OstreeRepo(scratch / "repo")
     with ExitStack() as stack:
