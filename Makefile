@@ -36,7 +36,7 @@ $(CHECKOV_STAMP):
 
 # The deployable stack: $(PACKAGE_DIR)/sam.yaml, deployment.zip and state_machines/ (README: Deploy).
 package: $(STAMP)
-	$(BIN)/python -m atomic_release.package --stage $(STAGE) $(PACKAGE_DIR)
+	$(BIN)/python -m atomic_release.cli.package --stage $(STAGE) $(PACKAGE_DIR)
 
 demo: $(STAMP) tools
 	$(BIN)/atomic-release local release --stream developer --regions 3

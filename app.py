@@ -1,12 +1,14 @@
-"""The Chalice app: wiring only. Each task of the release state machine is a Lambda whose
-logic lives in ``functions/`` and ``chalicelib/``."""
+"""The Chalice app: wiring only. The task Lambdas register themselves in ``functions/``; the
+schedules, EventBridge rules and API routes are here, each one line into ``chalicelib``."""
 
 import os
 
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 
-from chalicelib import dashboard, detect, events, maintainers, retention, starter, sweeper, webhook
-from chalicelib.http import Answer
+from chalicelib.api import dashboard, maintainers
+from chalicelib.api.http import Answer
+from chalicelib.triggers import detect, events, starter, webhook
+from chalicelib.upkeep import retention, sweeper
 from functions import (
     announce,
     check_build,
@@ -28,85 +30,11 @@ from functions import (
 
 app = Chalice(app_name="atomic-release")
 
-
-@app.lambda_function(name="prepare")
-def prepare_task(event, context):
-    return prepare.handler(event, context)
-
-
-@app.lambda_function(name="launch_builder")
-def launch_builder_task(event, context):
-    return launch_builder.handler(event, context)
-
-
-@app.lambda_function(name="register_image")
-def register_image_task(event, context):
-    return register_image.handler(event, context)
-
-
-@app.lambda_function(name="launch_qa")
-def launch_qa_task(event, context):
-    return launch_qa.handler(event, context)
-
-
-@app.lambda_function(name="evaluate_qa")
-def evaluate_qa_task(event, context):
-    return evaluate_qa.handler(event, context)
-
-
-@app.lambda_function(name="cleanup_arch")
-def cleanup_arch_task(event, context):
-    return cleanup_arch.handler(event, context)
-
-
-@app.lambda_function(name="check_build")
-def check_build_task(event, context):
-    return check_build.handler(event, context)
-
-
-@app.lambda_function(name="preflight")
-def preflight_task(event, context):
-    return preflight.handler(event, context)
-
-
-@app.lambda_function(name="copy_to_region")
-def copy_to_region_task(event, context):
-    return copy_to_region.handler(event, context)
-
-
-@app.lambda_function(name="check_copies")
-def check_copies_task(event, context):
-    return check_copies.handler(event, context)
-
-
-@app.lambda_function(name="publish_region")
-def publish_region_task(event, context):
-    return publish_region.handler(event, context)
-
-
-@app.lambda_function(name="validate")
-def validate_task(event, context):
-    return validate.handler(event, context)
-
-
-@app.lambda_function(name="announce")
-def announce_task(event, context):
-    return announce.handler(event, context)
-
-
-@app.lambda_function(name="marketplace")
-def marketplace_task(event, context):
-    return marketplace.handler(event, context)
-
-
-@app.lambda_function(name="finalize")
-def finalize_task(event, context):
-    return finalize.handler(event, context)
-
-
-@app.lambda_function(name="fail_release")
-def fail_release_task(event, context):
-    return fail_release.handler(event, context)
+# The release state machine's task Lambdas, in flow order (each module registers its own).
+TASKS = (prepare, launch_builder, register_image, launch_qa, evaluate_qa, cleanup_arch, check_build, preflight,
+         copy_to_region, check_copies, publish_region, validate, announce, marketplace, finalize, fail_release)
+for task_module in TASKS:
+    app.register_blueprint(task_module.blueprint)
 
 
 # -- commit detection ----------------------------------------------------------------------------

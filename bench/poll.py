@@ -9,8 +9,8 @@ from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
-from chalicelib import detect
-from chalicelib.config import load_streams
+from chalicelib.core.config import load_streams
+from chalicelib.triggers import detect
 
 REFS = 50
 

@@ -4,9 +4,9 @@ Prints wall seconds, state transitions (StateEntered events), Lambda invocations
 iterations, then the same figures as one line of JSON. Targets: <= 240 transitions, <= 8 s."""
 
 
+from atomic_release.cli.local_release import run
 from atomic_release.local import LocalRuntime
 from atomic_release.local.synthetic import synthetic_release
-from atomic_release.local_release import run
 
 REGIONS = 30
 TARGETS = {"transitions": 240, "wall_s": 8.0}

@@ -1,8 +1,15 @@
-from chalicelib.announce import announce
+"""Announce: the stream's release index, metadata and events."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import AnnounceTask
-from chalicelib.observability import task
+from chalicelib.stages.announce import announce
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="announce")
 @task(AnnounceTask)
 def handler(event: AnnounceTask):
     return announce(event)

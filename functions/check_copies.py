@@ -1,8 +1,15 @@
-from chalicelib.distribute import check_copies
+"""Copy: follow each region's copies until they settle."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import CopiesTask
-from chalicelib.observability import task
+from chalicelib.stages.distribute import check_copies
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="check_copies")
 @task(CopiesTask)
 def handler(event: CopiesTask):
     return check_copies(event)

@@ -1,8 +1,15 @@
-from chalicelib.build import cleanup_arch
+"""Build, on failure: remove what one architecture's build created."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import CleanupArchTask
-from chalicelib.observability import task
+from chalicelib.stages.build import cleanup_arch
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="cleanup_arch")
 @task(CleanupArchTask)
 def handler(event: CleanupArchTask):
     return cleanup_arch(event)

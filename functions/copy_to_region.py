@@ -1,8 +1,15 @@
-from chalicelib.distribute import copy_to_region
+"""Copy: start the copies of every architecture's image into one region."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import RegionTask
-from chalicelib.observability import task
+from chalicelib.stages.distribute import copy_to_region
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="copy_to_region")
 @task(RegionTask)
 def handler(event: RegionTask):
     return copy_to_region(event)

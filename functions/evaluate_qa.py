@@ -1,8 +1,15 @@
-from chalicelib.build import evaluate_qa
+"""Build: the QA instance's report decides whether an image ships."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import EvaluateTask
-from chalicelib.observability import task
+from chalicelib.stages.build import evaluate_qa
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="evaluate_qa")
 @task(EvaluateTask)
 def handler(event: EvaluateTask):
     return evaluate_qa(event)

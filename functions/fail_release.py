@@ -1,8 +1,15 @@
-from chalicelib.lifecycle import fail_release
+"""The end of a failed release: record what failed, and why."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import FailTask
-from chalicelib.observability import task
+from chalicelib.stages.finalize import fail_release
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="fail_release")
 @task(FailTask)
 def handler(event: FailTask):
     return fail_release(event)

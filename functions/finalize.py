@@ -1,8 +1,15 @@
-from chalicelib.lifecycle import finalize
+"""Finalize: the release record says released or partial, and what is missing."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import FinalizeTask
-from chalicelib.observability import task
+from chalicelib.stages.finalize import finalize
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="finalize")
 @task(FinalizeTask)
 def handler(event: FinalizeTask):
     return finalize(event)

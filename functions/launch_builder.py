@@ -1,8 +1,15 @@
-from chalicelib.build import launch_builder
+"""Build: launch the builder instance that writes the commit to a disk."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import CallbackTask
-from chalicelib.observability import task
+from chalicelib.stages.build import launch_builder
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="launch_builder")
 @task(CallbackTask)
 def handler(event: CallbackTask):
     return launch_builder(event)

@@ -1,8 +1,15 @@
-from chalicelib.marketplace import advance
+"""Marketplace: one change set per product, followed to its end."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import MarketplaceTask
-from chalicelib.observability import task
+from chalicelib.stages.marketplace import advance
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="marketplace")
 @task(MarketplaceTask)
 def handler(event: MarketplaceTask):
     return advance(event)

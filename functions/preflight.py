@@ -1,8 +1,15 @@
+"""Preflight: can each region take the images as public images?"""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import PreflightTask
-from chalicelib.observability import task
-from chalicelib.preflight import preflight
+from chalicelib.stages.preflight import preflight
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="preflight")
 @task(PreflightTask)
 def handler(event: PreflightTask):
     return preflight(event)

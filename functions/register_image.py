@@ -1,8 +1,15 @@
-from chalicelib.build import register_image
+"""Build: snapshot the builder's disk and register the image."""
+
+from chalice import Blueprint
+
+from chalicelib.core.observability import task
 from chalicelib.models import RegisterTask
-from chalicelib.observability import task
+from chalicelib.stages.build import register_image
+
+blueprint = Blueprint(__name__)
 
 
+@blueprint.lambda_function(name="register_image")
 @task(RegisterTask)
 def handler(event: RegisterTask):
     return register_image(event)

@@ -1,8 +1,8 @@
 """What tests ask of AWS after a release: what it left behind, and what it published."""
 
-from chalicelib.aws import client
-from chalicelib.ec2 import LIVE_INSTANCE_STATES
-from chalicelib.tags import RELEASE
+from chalicelib.aws.clients import client
+from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
+from chalicelib.core.tags import RELEASE
 
 
 def _tagged(release_id: str) -> list[dict]:

@@ -7,7 +7,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from atomic_release.api_client import ApiClient
+from atomic_release.cli.api_client import ApiClient
 
 DEPLOYED = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/api/"
 

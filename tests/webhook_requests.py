@@ -3,7 +3,7 @@
 import json
 import time
 
-from chalicelib import webhook
+from chalicelib.triggers import webhook
 from tests.conftest import DEVELOPER_REFS
 
 SECRET = b"local-webhook-secret"  # the local runtime's

@@ -4,7 +4,7 @@ and page, as a deployed stack serves them, for the CLI, a browser and the tests.
 from chalice.config import Config
 from chalice.local import LocalDevServer
 
-from atomic_release.serving import BackgroundServer
+from atomic_release.local.serving import BackgroundServer
 
 
 class ServedApp(BackgroundServer):

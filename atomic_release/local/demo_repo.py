@@ -10,8 +10,8 @@ from pathlib import Path
 
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
-from chalicelib.config import DEFAULT_CONFIG
-from chalicelib.regions import first_regions
+from chalicelib.core.config import DEFAULT_CONFIG
+from chalicelib.core.regions import first_regions
 
 
 def configuration_for(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path) -> Path:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from atomic_release.local import marketplace_catalog
 from atomic_release.local.simulator import kind_and_arch
-from chalicelib.config import StreamsConfig
+from chalicelib.core.config import StreamsConfig
 
 MARKETPLACE_FAULT_KINDS: tuple[str, ...] = ("marketplace-rejects",)
 # Modeled: AWS does not publish the error Marketplace gives for a failed scan.

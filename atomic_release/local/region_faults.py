@@ -8,9 +8,9 @@ from typing import Literal
 from atomic_release.local import ec2_emulation
 from atomic_release.local.marketplace_faults import MARKETPLACE_FAULT_KINDS, MarketplaceFault
 from atomic_release.local.simulator import Fault
-from chalicelib.aws import client
-from chalicelib.preflight import public_images_in_use
-from chalicelib.regions import COMMERCIAL_REGIONS
+from chalicelib.aws.clients import client
+from chalicelib.core.regions import COMMERCIAL_REGIONS
+from chalicelib.stages.preflight import public_images_in_use
 
 RegionFaultKind = Literal["copy-fails", "public-blocked", "quota-full", "made-private"]
 REGION_FAULT_KINDS: tuple[str, ...] = ("copy-fails", "public-blocked", "quota-full", "made-private")

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from atomic_release.serving import BackgroundServer
+from atomic_release.local.serving import BackgroundServer
 
 
 @dataclass

@@ -18,10 +18,10 @@ from atomic_release.local import marketplace_catalog, patches
 from atomic_release.local.marketplace_faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
-from chalicelib.aws import client, reset_clients
-from chalicelib.config import StreamsConfig, load_streams
+from chalicelib.aws.clients import client, reset_clients
+from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.models import ReleaseInput
-from chalicelib.starter import StartResult, start_release
+from chalicelib.triggers.starter import StartResult, start_release
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "state_machines" / "release.asl.json"
@@ -204,7 +204,7 @@ class LocalRuntime:
         for function in app.pure_lambda_functions:
             name = f"{APP_NAME}-{self.stage}-{function.name}"
             arns[substitution_name(function.name)] = client("lambda").create_function(
-                FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=f"app.{function.func.__name__}",
+                FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=function.handler_string,
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
         self._dispatch(handlers)
@@ -224,7 +224,7 @@ class LocalRuntime:
     def _after_invoke(self) -> None:
         """Guests launched by the task boot; its metrics, which locally go nowhere, are dropped
         (with metrics disabled Powertools keeps them, and prints them once 100 pile up)."""
-        from chalicelib.observability import metrics
+        from chalicelib.core.observability import metrics
 
         metrics.clear_metrics()
         self.simulator.boot_new_instances()
@@ -321,7 +321,7 @@ class LocalRuntime:
 
     def abort(self, execution_arn: str) -> dict:
         """Abort the release whose run this is, as a maintainer does through the API."""
-        from chalicelib.maintainers import abort_release
+        from chalicelib.api.maintainers import abort_release
 
         described = client("stepfunctions").describe_execution(executionArn=execution_arn)
         release_id = ReleaseInput.model_validate_json(described["input"]).release_id
@@ -329,7 +329,7 @@ class LocalRuntime:
 
     @staticmethod
     def history(execution_arn: str) -> list[dict]:
-        from chalicelib.release_view import execution_history
+        from chalicelib.api.release_view import execution_history
 
         return execution_history(execution_arn)
 
@@ -337,7 +337,7 @@ class LocalRuntime:
 def quiet_task_logs() -> None:
     """Task logs are JSON lines for CloudWatch; on a terminal they drown the progress, so
     locally they are shown only at the level ATOMIC_RELEASE_LOG_LEVEL asks for (default: none)."""
-    from chalicelib.observability import logger
+    from chalicelib.core.observability import logger
 
     logger.setLevel(os.environ.get("ATOMIC_RELEASE_LOG_LEVEL", "CRITICAL"))
 

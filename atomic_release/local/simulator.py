@@ -13,10 +13,10 @@ from typing import Literal
 
 from botocore.exceptions import ClientError
 
-from chalicelib.arch import ARCHES, ostree_arch
-from chalicelib.aws import client
-from chalicelib.guest import TARGET_DEVICE, read_user_data
-from chalicelib.tags import ROLE, as_dict
+from chalicelib.aws.clients import client
+from chalicelib.core.arch import ARCHES, ostree_arch
+from chalicelib.core.tags import ROLE, as_dict
+from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data
 
 
 def kind_and_arch(text: str, kinds: tuple[str, ...], what: str = "fault") -> tuple[str, str | None]:

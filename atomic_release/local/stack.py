@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from atomic_release.local.runtime import APP_NAME, LocalRuntime
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CreateStack takes inline
@@ -126,6 +126,6 @@ def _one_environment(functions: dict[str, dict]) -> dict[str, str]:
 
 
 def _handler(name: str):
-    """``app.launch_builder_task`` -> that attribute of module ``app``, as Lambda's runtime resolves it."""
+    """``functions.launch_builder.handler`` -> that attribute of its module, as Lambda's runtime resolves it."""
     module, _, attribute = name.rpartition(".")
     return getattr(importlib.import_module(module), attribute)

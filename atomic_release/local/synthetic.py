@@ -3,9 +3,9 @@
 import hashlib
 from datetime import datetime, timezone
 
-from chalicelib.config import StreamsConfig, load_streams
+from chalicelib.core.config import StreamsConfig, load_streams
+from chalicelib.core.regions import first_regions
 from chalicelib.models import ArchCommit, ReleaseInput
-from chalicelib.regions import first_regions
 
 
 def synthetic_release(stream_name: str, version: str, regions: int | None = None,

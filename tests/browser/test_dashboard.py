@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from atomic_release.local import Fault
-from chalicelib import records
+from chalicelib.store import records
 
 pytestmark = pytest.mark.browser
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]

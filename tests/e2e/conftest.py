@@ -7,8 +7,8 @@ from chalice.test import Client
 from app import app
 from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.runtime import ROOT
-from chalicelib import starter
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
+from chalicelib.triggers import starter
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import pytest
 
 from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.synthetic import synthetic_release
-from chalicelib import records, sweeper
-from chalicelib.aws import client
-from chalicelib.tags import release_tags, tag_specifications
+from chalicelib.aws.clients import client
+from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.store import records
+from chalicelib.upkeep import sweeper
 from tests.helpers import nothing, release_resources
 
 pytestmark = pytest.mark.e2e

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from atomic_release.cli import main
+from atomic_release.cli.main import main
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ostree_cli")]
 

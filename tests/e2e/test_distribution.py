@@ -6,15 +6,16 @@ from datetime import date
 
 import pytest
 
-import chalicelib.distribute
+import chalicelib.stages.distribute
+from atomic_release.cli.local_release import follow, run
 from atomic_release.local import LocalRuntime
 from atomic_release.local.region_faults import RegionFault
-from atomic_release.local_release import follow, run
-from chalicelib import records, starter
-from chalicelib.announce import read_document, read_stream_metadata, release_index_key
-from chalicelib.aws import client
-from chalicelib.errors import ReleaseNotPartial
-from chalicelib.ssm import parameter_value
+from chalicelib.aws.clients import client
+from chalicelib.aws.ssm import parameter_value
+from chalicelib.core.errors import ReleaseNotPartial
+from chalicelib.stages.announce import read_document, read_stream_metadata, release_index_key
+from chalicelib.store import records
+from chalicelib.triggers import starter
 from tests.helpers import account_inventory, nothing, release_resources
 
 pytestmark = pytest.mark.e2e
@@ -40,13 +41,13 @@ def public_images(region: str) -> set[str]:
 def copies_requested(monkeypatch):
     """The region of every CopyImage call the pipeline makes."""
     regions: list[str] = []
-    original = chalicelib.distribute._copy
+    original = chalicelib.stages.distribute._copy
 
     def counting(task, image, *args):
         regions.append(task.region)
         return original(task, image, *args)
 
-    monkeypatch.setattr(chalicelib.distribute, "_copy", counting)
+    monkeypatch.setattr(chalicelib.stages.distribute, "_copy", counting)
     return regions
 
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 from rich.console import Console
 
-from atomic_release import releases_cli
-from atomic_release.cli import main
+from atomic_release.cli.main import main
+from atomic_release.cli.main import releases as releases_cli
 from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.region_faults import parse_fault
@@ -429,8 +429,8 @@ def test_local_serve_serves_the_api_with_a_release_until_interrupted(tmp_path, c
 
 
 def test_serve_aborts_a_run_still_going_when_it_stops(capsys):
-    from atomic_release.local_release import _abort_running
-    from chalicelib import records
+    from atomic_release.cli.local_release import _abort_running
+    from chalicelib.store import records
 
     with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
         started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))

@@ -13,8 +13,9 @@ from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import ROOT
 from atomic_release.local.synthetic import synthetic_release
-from chalicelib import records, starter
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
+from chalicelib.store import records
+from chalicelib.triggers import starter
 from tests.conftest import DEVELOPER_REFS
 from tests.e2e.test_abort_and_sweep import wait_for
 from tests.helpers import nothing, release_resources
@@ -57,7 +58,7 @@ def partial_runtime():
 def test_releases_are_listed_newest_first_filtered_and_a_page_at_a_time(runtime, api, monkeypatch):
     ids = []
     for n in range(3):
-        monkeypatch.setattr("chalicelib.records._now", lambda n=n: f"2026-11-2{n}T00:00:00+00:00")
+        monkeypatch.setattr("chalicelib.store.records._now", lambda n=n: f"2026-11-2{n}T00:00:00+00:00")
         ids.append(released(runtime, f"43.{n}"))
 
     status, page = get(api, "/releases?limit=2")

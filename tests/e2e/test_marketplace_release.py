@@ -8,15 +8,16 @@ import time
 import pytest
 
 import functions.marketplace
+from atomic_release.cli.local_release import follow, run
 from atomic_release.local import LocalRuntime, marketplace_catalog
 from atomic_release.local.marketplace_faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.synthetic import synthetic_release
-from atomic_release.local_release import follow, run
-from chalicelib import records, starter
-from chalicelib.aws import client
-from chalicelib.config import DEFAULT_CONFIG, load_streams
-from chalicelib.errors import ReleaseNotPartial
+from chalicelib.aws.clients import client
+from chalicelib.core.config import DEFAULT_CONFIG, load_streams
+from chalicelib.core.errors import ReleaseNotPartial
+from chalicelib.store import records
+from chalicelib.triggers import starter
 from tests.helpers import nothing, release_resources
 
 pytestmark = pytest.mark.e2e

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
+from atomic_release.cli.local_release import run
+from atomic_release.cli.report import image_rows
 from atomic_release.local import Fault, LocalRuntime
-from atomic_release.local_release import run
-from chalicelib import records
-from chalicelib.aws import client
-from chalicelib.report import image_rows
+from chalicelib.aws.clients import client
+from chalicelib.store import records
 from tests.helpers import account_inventory, nothing, release_resources
 
 pytestmark = pytest.mark.e2e

@@ -2,7 +2,7 @@
 
 import json
 
-from atomic_release.cli import main
+from atomic_release.cli.main import main
 
 X86 = "fedora/x86_64/coreos/stable"
 ARM = "fedora/aarch64/coreos/stable"

@@ -1,4 +1,4 @@
-"""Starting a release: every trigger goes through chalicelib.starter.start_release."""
+"""Starting a release: every trigger goes through chalicelib.triggers.starter.start_release."""
 
 import json
 import os
@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from atomic_release.local import patches
-from chalicelib.aws import client
-from chalicelib.errors import ConfigError, InvalidReleaseInput
-from chalicelib.starter import start_release
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import ConfigError, InvalidReleaseInput
+from chalicelib.triggers.starter import start_release
 
 pytestmark = pytest.mark.e2e
 

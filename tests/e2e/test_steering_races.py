@@ -15,10 +15,12 @@ from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import ROOT
 from atomic_release.local.synthetic import synthetic_release
-from chalicelib import maintainers, records, retention, sweeper
-from chalicelib.aws import client
-from chalicelib.distribute import check_copies
-from chalicelib.errors import PublishFailed
+from chalicelib.api import maintainers
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import PublishFailed
+from chalicelib.stages.distribute import check_copies
+from chalicelib.store import records
+from chalicelib.upkeep import retention, sweeper
 from tests.conftest import DEVELOPER_REFS
 from tests.e2e.test_abort_and_sweep import wait_for
 from tests.e2e.test_maintainers_api import REGIONS, commit_all, get, post, x86_64_step
@@ -79,7 +81,7 @@ def _sns_down(*args, **kwargs):
 
 def test_a_rerun_failing_in_build_keeps_the_public_images_an_earlier_run_left(api, monkeypatch):
     with LocalRuntime() as runtime:
-        monkeypatch.setattr("chalicelib.announce.notify", _sns_down)
+        monkeypatch.setattr("chalicelib.stages.announce.notify", _sns_down)
         started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
         assert runtime.wait(started.execution_arn).status == "FAILED"
         assert records.get(started.release_id).failed_stage == "announce"   # after `latest` moved
@@ -107,7 +109,7 @@ def test_a_rerun_that_ended_before_it_claimed_the_record_does_not_block_the_next
         def throttled(*args, **kwargs):
             raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                               "PutItem")
-        monkeypatch.setattr("chalicelib.records.claim_rerun", throttled)
+        monkeypatch.setattr("chalicelib.store.records.claim_rerun", throttled)
         first = post(api, f"/releases/{started.release_id}/retry")[1]
         assert runtime.wait(first["execution_arn"]).status == "FAILED"
         refused = get(api, f"/releases/{started.release_id}")[1]
@@ -186,7 +188,7 @@ def test_retention_planned_before_a_rerun_claimed_the_release_leaves_it_alone(ap
             record = claim(*args, **kwargs)
             applied["result"] = retention.apply(plan)      # the daily run, a moment later
             return record
-        monkeypatch.setattr("chalicelib.records.claim_rerun", claim_then_retention_applies)
+        monkeypatch.setattr("chalicelib.store.records.claim_rerun", claim_then_retention_applies)
         rerun = post(api, f"/releases/{started.release_id}/retry")[1]
 
         assert runtime.wait(rerun["execution_arn"]).status == "SUCCEEDED"
@@ -204,7 +206,7 @@ def test_a_retry_is_abortable_before_it_claimed_the_record(api, monkeypatch):
         def aborted_first(*args, **kwargs):
             seen["abort"] = maintainers.abort_release(started.release_id)
             return claim(*args, **kwargs)
-        monkeypatch.setattr("chalicelib.records.claim_rerun", aborted_first)
+        monkeypatch.setattr("chalicelib.store.records.claim_rerun", aborted_first)
         rerun = post(api, f"/releases/{started.release_id}/retry")[1]
         finished = runtime.wait(rerun["execution_arn"])
 

@@ -11,8 +11,8 @@ from chalice.test import Client
 
 from app import app
 from atomic_release.local.repo_server import RepoServer
-from chalicelib import detect, webhook
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
+from chalicelib.triggers import detect, webhook
 from tests.conftest import DEVELOPER_REFS
 from tests.webhook_requests import announcement, signed
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from chalicelib.guest import QA_SCRIPT_PATH, qa_script, render_builder, render_qa
+from chalicelib.guest.user_data import QA_SCRIPT_PATH, qa_script, render_builder, render_qa
 from tests.guest import fakes
 
 COMMIT = "ab" * 32

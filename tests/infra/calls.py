@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import client
-from chalicelib.tags import as_dict
+from chalicelib.aws.clients import client
+from chalicelib.core.tags import as_dict
 from tests.infra.policies import as_list
 
 current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)

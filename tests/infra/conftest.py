@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atomic_release.package import BUNDLE_NAME, TEMPLATE_NAME, build_package
+from atomic_release.cli.package import BUNDLE_NAME, TEMPLATE_NAME, build_package
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def transformed_template(package) -> dict:
     from moto import mock_aws
 
     from atomic_release.local.stack import serverless_transform, upload_artifacts
-    from chalicelib.aws import client, reset_clients
+    from chalicelib.aws.clients import client, reset_clients
 
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")

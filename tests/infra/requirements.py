@@ -9,7 +9,7 @@ a new kind of call must be modelled before it is judged."""
 
 from dataclasses import dataclass
 
-from chalicelib.tags import as_dict
+from chalicelib.core.tags import as_dict
 from tests.infra.calls import EC2_ON_EXISTING, Call
 from tests.infra.iam import Requirement
 from tests.infra.policies import as_list

@@ -150,7 +150,7 @@ def test_the_metadata_bucket_is_public_under_streams_only(sam_template):
     statements = resources["MetadataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     public = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == "*"]
     assert [(s["Action"], s["Resource"]) for s in public] == [("s3:GetObject", {"Fn::Sub": "${MetadataBucket.Arn}/streams/*"})]
-    from chalicelib import announce
+    from chalicelib.stages import announce
 
     assert all(key.startswith("streams/") for key in (announce.stream_metadata_key("stable"),
                                                       announce.release_key("stable", "1")))
@@ -170,14 +170,14 @@ def test_alarms_watch_failed_and_timed_out_executions_of_the_release_state_machi
 
 
 def test_the_ssm_prefix_parameter_covers_every_stream(sam_template):
-    from chalicelib.config import load_streams
+    from chalicelib.core.config import load_streams
 
     prefix = sam_template["Parameters"]["SsmPrefix"]["Default"]
     assert all(s.ssm_prefix == prefix for s in load_streams().streams.values())
 
 
 def test_the_marketplace_access_role_of_every_product_is_the_one_the_stack_makes_and_may_pass(sam_template):
-    from chalicelib.config import load_streams
+    from chalicelib.core.config import load_streams
 
     name = sam_template["Parameters"]["MarketplaceAccessRoleName"]["Default"]
     products = [p for s in load_streams().streams.values() for p in s.marketplace.products.values()]

@@ -29,11 +29,13 @@ from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.repo_server import RepoServer
 from atomic_release.local.runtime import ACCOUNT, APP_NAME, ROOT
 from atomic_release.local.synthetic import synthetic_release
-from chalicelib import events, records, sweeper
-from chalicelib.aws import client
-from chalicelib.config import DEFAULT_CONFIG, load_streams
-from chalicelib.ec2 import find_instances
-from chalicelib.tags import release_tags, tag_specifications
+from chalicelib.aws.clients import client
+from chalicelib.aws.ec2 import find_instances
+from chalicelib.core.config import DEFAULT_CONFIG, load_streams
+from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.store import records
+from chalicelib.triggers import events
+from chalicelib.upkeep import sweeper
 from tests.conftest import require_ostree_cli
 from tests.infra.calls import CallRecorder
 from tests.infra.iam import decide
@@ -48,7 +50,7 @@ BASE = "us-east-1"
 NO_AWS_CALLS = {"check_build"}  # it only reads what the Build map's iterations returned
 GHOST = "developer-ghost-0123456789ab"
 # Grants no scenario here exercises, each with the code path that needs it on AWS.
-REMOVES_WHAT_A_FAILURE_LEFT = "chalicelib.ec2.remove_release_resources: instances and volumes of a build still running"
+REMOVES_WHAT_A_FAILURE_LEFT = "chalicelib.aws.ec2.remove_release_resources: instances and volumes of a build still running"
 NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("api_handler", "dynamodb:DeleteItem"): "webhook.handle forgets a delivery it answered 5xx, so a redelivery is no replay",
     ("coreos_build_state", "states:StartExecution"): "events.on_coreos_build_state starting a build no other way started",

@@ -9,7 +9,7 @@ import pytest
 
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.stack import StackRuntime
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
 from tests.conftest import DEVELOPER_REFS
 from tests.helpers import release_resources
 from tests.webhook_requests import announcement, signed

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.aws import client
-from chalicelib.config import DEFAULT_CONFIG
+from chalicelib.aws.clients import client
+from chalicelib.core.config import DEFAULT_CONFIG
 from functions import copy_to_region, prepare, register_image
 from tests.integration.support import (
     ARCHES,

@@ -13,11 +13,11 @@ from moto.ec2.models import ec2_backends
 
 from atomic_release.local.patches import LambdaContext
 from atomic_release.local.runtime import ACCOUNT
-from chalicelib.aws import client
-from chalicelib.ec2 import LIVE_INSTANCE_STATES
-from chalicelib.guest import read_user_data
+from chalicelib.aws.clients import client
+from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
+from chalicelib.core.tags import RELEASE, as_dict, release_tags, tag_specifications
+from chalicelib.guest.user_data import read_user_data
 from chalicelib.models import ReleaseInput
-from chalicelib.tags import RELEASE, as_dict, release_tags, tag_specifications
 
 STREAM = "developer"
 VERSION = "43.20261125.dev.1"

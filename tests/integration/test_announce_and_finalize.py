@@ -9,12 +9,12 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-import chalicelib.announce
-from chalicelib import records
-from chalicelib.arch import ostree_arch
-from chalicelib.aws import client
-from chalicelib.errors import AnnounceFailed, InvalidReleaseInput
+import chalicelib.stages.announce
+from chalicelib.aws.clients import client
+from chalicelib.core.arch import ostree_arch
+from chalicelib.core.errors import AnnounceFailed, InvalidReleaseInput
 from chalicelib.models import AnnounceTask
+from chalicelib.store import records
 from functions import announce, finalize, prepare
 from tests.integration.support import (
     ARCHES,
@@ -549,7 +549,7 @@ def test_latest_follows_a_newer_release_that_took_the_region_while_an_older_one_
         for arch in ARCHES}}
     invoke(announce, other_release())
 
-    chalicelib.announce.move_latest(older, stale)
+    chalicelib.stages.announce.move_latest(older, stale)
 
     assert all(latest(region, arch) == OTHER_IMAGES[arch][region] for arch in ARCHES for region in (BASE, COPY))
 

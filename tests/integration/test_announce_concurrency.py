@@ -2,8 +2,8 @@
 
 import pytest
 
-from chalicelib import announce
-from chalicelib.errors import AnnounceFailed
+from chalicelib.core.errors import AnnounceFailed
+from chalicelib.stages import announce
 
 KEY = "streams/developer/releases.json"
 

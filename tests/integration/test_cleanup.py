@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import records
-from chalicelib.aws import client
-from chalicelib.errors import InvalidReleaseInput
-from chalicelib.tags import release_tags, tag_specifications
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import InvalidReleaseInput
+from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.store import records
 from functions import cleanup_arch, fail_release
 from tests.integration.support import (
     ARCHES,

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
-from chalicelib import detect, records, state
-from chalicelib.aws import client
-from chalicelib.config import load_streams
-from chalicelib.ostree import RefState
+from chalicelib.aws.clients import client
+from chalicelib.core.config import load_streams
+from chalicelib.ostree.repository import RefState
+from chalicelib.store import records, state
+from chalicelib.triggers import detect
 from tests.conftest import DEVELOPER_REFS
 
 

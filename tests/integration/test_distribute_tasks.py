@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import client, client_token
-from chalicelib.errors import CopyFailed, CopyThrottled, ImageNameTaken
-from chalicelib.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
+from chalicelib.aws.clients import client, client_token
+from chalicelib.core.errors import CopyFailed, CopyThrottled, ImageNameTaken
+from chalicelib.core.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
 from functions import check_copies, copy_to_region
 from tests.integration.support import (
     ARCHES,

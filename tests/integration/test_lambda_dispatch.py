@@ -5,8 +5,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import records
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
+from chalicelib.store import records
 from tests.integration.support import EXECUTION_ARN, RELEASE_ID, record_count, release_input
 
 TASKS = ["prepare", "launch_builder", "register_image", "launch_qa", "evaluate_qa", "cleanup_arch",

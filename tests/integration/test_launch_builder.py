@@ -2,11 +2,11 @@
 
 import pytest
 
-from chalicelib.aws import client
-from chalicelib.config import DEFAULT_CONFIG, load_streams
-from chalicelib.errors import BuilderLaunchFailed
-from chalicelib.tags import ARCH, RELEASE, ROLE
-from chalicelib.tags import STREAM as STREAM_TAG
+from chalicelib.aws.clients import client
+from chalicelib.core.config import DEFAULT_CONFIG, load_streams
+from chalicelib.core.errors import BuilderLaunchFailed
+from chalicelib.core.tags import ARCH, RELEASE, ROLE
+from chalicelib.core.tags import STREAM as STREAM_TAG
 from functions import launch_builder, register_image
 from tests.integration.support import (
     BASE,

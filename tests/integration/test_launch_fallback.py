@@ -4,8 +4,8 @@ the next type, and an error listing every attempt when none has room."""
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import client
-from chalicelib.errors import BuilderLaunchFailed
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import BuilderLaunchFailed
 from functions import launch_builder
 from tests.integration.support import BASE, STREAM, arch_task, instance, invoke, live_instances
 

@@ -8,10 +8,11 @@ from botocore.exceptions import ClientError
 
 from atomic_release.local import marketplace_catalog
 from atomic_release.local.runtime import ACCOUNT
-from chalicelib import marketplace, records
-from chalicelib.aws import client
-from chalicelib.config import load_streams
-from chalicelib.errors import MarketplaceThrottled
+from chalicelib.aws.clients import client
+from chalicelib.core.config import load_streams
+from chalicelib.core.errors import MarketplaceThrottled
+from chalicelib.stages import marketplace
+from chalicelib.store import records
 from functions import marketplace as marketplace_task
 from tests.integration.support import ARCHES, CHECKSUMS, RELEASE_ID, VERSION, commit, invoke
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib.ostree import CorruptObject, Repository, RepositoryUnreachable, UnknownRef
+from chalicelib.ostree.repository import CorruptObject, Repository, RepositoryUnreachable, UnknownRef
 
 X86 = "fedora/x86_64/coreos/stable"
 ARM = "fedora/aarch64/coreos/stable"

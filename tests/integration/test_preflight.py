@@ -5,8 +5,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from atomic_release.local.ec2_emulation import set_public_image_quota
-from chalicelib.aws import client
-from chalicelib.tags import release_tags, tag_specifications
+from chalicelib.aws.clients import client
+from chalicelib.core.tags import release_tags, tag_specifications
 from functions import preflight
 from tests.integration.support import (
     BASE,

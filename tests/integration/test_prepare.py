@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from chalicelib import records
-from chalicelib.aws import client
-from chalicelib.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
+from chalicelib.store import records
 from functions import prepare
 from tests.integration.support import (
     ARCHES,

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from atomic_release.local.ec2_emulation import set_public_image_quota
-from chalicelib.aws import client
-from chalicelib.errors import PublishFailed
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import PublishFailed
 from functions import check_copies, publish_region
 from tests.integration.support import (
     ARCHES,

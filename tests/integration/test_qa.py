@@ -3,9 +3,9 @@
 import moto.settings
 import pytest
 
-from chalicelib.aws import client
-from chalicelib.errors import BuilderLaunchFailed, QAFailed
-from chalicelib.tags import ARCH, RELEASE, ROLE
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import BuilderLaunchFailed, QAFailed
+from chalicelib.core.tags import ARCH, RELEASE, ROLE
 from functions import evaluate_qa, launch_qa
 from tests.integration.support import (
     BASE,

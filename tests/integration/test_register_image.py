@@ -2,11 +2,11 @@
 
 import pytest
 
-from chalicelib.aws import client
-from chalicelib.errors import ImageNameTaken, ImageRegistrationFailed
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import ImageNameTaken, ImageRegistrationFailed
+from chalicelib.core.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
+from chalicelib.core.tags import STREAM as STREAM_TAG
 from chalicelib.models import ReleaseInput
-from chalicelib.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
-from chalicelib.tags import STREAM as STREAM_TAG
 from functions import launch_builder, register_image
 from tests.integration.support import (
     BASE,

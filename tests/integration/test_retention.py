@@ -12,11 +12,12 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from app import app
-from chalicelib import records, retention
-from chalicelib.announce import stream_metadata_key, write_document
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
+from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.models import ReleaseInput
-from chalicelib.tags import release_tags, tag_specifications
+from chalicelib.stages.announce import stream_metadata_key, write_document
+from chalicelib.store import records
+from chalicelib.upkeep import retention
 from tests.integration.support import BASE, COPY, REFS, STREAM, own_image_ids, own_snapshot_ids
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from chalicelib.aws import client
-from chalicelib.errors import NothingPublished
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import NothingPublished
 from functions import check_copies, copy_to_region, publish_region, validate
 from tests.integration.support import (
     ARCHES,

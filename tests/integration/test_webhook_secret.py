@@ -1,7 +1,7 @@
 """Where the webhook's secret comes from."""
 
-from chalicelib import webhook
-from chalicelib.aws import client
+from chalicelib.aws.clients import client
+from chalicelib.triggers import webhook
 
 
 def test_the_secret_is_read_from_ssm_securestring_by_default(runtime):

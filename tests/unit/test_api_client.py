@@ -6,7 +6,7 @@ sent anywhere: requests are prepared, or answered by a transport adapter that ke
 import boto3
 import pytest
 
-from atomic_release.api_client import ApiClient, ApiError, HttpError, api_url, is_loopback, signing_region
+from atomic_release.cli.api_client import ApiClient, ApiError, HttpError, api_url, is_loopback, signing_region
 from tests.http_fakes import DEPLOYED, Answering, client_answering, no_configuration
 
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from chalicelib.config import DEFAULT_CONFIG, StreamsConfig, load_streams
-from chalicelib.errors import ConfigError
+from chalicelib.core.config import DEFAULT_CONFIG, StreamsConfig, load_streams
+from chalicelib.core.errors import ConfigError
 
 
 def default_raw() -> dict:

@@ -4,7 +4,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.guest import read_user_data, render_builder, render_qa, token_fingerprint
+from chalicelib.guest.user_data import read_user_data, render_builder, render_qa, token_fingerprint
 
 BUILDER = {"task_token": "t", "region": "us-east-1", "repo_url": "https://repo/", "ref": "r", "commit": "c" * 64,
            "target_device": "/dev/sdf", "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos",

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.gvariant import GVariantError, decode, parse_type
-from chalicelib.ostree import COMMIT_TYPE, SUMMARY_TYPE
+from chalicelib.ostree.gvariant import GVariantError, decode, parse_type
+from chalicelib.ostree.repository import COMMIT_TYPE, SUMMARY_TYPE
 
 
 @pytest.mark.parametrize(("type_text", "data", "value"), [

@@ -6,11 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.arch import ec2_arch, ostree_arch
-from chalicelib.config import load_streams
-from chalicelib.errors import InvalidReleaseInput
+from chalicelib.core.arch import ec2_arch, ostree_arch
+from chalicelib.core.config import load_streams
+from chalicelib.core.errors import InvalidReleaseInput
+from chalicelib.core.regions import COMMERCIAL_REGIONS, first_regions
 from chalicelib.models import Caught, Failure, ReleaseInput, execution_name
-from chalicelib.regions import COMMERCIAL_REGIONS, first_regions
 
 CHECKSUM = "a" * 64
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)

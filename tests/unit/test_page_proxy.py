@@ -3,8 +3,8 @@ API signed with the maintainer's credentials (a browser cannot sign them), and n
 
 import requests
 
-from atomic_release.api_client import ApiClient
-from atomic_release.page_proxy import PageProxy
+from atomic_release.cli.api_client import ApiClient
+from atomic_release.cli.page_proxy import PageProxy
 from tests.http_fakes import DEPLOYED, Answering, client_answering
 
 

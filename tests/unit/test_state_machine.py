@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import chalicelib.errors as errors
+import chalicelib.core.errors as errors
 from app import app
 from atomic_release.local.runtime import substitution_name
-from chalicelib.config import Marketplace
+from chalicelib.core.config import Marketplace
 
 ASL_PATH = Path(__file__).resolve().parents[2] / "state_machines" / "release.asl.json"
 ASL = json.loads(ASL_PATH.read_text())

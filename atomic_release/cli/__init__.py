@@ -1,0 +1,1 @@
+"""The ``atomic-release`` command: local releases, the maintainers' client of the API, packaging."""

@@ -1,0 +1,5 @@
+import sys
+
+from atomic_release.cli.main import main
+
+sys.exit(main())

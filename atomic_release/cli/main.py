@@ -1,0 +1,149 @@
+"""The ``atomic-release`` command."""
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from atomic_release.cli.api_client import ENVIRONMENT_VARIABLE, ApiError
+from atomic_release.local.ostree_repo import OstreeMissing
+from chalicelib.core.config import describe_validation_error
+from chalicelib.core.errors import ReleaseError
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port: {text}")
+    return value
+
+
+def _api_options() -> argparse.ArgumentParser:
+    """Every command that asks the API takes these, after its name."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--api", metavar="URL",
+                         help=f"the API: a deployed stack's API Gateway URL, or what `local serve` prints "
+                              f"(default: ${ENVIRONMENT_VARIABLE})")
+    options.add_argument("--profile", metavar="NAME", help="AWS profile whose credentials sign requests to a deployed "
+                                                           "API (default: the AWS CLI's default chain)")
+    options.add_argument("--region", metavar="REGION",
+                         help="region to sign for (default: from the execute-api host name, else the profile's)")
+    options.add_argument("--output", choices=("text", "json"), default="text")
+    return options
+
+
+def _local_options() -> argparse.ArgumentParser:
+    """What ``local release`` and ``local serve`` build and run."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--regions", type=int, metavar="N",
+                         help="the base region plus copies to the first N-1 other commercial regions")
+    options.add_argument("--repo", metavar="URL",
+                         help="an ostree repository to release from (default: one the ostree CLI builds now, "
+                              "served on 127.0.0.1)")
+    options.add_argument("--version", help="version of the commits in the built repository (default: local.<UTC time>)")
+    options.add_argument("--fault", action="append", default=[], metavar="KIND[:ARCH|:REGION]",
+                         help="inject a guest fault (builder-fails, builder-silent, qa-fails, optionally :ARCH), a "
+                              "region fault (copy-fails, public-blocked, quota-full, made-private, with :REGION) or a "
+                              "Marketplace fault (marketplace-rejects, optionally :ARCH)")
+    options.add_argument("--config", help="stream configuration file (default: the shipped streams.json)")
+    return options
+
+
+def _releases_parsers(commands) -> None:
+    api = _api_options()
+    releases = commands.add_parser("releases", help="list, show, follow, retry and abort releases through the API")
+    verbs = releases.add_subparsers(dest="releases_command", required=True)
+    listing = verbs.add_parser("list", parents=[api], help="releases, newest first")
+    listing.add_argument("--stream")
+    listing.add_argument("--status", help="RUNNING, PUBLISHED, SUCCEEDED, PARTIAL, MARKETPLACE_FAILED, FAILED, "
+                                          "ABORTED, TIMED_OUT or RETIRED")
+    listing.add_argument("--limit", type=int, metavar="N", help="how many (a page; the API's default 20, at most 100)")
+    listing.add_argument("--all", action="store_true", help="every page")
+    for name, text in (("show", "one release: stages, architectures, regions, Marketplace, runs"),
+                       ("watch", "follow a release until its run ends, then show it"),
+                       ("retry", "a fill-in run of a partial release, or a rerun of one that ended unreleased"),
+                       ("abort", "stop a running release and remove what it made")):
+        verb = verbs.add_parser(name, parents=[api], help=text)
+        verb.add_argument("release_id", metavar="ID")
+        if name in ("watch", "retry"):
+            _watch_options(verb, follow=name == "retry")
+    page = verbs.add_parser("page", parents=[api], help="serve the releases page on 127.0.0.1, its reads of the API "
+                                                       "signed with your credentials")
+    page.add_argument("--port", type=_port, default=8001, help="port on 127.0.0.1 (default: 8001; 0: any free one)")
+    release = commands.add_parser("release", parents=[api], help="release a stream now, through the API")
+    release.add_argument("stream")
+    release.add_argument("--version", help="each ref's commit of this version (default: the refs' newest commits)")
+    _watch_options(release, follow=True)
+
+
+def _watch_options(parser: argparse.ArgumentParser, follow: bool) -> None:
+    if follow:
+        parser.add_argument("--watch", action="store_true", help="follow the run it starts until it ends")
+    parser.add_argument("--interval", type=_positive, default=2.0, metavar="SECONDS",
+                        help="how often to ask the API (default: 2)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atomic-release", description="ostree commits to public AMIs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser("local", help="run atomic-release on this machine, against moto")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    built = _local_options()
+    release = local_commands.add_parser("release", parents=[built], help="run one whole release locally")
+    release.add_argument("--stream", required=True)
+    release.add_argument("--output", choices=("text", "json"), default="text")
+    serve = local_commands.add_parser("serve", parents=[built],
+                                      help="serve the releases API and page on 127.0.0.1 over a local runtime")
+    serve.add_argument("--stream", default="developer", help="the stream whose repository is built (default: developer)")
+    serve.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default: 8000; 0: any free one)")
+    serve.add_argument("--release", action="store_true", help="start the stream's release at once, as the poller would")
+
+    _releases_parsers(commands)
+
+    repo = commands.add_parser("repo", help="look at an ostree repository as the poller does")
+    repo_commands = repo.add_subparsers(dest="repo_command", required=True)
+    show = repo_commands.add_parser("show", help="every ref with checksum, version and timestamp")
+    show.add_argument("url")
+    show.add_argument("--ref", help="one ref, with its commit's parent, subject and metadata")
+    show.add_argument("--output", choices=("text", "json"), default="text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "repo":
+            from atomic_release.cli.repo_show import show
+
+            return show(args.url, args.ref, args.output)
+        if args.command in ("releases", "release"):
+            from atomic_release.cli.releases import run
+
+            return run(args)
+        if args.local_command == "serve":
+            from atomic_release.cli.local_release import serve_locally
+
+            return serve_locally(args)
+        from atomic_release.cli.local_release import run_local_release
+
+        return run_local_release(args)
+    except ApiError as error:
+        print(f"atomic-release: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        print(f"atomic-release: {describe_validation_error(error, 'release')}", file=sys.stderr)
+        return 2
+    except (ReleaseError, ValueError, OstreeMissing) as error:
+        print(f"atomic-release: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

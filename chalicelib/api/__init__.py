@@ -1,0 +1,1 @@
+"""The maintainers' API and page: list, show, trigger, retry and abort releases."""

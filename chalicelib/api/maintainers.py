@@ -1,0 +1,235 @@
+"""What maintainers ask of releases, behind the API: list, show, trigger, retry, abort. Each
+request is checked where it enters; an error names the field or the release's state."""
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
+from typing import get_args
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from chalicelib.api.http import Answer, error
+from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, view
+from chalicelib.aws.clients import client
+from chalicelib.core.config import describe_validation_error, load_streams
+from chalicelib.core.errors import (
+    ConfigError,
+    InvalidReleaseInput,
+    ReleaseNotFound,
+    ReleaseNotPartial,
+    ReleaseNotRetryable,
+    ReleaseNotRunning,
+    VersionNotFound,
+    VersionTaken,
+)
+from chalicelib.core.observability import logger
+from chalicelib.models import ENDED_UNRELEASED, VERSION_PATTERN, ReleaseInput, ReleaseRecord
+from chalicelib.ostree.repository import OstreeError, UnknownRef
+from chalicelib.stages.failure import describe_cause
+from chalicelib.store import records
+from chalicelib.triggers import detect
+from chalicelib.triggers.detect import Decision
+from chalicelib.triggers.starter import execution_arn, state_machine_arn
+from chalicelib.upkeep.sweeper import on_execution_ended
+
+STATUSES = get_args(ReleaseRecord.model_fields["status"].annotation)
+PAGE_DEFAULT, PAGE_MAX = 20, 100
+
+
+class BadRequest(ValueError):
+    """A request's field is malformed or names nothing that exists; the message names the field."""
+
+
+class _Known(BaseModel):
+    @field_validator("stream", check_fields=False)
+    @classmethod
+    def _known_stream(cls, value):
+        if value is not None and value not in load_streams().streams:
+            raise ValueError(f"unknown stream {value!r} (known: {', '.join(sorted(load_streams().streams))})")
+        return value
+
+
+class ListFilter(_Known):
+    model_config = {"extra": "forbid"}
+    stream: str | None = None
+    status: str | None = None
+    limit: int = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX)
+    next_token: str | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _known_status(cls, value):
+        if value is not None and value not in STATUSES:
+            raise ValueError(f"unknown status {value!r} (one of: {', '.join(STATUSES)})")
+        return value
+
+
+class TriggerRequest(_Known):
+    model_config = {"extra": "forbid"}
+    stream: str
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+
+
+class ReleasePage(BaseModel):
+    releases: list[ReleaseSummary]
+    next_token: str | None = None
+
+
+class AbortResult(BaseModel):
+    release_id: str
+    status: str
+    cleaned: bool
+    removed: dict[str, list[str]] = Field(default_factory=dict)
+    reason: str = ""
+
+
+# Most specific first: UnknownRef is an OstreeError the caller can fix, not an unreachable repository.
+_STATUS_OF_ERROR = (
+    (BadRequest, 400), (ReleaseNotFound, 404),
+    ((ReleaseNotRetryable, ReleaseNotRunning, ReleaseNotPartial, VersionTaken), 409),
+    ((VersionNotFound, UnknownRef, detect.NotTheHead, InvalidReleaseInput, ConfigError), 422),
+    (OstreeError, 502),
+)
+# A maintainer's release that started nothing is a conflict with what exists.
+_STATUS_OF_OUTCOME = {"started": 202, "in-progress": 200, "already-released": 409, "failed-earlier": 409,
+                      "waiting": 409}
+
+
+def answer(action: Callable[[], BaseModel]) -> Answer:
+    """Run one request's action: its result as JSON, or an error that says why."""
+    try:
+        result = action()
+    except ClientError as failure:
+        logger.exception("request failed at AWS")
+        return error(503, f"AWS refused: {failure.response['Error']['Message']}")
+    except Exception as failure:  # noqa: BLE001 - an answer with a reason, never a stack trace
+        for kinds, status in _STATUS_OF_ERROR:
+            if isinstance(failure, kinds):
+                return error(status, str(failure))
+        logger.exception("request failed")
+        return error(500, "internal error")
+    status = _STATUS_OF_OUTCOME.get(getattr(result, "outcome", ""), 200)
+    body = result.model_dump(mode="json", exclude_none=True)
+    if status >= 400:  # nothing started: the outcome says why, as every refusal does
+        body["error"] = getattr(result, "reason", "") or getattr(result, "message", "")
+    return Answer(status=status, body=body)
+
+
+def parse(model: type[BaseModel], data, what: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error, what)) from None
+
+
+def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as error:
+        raise BadRequest(f"body: not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: must be a JSON object")
+    return parse(model, data, "body")
+
+
+# -- list and show -------------------------------------------------------------------------------
+
+def _newest_first(record: ReleaseRecord) -> tuple[str, str]:
+    return record.created_at, record.release_id
+
+
+def _token(record: ReleaseRecord) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(_newest_first(record))).encode()).decode()
+
+
+def _after(token: str) -> tuple[str, str]:
+    try:
+        created_at, release_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(created_at), str(release_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest("next_token: not a token this API gave") from None
+
+
+def list_releases(query: dict | None) -> ReleasePage:
+    """Releases newest first, filtered by stream and status, a page at a time. Each page is
+    cut after the last release of the previous one, so releases recorded meanwhile do not shift it."""
+    wanted = parse(ListFilter, query or {}, "query")
+    found = sorted((r for r in records.every_release()
+                    if (wanted.stream is None or r.stream == wanted.stream)
+                    and (wanted.status is None or r.status == wanted.status)), key=_newest_first, reverse=True)
+    if wanted.next_token:
+        after = _after(wanted.next_token)
+        found = [r for r in found if _newest_first(r) < after]
+    page = found[:wanted.limit]
+    more = len(found) > wanted.limit
+    return ReleasePage(releases=[ReleaseSummary.of(r) for r in page], next_token=_token(page[-1]) if more else None)
+
+
+def _record(release_id: str) -> ReleaseRecord:
+    """The release's record; before its Prepare task writes it (or when Prepare refused the
+    input), what its execution says."""
+    record = records.get(release_id)
+    if record is not None:
+        return record
+    arn = execution_arn(state_machine_arn(), release_id)
+    try:
+        described = client("stepfunctions").describe_execution(executionArn=arn)
+        release = ReleaseInput.model_validate_json(described["input"])
+    except (ClientError, ValidationError):
+        raise ReleaseNotFound(f"no release {release_id} is recorded") from None
+    starting = records.new_record(release, arn, release.regions or [],
+                                  created_at=described["startDate"].isoformat(timespec="seconds"))
+    if described["status"] not in ENDED_UNRELEASED:
+        return starting
+    return starting.model_copy(update={
+        "status": described["status"], "failed_stage": "prepare",
+        "failure": describe_cause("prepare", described.get("error"), described.get("cause"))})
+
+
+def show_release(release_id: str) -> ReleaseView:
+    return view(_record(release_id), state_machine_arn())
+
+
+# -- steering ------------------------------------------------------------------------------------
+
+def trigger(raw_body: bytes | None) -> Decision:
+    """Release a stream now, whatever its cadence: its newest commits, or a version's."""
+    request = parse_body(TriggerRequest, raw_body)
+    return detect.release_now(request.stream, request.version)
+
+
+def _once_stopped(execution_arn: str, patience_s: float = 10) -> dict:
+    """The execution as described once it left RUNNING (at once on AWS; a moment later where the
+    interpreter finishes the state it is in). Should it not, its status is RUNNING, no cleanup runs
+    here, and the rule on the execution's end does it."""
+    sfn = client("stepfunctions")
+    deadline = time.monotonic() + patience_s
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
+
+
+def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> AbortResult:
+    """Stop the release's running execution and remove what it created, as the rule on the
+    execution's end would (which runs too on AWS, and finds nothing left)."""
+    record = _record(release_id)
+    running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
+    if not running:
+        raise ReleaseNotRunning(f"release {release_id} is {record.status} and no run of it is running: only a "
+                                "running release is aborted")
+    stopping = running[-1].execution_arn   # a retry's run, even before it claimed the record
+    try:
+        client("stepfunctions").stop_execution(executionArn=stopping, error="Aborted", cause=cause)
+    except ClientError as error:
+        raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}") from None
+    described = _once_stopped(stopping)
+    cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+                                  "detail": {key: described.get(key) for key in
+                                             ("executionArn", "stateMachineArn", "name", "status", "input")}})
+    return AbortResult(release_id=release_id, status=_record(release_id).status, cleaned=cleaned["cleaned"],
+                       removed=cleaned.get("removed", {}), reason=cleaned.get("reason", ""))

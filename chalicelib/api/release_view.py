@@ -1,0 +1,343 @@
+"""One release as a maintainer sees it: the release record joined with its execution's history.
+The history says what ran when, and while a run goes on, where every architecture and region
+stands; the record is what the release settled on."""
+
+import contextlib
+import json
+from datetime import datetime, timezone
+from typing import Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field, ValidationError
+
+from chalicelib.aws.clients import client
+from chalicelib.models import Failure, ProductChange, QACheck, QAReport, RegionOutcome, ReleaseRecord, run_name
+from chalicelib.stages.failure import describe, describe_cause, innermost
+from chalicelib.triggers.starter import execution_arn
+
+STAGES = ("prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize")
+# Each top-level state of release.asl.json, by the stage it belongs to; the failure Pass states
+# say which stage failed.
+_STAGE_OF_STATE = {
+    "Prepare": "prepare", "AlreadyBuilt": "prepare",
+    "Build": "build", "CheckBuild": "build",
+    "Preflight": "preflight",
+    "Copy": "copy", "CheckCopies": "copy", "CopiesDone": "copy", "WaitForCopies": "copy",
+    "Publish": "publish",
+    "Validate": "validate",
+    "Announce": "announce",
+    "RecordPublication": "marketplace", "KeepWhatFinalizeReads": "marketplace", "MarketplaceSettled": "marketplace",
+    "Marketplace": "marketplace", "WaitForMarketplace": "marketplace",
+    "Finalize": "finalize", "Released": "finalize",
+}
+_FAILED_STAGE_OF_STATE = {
+    "BuildFailed": "build", "PreflightFailed": "preflight", "DistributeFailed": "copy", "PublishFailed": "publish",
+    "ValidateFailed": "validate", "AnnounceFailed": "announce", "FinalizeFailed": "finalize",
+}
+# The Build map's states, whose input names the architecture, by the step of the build they are.
+_BUILD_STEP_OF_STATE = {
+    "LaunchBuilder": "builder", "LaunchBuilderFailed": "builder",
+    "RegisterImage": "image", "RegisterImageFailed": "image",
+    "LaunchQA": "qa", "QAFailed": "qa", "EvaluateQA": "qa", "EvaluateQAFailed": "qa",
+}
+# States whose output is one region's RegionOutcome, or holds every region's.
+_REGION_OUTCOME_STATES = ("CopyToRegion", "CopyFailed", "PublishRegion", "PublishRegionFailed")
+
+StageStatus = Literal["pending", "running", "succeeded", "failed", "not-run"]
+StepStatus = Literal["pending", "running", "succeeded", "failed", "built-earlier"]
+
+
+class StageView(BaseModel):
+    name: str
+    status: StageStatus = "pending"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    reason: str = ""
+
+
+class ArchView(BaseModel):
+    arch: str
+    ref: str
+    checksum: str
+    builder: StepStatus = "pending"
+    image: StepStatus = "pending"
+    qa: StepStatus = "pending"
+    image_id: str | None = None
+    qa_checks: list[QACheck] = Field(default_factory=list)
+    failure: str = ""
+
+
+class CellView(BaseModel):
+    image_id: str
+    state: str
+    public: bool
+
+
+class RegionView(BaseModel):
+    region: str
+    status: str = Field(description="planned, ready, not-run (the run ended first), or a RegionOutcome "
+                                    "status: skipped, copying, copied, published, validated, failed")
+    stage: str = ""
+    reason: str = ""
+    images: dict[str, CellView] = Field(default_factory=dict, description="arch -> the image there")
+
+
+class RunView(BaseModel):
+    name: str
+    kind: Literal["release", "rerun", "fill-in"]
+    execution_arn: str
+    status: str
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class ReleaseSummary(BaseModel):
+    release_id: str
+    stream: str
+    version: str
+    status: str
+    trigger: str
+    created_at: str
+    updated_at: str
+    arches: list[str]
+    missing_arches: list[str]
+    regions: list[str]
+    missing_regions: dict[str, str]
+    missing_products: list[str] = Field(default_factory=list, description="once the release settled: each "
+                                                                         "Marketplace product without a version")
+    failed_stage: str | None = None
+    failure: str | None = None
+    metadata_url: str | None = None
+    execution_arn: str
+
+    @classmethod
+    def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
+        derived = {"arches", "missing_regions", "missing_products"}
+        settled = record.status not in ("RUNNING", "PUBLISHED")
+        return cls(**record.model_dump(include=set(cls.model_fields) - derived), arches=sorted(record.commits),
+                   missing_regions=record.missing_regions, missing_products=record.missing_products if settled else [])
+
+
+class ReleaseView(BaseModel):
+    release: ReleaseSummary
+    execution_status: str
+    runs: list[RunView]
+    stages: list[StageView]
+    arches: list[ArchView]
+    regions: list[RegionView]
+    marketplace: list[ProductChange]
+
+
+def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
+    """The release as its newest run sees it: a run just started (a retry) is the current one
+    before its Prepare task claims the record."""
+    runs = runs_of(record, machine_arn)
+    current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=timezone.utc), default=None)
+    history = execution_history(current.execution_arn) if current else []
+    status = current.status if current else "UNKNOWN"
+    return ReleaseView(
+        release=ReleaseSummary.of(record), execution_status=status, runs=runs,
+        stages=_stages(history, current, record), arches=_arches(history, record),
+        regions=_regions(history, record, status),
+        marketplace=[record.marketplace[arch] for arch in sorted(record.marketplace)])
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
+    """Every execution of the release: the release, its reruns, its fill-in runs, and the next
+    rerun or fill-in run should one have started."""
+    runs = []
+    for name, kind in [(run_name(record.release_id), "release"),
+                       *[(run_name(record.release_id, rerun=n), "rerun") for n in range(1, record.rerun + 2)],
+                       *[(run_name(record.release_id, attempt=n), "fill-in") for n in range(1, record.attempt + 2)]]:
+        arn = execution_arn(machine_arn, name)
+        try:
+            described = client("stepfunctions").describe_execution(executionArn=arn)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                continue
+            raise
+        runs.append(RunView(name=name, kind=kind, execution_arn=arn, status=described["status"],
+                            started_at=described.get("startDate"), stopped_at=described.get("stopDate"),
+                            error=described.get("error"), cause=described.get("cause")))
+    return runs
+
+
+def execution_history(arn: str) -> list[dict]:
+    sfn = client("stepfunctions")
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000,
+                                         **({"nextToken": token} if token else {}))
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def _entered(event: dict) -> str | None:
+    return (event.get("stateEnteredEventDetails") or {}).get("name") if event["type"].endswith("StateEntered") \
+        else None
+
+
+def _exited(event: dict) -> tuple[str, dict] | None:
+    if not event["type"].endswith("StateExited"):
+        return None
+    details = event["stateExitedEventDetails"]
+    return details["name"], _json(details.get("output"))
+
+
+def _json(text: str | None) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# -- stages --------------------------------------------------------------------------------------
+
+def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> list[StageView]:
+    execution_status = run.status if run else "UNKNOWN"
+    stages = {name: StageView(name=name) for name in STAGES}
+    last, failed = None, None
+    for event in history:
+        name = _entered(event)
+        if name in _FAILED_STAGE_OF_STATE:
+            failed = _FAILED_STAGE_OF_STATE[name]
+        stage = stages.get(_STAGE_OF_STATE.get(name))
+        if stage:
+            stage.started_at = stage.started_at or event["timestamp"]
+            stage.status, last = "running", stage
+        exited = _exited(event)
+        if exited and exited[0] in _STAGE_OF_STATE:
+            stages[_STAGE_OF_STATE[exited[0]]].ended_at = event["timestamp"]
+    for stage in stages.values():
+        if stage.status == "running" and (stage is not last or execution_status != "RUNNING"):
+            stage.status = "succeeded"
+        elif stage.status == "pending" and execution_status not in ("RUNNING", "UNKNOWN"):
+            stage.status = "not-run"
+    stopped = stages.get(failed) or (last if execution_status in ("FAILED", "ABORTED", "TIMED_OUT") else None)
+    if stopped:
+        stopped.status = "failed"
+        owns_record = run and run.execution_arn == record.execution_arn
+        stopped.reason = (record.failure if owns_record else None) or describe_cause(
+            stopped.name, (run.error if run else None) or f"execution {execution_status}", run.cause if run else None)
+    return list(stages.values())
+
+
+# -- architectures -------------------------------------------------------------------------------
+
+def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
+    arches = {arch: ArchView(arch=arch, ref=commit.get("ref", ""), checksum=commit.get("checksum", ""),
+                             image_id=(record.images.get(arch) or {}).get(record.regions[0] if record.regions else ""))
+              for arch, commit in sorted(record.commits.items())}
+    built_earlier = {image.get("arch") for image in record.built_images}
+    entered_build = False
+    for event in history:
+        name = _entered(event)
+        if name == "Build":
+            entered_build = True
+        if name in _BUILD_STEP_OF_STATE:
+            arch = arches.get(_json(event["stateEnteredEventDetails"].get("input")).get("arch"))
+            if arch:
+                _step(arch, name, "failed" if name.endswith("Failed") else "running")
+        exited = _exited(event)
+        if exited:
+            _arch_step_ended(arches, *exited)
+    if not entered_build:
+        for arch in arches.values():
+            if arch.arch in built_earlier:
+                arch.builder = arch.image = arch.qa = "built-earlier"
+    return list(arches.values())
+
+
+def _step(arch: ArchView, state: str, status: StepStatus) -> None:
+    step = _BUILD_STEP_OF_STATE[state]
+    if getattr(arch, step) != "failed":
+        setattr(arch, step, status)
+
+
+def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> None:
+    if state == "ArchFailed":
+        arch = arches.get(output.get("arch"))
+        if arch and output.get("failed"):
+            caught = output["failed"]
+            failure = innermost(Failure(stage="build", arch=arch.arch, error=caught.get("error") or "unknown error",
+                                        cause=caught.get("cause") or ""))
+            arch.failure = describe(failure)
+        return
+    if state not in _BUILD_STEP_OF_STATE or state.endswith("Failed"):
+        return
+    arch = arches.get(output.get("arch"))
+    if arch is None:
+        return
+    _step(arch, state, "succeeded" if state != "LaunchQA" else "running")
+    if state == "RegisterImage":
+        arch.image_id = (output.get("image") or {}).get("image_id") or arch.image_id
+    if state == "LaunchQA":
+        with contextlib.suppress(ValidationError):  # a guest's report that QA refused is its failure
+            arch.qa_checks = QAReport.model_validate(output.get("qa") or {}).checks
+
+
+# -- regions -------------------------------------------------------------------------------------
+
+def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) -> list[RegionView]:
+    regions = {region: RegionView(region=region, status="planned") for region in record.regions}
+    regions.update(_recorded(record))   # a fill-in run's regions: where the release left them
+    for event in history:
+        exited = _exited(event)
+        if not exited:
+            continue
+        state, output = exited
+        for outcome in _outcomes(state, output):
+            regions[outcome.region] = _region_view(outcome)
+        if state == "Preflight":
+            for region in (output.get("preflight") or {}).get("ready", []):
+                regions[region] = RegionView(region=region, status="ready", stage="preflight")
+    if record.status != "RUNNING":
+        regions.update(_recorded(record))
+    if execution_status not in ("RUNNING", "UNKNOWN"):
+        # a run that ended unreleased removed its private copies; one that succeeded got no further
+        unfinished = ("planned", "ready") if execution_status == "SUCCEEDED" else ("planned", "ready", "copying",
+                                                                                  "copied")
+        for region in regions.values():
+            if region.status in unfinished:
+                region.status = "not-run"
+    return [regions[region] for region in record.regions if region in regions] + \
+        [view for region, view in regions.items() if region not in record.regions]
+
+
+def _recorded(record: ReleaseRecord) -> dict[str, RegionView]:
+    outcomes = [_outcome(state) for state in record.region_states.values()]
+    return {outcome.region: _region_view(outcome) for outcome in outcomes if outcome}
+
+
+def _outcomes(state: str, output: dict) -> list[RegionOutcome]:
+    if state in _REGION_OUTCOME_STATES:
+        found = [_outcome(output)]
+    elif state == "Preflight":
+        found = [_outcome(o) for o in (output.get("preflight") or {}).get("skipped", [])]
+    elif state in ("Copy", "CheckCopies"):
+        found = [_outcome(o) for o in (output.get("distribution") or {}).get("copies", [])]
+    elif state == "Validate":
+        found = [_outcome(o) for o in (output.get("validation") or {}).get("regions", [])]
+    else:
+        found = []
+    return [outcome for outcome in found if outcome]
+
+
+def _outcome(data: dict) -> RegionOutcome | None:
+    try:
+        return RegionOutcome.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _region_view(outcome: RegionOutcome) -> RegionView:
+    return RegionView(region=outcome.region, status=outcome.status, stage=outcome.stage, reason=outcome.reason,
+                      images={image.arch: CellView(image_id=image.image_id, state=image.state, public=image.public)
+                              for image in outcome.images})

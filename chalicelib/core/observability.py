@@ -1,0 +1,46 @@
+"""Logging, tracing and metrics in one place, and the decorator every task Lambda wears."""
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.core.config import describe_validation_error
+from chalicelib.core.errors import InvalidReleaseInput
+
+SERVICE = "atomic-release"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace="AtomicRelease", service=SERVICE)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], event: Any) -> M:
+    """Validate a task's input; a bad one is InvalidReleaseInput naming each field."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as error:
+        raise InvalidReleaseInput(describe_validation_error(error, model.__name__)) from None
+
+
+def task(model: type[BaseModel]) -> Callable:
+    """Wrap ``body(parsed_input)`` as a Lambda handler ``(event, context)``: parse the input,
+    log with the release id as correlation id, trace, count, and serialise the output."""
+
+    def wrap(body: Callable[[Any], Any]) -> Callable[[dict, Any], Any]:
+        @logger.inject_lambda_context(correlation_id_path="release_id", clear_state=True)
+        @tracer.capture_lambda_handler(capture_response=False)
+        @metrics.log_metrics
+        @functools.wraps(body)
+        def handler(event: dict, context: Any) -> Any:
+            result = body(parse(model, event))
+            metrics.add_metric(name=f"{body.__module__.rsplit('.', 1)[-1]}_ok", unit=MetricUnit.Count, value=1)
+            return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+
+        return handler
+
+    return wrap

@@ -1,0 +1,110 @@
+"""The contract between the pipeline and the guests it launches: the user-data that carries a
+guest's parameters and its script (``scripts/``).
+
+The builder's user-data is a shell script (the builder OS runs it through cloud-init). The QA
+guest's is in the form the new image understands: an Ignition config, or a cloud-init script.
+Either way the QA script runs from a timer, after boot, because it waits for boot to finish.
+Every form carries the parameters as one JSON document, which the local simulator reads."""
+
+import base64
+import hashlib
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Literal
+
+Role = Literal["builder", "qa"]
+QAUserData = Literal["ignition", "cloud-init"]
+TARGET_DEVICE = "/dev/sdf"
+SCRIPTS = Path(__file__).with_name("scripts")
+QA_SCRIPT_PATH = "/usr/local/bin/atomic-release-qa"
+PARAMS_PATH = "/etc/atomic-release/params.json"
+QA_DELAY_SECONDS = 20
+_PARAMS_LINE = re.compile(r"^# atomic-release-params: (\{.*\})$", re.MULTILINE)
+
+
+def _script(role: Role, params: dict, variables: dict[str, str | int]) -> str:
+    document = json.dumps({"role": role, **params}, sort_keys=True)
+    assignments = [f"{name}={shlex.quote(str(value))}" for name, value in variables.items()]
+    return "\n".join(["#!/bin/bash", f"# atomic-release-params: {document}", *assignments,
+                      (SCRIPTS / f"{role}.sh").read_text()])
+
+
+def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) -> str:
+    variables = {
+        "TASK_TOKEN": params["task_token"], "REGION": params["region"], "REPO_URL": params["repo_url"],
+        "REF": params["ref"], "COMMIT": params["commit"], "TARGET_DEVICE": params["target_device"],
+        "INSTALL_METHOD": params["install_method"], "OSNAME": params["osname"],
+        "CONTAINER_IMAGE": params.get("container_image") or "", "DEADLINE_MINUTES": deadline_minutes,
+        "HEARTBEAT_SECONDS": heartbeat_seconds,
+    }
+    return _script("builder", params, variables)
+
+
+def qa_script(params: dict, firstboot: QAUserData) -> str:
+    return _script("qa", params, {
+        "TASK_TOKEN": params["task_token"], "REGION": params["region"], "EXPECTED_COMMIT": params["commit"],
+        "EXPECTED_ARCH": params["arch"], "FIRSTBOOT": firstboot,
+    })
+
+
+def _data_url(text: str) -> str:
+    return "data:;base64," + base64.b64encode(text.encode()).decode()
+
+
+def render_qa(params: dict, form: QAUserData, deadline_minutes: int) -> str:
+    script = qa_script(params, form)
+    document = json.dumps({"role": "qa", **params}, sort_keys=True)
+    if form == "cloud-init":
+        return "\n".join([
+            "#!/bin/bash", f"# atomic-release-params: {document}",
+            f"shutdown -P +{deadline_minutes} 'atomic-release qa deadline reached'",
+            f"install -D -m 0755 /dev/stdin {QA_SCRIPT_PATH} <<'ATOMIC_RELEASE_QA'", script, "ATOMIC_RELEASE_QA",
+            f"systemd-run --on-active={QA_DELAY_SECONDS} --unit=atomic-release-qa {QA_SCRIPT_PATH}", ""])
+    return json.dumps({
+        "ignition": {"version": "3.4.0"},
+        "storage": {"files": [
+            {"path": QA_SCRIPT_PATH, "mode": 0o755, "contents": {"source": _data_url(script)}},
+            {"path": PARAMS_PATH, "mode": 0o600, "contents": {"source": _data_url(document)}},
+        ]},
+        "systemd": {"units": [
+            {"name": "atomic-release-qa.service",
+             # exec, not oneshot: a oneshot's start job would keep the boot "starting", and the
+             # script's `systemctl is-system-running --wait` would wait for itself.
+             "contents": f"[Unit]\nDescription=atomic-release QA checks\n[Service]\nType=exec\n"
+                         f"ExecStart={QA_SCRIPT_PATH}\n"},
+            {"name": "atomic-release-qa.timer", "enabled": True,
+             "contents": f"[Unit]\nDescription=atomic-release QA checks after boot\n[Timer]\n"
+                         f"OnBootSec={QA_DELAY_SECONDS}\n[Install]\nWantedBy=timers.target\n"},
+            {"name": "atomic-release-deadline.service", "enabled": True,
+             "contents": f"[Unit]\nDescription=atomic-release QA deadline\n[Service]\nType=oneshot\n"
+                         f"ExecStart=/usr/sbin/shutdown -P +{deadline_minutes}\n"
+                         f"[Install]\nWantedBy=multi-user.target\n"},
+        ]},
+    })
+
+
+def read_user_data(user_data: str) -> dict | None:
+    """The parameters of a guest's user-data, or None if it is not an atomic-release guest."""
+    if user_data.lstrip().startswith("{"):
+        return _ignition_params(user_data)
+    match = _PARAMS_LINE.search(user_data)
+    return json.loads(match.group(1)) if match else None
+
+
+def _ignition_params(user_data: str) -> dict | None:
+    try:
+        files = json.loads(user_data).get("storage", {}).get("files", [])
+    except (ValueError, AttributeError):
+        return None
+    for entry in files:
+        if entry.get("path") == PARAMS_PATH:
+            source = entry["contents"]["source"]
+            return json.loads(base64.b64decode(source.split(",", 1)[1]))
+    return None
+
+
+def token_fingerprint(task_token: str) -> str:
+    """Short, non-secret identity of a task token, kept as a tag on the guest instance."""
+    return hashlib.sha256(task_token.encode()).hexdigest()[:16]

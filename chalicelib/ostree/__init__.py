@@ -1,0 +1,1 @@
+"""Reading ostree repositories over HTTP: summary, refs and commits (GVariant)."""

@@ -1,0 +1,259 @@
+"""Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
+
+import os
+import time
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError, WaiterError
+
+from chalicelib.aws import ec2 as ec2_resources
+from chalicelib.aws.clients import client, client_token
+from chalicelib.core.arch import ostree_arch
+from chalicelib.core.config import Stream, load_streams
+from chalicelib.core.errors import (
+    ArchitectureFailed,
+    BuilderLaunchFailed,
+    ImageRegistrationFailed,
+    QAFailed,
+    ResourceNotReady,
+)
+from chalicelib.core.observability import logger
+from chalicelib.core.tags import as_dict, release_filters, release_tags, tag_specifications
+from chalicelib.guest.user_data import TARGET_DEVICE, Role, render_builder, render_qa, token_fingerprint
+from chalicelib.models import (
+    ArchTask,
+    BuiltImage,
+    CallbackTask,
+    Caught,
+    CheckBuildTask,
+    CleanupArchTask,
+    EvaluateTask,
+    Failure,
+    QATask,
+    RegisterTask,
+)
+
+BUILDER_DEADLINE_MINUTES = 120
+REGISTER_BUDGET_S = 780  # of the task Lambda's 900 s
+WAIT_DELAY_S = 15
+HEARTBEAT_SECONDS = 300  # the state machine allows 900 between heartbeats
+QA_DEADLINE_MINUTES = 60
+ROOT_DEVICE = "/dev/xvda"
+TOKEN_TAG = "atomic-release:token"
+BOOT_MODE = {"x86_64": "uefi-preferred", "arm64": "uefi"}
+# Errors that say "not here, not now": another instance type or zone may well work.
+CAPACITY_ERRORS = {"InsufficientInstanceCapacity", "Unsupported", "InstanceLimitExceeded"}
+
+
+def _stream(task: ArchTask) -> Stream:
+    return load_streams().stream(task.stream)
+
+
+def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Callable[[dict], str], params: dict,
+                  block_devices: list[dict]) -> dict:
+    """Launch one guest, unless this very task attempt launched it already. A live guest of
+    an earlier attempt holds a dead task token: it is terminated and replaced."""
+    fingerprint = token_fingerprint(task.task_token)
+    stale = []
+    for instance in ec2_resources.find_instances(task.region, task.release_id, task.arch, role):
+        if as_dict(instance.get("Tags")).get(TOKEN_TAG) == fingerprint:
+            logger.info("guest already launched by this attempt", extra={"instance_id": instance["InstanceId"]})
+            return {"instance_id": instance["InstanceId"]}
+        stale.append(instance)
+    _remove_guests(task.region, stale)
+
+    stream = _stream(task)
+    tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
+    rendered = user_data({"task_token": task.task_token, "region": task.region, **params})
+    attempts = []
+    for instance_type, subnet in placements(stream, task.arch):
+        try:
+            reservation = client("ec2", task.region).run_instances(
+                ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1,
+                UserData=rendered, BlockDeviceMappings=block_devices,
+                MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                InstanceInitiatedShutdownBehavior="terminate",
+                TagSpecifications=tag_specifications(tags, "instance", "volume"),
+                IamInstanceProfile={"Name": instance_profile(role)},
+                ClientToken=client_token(task.release_id, task.arch, role, fingerprint, instance_type, subnet or ""),
+                **({"SubnetId": subnet} if subnet else {}),
+            )
+        except ClientError as error:
+            code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+            attempts.append(f"{instance_type} in {subnet or 'the default subnet'}: {code}: {message}")
+            if code not in CAPACITY_ERRORS:
+                raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: " + "; ".join(attempts)) from None
+            continue
+        instance_id = reservation["Instances"][0]["InstanceId"]
+        logger.info("guest launched", extra={"role": role, "instance_id": instance_id,
+                                             "instance_type": instance_type, "subnet": subnet})
+        return {"instance_id": instance_id}
+    raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: every placement failed: "
+                              + "; ".join(attempts))
+
+
+def instance_profile(role: Role) -> str:
+    """Each guest's profile allows only what that guest does: report through its task token."""
+    return os.environ[f"{role.upper()}_INSTANCE_PROFILE"]
+
+
+def placements(stream: Stream, arch: str) -> list[tuple[str, str | None]]:
+    """Where to try a guest, in order: each instance type in preference order, in every subnet
+    (so every zone) before the next, less preferred, type."""
+    subnets = stream.subnets or [None]
+    return [(instance_type, subnet) for instance_type in stream.instance_types[arch] for subnet in subnets]
+
+
+def _volumes(instance: dict) -> list[str]:
+    return [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
+
+
+def _kept_volumes(instance: dict) -> list[str]:
+    """The volumes that outlive the instance. The others go with it, and deleting one that is
+    gone is refused as unauthorized, not as not found, under a role whose deletes need the
+    release's tag (a volume that no longer exists has none)."""
+    return [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", [])
+            if "Ebs" in m and not m["Ebs"].get("DeleteOnTermination")]
+
+
+def _remove_guests(region: str, instances: list[dict]) -> None:
+    """Terminate guests and delete the volumes they kept (a builder's target disk survives
+    its instance on purpose)."""
+    volumes = [volume for instance in instances for volume in _kept_volumes(instance)]
+    ec2_resources.terminate(region, [i["InstanceId"] for i in instances])
+    for volume in volumes:
+        ec2_resources.delete_volume(region, volume)
+
+
+def builder_image(stream: Stream, arch: str, region: str) -> str:
+    name = stream.builder_image_parameter[arch]
+    try:
+        return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        raise BuilderLaunchFailed(f"builder image parameter {name} in {region}: {error.response['Error']['Message']}") from None
+
+
+def launch_builder(task: CallbackTask) -> dict:
+    stream = _stream(task)
+    params = {
+        "repo_url": stream.repo_url, "ref": task.commit.ref, "commit": task.commit.checksum,
+        "target_device": TARGET_DEVICE, "arch": ostree_arch(task.arch), "install_method": stream.install_method,
+        "osname": stream.osname, "container_image": stream.container_image,
+    }
+    target_disk = {"DeviceName": TARGET_DEVICE, "Ebs": {
+        "VolumeSize": stream.disk_size_gib, "VolumeType": "gp3", "DeleteOnTermination": False, "Encrypted": False,
+    }}
+    return _launch_guest(task, "builder", builder_image(stream, task.arch, task.region),
+                         lambda p: render_builder(p, BUILDER_DEADLINE_MINUTES, HEARTBEAT_SECONDS), params, [target_disk])
+
+
+def _wait(waiter: str, region: str, what: str, until: float, **ids) -> None:
+    """Wait, but no later than ``until`` (a monotonic time within the task Lambda's 15 minutes),
+    so a slow snapshot or image fails with a named error, which the state machine retries,
+    rather than a Lambda timeout."""
+    attempts = max(1, int((until - time.monotonic()) // WAIT_DELAY_S))
+    try:
+        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": WAIT_DELAY_S,
+                                                                           "MaxAttempts": attempts})
+    except WaiterError as error:
+        raise ResourceNotReady(f"{what} in {region}: {error}") from None
+
+
+def _snapshot(task: RegisterTask, until: float) -> str:
+    ec2 = client("ec2", task.region)
+    tags = release_tags(task.release_id, task.stream, task.arch, "image")
+    existing = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "volume-id", "Values": [task.builder.volume_id]}, *release_filters(task.release_id, task.arch),
+    ])["Snapshots"]
+    if existing:
+        snapshot_id = existing[0]["SnapshotId"]
+    else:
+        snapshot_id = ec2.create_snapshot(
+            VolumeId=task.builder.volume_id, Description=f"{task.release_id} {task.arch}",
+            TagSpecifications=tag_specifications(tags, "snapshot"),
+        )["SnapshotId"]
+    _wait("snapshot_completed", task.region, f"snapshot {snapshot_id}", until, SnapshotIds=[snapshot_id])
+    return snapshot_id
+
+
+def register_image(task: RegisterTask) -> BuiltImage:
+    """Turn the builder's target disk into an image; an image of that name is reused once it is
+    available. Every builder of the architecture is gone afterwards, with the disks of any that
+    did not report."""
+    if task.builder.commit != task.commit.checksum:
+        raise ImageRegistrationFailed(
+            f"{task.arch}: builder wrote commit {task.builder.commit}, not the requested {task.commit.checksum}"
+        )
+    until = time.monotonic() + REGISTER_BUDGET_S
+    name = _stream(task).ami_name(task.version, task.arch)
+    builders = ec2_resources.find_instances(task.region, task.release_id, task.arch, "builder")
+    reported = [i for i in builders if task.builder.volume_id in _volumes(i)]
+    ec2_resources.terminate(task.region, [i["InstanceId"] for i in reported])
+    _remove_guests(task.region, [i for i in builders if i not in reported])
+    existing = ec2_resources.images_by_name(task.region, [name], task.release_id).get(name)
+    if existing:
+        image_id, snapshot_id = existing["ImageId"], existing["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        logger.info("image exists, reused", extra={"image_id": image_id})
+    else:
+        _wait("volume_available", task.region, f"volume {task.builder.volume_id}", until,
+              VolumeIds=[task.builder.volume_id])
+        snapshot_id = _snapshot(task, until)
+        image_id = _register(task, name, snapshot_id)
+    _wait("image_available", task.region, f"image {image_id}", until, ImageIds=[image_id])
+    ec2_resources.delete_volume(task.region, task.builder.volume_id)
+    logger.info("image registered", extra={"image_id": image_id, "snapshot_id": snapshot_id})
+    return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name)
+
+
+def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:
+    return client("ec2", task.region).register_image(
+        Name=name, Description=f"{task.stream} {task.version} {task.arch} (ostree {task.commit.checksum})",
+        Architecture=task.arch, BootMode=BOOT_MODE[task.arch], EnaSupport=True, SriovNetSupport="simple",
+        VirtualizationType="hvm", RootDeviceName=ROOT_DEVICE, ImdsSupport="v2.0",
+        BlockDeviceMappings=[{"DeviceName": ROOT_DEVICE, "Ebs": {
+            "SnapshotId": snapshot_id, "VolumeType": "gp3", "DeleteOnTermination": True,
+        }}],
+        TagSpecifications=tag_specifications(release_tags(task.release_id, task.stream, task.arch, "image"), "image"),
+    )["ImageId"]
+
+
+def launch_qa(task: QATask) -> dict:
+    form = _stream(task).qa_user_data
+    params = {"commit": task.commit.checksum, "arch": ostree_arch(task.arch), "image_id": task.image.image_id}
+    return _launch_guest(task, "qa", task.image.image_id, lambda p: render_qa(p, form, QA_DEADLINE_MINUTES),
+                         params, [])
+
+
+def evaluate_qa(task: EvaluateTask) -> BuiltImage:
+    """Remove the QA instance, then pass the image only if every check passed."""
+    _remove_guests(task.region, ec2_resources.find_instances(task.region, task.release_id, task.arch, "qa"))
+    failed = [c for c in task.qa.checks if not c.passed]
+    if failed:
+        raise QAFailed(f"{task.arch}: " + "; ".join(
+            f"{c.name}: expected {c.expected!r}, got {c.actual!r}" for c in failed))
+    return task.image
+
+
+def cleanup_arch(task: CleanupArchTask) -> dict:
+    """Remove everything this architecture created, and hand the failure on to the Fail state.
+    A public image stays: a rerun reuses by name the image an earlier run published, which
+    ``latest`` may name; retention retires it."""
+    removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch,
+                                                     keep_public_images=True)
+    logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict()})
+    return {"error": task.failure.rethrowable_error, "cause": task.failure.model_dump_json()}
+
+
+def check_build(task: CheckBuildTask) -> list[BuiltImage]:
+    """After every architecture has ended: the images, or the first failure, raised."""
+    failed = [outcome for outcome in task.results if outcome.failed]
+    if failed:
+        first = failed[0]
+        if "caught" in first.failed:  # CleanupArch itself failed: the stage's own failure, as caught
+            caught = Caught.model_validate(first.failed["caught"])
+            raise ArchitectureFailed(Failure(stage=first.failed.get("stage", "build"), arch=first.arch,
+                                             error=caught.Error, cause=caught.Cause or "").model_dump_json())
+        # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
+        raise ArchitectureFailed(first.failed.get("cause") or first.failed.get("error", "unknown"))
+    return [BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
+            for o in task.results]

@@ -1,0 +1,131 @@
+"""Distribute: copy each architecture's image to a destination region (looked up by name
+first, so a rerun copies nothing twice), then follow every region's copies from one task."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.clients import client, client_token
+from chalicelib.aws.ec2 import image_snapshots, images_by_name, own_images
+from chalicelib.core.config import load_streams
+from chalicelib.core.errors import CopyFailed, CopyThrottled
+from chalicelib.core.observability import logger
+from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.models import BuiltImage, Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
+
+# CopyImage has no stated duration: 30 minutes and more per region are normal.
+COPY_DEADLINE = timedelta(hours=6)
+THROTTLING_ERRORS = {"RequestLimitExceeded", "ResourceLimitExceeded"}
+BROKEN_STATES = {"failed", "error", "invalid", "deregistered", "missing"}
+REGIONS_AT_ONCE = 8
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def copies_pending(region: str) -> int:
+    """The account's copies (images still pending) in a region: AWS allows 20 at once."""
+    images = client("ec2", region).describe_images(
+        Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])["Images"]
+    return len(images)
+
+
+def deregister(region: str, image: dict) -> None:
+    """Remove a copy that failed or ran out of time (deregistering a pending copy cancels it)."""
+    ec2 = client("ec2", region)
+    ec2.deregister_image(ImageId=image["ImageId"])
+    for snapshot in image_snapshots(image):
+        try:
+            ec2.delete_snapshot(SnapshotId=snapshot)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "InvalidSnapshot.NotFound":
+                raise
+
+
+def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
+    """``replacing``: the broken copy this one replaces. EC2 answers a repeated ClientToken with
+    the first answer, which would be the broken copy again."""
+    tags = release_tags(task.release_id, task.stream, image.arch, "image")
+    try:
+        return client("ec2", task.region).copy_image(
+            SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
+            Description=f"{task.stream} {task.version} {image.arch}",
+            ClientToken=client_token(task.release_id, image.arch, task.region, str(task.attempt), replacing),
+            CopyImageTags=True, TagSpecifications=tag_specifications(tags, "image", "snapshot"),
+        )["ImageId"]
+    except ClientError as error:
+        code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+        if code in THROTTLING_ERRORS:
+            raise CopyThrottled(f"{image.arch} to {task.region}: {code}: {message}") from None
+        raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {code}: {message}") from None
+
+
+def _existing_copies(task: RegionTask) -> tuple[dict[str, str], dict[str, str]]:
+    """Copies already in the region by name, and the broken ones removed so they are copied again."""
+    found = images_by_name(task.region, [i.name for i in task.images], task.release_id)
+    usable, broken = {}, {}
+    for name, image in found.items():
+        if image["State"] in BROKEN_STATES:
+            deregister(task.region, image)
+            broken[name] = image["ImageId"]
+        else:
+            usable[name] = image["ImageId"]
+    return usable, broken
+
+
+def copy_to_region(task: RegionTask) -> RegionOutcome:
+    """Request the region's copies, no more at once than the stream lets be pending there."""
+    if task.region == task.base_region:
+        images = {image.arch: image.image_id for image in task.images}
+    else:
+        existing, broken = _existing_copies(task)
+        needed = [image for image in task.images if image.name not in existing]
+        if needed:
+            limit = load_streams().stream(task.stream).copies_in_flight_per_region
+            room = limit - copies_pending(task.region)
+            for image in needed[: max(room, 0)]:
+                existing[image.name] = _copy(task, image, broken.get(image.name, ""))
+            if room < len(needed):
+                raise CopyThrottled(f"{task.region} has {limit - room} copies pending, the stream allows {limit}: "
+                                    f"{len(needed) - max(room, 0)} of this release's copies wait")
+        images = {image.arch: existing[image.name] for image in task.images}
+    logger.info("copies requested", extra={"region": task.region, "images": images})
+    return RegionOutcome(region=task.region, status="copying", stage="copy", requested_at=_now(),
+                         images=[RegionalImage(arch=arch, image_id=iid) for arch, iid in images.items()])
+
+
+def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
+    """One region's copies as EC2 sees them now; broken or overdue copies fail the region and
+    are removed."""
+    ids = [image.image_id for image in region.images]
+    described = own_images(region.region, ids)
+    images = [image.model_copy(update={"state": described.get(image.image_id, {}).get("State", "missing")})
+              for image in region.images]
+    broken = [i for i in images if i.state in BROKEN_STATES]
+    overdue = region.requested_at is not None and now - region.requested_at > COPY_DEADLINE
+    if broken or (overdue and any(i.state != "available" for i in images)):
+        for image in images:
+            if image.image_id in described and image.state != "available":
+                deregister(region.region, described[image.image_id])
+        why = (", ".join(f"{i.arch} {i.image_id} is {i.state}" for i in broken) if broken
+               else f"still pending after {COPY_DEADLINE}")
+        return region.model_copy(update={"status": "failed", "images": images, "reason": why})
+    done = all(i.state == "available" for i in images)
+    return region.model_copy(update={"status": "copied" if done else "copying", "images": images})
+
+
+def check_copies(task: CopiesTask) -> Copies:
+    """Every region's copies from one task, once per wait: the cost in state transitions is
+    the same for 3 regions as for 30. Regions already failed or copied are not looked at again."""
+    now = _now()
+    waiting = [region for region in task.copies if region.status == "copying"]
+    with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
+        followed = {r.region: r for r in pool.map(lambda region: _follow(region, now), waiting)}
+    copies = [followed.get(region.region, region) for region in task.copies]
+    failed = [r for r in copies if not r.usable]
+    if failed:
+        logger.warning("copies failed", extra={"failed": {r.region: r.reason for r in failed}})
+    return Copies(pending=any(r.status == "copying" for r in copies), copies=copies,
+                  copied=[r for r in copies if r.status == "copied"], failed=failed)

@@ -1,0 +1,92 @@
+"""The release's end as the state machine sees it: Finalize records it released, partial or
+Marketplace-failed; FailRelease removes what a failed release created and records why."""
+
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.ec2 import Removed, remove_release_resources
+from chalicelib.core.observability import logger
+from chalicelib.models import (
+    FailTask,
+    FinalizeTask,
+    missing_regions,
+)
+from chalicelib.stages.announce import images_by_arch
+from chalicelib.stages.failure import describe, innermost
+from chalicelib.store import records
+
+
+def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {arch: {**earlier.get(arch, {}), **now.get(arch, {})} for arch in sorted({*earlier, *now})}
+
+
+def settled_status(missing_regions: dict[str, str], marketplace_unsuccessful: list[str]) -> str:
+    """Published everywhere and on Marketplace, published with regions missing, or published
+    with a Marketplace version missing (the more urgent to retry, so it wins)."""
+    if marketplace_unsuccessful:
+        return "MARKETPLACE_FAILED"
+    return "PARTIAL" if missing_regions else "SUCCEEDED"
+
+
+def finalize(task: FinalizeTask) -> dict:
+    """Record the release complete, or what it misses: regions, each with why, and Marketplace
+    versions. A fill-in run's regions and change sets are merged into what the release had.
+    Called first before Marketplace is followed (PUBLISHED: out, Marketplace pending), and again
+    once every change set has settled."""
+    record = records.get(task.release_id)
+    earlier = record if record and task.attempt else None
+    region_states = dict(earlier.region_states) if earlier else {}
+    region_states.update({o.region: o.model_dump(mode="json", exclude_none=True) for o in task.outcomes})
+    images = _merged_images(earlier.images if earlier else {}, images_by_arch(task))
+    marketplace = {**(earlier.marketplace if earlier else {}), **{c.arch: c for c in task.marketplace.products}}
+    missing = missing_regions(region_states)
+    unsuccessful = task.marketplace.unsuccessful
+    status = "PUBLISHED" if task.marketplace.following else settled_status(missing, unsuccessful)
+    records.mark_finished(task.release_id, status, images, task.announcement.metadata_url,
+                          [i.model_dump(mode="json") for i in task.images], region_states,
+                          {arch: change.model_dump(mode="json", exclude_none=True) for arch, change in marketplace.items()})
+    if missing:
+        logger.warning("release partial", extra={"missing": missing})
+    if unsuccessful:
+        logger.warning("published, Marketplace failed", extra={"marketplace": unsuccessful})
+    return {"release_id": task.release_id, "status": status, "images": images, "missing": missing,
+            "marketplace": {arch: change.status for arch, change in marketplace.items()},
+            "marketplace_failed": unsuccessful,
+            "metadata_url": task.announcement.metadata_url, "latest_moved": task.announcement.latest_moved}
+
+
+def fail_release(task: FailTask) -> dict:
+    """Remove what the release created in every region, then record the failure.
+
+    A failed fill-in run removes nothing and leaves the release partial: it launched no
+    instance, CheckCopies removed the copies that failed, and the copies it made and the
+    images the release built are what the next fill-in run uses. A run that failed after it
+    recorded the release PUBLISHED removes nothing either: the release is out, and only its
+    Marketplace versions are in doubt. Public images always stay (something may name them
+    already, this run's or an earlier run's that a rerun reused): retention retires them."""
+    record = records.get(task.release_id)
+    if record and record.status == "PUBLISHED" and record.execution_arn == task.execution_arn:
+        sentence = describe(innermost(task.failure))
+        records.mark_ended(task.release_id, "MARKETPLACE_FAILED", f"{sentence}; the release is out",
+                           owner=task.execution_arn)
+        logger.error("release failed after it was published", extra={"failure": sentence})
+        return {"error": innermost(task.failure).rethrowable_error, "cause": sentence}
+    removed, unclean = Removed(), []
+    for region in ([] if task.attempt else task.regions):
+        try:
+            removed.add(remove_release_resources(region, task.release_id, keep_public_images=True))
+        except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
+            message = error.response["Error"]["Message"] if isinstance(error, ClientError) else str(error)
+            unclean.append(f"{region}: {message or type(error).__name__}")
+    failure = innermost(task.failure)
+    sentence = describe(failure)
+    if unclean:
+        sentence += f" (cleanup incomplete, left to the sweeper: {'; '.join(unclean)})"
+    if task.attempt:
+        if not records.mark_fill_in_failed(task.release_id, task.execution_arn, failure.stage, sentence):
+            logger.warning("the failed fill-in run does not own the release record; left as it is",
+                           extra={"execution_arn": task.execution_arn})
+    else:
+        records.mark_failed(task.release_id, failure.stage, sentence)
+    logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict()})
+    return {"error": failure.rethrowable_error, "cause": sentence}

@@ -1,0 +1,222 @@
+"""AWS Marketplace: each release becomes a new version of the stream's AMI products, one
+``AddDeliveryOptions`` change set per product through the Marketplace Catalog API.
+
+One task moves every product on: it sends what is not sent yet and reads what is in flight; the
+state machine calls it again minutes apart until every change set has settled or the release
+gives up following them. Sending is idempotent twice over: the release's change sets for the
+product are looked up first (by their deterministic names), and the same name always carries
+the same ClientRequestToken, so neither a retried task nor a later run creates a second version."""
+
+import functools
+from datetime import datetime, timedelta, timezone
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.clients import client, client_token
+from chalicelib.core.config import MARKETPLACE_REGION, MarketplaceProduct, Stream, load_streams
+from chalicelib.core.errors import MarketplaceThrottled
+from chalicelib.core.observability import logger
+from chalicelib.core.tags import RELEASE
+from chalicelib.models import MarketplaceProgress, MarketplaceTask, ProductChange
+from chalicelib.store import records
+
+CATALOG = "AWSMarketplace"
+ENTITY_TYPE = "AmiProduct@1.0"
+CHANGE_TYPE = "AddDeliveryOptions"
+# An execution lasts 24 h at most; what follows Marketplace (Finalize) needs little of the rest.
+EXECUTION_ROOM = timedelta(hours=23, minutes=30)
+_TRY_LATER = {"ThrottlingException", "InternalServiceException"}
+
+
+def _catalog():
+    return client("marketplace-catalog", MARKETPLACE_REGION)
+
+
+def _call(operation: str, **parameters) -> dict:
+    """One Catalog API call; throttling and Marketplace's own faults are the state machine's to retry."""
+    try:
+        return getattr(_catalog(), operation)(Catalog=CATALOG, **parameters)
+    except ClientError as error:
+        code, message = _error(error)
+        if code in _TRY_LATER:
+            raise MarketplaceThrottled(f"{operation}: {code}: {message}") from None
+        raise
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@functools.lru_cache(maxsize=1)
+def account_id() -> str:
+    return client("sts").get_caller_identity()["Account"]
+
+
+def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> str:
+    """The same release, architecture, run and intent always give the same name (at most 100
+    characters of ``[\\w\\s+=.:@-]``: a release id has at most 80)."""
+    return f"{release_id}.{arch}.{attempt}" + (".validate" if intent == "VALIDATE" else "")
+
+
+def release_notes(stream: Stream, task: MarketplaceTask, arch: str) -> str:
+    commit = task.commits[arch]
+    committed = commit.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return stream.marketplace.release_notes.format(stream=stream.name, version=task.version, arch=arch,
+                                                   ref=commit.ref, checksum=commit.checksum, committed=committed)
+
+
+def details_document(product: MarketplaceProduct, image_id: str, version_title: str, notes: str) -> dict:
+    """The new version: its title and notes, and one delivery option with the AMI."""
+    return {
+        "Version": {"VersionTitle": version_title, "ReleaseNotes": notes},
+        "DeliveryOptions": [{"Details": {"AmiDeliveryOptionDetails": {
+            "AmiSource": {
+                "AmiId": image_id, "AccessRoleArn": product.role_arn(account_id()), "UserName": product.user_name,
+                "OperatingSystemName": product.operating_system_name,
+                "OperatingSystemVersion": product.operating_system_version, "ScanningPort": product.scanning_port,
+            },
+            "UsageInstructions": product.usage_instructions,
+            "RecommendedInstanceType": product.recommended_instance_type,
+            "SecurityGroups": [{"IpProtocol": rule.ip_protocol, "FromPort": rule.from_port, "ToPort": rule.to_port,
+                                "IpRanges": list(rule.ip_ranges)} for rule in product.security_groups],
+        }}}],
+    }
+
+
+def _error(error: ClientError) -> tuple[str, str]:
+    return error.response["Error"]["Code"], error.response["Error"].get("Message", "")
+
+
+def _names_of_release(change: ProductChange, release_id: str) -> list[str]:
+    """The names this release's runs gave the product's change sets, newest run first (the
+    filter takes 10 names: ten runs back)."""
+    return [change_set_name(release_id, change.arch, attempt, change.intent)
+            for attempt in range(change.attempt, max(change.attempt - 10, -1), -1)]
+
+
+def _already_sent(change: ProductChange, release_id: str) -> dict | None:
+    """The change set to follow instead of sending one: this run's own (a retried task), or one
+    an earlier run started that is in flight or succeeded, though no run recorded it (a task
+    cut off after StartChangeSet). A failed or cancelled earlier one is sent again."""
+    listed = _call("list_change_sets", FilterList=[
+        {"Name": "ChangeSetName", "ValueList": _names_of_release(change, release_id)},
+        {"Name": "EntityId", "ValueList": [change.product_id]},
+    ])["ChangeSetSummaryList"]
+    newest_first = sorted(listed, key=lambda found: found.get("StartTime", ""), reverse=True)
+    own = [found for found in newest_first if found["ChangeSetName"] == change.change_set_name]
+    live = [found for found in newest_first if found["Status"] in ("PREPARING", "APPLYING", "SUCCEEDED")]
+    return (own or live or [None])[0]
+
+
+def _send(change: ProductChange, document: dict, release_id: str) -> ProductChange:
+    found = _already_sent(change, release_id)
+    if found:
+        return _read(change.model_copy(update={"change_set_id": found["ChangeSetId"],
+                                               "change_set_name": found["ChangeSetName"]}))
+    try:
+        started = _call(
+            "start_change_set", ChangeSetName=change.change_set_name, Intent=change.intent,
+            ClientRequestToken=client_token(change.product_id, change.change_set_name),
+            ChangeSet=[{"ChangeType": CHANGE_TYPE, "Entity": {"Type": ENTITY_TYPE, "Identifier": change.product_id},
+                        "DetailsDocument": document}],
+            ChangeSetTags=[{"Key": RELEASE, "Value": release_id}])
+    except ClientError as error:
+        code, message = _error(error)
+        if code == "ResourceInUseException":
+            return change.model_copy(update={"status": "WAITING", "reason": message})
+        return change.model_copy(update={"status": "FAILED", "reason": f"StartChangeSet: {code}: {message}",
+                                         "ended_at": _now()})
+    return change.model_copy(update={"change_set_id": started["ChangeSetId"], "status": "PREPARING", "reason": "",
+                                     "sent_at": _now()})
+
+
+def _failure_details(described: dict) -> str:
+    errors = [f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+              for change in described.get("ChangeSet", []) for detail in change.get("ErrorDetailList", [])]
+    summary = " ".join(part for part in (described.get("FailureCode"), described.get("FailureDescription")) if part)
+    return "; ".join(part for part in [summary, *errors] if part) or "no details given"
+
+
+def _read(change: ProductChange) -> ProductChange:
+    try:
+        described = _call("describe_change_set", ChangeSetId=change.change_set_id)
+    except ClientError as error:
+        # Not settled: the change set may well go on at Marketplace; the next check asks again.
+        code, message = _error(error)
+        return change.model_copy(update={"reason": f"DescribeChangeSet: {code}: {message}"})
+    status = described["Status"]
+    update: dict = {"status": status, "reason": ""}
+    if status == "FAILED":
+        update["reason"] = _failure_details(described)
+    elif status == "CANCELLED":
+        update["reason"] = "the change set was cancelled"
+    if status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        update["ended_at"] = _now()
+    return change.model_copy(update=update)
+
+
+def _planned(task: MarketplaceTask, stream: Stream, arch: str, earlier: ProductChange | None) -> ProductChange:
+    """The product's change set in this run: the one this run follows, one an earlier run left
+    in flight (followed again), or a new one when there is none or the earlier one failed."""
+    if earlier and earlier.attempt == task.attempt:
+        return earlier
+    if earlier and earlier.change_set_id and earlier.status in ("PREPARING", "APPLYING", "OVERDUE"):
+        return earlier.model_copy(update={"status": "APPLYING", "reason": ""})
+    product = stream.marketplace.products[arch]
+    image = next(i for i in task.images if i.arch == arch)
+    intent = stream.marketplace.intent
+    return ProductChange(arch=arch, product_id=product.product_id, image_id=image.image_id, intent=intent,
+                         attempt=task.attempt,
+                         change_set_name=change_set_name(task.release_id, arch, task.attempt, intent))
+
+
+def _move_on(change: ProductChange, task: MarketplaceTask, stream: Stream, too_late: bool) -> ProductChange:
+    """Read a change set in flight; send one not sent yet, unless it is too late to follow it."""
+    if change.settled:
+        return change
+    if change.change_set_id:
+        return _read(change)
+    if too_late:
+        return change
+    product = stream.marketplace.products[change.arch]
+    document = details_document(product, change.image_id, task.version, release_notes(stream, task, change.arch))
+    return _send(change, document, task.release_id)
+
+
+def _overdue(change: ProductChange) -> ProductChange:
+    if change.settled:
+        return change
+    where = "still " + change.status if change.change_set_id else "not sent (" + (change.reason or change.status) + ")"
+    return change.model_copy(update={"status": "OVERDUE", "reason": f"{where} when the release stopped following "
+                                     "Marketplace; a retry of the release follows it again"})
+
+
+def deadline(task: MarketplaceTask, stream: Stream, started: datetime) -> datetime:
+    """``give_up_after_hours`` after the first check, and within the execution's own time."""
+    follow_until = started + timedelta(hours=stream.marketplace.give_up_after_hours)
+    if task.execution_started_at:
+        follow_until = min(follow_until, task.execution_started_at + EXECUTION_ROOM)
+    return follow_until
+
+
+def advance(task: MarketplaceTask) -> MarketplaceProgress:
+    """Send what is not sent, read what is in flight; past the deadline send nothing more and
+    stop following."""
+    stream = load_streams().stream(task.stream)
+    progress = task.marketplace
+    started = progress.started_at or _now()
+    too_late = _now() >= deadline(task, stream, started)
+    earlier = {change.arch: change for change in progress.products}
+    products = [_move_on(_planned(task, stream, arch, earlier.get(arch)), task, stream, too_late)
+                for arch in progress.arches]
+    if too_late:
+        products = [_overdue(change) for change in products]
+    changed = [change for change in products if change != earlier.get(change.arch)]
+    if changed:
+        records.mark_marketplace(task.release_id, {c.arch: c.model_dump(mode="json", exclude_none=True)
+                                                   for c in changed})
+    for change in changed:
+        if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
+            logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})
+    pending = not all(change.settled for change in products)
+    return progress.model_copy(update={"started_at": started, "products": products, "pending": pending})

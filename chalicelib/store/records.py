@@ -1,0 +1,220 @@
+"""The release record in DynamoDB: one item per release, keyed by its execution name."""
+
+import os
+from datetime import datetime, timezone
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.clients import client
+from chalicelib.core.errors import ReleaseExists, ReleaseNotPartial
+from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
+
+
+def table_name() -> str:
+    return os.environ.get("RELEASES_TABLE", "atomic-release-releases")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _to_item(data: dict) -> dict:
+    return {k: _SERIALIZER.serialize(v) for k, v in data.items() if v is not None}
+
+
+def _from_item(item: dict) -> dict:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+def get(release_id: str) -> ReleaseRecord | None:
+    item = client("dynamodb").get_item(TableName=table_name(), Key={"release_id": {"S": release_id}},
+                                       ConsistentRead=True).get("Item")
+    return ReleaseRecord.model_validate(_from_item(item)) if item else None
+
+
+def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: list[str] = (),
+               created_at: str | None = None) -> ReleaseRecord:
+    """The record of a run that starts the release: RUNNING, nothing made yet."""
+    now = _now()
+    return ReleaseRecord(
+        release_id=release.release_id, stream=release.stream, version=release.version,
+        trigger=release.trigger, status="RUNNING", execution_arn=execution_arn,
+        commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
+        regions=regions, created_at=created_at or now, updated_at=now, missing_arches=list(release.missing_arches),
+        marketplace_arches=list(marketplace_arches), rerun=release.rerun,
+    )
+
+
+def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None = None,
+                     values: dict | None = None) -> ReleaseRecord:
+    """Conditional put; when the condition fails, the record is this execution's own (a retry
+    of the task) or the put is refused."""
+    request = {"TableName": table_name(), "Item": _to_item(record.model_dump()), "ConditionExpression": condition}
+    if names:
+        request.update(ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values or {}))
+    try:
+        client("dynamodb").put_item(**request)
+        return record
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    existing = get(record.release_id)
+    if existing and existing.execution_arn == record.execution_arn:
+        return existing
+    raise ReleaseExists(f"release {record.release_id} is already recorded "
+                        f"({existing.status if existing else 'unknown'}) by another execution")
+
+
+def create(release: ReleaseInput, execution_arn: str, regions: list[str],
+           marketplace_arches: list[str] = ()) -> ReleaseRecord:
+    """Conditional put: the first execution of a release owns its record; a retry of that
+    execution finds its own record and goes on; any other execution is refused."""
+    return _put_or_find_own(new_record(release, execution_arn, regions, marketplace_arches),
+                            "attribute_not_exists(release_id)")
+
+
+def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
+                marketplace_arches: list[str] = ()) -> ReleaseRecord:
+    """A rerun starts a release that ended unreleased again from a fresh record: only a rerun
+    newer than the last one that claimed it, only while the release is in such a state."""
+    earlier = get(release.release_id)
+    record = new_record(release, execution_arn, regions, marketplace_arches,
+                         created_at=earlier.created_at if earlier else None)
+    statuses = {f":ended{i}": status for i, status in enumerate(ENDED_UNRELEASED)}
+    return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND "
+                                    "(attribute_not_exists(#rerun) OR #rerun < :rerun)",
+                            {"#status": "status", "#rerun": "rerun"}, {**statuses, ":rerun": release.rerun})
+
+
+def _update(release_id: str, owner: str | None = None, status_was: str | None = None, **fields) -> None:
+    """Set the fields given; a field given as None is removed. With ``owner``, only while that
+    execution owns the record; with ``status_was``, only while the release is in that status."""
+    fields["updated_at"] = _now()
+    kept = {k: v for k, v in fields.items() if v is not None}
+    removed = [k for k, v in fields.items() if v is None]
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in kept)
+    if removed:
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in removed)
+    names, values = {f"#{k}": k for k in fields}, {f":{k}": v for k, v in kept.items()}
+    condition = "attribute_exists(release_id)"
+    if owner:
+        condition += " AND #owner = :owner"
+        names["#owner"], values[":owner"] = "execution_arn", owner
+    if status_was:
+        condition += " AND #was = :was"
+        names["#was"], values[":was"] = "status", status_was
+    client("dynamodb").update_item(
+        TableName=table_name(), Key={"release_id": {"S": release_id}}, UpdateExpression=expression,
+        ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values), ConditionExpression=condition,
+    )
+
+
+def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
+    """A fill-in run takes over a release that is out but misses something: only an attempt
+    newer than the last one that claimed it, only while the release is in such a state (a retry
+    of this same execution finds its claim)."""
+    statuses = {f":fillable{i}": status for i, status in enumerate(FILLABLE_STATUSES)}
+    try:
+        client("dynamodb").update_item(
+            TableName=table_name(), Key={"release_id": {"S": release.release_id}},
+            UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
+                             "#updated = :now, #marketplace = if_not_exists(#marketplace, :nothing)",
+            ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt < :attempt",
+            ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
+                                      "#updated": "updated_at", "#before": "status_before_fill_in",
+                                      "#marketplace": "marketplace"},
+            ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
+                                                ":nothing": {},
+                                                ":attempt": release.attempt,
+                                                ":now": _now()}),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    record = get(release.release_id)
+    if record is None or record.execution_arn != execution_arn:
+        state = f"{record.status}, attempt {record.attempt}" if record else "not recorded"
+        raise ReleaseNotPartial(f"release {release.release_id} cannot take fill-in attempt {release.attempt}: {state}")
+    return record
+
+
+def mark_finished(release_id: str, status: str, images: dict[str, dict[str, str]], metadata_url: str,
+                  built_images: list[dict], region_states: dict[str, dict], marketplace: dict[str, dict] | None = None) -> None:
+    _update(release_id, status=status, images=images, metadata_url=metadata_url, built_images=built_images,
+            region_states=region_states, marketplace=marketplace or {}, failed_stage=None, failure=None,
+            status_before_fill_in=None)
+
+
+def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str) -> None:
+    """Remember that this run's announcement went out, so a retried Announce does not send it twice."""
+    try:
+        client("dynamodb").update_item(
+            TableName=table_name(), Key={"release_id": {"S": release_id}},
+            UpdateExpression="SET #notified.#attempt = :sent", ConditionExpression="attribute_exists(#notified)",
+            ExpressionAttributeNames={"#notified": "notified", "#attempt": str(attempt)},
+            ExpressionAttributeValues=_to_item({":sent": {"message_id": message_id, "event_id": event_id}}))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def mark_marketplace(release_id: str, changes: dict[str, dict]) -> None:
+    """Record where each product's change set stands (arch -> ProductChange as JSON) as the
+    release follows it: what retention must not remove, and what a maintainer sees meanwhile."""
+    names = {"#marketplace": "marketplace", **{f"#{arch}": arch for arch in changes}}
+    values = {f":{arch}": change for arch, change in changes.items()}
+    client("dynamodb").update_item(
+        TableName=table_name(), Key={"release_id": {"S": release_id}},
+        UpdateExpression="SET " + ", ".join(f"#marketplace.#{arch} = :{arch}" for arch in changes),
+        ConditionExpression="attribute_exists(#marketplace)", ExpressionAttributeNames=names,
+        ExpressionAttributeValues=_to_item(values))
+
+
+def mark_failed(release_id: str, stage: str, failure: str) -> None:
+    _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
+
+
+def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure: str) -> bool:
+    """A failed fill-in run leaves the release as it was (partial, or Marketplace failed), now
+    with this failure. Only the run that claimed the record may say so; False when another
+    execution owns it."""
+    record = get(release_id)
+    before = record.status_before_fill_in if record else None
+    try:
+        _update(release_id, owner=execution_arn, status=before or "PARTIAL", failed_stage=stage, failure=failure)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def mark_ended(release_id: str, status: str, failure: str, owner: str | None = None) -> None:
+    """An execution that ended without its Catch paths (ABORTED, TIMED_OUT), or after the release
+    was out; with ``owner``, only while that execution owns the record."""
+    _update(release_id, owner=owner, status=status, failure=failure)
+
+
+def every_release() -> list[ReleaseRecord]:
+    """Every recorded release, in no particular order."""
+    pages = client("dynamodb").get_paginator("scan").paginate(TableName=table_name(), ConsistentRead=True)
+    return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+
+
+def releases_of(stream: str) -> list[ReleaseRecord]:
+    """Every recorded release of a stream, in no particular order."""
+    pages = client("dynamodb").get_paginator("scan").paginate(
+        TableName=table_name(), FilterExpression="#stream = :stream", ExpressionAttributeNames={"#stream": "stream"},
+        ExpressionAttributeValues=_to_item({":stream": stream}), ConsistentRead=True)
+    return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+
+
+def mark_retired(release_id: str, removed: dict[str, list[str]], status_was: str) -> None:
+    """Retention removed every image of the release; ``removed``: kind -> ``region:id`` of what went.
+    Only while the release is as retention found it (a rerun may have claimed it since)."""
+    _update(release_id, status_was=status_was, status="RETIRED", retired=removed)

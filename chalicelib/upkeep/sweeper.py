@@ -1,0 +1,161 @@
+"""What no Catch path can clean up. An aborted or timed-out execution runs no Catch, so its
+end (an EventBridge "Step Functions Execution Status Change") removes what the release
+created; a scheduled sweep removes whatever a release that is no longer running left past its
+deadline, in every region of every stream."""
+
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.aws.clients import client
+from chalicelib.aws.ec2 import (
+    LIVE_INSTANCE_STATES,
+    Removed,
+    delete_volume,
+    outlives_its_instance,
+    remove_release_resources,
+    terminate,
+)
+from chalicelib.core.config import load_streams
+from chalicelib.core.observability import logger
+from chalicelib.core.tags import RELEASE, as_dict
+from chalicelib.models import ENDED_UNRELEASED, ReleaseInput, ReleaseRecord
+from chalicelib.store import records
+from chalicelib.triggers.starter import execution_arn, state_machine_arn
+
+ENDED_WITHOUT_CATCH = ("ABORTED", "TIMED_OUT")
+# Only a release that ended unreleased has no use for its private images. A released one's are
+# a partial release's built images and copies (for the fill-in run), or public images AWS made
+# private after deprecation, which retention makes public again or retires.
+# Past the builder's own deadline (it powers itself off at 2 h), with room for its image.
+SWEEP_AFTER = timedelta(hours=3)
+
+
+class Swept(BaseModel):
+    releases: dict[str, dict[str, list[str]]]  # release id -> kind -> removed "region:id"
+    kept_running: list[str]
+
+
+def all_regions() -> list[str]:
+    return sorted({region for stream in load_streams().streams.values() for region in stream.regions.all})
+
+
+def on_execution_ended(event: dict) -> dict:
+    """Clean up after an execution that ended without its Catch paths running."""
+    detail = event.get("detail") or {}
+    status, release = detail.get("status"), _release_input(detail)
+    release_id = release.release_id if release else detail.get("name")
+    if detail.get("stateMachineArn") != state_machine_arn():
+        return {"release_id": release_id, "cleaned": False, "reason": "not an execution of the release state machine"}
+    if status not in ENDED_WITHOUT_CATCH or not release_id:
+        return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
+    record = records.get(release_id)
+    arn = detail.get("executionArn", "")
+    if record and (record.execution_arn != arn or record.status not in ("RUNNING", "PUBLISHED")):
+        # handled already (an abort cleans up itself, then this rule runs too), or a later run
+        # (a retry) owns the release now: what that run made is not this end's to remove
+        return {"release_id": release_id, "cleaned": False,
+                "reason": f"the release is {record.status}, owned by {record.execution_arn.rsplit(':', 1)[-1]}"}
+    if record and record.status == "PUBLISHED":
+        records.mark_ended(release_id, "MARKETPLACE_FAILED", f"execution {status} while following Marketplace: "
+                           "the release is out; a fill-in run follows its change sets again", owner=arn)
+        return {"release_id": release_id, "cleaned": False, "reason": "the release was published: nothing to clean"}
+    if release and release.attempt:
+        records.mark_fill_in_failed(release_id, arn, "fill-in",
+                                    f"fill-in run {release.attempt}: execution {status}")
+        return {"release_id": release_id, "cleaned": False, "reason": "a fill-in run launches no instance, and "
+                "the images and copies it found or made are what the next fill-in run uses"}
+    removed = Removed()
+    for region in (record.regions if record else all_regions()):
+        removed.add(remove_release_resources(region, release_id, keep_public_images=True))
+    if record:
+        records.mark_ended(release_id, status, f"execution {status}: cleaned up what it had created", owner=arn)
+    logger.warning("release ended without its catch paths; cleaned up",
+                   extra={"release_id": release_id, "status": status, **removed.as_dict()})
+    return {"release_id": release_id, "cleaned": True, "removed": removed.as_dict()}
+
+
+def _release_input(detail: dict) -> ReleaseInput | None:
+    """The execution's input: a fill-in run's execution has a name of its own, not the release id."""
+    try:
+        return ReleaseInput.model_validate_json(detail["input"])
+    except (KeyError, TypeError, ValidationError):
+        return None
+
+
+def _is_running(release_id: str, record: ReleaseRecord | None) -> bool:
+    try:
+        arn = record.execution_arn if record else execution_arn(state_machine_arn(), release_id)
+        return client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return False
+        raise
+
+
+def _old(when: datetime, now: datetime) -> bool:
+    return now - when > SWEEP_AFTER
+
+
+def _leftovers(region: str, now: datetime) -> dict[str, dict[str, list]]:
+    """Per release, its old instances, volumes, and private images and snapshots, in a region."""
+    ec2 = client("ec2", region)
+    tagged = [{"Name": "tag-key", "Values": [RELEASE]}]
+    found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[*tagged, {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}])
+    for instance in (i for page in pages for r in page["Reservations"] for i in r["Instances"]):
+        if _old(instance["LaunchTime"], now):
+            found[as_dict(instance.get("Tags"))[RELEASE]]["instances"].append(instance["InstanceId"])
+    for volume in filter(outlives_its_instance, ec2.describe_volumes(Filters=tagged)["Volumes"]):
+        if _old(volume["CreateTime"], now):
+            found[as_dict(volume.get("Tags"))[RELEASE]]["volumes"].append(volume["VolumeId"])
+    for image in ec2.describe_images(Owners=["self"], Filters=tagged)["Images"]:
+        created = datetime.fromisoformat(image["CreationDate"].replace("Z", "+00:00"))
+        if not image.get("Public") and _old(created, now):
+            found[as_dict(image.get("Tags"))[RELEASE]]["images"].append(image["ImageId"])
+    for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=tagged)["Snapshots"]:
+        if _old(snapshot["StartTime"], now):
+            found[as_dict(snapshot.get("Tags"))[RELEASE]]["snapshots"].append(snapshot["SnapshotId"])
+    return found
+
+
+def _remove(region: str, kinds: dict[str, list]) -> dict[str, list[str]]:
+    ec2 = client("ec2", region)
+    terminate(region, kinds.get("instances", []))
+    for volume in kinds.get("volumes", []):
+        delete_volume(region, volume)
+    for image in kinds.get("images", []):
+        ec2.deregister_image(ImageId=image)
+    removed = {kind: [f"{region}:{i}" for i in ids] for kind, ids in kinds.items() if kind != "snapshots"}
+    removed["snapshots"] = []
+    for snapshot in kinds.get("snapshots", []):
+        try:
+            ec2.delete_snapshot(SnapshotId=snapshot)
+            removed["snapshots"].append(f"{region}:{snapshot}")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "InvalidSnapshot.InUse":  # behind a public image: kept
+                raise
+    return removed
+
+
+def sweep(now: datetime | None = None) -> Swept:
+    now = now or datetime.now(timezone.utc)
+    swept: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    running: set[str] = set()
+    for region in all_regions():
+        for release_id, kinds in _leftovers(region, now).items():
+            record = records.get(release_id)
+            if release_id in running or _is_running(release_id, record):
+                running.add(release_id)
+                continue
+            if record and record.status not in ENDED_UNRELEASED:
+                kinds = {kind: ids for kind, ids in kinds.items() if kind not in ("images", "snapshots")}
+            for kind, ids in _remove(region, kinds).items():
+                swept[release_id][kind].extend(ids)
+    result = Swept(releases={r: dict(k) for r, k in swept.items()}, kept_running=sorted(running))
+    if result.releases:
+        logger.warning("swept leftovers of releases no longer running", extra=result.model_dump())
+    return result
