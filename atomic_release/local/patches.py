@@ -269,15 +269,26 @@ def _cache_json_path_parsing() -> None:
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
 
 
-def _report(original, event: str):
-    """A stopped execution's held guests stop working, whoever stopped it (the API, a test); the
-    guests of an execution started afterwards (a retry) are held again."""
+def _after(original, event: str):
+    """A stopped execution's held guests stop working, whoever stopped it (the API, a test)."""
 
     def report(self):
         response = original(self)
         if current is not None:
             getattr(current, event)()
         return response
+
+    return report
+
+
+def _before(original, event: str):
+    """The guests of an execution about to start (a retry) are held again, before its first task
+    can wait on one of them."""
+
+    def report(self):
+        if current is not None:
+            getattr(current, event)()
+        return original(self)
 
     return report
 
@@ -383,8 +394,8 @@ def install() -> None:
         CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
             CallbackEndpoint.setup_heartbeat_endpoint)
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
-        StepFunctionResponse.stop_execution = _report(StepFunctionResponse.stop_execution, "stopped")
-        StepFunctionResponse.start_execution = _report(StepFunctionResponse.start_execution, "started")
+        StepFunctionResponse.stop_execution = _after(StepFunctionResponse.stop_execution, "stopped")
+        StepFunctionResponse.start_execution = _before(StepFunctionResponse.start_execution, "started")
         AmisResponse.register_image = _keep_registered_attributes(AmisResponse.register_image)
         AmisResponse.copy_image = _keep_copied_attributes(AmisResponse.copy_image)
         from moto.ec2.models.amis import Ami

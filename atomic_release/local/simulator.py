@@ -99,11 +99,13 @@ class InstanceSimulator:
         return bool(self._hung)
 
     def finish_hung_guests(self) -> None:
-        """Let hung builders finish, as they would after a long install."""
+        """Let hung builders finish, as they would after a long install. A guest counts as working
+        until its report is in: a task-token wait that saw no guest working would end at once."""
         with self._lock:
-            hung, self._hung = self._hung, []
-            for region, instance, params in hung:
+            while self._hung:
+                region, instance, params = self._hung[0]
                 self._builder(region, instance, params, hang=False)
+                self._hung.pop(0)
 
     def _builder(self, region: str, instance: dict, params: dict, hang: bool = True) -> None:
         arch = instance["Architecture"]
