@@ -18,7 +18,7 @@ import requests
 from rich.console import Console
 
 from atomic_release.cli.main import main
-from atomic_release.cli.main import releases as releases_cli
+from atomic_release.cli import releases as releases_cli
 from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.region_faults import parse_fault
