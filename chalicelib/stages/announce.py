@@ -1,6 +1,6 @@
 """Announce a release: the stream's release index, the release's own document and the Fedora
 CoreOS stream metadata in S3, ``latest`` pointed at its validated images, then an SNS message
-and an EventBridge event (schema in the README).
+and an EventBridge event (schema: docs/flow.md, "Release events").
 
 A region already naming a release with a newer commit (a fill-in run that finished late, two
 releases announcing at once) keeps it: neither the metadata nor ``latest`` moves backwards."""
