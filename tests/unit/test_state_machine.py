@@ -15,6 +15,7 @@ from chalicelib.core.config import Marketplace
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "state_machines" / "release.asl.json"
 ASL = json.loads(ASL_PATH.read_text())
+DIAGRAM_PATH = ROOT / "docs" / "flow-diagram.md"
 
 
 def all_states(states: dict):
@@ -39,6 +40,22 @@ def generator(name: str) -> dict:
 
 def test_the_committed_asl_is_what_release_py_writes():
     assert ASL_PATH.read_text() == generator("release")["render"](), "run `make flow`"
+
+
+def test_the_diagram_in_the_docs_is_drawn_from_the_committed_asl():
+    assert DIAGRAM_PATH.read_text() == generator("diagram")["render"](ASL), "run `make flow`"
+
+
+def test_the_diagram_draws_every_state_and_every_transition():
+    diagram = DIAGRAM_PATH.read_text()
+    assert re.search(rf"^ *\[\*\] --> {ASL['StartAt']}$", diagram, re.M)
+    for name, state, _ in all_states(ASL["States"]):
+        if "ItemProcessor" in state:
+            assert re.search(rf"^ *state {name} {{\n *\[\*\] --> {state['ItemProcessor']['StartAt']}$", diagram, re.M)
+        for target in transitions(state):
+            assert re.search(rf"^ *{name} --> {target}(: .+)?$", diagram, re.M), f"{name} -> {target}"
+        if state.get("End") or state["Type"] in ("Succeed", "Fail"):
+            assert re.search(rf"^ *{name} --> \[\*\]$", diagram, re.M), f"{name} ends"
 
 
 def test_every_substitution_is_a_function_registered_in_app_py_and_every_function_is_used():
