@@ -43,7 +43,7 @@ def task(function: str, parameters: dict, *, then: str | None, result: str | Non
          comment: str | None = None) -> dict:
     """A Lambda task; `then` None ends its scope."""
     state = {"Type": "Task", "Comment": comment, "Resource": f"${{{function}Arn}}", "Parameters": parameters}
-    return _ending(state, then=then, result=result, output=output, retry=retry, catch=catch)
+    return _lambda_task(state, then=then, result=result, output=output, retry=retry, catch=catch)
 
 
 def callback(function: str, payload: dict, *, timeout: int, heartbeat: int | None = None, then: str,
@@ -53,11 +53,13 @@ def callback(function: str, payload: dict, *, timeout: int, heartbeat: int | Non
              "Parameters": {"FunctionName": f"${{{function}Arn}}",
                             "Payload": {**payload, **inputs(task_token="$$.Task.Token")}},
              "TimeoutSeconds": timeout, "HeartbeatSeconds": heartbeat}
-    return _ending(state, then=then, result=result, retry=(), catch=catch)
+    return _lambda_task(state, then=then, result=result, catch=catch)
 
 
-def _ending(state: dict, *, then: str | None, result: str | None, retry: tuple[dict, ...],
-            catch: list[dict] | None, output: str | None = None) -> dict:
+def _lambda_task(state: dict, *, then: str | None, result: str | None, catch: list[dict] | None,
+                 output: str | None = None, retry: tuple[dict, ...] = ()) -> dict:
+    """What every Lambda task has: where its result goes, its retries (the Lambda service's errors
+    first), its catch, and what follows it; the fields it does not set are left out."""
     state |= {"ResultPath": result, "OutputPath": output, "Retry": [LAMBDA_SERVICE_ERRORS, *retry], "Catch": catch}
     state |= {"Next": then} if then else {"End": True}
     return {key: value for key, value in state.items() if value is not None}
