@@ -10,7 +10,7 @@ CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 PACKAGE_DIR ?= build/package
 STAGE ?= prod
 
-.PHONY: demo test bench clean tools package
+.PHONY: demo test bench clean tools package flow
 
 # Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
 # shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
@@ -37,6 +37,12 @@ $(CHECKOV_STAMP):
 # The deployable stack: $(PACKAGE_DIR)/sam.yaml, deployment.zip and state_machines/ (README: Deploy).
 package: $(STAMP)
 	$(BIN)/python -m atomic_release.cli.package --stage $(STAGE) $(PACKAGE_DIR)
+
+# The release state machine's ASL and its diagram in docs/, both written from state_machines/release.py
+# (standard library only: no virtualenv needed).
+flow:
+	$(PYTHON) state_machines/release.py
+	$(PYTHON) state_machines/diagram.py
 
 demo: $(STAMP) tools
 	$(BIN)/atomic-release local release --stream developer --regions 3

@@ -21,14 +21,13 @@ from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
 from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.models import ReleaseInput
+from chalicelib.stages.flow import PROGRESS_STATES
 from chalicelib.triggers.starter import StartResult, start_release
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "state_machines" / "release.asl.json"
 ACCOUNT = "123456789012"
 APP_NAME = "atomic-release"
-TOP_STAGES = ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Marketplace", "Finalize",
-              "FailRelease")
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 # Never real credentials: everything the local runtime touches is moto's.
@@ -363,7 +362,7 @@ def _builder_os_image(region: str, arch: str) -> str:
 def _stage_event(event: dict) -> StageEvent | None:
     kind = event["type"]
     details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
-    if details.get("name") not in TOP_STAGES:
+    if details.get("name") not in PROGRESS_STATES:
         return None
     if kind.endswith("StateEntered"):
         return StageEvent(details["name"], "started")

@@ -13,35 +13,14 @@ from pydantic import BaseModel, Field, ValidationError
 from chalicelib.aws.clients import client
 from chalicelib.models import Failure, ProductChange, QACheck, QAReport, RegionOutcome, ReleaseRecord, run_name
 from chalicelib.stages.failure import describe, describe_cause, innermost
+from chalicelib.stages.flow import (
+    BUILD_STEP_OF_STATE,
+    FAILED_STAGE_OF_STATE,
+    REGION_OUTCOME_STATES,
+    STAGE_OF_STATE,
+    STAGES,
+)
 from chalicelib.triggers.starter import execution_arn
-
-STAGES = ("prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize")
-# Each top-level state of release.asl.json, by the stage it belongs to; the failure Pass states
-# say which stage failed.
-_STAGE_OF_STATE = {
-    "Prepare": "prepare", "AlreadyBuilt": "prepare",
-    "Build": "build", "CheckBuild": "build",
-    "Preflight": "preflight",
-    "Copy": "copy", "CheckCopies": "copy", "CopiesDone": "copy", "WaitForCopies": "copy",
-    "Publish": "publish",
-    "Validate": "validate",
-    "Announce": "announce",
-    "RecordPublication": "marketplace", "KeepWhatFinalizeReads": "marketplace", "MarketplaceSettled": "marketplace",
-    "Marketplace": "marketplace", "WaitForMarketplace": "marketplace",
-    "Finalize": "finalize", "Released": "finalize",
-}
-_FAILED_STAGE_OF_STATE = {
-    "BuildFailed": "build", "PreflightFailed": "preflight", "DistributeFailed": "copy", "PublishFailed": "publish",
-    "ValidateFailed": "validate", "AnnounceFailed": "announce", "FinalizeFailed": "finalize",
-}
-# The Build map's states, whose input names the architecture, by the step of the build they are.
-_BUILD_STEP_OF_STATE = {
-    "LaunchBuilder": "builder", "LaunchBuilderFailed": "builder",
-    "RegisterImage": "image", "RegisterImageFailed": "image",
-    "LaunchQA": "qa", "QAFailed": "qa", "EvaluateQA": "qa", "EvaluateQAFailed": "qa",
-}
-# States whose output is one region's RegionOutcome, or holds every region's.
-_REGION_OUTCOME_STATES = ("CopyToRegion", "CopyFailed", "PublishRegion", "PublishRegionFailed")
 
 StageStatus = Literal["pending", "running", "succeeded", "failed", "not-run"]
 StepStatus = Literal["pending", "running", "succeeded", "failed", "built-earlier"]
@@ -206,15 +185,15 @@ def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> 
     last, failed = None, None
     for event in history:
         name = _entered(event)
-        if name in _FAILED_STAGE_OF_STATE:
-            failed = _FAILED_STAGE_OF_STATE[name]
-        stage = stages.get(_STAGE_OF_STATE.get(name))
+        if name in FAILED_STAGE_OF_STATE:
+            failed = FAILED_STAGE_OF_STATE[name]
+        stage = stages.get(STAGE_OF_STATE.get(name))
         if stage:
             stage.started_at = stage.started_at or event["timestamp"]
             stage.status, last = "running", stage
         exited = _exited(event)
-        if exited and exited[0] in _STAGE_OF_STATE:
-            stages[_STAGE_OF_STATE[exited[0]]].ended_at = event["timestamp"]
+        if exited and exited[0] in STAGE_OF_STATE:
+            stages[STAGE_OF_STATE[exited[0]]].ended_at = event["timestamp"]
     for stage in stages.values():
         if stage.status == "running" and (stage is not last or execution_status != "RUNNING"):
             stage.status = "succeeded"
@@ -241,7 +220,7 @@ def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
         name = _entered(event)
         if name == "Build":
             entered_build = True
-        if name in _BUILD_STEP_OF_STATE:
+        if name in BUILD_STEP_OF_STATE:
             arch = arches.get(_json(event["stateEnteredEventDetails"].get("input")).get("arch"))
             if arch:
                 _step(arch, name, "failed" if name.endswith("Failed") else "running")
@@ -256,7 +235,7 @@ def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
 
 
 def _step(arch: ArchView, state: str, status: StepStatus) -> None:
-    step = _BUILD_STEP_OF_STATE[state]
+    step = BUILD_STEP_OF_STATE[state]
     if getattr(arch, step) != "failed":
         setattr(arch, step, status)
 
@@ -270,7 +249,7 @@ def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> N
                                         cause=caught.get("cause") or ""))
             arch.failure = describe(failure)
         return
-    if state not in _BUILD_STEP_OF_STATE or state.endswith("Failed"):
+    if state not in BUILD_STEP_OF_STATE or state.endswith("Failed"):
         return
     arch = arches.get(output.get("arch"))
     if arch is None:
@@ -317,7 +296,7 @@ def _recorded(record: ReleaseRecord) -> dict[str, RegionView]:
 
 
 def _outcomes(state: str, output: dict) -> list[RegionOutcome]:
-    if state in _REGION_OUTCOME_STATES:
+    if state in REGION_OUTCOME_STATES:
         found = [_outcome(output)]
     elif state == "Preflight":
         found = [_outcome(o) for o in (output.get("preflight") or {}).get("skipped", [])]

@@ -2,6 +2,7 @@
 
 import json
 import re
+import runpy
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ from app import app
 from atomic_release.local.runtime import substitution_name
 from chalicelib.core.config import Marketplace
 
-ASL_PATH = Path(__file__).resolve().parents[2] / "state_machines" / "release.asl.json"
+ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = ROOT / "state_machines" / "release.asl.json"
 ASL = json.loads(ASL_PATH.read_text())
+DIAGRAM_PATH = ROOT / "docs" / "flow-diagram.md"
 
 
 def all_states(states: dict):
@@ -23,6 +26,38 @@ def all_states(states: dict):
             yield from all_states(processor["States"])
 
 
+def transitions(state: dict) -> list[str]:
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [c["Next"] for c in state.get("Choices", [])] + [c["Next"] for c in state.get("Catch", [])]
+    return list(filter(None, targets))
+
+
+def generator(name: str) -> dict:
+    """A script of state_machines/, run as a module would be, without writing bytecode beside it:
+    `make package` ships that folder."""
+    return runpy.run_path(str(ROOT / "state_machines" / f"{name}.py"))
+
+
+def test_the_committed_asl_is_what_release_py_writes():
+    assert ASL_PATH.read_text() == generator("release")["render"](), "run `make flow`"
+
+
+def test_the_diagram_in_the_docs_is_drawn_from_the_committed_asl():
+    assert DIAGRAM_PATH.read_text() == generator("diagram")["render"](ASL), "run `make flow`"
+
+
+def test_the_diagram_draws_every_state_and_every_transition():
+    diagram = DIAGRAM_PATH.read_text()
+    assert re.search(rf"^ *\[\*\] --> {ASL['StartAt']}$", diagram, re.M)
+    for name, state, _ in all_states(ASL["States"]):
+        if "ItemProcessor" in state:
+            assert re.search(rf"^ *state {name} {{\n *\[\*\] --> {state['ItemProcessor']['StartAt']}$", diagram, re.M)
+        for target in transitions(state):
+            assert re.search(rf"^ *{name} --> {target}(: .+)?$", diagram, re.M), f"{name} -> {target}"
+        if state.get("End") or state["Type"] in ("Succeed", "Fail"):
+            assert re.search(rf"^ *{name} --> \[\*\]$", diagram, re.M), f"{name} ends"
+
+
 def test_every_substitution_is_a_function_registered_in_app_py_and_every_function_is_used():
     used = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", ASL_PATH.read_text()))
     registered = {substitution_name(f.name) for f in app.pure_lambda_functions}
@@ -31,9 +66,7 @@ def test_every_substitution_is_a_function_registered_in_app_py_and_every_functio
 
 def test_every_transition_names_a_state_of_its_own_scope():
     for name, state, scope in all_states(ASL["States"]):
-        targets = [state.get("Next"), state.get("Default")]
-        targets += [c["Next"] for c in state.get("Choices", [])] + [c["Next"] for c in state.get("Catch", [])]
-        for target in filter(None, targets):
+        for target in transitions(state):
             assert target in scope, f"{name} -> {target}"
 
 
