@@ -5,8 +5,8 @@ release's images there private right after they were published."""
 from dataclasses import dataclass
 from typing import Literal
 
-from atomic_release.local import ec2_emulation
-from atomic_release.local.marketplace_faults import MARKETPLACE_FAULT_KINDS, MarketplaceFault
+from atomic_release.local.marketplace_catalog.faults import MARKETPLACE_FAULT_KINDS, MarketplaceFault
+from atomic_release.local.patches import ec2_emulation
 from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
 from chalicelib.core.regions import COMMERCIAL_REGIONS

@@ -15,7 +15,7 @@ from pathlib import Path
 from moto import mock_aws
 
 from atomic_release.local import marketplace_catalog, patches
-from atomic_release.local.marketplace_faults import MarketplaceFault
+from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients

@@ -10,7 +10,7 @@ import pytest
 import functions.marketplace
 from atomic_release.cli.local_release import follow, run
 from atomic_release.local import LocalRuntime, marketplace_catalog
-from atomic_release.local.marketplace_faults import MarketplaceFault
+from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client

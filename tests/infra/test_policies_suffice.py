@@ -138,7 +138,7 @@ def local_runtime(scene: Scene, *faults) -> Iterator[LocalRuntime]:
 
 
 def record_task_lambdas(runtime: LocalRuntime, recorder: CallRecorder) -> None:
-    """Task Lambdas run in moto's interpreter threads (patches._invoke): each under the recorder."""
+    """Task Lambdas run in moto's interpreter threads (patches.awslambda._invoke): each under the recorder."""
     prefix = f"{APP_NAME}-{runtime.stage}-"
     patches.current.handlers = {name: recorder.handler(name.removeprefix(prefix), handler)
                                 for name, handler in patches.current.handlers.items()}

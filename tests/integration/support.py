@@ -11,7 +11,7 @@ from types import ModuleType
 from botocore.exceptions import ClientError
 from moto.ec2.models import ec2_backends
 
-from atomic_release.local.patches import LambdaContext
+from atomic_release.local.patches.awslambda import LambdaContext
 from atomic_release.local.runtime import ACCOUNT
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES

@@ -1,4 +1,4 @@
-"""The EC2 behaviours atomic_release.local.ec2_emulation adds to moto, through plain boto3 calls.
+"""The EC2 behaviours atomic_release.local.patches.ec2_emulation adds to moto, through plain boto3 calls.
 
 The expected error codes and messages are EC2's own, as real failures quoted them:
 OperationNotPermitted from ModifyImageAttribute under block public access
@@ -14,8 +14,8 @@ from moto import mock_aws
 from moto.ec2.models.amis import AmiBackend
 from moto.servicequotas.models import ServiceQuotasBackend
 
-from atomic_release.local import ec2_emulation
-from atomic_release.local.ec2_emulation import install, set_public_image_quota
+from atomic_release.local.patches import ec2_emulation
+from atomic_release.local.patches.ec2_emulation import install, set_public_image_quota
 
 BLOCKED = "us-east-1"
 OTHER = "us-east-2"

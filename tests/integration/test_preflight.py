@@ -4,7 +4,7 @@ images as public images; the regions that cannot are skipped with the reason."""
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from atomic_release.local.ec2_emulation import set_public_image_quota
+from atomic_release.local.patches.ec2_emulation import set_public_image_quota
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
 from functions import preflight

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from atomic_release.local.ec2_emulation import set_public_image_quota
+from atomic_release.local.patches.ec2_emulation import set_public_image_quota
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import PublishFailed
 from functions import check_copies, publish_region

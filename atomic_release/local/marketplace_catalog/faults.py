@@ -3,7 +3,7 @@ set of an architecture's product, as it reports an image that fails its security
 
 from dataclasses import dataclass
 
-from atomic_release.local import marketplace_catalog
+from atomic_release.local.marketplace_catalog.controls import fail_next_change_set
 from atomic_release.local.simulator import kind_and_arch
 from chalicelib.core.config import StreamsConfig
 
@@ -26,4 +26,4 @@ class MarketplaceFault:
         products = {product.product_id for stream in streams.streams.values()
                     for arch, product in stream.marketplace.products.items() if self.arch in (None, arch)}
         for product_id in sorted(products):
-            marketplace_catalog.fail_next_change_set(product_id, *REJECTION)
+            fail_next_change_set(product_id, *REJECTION)

@@ -1,5 +1,6 @@
-"""Resource types the stack uses that moto's CloudFormation skips (with a warning) and the local
-deployment must make: the metadata bucket's policy, the release alarms and the webhook secret."""
+"""CloudFormation: resource types the stack uses that moto's CloudFormation skips (with a warning)
+and the local deployment must make: the metadata bucket's policy, the release alarms and the
+webhook secret. (A state machine and a REST API are made by their own services' patches.)"""
 
 import json
 
