@@ -10,7 +10,9 @@ CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 PACKAGE_DIR ?= build/package
 STAGE ?= prod
 
-.PHONY: demo test bench clean tools package
+TEST_TIERS := unit integration e2e infra guest browser
+
+.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package
 
 # Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
 # shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
@@ -43,6 +45,14 @@ demo: $(STAMP) tools
 
 test: $(STAMP) $(CHECKOV_STAMP) tools
 	$(BIN)/python -m pytest
+
+# One tier of the suite, by its folder in tests/ (make test-unit, test-integration, ...), with
+# what that tier needs: the unit tier no Debian tool and no moto, the infra tier checkov too.
+test-unit: $(STAMP)
+test-integration test-e2e test-guest test-browser: $(STAMP) tools
+test-infra: $(STAMP) $(CHECKOV_STAMP) tools
+$(TEST_TIERS:%=test-%):
+	$(BIN)/python -m pytest tests/$(@:test-%=%)
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench
