@@ -124,7 +124,7 @@ def test_every_function_app_py_registers_is_in_the_template_with_its_own_role_an
 
 def test_every_function_gets_the_names_the_code_reads_from_the_environment(sam_template):
     variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    source = "\n".join(p.read_text() for p in [ROOT / "app.py", *(ROOT / "chalicelib").glob("*.py")])
+    source = "\n".join(p.read_text() for p in [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")])
     read = set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z_]+)["']""", source))
     read |= {f"{role}_INSTANCE_PROFILE" for role in ("BUILDER", "QA")}  # read as f"{role.upper()}_INSTANCE_PROFILE"
     # Region and endpoint come from Lambda; STREAMS_CONFIG (another configuration file) and
