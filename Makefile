@@ -10,7 +10,12 @@ CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 PACKAGE_DIR ?= build/package
 STAGE ?= prod
 
-.PHONY: demo test bench clean tools package flow
+TEST_TIERS := unit integration e2e infra guest browser
+# A worker per core (pytest-xdist), each test module kept on one worker for its module fixtures.
+# The small tiers run in one process: starting the workers would cost more than it saves.
+PARALLEL := -n auto --dist loadscope
+
+.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package flow
 
 # Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
 # shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
@@ -48,7 +53,16 @@ demo: $(STAMP) tools
 	$(BIN)/atomic-release local release --stream developer --regions 3
 
 test: $(STAMP) $(CHECKOV_STAMP) tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
+
+# One tier of the suite, by its folder in tests/ (make test-unit, test-integration, ...), with
+# what that tier needs: the unit tier no Debian tool and no moto, the infra tier checkov too.
+test-unit: $(STAMP)
+test-integration test-e2e test-guest test-browser: $(STAMP) tools
+test-infra: $(STAMP) $(CHECKOV_STAMP) tools
+test-integration test-e2e test-infra: PYTEST_OPTIONS := $(PARALLEL)
+$(TEST_TIERS:%=test-%):
+	$(BIN)/python -m pytest $(PYTEST_OPTIONS) tests/$(@:test-%=%)
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench

@@ -3,7 +3,16 @@ import os
 import pytest
 
 from atomic_release.local import LocalRuntime
+from atomic_release.local.runtime import runtimes_share_clients
 from atomic_release.local.synthetic import synthetic_release
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_clients():
+    """The test session's local runtimes, one per test, keep one set of boto3 clients: each test
+    still starts with moto reset and provisioned anew."""
+    with runtimes_share_clients():
+        yield
 
 
 @pytest.fixture

@@ -1,5 +1,11 @@
-"""What tests ask of AWS after a release: what it left behind, and what it published."""
+"""What tests ask of AWS after a release: what it left behind, and what it published; and how
+they wait for work under way in other threads."""
 
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from atomic_release.local.runtime import HANG_GUARD_S
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
 from chalicelib.core.tags import RELEASE
@@ -41,3 +47,25 @@ def account_inventory(regions: list[str]) -> dict[str, set[str]]:
 
 def nothing(found: dict) -> bool:
     return not any(found.values())
+
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], what: str, running: str | None = None) -> T:
+    """Poll ``condition`` until it holds, and return what it returned. What a test waits for is
+    work under way in other threads, which comes however busy the machine: so no deadline but a
+    guard against a hang. Should the execution ``running`` end first, the wait ends at once."""
+    guard = time.monotonic() + HANG_GUARD_S
+    while not (value := condition()):
+        if running and _ended(running):
+            value = condition()   # it may have come with the end
+            assert value, f"{what}: not so when execution {running} ended"
+            return value
+        assert time.monotonic() < guard, f"{what}: not so after {HANG_GUARD_S} s, a hang"
+        time.sleep(0.05)
+    return value
+
+
+def _ended(execution_arn: str) -> bool:
+    return client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] != "RUNNING"

@@ -1,10 +1,13 @@
 """The same release state machine, run on one machine: moto's AWS, moto's Step Functions
 interpreter, the task Lambdas dispatched in-process, and simulated guests."""
 
+import contextlib
+import functools
 import io
 import json
 import os
 import re
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -25,6 +28,8 @@ from chalicelib.stages.flow import PROGRESS_STATES
 from chalicelib.triggers.starter import StartResult, start_release
 
 ROOT = Path(__file__).resolve().parents[2]
+# Only a hang reaches it: every wait here is on work that ends, however busy the machine.
+HANG_GUARD_S = 300
 ASL = ROOT / "state_machines" / "release.asl.json"
 ACCOUNT = "123456789012"
 APP_NAME = "atomic-release"
@@ -112,7 +117,9 @@ class LocalRuntime:
         self._set_environment()
         quiet_task_logs()
         patches.install()
-        reset_clients()
+        _read_once_per_process()
+        if not _clients_shared:
+            reset_clients()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                       "lambda": {"use_docker": False}})
         self._mock.start()
@@ -123,7 +130,8 @@ class LocalRuntime:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        reset_clients()
+        if not _clients_shared:
+            reset_clients()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -271,17 +279,21 @@ class LocalRuntime:
         return start_release(release)
 
     def wait(self, execution_arn: str, on_stage: Callable[[StageEvent], None] | None = None,
-             timeout_s: float = 600) -> Finished:
+             timeout_s: float = HANG_GUARD_S) -> Finished:
         """Poll until the execution leaves RUNNING, reporting top-level stages as they go.
 
         The status is cheap to ask often. moto returns the whole history on every call, and
         reading it competes with the interpreter for the interpreter lock, so the history is
-        read at a growing interval (at most ``max_history_s``) and once at the end."""
+        read at a growing interval (at most ``max_history_s``) and once at the end.
+
+        ``timeout_s`` guards against a hang: it counts from the last task any execution invoked,
+        so a busy machine, which slows every task down, never reaches it."""
         sfn = client("stepfunctions")
         started = time.monotonic()
         polls, reported = 0, 0
         history_interval = self.poll_s
         next_history = started
+        progress = _Progress(self)
 
         def report(history: list[dict]) -> None:
             nonlocal reported
@@ -296,8 +308,8 @@ class LocalRuntime:
             if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
                 break
             now = time.monotonic()
-            if now - started > timeout_s:
-                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s:.0f} s")
+            if progress.idle_s(now) > timeout_s:
+                raise TimeoutError(f"{execution_arn} still RUNNING, and no task invoked for {timeout_s:.0f} s")
             if on_stage and now >= next_history:
                 report(self.history(execution_arn))
                 history_interval = min(history_interval * 1.5, self.max_history_s)
@@ -313,7 +325,15 @@ class LocalRuntime:
             wall_s=time.monotonic() - started)
 
     def _interrupt(self) -> None:
+        """An execution was stopped: held guests stop working, and StopExecution answers once the
+        execution has ended, as on AWS (moto's interpreter first finishes the state it is in,
+        which takes as long as the machine is busy). A stop asked for by a task, in one of the
+        interpreter's threads, answers at once: that execution cannot end before the task does."""
         self._interrupted = True
+        if _in_the_interpreter():
+            return
+        for execution in _stopped_but_running():
+            _until_ended(execution)
 
     def _hold_again(self) -> None:
         self._interrupted = False
@@ -331,6 +351,81 @@ class LocalRuntime:
         from chalicelib.api.release_view import execution_history
 
         return execution_history(execution_arn)
+
+
+_clients_shared = False
+
+
+@contextlib.contextmanager
+def runtimes_share_clients():
+    """Runtimes started within keep the boto3 clients the one before them made. Each still starts
+    a new moto (every service reset) and provisions it anew; a client holds none of moto's state,
+    only credentials and an endpoint, the same for every runtime. For a test session: making the
+    clients again was most of a runtime's start."""
+    global _clients_shared
+    reset_clients()   # none made before moto was imported, or with this machine's credentials
+    _clients_shared = True
+    try:
+        yield
+    finally:
+        _clients_shared = False
+        reset_clients()
+
+
+class _Progress:
+    """When the local executions last did something: the count of task invocations moved."""
+
+    def __init__(self, runtime: LocalRuntime):
+        self._runtime = runtime
+        self._invocations = runtime.lambda_invocations
+        self._since = time.monotonic()
+
+    def idle_s(self, now: float) -> float:
+        invocations = self._runtime.lambda_invocations
+        if invocations != self._invocations:
+            self._invocations, self._since = invocations, now
+        return now - self._since
+
+
+def _in_the_interpreter() -> bool:
+    from moto.stepfunctions.parser.utils import TMP_THREADS  # every thread the interpreter starts
+
+    return threading.current_thread() in TMP_THREADS
+
+
+def _stopped_but_running() -> list:
+    """moto's executions whose stop was asked for, and whose interpreter has not yet ended them."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    return [execution for backend in stepfunctions_parser_backends[ACCOUNT].values()
+            for state_machine in backend.state_machines for execution in state_machine.executions
+            if execution.exec_status == ExecutionStatus.RUNNING
+            and isinstance(execution.exec_worker.env.program_state(), ProgramStopped)]
+
+
+def _until_ended(execution, poll_s: float = 0.01) -> None:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    deadline = time.monotonic() + HANG_GUARD_S
+    while execution.exec_status == ExecutionStatus.RUNNING and time.monotonic() < deadline:
+        time.sleep(poll_s)
+
+
+def _read_once_per_process() -> None:
+    """Each start makes a new moto, and new clients unless they are shared, but what they read
+    from files that never change is read once: botocore's service models (one loader for every
+    session) and the validation of a state machine definition (moto parses it on every create).
+    Both were most of a start's time."""
+    import botocore.session
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if not hasattr(botocore.session.create_loader, "cache_info"):
+        botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.session.create_loader)
+    validate = StepFunctionsParserBackend._validate_definition
+    if not hasattr(validate, "cache_info"):
+        StepFunctionsParserBackend._validate_definition = staticmethod(functools.lru_cache(maxsize=64)(validate))
 
 
 def quiet_task_logs() -> None:

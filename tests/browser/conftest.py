@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from atomic_release.cli.local_release import detect_release
 from atomic_release.local import LocalRuntime
@@ -18,6 +19,9 @@ from atomic_release.local.repo_server import RepoServer
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
 LAPTOP = {"width": 1366, "height": 768}
+# What the page shows comes within a second or two, however busy the machine; a page that never
+# shows it fails within a minute rather than hanging.
+PATIENCE_MS = 60_000
 # Chromium as a test needs it: no sandbox (containers), nothing fetched behind the test's back.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
@@ -132,6 +136,7 @@ class Visit:
 def visit(browser, dashboard):
     context = browser.new_context(viewport=LAPTOP)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(PATIENCE_MS)
+    expect.set_options(timeout=PATIENCE_MS)
     yield Visit(page, dashboard.url)
     context.close()

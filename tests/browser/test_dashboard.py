@@ -2,13 +2,13 @@
 one, a running one followed live, and errors, all read from the app on 127.0.0.1."""
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from atomic_release.local import Fault
 from chalicelib.store import records
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
@@ -188,10 +188,7 @@ def test_a_running_release_is_followed_until_it_ends(visit, dashboard):
 
     try:
         release_id = dashboard.release("43.4", wait=False)
-        deadline = time.monotonic() + 30
-        while not (runtime.simulator.guests_working and records.get(release_id)):
-            assert time.monotonic() < deadline, "the arm64 builder never started"
-            time.sleep(0.05)
+        wait_until(lambda: runtime.simulator.guests_working and records.get(release_id), "the arm64 builder at work")
         visit.open(f"#/releases/{release_id}")
 
         expect(visit.page.get_by_test_id("live")).to_contain_text("live")
@@ -216,7 +213,7 @@ def test_a_running_release_is_followed_until_it_ends(visit, dashboard):
     assert runtime.wait(records.get(release_id).execution_arn).status == "SUCCEEDED"
 
     status = visit.page.get_by_test_id("release-status").locator(".badge")
-    expect(status).to_have_text("SUCCEEDED", timeout=10_000)
+    expect(status).to_have_text("SUCCEEDED")
     expect(visit.page.get_by_test_id("live")).not_to_contain_text("live")
     ended_at = reads()
     visit.page.clock.run_for(10_000)

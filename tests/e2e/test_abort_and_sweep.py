@@ -2,7 +2,6 @@
 finds later. Neither touches what a running release owns."""
 
 import os
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,18 +12,11 @@ from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.store import records
 from chalicelib.upkeep import sweeper
-from tests.helpers import nothing, release_resources
+from tests.helpers import nothing, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
 GHOST = "developer-ghost-0123456789ab"
-
-
-def wait_for(condition, what: str, timeout_s: float = 30):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -39,7 +31,7 @@ def held_release(developer_release):
                 {"Name": "tag:atomic-release:role", "Values": ["qa"]}])["Reservations"]
             states = [i["State"]["Name"] for r in reservations for i in r["Instances"]]
             return states == ["terminated"]
-        wait_for(x86_through_qa, "x86_64 built and through QA while arm64 builds")
+        wait_until(x86_through_qa, "x86_64 built and through QA while arm64 builds", started.execution_arn)
         yield runtime, started
         runtime.simulator.finish_hung_guests()
         runtime.wait(started.execution_arn)

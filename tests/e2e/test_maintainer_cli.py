@@ -17,15 +17,14 @@ import pytest
 import requests
 from rich.console import Console
 
-from atomic_release.cli.main import main
 from atomic_release.cli import releases as releases_cli
+from atomic_release.cli.main import main
 from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.synthetic import synthetic_release
 from tests.conftest import DEVELOPER_REFS
-from tests.e2e.test_abort_and_sweep import wait_for
-from tests.helpers import release_resources
+from tests.helpers import HANG_GUARD_S, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,8 +300,8 @@ def test_retry_of_a_partial_release_with_watch_follows_the_fill_in_run_to_the_en
 def test_abort_of_a_running_release_stops_it_and_says_what_it_removed(capsys):
     with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
         started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
-        wait_for(lambda: release_resources(started.release_id, ["us-east-1"])["images"],
-                 "x86_64's image registered while arm64 builds")
+        wait_until(lambda: release_resources(started.release_id, ["us-east-1"])["images"],
+                   "x86_64's image registered while arm64 builds", started.execution_arn)
         with ServedApp() as served:
             code, out, _ = cli(capsys, "releases", "abort", started.release_id, "--api", served.url)
             runtime.simulator.finish_hung_guests()
@@ -405,7 +404,7 @@ def test_local_serve_serves_the_api_with_a_release_until_interrupted(tmp_path, c
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in server.stdout], daemon=True).start()
     try:
-        printed = [lines.get(timeout=60) for _ in range(4)]
+        printed = [lines.get(timeout=HANG_GUARD_S) for _ in range(4)]
         found = re.fullmatch(r"serving the releases API and page on (http://127\.0\.0\.1:\d+) \(Ctrl-C stops\)\n",
                              printed[0])
         assert found, printed
@@ -419,12 +418,12 @@ def test_local_serve_serves_the_api_with_a_release_until_interrupted(tmp_path, c
         assert "status    SUCCEEDED  (its run: SUCCEEDED)" in out
 
         server.send_signal(signal.SIGINT)
-        assert server.wait(timeout=60) == 0
+        assert server.wait(timeout=HANG_GUARD_S) == 0
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-    assert lines.get(timeout=5) == "stopped\n"
+    assert lines.get(timeout=HANG_GUARD_S) == "stopped\n"
     assert "Traceback" not in (tmp_path / "stderr").read_text()
 
 
@@ -434,7 +433,7 @@ def test_serve_aborts_a_run_still_going_when_it_stops(capsys):
 
     with LocalRuntime(faults=[Fault.parse("builder-hangs:arm64")]) as runtime:
         started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
-        wait_for(lambda: records.get(started.release_id) is not None, "the release recorded")
+        wait_until(lambda: records.get(started.release_id) is not None, "the release recorded", started.execution_arn)
 
         _abort_running(runtime)
         runtime.simulator.finish_hung_guests()

@@ -17,8 +17,7 @@ from chalicelib.aws.clients import client
 from chalicelib.store import records
 from chalicelib.triggers import starter
 from tests.conftest import DEVELOPER_REFS
-from tests.e2e.test_abort_and_sweep import wait_for
-from tests.helpers import nothing, release_resources
+from tests.helpers import nothing, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
@@ -238,8 +237,8 @@ def test_retry_of_a_partial_release_fills_in_the_missing_region(partial_runtime,
 def building(api: Client, runtime: LocalRuntime) -> str:
     """A release whose arm64 builder is at work while x86_64 is built and through QA."""
     started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
-    wait_for(lambda: x86_64_step(api, started.release_id, "qa") == "succeeded",
-             "x86_64 through QA while arm64 builds")
+    wait_until(lambda: x86_64_step(api, started.release_id, "qa") == "succeeded",
+               "x86_64 through QA while arm64 builds", started.execution_arn)
     return started.release_id
 
 

@@ -3,7 +3,6 @@ product; a rejected version leaves the release published with Marketplace failed
 sends that version once more."""
 
 import json
-import time
 
 import pytest
 
@@ -18,7 +17,7 @@ from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.errors import ReleaseNotPartial
 from chalicelib.store import records
 from chalicelib.triggers import starter
-from tests.helpers import nothing, release_resources
+from tests.helpers import nothing, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 PRODUCTS = {arch: product.product_id for arch, product in load_streams().stream("stable").marketplace.products.items()}
@@ -108,8 +107,9 @@ def test_a_release_stopped_while_following_marketplace_stays_released_and_its_re
     with LocalRuntime() as runtime:
         marketplace_catalog.hold(PRODUCTS["x86_64"])
         started = runtime.start_release(stable_release)
-        record = wait_for(lambda: (found := records.get(started.release_id)) and found.status == "PUBLISHED"
-                          and "x86_64" in found.marketplace and found)
+        record = wait_until(lambda: (found := records.get(started.release_id)) and found.status == "PUBLISHED"
+                            and "x86_64" in found.marketplace and found,
+                            "the release out, following its x86_64 change set", started.execution_arn)
         in_flight = record.marketplace["x86_64"].change_set_id
 
         runtime.abort(started.execution_arn)
@@ -141,13 +141,6 @@ def test_a_region_failing_again_does_not_keep_the_retry_from_sending_the_marketp
         assert titles(PRODUCTS["x86_64"]) == [stable_release.version]
 
 
-def wait_for(found, timeout_s: float = 60):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.05)
-    raise AssertionError("not reached in time")
 
 
 def image_public(region: str, image_id: str) -> bool:

@@ -22,10 +22,9 @@ from chalicelib.stages.distribute import check_copies
 from chalicelib.store import records
 from chalicelib.upkeep import retention, sweeper
 from tests.conftest import DEVELOPER_REFS
-from tests.e2e.test_abort_and_sweep import wait_for
 from tests.e2e.test_maintainers_api import REGIONS, commit_all, get, post, x86_64_step
 from tests.e2e.test_marketplace_release import PRODUCTS
-from tests.helpers import release_resources
+from tests.helpers import release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,14 +39,15 @@ def end_event(execution_arn: str) -> dict:
 def test_the_rule_on_an_aborted_runs_end_leaves_the_rerun_that_followed_alone(api, held_runtime):
     started = held_runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
     release_id = started.release_id
-    wait_for(lambda: x86_64_step(api, release_id, "qa") == "succeeded", "x86_64 through QA")
+    wait_until(lambda: x86_64_step(api, release_id, "qa") == "succeeded", "x86_64 through QA", started.execution_arn)
     assert post(api, f"/releases/{release_id}/abort")[0] == 200
     held_runtime.simulator.finish_hung_guests()
     late_rule = end_event(started.execution_arn)
     status, rerun = post(api, f"/releases/{release_id}/retry")   # its arm64 builder is held too
     assert status == 202
-    wait_for(lambda: records.get(release_id).execution_arn == rerun["execution_arn"]
-             and x86_64_step(api, release_id, "qa") == "succeeded", "the rerun's x86_64 through QA", 60)
+    wait_until(lambda: records.get(release_id).execution_arn == rerun["execution_arn"]
+               and x86_64_step(api, release_id, "qa") == "succeeded", "the rerun's x86_64 through QA",
+               rerun["execution_arn"])
     before = release_resources(release_id, REGIONS)
 
     result = sweeper.on_execution_ended(late_rule)
@@ -64,8 +64,9 @@ def test_the_rule_after_the_apis_abort_of_a_published_release_keeps_it_released(
     with LocalRuntime() as runtime:
         marketplace_catalog.hold(PRODUCTS["x86_64"])
         started = runtime.start_release(synthetic_release("stable", "43.20261125.3.0", 2))
-        wait_for(lambda: (found := records.get(started.release_id)) and found.status == "PUBLISHED"
-                 and "x86_64" in found.marketplace, "the release out, following its x86_64 change set")
+        wait_until(lambda: (found := records.get(started.release_id)) and found.status == "PUBLISHED"
+                   and "x86_64" in found.marketplace, "the release out, following its x86_64 change set",
+                   started.execution_arn)
         runtime.abort(started.execution_arn)
         marketplace_catalog.let_go(PRODUCTS["x86_64"])
 

@@ -12,8 +12,7 @@ already gone has none, so a call on it is refused, as AWS refuses it."""
 import json
 import os
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +36,7 @@ from chalicelib.store import records
 from chalicelib.triggers import events
 from chalicelib.upkeep import sweeper
 from tests.conftest import require_ostree_cli
+from tests.helpers import wait_until
 from tests.infra.calls import CallRecorder
 from tests.infra.iam import decide
 from tests.infra.policies import as_list, function_names, load_policy, log_group, resolve, statements
@@ -185,13 +185,6 @@ def succeeds(runtime: LocalRuntime, execution_arn: str) -> None:
     assert finished.status == "SUCCEEDED", (finished.error, finished.cause)
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def x86_64_through_qa_while_arm64_builds(release_id: str) -> bool:
     reservations = client("ec2").describe_instances(Filters=[
         {"Name": "tag:atomic-release:release", "Values": [release_id]},
@@ -304,7 +297,8 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
     with local_runtime(scene, Fault.parse("builder-hangs:arm64")) as runtime:
         started = runtime.start_release(synthetic_release("developer", "44.3", 3))
         release_id = started.release_id
-        wait_until(lambda: x86_64_through_qa_while_arm64_builds(release_id), "x86_64 through QA while arm64 builds")
+        wait_until(lambda: x86_64_through_qa_while_arm64_builds(release_id), "x86_64 through QA while arm64 builds",
+                   started.execution_arn)
         status, aborted = app.request("post", f"/releases/{release_id}/abort")
         assert (status, aborted.get("cleaned")) == (200, True), aborted
         runtime.simulator.finish_hung_guests()
@@ -312,7 +306,8 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
 
         status, rerun = app.request("post", f"/releases/{release_id}/retry")
         assert (status, rerun.get("kind")) == (202, "rerun"), rerun
-        wait_until(lambda: find_instances(BASE, release_id, "arm64", "builder"), "the rerun's arm64 builder at work")
+        wait_until(lambda: find_instances(BASE, release_id, "arm64", "builder"), "the rerun's arm64 builder at work",
+                   rerun["execution_arn"])
         sfn = client("stepfunctions")
         sfn.stop_execution(executionArn=rerun["execution_arn"], error="Stopped", cause="stopped in the console")
         runtime.simulator.finish_hung_guests()
