@@ -2,7 +2,12 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt | sha256sum | cut -c1-12)
+# A change of the project's dependencies or of their pinned versions makes a new stamp: a reinstall.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt requirements.lock | sha256sum | cut -c1-12)
+# pip-tools, which writes requirements.lock and requirements.txt (`make lock`), in a virtualenv of its own.
+PIP_TOOLS_VERSION := 7.7.0
+PIP_COMPILE := .venv-lock/bin/pip-compile
+PIP_COMPILE_OPTIONS := --quiet --strip-extras --no-emit-index-url --no-emit-find-links
 # checkov pins its own boto3, older than the project's: it lives in a virtualenv of its own.
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .venv-checkov/bin/checkov
@@ -15,7 +20,7 @@ TEST_TIERS := unit integration e2e infra guest browser
 # The small tiers run in one process: starting the workers would cost more than it saves.
 PARALLEL := -n auto --dist loadscope
 
-.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package flow
+.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package flow lock
 
 # Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
 # shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
@@ -31,13 +36,21 @@ tools:
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[local,test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(CHECKOV_STAMP):
 	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	@rm -f .venv-checkov/.installed-* && touch $@
+
+# requirements.lock: every package of the project, its local runtime and its tests at one version,
+# the one CI tests and a fresh clone installs; requirements.txt: the Lambda bundle's share of it.
+# Run after changing pyproject.toml's or requirements.in's dependencies, and commit both files.
+lock:
+	@test -x $(PIP_COMPILE) || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install --quiet pip-tools==$(PIP_TOOLS_VERSION); }
+	$(PIP_COMPILE) $(PIP_COMPILE_OPTIONS) --extra local --extra test --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(PIP_COMPILE_OPTIONS) --output-file requirements.txt requirements.in
 
 # The deployable stack: $(PACKAGE_DIR)/sam.yaml, deployment.zip and state_machines/ (README: Deploy).
 package: $(STAMP)
@@ -68,4 +81,4 @@ bench: $(STAMP) tools
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-checkov .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-checkov .venv-lock .pytest_cache build *.egg-info

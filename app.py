@@ -7,6 +7,7 @@ from chalice import Chalice, IAMAuthorizer, Rate, Response
 
 from chalicelib.api import dashboard, maintainers
 from chalicelib.api.http import Answer
+from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
 from functions import (
@@ -37,8 +38,22 @@ for task_module in TASKS:
     app.register_blueprint(task_module.blueprint)
 
 
+# Every schedule and event rule checks the function's environment before it does anything (a task
+# Lambda does in its decorator, the API and the webhook as a request begins; the page needs
+# none): a deployment that lacks a variable fails at once, naming it.
+def settings_first(event, get_response):
+    settings()
+    return get_response(event)
+
+
+for event_type in ("scheduled", "cloudwatch"):
+    app.register_middleware(settings_first, event_type)
+
+
 # -- commit detection ----------------------------------------------------------------------------
-# The poll rate is fixed when the app is packaged: POLL_MINUTES in the packaging environment.
+# The poll rate is fixed when the app is packaged: POLL_MINUTES in the packaging environment. It
+# is not one of the functions' settings: `chalice package` writes the rate into the template, and
+# the value a function reads when it imports this module changes nothing.
 
 @app.schedule(Rate(int(os.environ.get("POLL_MINUTES", "15")), unit=Rate.MINUTES), name="poll_repositories")
 def poll_repositories(event):
@@ -60,6 +75,7 @@ def ostree_hook():
 # -- maintainers: the API (signed with the caller's AWS credentials) and the page that reads it -----
 
 maintainers_only = IAMAuthorizer()
+
 
 
 def _respond(answer: Answer) -> Response:
@@ -135,5 +151,5 @@ def sweep_leftovers(event):
 # RETENTION_DRY_RUN=true: the daily run only logs the plan; a new deployment starts that way.
 @app.schedule(Rate(1, unit=Rate.DAYS), name="retire_old_releases")
 def retire_old_releases(event):
-    runs = retention.run_all(dry_run=os.environ.get("RETENTION_DRY_RUN", "true").lower() == "true")
+    runs = retention.run_all(dry_run=settings().retention_dry_run)
     return {"lines": runs.lines(), "failed": runs.failed}

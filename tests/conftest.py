@@ -5,6 +5,27 @@ import pytest
 from atomic_release.local import LocalRuntime
 from atomic_release.local.runtime import runtimes_share_clients
 from atomic_release.local.synthetic import synthetic_release
+from chalicelib.core.settings import reset_settings
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Each test's functions read their environment as at a cold start, not as an earlier test left it."""
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture
+def redeploy(monkeypatch):
+    """``redeploy(NAME, value)``: the functions' environment changed, as a new deployment changes
+    it; they read their settings again."""
+
+    def change(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        reset_settings()
+
+    return change
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,19 +15,10 @@ from chalicelib.api.http import Answer, error
 from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, view
 from chalicelib.aws.clients import client
 from chalicelib.core.config import describe_validation_error, load_streams
-from chalicelib.core.errors import (
-    ConfigError,
-    InvalidReleaseInput,
-    ReleaseNotFound,
-    ReleaseNotPartial,
-    ReleaseNotRetryable,
-    ReleaseNotRunning,
-    VersionNotFound,
-    VersionTaken,
-)
+from chalicelib.core.errors import BadRequest, Refusal, ReleaseNotFound, ReleaseNotRunning
 from chalicelib.core.observability import logger
+from chalicelib.core.settings import settings
 from chalicelib.models import ENDED_UNRELEASED, VERSION_PATTERN, ReleaseInput, ReleaseRecord
-from chalicelib.ostree.repository import OstreeError, UnknownRef
 from chalicelib.stages.failure import describe_cause
 from chalicelib.store import records
 from chalicelib.triggers import detect
@@ -37,10 +28,6 @@ from chalicelib.upkeep.sweeper import on_execution_ended
 
 STATUSES = get_args(ReleaseRecord.model_fields["status"].annotation)
 PAGE_DEFAULT, PAGE_MAX = 20, 100
-
-
-class BadRequest(ValueError):
-    """A request's field is malformed or names nothing that exists; the message names the field."""
 
 
 class _Known(BaseModel):
@@ -86,13 +73,6 @@ class AbortResult(BaseModel):
     reason: str = ""
 
 
-# Most specific first: UnknownRef is an OstreeError the caller can fix, not an unreachable repository.
-_STATUS_OF_ERROR = (
-    (BadRequest, 400), (ReleaseNotFound, 404),
-    ((ReleaseNotRetryable, ReleaseNotRunning, ReleaseNotPartial, VersionTaken), 409),
-    ((VersionNotFound, UnknownRef, detect.NotTheHead, InvalidReleaseInput, ConfigError), 422),
-    (OstreeError, 502),
-)
 # A maintainer's release that started nothing is a conflict with what exists.
 _STATUS_OF_OUTCOME = {"started": 202, "in-progress": 200, "already-released": 409, "failed-earlier": 409,
                       "waiting": 409}
@@ -101,14 +81,14 @@ _STATUS_OF_OUTCOME = {"started": 202, "in-progress": 200, "already-released": 40
 def answer(action: Callable[[], BaseModel]) -> Answer:
     """Run one request's action: its result as JSON, or an error that says why."""
     try:
+        settings()
         result = action()
     except ClientError as failure:
         logger.exception("request failed at AWS")
         return error(503, f"AWS refused: {failure.response['Error']['Message']}")
-    except Exception as failure:  # noqa: BLE001 - an answer with a reason, never a stack trace
-        for kinds, status in _STATUS_OF_ERROR:
-            if isinstance(failure, kinds):
-                return error(status, str(failure))
+    except Refusal as refusal:
+        return error(refusal.status, str(refusal))
+    except Exception:  # noqa: BLE001 - an answer with a reason, never a stack trace
         logger.exception("request failed")
         return error(500, "internal error")
     status = _STATUS_OF_OUTCOME.get(getattr(result, "outcome", ""), 200)
@@ -179,7 +159,7 @@ def _record(release_id: str) -> ReleaseRecord:
         described = client("stepfunctions").describe_execution(executionArn=arn)
         release = ReleaseInput.model_validate_json(described["input"])
     except (ClientError, ValidationError):
-        raise ReleaseNotFound(f"no release {release_id} is recorded") from None
+        raise ReleaseNotFound(f"no release {release_id} is recorded", release_id=release_id) from None
     starting = records.new_record(release, arn, release.regions or [],
                                   created_at=described["startDate"].isoformat(timespec="seconds"))
     if described["status"] not in ENDED_UNRELEASED:
@@ -221,12 +201,13 @@ def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> Ab
     running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
     if not running:
         raise ReleaseNotRunning(f"release {release_id} is {record.status} and no run of it is running: only a "
-                                "running release is aborted")
+                                "running release is aborted", release_id=release_id)
     stopping = running[-1].execution_arn   # a retry's run, even before it claimed the record
     try:
         client("stepfunctions").stop_execution(executionArn=stopping, error="Aborted", cause=cause)
     except ClientError as error:
-        raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}") from None
+        raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}",
+                                release_id=release_id) from None
     described = _once_stopped(stopping)
     cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
                                   "detail": {key: described.get(key) for key in

@@ -5,18 +5,19 @@ client is not thread-safe, hence the lock (Map iterations run tasks concurrently
 
 import functools
 import hashlib
-import os
 import threading
 
 import boto3
 from botocore.config import Config
+
+from chalicelib.core.settings import locations, reset_settings
 
 _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
 _lock = threading.Lock()
 
 
 def default_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return locations().region
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,13 +32,15 @@ def _client(service: str, region: str, endpoint_url: str | None):
 
 def client(service: str, region: str | None = None):
     """A boto3 client for ``service`` in ``region`` (default: the function's own region)."""
-    key = (service, region or default_region(), os.environ.get("AWS_ENDPOINT_URL"))
+    key = (service, region or default_region(), locations().aws_endpoint_url)
     with _lock:
         return _client(*key)
 
 
 def reset_clients() -> None:
-    """Forget every client and the session, for a process that changes credentials or endpoints."""
+    """Forget every client and the session, and the settings read from the environment, for a
+    process that changes its credentials, endpoints or environment (the local runtime, a test)."""
+    reset_settings()
     with _lock:
         _client.cache_clear()
         _session.cache_clear()

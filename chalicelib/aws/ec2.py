@@ -29,7 +29,8 @@ def images_by_name(region: str, names: list[str], release_id: str) -> dict[str, 
         owner = as_dict(image.get("Tags")).get(RELEASE)
         if owner != release_id:
             raise ImageNameTaken(f"an image named {image['Name']} ({image['ImageId']}) already exists in {region}, "
-                                 f"made by {'release ' + owner if owner else 'something other than atomic-release'}")
+                                 f"made by {'release ' + owner if owner else 'something other than atomic-release'}",
+                                 region=region, image_id=image["ImageId"])
     return {image["Name"]: image for image in images}
 
 
@@ -72,7 +73,7 @@ def terminate(region: str, instance_ids: list[str]) -> None:
     try:
         ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids, WaiterConfig={"Delay": 5})
     except WaiterError as error:
-        raise ResourceNotReady(f"instances {', '.join(instance_ids)} in {region}: {error}") from None
+        raise ResourceNotReady(f"instances {', '.join(instance_ids)} in {region}: {error}", region=region) from None
 
 
 def outlives_its_instance(volume: dict) -> bool:

@@ -21,6 +21,7 @@ from pydantic import (
 from chalicelib.core.arch import ARCHES, Arch
 from chalicelib.core.errors import ConfigError
 from chalicelib.core.regions import COMMERCIAL_REGIONS
+from chalicelib.core.settings import locations
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "streams.json"
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
@@ -278,7 +279,7 @@ def load_streams(path: str | os.PathLike | None = None) -> StreamsConfig:
     """Load and validate the stream configuration (``STREAMS_CONFIG`` or the shipped default).
 
     Read once per file version: every task asks for it, and it changes only with a deployment."""
-    source = Path(path or os.environ.get("STREAMS_CONFIG") or DEFAULT_CONFIG)
+    source = Path(path or locations().streams_config or DEFAULT_CONFIG)
     try:
         return _load(source.resolve(), source.stat().st_mtime_ns)
     except OSError as error:

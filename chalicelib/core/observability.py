@@ -9,7 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.config import describe_validation_error
-from chalicelib.core.errors import InvalidReleaseInput
+from chalicelib.core.errors import InvalidReleaseInput, ReleaseError
+from chalicelib.core.settings import settings
 
 SERVICE = "atomic-release"
 logger = Logger(service=SERVICE)
@@ -28,8 +29,10 @@ def parse(model: type[M], event: Any) -> M:
 
 
 def task(model: type[BaseModel]) -> Callable:
-    """Wrap ``body(parsed_input)`` as a Lambda handler ``(event, context)``: parse the input,
-    log with the release id as correlation id, trace, count, and serialise the output."""
+    """Wrap ``body(parsed_input)`` as a Lambda handler ``(event, context)``: check the function's
+    settings, parse the input, log with the release id as correlation id, trace, count, and
+    serialise the output. An error the pipeline raises is logged with its region, architecture,
+    image and release before the state machine sees it."""
 
     def wrap(body: Callable[[Any], Any]) -> Callable[[dict, Any], Any]:
         @logger.inject_lambda_context(correlation_id_path="release_id", clear_state=True)
@@ -37,7 +40,13 @@ def task(model: type[BaseModel]) -> Callable:
         @metrics.log_metrics
         @functools.wraps(body)
         def handler(event: dict, context: Any) -> Any:
-            result = body(parse(model, event))
+            settings()
+            try:
+                result = body(parse(model, event))
+            except ReleaseError as error:
+                logger.warning("task failed", extra={"error": type(error).__name__, "reason": str(error),
+                                                     **error.context})
+                raise
             metrics.add_metric(name=f"{body.__module__.rsplit('.', 1)[-1]}_ok", unit=MetricUnit.Count, value=1)
             return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
 

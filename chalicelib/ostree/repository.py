@@ -11,33 +11,20 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from chalicelib.core.errors import ReleaseError
+# The reader's errors are refusals of the pipeline (errors.py); they are imported from here too.
+from chalicelib.core.errors import (  # noqa: F401
+    CorruptObject,
+    OstreeError,
+    RepositoryUnreachable,
+    UnknownRef,
+    UnsupportedFormat,
+)
 from chalicelib.ostree.gvariant import GVariantError, decode
 
 SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})"
 COMMIT_TYPE = "(a{sv}aya(say)sstayay)"
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_TIMEOUT = (3.05, 10.0)
-
-
-class OstreeError(ReleaseError):
-    """Reading an ostree repository failed."""
-
-
-class RepositoryUnreachable(OstreeError):
-    """The repository did not answer, or answered with a server error."""
-
-
-class UnknownRef(OstreeError):
-    """The repository has no such ref."""
-
-
-class CorruptObject(OstreeError):
-    """An object's content does not match its checksum, or does not parse."""
-
-
-class UnsupportedFormat(OstreeError):
-    """The repository or an object is in a form this reader does not read."""
 
 
 def _big_endian(value: int) -> int:

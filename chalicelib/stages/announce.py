@@ -6,7 +6,6 @@ A region already naming a release with a newer commit (a fill-in run that finish
 releases announcing at once) keeps it: neither the metadata nor ``latest`` moves backwards."""
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -16,6 +15,7 @@ from chalicelib.aws.clients import client
 from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import AnnounceFailed
+from chalicelib.core.settings import settings
 from chalicelib.models import Announcement, AnnounceTask
 from chalicelib.store import records
 
@@ -26,18 +26,15 @@ WRITE_CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def bucket() -> str:
-    return os.environ.get("METADATA_BUCKET", "atomic-release-metadata")
+    return settings().metadata_bucket
 
 
 def event_bus() -> str:
-    return os.environ.get("RELEASE_EVENT_BUS", "default")
+    return settings().release_event_bus
 
 
 def topic_arn() -> str:
-    try:
-        return os.environ["RELEASE_TOPIC_ARN"]
-    except KeyError:
-        raise AnnounceFailed("RELEASE_TOPIC_ARN is not set") from None
+    return settings().release_topic_arn
 
 
 def stream_metadata_key(stream: str) -> str:
@@ -170,7 +167,8 @@ def _put_latest(stream: Stream, region: str, arch: str, image_id: str, descripti
                                             Overwrite=True, Description=description)
     except ClientError as error:
         raise AnnounceFailed(f"{region}: {name}: {error.response['Error']['Code']}: "
-                             f"{error.response['Error']['Message']}") from None
+                             f"{error.response['Error']['Message']}",
+                             region=region, arch=arch, image_id=image_id) from None
 
 
 def move_latest(task: AnnounceTask, written: dict) -> list[str]:

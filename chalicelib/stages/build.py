@@ -1,6 +1,5 @@
 """Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
 
-import os
 import time
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from chalicelib.core.errors import (
     ResourceNotReady,
 )
 from chalicelib.core.observability import logger
+from chalicelib.core.settings import settings
 from chalicelib.core.tags import as_dict, release_filters, release_tags, tag_specifications
 from chalicelib.guest.user_data import TARGET_DEVICE, Role, render_builder, render_qa, token_fingerprint
 from chalicelib.models import (
@@ -82,19 +82,20 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
             code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
             attempts.append(f"{instance_type} in {subnet or 'the default subnet'}: {code}: {message}")
             if code not in CAPACITY_ERRORS:
-                raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: " + "; ".join(attempts)) from None
+                raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: " + "; ".join(attempts),
+                                          region=task.region, arch=task.arch) from None
             continue
         instance_id = reservation["Instances"][0]["InstanceId"]
         logger.info("guest launched", extra={"role": role, "instance_id": instance_id,
                                              "instance_type": instance_type, "subnet": subnet})
         return {"instance_id": instance_id}
     raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: every placement failed: "
-                              + "; ".join(attempts))
+                              + "; ".join(attempts), region=task.region, arch=task.arch)
 
 
 def instance_profile(role: Role) -> str:
     """Each guest's profile allows only what that guest does: report through its task token."""
-    return os.environ[f"{role.upper()}_INSTANCE_PROFILE"]
+    return settings().instance_profile(role)
 
 
 def placements(stream: Stream, arch: str) -> list[tuple[str, str | None]]:
@@ -130,7 +131,8 @@ def builder_image(stream: Stream, arch: str, region: str) -> str:
     try:
         return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
     except ClientError as error:
-        raise BuilderLaunchFailed(f"builder image parameter {name} in {region}: {error.response['Error']['Message']}") from None
+        raise BuilderLaunchFailed(f"builder image parameter {name} in {region}: {error.response['Error']['Message']}",
+                                  region=region, arch=arch) from None
 
 
 def launch_builder(task: CallbackTask) -> dict:
@@ -156,7 +158,7 @@ def _wait(waiter: str, region: str, what: str, until: float, **ids) -> None:
         client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": WAIT_DELAY_S,
                                                                            "MaxAttempts": attempts})
     except WaiterError as error:
-        raise ResourceNotReady(f"{what} in {region}: {error}") from None
+        raise ResourceNotReady(f"{what} in {region}: {error}", region=region) from None
 
 
 def _snapshot(task: RegisterTask, until: float) -> str:
@@ -182,8 +184,8 @@ def register_image(task: RegisterTask) -> BuiltImage:
     did not report."""
     if task.builder.commit != task.commit.checksum:
         raise ImageRegistrationFailed(
-            f"{task.arch}: builder wrote commit {task.builder.commit}, not the requested {task.commit.checksum}"
-        )
+            f"{task.arch}: builder wrote commit {task.builder.commit}, not the requested {task.commit.checksum}",
+            region=task.region, arch=task.arch)
     until = time.monotonic() + REGISTER_BUDGET_S
     name = _stream(task).ami_name(task.version, task.arch)
     builders = ec2_resources.find_instances(task.region, task.release_id, task.arch, "builder")
@@ -230,7 +232,8 @@ def evaluate_qa(task: EvaluateTask) -> BuiltImage:
     failed = [c for c in task.qa.checks if not c.passed]
     if failed:
         raise QAFailed(f"{task.arch}: " + "; ".join(
-            f"{c.name}: expected {c.expected!r}, got {c.actual!r}" for c in failed))
+            f"{c.name}: expected {c.expected!r}, got {c.actual!r}" for c in failed),
+            region=task.region, arch=task.arch, image_id=task.image.image_id)
     return task.image
 
 
@@ -252,8 +255,9 @@ def check_build(task: CheckBuildTask) -> list[BuiltImage]:
         if "caught" in first.failed:  # CleanupArch itself failed: the stage's own failure, as caught
             caught = Caught.model_validate(first.failed["caught"])
             raise ArchitectureFailed(Failure(stage=first.failed.get("stage", "build"), arch=first.arch,
-                                             error=caught.Error, cause=caught.Cause or "").model_dump_json())
+                                             error=caught.Error, cause=caught.Cause or "").model_dump_json(),
+                                     arch=first.arch)
         # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
-        raise ArchitectureFailed(first.failed.get("cause") or first.failed.get("error", "unknown"))
+        raise ArchitectureFailed(first.failed.get("cause") or first.failed.get("error", "unknown"), arch=first.arch)
     return [BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
             for o in task.results]

@@ -58,8 +58,10 @@ def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
     except ClientError as error:
         code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
         if code in THROTTLING_ERRORS:
-            raise CopyThrottled(f"{image.arch} to {task.region}: {code}: {message}") from None
-        raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {code}: {message}") from None
+            raise CopyThrottled(f"{image.arch} to {task.region}: {code}: {message}",
+                                region=task.region, arch=image.arch, image_id=image.image_id) from None
+        raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {code}: {message}",
+                         region=task.region, arch=image.arch, image_id=image.image_id) from None
 
 
 def _existing_copies(task: RegionTask) -> tuple[dict[str, str], dict[str, str]]:
@@ -89,7 +91,7 @@ def copy_to_region(task: RegionTask) -> RegionOutcome:
                 existing[image.name] = _copy(task, image, broken.get(image.name, ""))
             if room < len(needed):
                 raise CopyThrottled(f"{task.region} has {limit - room} copies pending, the stream allows {limit}: "
-                                    f"{len(needed) - max(room, 0)} of this release's copies wait")
+                                    f"{len(needed) - max(room, 0)} of this release's copies wait", region=task.region)
         images = {image.arch: existing[image.name] for image in task.images}
     logger.info("copies requested", extra={"region": task.region, "images": images})
     return RegionOutcome(region=task.region, status="copying", stage="copy", requested_at=_now(),

@@ -49,7 +49,7 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
     earlier = records.get(release.release_id)
     if earlier and earlier.status in FILLABLE_STATUSES and nothing_to_fill_in(stream, earlier):
         raise ReleaseNotPartial(f"release {release.release_id} misses no region and no Marketplace version: "
-                                "nothing to fill in")
+                                "nothing to fill in", release_id=release.release_id)
     record = records.claim_fill_in(release, execution_arn)
     missing = [region for region in record.regions if region in record.missing_regions]
     arches = _unsent(stream, record)

@@ -45,7 +45,8 @@ def publish_region(task: PublishTask) -> RegionOutcome:
         published = []
         for image in task.region.images:
             if not described.get(image.image_id, {}).get("Public"):
-                raise PublishFailed(f"{image.arch} {image.image_id} in {region} is still private after sharing")
+                raise PublishFailed(f"{image.arch} {image.image_id} in {region} is still private after sharing",
+                                    region=region, arch=image.arch, image_id=image.image_id)
             name = version_parameter(stream, image.arch, task.version)
             client("ssm", region).put_parameter(
                 Name=name, Value=image.image_id, Type="String", DataType="aws:ec2:image", Overwrite=True,
@@ -53,5 +54,5 @@ def publish_region(task: PublishTask) -> RegionOutcome:
             published.append(image.model_copy(update={"public": True, "parameters": [name]}))
     except ClientError as error:
         code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
-        raise PublishFailed(f"{region}: {code}: {message}") from None
+        raise PublishFailed(f"{region}: {code}: {message}", region=region) from None
     return task.region.model_copy(update={"status": "published", "stage": "publish", "images": published})

@@ -1,6 +1,5 @@
 """The release record in DynamoDB: one item per release, keyed by its execution name."""
 
-import os
 from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -8,11 +7,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import ReleaseExists, ReleaseNotPartial
+from chalicelib.core.settings import settings
 from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
 
 
 def table_name() -> str:
-    return os.environ.get("RELEASES_TABLE", "atomic-release-releases")
+    return settings().releases_table
 
 
 def _now() -> str:
@@ -67,7 +67,8 @@ def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None =
     if existing and existing.execution_arn == record.execution_arn:
         return existing
     raise ReleaseExists(f"release {record.release_id} is already recorded "
-                        f"({existing.status if existing else 'unknown'}) by another execution")
+                        f"({existing.status if existing else 'unknown'}) by another execution",
+                        release_id=record.release_id)
 
 
 def create(release: ReleaseInput, execution_arn: str, regions: list[str],
@@ -139,7 +140,8 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
     record = get(release.release_id)
     if record is None or record.execution_arn != execution_arn:
         state = f"{record.status}, attempt {record.attempt}" if record else "not recorded"
-        raise ReleaseNotPartial(f"release {release.release_id} cannot take fill-in attempt {release.attempt}: {state}")
+        raise ReleaseNotPartial(f"release {release.release_id} cannot take fill-in attempt {release.attempt}: {state}",
+                                release_id=release.release_id)
     return record
 
 

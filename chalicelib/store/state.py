@@ -2,16 +2,16 @@
 what each stream's repository looked like at the last poll, and webhook deliveries seen."""
 
 import json
-import os
 import time
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
+from chalicelib.core.settings import settings
 
 
 def table_name() -> str:
-    return os.environ.get("STATE_TABLE", "atomic-release-state")
+    return settings().state_table
 
 
 def _conditional_failed(error: ClientError) -> bool:

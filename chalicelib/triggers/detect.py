@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, describe_validation_error, load_streams
-from chalicelib.core.errors import InvalidReleaseInput, ReleaseError, VersionNotFound, VersionTaken
+from chalicelib.core.errors import InvalidReleaseInput, NotTheHead, VersionNotFound, VersionTaken
 from chalicelib.core.observability import logger
 from chalicelib.models import ArchCommit, ReleaseInput
 from chalicelib.ostree.repository import RefState, Repository, Summary, UnknownRef
@@ -21,10 +21,6 @@ Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
 VERSION_SEARCH_DEPTH = 50
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier", "waiting", "unchanged",
                   "raced", "on-cadence", "error"]
-
-
-class NotTheHead(ReleaseError):
-    """An announced commit is not what its ref points at in the repository."""
 
 
 class Decision(BaseModel):
@@ -114,7 +110,7 @@ def consider(stream_name: str, trigger: Trigger, announced: dict[Arch, str] | No
     for arch, checksum in (announced or {}).items():
         if heads[arch].checksum != checksum:
             raise NotTheHead(f"{stream.refs[arch]} in {stream.repo_url} is at {heads[arch].checksum}, "
-                             f"not the announced {checksum}")
+                             f"not the announced {checksum}", arch=arch)
     if stream.cadence == "biweekly" and trigger != "schedule":
         return Decision(stream=stream.name, outcome="on-cadence", version=heads[stream.arches[0]].version,
                         reason=f"stream {stream.name} releases on its biweekly cadence")

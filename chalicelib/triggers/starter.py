@@ -1,6 +1,5 @@
 """The one function every trigger calls to start a release."""
 
-import os
 from typing import Literal
 
 from botocore.exceptions import ClientError
@@ -9,6 +8,7 @@ from pydantic import BaseModel
 from chalicelib.aws.clients import client
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ReleaseNotFound, ReleaseNotPartial, ReleaseNotRetryable
+from chalicelib.core.settings import settings
 from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, run_name
 from chalicelib.stages.prepare import nothing_to_fill_in
 from chalicelib.store import records
@@ -37,7 +37,7 @@ class StartResult(BaseModel):
 
 
 def state_machine_arn() -> str:
-    return os.environ["RELEASE_STATE_MACHINE_ARN"]
+    return settings().release_state_machine_arn
 
 
 def execution_arn(machine_arn: str, name: str) -> str:
@@ -88,11 +88,12 @@ def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
     Raises ReleaseNotFound, or ReleaseNotRetryable naming the release's state."""
     record = records.get(release_id)
     if record is None:
-        raise ReleaseNotFound(f"no release {release_id} is recorded")
+        raise ReleaseNotFound(f"no release {release_id} is recorded", release_id=release_id)
     if record.status in FILLABLE_STATUSES:
         if nothing_to_fill_in(load_streams().stream(record.stream), record):
             raise ReleaseNotRetryable(f"release {release_id} is {record.status} but misses no region and no "
-                                      "Marketplace version its stream still publishes: nothing to fill in")
+                                      "Marketplace version its stream still publishes: nothing to fill in",
+                                      release_id=release_id)
         return RetryResult(kind="fill-in", **fill_in(release_id, machine_arn).model_dump())
     if record.status in ENDED_UNRELEASED:
         machine_arn = machine_arn or state_machine_arn()
@@ -102,7 +103,7 @@ def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
         return RetryResult(kind="rerun", **start_release(release, machine_arn).model_dump())
     raise ReleaseNotRetryable(f"release {release_id} is {record.status}: only a release that is "
                               f"{', '.join(FILLABLE_STATUSES)} (a fill-in run) or {', '.join(ENDED_UNRELEASED)} "
-                              "(a rerun) is retried")
+                              "(a rerun) is retried", release_id=release_id)
 
 
 def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
@@ -112,7 +113,7 @@ def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
     record = records.get(release_id)
     if record is None or record.status not in FILLABLE_STATUSES:
         raise ReleaseNotPartial(f"release {release_id} is {record.status if record else 'not recorded'}: only a "
-                                f"release that is {' or '.join(FILLABLE_STATUSES)} is filled in")
+                                f"release that is {' or '.join(FILLABLE_STATUSES)} is filled in", release_id=release_id)
     machine_arn = machine_arn or state_machine_arn()
     release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits, trigger="retry",
                            missing_arches=record.missing_arches,

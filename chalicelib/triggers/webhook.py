@@ -5,8 +5,8 @@ Store (SecureString) or Secrets Manager; a delivery id is accepted once."""
 import functools
 import hashlib
 import hmac
-import os
 import time
+from http import HTTPStatus
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,9 +16,9 @@ from chalicelib.api.http import error as error_answer
 from chalicelib.aws.clients import client
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import describe_validation_error, load_streams
-from chalicelib.core.errors import ConfigError, InvalidReleaseInput
+from chalicelib.core.errors import ConfigError, Refusal
 from chalicelib.core.observability import logger
-from chalicelib.ostree.repository import OstreeError, UnknownRef
+from chalicelib.core.settings import settings
 from chalicelib.store import state
 from chalicelib.triggers import detect
 
@@ -55,10 +55,11 @@ def _cached_secret(source: str, _minute: int) -> bytes:
 
 def secret() -> bytes:
     """The shared secret, read at most once a minute per container."""
-    if os.environ.get("WEBHOOK_SECRET_ID"):
-        source = f"secretsmanager:{os.environ['WEBHOOK_SECRET_ID']}"
+    configured = settings()
+    if configured.webhook_secret_id:
+        source = f"secretsmanager:{configured.webhook_secret_id}"
     else:
-        source = f"ssm:{os.environ.get('WEBHOOK_SECRET_PARAMETER', '/atomic-release/webhook-secret')}"
+        source = f"ssm:{configured.webhook_secret_parameter}"
     return _cached_secret(source, int(time.time() // 60))
 
 
@@ -95,7 +96,7 @@ def _announced_commits(announcement: Announcement) -> dict | Answer:
     try:
         stream = load_streams().stream(announcement.stream)
     except ConfigError as error:
-        return error_answer(422, str(error))
+        return error_answer(error.status, str(error))
     commits = {}
     for name, commit in announcement.commits.items():
         try:
@@ -112,6 +113,7 @@ def _announced_commits(announcement: Announcement) -> dict | Answer:
 
 
 def handle(headers: dict[str, str], body: bytes, now: float | None = None) -> Answer:
+    settings()
     headers = {k.lower(): v for k, v in headers.items()}
     refused = _authenticate(headers, body, time.time() if now is None else now)
     if refused:
@@ -135,11 +137,12 @@ def _answer(body: bytes) -> Answer:
         return commits
     try:
         decision = detect.consider(announcement.stream, "webhook", commits)
-    except (detect.NotTheHead, UnknownRef, InvalidReleaseInput) as error:
-        return error_answer(422, str(error))
-    except OstreeError as error:
-        logger.warning("repository check failed", extra={"error": str(error)})
-        return error_answer(502, f"the repository could not be checked: {error}")
+    except Refusal as refusal:
+        if refusal.status < HTTPStatus.INTERNAL_SERVER_ERROR:
+            return error_answer(refusal.status, str(refusal))
+        # the repository failed, not the announcement (OstreeError)
+        logger.warning("repository check failed", extra={"error": str(refusal)})
+        return error_answer(refusal.status, f"the repository could not be checked: {refusal}")
     except ClientError as error:
         logger.exception("release could not be started")
         return error_answer(503, f"the release could not be started: {error.response['Error']['Message']}")

@@ -31,6 +31,7 @@ from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import find_instances
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
+from chalicelib.core.settings import reset_settings
 from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.store import records
 from chalicelib.triggers import events
@@ -148,6 +149,7 @@ def keep_webhook_secret_in_secrets_manager(runtime: LocalRuntime) -> None:
     """Where the template keeps it (WEBHOOK_SECRET_ID: the WebhookSecret's ARN)."""
     os.environ["WEBHOOK_SECRET_ID"] = client("secretsmanager").create_secret(
         Name="atomic-release-policy-test-webhook", SecretString=runtime.webhook_secret)["ARN"]
+    reset_settings()
 
 
 def local_names(runtime: LocalRuntime) -> dict[str, str]:
@@ -258,7 +260,9 @@ def retention_retires_and_restores(scene: Scene, newest_release_id: str) -> None
     client("ec2", "us-east-2").modify_image_attribute(ImageId=kept, LaunchPermission={"Remove": [{"Group": "all"}]})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RETENTION_DRY_RUN", "false")
+        reset_settings()
         retained = scene.app.on_schedule("retire_old_releases")
+    reset_settings()
 
     assert retained["failed"] == {}
     done = [found for line in retained["lines"] if (found := DONE.search(line))]

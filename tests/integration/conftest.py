@@ -65,7 +65,7 @@ def release_queue(runtime) -> str:
 
 
 @pytest.fixture
-def streams_config(tmp_path, monkeypatch) -> Callable[[Callable[[dict], None]], Path]:
+def streams_config(tmp_path, redeploy) -> Callable[[Callable[[dict], None]], Path]:
     """Point STREAMS_CONFIG at a copy of the shipped configuration, changed by ``change(raw)``."""
 
     def write(change: Callable[[dict], None]) -> Path:
@@ -73,7 +73,7 @@ def streams_config(tmp_path, monkeypatch) -> Callable[[Callable[[dict], None]], 
         change(raw)
         path = tmp_path / "streams.json"
         path.write_text(json.dumps(raw))
-        monkeypatch.setenv("STREAMS_CONFIG", str(path))
+        redeploy("STREAMS_CONFIG", str(path))
         return path
 
     return write

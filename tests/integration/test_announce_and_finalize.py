@@ -351,8 +351,8 @@ def test_a_deleted_release_topic_fails_the_announcement(event_queue):
     assert received(event_queue) == []
 
 
-def test_a_missing_metadata_bucket_fails_the_announcement_before_anything_moves(release_queue, monkeypatch):
-    monkeypatch.setenv("METADATA_BUCKET", "atomic-release-no-such-bucket")
+def test_a_missing_metadata_bucket_fails_the_announcement_before_anything_moves(release_queue, redeploy):
+    redeploy("METADATA_BUCKET", "atomic-release-no-such-bucket")
 
     with pytest.raises(AnnounceFailed, match=f"^{STREAM} {VERSION}: "):
         invoke(announce, announce_task())

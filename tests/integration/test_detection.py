@@ -8,6 +8,7 @@ from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
 from chalicelib.aws.clients import client
 from chalicelib.core.config import load_streams
+from chalicelib.core.settings import reset_settings
 from chalicelib.ostree.repository import RefState
 from chalicelib.store import records, state
 from chalicelib.triggers import detect
@@ -25,6 +26,7 @@ def configure(tmp_path, monkeypatch, **developer_settings) -> None:
     path = tmp_path / "changed-streams.json"
     path.write_text(json.dumps(raw))
     monkeypatch.setenv("STREAMS_CONFIG", str(path))
+    reset_settings()  # the functions read it again, as after a deployment
 
 
 def x86_64_ahead(repo) -> None:
@@ -156,6 +158,7 @@ def test_one_streams_failure_does_not_stop_the_others(developer_repo, tmp_path, 
     path = tmp_path / "two-streams.json"
     path.write_text(json.dumps(raw))
     monkeypatch.setenv("STREAMS_CONFIG", str(path))
+    reset_settings()  # the functions read it again, as after a deployment
     commit_all(repo, "43.1")
 
     decisions = {d.stream: d for d in detect.poll_all()}

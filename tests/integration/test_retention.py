@@ -399,14 +399,14 @@ def test_months_before_counts_calendar_months(when, months, expected):
     assert retention.months_before(datetime.fromisoformat(when), months) == datetime.fromisoformat(expected)
 
 
-def test_the_daily_schedule_only_reports_its_plan_unless_told_otherwise(history, monkeypatch):
+def test_the_daily_schedule_only_reports_its_plan_unless_told_otherwise(history, redeploy):
     before = everything()
     with Client(app, project_dir=str(Path(__file__).resolve().parents[2])) as chalice:
         event = chalice.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                                  resources=[])
         dry = chalice.lambda_.invoke("retire_old_releases", event).payload
         assert everything() == before
-        monkeypatch.setenv("RETENTION_DRY_RUN", "false")
+        redeploy("RETENTION_DRY_RUN", "false")
         done = chalice.lambda_.invoke("retire_old_releases", event).payload
 
     assert any(line.startswith(f"{STREAM}: retire {history.oldest.release_id}") for line in dry["lines"])
