@@ -1,4 +1,5 @@
-"""EC2 adapter: find what a release created by its tags, and remove it."""
+"""EC2 adapter: images, snapshots, instances and volumes as the pipeline needs them; what a
+release created, found by its tags and removed."""
 
 from dataclasses import dataclass, field
 
