@@ -14,6 +14,7 @@ from typing import Literal
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
+from chalicelib.aws.errors import code_of
 from chalicelib.core.arch import ARCHES, ostree_arch
 from chalicelib.core.tags import ROLE, as_dict
 from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data
@@ -127,7 +128,7 @@ class InstanceSimulator:
                 sfn.send_task_success(taskToken=params["task_token"], output=json.dumps(
                     {"instance_id": instance["InstanceId"], "volume_id": volume_id, "commit": params["commit"]}))
             except ClientError as error:  # the execution is gone: nobody is listening any more
-                self.unheard_reports.append(f"{instance['InstanceId']}: {error.response['Error']['Code']}")
+                self.unheard_reports.append(f"{instance['InstanceId']}: {code_of(error)}")
         # The guest powers off; InstanceInitiatedShutdownBehavior=terminate ends the instance.
         client("ec2", region).terminate_instances(InstanceIds=[instance["InstanceId"]])
 

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chalicelib.api.http import Answer, error
 from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, view
-from chalicelib.aws.clients import client
+from chalicelib.aws import stepfunctions
+from chalicelib.aws.errors import message_of
 from chalicelib.core.config import describe_validation_error, load_streams
 from chalicelib.core.errors import BadRequest, Refusal, ReleaseNotFound, ReleaseNotRunning
 from chalicelib.core.observability import logger
@@ -85,7 +86,7 @@ def answer(action: Callable[[], BaseModel]) -> Answer:
         result = action()
     except ClientError as failure:
         logger.exception("request failed at AWS")
-        return error(503, f"AWS refused: {failure.response['Error']['Message']}")
+        return error(503, f"AWS refused: {message_of(failure)}")
     except Refusal as refusal:
         return error(refusal.status, str(refusal))
     except Exception:  # noqa: BLE001 - an answer with a reason, never a stack trace
@@ -156,7 +157,7 @@ def _record(release_id: str) -> ReleaseRecord:
         return record
     arn = execution_arn(state_machine_arn(), release_id)
     try:
-        described = client("stepfunctions").describe_execution(executionArn=arn)
+        described = stepfunctions.describe_execution(arn)
         release = ReleaseInput.model_validate_json(described["input"])
     except (ClientError, ValidationError):
         raise ReleaseNotFound(f"no release {release_id} is recorded", release_id=release_id) from None
@@ -185,10 +186,9 @@ def _once_stopped(execution_arn: str, patience_s: float = 10) -> dict:
     """The execution as described once it left RUNNING (at once on AWS; a moment later where the
     interpreter finishes the state it is in). Should it not, its status is RUNNING, no cleanup runs
     here, and the rule on the execution's end does it."""
-    sfn = client("stepfunctions")
     deadline = time.monotonic() + patience_s
     while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
+        described = stepfunctions.describe_execution(execution_arn)
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
             return described
         time.sleep(0.05)
@@ -204,9 +204,9 @@ def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> Ab
                                 "running release is aborted", release_id=release_id)
     stopping = running[-1].execution_arn   # a retry's run, even before it claimed the record
     try:
-        client("stepfunctions").stop_execution(executionArn=stopping, error="Aborted", cause=cause)
+        stepfunctions.stop_execution(stopping, error="Aborted", cause=cause)
     except ClientError as error:
-        raise ReleaseNotRunning(f"release {release_id}: {error.response['Error']['Message']}",
+        raise ReleaseNotRunning(f"release {release_id}: {message_of(error)}",
                                 release_id=release_id) from None
     described = _once_stopped(stopping)
     cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",

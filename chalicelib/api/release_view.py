@@ -7,10 +7,10 @@ import json
 from datetime import datetime, timezone
 from typing import Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError
 
-from chalicelib.aws.clients import client
+from chalicelib.aws import stepfunctions
+from chalicelib.aws.stepfunctions import execution_history
 from chalicelib.models import Failure, ProductChange, QACheck, QAReport, RegionOutcome, ReleaseRecord, run_name
 from chalicelib.stages.failure import describe, describe_cause, innermost
 from chalicelib.stages.flow import (
@@ -133,28 +133,13 @@ def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
                        *[(run_name(record.release_id, rerun=n), "rerun") for n in range(1, record.rerun + 2)],
                        *[(run_name(record.release_id, attempt=n), "fill-in") for n in range(1, record.attempt + 2)]]:
         arn = execution_arn(machine_arn, name)
-        try:
-            described = client("stepfunctions").describe_execution(executionArn=arn)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-                continue
-            raise
+        described = stepfunctions.execution(arn)
+        if described is None:
+            continue
         runs.append(RunView(name=name, kind=kind, execution_arn=arn, status=described["status"],
                             started_at=described.get("startDate"), stopped_at=described.get("stopDate"),
                             error=described.get("error"), cause=described.get("cause")))
     return runs
-
-
-def execution_history(arn: str) -> list[dict]:
-    sfn = client("stepfunctions")
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events.extend(page["events"])
-        token = page.get("nextToken")
-        if not token:
-            return events
 
 
 def _entered(event: dict) -> str | None:

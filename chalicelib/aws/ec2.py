@@ -1,10 +1,12 @@
-"""EC2 adapter: find what a release created by its tags, and remove it."""
+"""EC2 adapter: images, snapshots, instances and volumes as the pipeline needs them; what a
+release created, found by its tags and removed."""
 
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import WaiterError
 
 from chalicelib.aws.clients import client
+from chalicelib.aws.errors import ignoring
 from chalicelib.core.arch import Arch
 from chalicelib.core.errors import ImageNameTaken, ResourceNotReady
 from chalicelib.core.tags import RELEASE, as_dict, release_filters
@@ -15,16 +17,14 @@ LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-d
 def find_instances(region: str, release_id: str, arch: Arch | None = None, role: str | None = None) -> list[dict]:
     filters = release_filters(release_id, arch, role)
     filters.append({"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES})
-    pages = client("ec2", region).get_paginator("describe_instances").paginate(Filters=filters)
-    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+    return instances_where(region, filters)
 
 
 def images_by_name(region: str, names: list[str], release_id: str) -> dict[str, dict]:
     """This account's images of these names in a region. An image of one of the names that
     another release made is an error: the same version built from another commit must never
     be shipped under this release's name."""
-    images = client("ec2", region).describe_images(
-        Owners=["self"], Filters=[{"Name": "name", "Values": names}])["Images"]
+    images = own_images_where(region, [{"Name": "name", "Values": names}])
     for image in images:
         owner = as_dict(image.get("Tags")).get(RELEASE)
         if owner != release_id:
@@ -49,10 +49,47 @@ def image_snapshots(image: dict) -> list[str]:
 def own_images(region: str, image_ids: list[str]) -> dict[str, dict]:
     """This account's images of these ids in a region, by id; an id EC2 does not know is absent
     (asking by ImageIds would fail the whole call instead)."""
-    paginator = client("ec2", region).get_paginator("describe_images")
     return {image["ImageId"]: image for chunk in chunks(image_ids)
-            for page in paginator.paginate(Owners=["self"], Filters=[{"Name": "image-id", "Values": chunk}])
-            for image in page["Images"]}
+            for image in own_images_paged(region, [{"Name": "image-id", "Values": chunk}])}
+
+
+def own_images_where(region: str, filters: list[dict]) -> list[dict]:
+    """This account's images that match the filters (one DescribeImages call)."""
+    return client("ec2", region).describe_images(Owners=["self"], Filters=filters)["Images"]
+
+
+def own_images_paged(region: str, filters: list[dict]) -> list[dict]:
+    """This account's images that match the filters, every page."""
+    pages = client("ec2", region).get_paginator("describe_images").paginate(Owners=["self"], Filters=filters)
+    return [image for page in pages for image in page["Images"]]
+
+
+def own_snapshots_where(region: str, filters: list[dict]) -> list[dict]:
+    return client("ec2", region).describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
+
+
+def own_snapshots_paged(region: str, filters: list[dict]) -> list[dict]:
+    pages = client("ec2", region).get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters)
+    return [snapshot for page in pages for snapshot in page["Snapshots"]]
+
+
+def instances_where(region: str, filters: list[dict]) -> list[dict]:
+    pages = client("ec2", region).get_paginator("describe_instances").paginate(Filters=filters)
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def volumes_where(region: str, filters: list[dict]) -> list[dict]:
+    return client("ec2", region).describe_volumes(Filters=filters)["Volumes"]
+
+
+def block_public_access_state(region: str) -> str:
+    return client("ec2", region).get_image_block_public_access_state()["ImageBlockPublicAccessState"]
+
+
+def snapshot_is_public(region: str, snapshot_id: str) -> bool:
+    permissions = client("ec2", region).describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]
+    return {"Group": "all"} in permissions
 
 
 def share_image_publicly(region: str, image_id: str) -> None:
@@ -62,6 +99,41 @@ def share_image_publicly(region: str, image_id: str) -> None:
 def share_snapshot_publicly(region: str, snapshot_id: str) -> None:
     client("ec2", region).modify_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission",
                                                     OperationType="add", GroupNames=["all"])
+
+
+def deprecate_image(region: str, image_id: str, at: str) -> None:
+    client("ec2", region).enable_image_deprecation(ImageId=image_id, DeprecateAt=at)
+
+
+def copy_image(region: str, **request) -> str:
+    """Request a copy into ``region``; the new image's id."""
+    return client("ec2", region).copy_image(**request)["ImageId"]
+
+
+def run_instance(region: str, **request) -> str:
+    """Launch one instance; its id."""
+    return client("ec2", region).run_instances(MinCount=1, MaxCount=1, **request)["Instances"][0]["InstanceId"]
+
+
+def create_snapshot(region: str, **request) -> str:
+    return client("ec2", region).create_snapshot(**request)["SnapshotId"]
+
+
+def register_image(region: str, **request) -> str:
+    return client("ec2", region).register_image(**request)["ImageId"]
+
+
+def wait_for(region: str, waiter: str, delay_s: int, attempts: int, **ids) -> None:
+    """Wait with one of EC2's waiters (raises botocore's WaiterError when it gives up)."""
+    client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": delay_s, "MaxAttempts": attempts})
+
+
+def deregister_image(region: str, image_id: str) -> None:
+    client("ec2", region).deregister_image(ImageId=image_id)
+
+
+def delete_snapshot(region: str, snapshot_id: str) -> None:
+    client("ec2", region).delete_snapshot(SnapshotId=snapshot_id)
 
 
 def terminate(region: str, instance_ids: list[str]) -> None:
@@ -85,11 +157,8 @@ def outlives_its_instance(volume: dict) -> bool:
 
 
 def delete_volume(region: str, volume_id: str) -> None:
-    try:
+    with ignoring("InvalidVolume.NotFound"):
         client("ec2", region).delete_volume(VolumeId=volume_id)
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "InvalidVolume.NotFound":
-            raise
 
 
 @dataclass
@@ -115,29 +184,28 @@ def remove_release_resources(
     """Terminate instances, delete volumes, deregister images and delete snapshots that carry
     the release's tags in one region. Public images (and their snapshots) stay when asked:
     once something may point at them, removing them is retention's decision, not cleanup's."""
-    ec2 = client("ec2", region)
     removed = Removed()
     instances = [i["InstanceId"] for i in find_instances(region, release_id, arch)]
     terminate(region, instances)
     removed.instances = [f"{region}:{i}" for i in instances]
 
     filters = release_filters(release_id, arch)
-    for volume in filter(outlives_its_instance, ec2.describe_volumes(Filters=filters)["Volumes"]):
+    for volume in filter(outlives_its_instance, volumes_where(region, filters)):
         delete_volume(region, volume["VolumeId"])
         removed.volumes.append(f"{region}:{volume['VolumeId']}")
 
     kept_snapshots: set[str] = set()
-    for image in ec2.describe_images(Owners=["self"], Filters=filters)["Images"]:
+    for image in own_images_where(region, filters):
         snapshots = set(image_snapshots(image))
         if keep_public_images and image.get("Public"):
             kept_snapshots |= snapshots
             continue
-        ec2.deregister_image(ImageId=image["ImageId"])
+        deregister_image(region, image["ImageId"])
         removed.images.append(f"{region}:{image['ImageId']}")
 
-    for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]:
+    for snapshot in own_snapshots_where(region, filters):
         if snapshot["SnapshotId"] in kept_snapshots:
             continue
-        ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+        delete_snapshot(region, snapshot["SnapshotId"])
         removed.snapshots.append(f"{region}:{snapshot['SnapshotId']}")
     return removed

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import client
+from chalicelib.aws import events, s3, sns, ssm
+from chalicelib.aws.errors import describe, message_of
 from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import AnnounceFailed
@@ -22,7 +23,6 @@ from chalicelib.store import records
 CACHE_CONTROL = "public, max-age=60"
 EVENT_SOURCE = "atomic-release"
 EVENT_DETAIL_TYPE = "Release Published"
-WRITE_CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def bucket() -> str:
@@ -54,13 +54,8 @@ def _timestamp(when: datetime | None = None) -> str:
 
 
 def _read_with_etag(key: str) -> tuple[dict | None, str | None]:
-    try:
-        found = client("s3").get_object(Bucket=bucket(), Key=key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None, None
-        raise
-    return json.loads(found["Body"].read()), found["ETag"]
+    body, etag = s3.read_object(bucket(), key)
+    return (None, None) if body is None else (json.loads(body), etag)
 
 
 def read_document(key: str) -> dict | None:
@@ -68,8 +63,8 @@ def read_document(key: str) -> dict | None:
 
 
 def write_document(key: str, document: dict, **condition) -> None:
-    client("s3").put_object(Bucket=bucket(), Key=key, Body=json.dumps(document, indent=2).encode(),
-                            ContentType="application/json", CacheControl=CACHE_CONTROL, **condition)
+    s3.put_object(bucket(), key, json.dumps(document, indent=2).encode(), ContentType="application/json",
+                  CacheControl=CACHE_CONTROL, **condition)
 
 
 def update_document(key: str, change: Callable[[dict | None], dict], attempts: int = 5) -> dict:
@@ -82,7 +77,7 @@ def update_document(key: str, change: Callable[[dict | None], dict], attempts: i
             write_document(key, document, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
             return document
         except ClientError as error:
-            if error.response["Error"]["Code"] not in WRITE_CONFLICTS:
+            if not s3.lost_a_write_race(error):
                 raise
     raise AnnounceFailed(f"s3://{bucket()}/{key} kept changing under {attempts} attempts to update it")
 
@@ -163,11 +158,9 @@ def release_index(task: AnnounceTask, previous: dict | None) -> dict:
 def _put_latest(stream: Stream, region: str, arch: str, image_id: str, description: str) -> None:
     name = stream.ssm_parameter(arch, "latest")
     try:
-        client("ssm", region).put_parameter(Name=name, Value=image_id, Type="String", DataType="aws:ec2:image",
-                                            Overwrite=True, Description=description)
+        ssm.put_image_parameter(region, name, image_id, description)
     except ClientError as error:
-        raise AnnounceFailed(f"{region}: {name}: {error.response['Error']['Code']}: "
-                             f"{error.response['Error']['Message']}",
+        raise AnnounceFailed(f"{region}: {name}: {describe(error)}",
                              region=region, arch=arch, image_id=image_id) from None
 
 
@@ -197,17 +190,10 @@ def message(task: AnnounceTask, metadata_url: str) -> dict:
 
 
 def notify(task: AnnounceTask, body: dict) -> tuple[str, str]:
-    message_id = client("sns").publish(
-        TopicArn=topic_arn(), Subject=f"atomic-release: {task.stream} {task.version} released"[:100],
-        Message=json.dumps(body), MessageAttributes={
-            "stream": {"DataType": "String", "StringValue": task.stream},
-            "status": {"DataType": "String", "StringValue": body["status"]}},
-    )["MessageId"]
-    sent = client("events").put_events(Entries=[{
-        "Source": EVENT_SOURCE, "DetailType": EVENT_DETAIL_TYPE, "Detail": json.dumps(body),
-        "EventBusName": event_bus(), "Resources": []}])
-    entry = sent["Entries"][0]
-    if sent.get("FailedEntryCount") or "EventId" not in entry:
+    message_id = sns.publish(topic_arn(), f"atomic-release: {task.stream} {task.version} released"[:100],
+                             json.dumps(body), {"stream": task.stream, "status": body["status"]})
+    entry, failed = events.put_event(event_bus(), EVENT_SOURCE, EVENT_DETAIL_TYPE, json.dumps(body))
+    if failed or "EventId" not in entry:
         raise AnnounceFailed(f"EventBridge refused the event: {entry.get('ErrorCode')}: {entry.get('ErrorMessage')}")
     return message_id, entry["EventId"]
 
@@ -240,6 +226,6 @@ def announce(task: AnnounceTask) -> Announcement:
         moved = move_latest(task, written)
         message_id, event_id = notify_once(task, message(task, f"s3://{bucket()}/{metadata_key}"))
     except ClientError as error:
-        raise AnnounceFailed(f"{task.stream} {task.version}: {error.response['Error']['Message']}") from None
+        raise AnnounceFailed(f"{task.stream} {task.version}: {message_of(error)}") from None
     return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id=message_id, event_id=event_id,
                         latest_moved=bool(moved))

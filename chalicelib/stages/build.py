@@ -6,7 +6,9 @@ from collections.abc import Callable
 from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.aws import ec2 as ec2_resources
-from chalicelib.aws.clients import client, client_token
+from chalicelib.aws import ssm
+from chalicelib.aws.clients import client_token
+from chalicelib.aws.errors import code_of, describe, message_of
 from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import (
@@ -54,12 +56,11 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
     """Launch one guest, unless this very task attempt launched it already. A live guest of
     an earlier attempt holds a dead task token: it is terminated and replaced."""
     fingerprint = token_fingerprint(task.task_token)
-    stale = []
-    for instance in ec2_resources.find_instances(task.region, task.release_id, task.arch, role):
-        if as_dict(instance.get("Tags")).get(TOKEN_TAG) == fingerprint:
-            logger.info("guest already launched by this attempt", extra={"instance_id": instance["InstanceId"]})
-            return {"instance_id": instance["InstanceId"]}
-        stale.append(instance)
+    own, stale = attempts_guest(ec2_resources.find_instances(task.region, task.release_id, task.arch, role),
+                                fingerprint)
+    if own:
+        logger.info("guest already launched by this attempt", extra={"instance_id": own["InstanceId"]})
+        return {"instance_id": own["InstanceId"]}
     _remove_guests(task.region, stale)
 
     stream = _stream(task)
@@ -68,8 +69,8 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
     attempts = []
     for instance_type, subnet in placements(stream, task.arch):
         try:
-            reservation = client("ec2", task.region).run_instances(
-                ImageId=image_id, InstanceType=instance_type, MinCount=1, MaxCount=1,
+            instance_id = ec2_resources.run_instance(
+                task.region, ImageId=image_id, InstanceType=instance_type,
                 UserData=rendered, BlockDeviceMappings=block_devices,
                 MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
                 InstanceInitiatedShutdownBehavior="terminate",
@@ -79,18 +80,23 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
                 **({"SubnetId": subnet} if subnet else {}),
             )
         except ClientError as error:
-            code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
-            attempts.append(f"{instance_type} in {subnet or 'the default subnet'}: {code}: {message}")
-            if code not in CAPACITY_ERRORS:
+            attempts.append(f"{instance_type} in {subnet or 'the default subnet'}: {describe(error)}")
+            if code_of(error) not in CAPACITY_ERRORS:
                 raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: " + "; ".join(attempts),
                                           region=task.region, arch=task.arch) from None
             continue
-        instance_id = reservation["Instances"][0]["InstanceId"]
         logger.info("guest launched", extra={"role": role, "instance_id": instance_id,
                                              "instance_type": instance_type, "subnet": subnet})
         return {"instance_id": instance_id}
     raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: every placement failed: "
                               + "; ".join(attempts), region=task.region, arch=task.arch)
+
+
+def attempts_guest(guests: list[dict], fingerprint: str) -> tuple[dict | None, list[dict]]:
+    """Of the live guests of the role, the one this task attempt launched (tagged with its
+    token's fingerprint), and the others, launched by earlier attempts."""
+    own = next((g for g in guests if as_dict(g.get("Tags")).get(TOKEN_TAG) == fingerprint), None)
+    return own, [g for g in guests if g is not own]
 
 
 def instance_profile(role: Role) -> str:
@@ -129,9 +135,9 @@ def _remove_guests(region: str, instances: list[dict]) -> None:
 def builder_image(stream: Stream, arch: str, region: str) -> str:
     name = stream.builder_image_parameter[arch]
     try:
-        return client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"]
+        return ssm.parameter(region, name)
     except ClientError as error:
-        raise BuilderLaunchFailed(f"builder image parameter {name} in {region}: {error.response['Error']['Message']}",
+        raise BuilderLaunchFailed(f"builder image parameter {name} in {region}: {message_of(error)}",
                                   region=region, arch=arch) from None
 
 
@@ -155,25 +161,23 @@ def _wait(waiter: str, region: str, what: str, until: float, **ids) -> None:
     rather than a Lambda timeout."""
     attempts = max(1, int((until - time.monotonic()) // WAIT_DELAY_S))
     try:
-        client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": WAIT_DELAY_S,
-                                                                           "MaxAttempts": attempts})
+        ec2_resources.wait_for(region, waiter, WAIT_DELAY_S, attempts, **ids)
     except WaiterError as error:
         raise ResourceNotReady(f"{what} in {region}: {error}", region=region) from None
 
 
 def _snapshot(task: RegisterTask, until: float) -> str:
-    ec2 = client("ec2", task.region)
     tags = release_tags(task.release_id, task.stream, task.arch, "image")
-    existing = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+    existing = ec2_resources.own_snapshots_where(task.region, [
         {"Name": "volume-id", "Values": [task.builder.volume_id]}, *release_filters(task.release_id, task.arch),
-    ])["Snapshots"]
+    ])
     if existing:
         snapshot_id = existing[0]["SnapshotId"]
     else:
-        snapshot_id = ec2.create_snapshot(
-            VolumeId=task.builder.volume_id, Description=f"{task.release_id} {task.arch}",
+        snapshot_id = ec2_resources.create_snapshot(
+            task.region, VolumeId=task.builder.volume_id, Description=f"{task.release_id} {task.arch}",
             TagSpecifications=tag_specifications(tags, "snapshot"),
-        )["SnapshotId"]
+        )
     _wait("snapshot_completed", task.region, f"snapshot {snapshot_id}", until, SnapshotIds=[snapshot_id])
     return snapshot_id
 
@@ -208,15 +212,15 @@ def register_image(task: RegisterTask) -> BuiltImage:
 
 
 def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:
-    return client("ec2", task.region).register_image(
-        Name=name, Description=f"{task.stream} {task.version} {task.arch} (ostree {task.commit.checksum})",
+    return ec2_resources.register_image(
+        task.region, Name=name, Description=f"{task.stream} {task.version} {task.arch} (ostree {task.commit.checksum})",
         Architecture=task.arch, BootMode=BOOT_MODE[task.arch], EnaSupport=True, SriovNetSupport="simple",
         VirtualizationType="hvm", RootDeviceName=ROOT_DEVICE, ImdsSupport="v2.0",
         BlockDeviceMappings=[{"DeviceName": ROOT_DEVICE, "Ebs": {
             "SnapshotId": snapshot_id, "VolumeType": "gp3", "DeleteOnTermination": True,
         }}],
         TagSpecifications=tag_specifications(release_tags(task.release_id, task.stream, task.arch, "image"), "image"),
-    )["ImageId"]
+    )
 
 
 def launch_qa(task: QATask) -> dict:

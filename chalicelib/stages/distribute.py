@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import client, client_token
-from chalicelib.aws.ec2 import image_snapshots, images_by_name, own_images
+from chalicelib.aws import ec2
+from chalicelib.aws.clients import client_token
+from chalicelib.aws.errors import code_of, describe, ignoring
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
@@ -27,21 +28,15 @@ def _now() -> datetime:
 
 def copies_pending(region: str) -> int:
     """The account's copies (images still pending) in a region: AWS allows 20 at once."""
-    images = client("ec2", region).describe_images(
-        Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])["Images"]
-    return len(images)
+    return len(ec2.own_images_where(region, [{"Name": "state", "Values": ["pending"]}]))
 
 
 def deregister(region: str, image: dict) -> None:
     """Remove a copy that failed or ran out of time (deregistering a pending copy cancels it)."""
-    ec2 = client("ec2", region)
-    ec2.deregister_image(ImageId=image["ImageId"])
-    for snapshot in image_snapshots(image):
-        try:
-            ec2.delete_snapshot(SnapshotId=snapshot)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "InvalidSnapshot.NotFound":
-                raise
+    ec2.deregister_image(region, image["ImageId"])
+    for snapshot in ec2.image_snapshots(image):
+        with ignoring("InvalidSnapshot.NotFound"):
+            ec2.delete_snapshot(region, snapshot)
 
 
 def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
@@ -49,32 +44,28 @@ def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
     the first answer, which would be the broken copy again."""
     tags = release_tags(task.release_id, task.stream, image.arch, "image")
     try:
-        return client("ec2", task.region).copy_image(
-            SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
+        return ec2.copy_image(
+            task.region, SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
             Description=f"{task.stream} {task.version} {image.arch}",
             ClientToken=client_token(task.release_id, image.arch, task.region, str(task.attempt), replacing),
             CopyImageTags=True, TagSpecifications=tag_specifications(tags, "image", "snapshot"),
-        )["ImageId"]
+        )
     except ClientError as error:
-        code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
-        if code in THROTTLING_ERRORS:
-            raise CopyThrottled(f"{image.arch} to {task.region}: {code}: {message}",
+        if code_of(error) in THROTTLING_ERRORS:
+            raise CopyThrottled(f"{image.arch} to {task.region}: {describe(error)}",
                                 region=task.region, arch=image.arch, image_id=image.image_id) from None
-        raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {code}: {message}",
+        raise CopyFailed(f"{image.arch} {image.image_id} to {task.region}: {describe(error)}",
                          region=task.region, arch=image.arch, image_id=image.image_id) from None
 
 
 def _existing_copies(task: RegionTask) -> tuple[dict[str, str], dict[str, str]]:
     """Copies already in the region by name, and the broken ones removed so they are copied again."""
-    found = images_by_name(task.region, [i.name for i in task.images], task.release_id)
-    usable, broken = {}, {}
-    for name, image in found.items():
-        if image["State"] in BROKEN_STATES:
-            deregister(task.region, image)
-            broken[name] = image["ImageId"]
-        else:
-            usable[name] = image["ImageId"]
-    return usable, broken
+    found = ec2.images_by_name(task.region, [i.name for i in task.images], task.release_id)
+    broken = {name: image for name, image in found.items() if image["State"] in BROKEN_STATES}
+    for image in broken.values():
+        deregister(task.region, image)
+    return ({name: image["ImageId"] for name, image in found.items() if name not in broken},
+            {name: image["ImageId"] for name, image in broken.items()})
 
 
 def copy_to_region(task: RegionTask) -> RegionOutcome:
@@ -98,24 +89,28 @@ def copy_to_region(task: RegionTask) -> RegionOutcome:
                          images=[RegionalImage(arch=arch, image_id=iid) for arch, iid in images.items()])
 
 
-def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
-    """One region's copies as EC2 sees them now; broken or overdue copies fail the region and
-    are removed."""
-    ids = [image.image_id for image in region.images]
-    described = own_images(region.region, ids)
+def followed(region: RegionOutcome, described: dict[str, dict], now: datetime) -> tuple[RegionOutcome, list[dict]]:
+    """One region's copies as EC2 describes them (image id -> image) at ``now``, and the copies
+    to remove: broken or overdue copies fail the region, and those of them EC2 still has go."""
     images = [image.model_copy(update={"state": described.get(image.image_id, {}).get("State", "missing")})
               for image in region.images]
     broken = [i for i in images if i.state in BROKEN_STATES]
     overdue = region.requested_at is not None and now - region.requested_at > COPY_DEADLINE
     if broken or (overdue and any(i.state != "available" for i in images)):
-        for image in images:
-            if image.image_id in described and image.state != "available":
-                deregister(region.region, described[image.image_id])
+        doomed = [described[i.image_id] for i in images if i.image_id in described and i.state != "available"]
         why = (", ".join(f"{i.arch} {i.image_id} is {i.state}" for i in broken) if broken
                else f"still pending after {COPY_DEADLINE}")
-        return region.model_copy(update={"status": "failed", "images": images, "reason": why})
+        return region.model_copy(update={"status": "failed", "images": images, "reason": why}), doomed
     done = all(i.state == "available" for i in images)
-    return region.model_copy(update={"status": "copied" if done else "copying", "images": images})
+    return region.model_copy(update={"status": "copied" if done else "copying", "images": images}), []
+
+
+def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
+    """One region's copies as EC2 sees them now; the broken or overdue ones are removed."""
+    outcome, doomed = followed(region, ec2.own_images(region.region, [image.image_id for image in region.images]), now)
+    for image in doomed:
+        deregister(region.region, image)
+    return outcome
 
 
 def check_copies(task: CopiesTask) -> Copies:

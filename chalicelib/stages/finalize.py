@@ -5,6 +5,7 @@ Marketplace-failed; FailRelease removes what a failed release created and record
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.ec2 import Removed, remove_release_resources
+from chalicelib.aws.errors import message_of
 from chalicelib.core.observability import logger
 from chalicelib.models import (
     FailTask,
@@ -76,7 +77,7 @@ def fail_release(task: FailTask) -> dict:
         try:
             removed.add(remove_release_resources(region, task.release_id, keep_public_images=True))
         except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
-            message = error.response["Error"]["Message"] if isinstance(error, ClientError) else str(error)
+            message = message_of(error) if isinstance(error, ClientError) else str(error)
             unclean.append(f"{region}: {message or type(error).__name__}")
     failure = innermost(task.failure)
     sentence = describe(failure)

@@ -7,20 +7,21 @@ gives up following them. Sending is idempotent twice over: the release's change 
 product are looked up first (by their deterministic names), and the same name always carries
 the same ClientRequestToken, so neither a retried task nor a later run creates a second version."""
 
-import functools
 from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import client, client_token
-from chalicelib.core.config import MARKETPLACE_REGION, MarketplaceProduct, Stream, load_streams
+from chalicelib.aws import marketplace_catalog
+from chalicelib.aws.clients import client_token
+from chalicelib.aws.errors import code_of, describe, message_of
+from chalicelib.aws.sts import account_id
+from chalicelib.core.config import MarketplaceProduct, Stream, load_streams
 from chalicelib.core.errors import MarketplaceThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE
 from chalicelib.models import MarketplaceProgress, MarketplaceTask, ProductChange
 from chalicelib.store import records
 
-CATALOG = "AWSMarketplace"
 ENTITY_TYPE = "AmiProduct@1.0"
 CHANGE_TYPE = "AddDeliveryOptions"
 # An execution lasts 24 h at most; what follows Marketplace (Finalize) needs little of the rest.
@@ -28,28 +29,18 @@ EXECUTION_ROOM = timedelta(hours=23, minutes=30)
 _TRY_LATER = {"ThrottlingException", "InternalServiceException"}
 
 
-def _catalog():
-    return client("marketplace-catalog", MARKETPLACE_REGION)
-
-
 def _call(operation: str, **parameters) -> dict:
     """One Catalog API call; throttling and Marketplace's own faults are the state machine's to retry."""
     try:
-        return getattr(_catalog(), operation)(Catalog=CATALOG, **parameters)
+        return marketplace_catalog.call(operation, **parameters)
     except ClientError as error:
-        code, message = _error(error)
-        if code in _TRY_LATER:
-            raise MarketplaceThrottled(f"{operation}: {code}: {message}") from None
+        if code_of(error) in _TRY_LATER:
+            raise MarketplaceThrottled(f"{operation}: {describe(error)}") from None
         raise
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@functools.lru_cache(maxsize=1)
-def account_id() -> str:
-    return client("sts").get_caller_identity()["Account"]
 
 
 def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> str:
@@ -81,10 +72,6 @@ def details_document(product: MarketplaceProduct, image_id: str, version_title: 
                                 "IpRanges": list(rule.ip_ranges)} for rule in product.security_groups],
         }}}],
     }
-
-
-def _error(error: ClientError) -> tuple[str, str]:
-    return error.response["Error"]["Code"], error.response["Error"].get("Message", "")
 
 
 def _names_of_release(change: ProductChange, release_id: str) -> list[str]:
@@ -121,10 +108,9 @@ def _send(change: ProductChange, document: dict, release_id: str) -> ProductChan
                         "DetailsDocument": document}],
             ChangeSetTags=[{"Key": RELEASE, "Value": release_id}])
     except ClientError as error:
-        code, message = _error(error)
-        if code == "ResourceInUseException":
-            return change.model_copy(update={"status": "WAITING", "reason": message})
-        return change.model_copy(update={"status": "FAILED", "reason": f"StartChangeSet: {code}: {message}",
+        if code_of(error) == "ResourceInUseException":
+            return change.model_copy(update={"status": "WAITING", "reason": message_of(error)})
+        return change.model_copy(update={"status": "FAILED", "reason": f"StartChangeSet: {describe(error)}",
                                          "ended_at": _now()})
     return change.model_copy(update={"change_set_id": started["ChangeSetId"], "status": "PREPARING", "reason": "",
                                      "sent_at": _now()})
@@ -142,8 +128,7 @@ def _read(change: ProductChange) -> ProductChange:
         described = _call("describe_change_set", ChangeSetId=change.change_set_id)
     except ClientError as error:
         # Not settled: the change set may well go on at Marketplace; the next check asks again.
-        code, message = _error(error)
-        return change.model_copy(update={"reason": f"DescribeChangeSet: {code}: {message}"})
+        return change.model_copy(update={"reason": f"DescribeChangeSet: {describe(error)}"})
     status = described["Status"]
     update: dict = {"status": status, "reason": ""}
     if status == "FAILED":

@@ -9,52 +9,40 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.clients import client
-from chalicelib.aws.ec2 import images_by_name
+from chalicelib.aws import ec2, service_quotas
+from chalicelib.aws.errors import describe
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
 from chalicelib.models import BuiltImage, Preflight, PreflightTask, RegionOutcome
 
-PUBLIC_IMAGES_QUOTA = {"ServiceCode": "ec2", "QuotaCode": "L-0E3CBAB9"}
+PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
 REGIONS_AT_ONCE = 8
-
-
-def block_public_access_state(region: str) -> str:
-    return client("ec2", region).get_image_block_public_access_state()["ImageBlockPublicAccessState"]
 
 
 def public_images_quota(region: str) -> int | None:
     """The account's quota of public images in a region; AWS's default when the account has
     no value of its own; None when Service Quotas knows neither."""
-    quotas = client("service-quotas", region)
-    for ask in (quotas.get_service_quota, quotas.get_aws_default_service_quota):
-        try:
-            return int(ask(**PUBLIC_IMAGES_QUOTA)["Quota"]["Value"])
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "NoSuchResourceException":
-                raise
-    return None
+    value = service_quotas.quota_value(region, **PUBLIC_IMAGES_QUOTA)
+    return None if value is None else int(value)
 
 
 def public_images_in_use(region: str) -> int:
-    pages = client("ec2", region).get_paginator("describe_images").paginate(
-        Owners=["self"], Filters=[{"Name": "is-public", "Values": ["true"]}])
-    return sum(len(page["Images"]) for page in pages)
+    return len(ec2.own_images_paged(region, [{"Name": "is-public", "Values": ["true"]}]))
 
 
 def reason_to_skip(region: str, images: list[BuiltImage], release_id: str) -> str | None:
-    state = block_public_access_state(region)
+    state = ec2.block_public_access_state(region)
     if state != "unblocked":
         return f"image block public access is {state}: images cannot be made public there"
     quota = public_images_quota(region)
     if quota is None:
         logger.warning("public image quota unknown; going on", extra={"region": region})
         return None
-    ours = images_by_name(region, [i.name for i in images], release_id)
+    ours = ec2.images_by_name(region, [i.name for i in images], release_id)
     needed = sum(1 for image in images if not ours.get(image.name, {}).get("Public"))
     in_use = public_images_in_use(region)
     if in_use + needed > quota:
-        return (f"public AMI quota ({PUBLIC_IMAGES_QUOTA['QuotaCode']}) is {quota} and {in_use} are in use: "
+        return (f"public AMI quota ({PUBLIC_IMAGES_QUOTA['quota_code']}) is {quota} and {in_use} are in use: "
                 f"no room for {needed} more")
     return None
 
@@ -64,10 +52,8 @@ def _check(region: str, task: PreflightTask) -> str | None:
         return reason_to_skip(region, task.images, task.release_id)
     except ImageNameTaken as error:
         return str(error)
-    except ClientError as error:
-        return f"cannot check the region: {error.response['Error']['Code']}: {error.response['Error']['Message']}"
-    except BotoCoreError as error:
-        return f"cannot check the region: {error}"
+    except (ClientError, BotoCoreError) as error:
+        return f"cannot check the region: {describe(error)}"
 
 
 def preflight(task: PreflightTask) -> Preflight:

@@ -7,8 +7,15 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import client
-from chalicelib.aws.ec2 import image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
+from chalicelib.aws import ssm
+from chalicelib.aws.ec2 import (
+    deprecate_image,
+    image_snapshots,
+    own_images,
+    share_image_publicly,
+    share_snapshot_publicly,
+)
+from chalicelib.aws.errors import describe
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import PublishFailed
 from chalicelib.models import PublishTask, RegionOutcome
@@ -28,8 +35,7 @@ def _share_publicly(region: str, image_ids: list[str], stream: Stream) -> dict[s
     for image in own_images(region, image_ids).values():
         for snapshot in image_snapshots(image):
             share_snapshot_publicly(region, snapshot)
-        client("ec2", region).enable_image_deprecation(ImageId=image["ImageId"],
-                                     DeprecateAt=deprecation_time(image["CreationDate"], stream))
+        deprecate_image(region, image["ImageId"], deprecation_time(image["CreationDate"], stream))
     return own_images(region, image_ids)
 
 
@@ -48,11 +54,8 @@ def publish_region(task: PublishTask) -> RegionOutcome:
                 raise PublishFailed(f"{image.arch} {image.image_id} in {region} is still private after sharing",
                                     region=region, arch=image.arch, image_id=image.image_id)
             name = version_parameter(stream, image.arch, task.version)
-            client("ssm", region).put_parameter(
-                Name=name, Value=image.image_id, Type="String", DataType="aws:ec2:image", Overwrite=True,
-                Description=f"{task.stream} {task.version} {image.arch}")
+            ssm.put_image_parameter(region, name, image.image_id, f"{task.stream} {task.version} {image.arch}")
             published.append(image.model_copy(update={"public": True, "parameters": [name]}))
     except ClientError as error:
-        code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
-        raise PublishFailed(f"{region}: {code}: {message}", region=region) from None
+        raise PublishFailed(f"{region}: {describe(error)}", region=region) from None
     return task.region.model_copy(update={"status": "published", "stage": "publish", "images": published})

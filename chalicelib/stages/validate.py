@@ -3,11 +3,12 @@ architecture, ENA, boot mode, IMDSv2, deprecation, the version's SSM parameter) 
 points at the images. A region that fails a check is reported with what was wrong."""
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws.clients import client
-from chalicelib.aws.ec2 import image_snapshots, own_images
+from chalicelib.aws.ec2 import image_snapshots, own_images, snapshot_is_public
+from chalicelib.aws.errors import describe
 from chalicelib.aws.ssm import parameter_value
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import NothingPublished
@@ -21,47 +22,69 @@ def _snapshots_public(region: str, image: dict) -> bool | None:
     """Whether every snapshot behind the image may be used by anyone; None without an image."""
     if not image:
         return None
-    ec2 = client("ec2", region)
-    return all({"Group": "all"} in ec2.describe_snapshot_attribute(
-        SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"]
-        for snapshot in image_snapshots(image))
+    return all(snapshot_is_public(region, snapshot) for snapshot in image_snapshots(image))
+
+
+class Seen(NamedTuple):
+    """What AWS says of one image a region is to have: as DescribeImages has it ({} when it does
+    not), whether its snapshots are public, and the image the version's SSM parameter names."""
+
+    image: dict
+    snapshots_public: bool | None
+    parameter: str | None
+
+
+def look(stream: Stream, version: str, outcome: RegionOutcome) -> list[Seen]:
+    """The region's images as AWS sees them, in the order of ``outcome.images``."""
+    described = own_images(outcome.region, [i.image_id for i in outcome.images])
+    seen = []
+    for image in outcome.images:
+        actual = described.get(image.image_id, {})
+        seen.append(Seen(actual, _snapshots_public(outcome.region, actual),
+                         parameter_value(outcome.region, version_parameter(stream, image.arch, version))))
+    return seen
+
+
+def compare(region: str, image: RegionalImage, seen: Seen) -> list[Check]:
+    """Each promise about the image: available, public (its snapshots too), architecture, ENA,
+    boot mode, IMDSv2, a deprecation time, and the version's SSM parameter naming the image."""
+    actual = seen.image
+    promised = {"state": ("available", actual.get("State")), "public": ("True", actual.get("Public")),
+                "snapshots public": ("True", seen.snapshots_public),
+                "architecture": (image.arch, actual.get("Architecture")),
+                "ena": ("True", actual.get("EnaSupport")), "boot mode": (BOOT_MODE[image.arch], actual.get("BootMode")),
+                "imds": ("v2.0", actual.get("ImdsSupport")),
+                "deprecation": ("set", "set" if actual.get("DeprecationTime") else None),
+                "ssm parameter": (image.image_id, seen.parameter)}
+    return [Check(region=region, arch=image.arch, check=name, expected=expected,
+                  actual="missing" if value is None else str(value))
+            for name, (expected, value) in promised.items()]
 
 
 def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
-    """Each promise about the region's images: available, public (its snapshots too),
-    architecture, ENA, boot mode, IMDSv2, a deprecation time, and the version's SSM parameter
-    naming the image."""
-    described = own_images(outcome.region, [i.image_id for i in outcome.images])
-    found: list[Check] = []
-    for image in outcome.images:
-        actual = described.get(image.image_id, {})
-        promised = {"state": ("available", actual.get("State")), "public": ("True", actual.get("Public")),
-                    "snapshots public": ("True", _snapshots_public(outcome.region, actual)),
-                    "architecture": (image.arch, actual.get("Architecture")),
-                    "ena": ("True", actual.get("EnaSupport")), "boot mode": (BOOT_MODE[image.arch], actual.get("BootMode")),
-                    "imds": ("v2.0", actual.get("ImdsSupport")),
-                    "deprecation": ("set", "set" if actual.get("DeprecationTime") else None),
-                    "ssm parameter": (image.image_id, parameter_value(
-                        outcome.region, version_parameter(stream, image.arch, version)))}
-        found += [Check(region=outcome.region, arch=image.arch, check=name, expected=expected,
-                        actual="missing" if value is None else str(value))
-                  for name, (expected, value) in promised.items()]
-    return found
+    """Each promise about the region's images, as ``compare`` checks it against what AWS says."""
+    return [check for image, seen in zip(outcome.images, look(stream, version, outcome), strict=True)
+            for check in compare(outcome.region, image, seen)]
 
 
 def _validate_region(stream: Stream, version: str, outcome: RegionOutcome) -> tuple[RegionOutcome, list[Check]]:
     try:
         found = checks(stream, version, outcome)
     except (ClientError, BotoCoreError) as error:
-        said = (f"{error.response['Error']['Code']}: {error.response['Error']['Message']}"
-                if isinstance(error, ClientError) else str(error))
-        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": f"cannot validate: {said}"}), []
+        reason = f"cannot validate: {describe(error)}"
+        return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), []
+    return judged(outcome, found), found
+
+
+def judged(outcome: RegionOutcome, found: list[Check]) -> RegionOutcome:
+    """The region validated when every check is correct, else failed with what is wrong; its
+    images as Validate found them."""
     wrong = [c for c in found if c.verdict != "correct"]
     seen = outcome.model_copy(update={"images": _as_seen(outcome.images, found)})
     if wrong:
         reason = "; ".join(f"{c.arch} {c.check} is {c.actual}, expected {c.expected}" for c in wrong)
-        return seen.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), found
-    return seen.model_copy(update={"status": "validated", "stage": "validate"}), found
+        return seen.model_copy(update={"status": "failed", "stage": "validate", "reason": reason})
+    return seen.model_copy(update={"status": "validated", "stage": "validate"})
 
 
 def _as_seen(images: list[RegionalImage], found: list[Check]) -> list[RegionalImage]:

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.clients import client
+from chalicelib.aws import dynamodb
 from chalicelib.core.errors import ReleaseExists, ReleaseNotPartial
 from chalicelib.core.settings import settings
 from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
@@ -31,9 +31,12 @@ def _from_item(item: dict) -> dict:
     return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
 
 
+def _key(release_id: str) -> dict:
+    return {"release_id": {"S": release_id}}
+
+
 def get(release_id: str) -> ReleaseRecord | None:
-    item = client("dynamodb").get_item(TableName=table_name(), Key={"release_id": {"S": release_id}},
-                                       ConsistentRead=True).get("Item")
+    item = dynamodb.get_item(table_name(), _key(release_id))
     return ReleaseRecord.model_validate(_from_item(item)) if item else None
 
 
@@ -54,15 +57,11 @@ def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None =
                      values: dict | None = None) -> ReleaseRecord:
     """Conditional put; when the condition fails, the record is this execution's own (a retry
     of the task) or the put is refused."""
-    request = {"TableName": table_name(), "Item": _to_item(record.model_dump()), "ConditionExpression": condition}
+    request = {"ConditionExpression": condition}
     if names:
         request.update(ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values or {}))
-    try:
-        client("dynamodb").put_item(**request)
+    if dynamodb.put_item(table_name(), _to_item(record.model_dump()), **request):
         return record
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
     existing = get(record.release_id)
     if existing and existing.execution_arn == record.execution_arn:
         return existing
@@ -109,10 +108,8 @@ def _update(release_id: str, owner: str | None = None, status_was: str | None = 
     if status_was:
         condition += " AND #was = :was"
         names["#was"], values[":was"] = "status", status_was
-    client("dynamodb").update_item(
-        TableName=table_name(), Key={"release_id": {"S": release_id}}, UpdateExpression=expression,
-        ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values), ConditionExpression=condition,
-    )
+    dynamodb.update_item(table_name(), _key(release_id), UpdateExpression=expression, ExpressionAttributeNames=names,
+                         ExpressionAttributeValues=_to_item(values), ConditionExpression=condition)
 
 
 def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
@@ -120,23 +117,19 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
     newer than the last one that claimed it, only while the release is in such a state (a retry
     of this same execution finds its claim)."""
     statuses = {f":fillable{i}": status for i, status in enumerate(FILLABLE_STATUSES)}
-    try:
-        client("dynamodb").update_item(
-            TableName=table_name(), Key={"release_id": {"S": release.release_id}},
-            UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
-                             "#updated = :now, #marketplace = if_not_exists(#marketplace, :nothing)",
-            ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt < :attempt",
-            ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
-                                      "#updated": "updated_at", "#before": "status_before_fill_in",
-                                      "#marketplace": "marketplace"},
-            ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
-                                                ":nothing": {},
-                                                ":attempt": release.attempt,
-                                                ":now": _now()}),
-        )
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    dynamodb.update_item_if(
+        table_name(), _key(release.release_id),
+        UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
+                         "#updated = :now, #marketplace = if_not_exists(#marketplace, :nothing)",
+        ConditionExpression=f"#status IN ({', '.join(statuses)}) AND #attempt < :attempt",
+        ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
+                                  "#updated": "updated_at", "#before": "status_before_fill_in",
+                                  "#marketplace": "marketplace"},
+        ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
+                                            ":nothing": {},
+                                            ":attempt": release.attempt,
+                                            ":now": _now()}),
+    )
     record = get(release.release_id)
     if record is None or record.execution_arn != execution_arn:
         state = f"{record.status}, attempt {record.attempt}" if record else "not recorded"
@@ -154,15 +147,11 @@ def mark_finished(release_id: str, status: str, images: dict[str, dict[str, str]
 
 def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str) -> None:
     """Remember that this run's announcement went out, so a retried Announce does not send it twice."""
-    try:
-        client("dynamodb").update_item(
-            TableName=table_name(), Key={"release_id": {"S": release_id}},
-            UpdateExpression="SET #notified.#attempt = :sent", ConditionExpression="attribute_exists(#notified)",
-            ExpressionAttributeNames={"#notified": "notified", "#attempt": str(attempt)},
-            ExpressionAttributeValues=_to_item({":sent": {"message_id": message_id, "event_id": event_id}}))
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    dynamodb.update_item_if(
+        table_name(), _key(release_id),
+        UpdateExpression="SET #notified.#attempt = :sent", ConditionExpression="attribute_exists(#notified)",
+        ExpressionAttributeNames={"#notified": "notified", "#attempt": str(attempt)},
+        ExpressionAttributeValues=_to_item({":sent": {"message_id": message_id, "event_id": event_id}}))
 
 
 def mark_marketplace(release_id: str, changes: dict[str, dict]) -> None:
@@ -170,8 +159,8 @@ def mark_marketplace(release_id: str, changes: dict[str, dict]) -> None:
     release follows it: what retention must not remove, and what a maintainer sees meanwhile."""
     names = {"#marketplace": "marketplace", **{f"#{arch}": arch for arch in changes}}
     values = {f":{arch}": change for arch, change in changes.items()}
-    client("dynamodb").update_item(
-        TableName=table_name(), Key={"release_id": {"S": release_id}},
+    dynamodb.update_item(
+        table_name(), _key(release_id),
         UpdateExpression="SET " + ", ".join(f"#marketplace.#{arch} = :{arch}" for arch in changes),
         ConditionExpression="attribute_exists(#marketplace)", ExpressionAttributeNames=names,
         ExpressionAttributeValues=_to_item(values))
@@ -190,7 +179,7 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     try:
         _update(release_id, owner=execution_arn, status=before or "PARTIAL", failed_stage=stage, failure=failure)
     except ClientError as error:
-        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not dynamodb.condition_failed(error):
             raise
         return False
     return True
@@ -204,16 +193,15 @@ def mark_ended(release_id: str, status: str, failure: str, owner: str | None = N
 
 def every_release() -> list[ReleaseRecord]:
     """Every recorded release, in no particular order."""
-    pages = client("dynamodb").get_paginator("scan").paginate(TableName=table_name(), ConsistentRead=True)
-    return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+    return [ReleaseRecord.model_validate(_from_item(item)) for item in dynamodb.scan(table_name())]
 
 
 def releases_of(stream: str) -> list[ReleaseRecord]:
     """Every recorded release of a stream, in no particular order."""
-    pages = client("dynamodb").get_paginator("scan").paginate(
-        TableName=table_name(), FilterExpression="#stream = :stream", ExpressionAttributeNames={"#stream": "stream"},
-        ExpressionAttributeValues=_to_item({":stream": stream}), ConsistentRead=True)
-    return [ReleaseRecord.model_validate(_from_item(item)) for page in pages for item in page["Items"]]
+    items = dynamodb.scan(table_name(), FilterExpression="#stream = :stream",
+                          ExpressionAttributeNames={"#stream": "stream"},
+                          ExpressionAttributeValues=_to_item({":stream": stream}))
+    return [ReleaseRecord.model_validate(_from_item(item)) for item in items]
 
 
 def mark_retired(release_id: str, removed: dict[str, list[str]], status_was: str) -> None:

@@ -4,18 +4,12 @@ what each stream's repository looked like at the last poll, and webhook deliveri
 import json
 import time
 
-from botocore.exceptions import ClientError
-
-from chalicelib.aws.clients import client
+from chalicelib.aws import dynamodb
 from chalicelib.core.settings import settings
 
 
 def table_name() -> str:
     return settings().state_table
-
-
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending": None, "released": None,
@@ -25,8 +19,7 @@ EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending":
 def get_poll_state(stream: str) -> dict:
     """``{"generation": int, "etag", "last_modified", "heads": {ref: {checksum, version, timestamp}},
     "pending": release id being started, "released": release id last started}``."""
-    item = client("dynamodb").get_item(TableName=table_name(), Key={"pk": {"S": f"stream#{stream}"}},
-                                       ConsistentRead=True).get("Item")
+    item = dynamodb.get_item(table_name(), {"pk": {"S": f"stream#{stream}"}})
     if not item:
         return {"generation": 0, **EMPTY_POLL_STATE}
     return {"generation": int(item["generation"]["N"]), **EMPTY_POLL_STATE, **json.loads(item["document"]["S"])}
@@ -37,31 +30,17 @@ def advance_poll_state(stream: str, generation: int, document: dict) -> bool:
     polls cannot both act on the same change."""
     condition = "attribute_not_exists(pk)" if generation == 0 else "generation = :seen"
     values = {":seen": {"N": str(generation)}} if generation else {}
-    try:
-        client("dynamodb").put_item(
-            TableName=table_name(), ConditionExpression=condition,
-            Item={"pk": {"S": f"stream#{stream}"}, "generation": {"N": str(generation + 1)},
-                  "document": {"S": json.dumps(document, sort_keys=True)}},
-            **({"ExpressionAttributeValues": values} if values else {}))
-        return True
-    except ClientError as error:
-        if _conditional_failed(error):
-            return False
-        raise
+    item = {"pk": {"S": f"stream#{stream}"}, "generation": {"N": str(generation + 1)},
+            "document": {"S": json.dumps(document, sort_keys=True)}}
+    return dynamodb.put_item(table_name(), item, ConditionExpression=condition,
+                             **({"ExpressionAttributeValues": values} if values else {}))
 
 
 def remember_delivery(delivery_id: str, keep_seconds: int) -> bool:
     """True the first time a delivery id is seen; False for a replay."""
-    try:
-        client("dynamodb").put_item(
-            TableName=table_name(), ConditionExpression="attribute_not_exists(pk)",
-            Item={"pk": {"S": f"delivery#{delivery_id}"}, "expires_at": {"N": str(int(time.time()) + keep_seconds)}})
-        return True
-    except ClientError as error:
-        if _conditional_failed(error):
-            return False
-        raise
+    item = {"pk": {"S": f"delivery#{delivery_id}"}, "expires_at": {"N": str(int(time.time()) + keep_seconds)}}
+    return dynamodb.put_item(table_name(), item, ConditionExpression="attribute_not_exists(pk)")
 
 
 def forget_delivery(delivery_id: str) -> None:
-    client("dynamodb").delete_item(TableName=table_name(), Key={"pk": {"S": f"delivery#{delivery_id}"}})
+    dynamodb.delete_item(table_name(), {"pk": {"S": f"delivery#{delivery_id}"}})

@@ -2,10 +2,9 @@
 
 from typing import Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from chalicelib.aws.clients import client
+from chalicelib.aws import stepfunctions
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ReleaseNotFound, ReleaseNotPartial, ReleaseNotRetryable
 from chalicelib.core.settings import settings
@@ -44,15 +43,6 @@ def execution_arn(machine_arn: str, name: str) -> str:
     return machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-def _existing(arn: str) -> str | None:
-    try:
-        return client("stepfunctions").describe_execution(executionArn=arn)["status"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-            return None
-        raise
-
-
 def start_release(release: ReleaseInput, machine_arn: str | None = None) -> StartResult:
     """Validate against the stream, then start the release unless its execution exists.
 
@@ -61,16 +51,11 @@ def start_release(release: ReleaseInput, machine_arn: str | None = None) -> Star
     machine_arn = machine_arn or state_machine_arn()
     name = release.execution_name
     arn = execution_arn(machine_arn, name)
-    status = _existing(arn)
+    status = stepfunctions.execution_status(arn)
     if status is None:
-        try:
-            client("stepfunctions").start_execution(
-                stateMachineArn=machine_arn, name=name, input=release.model_dump_json(exclude_none=True))
+        if stepfunctions.start_execution(machine_arn, name, release.model_dump_json(exclude_none=True)):
             return StartResult(outcome="started", release_id=release.release_id, execution_arn=arn)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
-                raise
-            status = _existing(arn) or "RUNNING"
+        status = stepfunctions.execution_status(arn) or "RUNNING"
     return StartResult(outcome=_OUTCOME_BY_STATUS.get(status, "failed-earlier"), release_id=release.release_id,
                        execution_arn=arn)
 
@@ -124,7 +109,7 @@ def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
 def _next_run(machine_arn: str, release_id: str, number: int, kind: str) -> int:
     """The number of the next fill-in run (``attempt``) or rerun: past any run that ended before it
     claimed the record (its Prepare failed), which would otherwise be asked for again and again."""
-    while _existing(execution_arn(machine_arn, run_name(release_id, **{kind: number}))) not in (
+    while stepfunctions.execution_status(execution_arn(machine_arn, run_name(release_id, **{kind: number}))) not in (
             None, *_STILL_GOING):
         number += 1
     return number

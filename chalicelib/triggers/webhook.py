@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.api.http import Answer
 from chalicelib.api.http import error as error_answer
-from chalicelib.aws.clients import client
+from chalicelib.aws import secretsmanager, ssm
+from chalicelib.aws.errors import message_of
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import describe_validation_error, load_streams
 from chalicelib.core.errors import ConfigError, Refusal
@@ -49,8 +50,8 @@ class Announcement(BaseModel):
 @functools.lru_cache(maxsize=1)
 def _cached_secret(source: str, _minute: int) -> bytes:
     if source.startswith("secretsmanager:"):
-        return client("secretsmanager").get_secret_value(SecretId=source.split(":", 1)[1])["SecretString"].encode()
-    return client("ssm").get_parameter(Name=source.split(":", 1)[1], WithDecryption=True)["Parameter"]["Value"].encode()
+        return secretsmanager.secret_string(source.split(":", 1)[1]).encode()
+    return ssm.decrypted_parameter(source.split(":", 1)[1]).encode()
 
 
 def secret() -> bytes:
@@ -145,5 +146,5 @@ def _answer(body: bytes) -> Answer:
         return error_answer(refusal.status, f"the repository could not be checked: {refusal}")
     except ClientError as error:
         logger.exception("release could not be started")
-        return error_answer(503, f"the release could not be started: {error.response['Error']['Message']}")
+        return error_answer(503, f"the release could not be started: {message_of(error)}")
     return Answer(status=_STATUS[decision.outcome], body=decision.model_dump(exclude_none=True))

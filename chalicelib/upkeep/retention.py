@@ -11,13 +11,14 @@ import calendar
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
-from chalicelib.aws.clients import client
+from chalicelib.aws import ec2, ssm
 from chalicelib.aws.ec2 import chunks, image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
+from chalicelib.aws.errors import code_of, describe
 from chalicelib.core.config import Retention, Stream, load_streams
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE, as_dict
@@ -185,6 +186,21 @@ def keep_reason(rank: int, record: ReleaseRecord, policy: Retention, now: dateti
     return None
 
 
+class Keeping(NamedTuple):
+    kept: list[tuple[ReleaseRecord, str]]  # newest first, each with why it stays
+    retiring: list[ReleaseRecord]  # newest first: the released ones past the policy, then the unreleased
+
+
+def keeping(every: list[ReleaseRecord], policy: Retention, now: datetime) -> Keeping:
+    """Of a stream's releases, which keep their images under the policy and which retire: the
+    released ones the policy does not keep, and every one that ended unreleased."""
+    releases = _newest_first([r for r in every if r.status in RETAINED_STATUSES])
+    reasons = [keep_reason(rank, record, policy, now) for rank, record in enumerate(releases)]
+    return Keeping(kept=[(record, reason) for record, reason in zip(releases, reasons) if reason],
+                   retiring=[record for record, reason in zip(releases, reasons) if not reason]
+                   + _newest_first([r for r in every if r.status in ENDED_UNRELEASED]))
+
+
 def referenced_images(stream: str, releases: list[ReleaseRecord]) -> dict[str, str]:
     """Every image something outside retention points users at -> why it must stay: the stream
     metadata, and the Marketplace versions the releases created or are creating."""
@@ -205,8 +221,7 @@ def _named_by_marketplace(releases: list[ReleaseRecord]) -> dict[str, str]:
 def named_by_latest(stream: Stream, region: str) -> dict[str, str]:
     """The images the stream's ``latest`` parameters name in a region."""
     names = [stream.ssm_parameter(arch, "latest") for arch in stream.arches]
-    found = client("ssm", region).get_parameters(Names=names)["Parameters"]
-    return {p["Value"]: f"named by {p['Name']} in {region}" for p in found}
+    return {value: f"named by {name} in {region}" for name, value in ssm.existing_parameters(region, names).items()}
 
 
 def _named_by_stream_metadata(stream: str) -> dict[str, str]:
@@ -221,22 +236,21 @@ def _named_by_stream_metadata(stream: str) -> dict[str, str]:
 
 # -- looking ----------------------------------------------------------------------------------
 
-def _tagged(region: str, operation: str, items: str, release_ids: list[str], **owners) -> dict[str, list[dict]]:
-    """This account's images or snapshots in a region that carry one of the releases' tag, by release."""
-    paginator = client("ec2", region).get_paginator(operation)
+def _tagged(region: str, describe_own: Callable[[str, list[dict]], list[dict]],
+            release_ids: list[str]) -> dict[str, list[dict]]:
+    """This account's images or snapshots (as ``describe_own`` finds them) in a region that
+    carry one of the releases' tag, by release."""
     found: dict[str, list[dict]] = defaultdict(list)
     for chunk in chunks(release_ids):
-        for page in paginator.paginate(Filters=[{"Name": f"tag:{RELEASE}", "Values": chunk}], **owners):
-            for item in page[items]:
-                found[as_dict(item.get("Tags"))[RELEASE]].append(item)
+        for item in describe_own(region, [{"Name": f"tag:{RELEASE}", "Values": chunk}]):
+            found[as_dict(item.get("Tags"))[RELEASE]].append(item)
     return found
 
 
 def _version_parameters(region: str, stream: Stream, record: ReleaseRecord, removed: set[str]) -> list[str]:
     """The release's version parameters in the region that name an image about to go."""
     names = [stream.ssm_parameter(arch, record.version) for arch in sorted({*stream.arches, *record.commits})]
-    found = client("ssm", region).get_parameters(Names=names)["Parameters"]
-    return sorted(p["Name"] for p in found if p["Value"] in removed)
+    return sorted(name for name, value in ssm.existing_parameters(region, names).items() if value in removed)
 
 
 def _region_retirement(region: str, stream: Stream, record: ReleaseRecord, images: list[dict],
@@ -271,8 +285,8 @@ def _inspect_region(region: str, stream: Stream, retiring: list[ReleaseRecord], 
     """Per retiring release what it leaves in the region; and which kept images there are private: the kept
     releases' own and the protected ones."""
     ids = [r.release_id for r in retiring]
-    images = _tagged(region, "describe_images", "Images", ids, Owners=["self"]) if ids else {}
-    snapshots = _tagged(region, "describe_snapshots", "Snapshots", ids, OwnerIds=["self"]) if ids else {}
+    images = _tagged(region, ec2.own_images_paged, ids) if ids else {}
+    snapshots = _tagged(region, ec2.own_snapshots_paged, ids) if ids else {}
     parts = {}
     owners = {image_id: record for record in kept for image_id in _images_in(record, region)}
     for record in retiring:
@@ -290,25 +304,22 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
     stream = load_streams().stream(stream_name)
     now = now or datetime.now(timezone.utc)
     every = records.releases_of(stream_name)
-    releases = _newest_first([r for r in every if r.status in RETAINED_STATUSES])
-    reasons = {r.release_id: keep_reason(rank, r, stream.retention, now) for rank, r in enumerate(releases)}
-    kept = [r for r in releases if reasons[r.release_id]]
-    retiring = [r for r in releases if not reasons[r.release_id]] + _newest_first(
-        [r for r in every if r.status in ENDED_UNRELEASED])
+    kept_with_reasons, retiring = keeping(every, stream.retention, now)
+    kept = [record for record, _ in kept_with_reasons]
     result = RetentionPlan(
         stream=stream_name, now=now, retention=stream.retention,
-        kept=[Kept(release_id=r.release_id, version=r.version, commit_time=commit_time(r),
-                   reason=reasons[r.release_id]) for r in kept],
+        kept=[Kept(release_id=r.release_id, version=r.version, commit_time=commit_time(r), reason=reason)
+              for r, reason in kept_with_reasons],
         retire=[Retirement(release_id=r.release_id, status=r.status, version=r.version, commit_time=commit_time(r))
                 for r in retiring])
     referenced = referenced_images(stream_name, every)
     retirements = {r.release_id: r for r in result.retire}
-    for region in sorted({*all_regions(), *(region for r in [*releases, *retiring] for region in r.regions)}):
+    for region in sorted({*all_regions(), *(region for r in [*kept, *retiring] for region in r.regions)}):
         try:
             parts, restores = _inspect_region(region, stream, retiring, kept,
                                               {**named_by_latest(stream, region), **referenced})
         except (ClientError, BotoCoreError) as error:
-            result.errors[region] = _message(error)
+            result.errors[region] = describe(error)
             continue
         for release_id, part in parts.items():
             retirements[release_id].regions[region] = part
@@ -320,24 +331,15 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
 
 # -- changing ---------------------------------------------------------------------------------
 
-def _message(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return f"{error.response['Error']['Code']}: {error.response['Error']['Message']}"
-    return str(error)
-
-
 def _change(result: RetentionResult, region: str, item: str,
             action: Callable[[], object]) -> Literal["done", "gone", "failed"]:
     """One call to AWS; a failure is reported under its region, and the caller goes on."""
     try:
         action()
-    except ClientError as error:
-        if error.response["Error"]["Code"] in GONE:
+    except (ClientError, BotoCoreError) as error:
+        if isinstance(error, ClientError) and code_of(error) in GONE:
             return "gone"
-        result.errors.setdefault(region, []).append(f"{item}: {_message(error)}")
-        return "failed"
-    except BotoCoreError as error:
-        result.errors.setdefault(region, []).append(f"{item}: {_message(error)}")
+        result.errors.setdefault(region, []).append(f"{item}: {describe(error)}")
         return "failed"
     return "done"
 
@@ -354,18 +356,16 @@ def _remove(result: RetentionResult, region: str, item: str, action: Callable[[]
 def _retire_region(region: str, part: RegionRetirement, result: RetentionResult) -> None:
     """Parameters first, so nothing resolves to an image that is going; an image's snapshots
     only once it is deregistered, as EC2 refuses to delete a snapshot behind an image."""
-    ssm, ec2 = (lambda: client("ssm", region)), (lambda: client("ec2", region))
     for name in part.parameters:
-        _remove(result, region, name, lambda: ssm().delete_parameter(Name=name), result.deleted_parameters)
+        _remove(result, region, name, lambda: ssm.delete_parameter(region, name), result.deleted_parameters)
     for image in part.images:
-        if _remove(result, region, image.image_id, lambda: ec2().deregister_image(ImageId=image.image_id),
+        if _remove(result, region, image.image_id, lambda: ec2.deregister_image(region, image.image_id),
                    result.deregistered):
             for snapshot in image.snapshots:
-                _remove(result, region, snapshot, lambda: ec2().delete_snapshot(SnapshotId=snapshot),
+                _remove(result, region, snapshot, lambda: ec2.delete_snapshot(region, snapshot),
                         result.deleted_snapshots)
     for snapshot in part.orphan_snapshots:
-        _remove(result, region, snapshot, lambda: ec2().delete_snapshot(SnapshotId=snapshot),
-                result.deleted_snapshots)
+        _remove(result, region, snapshot, lambda: ec2.delete_snapshot(region, snapshot), result.deleted_snapshots)
 
 
 def _make_public(restore: Restore, result: RetentionResult) -> None:
@@ -415,7 +415,7 @@ def apply(plan: RetentionPlan) -> RetentionResult:
             records.mark_retired(retirement.release_id, retirement.removals(), retirement.status)
             result.retired.append(retirement.release_id)
         except (ClientError, BotoCoreError) as error:
-            result.errors.setdefault(RECORDS, []).append(f"{retirement.release_id}: {_message(error)}")
+            result.errors.setdefault(RECORDS, []).append(f"{retirement.release_id}: {describe(error)}")
     return result
 
 
@@ -438,7 +438,7 @@ def run_all(dry_run: bool, now: datetime | None = None) -> RetentionRuns:
             runs.runs.append(run(name, dry_run, now))
         except (ClientError, BotoCoreError) as error:
             logger.exception("retention could not plan the stream", extra={"stream": name})
-            runs.failed[name] = _message(error)
+            runs.failed[name] = describe(error)
     return runs
 
 

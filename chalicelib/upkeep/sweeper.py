@@ -6,18 +6,11 @@ deadline, in every region of every stream."""
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.aws.clients import client
-from chalicelib.aws.ec2 import (
-    LIVE_INSTANCE_STATES,
-    Removed,
-    delete_volume,
-    outlives_its_instance,
-    remove_release_resources,
-    terminate,
-)
+from chalicelib.aws import ec2, stepfunctions
+from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES, Removed, outlives_its_instance, remove_release_resources
+from chalicelib.aws.errors import ignoring
 from chalicelib.core.config import load_streams
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE, as_dict
@@ -86,13 +79,8 @@ def _release_input(detail: dict) -> ReleaseInput | None:
 
 
 def _is_running(release_id: str, record: ReleaseRecord | None) -> bool:
-    try:
-        arn = record.execution_arn if record else execution_arn(state_machine_arn(), release_id)
-        return client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-            return False
-        raise
+    arn = record.execution_arn if record else execution_arn(state_machine_arn(), release_id)
+    return stepfunctions.execution_status(arn) == "RUNNING"
 
 
 def _old(when: datetime, now: datetime) -> bool:
@@ -101,43 +89,45 @@ def _old(when: datetime, now: datetime) -> bool:
 
 def _leftovers(region: str, now: datetime) -> dict[str, dict[str, list]]:
     """Per release, its old instances, volumes, and private images and snapshots, in a region."""
-    ec2 = client("ec2", region)
     tagged = [{"Name": "tag-key", "Values": [RELEASE]}]
+    instances = ec2.instances_where(region, [*tagged, {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}])
+    return leftovers(instances, ec2.volumes_where(region, tagged), ec2.own_images_where(region, tagged),
+                     ec2.own_snapshots_where(region, tagged), now)
+
+
+def leftovers(instances: list[dict], volumes: list[dict], images: list[dict], snapshots: list[dict],
+              now: datetime) -> dict[str, dict[str, list]]:
+    """Of what EC2 describes with a release's tag, per release and kind, the ids of what is past
+    the sweep: instances, volumes that outlive their instance, private images, and snapshots."""
     found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    pages = ec2.get_paginator("describe_instances").paginate(
-        Filters=[*tagged, {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}])
-    for instance in (i for page in pages for r in page["Reservations"] for i in r["Instances"]):
+    for instance in instances:
         if _old(instance["LaunchTime"], now):
             found[as_dict(instance.get("Tags"))[RELEASE]]["instances"].append(instance["InstanceId"])
-    for volume in filter(outlives_its_instance, ec2.describe_volumes(Filters=tagged)["Volumes"]):
+    for volume in filter(outlives_its_instance, volumes):
         if _old(volume["CreateTime"], now):
             found[as_dict(volume.get("Tags"))[RELEASE]]["volumes"].append(volume["VolumeId"])
-    for image in ec2.describe_images(Owners=["self"], Filters=tagged)["Images"]:
+    for image in images:
         created = datetime.fromisoformat(image["CreationDate"].replace("Z", "+00:00"))
         if not image.get("Public") and _old(created, now):
             found[as_dict(image.get("Tags"))[RELEASE]]["images"].append(image["ImageId"])
-    for snapshot in ec2.describe_snapshots(OwnerIds=["self"], Filters=tagged)["Snapshots"]:
+    for snapshot in snapshots:
         if _old(snapshot["StartTime"], now):
             found[as_dict(snapshot.get("Tags"))[RELEASE]]["snapshots"].append(snapshot["SnapshotId"])
     return found
 
 
 def _remove(region: str, kinds: dict[str, list]) -> dict[str, list[str]]:
-    ec2 = client("ec2", region)
-    terminate(region, kinds.get("instances", []))
+    ec2.terminate(region, kinds.get("instances", []))
     for volume in kinds.get("volumes", []):
-        delete_volume(region, volume)
+        ec2.delete_volume(region, volume)
     for image in kinds.get("images", []):
-        ec2.deregister_image(ImageId=image)
+        ec2.deregister_image(region, image)
     removed = {kind: [f"{region}:{i}" for i in ids] for kind, ids in kinds.items() if kind != "snapshots"}
     removed["snapshots"] = []
     for snapshot in kinds.get("snapshots", []):
-        try:
-            ec2.delete_snapshot(SnapshotId=snapshot)
+        with ignoring("InvalidSnapshot.InUse"):  # behind a public image: kept
+            ec2.delete_snapshot(region, snapshot)
             removed["snapshots"].append(f"{region}:{snapshot}")
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "InvalidSnapshot.InUse":  # behind a public image: kept
-                raise
     return removed
 
 

@@ -252,6 +252,6 @@ def test_a_throttled_catalog_is_left_to_the_state_machine_to_retry(built, monkey
         def list_change_sets(self, **_):
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListChangeSets")
 
-    monkeypatch.setattr(marketplace, "_catalog", Throttled)
+    monkeypatch.setattr("chalicelib.aws.marketplace_catalog.catalog", Throttled)
     with pytest.raises(MarketplaceThrottled, match="ThrottlingException: Rate exceeded"):
         invoke(marketplace_task, task(built))

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from app import app
+from chalicelib.aws import ec2 as aws_ec2
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.models import ReleaseInput
@@ -206,8 +207,8 @@ class Refusing:
 
 
 def refuse_in(monkeypatch, region: str, operation: str) -> None:
-    real = retention.client
-    monkeypatch.setattr(retention, "client", lambda service, where=None: Refusing(real(service, where), operation)
+    real = aws_ec2.client
+    monkeypatch.setattr(aws_ec2, "client", lambda service, where=None: Refusing(real(service, where), operation)
                         if (service, where) == ("ec2", region) else real(service, where))
 
 
@@ -349,7 +350,7 @@ def test_a_region_that_refuses_is_reported_and_the_others_proceed(history, monke
     assert {history.old.snapshots[arch, COPY] for arch in BOTH} <= own_snapshot_ids(COPY)
     assert run.result.retired == [] and statuses()[history.old.release_id] == "SUCCEEDED"
 
-    monkeypatch.setattr(retention, "client", client)  # the region answers again
+    monkeypatch.setattr(aws_ec2, "client", client)  # the region answers again
     again = retention.run(STREAM, dry_run=False, now=NOW)
 
     assert again.result.errors == {} and set(again.result.deregistered) == {f"{COPY}:{i}" for i in refused}

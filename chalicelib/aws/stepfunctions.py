@@ -1,0 +1,54 @@
+"""Step Functions adapter: the release state machine's executions."""
+
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.clients import client
+from chalicelib.aws.errors import code_of
+
+
+def describe_execution(arn: str) -> dict:
+    """DescribeExecution's answer; AWS's refusal (ExecutionDoesNotExist too) is raised."""
+    return client("stepfunctions").describe_execution(executionArn=arn)
+
+
+def execution(arn: str) -> dict | None:
+    """DescribeExecution's answer, or None when no such execution exists."""
+    try:
+        return describe_execution(arn)
+    except ClientError as error:
+        if code_of(error) == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+def execution_status(arn: str) -> str | None:
+    described = execution(arn)
+    return described["status"] if described else None
+
+
+def start_execution(machine_arn: str, name: str, input_json: str) -> bool:
+    """Start an execution; False when one of that name exists already."""
+    try:
+        client("stepfunctions").start_execution(stateMachineArn=machine_arn, name=name, input=input_json)
+    except ClientError as error:
+        if code_of(error) != "ExecutionAlreadyExists":
+            raise
+        return False
+    return True
+
+
+def stop_execution(arn: str, error: str, cause: str) -> None:
+    client("stepfunctions").stop_execution(executionArn=arn, error=error, cause=cause)
+
+
+def execution_history(arn: str) -> list[dict]:
+    """Every event of the execution, oldest first."""
+    sfn = client("stepfunctions")
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000,
+                                         **({"nextToken": token} if token else {}))
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
