@@ -23,6 +23,7 @@ from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
 from chalicelib.core.config import StreamsConfig, load_streams
+from chalicelib.core.settings import reset_settings
 from chalicelib.models import ReleaseInput
 from chalicelib.stages.flow import PROGRESS_STATES
 from chalicelib.triggers.starter import StartResult, start_release
@@ -118,6 +119,7 @@ class LocalRuntime:
         quiet_task_logs()
         patches.install()
         _read_once_per_process()
+        reset_settings()   # this runtime's environment, even where the clients are kept
         if not _clients_shared:
             reset_clients()
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
@@ -137,6 +139,7 @@ class LocalRuntime:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        reset_settings()
 
     def _set_environment(self) -> None:
         values = {**_ENVIRONMENT, "AWS_DEFAULT_REGION": self.home_region, "AWS_REGION": self.home_region,
