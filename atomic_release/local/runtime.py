@@ -20,7 +20,7 @@ from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
 from chalicelib.core.config import StreamsConfig, load_streams
-from chalicelib.models import ReleaseInput
+from chalicelib.models.release import ReleaseInput
 from chalicelib.triggers.starter import StartResult, start_release
 
 ROOT = Path(__file__).resolve().parents[2]

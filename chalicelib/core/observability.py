@@ -29,9 +29,9 @@ def parse(model: type[M], event: Any) -> M:
 
 def task(model: type[BaseModel]) -> Callable:
     """Wrap ``body(parsed_input)`` as a Lambda handler ``(event, context)``: parse the input,
-    log with the release id as correlation id, trace, count, and serialise the output."""
+    log with the release id as correlation id, trace, count, and serialise the model it returns."""
 
-    def wrap(body: Callable[[Any], Any]) -> Callable[[dict, Any], Any]:
+    def wrap(body: Callable[[Any], BaseModel]) -> Callable[[dict, Any], Any]:
         @logger.inject_lambda_context(correlation_id_path="release_id", clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
@@ -39,7 +39,7 @@ def task(model: type[BaseModel]) -> Callable:
         def handler(event: dict, context: Any) -> Any:
             result = body(parse(model, event))
             metrics.add_metric(name=f"{body.__module__.rsplit('.', 1)[-1]}_ok", unit=MetricUnit.Count, value=1)
-            return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            return result.model_dump(mode="json")
 
         return handler
 

@@ -17,7 +17,7 @@ from chalicelib.core.config import MARKETPLACE_REGION, MarketplaceProduct, Strea
 from chalicelib.core.errors import MarketplaceThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE
-from chalicelib.models import MarketplaceProgress, MarketplaceTask, ProductChange
+from chalicelib.models.marketplace import MarketplaceProgress, MarketplaceTask, ProductChange
 from chalicelib.store import records
 
 CATALOG = "AWSMarketplace"

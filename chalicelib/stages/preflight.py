@@ -13,7 +13,8 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import images_by_name
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
-from chalicelib.models import BuiltImage, Preflight, PreflightTask, RegionOutcome
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.regions import Preflight, PreflightTask, RegionOutcome
 
 PUBLIC_IMAGES_QUOTA = {"ServiceCode": "ec2", "QuotaCode": "L-0E3CBAB9"}
 REGIONS_AT_ONCE = 8

@@ -11,7 +11,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import PublishFailed
-from chalicelib.models import PublishTask, RegionOutcome
+from chalicelib.models.regions import PublishTask, RegionOutcome
 
 REGIONS_AT_ONCE = 8
 

@@ -11,7 +11,7 @@ from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, describe_validation_error, load_streams
 from chalicelib.core.errors import InvalidReleaseInput, ReleaseError, VersionNotFound, VersionTaken
 from chalicelib.core.observability import logger
-from chalicelib.models import ArchCommit, ReleaseInput
+from chalicelib.models.release import ArchCommit, ReleaseInput
 from chalicelib.ostree.repository import RefState, Repository, Summary, UnknownRef
 from chalicelib.store import records, state
 from chalicelib.triggers.starter import start_release

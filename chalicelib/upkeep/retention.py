@@ -21,12 +21,12 @@ from chalicelib.aws.ec2 import chunks, image_snapshots, own_images, share_image_
 from chalicelib.core.config import Retention, Stream, load_streams
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE, as_dict
-from chalicelib.models import ENDED_UNRELEASED, RELEASED_STATUSES, ArchCommit, Model, ReleaseRecord
+from chalicelib.models.base import Model
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.stages.announce import read_stream_metadata
 from chalicelib.store import records
 from chalicelib.upkeep.sweeper import all_regions
 
-RETAINED_STATUSES = (*RELEASED_STATUSES, "PUBLISHED")
 # A release that ended unreleased after publication began kept its public images (something may
 # name them already); retention retires them at once, but for what the metadata or ``latest`` names.
 GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound", "ParameterNotFound"}
@@ -66,7 +66,7 @@ class RegionRetirement(Model):
 
 class Retirement(Model):
     release_id: str
-    status: str = Field(description="the release's status when planned: retired only while it stays so")
+    status: ReleaseStatus = Field(description="the release's status when planned: retired only while it stays so")
     version: str
     commit_time: datetime
     regions: dict[str, RegionRetirement] = Field(default_factory=dict, description="only regions with something")
@@ -168,7 +168,7 @@ def months_before(when: datetime, months: int) -> datetime:
 
 def commit_time(record: ReleaseRecord) -> datetime:
     """The latest commit time among the release's architectures."""
-    newest = max(ArchCommit.model_validate(commit).timestamp for commit in record.commits.values())
+    newest = max(commit.timestamp for commit in record.commits.values())
     return newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
 
 
@@ -290,11 +290,11 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
     stream = load_streams().stream(stream_name)
     now = now or datetime.now(timezone.utc)
     every = records.releases_of(stream_name)
-    releases = _newest_first([r for r in every if r.status in RETAINED_STATUSES])
+    releases = _newest_first([r for r in every if r.status in ReleaseStatus.OUT])
     reasons = {r.release_id: keep_reason(rank, r, stream.retention, now) for rank, r in enumerate(releases)}
     kept = [r for r in releases if reasons[r.release_id]]
     retiring = [r for r in releases if not reasons[r.release_id]] + _newest_first(
-        [r for r in every if r.status in ENDED_UNRELEASED])
+        [r for r in every if r.status in ReleaseStatus.ENDED_UNRELEASED])
     result = RetentionPlan(
         stream=stream_name, now=now, retention=stream.retention,
         kept=[Kept(release_id=r.release_id, version=r.version, commit_time=commit_time(r),
@@ -313,7 +313,7 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
         for release_id, part in parts.items():
             retirements[release_id].regions[region] = part
         result.restore += restores
-    unreleased = {r.release_id for r in retiring if r.status in ENDED_UNRELEASED}
+    unreleased = {r.release_id for r in retiring if r.status in ReleaseStatus.ENDED_UNRELEASED}
     result.retire = [r for r in result.retire if r.release_id not in unreleased or r.regions]
     return result
 
