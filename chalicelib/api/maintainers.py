@@ -184,7 +184,7 @@ def _record(release_id: str) -> ReleaseRecord:
     if described["status"] not in ReleaseStatus.ENDED_UNRELEASED:
         return starting
     return starting.model_copy(update={
-        "status": described["status"], "failed_stage": "prepare",
+        "status": ReleaseStatus(described["status"]), "failed_stage": "prepare",
         "failure": describe_cause("prepare", described.get("error"), described.get("cause"))})
 
 
