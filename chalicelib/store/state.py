@@ -8,6 +8,7 @@ import time
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
+from chalicelib.models.poll import PollState
 
 
 def table_name() -> str:
@@ -18,21 +19,16 @@ def _conditional_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending": None, "released": None,
-                    "released_version": None, "released_arches": []}
-
-
-def get_poll_state(stream: str) -> dict:
-    """``{"generation": int, "etag", "last_modified", "heads": {ref: {checksum, version, timestamp}},
-    "pending": release id being started, "released": release id last started}``."""
+def get_poll_state(stream: str) -> PollState:
+    """The stream's poll state as the last poll left it; an empty one of generation 0 before the first."""
     item = client("dynamodb").get_item(TableName=table_name(), Key={"pk": {"S": f"stream#{stream}"}},
                                        ConsistentRead=True).get("Item")
     if not item:
-        return {"generation": 0, **EMPTY_POLL_STATE}
-    return {"generation": int(item["generation"]["N"]), **EMPTY_POLL_STATE, **json.loads(item["document"]["S"])}
+        return PollState()
+    return PollState.model_validate({**json.loads(item["document"]["S"]), "generation": int(item["generation"]["N"])})
 
 
-def advance_poll_state(stream: str, generation: int, document: dict) -> bool:
+def advance_poll_state(stream: str, generation: int, document: PollState) -> bool:
     """Write the new state if nobody else has since ``generation`` was read: two overlapping
     polls cannot both act on the same change."""
     condition = "attribute_not_exists(pk)" if generation == 0 else "generation = :seen"
@@ -41,7 +37,7 @@ def advance_poll_state(stream: str, generation: int, document: dict) -> bool:
         client("dynamodb").put_item(
             TableName=table_name(), ConditionExpression=condition,
             Item={"pk": {"S": f"stream#{stream}"}, "generation": {"N": str(generation + 1)},
-                  "document": {"S": json.dumps(document, sort_keys=True)}},
+                  "document": {"S": json.dumps(document.model_dump(mode="json"), sort_keys=True)}},
             **({"ExpressionAttributeValues": values} if values else {}))
         return True
     except ClientError as error:

@@ -13,6 +13,7 @@ from chalicelib.core.regions import COMMERCIAL_REGIONS, first_regions
 from chalicelib.models.build import ArchOutcome, BuiltImage, BuiltImages
 from chalicelib.models.failure import Caught, CaughtInStage, ErrorToRaise, Failure
 from chalicelib.models.marketplace import MarketplaceProgress, ProductChange
+from chalicelib.models.poll import PollState
 from chalicelib.models.prepare import ReleasePlan
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import PlannedArch, ReleaseInput, execution_name
@@ -226,3 +227,13 @@ def test_built_images_are_handed_on_as_a_list():
     image = BuiltImage(arch="x86_64", image_id="ami-0a", snapshot_id="snap-0a", name="n")
     assert BuiltImages([image]).model_dump(mode="json") == [image.model_dump()]
 
+
+def test_a_poll_state_document_keeps_its_shape_and_takes_defaults_for_keys_it_lacks():
+    document = {"etag": "\"e\"", "last_modified": None, "pending": None, "released": "r",
+                "heads": {"ref": {"checksum": CHECKSUM, "version": "43.1", "timestamp": "2026-11-25T00:00:00+00:00"}}}
+
+    state = PollState.model_validate({**document, "generation": 3})
+
+    assert (state.generation, state.released_version, state.released_arches) == (3, None, [])
+    assert state.heads["ref"].timestamp == NOW
+    assert state.model_dump(mode="json") == {**document, "released_version": None, "released_arches": []}
