@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import AnnounceTask
+from chalicelib.models.announce import Announcement, AnnounceTask
 from chalicelib.stages.announce import announce
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="announce")
 @task(AnnounceTask)
-def handler(event: AnnounceTask):
+def handler(event: AnnounceTask) -> Announcement:
     return announce(event)

@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import CheckBuildTask
+from chalicelib.models.build import BuiltImages, CheckBuildTask
 from chalicelib.stages.build import check_build
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="check_build")
 @task(CheckBuildTask)
-def handler(event: CheckBuildTask):
-    return [image.model_dump(mode="json") for image in check_build(event)]
+def handler(event: CheckBuildTask) -> BuiltImages:
+    return check_build(event)

@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import CopiesTask
+from chalicelib.models.regions import Copies, CopiesTask
 from chalicelib.stages.distribute import check_copies
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="check_copies")
 @task(CopiesTask)
-def handler(event: CopiesTask):
+def handler(event: CopiesTask) -> Copies:
     return check_copies(event)

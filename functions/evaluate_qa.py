@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import EvaluateTask
+from chalicelib.models.build import BuiltImage, EvaluateTask
 from chalicelib.stages.build import evaluate_qa
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="evaluate_qa")
 @task(EvaluateTask)
-def handler(event: EvaluateTask):
+def handler(event: EvaluateTask) -> BuiltImage:
     return evaluate_qa(event)

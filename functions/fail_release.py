@@ -3,7 +3,8 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import FailTask
+from chalicelib.models.failure import ErrorToRaise
+from chalicelib.models.finalize import FailTask
 from chalicelib.stages.finalize import fail_release
 
 blueprint = Blueprint(__name__)
@@ -11,5 +12,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="fail_release")
 @task(FailTask)
-def handler(event: FailTask):
+def handler(event: FailTask) -> ErrorToRaise:
     return fail_release(event)

@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import FinalizeTask
+from chalicelib.models.finalize import FinalizeResult, FinalizeTask
 from chalicelib.stages.finalize import finalize
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="finalize")
 @task(FinalizeTask)
-def handler(event: FinalizeTask):
+def handler(event: FinalizeTask) -> FinalizeResult:
     return finalize(event)

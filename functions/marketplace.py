@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import MarketplaceTask
+from chalicelib.models.marketplace import MarketplaceProgress, MarketplaceTask
 from chalicelib.stages.marketplace import advance
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="marketplace")
 @task(MarketplaceTask)
-def handler(event: MarketplaceTask):
+def handler(event: MarketplaceTask) -> MarketplaceProgress:
     return advance(event)

@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import PreflightTask
+from chalicelib.models.regions import Preflight, PreflightTask
 from chalicelib.stages.preflight import preflight
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="preflight")
 @task(PreflightTask)
-def handler(event: PreflightTask):
+def handler(event: PreflightTask) -> Preflight:
     return preflight(event)

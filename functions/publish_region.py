@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import PublishTask
+from chalicelib.models.regions import PublishTask, RegionOutcome
 from chalicelib.stages.publish import publish_region
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="publish_region")
 @task(PublishTask)
-def handler(event: PublishTask):
+def handler(event: PublishTask) -> RegionOutcome:
     return publish_region(event)

@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import RegisterTask
+from chalicelib.models.build import BuiltImage, RegisterTask
 from chalicelib.stages.build import register_image
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="register_image")
 @task(RegisterTask)
-def handler(event: RegisterTask):
+def handler(event: RegisterTask) -> BuiltImage:
     return register_image(event)

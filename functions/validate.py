@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.core.observability import task
-from chalicelib.models import ValidateTask
+from chalicelib.models.regions import ValidateTask, Validation
 from chalicelib.stages.validate import validate
 
 blueprint = Blueprint(__name__)
@@ -11,5 +11,5 @@ blueprint = Blueprint(__name__)
 
 @blueprint.lambda_function(name="validate")
 @task(ValidateTask)
-def handler(event: ValidateTask):
+def handler(event: ValidateTask) -> Validation:
     return validate(event)

@@ -18,7 +18,8 @@ from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import Finished, StageEvent
 from atomic_release.local.serving import until_stopped
 from chalicelib.core.config import load_streams
-from chalicelib.models import RELEASED_STATUSES, ReleaseInput
+from chalicelib.models.record import ReleaseStatus
+from chalicelib.models.release import ReleaseInput
 from chalicelib.stages.failure import describe_cause
 from chalicelib.store import records
 from chalicelib.triggers import detect
@@ -140,7 +141,7 @@ def run_local_release(args) -> int:
                         on_stage=_stage_printer(progress))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
-    elif result.status in RELEASED_STATUSES:
+    elif result.status in ReleaseStatus.RELEASED:
         print(_table(result))
         print(f"stream metadata: {result.metadata_url}")
         for line in result.marketplace:
@@ -154,7 +155,7 @@ def run_local_release(args) -> int:
     else:
         print(f"release {result.release_id} {result.status}: {result.failure}")
     # The images are public: what is missing is a warning, and a fill-in run's to fix.
-    return 0 if result.status in RELEASED_STATUSES else 1
+    return 0 if result.status in ReleaseStatus.RELEASED else 1
 
 
 def serve_locally(args) -> int:

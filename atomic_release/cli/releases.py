@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from atomic_release.cli.api_client import ApiClient, ApiError, HttpError
-from chalicelib.models import RELEASED_STATUSES, ProductChange
+from chalicelib.models.marketplace import ProductChange
+from chalicelib.models.record import ReleaseStatus
 
 STAGE_COUNT = 9
 # A region's way to being released; any other status has ended it there.
@@ -122,7 +123,7 @@ def _product_line(change: dict) -> str:
 def warnings(view: dict) -> list[str]:
     """What a release that is out misses, as ``local release`` warns of it."""
     release = view["release"]
-    if release["status"] not in (*RELEASED_STATUSES, "PUBLISHED"):
+    if release["status"] not in ReleaseStatus.OUT:
         return []
     lines = [f"warning: released without {arch}" for arch in release.get("missing_arches", [])]
     lines += [f"warning: {region} is not published: {reason}"
@@ -309,7 +310,7 @@ class Watch:
         """The record once the run's end is written to it (on AWS the rule on an execution's end
         writes an abort or a timeout a moment after the execution stopped)."""
         for _ in range(tries):
-            if view["release"]["status"] not in ("RUNNING", "PUBLISHED"):
+            if view["release"]["status"] not in ReleaseStatus.UNSETTLED:
                 break
             self.sleep()
             view = self.api.release(self.release_id)
@@ -335,7 +336,7 @@ def watch(api: ApiClient, release_id: str, interval: float, output: str, run_arn
         print(json.dumps(view, indent=2))
     else:
         render_view(view, _console())
-    return 0 if view["release"]["status"] in RELEASED_STATUSES else 1
+    return 0 if view["release"]["status"] in ReleaseStatus.RELEASED else 1
 
 
 # -- the commands --------------------------------------------------------------------------------

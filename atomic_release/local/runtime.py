@@ -24,7 +24,7 @@ from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
 from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.core.settings import reset_settings
-from chalicelib.models import ReleaseInput
+from chalicelib.models.release import ReleaseInput
 from chalicelib.stages.flow import PROGRESS_STATES
 from chalicelib.triggers.starter import StartResult, start_release
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.core.regions import first_regions
-from chalicelib.models import ArchCommit, ReleaseInput
+from chalicelib.models.release import ArchCommit, ReleaseInput
 
 
 def synthetic_release(stream_name: str, version: str, regions: int | None = None,

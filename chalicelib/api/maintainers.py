@@ -6,7 +6,6 @@ import binascii
 import json
 import time
 from collections.abc import Callable
-from typing import get_args
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -19,7 +18,8 @@ from chalicelib.core.config import describe_validation_error, load_streams
 from chalicelib.core.errors import BadRequest, Refusal, ReleaseNotFound, ReleaseNotRunning
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
-from chalicelib.models import ENDED_UNRELEASED, VERSION_PATTERN, ReleaseInput, ReleaseRecord
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
+from chalicelib.models.release import VERSION_PATTERN, ReleaseInput
 from chalicelib.stages.failure import describe_cause
 from chalicelib.store import records
 from chalicelib.triggers import detect
@@ -27,7 +27,6 @@ from chalicelib.triggers.detect import Decision
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
 from chalicelib.upkeep.sweeper import on_execution_ended
 
-STATUSES = get_args(ReleaseRecord.model_fields["status"].annotation)
 PAGE_DEFAULT, PAGE_MAX = 20, 100
 
 
@@ -50,8 +49,8 @@ class ListFilter(_Known):
     @field_validator("status")
     @classmethod
     def _known_status(cls, value):
-        if value is not None and value not in STATUSES:
-            raise ValueError(f"unknown status {value!r} (one of: {', '.join(STATUSES)})")
+        if value is not None and value not in tuple(ReleaseStatus):
+            raise ValueError(f"unknown status {value!r} (one of: {', '.join(ReleaseStatus)})")
         return value
 
 
@@ -163,10 +162,10 @@ def _record(release_id: str) -> ReleaseRecord:
         raise ReleaseNotFound(f"no release {release_id} is recorded", release_id=release_id) from None
     starting = records.new_record(release, arn, release.regions or [],
                                   created_at=described["startDate"].isoformat(timespec="seconds"))
-    if described["status"] not in ENDED_UNRELEASED:
+    if described["status"] not in ReleaseStatus.ENDED_UNRELEASED:
         return starting
     return starting.model_copy(update={
-        "status": described["status"], "failed_stage": "prepare",
+        "status": ReleaseStatus(described["status"]), "failed_stage": "prepare",
         "failure": describe_cause("prepare", described.get("error"), described.get("cause"))})
 
 

@@ -11,7 +11,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import stepfunctions
 from chalicelib.aws.stepfunctions import execution_history
-from chalicelib.models import Failure, ProductChange, QACheck, QAReport, RegionOutcome, ReleaseRecord, run_name
+from chalicelib.models.build import QACheck, QAReport
+from chalicelib.models.failure import Failure
+from chalicelib.models.marketplace import ProductChange
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
+from chalicelib.models.regions import RegionOutcome
+from chalicelib.models.release import run_name
 from chalicelib.stages.failure import describe, describe_cause, innermost
 from chalicelib.stages.flow import (
     BUILD_STEP_OF_STATE,
@@ -94,7 +99,7 @@ class ReleaseSummary(BaseModel):
     @classmethod
     def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
         derived = {"arches", "missing_regions", "missing_products"}
-        settled = record.status not in ("RUNNING", "PUBLISHED")
+        settled = record.status not in ReleaseStatus.UNSETTLED
         return cls(**record.model_dump(include=set(cls.model_fields) - derived), arches=sorted(record.commits),
                    missing_regions=record.missing_regions, missing_products=record.missing_products if settled else [])
 
@@ -196,10 +201,10 @@ def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> 
 # -- architectures -------------------------------------------------------------------------------
 
 def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
-    arches = {arch: ArchView(arch=arch, ref=commit.get("ref", ""), checksum=commit.get("checksum", ""),
+    arches = {arch: ArchView(arch=arch, ref=commit.ref, checksum=commit.checksum,
                              image_id=(record.images.get(arch) or {}).get(record.regions[0] if record.regions else ""))
               for arch, commit in sorted(record.commits.items())}
-    built_earlier = {image.get("arch") for image in record.built_images}
+    built_earlier = {image.arch for image in record.built_images}
     entered_build = False
     for event in history:
         name = _entered(event)
@@ -262,7 +267,7 @@ def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) 
         if state == "Preflight":
             for region in (output.get("preflight") or {}).get("ready", []):
                 regions[region] = RegionView(region=region, status="ready", stage="preflight")
-    if record.status != "RUNNING":
+    if record.status != ReleaseStatus.RUNNING:
         regions.update(_recorded(record))
     if execution_status not in ("RUNNING", "UNKNOWN"):
         # a run that ended unreleased removed its private copies; one that succeeded got no further
@@ -276,8 +281,7 @@ def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) 
 
 
 def _recorded(record: ReleaseRecord) -> dict[str, RegionView]:
-    outcomes = [_outcome(state) for state in record.region_states.values()]
-    return {outcome.region: _region_view(outcome) for outcome in outcomes if outcome}
+    return {outcome.region: _region_view(outcome) for outcome in record.region_states.values()}
 
 
 def _outcomes(state: str, output: dict) -> list[RegionOutcome]:

@@ -31,10 +31,10 @@ def parse(model: type[M], event: Any) -> M:
 def task(model: type[BaseModel]) -> Callable:
     """Wrap ``body(parsed_input)`` as a Lambda handler ``(event, context)``: check the function's
     settings, parse the input, log with the release id as correlation id, trace, count, and
-    serialise the output. An error the pipeline raises is logged with its region, architecture,
-    image and release before the state machine sees it."""
+    serialise the model it returns. An error the pipeline raises is logged with its region,
+    architecture, image and release before the state machine sees it."""
 
-    def wrap(body: Callable[[Any], Any]) -> Callable[[dict, Any], Any]:
+    def wrap(body: Callable[[Any], BaseModel]) -> Callable[[dict, Any], Any]:
         @logger.inject_lambda_context(correlation_id_path="release_id", clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
@@ -48,7 +48,7 @@ def task(model: type[BaseModel]) -> Callable:
                                                      **error.context})
                 raise
             metrics.add_metric(name=f"{body.__module__.rsplit('.', 1)[-1]}_ok", unit=MetricUnit.Count, value=1)
-            return result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            return result.model_dump(mode="json")
 
         return handler
 

@@ -17,7 +17,7 @@ from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.settings import settings
-from chalicelib.models import Announcement, AnnounceTask
+from chalicelib.models.announce import Announcement, AnnounceTask
 from chalicelib.store import records
 
 CACHE_CONTROL = "public, max-age=60"

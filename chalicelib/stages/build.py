@@ -22,18 +22,19 @@ from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.core.tags import as_dict, release_filters, release_tags, tag_specifications
 from chalicelib.guest.user_data import TARGET_DEVICE, Role, render_builder, render_qa, token_fingerprint
-from chalicelib.models import (
+from chalicelib.models.build import (
     ArchTask,
     BuiltImage,
+    BuiltImages,
     CallbackTask,
-    Caught,
     CheckBuildTask,
     CleanupArchTask,
     EvaluateTask,
-    Failure,
+    LaunchedGuest,
     QATask,
     RegisterTask,
 )
+from chalicelib.models.failure import CaughtInStage, ErrorToRaise
 
 BUILDER_DEADLINE_MINUTES = 120
 REGISTER_BUDGET_S = 780  # of the task Lambda's 900 s
@@ -52,7 +53,7 @@ def _stream(task: ArchTask) -> Stream:
 
 
 def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Callable[[dict], str], params: dict,
-                  block_devices: list[dict]) -> dict:
+                  block_devices: list[dict]) -> LaunchedGuest:
     """Launch one guest, unless this very task attempt launched it already. A live guest of
     an earlier attempt holds a dead task token: it is terminated and replaced."""
     fingerprint = token_fingerprint(task.task_token)
@@ -60,7 +61,7 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
                                 fingerprint)
     if own:
         logger.info("guest already launched by this attempt", extra={"instance_id": own["InstanceId"]})
-        return {"instance_id": own["InstanceId"]}
+        return LaunchedGuest(instance_id=own["InstanceId"])
     _remove_guests(task.region, stale)
 
     stream = _stream(task)
@@ -87,7 +88,7 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
             continue
         logger.info("guest launched", extra={"role": role, "instance_id": instance_id,
                                              "instance_type": instance_type, "subnet": subnet})
-        return {"instance_id": instance_id}
+        return LaunchedGuest(instance_id=instance_id)
     raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: every placement failed: "
                               + "; ".join(attempts), region=task.region, arch=task.arch)
 
@@ -141,7 +142,7 @@ def builder_image(stream: Stream, arch: str, region: str) -> str:
                                   region=region, arch=arch) from None
 
 
-def launch_builder(task: CallbackTask) -> dict:
+def launch_builder(task: CallbackTask) -> LaunchedGuest:
     stream = _stream(task)
     params = {
         "repo_url": stream.repo_url, "ref": task.commit.ref, "commit": task.commit.checksum,
@@ -223,7 +224,7 @@ def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:
     )
 
 
-def launch_qa(task: QATask) -> dict:
+def launch_qa(task: QATask) -> LaunchedGuest:
     form = _stream(task).qa_user_data
     params = {"commit": task.commit.checksum, "arch": ostree_arch(task.arch), "image_id": task.image.image_id}
     return _launch_guest(task, "qa", task.image.image_id, lambda p: render_qa(p, form, QA_DEADLINE_MINUTES),
@@ -241,27 +242,25 @@ def evaluate_qa(task: EvaluateTask) -> BuiltImage:
     return task.image
 
 
-def cleanup_arch(task: CleanupArchTask) -> dict:
+def cleanup_arch(task: CleanupArchTask) -> ErrorToRaise:
     """Remove everything this architecture created, and hand the failure on to the Fail state.
     A public image stays: a rerun reuses by name the image an earlier run published, which
     ``latest`` may name; retention retires it."""
     removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch,
                                                      keep_public_images=True)
     logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict()})
-    return {"error": task.failure.rethrowable_error, "cause": task.failure.model_dump_json()}
+    return ErrorToRaise(error=task.failure.rethrowable_error, cause=task.failure.model_dump_json())
 
 
-def check_build(task: CheckBuildTask) -> list[BuiltImage]:
+def check_build(task: CheckBuildTask) -> BuiltImages:
     """After every architecture has ended: the images, or the first failure, raised."""
     failed = [outcome for outcome in task.results if outcome.failed]
     if failed:
         first = failed[0]
-        if "caught" in first.failed:  # CleanupArch itself failed: the stage's own failure, as caught
-            caught = Caught.model_validate(first.failed["caught"])
-            raise ArchitectureFailed(Failure(stage=first.failed.get("stage", "build"), arch=first.arch,
-                                             error=caught.Error, cause=caught.Cause or "").model_dump_json(),
+        if isinstance(first.failed, CaughtInStage):  # CleanupArch itself failed: the stage's own failure
+            raise ArchitectureFailed(first.failed.caught.in_stage(first.failed.stage, first.arch).model_dump_json(),
                                      arch=first.arch)
         # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
-        raise ArchitectureFailed(first.failed.get("cause") or first.failed.get("error", "unknown"), arch=first.arch)
-    return [BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
-            for o in task.results]
+        raise ArchitectureFailed(first.failed.cause or first.failed.error, arch=first.arch)
+    return BuiltImages([BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
+                        for o in task.results])

@@ -13,7 +13,8 @@ from chalicelib.core.config import load_streams
 from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import release_tags, tag_specifications
-from chalicelib.models import BuiltImage, Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.regions import Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
 
 # CopyImage has no stated duration: 30 minutes and more per region are normal.
 COPY_DEADLINE = timedelta(hours=6)

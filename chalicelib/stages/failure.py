@@ -2,7 +2,7 @@
 
 import json
 
-from chalicelib.models import Failure
+from chalicelib.models.failure import Failure
 
 _TIMEOUTS = {
     "States.Timeout": "no report before the task's deadline",

@@ -7,11 +7,10 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.ec2 import Removed, remove_release_resources
 from chalicelib.aws.errors import message_of
 from chalicelib.core.observability import logger
-from chalicelib.models import (
-    FailTask,
-    FinalizeTask,
-    missing_regions,
-)
+from chalicelib.models.failure import ErrorToRaise
+from chalicelib.models.finalize import FailTask, FinalizeResult, FinalizeTask
+from chalicelib.models.record import ReleaseStatus
+from chalicelib.models.regions import missing_regions
 from chalicelib.stages.announce import images_by_arch
 from chalicelib.stages.failure import describe, innermost
 from chalicelib.store import records
@@ -21,15 +20,15 @@ def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, 
     return {arch: {**earlier.get(arch, {}), **now.get(arch, {})} for arch in sorted({*earlier, *now})}
 
 
-def settled_status(missing_regions: dict[str, str], marketplace_unsuccessful: list[str]) -> str:
+def settled_status(missing_regions: dict[str, str], marketplace_unsuccessful: list[str]) -> ReleaseStatus:
     """Published everywhere and on Marketplace, published with regions missing, or published
     with a Marketplace version missing (the more urgent to retry, so it wins)."""
     if marketplace_unsuccessful:
-        return "MARKETPLACE_FAILED"
-    return "PARTIAL" if missing_regions else "SUCCEEDED"
+        return ReleaseStatus.MARKETPLACE_FAILED
+    return ReleaseStatus.PARTIAL if missing_regions else ReleaseStatus.SUCCEEDED
 
 
-def finalize(task: FinalizeTask) -> dict:
+def finalize(task: FinalizeTask) -> FinalizeResult:
     """Record the release complete, or what it misses: regions, each with why, and Marketplace
     versions. A fill-in run's regions and change sets are merged into what the release had.
     Called first before Marketplace is followed (PUBLISHED: out, Marketplace pending), and again
@@ -37,26 +36,25 @@ def finalize(task: FinalizeTask) -> dict:
     record = records.get(task.release_id)
     earlier = record if record and task.attempt else None
     region_states = dict(earlier.region_states) if earlier else {}
-    region_states.update({o.region: o.model_dump(mode="json", exclude_none=True) for o in task.outcomes})
+    region_states.update({o.region: o for o in task.outcomes})
     images = _merged_images(earlier.images if earlier else {}, images_by_arch(task))
     marketplace = {**(earlier.marketplace if earlier else {}), **{c.arch: c for c in task.marketplace.products}}
     missing = missing_regions(region_states)
     unsuccessful = task.marketplace.unsuccessful
-    status = "PUBLISHED" if task.marketplace.following else settled_status(missing, unsuccessful)
-    records.mark_finished(task.release_id, status, images, task.announcement.metadata_url,
-                          [i.model_dump(mode="json") for i in task.images], region_states,
-                          {arch: change.model_dump(mode="json", exclude_none=True) for arch, change in marketplace.items()})
+    status = ReleaseStatus.PUBLISHED if task.marketplace.following else settled_status(missing, unsuccessful)
+    records.mark_finished(task.release_id, status, images, task.announcement.metadata_url, task.images, region_states,
+                          marketplace)
     if missing:
         logger.warning("release partial", extra={"missing": missing})
     if unsuccessful:
         logger.warning("published, Marketplace failed", extra={"marketplace": unsuccessful})
-    return {"release_id": task.release_id, "status": status, "images": images, "missing": missing,
-            "marketplace": {arch: change.status for arch, change in marketplace.items()},
-            "marketplace_failed": unsuccessful,
-            "metadata_url": task.announcement.metadata_url, "latest_moved": task.announcement.latest_moved}
+    return FinalizeResult(release_id=task.release_id, status=status, images=images, missing=missing,
+                          marketplace={arch: change.status for arch, change in marketplace.items()},
+                          marketplace_failed=unsuccessful, metadata_url=task.announcement.metadata_url,
+                          latest_moved=task.announcement.latest_moved)
 
 
-def fail_release(task: FailTask) -> dict:
+def fail_release(task: FailTask) -> ErrorToRaise:
     """Remove what the release created in every region, then record the failure.
 
     A failed fill-in run removes nothing and leaves the release partial: it launched no
@@ -66,12 +64,12 @@ def fail_release(task: FailTask) -> dict:
     Marketplace versions are in doubt. Public images always stay (something may name them
     already, this run's or an earlier run's that a rerun reused): retention retires them."""
     record = records.get(task.release_id)
-    if record and record.status == "PUBLISHED" and record.execution_arn == task.execution_arn:
+    if record and record.status == ReleaseStatus.PUBLISHED and record.execution_arn == task.execution_arn:
         sentence = describe(innermost(task.failure))
-        records.mark_ended(task.release_id, "MARKETPLACE_FAILED", f"{sentence}; the release is out",
+        records.mark_ended(task.release_id, ReleaseStatus.MARKETPLACE_FAILED, f"{sentence}; the release is out",
                            owner=task.execution_arn)
         logger.error("release failed after it was published", extra={"failure": sentence})
-        return {"error": innermost(task.failure).rethrowable_error, "cause": sentence}
+        return ErrorToRaise(error=innermost(task.failure).rethrowable_error, cause=sentence)
     removed, unclean = Removed(), []
     for region in ([] if task.attempt else task.regions):
         try:
@@ -90,4 +88,4 @@ def fail_release(task: FailTask) -> dict:
     else:
         records.mark_failed(task.release_id, failure.stage, sentence)
     logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict()})
-    return {"error": failure.rethrowable_error, "cause": sentence}
+    return ErrorToRaise(error=failure.rethrowable_error, cause=sentence)

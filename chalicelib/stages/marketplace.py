@@ -19,7 +19,7 @@ from chalicelib.core.config import MarketplaceProduct, Stream, load_streams
 from chalicelib.core.errors import MarketplaceThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE
-from chalicelib.models import MarketplaceProgress, MarketplaceTask, ProductChange
+from chalicelib.models.marketplace import MarketplaceProgress, MarketplaceTask, ProductChange
 from chalicelib.store import records
 
 ENTITY_TYPE = "AmiProduct@1.0"

@@ -13,7 +13,8 @@ from chalicelib.aws import ec2, service_quotas
 from chalicelib.aws.errors import describe
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
-from chalicelib.models import BuiltImage, Preflight, PreflightTask, RegionOutcome
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.regions import Preflight, PreflightTask, RegionOutcome
 
 PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
 REGIONS_AT_ONCE = 8

@@ -6,25 +6,22 @@ Marketplace products. A fill-in run plans only what the release still misses."""
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import ReleaseNotPartial
 from chalicelib.core.observability import logger
-from chalicelib.models import (
-    FILLABLE_STATUSES,
-    ProductChange,
-    ReleaseInput,
-    ReleaseRecord,
-    without_version,
-)
+from chalicelib.models.marketplace import MarketplaceProgress, ProductChange, without_version
+from chalicelib.models.prepare import ReleasePlan
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
+from chalicelib.models.release import PlannedArch, ReleaseInput
 from chalicelib.store import records
 
 
-def _marketplace_plan(stream: Stream, arches: list[str], earlier: dict[str, ProductChange]) -> dict:
+def _marketplace_plan(stream: Stream, arches: list[str], earlier: dict[str, ProductChange]) -> MarketplaceProgress:
     """The Marketplace stage's starting point; an earlier run's change sets come along, so one
     still in flight is followed rather than sent again."""
-    plan = {"arches": arches, "pending": bool(arches), "wait_seconds": stream.marketplace.check_every_minutes * 60}
-    return {**plan, "products": [earlier[arch].model_dump(mode="json", exclude_none=True)
-                                 for arch in arches if arch in earlier]}
+    return MarketplaceProgress(arches=arches, pending=bool(arches),
+                               wait_seconds=stream.marketplace.check_every_minutes * 60,
+                               products=[earlier[arch] for arch in arches if arch in earlier])
 
 
-def prepare(release: ReleaseInput, execution_arn: str) -> dict:
+def prepare(release: ReleaseInput, execution_arn: str) -> ReleasePlan:
     """Check the input against its stream, claim the release record, plan the work. A fill-in
     run plans what the release still misses: regions, with the images it built, and Marketplace
     versions that did not succeed."""
@@ -37,25 +34,24 @@ def prepare(release: ReleaseInput, execution_arn: str) -> dict:
         "attempt": release.attempt,
         "base_region": stream.regions.base,
         "copy_concurrency": stream.copy_concurrency,
-        "arches": [{"arch": arch, "commit": commit.model_dump(mode="json")}
-                   for arch, commit in sorted(release.commits.items())],
+        "arches": [PlannedArch(arch=arch, commit=commit) for arch, commit in sorted(release.commits.items())],
     }
     if not release.attempt:
         regions = release.regions_for(stream)
         arches = [arch for arch in stream.marketplace_arches if arch in release.commits]
         claim = records.claim_rerun if release.rerun else records.create
         claim(release, execution_arn, regions, arches)
-        return {**plan, "regions": regions, "marketplace": _marketplace_plan(stream, arches, {})}
+        return ReleasePlan(**plan, regions=regions, marketplace=_marketplace_plan(stream, arches, {}))
     earlier = records.get(release.release_id)
-    if earlier and earlier.status in FILLABLE_STATUSES and nothing_to_fill_in(stream, earlier):
+    if earlier and earlier.status in ReleaseStatus.FILLABLE and nothing_to_fill_in(stream, earlier):
         raise ReleaseNotPartial(f"release {release.release_id} misses no region and no Marketplace version: "
                                 "nothing to fill in", release_id=release.release_id)
     record = records.claim_fill_in(release, execution_arn)
     missing = [region for region in record.regions if region in record.missing_regions]
     arches = _unsent(stream, record)
     logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing, "marketplace": arches})
-    return {**plan, "regions": missing, "images": record.built_images,
-            "marketplace": _marketplace_plan(stream, arches, record.marketplace)}
+    return ReleasePlan(**plan, regions=missing, images=record.built_images,
+                       marketplace=_marketplace_plan(stream, arches, record.marketplace))
 
 
 def nothing_to_fill_in(stream: Stream, record: ReleaseRecord) -> bool:

@@ -18,7 +18,7 @@ from chalicelib.aws.ec2 import (
 from chalicelib.aws.errors import describe
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import PublishFailed
-from chalicelib.models import PublishTask, RegionOutcome
+from chalicelib.models.regions import PublishTask, RegionOutcome
 
 REGIONS_AT_ONCE = 8
 

@@ -13,7 +13,7 @@ from chalicelib.aws.ssm import parameter_value
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import NothingPublished
 from chalicelib.core.observability import logger
-from chalicelib.models import Check, RegionalImage, RegionOutcome, ValidateTask, Validation
+from chalicelib.models.regions import Check, RegionalImage, RegionOutcome, ValidateTask, Validation
 from chalicelib.stages.build import BOOT_MODE
 from chalicelib.stages.publish import REGIONS_AT_ONCE, version_parameter
 

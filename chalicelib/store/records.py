@@ -8,7 +8,11 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import dynamodb
 from chalicelib.core.errors import ReleaseExists, ReleaseNotPartial
 from chalicelib.core.settings import settings
-from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, ReleaseRecord
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.marketplace import ProductChange
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
+from chalicelib.models.regions import RegionOutcome
+from chalicelib.models.release import ReleaseInput
 
 
 def table_name() -> str:
@@ -46,8 +50,7 @@ def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], ma
     now = _now()
     return ReleaseRecord(
         release_id=release.release_id, stream=release.stream, version=release.version,
-        trigger=release.trigger, status="RUNNING", execution_arn=execution_arn,
-        commits={a: c.model_dump(mode="json") for a, c in release.commits.items()},
+        trigger=release.trigger, status=ReleaseStatus.RUNNING, execution_arn=execution_arn, commits=release.commits,
         regions=regions, created_at=created_at or now, updated_at=now, missing_arches=list(release.missing_arches),
         marketplace_arches=list(marketplace_arches), rerun=release.rerun,
     )
@@ -60,7 +63,7 @@ def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None =
     request = {"ConditionExpression": condition}
     if names:
         request.update(ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values or {}))
-    if dynamodb.put_item(table_name(), _to_item(record.model_dump()), **request):
+    if dynamodb.put_item(table_name(), _to_item(record.model_dump(mode="json")), **request):
         return record
     existing = get(record.release_id)
     if existing and existing.execution_arn == record.execution_arn:
@@ -85,7 +88,7 @@ def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
     earlier = get(release.release_id)
     record = new_record(release, execution_arn, regions, marketplace_arches,
                          created_at=earlier.created_at if earlier else None)
-    statuses = {f":ended{i}": status for i, status in enumerate(ENDED_UNRELEASED)}
+    statuses = {f":ended{i}": status for i, status in enumerate(ReleaseStatus.ENDED_UNRELEASED)}
     return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND "
                                     "(attribute_not_exists(#rerun) OR #rerun < :rerun)",
                             {"#status": "status", "#rerun": "rerun"}, {**statuses, ":rerun": release.rerun})
@@ -116,7 +119,7 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
     """A fill-in run takes over a release that is out but misses something: only an attempt
     newer than the last one that claimed it, only while the release is in such a state (a retry
     of this same execution finds its claim)."""
-    statuses = {f":fillable{i}": status for i, status in enumerate(FILLABLE_STATUSES)}
+    statuses = {f":fillable{i}": status for i, status in enumerate(ReleaseStatus.FILLABLE)}
     dynamodb.update_item_if(
         table_name(), _key(release.release_id),
         UpdateExpression="SET #before = #status, #status = :running, #arn = :arn, #attempt = :attempt, "
@@ -125,7 +128,7 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
         ExpressionAttributeNames={"#status": "status", "#arn": "execution_arn", "#attempt": "attempt",
                                   "#updated": "updated_at", "#before": "status_before_fill_in",
                                   "#marketplace": "marketplace"},
-        ExpressionAttributeValues=_to_item({":running": "RUNNING", ":arn": execution_arn, **statuses,
+        ExpressionAttributeValues=_to_item({":running": ReleaseStatus.RUNNING, ":arn": execution_arn, **statuses,
                                             ":nothing": {},
                                             ":attempt": release.attempt,
                                             ":now": _now()}),
@@ -138,11 +141,16 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
     return record
 
 
-def mark_finished(release_id: str, status: str, images: dict[str, dict[str, str]], metadata_url: str,
-                  built_images: list[dict], region_states: dict[str, dict], marketplace: dict[str, dict] | None = None) -> None:
-    _update(release_id, status=status, images=images, metadata_url=metadata_url, built_images=built_images,
-            region_states=region_states, marketplace=marketplace or {}, failed_stage=None, failure=None,
-            status_before_fill_in=None)
+def mark_finished(release_id: str, status: ReleaseStatus, images: dict[str, dict[str, str]], metadata_url: str,
+                  built_images: list[BuiltImage], region_states: dict[str, RegionOutcome],
+                  marketplace: dict[str, ProductChange] | None = None) -> None:
+    _update(release_id, status=status, images=images, metadata_url=metadata_url,
+            built_images=[image.model_dump(mode="json") for image in built_images],
+            region_states={region: outcome.model_dump(mode="json", exclude_none=True)
+                           for region, outcome in region_states.items()},
+            marketplace={arch: change.model_dump(mode="json", exclude_none=True)
+                         for arch, change in (marketplace or {}).items()},
+            failed_stage=None, failure=None, status_before_fill_in=None)
 
 
 def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str) -> None:
@@ -167,7 +175,7 @@ def mark_marketplace(release_id: str, changes: dict[str, dict]) -> None:
 
 
 def mark_failed(release_id: str, stage: str, failure: str) -> None:
-    _update(release_id, status="FAILED", failed_stage=stage, failure=failure)
+    _update(release_id, status=ReleaseStatus.FAILED, failed_stage=stage, failure=failure)
 
 
 def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure: str) -> bool:
@@ -177,7 +185,8 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     record = get(release_id)
     before = record.status_before_fill_in if record else None
     try:
-        _update(release_id, owner=execution_arn, status=before or "PARTIAL", failed_stage=stage, failure=failure)
+        _update(release_id, owner=execution_arn, status=before or ReleaseStatus.PARTIAL, failed_stage=stage,
+                failure=failure)
     except ClientError as error:
         if not dynamodb.condition_failed(error):
             raise
@@ -185,7 +194,7 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     return True
 
 
-def mark_ended(release_id: str, status: str, failure: str, owner: str | None = None) -> None:
+def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str | None = None) -> None:
     """An execution that ended without its Catch paths (ABORTED, TIMED_OUT), or after the release
     was out; with ``owner``, only while that execution owns the record."""
     _update(release_id, owner=owner, status=status, failure=failure)
@@ -204,7 +213,7 @@ def releases_of(stream: str) -> list[ReleaseRecord]:
     return [ReleaseRecord.model_validate(_from_item(item)) for item in items]
 
 
-def mark_retired(release_id: str, removed: dict[str, list[str]], status_was: str) -> None:
+def mark_retired(release_id: str, removed: dict[str, list[str]], status_was: ReleaseStatus) -> None:
     """Retention removed every image of the release; ``removed``: kind -> ``region:id`` of what went.
     Only while the release is as retention found it (a rerun may have claimed it since)."""
-    _update(release_id, status_was=status_was, status="RETIRED", retired=removed)
+    _update(release_id, status_was=status_was, status=ReleaseStatus.RETIRED, retired=removed)

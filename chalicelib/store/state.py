@@ -6,32 +6,28 @@ import time
 
 from chalicelib.aws import dynamodb
 from chalicelib.core.settings import settings
+from chalicelib.models.poll import PollState
 
 
 def table_name() -> str:
     return settings().state_table
 
 
-EMPTY_POLL_STATE = {"etag": None, "last_modified": None, "heads": {}, "pending": None, "released": None,
-                    "released_version": None, "released_arches": []}
-
-
-def get_poll_state(stream: str) -> dict:
-    """``{"generation": int, "etag", "last_modified", "heads": {ref: {checksum, version, timestamp}},
-    "pending": release id being started, "released": release id last started}``."""
+def get_poll_state(stream: str) -> PollState:
+    """The stream's poll state as the last poll left it; an empty one of generation 0 before the first."""
     item = dynamodb.get_item(table_name(), {"pk": {"S": f"stream#{stream}"}})
     if not item:
-        return {"generation": 0, **EMPTY_POLL_STATE}
-    return {"generation": int(item["generation"]["N"]), **EMPTY_POLL_STATE, **json.loads(item["document"]["S"])}
+        return PollState()
+    return PollState.model_validate({**json.loads(item["document"]["S"]), "generation": int(item["generation"]["N"])})
 
 
-def advance_poll_state(stream: str, generation: int, document: dict) -> bool:
+def advance_poll_state(stream: str, generation: int, document: PollState) -> bool:
     """Write the new state if nobody else has since ``generation`` was read: two overlapping
     polls cannot both act on the same change."""
     condition = "attribute_not_exists(pk)" if generation == 0 else "generation = :seen"
     values = {":seen": {"N": str(generation)}} if generation else {}
     item = {"pk": {"S": f"stream#{stream}"}, "generation": {"N": str(generation + 1)},
-            "document": {"S": json.dumps(document, sort_keys=True)}}
+            "document": {"S": json.dumps(document.model_dump(mode="json"), sort_keys=True)}}
     return dynamodb.put_item(table_name(), item, ConditionExpression=condition,
                              **({"ExpressionAttributeValues": values} if values else {}))
 

@@ -11,7 +11,8 @@ from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, describe_validation_error, load_streams
 from chalicelib.core.errors import InvalidReleaseInput, NotTheHead, VersionNotFound, VersionTaken
 from chalicelib.core.observability import logger
-from chalicelib.models import ArchCommit, ReleaseInput
+from chalicelib.models.poll import KnownHead
+from chalicelib.models.release import ArchCommit, ReleaseInput
 from chalicelib.ostree.repository import RefState, Repository, Summary, UnknownRef
 from chalicelib.store import records, state
 from chalicelib.triggers.starter import start_release
@@ -167,15 +168,12 @@ def _commit_of_version(repository: Repository, head: RefState, version: str) -> 
     return None
 
 
-def _stored(heads: dict) -> dict[str, RefState]:
-    return {name: RefState(name, h["checksum"], h["version"],
-                           datetime.fromisoformat(h["timestamp"]) if h["timestamp"] else None)
-            for name, h in heads.items()}
+def _stored(heads: dict[str, KnownHead]) -> dict[str, RefState]:
+    return {name: RefState(name, h.checksum, h.version, h.timestamp) for name, h in heads.items()}
 
 
-def _storable(heads: dict[Arch, RefState]) -> dict:
-    return {h.name: {"checksum": h.checksum, "version": h.version,
-                     "timestamp": h.timestamp.isoformat() if h.timestamp else None} for h in heads.values()}
+def _storable(heads: dict[Arch, RefState]) -> dict[str, KnownHead]:
+    return {h.name: KnownHead(checksum=h.checksum, version=h.version, timestamp=h.timestamp) for h in heads.values()}
 
 
 def poll(stream_name: str, now: datetime | None = None) -> Decision:
@@ -186,40 +184,40 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     if stream.cadence != "every-commit":
         return Decision(stream=stream.name, outcome="on-cadence", reason="released by the biweekly schedule")
     seen = state.get_poll_state(stream.name)
-    known = _stored(seen["heads"])
+    known = _stored(seen.heads)
     repository = Repository(stream.repo_url)
-    summary = repository.summary(*(() if seen["pending"] else (seen["etag"], seen["last_modified"])))
+    summary = repository.summary(*(() if seen.pending else (seen.etag, seen.last_modified)))
     if summary is not None and summary.not_modified and all(stream.refs[a] in known for a in stream.arches):
         heads = {arch: known[stream.refs[arch]] for arch in stream.arches}
     else:
         heads = read_refs(stream, repository, summary if summary and summary.refs is not None else None, known)
     release, missing = candidate(stream, heads, "poller", now)
-    document = {"etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
-                "heads": _storable(heads), "pending": release.release_id if release else None,
-                **{key: seen[key] for key in ("released", "released_version", "released_arches")}}
-    if release is not None and release.version == seen["released_version"] and release.release_id != seen["released"]:
+    document = seen.model_copy(update={
+        "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
+        "heads": _storable(heads), "pending": release.release_id if release else None})
+    if release is not None and release.version == seen.released_version and release.release_id != seen.released:
         # the late architecture of a version released without it: its images' names are taken
-        release, missing = None, [arch for arch in stream.arches if arch not in seen["released_arches"]]
-    if release is None or release.release_id == seen["released"]:
-        if any(document[key] != seen[key] for key in ("heads", "etag", "last_modified")):
-            state.advance_poll_state(stream.name, seen["generation"], {**document, "pending": None})
-        if release is None and heads and seen["released_version"] == max(
+        release, missing = None, [arch for arch in stream.arches if arch not in seen.released_arches]
+    if release is None or release.release_id == seen.released:
+        if (document.heads, document.etag, document.last_modified) != (seen.heads, seen.etag, seen.last_modified):
+            state.advance_poll_state(stream.name, seen.generation, document.model_copy(update={"pending": None}))
+        if release is None and heads and seen.released_version == max(
                 heads.values(), key=lambda h: h.timestamp or datetime.min.replace(tzinfo=timezone.utc)).version:
             how = f"without {', '.join(missing)}" if missing else "from other commits"
             return Decision(stream=stream.name, outcome="unchanged", missing=missing,
-                            reason=f"version {seen['released_version']} was released {how}; its images' names are "
+                            reason=f"version {seen.released_version} was released {how}; its images' names are "
                                    "taken, so these commits wait for a new version")
         if release is None:
             return Decision(stream=stream.name, outcome="waiting", missing=missing,
                             reason=f"waiting for {', '.join(missing)} at the newest version")
         return Decision(stream=stream.name, outcome="unchanged", release_id=release.release_id,
                         reason="nothing new since the last release")
-    if not state.advance_poll_state(stream.name, seen["generation"], document):
+    if not state.advance_poll_state(stream.name, seen.generation, document):
         return Decision(stream=stream.name, outcome="raced", reason="another poll is acting on this change")
     decision = _started(stream, release, missing, "poller")
-    state.advance_poll_state(stream.name, seen["generation"] + 1,
-                             {**document, "pending": None, "released": release.release_id,
-                              "released_version": release.version, "released_arches": sorted(release.commits)})
+    state.advance_poll_state(stream.name, seen.generation + 1, document.model_copy(update={
+        "pending": None, "released": release.release_id, "released_version": release.version,
+        "released_arches": sorted(release.commits)}))
     return decision
 
 

@@ -8,7 +8,8 @@ from chalicelib.aws import stepfunctions
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ReleaseNotFound, ReleaseNotPartial, ReleaseNotRetryable
 from chalicelib.core.settings import settings
-from chalicelib.models import ENDED_UNRELEASED, FILLABLE_STATUSES, ReleaseInput, run_name
+from chalicelib.models.record import ReleaseStatus
+from chalicelib.models.release import ReleaseInput, run_name
 from chalicelib.stages.prepare import nothing_to_fill_in
 from chalicelib.store import records
 
@@ -74,21 +75,21 @@ def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
     record = records.get(release_id)
     if record is None:
         raise ReleaseNotFound(f"no release {release_id} is recorded", release_id=release_id)
-    if record.status in FILLABLE_STATUSES:
+    if record.status in ReleaseStatus.FILLABLE:
         if nothing_to_fill_in(load_streams().stream(record.stream), record):
             raise ReleaseNotRetryable(f"release {release_id} is {record.status} but misses no region and no "
                                       "Marketplace version its stream still publishes: nothing to fill in",
                                       release_id=release_id)
         return RetryResult(kind="fill-in", **fill_in(release_id, machine_arn).model_dump())
-    if record.status in ENDED_UNRELEASED:
+    if record.status in ReleaseStatus.ENDED_UNRELEASED:
         machine_arn = machine_arn or state_machine_arn()
         release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits,
                                trigger="retry", missing_arches=record.missing_arches, regions=record.regions,
                                rerun=_next_run(machine_arn, release_id, record.rerun + 1, "rerun"))
         return RetryResult(kind="rerun", **start_release(release, machine_arn).model_dump())
     raise ReleaseNotRetryable(f"release {release_id} is {record.status}: only a release that is "
-                              f"{', '.join(FILLABLE_STATUSES)} (a fill-in run) or {', '.join(ENDED_UNRELEASED)} "
-                              "(a rerun) is retried", release_id=release_id)
+                              f"{', '.join(ReleaseStatus.FILLABLE)} (a fill-in run) or "
+                              f"{', '.join(ReleaseStatus.ENDED_UNRELEASED)} (a rerun) is retried", release_id=release_id)
 
 
 def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
@@ -96,9 +97,9 @@ def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
     misses, from the images it built, and the Marketplace versions that did not succeed.
     Raises ReleaseNotPartial for a release in any other state."""
     record = records.get(release_id)
-    if record is None or record.status not in FILLABLE_STATUSES:
+    if record is None or record.status not in ReleaseStatus.FILLABLE:
         raise ReleaseNotPartial(f"release {release_id} is {record.status if record else 'not recorded'}: only a "
-                                f"release that is {' or '.join(FILLABLE_STATUSES)} is filled in", release_id=release_id)
+                                f"release that is {' or '.join(ReleaseStatus.FILLABLE)} is filled in", release_id=release_id)
     machine_arn = machine_arn or state_machine_arn()
     release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits, trigger="retry",
                            missing_arches=record.missing_arches,

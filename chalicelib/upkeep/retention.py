@@ -22,12 +22,12 @@ from chalicelib.aws.errors import code_of, describe
 from chalicelib.core.config import Retention, Stream, load_streams
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE, as_dict
-from chalicelib.models import ENDED_UNRELEASED, RELEASED_STATUSES, ArchCommit, Model, ReleaseRecord
+from chalicelib.models.base import Model
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.stages.announce import read_stream_metadata
 from chalicelib.store import records
 from chalicelib.upkeep.sweeper import all_regions
 
-RETAINED_STATUSES = (*RELEASED_STATUSES, "PUBLISHED")
 # A release that ended unreleased after publication began kept its public images (something may
 # name them already); retention retires them at once, but for what the metadata or ``latest`` names.
 GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound", "ParameterNotFound"}
@@ -67,7 +67,7 @@ class RegionRetirement(Model):
 
 class Retirement(Model):
     release_id: str
-    status: str = Field(description="the release's status when planned: retired only while it stays so")
+    status: ReleaseStatus = Field(description="the release's status when planned: retired only while it stays so")
     version: str
     commit_time: datetime
     regions: dict[str, RegionRetirement] = Field(default_factory=dict, description="only regions with something")
@@ -169,7 +169,7 @@ def months_before(when: datetime, months: int) -> datetime:
 
 def commit_time(record: ReleaseRecord) -> datetime:
     """The latest commit time among the release's architectures."""
-    newest = max(ArchCommit.model_validate(commit).timestamp for commit in record.commits.values())
+    newest = max(commit.timestamp for commit in record.commits.values())
     return newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
 
 
@@ -194,11 +194,11 @@ class Keeping(NamedTuple):
 def keeping(every: list[ReleaseRecord], policy: Retention, now: datetime) -> Keeping:
     """Of a stream's releases, which keep their images under the policy and which retire: the
     released ones the policy does not keep, and every one that ended unreleased."""
-    releases = _newest_first([r for r in every if r.status in RETAINED_STATUSES])
+    releases = _newest_first([r for r in every if r.status in ReleaseStatus.OUT])
     reasons = [keep_reason(rank, record, policy, now) for rank, record in enumerate(releases)]
     return Keeping(kept=[(record, reason) for record, reason in zip(releases, reasons) if reason],
                    retiring=[record for record, reason in zip(releases, reasons) if not reason]
-                   + _newest_first([r for r in every if r.status in ENDED_UNRELEASED]))
+                   + _newest_first([r for r in every if r.status in ReleaseStatus.ENDED_UNRELEASED]))
 
 
 def referenced_images(stream: str, releases: list[ReleaseRecord]) -> dict[str, str]:
@@ -324,7 +324,7 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
         for release_id, part in parts.items():
             retirements[release_id].regions[region] = part
         result.restore += restores
-    unreleased = {r.release_id for r in retiring if r.status in ENDED_UNRELEASED}
+    unreleased = {r.release_id for r in retiring if r.status in ReleaseStatus.ENDED_UNRELEASED}
     result.retire = [r for r in result.retire if r.release_id not in unreleased or r.regions]
     return result
 

@@ -14,7 +14,8 @@ from chalicelib.aws.errors import ignoring
 from chalicelib.core.config import load_streams
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE, as_dict
-from chalicelib.models import ENDED_UNRELEASED, ReleaseInput, ReleaseRecord
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
+from chalicelib.models.release import ReleaseInput
 from chalicelib.store import records
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
 
@@ -46,14 +47,14 @@ def on_execution_ended(event: dict) -> dict:
         return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
     record = records.get(release_id)
     arn = detail.get("executionArn", "")
-    if record and (record.execution_arn != arn or record.status not in ("RUNNING", "PUBLISHED")):
+    if record and (record.execution_arn != arn or record.status not in ReleaseStatus.UNSETTLED):
         # handled already (an abort cleans up itself, then this rule runs too), or a later run
         # (a retry) owns the release now: what that run made is not this end's to remove
         return {"release_id": release_id, "cleaned": False,
                 "reason": f"the release is {record.status}, owned by {record.execution_arn.rsplit(':', 1)[-1]}"}
-    if record and record.status == "PUBLISHED":
-        records.mark_ended(release_id, "MARKETPLACE_FAILED", f"execution {status} while following Marketplace: "
-                           "the release is out; a fill-in run follows its change sets again", owner=arn)
+    if record and record.status == ReleaseStatus.PUBLISHED:
+        records.mark_ended(release_id, ReleaseStatus.MARKETPLACE_FAILED, f"execution {status} while following "
+                           "Marketplace: the release is out; a fill-in run follows its change sets again", owner=arn)
         return {"release_id": release_id, "cleaned": False, "reason": "the release was published: nothing to clean"}
     if release and release.attempt:
         records.mark_fill_in_failed(release_id, arn, "fill-in",
@@ -64,7 +65,8 @@ def on_execution_ended(event: dict) -> dict:
     for region in (record.regions if record else all_regions()):
         removed.add(remove_release_resources(region, release_id, keep_public_images=True))
     if record:
-        records.mark_ended(release_id, status, f"execution {status}: cleaned up what it had created", owner=arn)
+        records.mark_ended(release_id, ReleaseStatus(status), f"execution {status}: cleaned up what it had created",
+                           owner=arn)
     logger.warning("release ended without its catch paths; cleaned up",
                    extra={"release_id": release_id, "status": status, **removed.as_dict()})
     return {"release_id": release_id, "cleaned": True, "removed": removed.as_dict()}
@@ -141,7 +143,7 @@ def sweep(now: datetime | None = None) -> Swept:
             if release_id in running or _is_running(release_id, record):
                 running.add(release_id)
                 continue
-            if record and record.status not in ENDED_UNRELEASED:
+            if record and record.status not in ReleaseStatus.ENDED_UNRELEASED:
                 kinds = {kind: ids for kind, ids in kinds.items() if kind not in ("images", "snapshots")}
             for kind, ids in _remove(region, kinds).items():
                 swept[release_id][kind].extend(ids)

@@ -70,7 +70,7 @@ def test_a_region_failing_every_copy_leaves_the_release_partial_and_the_rest_pub
         assert nothing(release_resources(result.release_id, ["us-east-2"])), "the failed copies are removed"
         record = records.get(result.release_id)
         assert record.status == "PARTIAL"
-        assert record.region_states["us-east-2"]["status"] == "failed"
+        assert record.region_states["us-east-2"].status == "failed"
 
 
 def test_the_fill_in_run_copies_only_the_missing_region_and_completes_the_release(developer_release,
@@ -128,8 +128,8 @@ def test_validation_catches_an_image_made_private_behind_the_pipelines_back(deve
         assert result.missing_regions["us-west-1"].startswith("validate: ")
         assert "public is False, expected True" in result.missing_regions["us-west-1"]
         seen = records.get(result.release_id).region_states
-        assert [image["public"] for image in seen["us-west-1"]["images"]] == [False, False]
-        assert [image["public"] for image in seen["us-east-1"]["images"]] == [True, True]
+        assert [image.public for image in seen["us-west-1"].images] == [False, False]
+        assert [image.public for image in seen["us-east-1"].images] == [True, True]
         assert all(latest("us-west-1", arch) is None for arch in ARCHES)
         assert metadata_regions() == {"x86_64": {"us-east-1", "us-east-2"}, "aarch64": {"us-east-1", "us-east-2"}}
 

@@ -312,7 +312,7 @@ def test_a_maintainer_releases_a_stream_now_whatever_its_cadence(both_streams):
     assert runtime.wait(started["execution_arn"]).status == "SUCCEEDED"
     record = records.get(started["release_id"])
     assert record.trigger == "api"
-    assert {arch: commit["checksum"] for arch, commit in record.commits.items()} == checksums
+    assert {arch: commit.checksum for arch, commit in record.commits.items()} == checksums
     again = post(api, "/releases", {"stream": "stable"})
     assert again[0] == 409 and again[1]["outcome"] == "already-released"
 
@@ -328,7 +328,7 @@ def test_an_older_version_is_found_down_each_ref(both_streams):
     assert status == 202 and started["version"] == "43.1"
     runtime.wait(started["execution_arn"])
     record = records.get(started["release_id"])
-    assert {arch: commit["checksum"] for arch, commit in record.commits.items()} == older
+    assert {arch: commit.checksum for arch, commit in record.commits.items()} == older
 
 
 def test_a_version_no_ref_has_is_a_422_naming_the_refs(both_streams):

@@ -17,7 +17,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
 from chalicelib.core.tags import RELEASE, as_dict, release_tags, tag_specifications
 from chalicelib.guest.user_data import read_user_data
-from chalicelib.models import ReleaseInput
+from chalicelib.models.release import ReleaseInput
 
 STREAM = "developer"
 VERSION = "43.20261125.dev.1"

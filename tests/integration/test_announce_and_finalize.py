@@ -13,7 +13,9 @@ import chalicelib.stages.announce
 from chalicelib.aws.clients import client
 from chalicelib.core.arch import ostree_arch
 from chalicelib.core.errors import AnnounceFailed, InvalidReleaseInput
-from chalicelib.models import AnnounceTask
+from chalicelib.models.announce import AnnounceTask
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.regions import RegionOutcome
 from chalicelib.store import records
 from functions import announce, finalize, prepare
 from tests.integration.support import (
@@ -389,9 +391,9 @@ def marketplace_progress(*changes: dict, caught: dict | None = None) -> dict:
             **({"caught": caught} if caught else {})}
 
 
-def state(region_outcome: dict) -> dict:
+def state(region_outcome: dict) -> RegionOutcome:
     """A region outcome as the record keeps it."""
-    return {k: v for k, v in region_outcome.items() if v is not None}
+    return RegionOutcome.model_validate(region_outcome)
 
 
 @pytest.fixture
@@ -411,7 +413,7 @@ def test_finalize_marks_the_release_succeeded_with_its_images(prepared):
     assert record.status == "SUCCEEDED"
     assert record.images == IMAGES
     assert record.metadata_url == METADATA_URL
-    assert record.built_images == BUILT
+    assert record.built_images == [BuiltImage.model_validate(image) for image in BUILT]
     assert record.region_states == {BASE: state(validated(BASE)), COPY: state(validated(COPY))}
     assert record.missing_regions == {}
 
@@ -429,10 +431,10 @@ def test_finalize_marks_a_release_missing_regions_partial_with_why(partial):
     record = records.get(RELEASE_ID)
     assert record.status == "PARTIAL"
     assert record.missing_regions == partial["missing"]
-    assert record.region_states[COPY] == {"region": COPY, "status": "failed", "stage": "copy", "images": [],
-                                          "reason": "CopyFailed: x86_64 to us-east-2: InvalidRequest: no"}
+    assert record.region_states[COPY] == state({"region": COPY, "status": "failed", "stage": "copy", "images": [],
+                                                "reason": "CopyFailed: x86_64 to us-east-2: InvalidRequest: no"})
     assert record.region_states[BASE] == state(validated(BASE))
-    assert record.built_images == BUILT
+    assert record.built_images == [BuiltImage.model_validate(image) for image in BUILT]
 
 
 def test_a_fill_in_run_merges_its_regions_into_the_release(partial):
@@ -461,14 +463,14 @@ def test_a_fill_in_run_missing_the_region_again_leaves_the_release_partial(parti
     assert result["images"] == {arch: {BASE: IMAGES[arch][BASE]} for arch in ARCHES}
     record = records.get(RELEASE_ID)
     assert record.region_states[BASE] == state(validated(BASE))
-    assert record.region_states[COPY]["stage"] == "validate"
+    assert record.region_states[COPY].stage == "validate"
 
 
 def test_a_first_run_finalized_again_does_not_keep_earlier_region_states(partial):
     result = invoke(finalize, finalize_task([validated(BASE), validated(COPY)]))
 
     assert result["status"] == "SUCCEEDED"
-    assert records.get(RELEASE_ID).region_states[COPY]["status"] == "validated"
+    assert records.get(RELEASE_ID).region_states[COPY].status == "validated"
 
 
 def test_a_failed_marketplace_version_marks_the_release_published_marketplace_failed(prepared):

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import InvalidReleaseInput
 from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.regions import RegionOutcome
 from chalicelib.store import records
 from functions import cleanup_arch, fail_release
 from tests.integration.support import (
@@ -241,7 +243,8 @@ def test_fail_release_cleans_every_other_region_and_records_the_failure_when_one
 
 
 def test_a_failed_fill_in_run_removes_nothing_and_leaves_the_release_partial(prepared):
-    records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", [], {COPY: {"status": "failed", "stage": "copy"}})
+    records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", [],
+                          {COPY: RegionOutcome(region=COPY, status="failed", stage="copy")})
     kept = [plant(COPY, RELEASE_ID, "x86_64"), plant(BASE, RELEASE_ID, "arm64")]
 
     result = invoke(fail_release, {**fail_task("validate", "NothingPublished", lambda_error(
@@ -268,7 +271,8 @@ def test_a_failed_fill_in_run_that_does_not_own_the_record_leaves_it_alone(prepa
 
 def test_a_release_failing_after_it_was_recorded_published_stays_released(prepared, built):
     records.mark_finished(RELEASE_ID, "PUBLISHED", {"x86_64": {BASE: built["x86_64"]["image_id"]}}, "s3://b/k",
-                          list(built.values()), {BASE: {"region": BASE, "status": "validated", "stage": "validate"}})
+                          [BuiltImage.model_validate(image) for image in built.values()],
+                          {BASE: RegionOutcome(region=BASE, status="validated", stage="validate")})
     task = {**fail_task("finalize", "ClientError", "ProvisionedThroughputExceededException"),
             "execution_arn": EXECUTION_ARN}
 

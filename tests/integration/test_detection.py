@@ -60,7 +60,7 @@ def test_poll_starts_a_release_when_every_architecture_has_the_version(developer
     assert decision.outcome == "started" and decision.version == "43.1"
     assert runtime.wait(decision.execution_arn).status == "SUCCEEDED"
     record = records.get(decision.release_id)
-    assert {arch: c["checksum"] for arch, c in record.commits.items()} == checksums
+    assert {arch: c.checksum for arch, c in record.commits.items()} == checksums
     assert record.trigger == "poller"
 
 

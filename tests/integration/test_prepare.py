@@ -7,6 +7,9 @@ import pytest
 
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.marketplace import ProductChange
+from chalicelib.models.regions import RegionOutcome
 from chalicelib.store import records
 from functions import prepare
 from tests.integration.support import (
@@ -30,6 +33,7 @@ FAR = "us-west-2"
 FILL_IN_ARN = f"{EXECUTION_ARN}-fill1"
 BUILT = [{"arch": arch, "image_id": f"ami-00000000000b1{n}", "snapshot_id": f"snap-00000000000b1{n}",
           "name": IMAGE_NAMES[arch]} for n, arch in enumerate(("x86_64", "arm64"))]
+BUILT_IMAGES = [BuiltImage.model_validate(image) for image in BUILT]
 COPY_FAILED = "copy: CopyFailed: x86_64 to us-east-2: InvalidRequest: no"
 
 
@@ -44,7 +48,7 @@ def test_prepare_records_a_running_release(runtime):
     assert record.status == "RUNNING"
     assert record.execution_arn == EXECUTION_ARN
     assert (record.stream, record.version, record.trigger) == (STREAM, VERSION, "cli")
-    assert {arch: c["checksum"] for arch, c in record.commits.items()} == CHECKSUMS
+    assert {arch: c.checksum for arch, c in record.commits.items()} == CHECKSUMS
     assert record.regions == ["us-east-1", "us-east-2", "us-west-2"]
 
 
@@ -140,7 +144,13 @@ def finish_partial(regions: list[str] = (BASE, COPY, FAR)) -> None:
     missing = {region: outcome(region, "failed", "copy", reason="CopyFailed: x86_64 to us-east-2: InvalidRequest: no")
                for region in reversed(regions[1:])}
     states = {**missing, BASE: outcome(BASE, "validated", "validate", {"x86_64": "ami-00000000000b10"})}
-    records.mark_finished(RELEASE_ID, "PARTIAL", {"x86_64": {BASE: "ami-00000000000b10"}}, "s3://b/k", BUILT, states)
+    records.mark_finished(RELEASE_ID, "PARTIAL", {"x86_64": {BASE: "ami-00000000000b10"}}, "s3://b/k", BUILT_IMAGES,
+                          recorded(states))
+
+
+def recorded(outcomes: dict[str, dict]) -> dict[str, RegionOutcome]:
+    """Region outcomes, as the state machine carries them, for the record."""
+    return {region: RegionOutcome.model_validate(o) for region, o in outcomes.items()}
 
 
 def fill_in_event(attempt: int = 1, execution_arn: str = FILL_IN_ARN) -> dict:
@@ -195,7 +205,7 @@ def test_the_next_fill_in_run_of_a_release_partial_again_is_planned(runtime):
 def test_a_fill_in_run_of_a_release_that_is_not_partial_is_refused(runtime, status):
     invoke(prepare, prepare_event())
     if status != "RUNNING":
-        records.mark_finished(RELEASE_ID, status, {}, "s3://b/k", BUILT, {})
+        records.mark_finished(RELEASE_ID, status, {}, "s3://b/k", BUILT_IMAGES, {})
 
     with pytest.raises(ReleaseNotPartial, match=re.escape(
             f"release {RELEASE_ID} cannot take fill-in attempt 1: {status}, attempt 0")):
@@ -235,9 +245,9 @@ def test_a_fill_in_run_of_a_release_never_recorded_is_refused(runtime):
 
 def test_a_fill_in_run_of_a_partial_release_missing_nothing_is_refused_and_claims_nothing(runtime):
     invoke(prepare, prepare_event())
-    records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", BUILT, {BASE: {"status": "validated",
-                                                                                "stage": "validate"}},
-                          {arch: change(arch, "SUCCEEDED") for arch in ARCHES})
+    records.mark_finished(RELEASE_ID, "PARTIAL", {}, "s3://b/k", BUILT_IMAGES,
+                          recorded({BASE: outcome(BASE, "validated", "validate")}),
+                          {arch: ProductChange.model_validate(change(arch, "SUCCEEDED")) for arch in ARCHES})
 
     with pytest.raises(ReleaseNotPartial, match="misses no region and no Marketplace version: nothing to fill in"):
         invoke(prepare, fill_in_event())
@@ -255,8 +265,9 @@ def finish_marketplace_failed() -> None:
     """The release published everywhere, its x86_64 change set failed, its arm64 one succeeded."""
     invoke(prepare, prepare_event())
     states = {region: outcome(region, "validated", "validate") for region in (BASE, COPY)}
-    records.mark_finished(RELEASE_ID, "MARKETPLACE_FAILED", {}, "s3://b/k", BUILT, states,
-                          {"x86_64": change("x86_64", "FAILED"), "arm64": change("arm64", "SUCCEEDED")})
+    changes = {"x86_64": change("x86_64", "FAILED"), "arm64": change("arm64", "SUCCEEDED")}
+    records.mark_finished(RELEASE_ID, "MARKETPLACE_FAILED", {}, "s3://b/k", BUILT_IMAGES, recorded(states),
+                          {arch: ProductChange.model_validate(c) for arch, c in changes.items()})
 
 
 def test_a_fill_in_run_of_a_release_whose_marketplace_version_failed_resends_only_that(runtime):

@@ -6,7 +6,7 @@ from chalicelib.aws.clients import client
 from chalicelib.core.errors import ImageNameTaken, ImageRegistrationFailed
 from chalicelib.core.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
 from chalicelib.core.tags import STREAM as STREAM_TAG
-from chalicelib.models import ReleaseInput
+from chalicelib.models.release import ReleaseInput
 from functions import launch_builder, register_image
 from tests.integration.support import (
     BASE,

@@ -15,7 +15,7 @@ from app import app
 from chalicelib.aws import ec2 as aws_ec2
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
-from chalicelib.models import ReleaseInput
+from chalicelib.models.release import ReleaseInput
 from chalicelib.stages.announce import stream_metadata_key, write_document
 from chalicelib.store import records
 from chalicelib.upkeep import retention

@@ -1,6 +1,6 @@
 import json
 
-from chalicelib.models import Failure
+from chalicelib.models.failure import Failure
 from chalicelib.stages.failure import describe, describe_cause, innermost
 
 

@@ -10,7 +10,14 @@ from chalicelib.core.arch import ec2_arch, ostree_arch
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import InvalidReleaseInput
 from chalicelib.core.regions import COMMERCIAL_REGIONS, first_regions
-from chalicelib.models import Caught, Failure, ReleaseInput, execution_name
+from chalicelib.models.build import ArchOutcome, BuiltImage, BuiltImages
+from chalicelib.models.failure import Caught, CaughtInStage, ErrorToRaise, Failure
+from chalicelib.models.marketplace import MarketplaceProgress, ProductChange
+from chalicelib.models.poll import PollState
+from chalicelib.models.prepare import ReleasePlan
+from chalicelib.models.record import ReleaseRecord, ReleaseStatus
+from chalicelib.models.release import PlannedArch, ReleaseInput, execution_name
+from chalicelib.store import records
 
 CHECKSUM = "a" * 64
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
@@ -119,3 +126,114 @@ def test_missing_arches_must_be_built_by_the_stream_and_absent_from_commits():
     release(commits=x86_only, missing_arches=["arm64"]).check_against(stream)
     with pytest.raises(InvalidReleaseInput, match="missing_arches: x86_64 is in commits"):
         release(missing_arches=["x86_64"]).check_against(stream)
+
+
+# The release record, as DynamoDB holds it: an item a fill-in run of a partial release reads.
+STORED_ITEM = {
+    "release_id": {"S": "developer-43_20261125_dev_1-0123456789ab"},
+    "stream": {"S": "developer"}, "version": {"S": "43.20261125.dev.1"}, "trigger": {"S": "poller"},
+    "status": {"S": "PARTIAL"},
+    "execution_arn": {"S": "arn:aws:states:us-east-1:123456789012:execution:release:developer-43_20261125_dev_1-0123"},
+    "commits": {"M": {
+        "x86_64": {"M": {"ref": {"S": "fedora/x86_64/coreos/testing-devel"}, "checksum": {"S": CHECKSUM},
+                         "timestamp": {"S": "2026-11-25T00:00:00Z"}}},
+        "arm64": {"M": {"ref": {"S": "fedora/aarch64/coreos/testing-devel"}, "checksum": {"S": "b" * 64},
+                        "timestamp": {"S": "2026-11-24T23:59:30.250000Z"}}}}},
+    "regions": {"L": [{"S": "us-east-1"}, {"S": "us-east-2"}]},
+    "created_at": {"S": "2026-11-25T08:00:00+00:00"}, "updated_at": {"S": "2026-11-25T09:00:00+00:00"},
+    "images": {"M": {"x86_64": {"M": {"us-east-1": {"S": "ami-0a"}}}, "arm64": {"M": {"us-east-1": {"S": "ami-0b"}}}}},
+    "missing_arches": {"L": []},
+    "metadata_url": {"S": "s3://metadata/streams/developer.json"},
+    "failed_stage": {"S": "copy"}, "failure": {"S": "copy failed: CopyFailed: no"},
+    "built_images": {"L": [
+        {"M": {"arch": {"S": "x86_64"}, "image_id": {"S": "ami-0a"}, "snapshot_id": {"S": "snap-0a"},
+               "name": {"S": "atomic-developer-43.20261125.dev.1-x86_64"}}},
+        {"M": {"arch": {"S": "arm64"}, "image_id": {"S": "ami-0b"}, "snapshot_id": {"S": "snap-0b"},
+               "name": {"S": "atomic-developer-43.20261125.dev.1-arm64"}}}]},
+    "region_states": {"M": {
+        "us-east-1": {"M": {"region": {"S": "us-east-1"}, "status": {"S": "validated"}, "stage": {"S": "validate"},
+                            "images": {"L": [{"M": {"arch": {"S": "x86_64"}, "image_id": {"S": "ami-0a"},
+                                                    "state": {"S": "available"}, "public": {"BOOL": True},
+                                                    "parameters": {"L": [{"S": "/atomic/developer/x86_64/43"}]}}}]},
+                            "reason": {"S": ""}, "requested_at": {"S": "2026-11-25T08:30:00.123456Z"}}},
+        "us-east-2": {"M": {"region": {"S": "us-east-2"}, "status": {"S": "failed"}, "stage": {"S": "copy"},
+                            "images": {"L": []}, "reason": {"S": "CopyFailed: no"}}}}},
+    "attempt": {"N": "1"}, "rerun": {"N": "0"},
+    "notified": {"M": {"0": {"M": {"message_id": {"S": "m-1"}, "event_id": {"S": "e-1"}}}}},
+    "marketplace": {"M": {"x86_64": {"M": {
+        "arch": {"S": "x86_64"}, "product_id": {"S": "prod-x8664"}, "image_id": {"S": "ami-0a"},
+        "intent": {"S": "APPLY"}, "attempt": {"N": "0"}, "change_set_name": {"S": "developer.x86_64.0"},
+        "change_set_id": {"S": "cs-1"}, "status": {"S": "SUCCEEDED"}, "reason": {"S": ""},
+        "sent_at": {"S": "2026-11-25T08:40:00Z"}, "ended_at": {"S": "2026-11-25T08:50:00Z"}}}}},
+    "marketplace_arches": {"L": [{"S": "x86_64"}]},
+    "retired": {"M": {}},
+}
+
+
+def test_a_record_item_as_stored_loads_typed_and_stores_back_unchanged():
+    record = ReleaseRecord.model_validate(records._from_item(STORED_ITEM))
+
+    assert record.status == ReleaseStatus.PARTIAL and record.status in ReleaseStatus.FILLABLE
+    assert record.commits["arm64"].timestamp == datetime(2026, 11, 24, 23, 59, 30, 250000, tzinfo=timezone.utc)
+    assert record.built_images[1] == BuiltImage(arch="arm64", image_id="ami-0b", snapshot_id="snap-0b",
+                                                name="atomic-developer-43.20261125.dev.1-arm64")
+    assert record.region_states["us-east-1"].images[0].public is True
+    assert record.missing_regions == {"us-east-2": "copy: CopyFailed: no"}
+    assert record.marketplace["x86_64"].settled
+    stored = {key: value for key, value in STORED_ITEM.items() if key != "retired"}  # not a field of the record
+    assert records._to_item(record.model_dump(mode="json", exclude_none=True)) == stored
+
+
+def test_the_release_status_groups_are_statuses_and_nest():
+    groups = [ReleaseStatus.FILLABLE, ReleaseStatus.ENDED_UNRELEASED, ReleaseStatus.RELEASED, ReleaseStatus.OUT,
+              ReleaseStatus.UNSETTLED]
+    assert all(status in list(ReleaseStatus) for group in groups for status in group)
+    assert {*ReleaseStatus.FILLABLE} < {*ReleaseStatus.RELEASED} < {*ReleaseStatus.OUT}
+    assert not {*ReleaseStatus.OUT} & {*ReleaseStatus.ENDED_UNRELEASED}
+    assert {*ReleaseStatus.OUT} - {*ReleaseStatus.RELEASED} == {ReleaseStatus.PUBLISHED}
+    assert ReleaseStatus.RETIRED not in {*ReleaseStatus.OUT, *ReleaseStatus.ENDED_UNRELEASED, *ReleaseStatus.UNSETTLED}
+
+
+def plan(**changes) -> ReleasePlan:
+    arches = [PlannedArch(arch=arch, commit=commit) for arch, commit in sorted(release().commits.items())]
+    return ReleasePlan(release_id="r", stream="developer", version="1", attempt=0, base_region="us-east-1",
+                       copy_concurrency=10, arches=arches, regions=["us-east-1"],
+                       marketplace=MarketplaceProgress(arches=["x86_64"], pending=True, products=[ProductChange(
+                           arch="x86_64", product_id="p", image_id="ami-0a", intent="APPLY", change_set_name="c")]),
+                       **changes)
+
+
+def test_the_plan_leaves_out_what_a_run_lacks_for_the_state_machine_to_test():
+    dumped = plan().model_dump(mode="json")
+
+    assert "images" not in dumped  # AlreadyBuilt: $.images IsPresent
+    assert dumped["marketplace"] == {"arches": ["x86_64"], "pending": True, "wait_seconds": 600, "products": [
+        {"arch": "x86_64", "product_id": "p", "image_id": "ami-0a", "intent": "APPLY", "attempt": 0,
+         "change_set_name": "c", "status": "NOT_SENT", "reason": ""}]}  # MarketplaceSettled: started_at IsPresent
+    assert dumped["arches"][0] == {"arch": "arm64", "commit": {
+        "ref": "fedora/aarch64/coreos/testing-devel", "checksum": "b" * 64, "timestamp": "2026-11-25T00:00:00Z"}}
+    image = BuiltImage(arch="x86_64", image_id="ami-0a", snapshot_id="snap-0a", name="n")
+    assert plan(images=[image]).model_dump(mode="json")["images"] == [image.model_dump()]
+
+
+@pytest.mark.parametrize(("failed", "kind"), [
+    ({"error": "QAFailed", "cause": "{}"}, ErrorToRaise),
+    ({"stage": "qa", "caught": {"Error": "States.Timeout", "Cause": None}}, CaughtInStage)])
+def test_an_arch_outcome_fails_with_cleanup_arch_s_error_or_with_what_was_caught(failed, kind):
+    assert isinstance(ArchOutcome.model_validate({"arch": "x86_64", "failed": failed}).failed, kind)
+
+
+def test_built_images_are_handed_on_as_a_list():
+    image = BuiltImage(arch="x86_64", image_id="ami-0a", snapshot_id="snap-0a", name="n")
+    assert BuiltImages([image]).model_dump(mode="json") == [image.model_dump()]
+
+
+def test_a_poll_state_document_keeps_its_shape_and_takes_defaults_for_keys_it_lacks():
+    document = {"etag": "\"e\"", "last_modified": None, "pending": None, "released": "r",
+                "heads": {"ref": {"checksum": CHECKSUM, "version": "43.1", "timestamp": "2026-11-25T00:00:00+00:00"}}}
+
+    state = PollState.model_validate({**document, "generation": 3})
+
+    assert (state.generation, state.released_version, state.released_arches) == (3, None, [])
+    assert state.heads["ref"].timestamp == NOW
+    assert state.model_dump(mode="json") == {**document, "released_version": None, "released_arches": []}

@@ -1,0 +1,42 @@
+"""Announce: its task, which names every region's outcome, and what it sent."""
+
+from datetime import datetime
+
+from pydantic import Field
+
+from chalicelib.models.base import Model
+from chalicelib.models.regions import RegionOutcome
+from chalicelib.models.release import PlannedArches
+
+
+class AnnounceTask(PlannedArches):
+    release_id: str
+    stream: str
+    version: str
+    regions: list[RegionOutcome] = Field(description="the regions that reached publication, validated or not")
+    skipped: list[RegionOutcome] = Field(default_factory=list)
+    copy_failed: list[RegionOutcome] = Field(default_factory=list)
+    attempt: int = Field(default=0, ge=0)
+
+    @property
+    def validated(self) -> list[RegionOutcome]:
+        return [r for r in self.regions if r.status == "validated"]
+
+    @property
+    def outcomes(self) -> list[RegionOutcome]:
+        return [*self.skipped, *self.copy_failed, *self.regions]
+
+    @property
+    def missing(self) -> dict[str, str]:
+        return {r.region: r.shortfall for r in self.outcomes if r.status != "validated"}
+
+    @property
+    def commit_time(self) -> datetime:
+        return max(commit.timestamp for commit in self.commits.values())
+
+
+class Announcement(Model):
+    metadata_url: str
+    message_id: str
+    event_id: str = ""
+    latest_moved: bool = True

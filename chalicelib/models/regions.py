@@ -1,0 +1,138 @@
+"""Distribution, per region: Preflight, the copies, Publish and Validate, and where each region
+of a release stands (its RegionOutcome)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.core.arch import Arch
+from chalicelib.models.base import Model
+from chalicelib.models.build import BuiltImage
+from chalicelib.models.failure import readable_cause
+
+
+class RegionTask(Model):
+    """One destination region's share of the Copy map."""
+
+    release_id: str
+    stream: str
+    version: str
+    region: str
+    base_region: str
+    images: list[BuiltImage] = Field(min_length=1)
+    attempt: int = Field(default=0, ge=0)
+
+
+class RegionalImage(Model):
+    arch: Arch
+    image_id: str
+    state: str = "pending"
+    public: bool = False
+    parameters: list[str] = Field(default_factory=list)
+
+
+RegionStatus = Literal["skipped", "copying", "copied", "published", "validated", "failed"]
+
+
+class RegionOutcome(Model):
+    """Where one region of a release stands. A region that is ``skipped`` or ``failed`` says in
+    which stage and why; the release then finishes partial, and a fill-in run retries it."""
+
+    region: str
+    status: RegionStatus
+    stage: Literal["preflight", "copy", "publish", "validate"]
+    images: list[RegionalImage] = Field(default_factory=list)
+    reason: str = ""
+    requested_at: datetime | None = None
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _lambda_error_message(cls, value):
+        return readable_cause(value) if isinstance(value, str) else value or ""
+
+    @property
+    def usable(self) -> bool:
+        return self.status not in ("skipped", "failed")
+
+    @property
+    def shortfall(self) -> str:
+        """Why the region is not validated: the stage, and the reason or else the status."""
+        return f"{self.stage}: {self.reason or self.status}"
+
+
+def missing_regions(outcomes: dict[str, RegionOutcome]) -> dict[str, str]:
+    """Each region not validated (region -> its outcome), with the stage and why."""
+    return {region: outcome.shortfall for region, outcome in sorted(outcomes.items())
+            if outcome.status != "validated"}
+
+
+class PreflightTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    regions: list[str] = Field(description="none in a fill-in run that only retries Marketplace")
+    images: list[BuiltImage] = Field(min_length=1)
+
+
+class Preflight(Model):
+    ready: list[str]
+    skipped: list[RegionOutcome]
+
+
+class CopiesTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    copies: list[RegionOutcome]
+
+
+class Copies(Model):
+    pending: bool
+    copies: list[RegionOutcome] = Field(description="every region as it stands, for the next check")
+    copied: list[RegionOutcome]
+    failed: list[RegionOutcome]
+
+
+class PublishTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    region: RegionOutcome
+
+
+class ValidateTask(Model):
+    release_id: str
+    stream: str
+    version: str
+    attempt: int = Field(default=0, ge=0)
+    published: list[RegionOutcome]
+    skipped: list[RegionOutcome] = Field(default_factory=list)
+    copy_failed: list[RegionOutcome] = Field(default_factory=list)
+
+    @property
+    def not_published(self) -> list[RegionOutcome]:
+        return [*self.skipped, *self.copy_failed]
+
+
+class Check(Model):
+    """One promise about one image, compared with what is."""
+
+    region: str
+    arch: Arch
+    check: str
+    expected: str
+    actual: str
+
+    @property
+    def verdict(self) -> Literal["correct", "incorrect", "missing"]:
+        if self.actual == self.expected:
+            return "correct"
+        return "missing" if self.actual == "missing" else "incorrect"
+
+
+class Validation(Model):
+    regions: list[RegionOutcome]
+    problems: list[dict] = Field(default_factory=list, description="each check not correct, with its verdict")
+    verdicts: dict[str, dict[str, int]] = Field(default_factory=dict, description="region -> how many checks were "
+                                                                                  "correct, incorrect, missing")
