@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -92,7 +92,7 @@ def _table(result: LocalResult) -> str:
     rows = [(r.arch, r.region, r.image_id, "yes" if r.public else "NO",
              r.ssm_parameter + ("" if r.ssm_points_here else "  (does not point here)")) for r in result.images]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows])
 
 
 def detect_release(stream_name: str) -> Decision:
@@ -112,10 +112,10 @@ def local_stack(args) -> Iterator[tuple[LocalRuntime, str]]:
         raise ValueError("builder-hangs holds a builder until a test lets it go; here use builder-fails, "
                          "builder-silent or qa-fails")
     load_streams(args.config).stream(args.stream)
-    version = args.version or datetime.now(timezone.utc).strftime("local.%Y%m%d.%H%M%S")
-    with local_repository(args.stream, version, args.repo, args.regions, args.config) as (config, repo_url):
-        with LocalRuntime(config=config, faults=faults) as runtime:
-            yield runtime, repo_url
+    version = args.version or datetime.now(UTC).strftime("local.%Y%m%d.%H%M%S")
+    with (local_repository(args.stream, version, args.repo, args.regions, args.config) as (config, repo_url),
+          LocalRuntime(config=config, faults=faults) as runtime):
+        yield runtime, repo_url
 
 
 def start_detected(stream: str, repo_url: str, progress) -> Decision | None:

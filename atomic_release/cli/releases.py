@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from rich.console import Console, Group
@@ -55,12 +55,12 @@ def _when(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _time(value: str | None) -> str:
     moment = _when(value)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _duration(start: str | None, end: str | None) -> str:
@@ -82,11 +82,11 @@ def _duration(start: str | None, end: str | None) -> str:
 def _aligned(header: Sequence[str], rows: Sequence[Sequence[str | Text]], indent: str = "") -> list[Text]:
     """Columns padded to their widest cell; the last one runs on, so nothing wraps."""
     cells = [[cell if isinstance(cell, Text) else Text(str(cell)) for cell in row] for row in [header, *rows]]
-    widths = [max(cell.cell_len for cell in column) for column in zip(*cells)]
+    widths = [max(cell.cell_len for cell in column) for column in zip(*cells, strict=True)]
     lines = []
     for number, row in enumerate(cells):
         line = Text(indent)
-        for column, (cell, width) in enumerate(zip(row, widths)):
+        for column, (cell, width) in enumerate(zip(row, widths, strict=True)):
             line.append_text(cell)
             if column < len(row) - 1:
                 line.append(" " * (width - cell.cell_len + 2))

@@ -12,7 +12,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from moto import mock_aws
@@ -251,7 +251,7 @@ class LocalRuntime:
                 versions.append(Parameter(
                     account_id=ACCOUNT, name=parameter, value=_builder_os_image(region, arch),
                     parameter_type="String", description=None, allowed_pattern=None, keyid=None,
-                    last_modified_date=datetime.now(timezone.utc), version=len(versions) + 1,
+                    last_modified_date=datetime.now(UTC), version=len(versions) + 1,
                     data_type="aws:ec2:image"))
 
     def _offer_marketplace_products(self) -> None:

@@ -1,7 +1,7 @@
 """A release of made-up commits, for benchmarks and tests of the pipeline alone (no repository)."""
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.core.regions import first_regions
@@ -11,7 +11,7 @@ from chalicelib.models.release import ArchCommit, ReleaseInput
 def synthetic_release(stream_name: str, version: str, regions: int | None = None,
                       config: StreamsConfig | None = None) -> ReleaseInput:
     stream = (config or load_streams()).stream(stream_name)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     commits = {arch: ArchCommit(ref=ref, checksum=hashlib.sha256(f"{ref}@{version}".encode()).hexdigest(),
                                 timestamp=now)
                for arch, ref in stream.refs.items()}

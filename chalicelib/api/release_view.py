@@ -4,7 +4,7 @@ stands; the record is what the release settled on."""
 
 import contextlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -118,7 +118,7 @@ def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
     """The release as its newest run sees it: a run just started (a retry) is the current one
     before its Prepare task claims the record."""
     runs = runs_of(record, machine_arn)
-    current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=timezone.utc), default=None)
+    current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=UTC), default=None)
     history = execution_history(current.execution_arn) if current else []
     status = current.status if current else "UNKNOWN"
     return ReleaseView(

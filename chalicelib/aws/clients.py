@@ -25,7 +25,7 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _client(service: str, region: str, endpoint_url: str | None):
     return _session().client(service, region_name=region, endpoint_url=endpoint_url, config=_RETRIES)
 

@@ -7,7 +7,7 @@ releases announcing at once) keeps it: neither the metadata nor ``latest`` moves
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -50,7 +50,7 @@ def release_key(stream: str, version: str) -> str:
 
 
 def _timestamp(when: datetime | None = None) -> str:
-    return (when or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _read_with_etag(key: str) -> tuple[dict | None, str | None]:

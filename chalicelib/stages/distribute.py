@@ -2,7 +2,7 @@
 first, so a rerun copies nothing twice), then follow every region's copies from one task."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -24,7 +24,7 @@ REGIONS_AT_ONCE = 8
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def copies_pending(region: str) -> int:

@@ -7,7 +7,7 @@ gives up following them. Sending is idempotent twice over: the release's change 
 product are looked up first (by their deterministic names), and the same name always carries
 the same ClientRequestToken, so neither a retried task nor a later run creates a second version."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -40,7 +40,7 @@ def _call(operation: str, **parameters) -> dict:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> str:
@@ -51,7 +51,7 @@ def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> st
 
 def release_notes(stream: Stream, task: MarketplaceTask, arch: str) -> str:
     commit = task.commits[arch]
-    committed = commit.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    committed = commit.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return stream.marketplace.release_notes.format(stream=stream.name, version=task.version, arch=arch,
                                                    ref=commit.ref, checksum=commit.checksum, committed=committed)
 

@@ -59,7 +59,7 @@ def _check(region: str, task: PreflightTask) -> str | None:
 
 def preflight(task: PreflightTask) -> Preflight:
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
-        reasons = dict(zip(task.regions, pool.map(lambda region: _check(region, task), task.regions)))
+        reasons = dict(zip(task.regions, pool.map(lambda region: _check(region, task), task.regions), strict=True))
     skipped = [RegionOutcome(region=region, status="skipped", stage="preflight", reason=reason)
                for region, reason in reasons.items() if reason]
     if skipped:

@@ -1,6 +1,6 @@
 """The release record in DynamoDB: one item per release, keyed by its execution name."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -20,7 +20,7 @@ def table_name() -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _SERIALIZER = TypeSerializer()

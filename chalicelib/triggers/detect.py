@@ -2,7 +2,7 @@
 cadence) ends in ``consider``, which reads the stream's refs from its repository, decides
 whether they make a release, and hands it to the one function that starts releases."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
@@ -61,7 +61,7 @@ def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
     """A release when every architecture is at the same version; with the stream's grace
     policy, the architectures at the newest version once it is older than the grace period.
     Returns the release (or None) and the architectures it lacks."""
-    newest = max(heads.values(), key=lambda h: (h.timestamp or datetime.min.replace(tzinfo=timezone.utc)))
+    newest = max(heads.values(), key=lambda h: (h.timestamp or datetime.min.replace(tzinfo=UTC)))
     version = newest.version
     present = [arch for arch, head in heads.items() if head.version == version and version]
     missing = [arch for arch in heads if arch not in present]
@@ -69,7 +69,7 @@ def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
         return None, list(heads)
     if missing:
         grace = stream.partial_release_after_minutes
-        age_minutes = ((now or datetime.now(timezone.utc)) - newest.timestamp).total_seconds() / 60
+        age_minutes = ((now or datetime.now(UTC)) - newest.timestamp).total_seconds() / 60
         if grace is None or age_minutes < grace:
             return None, missing
     try:
@@ -202,7 +202,7 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
         if (document.heads, document.etag, document.last_modified) != (seen.heads, seen.etag, seen.last_modified):
             state.advance_poll_state(stream.name, seen.generation, document.model_copy(update={"pending": None}))
         if release is None and heads and seen.released_version == max(
-                heads.values(), key=lambda h: h.timestamp or datetime.min.replace(tzinfo=timezone.utc)).version:
+                heads.values(), key=lambda h: h.timestamp or datetime.min.replace(tzinfo=UTC)).version:
             how = f"without {', '.join(missing)}" if missing else "from other commits"
             return Decision(stream=stream.name, outcome="unchanged", missing=missing,
                             reason=f"version {seen.released_version} was released {how}; its images' names are "

@@ -10,7 +10,8 @@ plan that is not applied. Applying a plan twice does no harm: what is already go
 import calendar
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from typing import Literal, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -170,7 +171,7 @@ def months_before(when: datetime, months: int) -> datetime:
 def commit_time(record: ReleaseRecord) -> datetime:
     """The latest commit time among the release's architectures."""
     newest = max(commit.timestamp for commit in record.commits.values())
-    return newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
+    return newest if newest.tzinfo else newest.replace(tzinfo=UTC)
 
 
 def _newest_first(releases: list[ReleaseRecord]) -> list[ReleaseRecord]:
@@ -196,8 +197,8 @@ def keeping(every: list[ReleaseRecord], policy: Retention, now: datetime) -> Kee
     released ones the policy does not keep, and every one that ended unreleased."""
     releases = _newest_first([r for r in every if r.status in ReleaseStatus.OUT])
     reasons = [keep_reason(rank, record, policy, now) for rank, record in enumerate(releases)]
-    return Keeping(kept=[(record, reason) for record, reason in zip(releases, reasons) if reason],
-                   retiring=[record for record, reason in zip(releases, reasons) if not reason]
+    return Keeping(kept=[(record, reason) for record, reason in zip(releases, reasons, strict=True) if reason],
+                   retiring=[record for record, reason in zip(releases, reasons, strict=True) if not reason]
                    + _newest_first([r for r in every if r.status in ReleaseStatus.ENDED_UNRELEASED]))
 
 
@@ -302,7 +303,7 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
     """Which releases of the stream keep their images, what the others leave in each region,
     and which kept images are to be made public again. Reads only."""
     stream = load_streams().stream(stream_name)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     every = records.releases_of(stream_name)
     kept_with_reasons, retiring = keeping(every, stream.retention, now)
     kept = [record for record, _ in kept_with_reasons]
@@ -357,27 +358,27 @@ def _retire_region(region: str, part: RegionRetirement, result: RetentionResult)
     """Parameters first, so nothing resolves to an image that is going; an image's snapshots
     only once it is deregistered, as EC2 refuses to delete a snapshot behind an image."""
     for name in part.parameters:
-        _remove(result, region, name, lambda: ssm.delete_parameter(region, name), result.deleted_parameters)
+        _remove(result, region, name, partial(ssm.delete_parameter, region, name), result.deleted_parameters)
     for image in part.images:
-        if _remove(result, region, image.image_id, lambda: ec2.deregister_image(region, image.image_id),
+        if _remove(result, region, image.image_id, partial(ec2.deregister_image, region, image.image_id),
                    result.deregistered):
             for snapshot in image.snapshots:
-                _remove(result, region, snapshot, lambda: ec2.delete_snapshot(region, snapshot),
+                _remove(result, region, snapshot, partial(ec2.delete_snapshot, region, snapshot),
                         result.deleted_snapshots)
     for snapshot in part.orphan_snapshots:
-        _remove(result, region, snapshot, lambda: ec2.delete_snapshot(region, snapshot), result.deleted_snapshots)
+        _remove(result, region, snapshot, partial(ec2.delete_snapshot, region, snapshot), result.deleted_snapshots)
 
 
 def _make_public(restore: Restore, result: RetentionResult) -> None:
     region = restore.region
-    outcome = _change(result, region, restore.image_id, lambda: share_image_publicly(region, restore.image_id))
+    outcome = _change(result, region, restore.image_id, partial(share_image_publicly, region, restore.image_id))
     if outcome == "gone":
         result.errors.setdefault(region, []).append(f"{restore.image_id}: gone before it was made public again")
     if outcome != "done":
         return
     result.made_public.append(f"{region}:{restore.image_id}")
     for snapshot in restore.snapshots:
-        if _change(result, region, snapshot, lambda: share_snapshot_publicly(region, snapshot)) == "done":
+        if _change(result, region, snapshot, partial(share_snapshot_publicly, region, snapshot)) == "done":
             result.made_public.append(f"{region}:{snapshot}")
 
 

@@ -4,7 +4,7 @@ created; a scheduled sweep removes whatever a release that is no longer running 
 deadline, in every region of every stream."""
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ValidationError
 
@@ -134,7 +134,7 @@ def _remove(region: str, kinds: dict[str, list]) -> dict[str, list[str]]:
 
 
 def sweep(now: datetime | None = None) -> Swept:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     swept: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     running: set[str] = set()
     for region in all_regions():

@@ -2,7 +2,7 @@
 finds later. Neither touches what a running release owns."""
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -72,7 +72,7 @@ def test_the_sweeper_removes_leftovers_past_their_deadline_and_spares_running_re
     held_builder = release_resources(started.release_id, ["us-east-1"])["instances"]
 
     too_soon = sweeper.sweep()
-    later = sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(hours=4))
+    later = sweeper.sweep(now=datetime.now(UTC) + timedelta(hours=4))
 
     assert too_soon.releases == {}
     assert later.kept_running == [started.release_id]
@@ -111,7 +111,7 @@ def test_the_sweeper_keeps_the_private_images_of_a_released_release(runtime, sta
     records.create(release, "arn:aws:states:us-east-1:123456789012:execution:gone:x", ["us-east-1"])
     records.mark_finished(release.release_id, status, {}, "s3://b/k", [], {})
 
-    swept = sweeper.sweep(now=datetime.now(timezone.utc) + timedelta(hours=4))
+    swept = sweeper.sweep(now=datetime.now(UTC) + timedelta(hours=4))
 
     removed = swept.releases[release.release_id]
     assert removed["instances"] == [f"us-east-1:{planted['instance']}"]

@@ -52,7 +52,7 @@ def test_the_stack_makes_every_function_with_the_handler_and_environment_of_the_
 def test_the_state_machine_calls_the_stack_s_functions_logs_and_traces(stack):
     machine = client("stepfunctions").describe_state_machine(stateMachineArn=physical(stack, "ReleaseStateMachine"))
     definition = json.loads(machine["definition"])
-    called = {state["Resource"] if "Resource" in state else None for state in _states(definition)} - {None}
+    called = {state.get("Resource") for state in _states(definition)} - {None}
     arns = {f["FunctionArn"] for f in stack.deployed_functions().values()}
     assert re.findall(r"\$\{[A-Za-z0-9]+\}", machine["definition"]) == []
     assert called and {arn.split(".waitForTaskToken")[0] for arn in called

@@ -2,7 +2,8 @@
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
@@ -21,7 +22,7 @@ def executions(runtime) -> list[dict]:
 
 def configure(tmp_path, monkeypatch, **developer_settings) -> None:
     """Point STREAMS_CONFIG at the runtime's configuration with developer's settings changed."""
-    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw = json.loads(Path(os.environ["STREAMS_CONFIG"]).read_text())
     raw["streams"]["developer"].update(developer_settings)
     path = tmp_path / "changed-streams.json"
     path.write_text(json.dumps(raw))
@@ -121,13 +122,13 @@ def test_overlapping_polls_act_once(developer_repo, monkeypatch):
 
 def test_grace_policy_releases_present_architectures_and_records_the_missing(developer_repo, tmp_path):
     stream = load_streams().stream("developer").model_copy(update={"partial_release_after_minutes": 60})
-    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    old = datetime.now(UTC) - timedelta(hours=2)
     heads = {"x86_64": RefState(DEVELOPER_REFS["x86_64"], "a" * 64, "43.3", old),
              "arm64": RefState(DEVELOPER_REFS["arm64"], "b" * 64, "43.2", old - timedelta(days=1))}
 
     release, missing = detect.candidate(stream, heads, "poller")
     fresh, _ = detect.candidate(stream, {**heads, "x86_64": RefState(DEVELOPER_REFS["x86_64"], "a" * 64, "43.3",
-                                                                     datetime.now(timezone.utc))}, "poller")
+                                                                     datetime.now(UTC))}, "poller")
 
     assert missing == ["arm64"]
     assert list(release.commits) == ["x86_64"] and release.missing_arches == ["arm64"]
@@ -153,7 +154,7 @@ def test_biweekly_stream_is_left_to_its_schedule_which_releases_newest_once(ostr
 
 def test_one_streams_failure_does_not_stop_the_others(developer_repo, tmp_path, monkeypatch):
     repo, server, _ = developer_repo
-    raw = json.loads(open(os.environ["STREAMS_CONFIG"]).read())
+    raw = json.loads(Path(os.environ["STREAMS_CONFIG"]).read_text())
     raw["streams"]["developer-broken"] = {**raw["streams"]["developer"], "repo_url": "http://127.0.0.1:9/"}
     path = tmp_path / "two-streams.json"
     path.write_text(json.dumps(raw))
@@ -176,7 +177,7 @@ def test_the_poller_releases_the_present_architectures_once_the_grace_period_has
 
     first = detect.poll("developer")
     before = server.traffic.requests
-    later = detect.poll("developer", now=datetime.now(timezone.utc) + timedelta(hours=2))
+    later = detect.poll("developer", now=datetime.now(UTC) + timedelta(hours=2))
 
     assert (first.outcome, first.missing) == ("waiting", ["arm64"])
     assert (later.outcome, later.version, later.missing) == ("started", "43.2", ["arm64"])

@@ -2,7 +2,7 @@
 copies pending in a region than the stream allows, and every region's copies followed from one
 task to copied, still copying, or failed (and then removed)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -76,7 +76,7 @@ def test_copies_are_requested_in_the_region_and_reported_copying(built, copied):
     assert all(copies[arch] != built[arch]["image_id"] for arch in ARCHES)
     assert [(i["state"], i["public"], i["parameters"]) for i in copied["images"]] == [("pending", False, [])] * 2
     requested = datetime.fromisoformat(copied["requested_at"])
-    assert timedelta(0) <= datetime.now(timezone.utc) - requested < timedelta(minutes=1)
+    assert timedelta(0) <= datetime.now(UTC) - requested < timedelta(minutes=1)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -285,7 +285,7 @@ def test_a_copy_that_was_deregistered_fails_its_region(copied):
 
 def test_copies_pending_within_the_deadline_keep_waiting(copied):
     set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
-    requested = datetime.now(timezone.utc) - timedelta(hours=5, minutes=59)
+    requested = datetime.now(UTC) - timedelta(hours=5, minutes=59)
 
     checked = check({**copied, "requested_at": requested.isoformat()})
 
@@ -297,7 +297,7 @@ def test_a_copy_pending_past_the_deadline_fails_its_region_and_is_cancelled(copi
     late, done = copies_of(copied)["x86_64"], copies_of(copied)["arm64"]
     late_snapshots = image_snapshots(COPY, late)
     set_image_state(COPY, late, "pending")
-    requested = datetime.now(timezone.utc) - timedelta(hours=6, minutes=1)
+    requested = datetime.now(UTC) - timedelta(hours=6, minutes=1)
 
     checked = check({**copied, "requested_at": requested.isoformat()})
 
@@ -309,7 +309,7 @@ def test_a_copy_pending_past_the_deadline_fails_its_region_and_is_cancelled(copi
 
 
 def test_copies_available_past_the_deadline_are_copied_all_the_same(copied):
-    requested = datetime.now(timezone.utc) - timedelta(days=2)
+    requested = datetime.now(UTC) - timedelta(days=2)
 
     checked = check({**copied, "requested_at": requested.isoformat()})
 

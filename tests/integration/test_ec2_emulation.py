@@ -5,7 +5,8 @@ OperationNotPermitted from ModifyImageAttribute under block public access
 (https://github.com/hortonworks/cloudbreak-images/pull/926), ResourceLimitExceeded at the Public
 AMIs quota (https://github.com/iterative/studio-selfhosted/pull/90)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 
 import boto3
 import pytest
@@ -162,7 +163,7 @@ def test_a_deprecation_time_shows_in_describe_images_rounded_to_the_nearest_minu
     early, late = register(name="rounds-down"), register(name="rounds-up")
 
     answer = ec2().enable_image_deprecation(ImageId=early, DeprecateAt="2030-01-02T03:04:29Z")
-    ec2().enable_image_deprecation(ImageId=late, DeprecateAt=datetime(2030, 1, 2, 3, 4, 30, tzinfo=timezone.utc))
+    ec2().enable_image_deprecation(ImageId=late, DeprecateAt=datetime(2030, 1, 2, 3, 4, 30, tzinfo=UTC))
 
     assert answer["Return"] is True
     assert image(early)["DeprecationTime"] == "2030-01-02T03:04:00.000Z"
@@ -198,8 +199,8 @@ def test_deprecation_of_an_unknown_or_deregistered_image_fails_as_moto_fails_for
     }
 
     for call in calls.values():
-        unknown = error_of(lambda: call("ami-0123456789abcdef0"))
-        deregistered = error_of(lambda: call(gone))
+        unknown = error_of(partial(call, "ami-0123456789abcdef0"))
+        deregistered = error_of(partial(call, gone))
         assert (unknown["Code"], unknown["Message"]) == (
             "InvalidAMIID.NotFound", "The image id '[ami-0123456789abcdef0]' does not exist")
         assert (deregistered["Code"], deregistered["Message"]) == (

@@ -1,7 +1,7 @@
 """The Marketplace task against the local Marketplace Catalog: one AddDeliveryOptions change set
 per product, followed call by call until it settles, never sent twice for one run."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -204,7 +204,7 @@ def test_an_unknown_product_fails_naming_it(built, streams_config):
 
 def test_change_sets_still_running_at_the_deadline_are_left_overdue(built):
     marketplace_catalog.hold(PRODUCTS["x86_64"])
-    long_ago = (datetime.now(timezone.utc) - timedelta(hours=9)).isoformat()
+    long_ago = (datetime.now(UTC) - timedelta(hours=9)).isoformat()
     progress = invoke(marketplace_task, task(built, arches=["x86_64"], started_at=long_ago))
     overdue = by_arch(progress)["x86_64"]
     assert progress["pending"] is False
@@ -216,7 +216,7 @@ def test_the_deadline_falls_within_the_executions_own_time(built):
     event = task(built, arches=["x86_64"])
     event["marketplace"] = invoke(marketplace_task, event)
     marketplace_catalog.hold(PRODUCTS["x86_64"])
-    event["execution_started_at"] = (datetime.now(timezone.utc) - timedelta(hours=23, minutes=31)).isoformat()
+    event["execution_started_at"] = (datetime.now(UTC) - timedelta(hours=23, minutes=31)).isoformat()
 
     progress = invoke(marketplace_task, event)
 
@@ -238,7 +238,7 @@ def test_a_retry_run_follows_a_change_set_left_in_flight_instead_of_sending_anot
     event = task(built, arches=["x86_64"])
     event["marketplace"] = invoke(marketplace_task, event)
     marketplace_catalog.hold(PRODUCTS["x86_64"])
-    event["marketplace"]["started_at"] = (datetime.now(timezone.utc) - timedelta(hours=9)).isoformat()
+    event["marketplace"]["started_at"] = (datetime.now(UTC) - timedelta(hours=9)).isoformat()
     overdue = by_arch(invoke(marketplace_task, event))["x86_64"]
     assert overdue["status"] == "OVERDUE"
     marketplace_catalog.let_go(PRODUCTS["x86_64"])

@@ -10,6 +10,7 @@ import copy
 import json
 import re
 import threading
+from functools import partial
 
 import boto3
 import moto.backend_index
@@ -590,7 +591,7 @@ def test_an_applying_change_set_cannot_be_cancelled(document):
 
 def test_an_unknown_change_set_is_not_found(document):
     for call in (catalog().describe_change_set, catalog().cancel_change_set):
-        response = failure_of(lambda: call(Catalog=CATALOG, ChangeSetId="nosuchchangeset"))
+        response = failure_of(partial(call, Catalog=CATALOG, ChangeSetId="nosuchchangeset"))
         assert response["Error"]["Code"] == "ResourceNotFoundException"
 
 

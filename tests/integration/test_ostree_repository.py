@@ -2,7 +2,7 @@
 
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +22,7 @@ def test_summary_gives_every_ref_with_checksum_version_and_timestamp(ostree_repo
     assert set(refs) == {X86, ARM}
     assert refs[X86].checksum == x86 and refs[ARM].checksum == arm
     assert refs[X86].version == "41.20261101.3.0"
-    assert abs((refs[X86].timestamp - datetime.now(timezone.utc)).total_seconds()) < 600
+    assert abs((refs[X86].timestamp - datetime.now(UTC)).total_seconds()) < 600
 
 
 def test_commit_object_gives_version_parent_subject_and_is_verified(ostree_repo, served):

@@ -3,7 +3,7 @@ snapshots and version parameters in two regions, and the stream metadata."""
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from chalicelib.store import records
 from chalicelib.upkeep import retention
 from tests.integration.support import BASE, COPY, REFS, STREAM, own_image_ids, own_snapshot_ids
 
-NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 REGIONS = (BASE, COPY)
 BOTH = {"x86_64": REGIONS, "arm64": REGIONS}
 

@@ -1,12 +1,12 @@
 """Distribute's follow-up of one region's copies, without AWS: EC2's description in, the
 region's outcome and the copies to remove out."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from chalicelib.models import RegionalImage, RegionOutcome
+from chalicelib.models.regions import RegionalImage, RegionOutcome
 from chalicelib.stages.distribute import COPY_DEADLINE, followed
 
-NOW = datetime(2026, 6, 15, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 
 
 def copying(requested_at: datetime = NOW - timedelta(minutes=30)) -> RegionOutcome:

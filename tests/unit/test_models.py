@@ -1,5 +1,5 @@
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -20,7 +20,7 @@ from chalicelib.models.release import PlannedArch, ReleaseInput, execution_name
 from chalicelib.store import records
 
 CHECKSUM = "a" * 64
-NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def release(**changes) -> ReleaseInput:
@@ -174,7 +174,7 @@ def test_a_record_item_as_stored_loads_typed_and_stores_back_unchanged():
     record = ReleaseRecord.model_validate(records._from_item(STORED_ITEM))
 
     assert record.status == ReleaseStatus.PARTIAL and record.status in ReleaseStatus.FILLABLE
-    assert record.commits["arm64"].timestamp == datetime(2026, 11, 24, 23, 59, 30, 250000, tzinfo=timezone.utc)
+    assert record.commits["arm64"].timestamp == datetime(2026, 11, 24, 23, 59, 30, 250000, tzinfo=UTC)
     assert record.built_images[1] == BuiltImage(arch="arm64", image_id="ami-0b", snapshot_id="snap-0b",
                                                 name="atomic-developer-43.20261125.dev.1-arm64")
     assert record.region_states["us-east-1"].images[0].public is True

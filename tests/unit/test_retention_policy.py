@@ -1,12 +1,12 @@
 """Retention's keep policy, without AWS: which releases keep their images and which retire."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.core.config import Retention
-from chalicelib.models import ReleaseRecord
+from chalicelib.models.record import ReleaseRecord
 from chalicelib.upkeep.retention import keep_reason, keeping, months_before
 
-NOW = datetime(2026, 6, 15, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 POLICY = Retention(keep_releases=2, keep_months=3)
 
 
@@ -48,4 +48,4 @@ def test_a_release_is_young_from_the_same_day_months_back():
     edge = release("edge", "2026-03-15T12:00:00+00:00")
     assert keep_reason(5, edge, POLICY, NOW) == "within 3 months"
     assert keep_reason(5, release("before", "2026-03-15T11:59:59+00:00"), POLICY, NOW) is None
-    assert months_before(datetime(2026, 5, 31, tzinfo=timezone.utc), 3) == datetime(2026, 2, 28, tzinfo=timezone.utc)
+    assert months_before(datetime(2026, 5, 31, tzinfo=UTC), 3) == datetime(2026, 2, 28, tzinfo=UTC)

@@ -92,7 +92,7 @@ def test_settings_are_read_once_until_reset(environment, monkeypatch):
 
 def test_the_region_is_lambda_s_and_has_no_default(environment):
     with pytest.raises(SettingsError, match="AWS_REGION is not set"):
-        locations().region
+        _ = locations().region
     environment("AWS_DEFAULT_REGION", "eu-north-1")
     assert locations().region == "eu-north-1"
     environment("AWS_REGION", "ap-south-2")

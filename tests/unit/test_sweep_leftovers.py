@@ -1,11 +1,11 @@
 """What the sweeper finds left over, without AWS: EC2's descriptions in, per release what is past the sweep."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.core.tags import RELEASE
 from chalicelib.upkeep.sweeper import SWEEP_AFTER, leftovers
 
-NOW = datetime(2026, 6, 15, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 OLD, YOUNG = NOW - SWEEP_AFTER - timedelta(minutes=1), NOW - timedelta(minutes=10)
 
 

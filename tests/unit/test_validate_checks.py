@@ -1,6 +1,6 @@
 """Validate's comparisons, without AWS: what Publish promised against what AWS described."""
 
-from chalicelib.models import RegionalImage, RegionOutcome
+from chalicelib.models.regions import RegionalImage, RegionOutcome
 from chalicelib.stages.validate import Seen, compare, judged
 
 REGION = "eu-west-1"

@@ -7,7 +7,7 @@ region). moto's reset, which every new ``mock_aws`` runs, rebuilds those objects
 in one context is seen in the next."""
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult
@@ -83,7 +83,7 @@ def _image(backend, image_id: str) -> Ami:
 
 def _to_the_minute(moment: datetime) -> str:
     """EC2 rounds DeprecateAt to the nearest minute and reports it as CreationDate is reported."""
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     minute = moment.replace(second=0, microsecond=0)
     if moment - minute >= timedelta(seconds=30):
         minute += timedelta(minutes=1)
