@@ -5,10 +5,10 @@ moved (target: 2 requests: the summary, and the new commit object, verified)."""
 import tempfile
 from pathlib import Path
 
-from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
+from atomic_release.local.runtime import LocalRuntime
 from chalicelib.core.config import load_streams
 from chalicelib.triggers import detect
 

@@ -5,7 +5,7 @@ iterations, then the same figures as one line of JSON. Targets: <= 240 transitio
 
 
 from atomic_release.cli.local_release import run
-from atomic_release.local import LocalRuntime
+from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.synthetic import synthetic_release
 
 REGIONS = 30

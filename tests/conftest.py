@@ -2,8 +2,7 @@ import os
 
 import pytest
 
-from atomic_release.local import LocalRuntime
-from atomic_release.local.runtime import runtimes_share_clients
+from atomic_release.local.runtime import LocalRuntime, runtimes_share_clients
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.core.settings import reset_settings
 

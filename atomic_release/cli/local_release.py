@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from atomic_release.cli.report import ImageRow, image_rows
-from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import local_repository
 from atomic_release.local.region_faults import parse_fault
-from atomic_release.local.runtime import Finished, StageEvent
+from atomic_release.local.runtime import Finished, LocalRuntime, StageEvent
 from atomic_release.local.serving import until_stopped
 from chalicelib.core.config import load_streams
 from chalicelib.models.record import ReleaseStatus

@@ -127,13 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             from atomic_release.cli.releases import run
 
             return run(args)
-        if args.local_command == "serve":
-            from atomic_release.cli.local_release import serve_locally
-
-            return serve_locally(args)
-        from atomic_release.cli.local_release import run_local_release
-
-        return run_local_release(args)
+        return _run_locally(args)
     except ApiError as error:
         print(f"atomic-release: {error}", file=sys.stderr)
         return 2
@@ -143,6 +137,24 @@ def main(argv: list[str] | None = None) -> int:
     except (ReleaseError, ValueError, OstreeMissing) as error:
         print(f"atomic-release: {error}", file=sys.stderr)
         return 2
+
+
+# What the local runtime needs beyond the CLI: the ``local`` extra.
+LOCAL_EXTRA = ("moto", "samtranslator")
+
+
+def _run_locally(args: argparse.Namespace) -> int:
+    try:
+        from atomic_release.cli import local_release
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").split(".")[0] not in LOCAL_EXTRA:
+            raise
+        print(f"atomic-release: the local runtime needs {missing.name}, which this installation lacks: "
+              "install the CLI with its local extra (pip install 'atomic-release[local]')", file=sys.stderr)
+        return 2
+    if args.local_command == "serve":
+        return local_release.serve_locally(args)
+    return local_release.run_local_release(args)
 
 
 if __name__ == "__main__":

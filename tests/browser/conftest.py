@@ -10,12 +10,12 @@ import pytest
 from playwright.sync_api import expect
 
 from atomic_release.cli.local_release import detect_release
-from atomic_release.local import LocalRuntime
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.ostree_repo import OstreeMissing, OstreeRepo, ostree_cli
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.repo_server import RepoServer
+from atomic_release.local.runtime import LocalRuntime
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
 LAPTOP = {"width": 1366, "height": 768}

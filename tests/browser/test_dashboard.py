@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from atomic_release.local import Fault
+from atomic_release.local.simulator import Fault
 from chalicelib.store import records
 from tests.helpers import wait_until
 

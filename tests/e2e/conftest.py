@@ -5,8 +5,8 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from atomic_release.local import Fault, LocalRuntime
-from atomic_release.local.runtime import ROOT
+from atomic_release.local.runtime import ROOT, LocalRuntime
+from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
 from chalicelib.triggers import starter
 

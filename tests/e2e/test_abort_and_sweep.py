@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local.runtime import LocalRuntime
+from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications

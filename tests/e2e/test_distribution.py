@@ -8,8 +8,8 @@ import pytest
 
 import chalicelib.stages.distribute
 from atomic_release.cli.local_release import follow, run
-from atomic_release.local import LocalRuntime
 from atomic_release.local.region_faults import RegionFault
+from atomic_release.local.runtime import LocalRuntime
 from chalicelib.aws.clients import client
 from chalicelib.aws.ssm import parameter_value
 from chalicelib.core.errors import ReleaseNotPartial

@@ -19,9 +19,10 @@ from rich.console import Console
 
 from atomic_release.cli import releases as releases_cli
 from atomic_release.cli.main import main
-from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.region_faults import parse_fault
+from atomic_release.local.runtime import LocalRuntime
+from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from tests.conftest import DEVELOPER_REFS
 from tests.helpers import HANG_GUARD_S, release_resources, wait_until

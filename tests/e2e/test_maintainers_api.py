@@ -8,10 +8,10 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from atomic_release.local import Fault, LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.region_faults import RegionFault
-from atomic_release.local.runtime import ROOT
+from atomic_release.local.runtime import ROOT, LocalRuntime
+from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.store import records

@@ -8,9 +8,10 @@ import pytest
 
 import functions.marketplace
 from atomic_release.cli.local_release import follow, run
-from atomic_release.local import LocalRuntime, marketplace_catalog
+from atomic_release.local import marketplace_catalog
 from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault
+from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams

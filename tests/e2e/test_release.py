@@ -7,7 +7,8 @@ import pytest
 
 from atomic_release.cli.local_release import run
 from atomic_release.cli.report import image_rows
-from atomic_release.local import Fault, LocalRuntime
+from atomic_release.local.runtime import LocalRuntime
+from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
 from chalicelib.store import records
 from tests.helpers import account_inventory, nothing, release_resources

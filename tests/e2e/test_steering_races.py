@@ -10,10 +10,11 @@ from chalice.test import Client
 
 import functions.check_copies as check_copies_function
 from app import app
-from atomic_release.local import Fault, LocalRuntime, marketplace_catalog
+from atomic_release.local import marketplace_catalog
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.region_faults import RegionFault
-from atomic_release.local.runtime import ROOT
+from atomic_release.local.runtime import ROOT, LocalRuntime
+from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.api import maintainers
 from chalicelib.aws.clients import client

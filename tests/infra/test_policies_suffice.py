@@ -22,11 +22,12 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from atomic_release.local import Fault, LocalRuntime, patches
+from atomic_release.local import patches
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.repo_server import RepoServer
-from atomic_release.local.runtime import ACCOUNT, APP_NAME, ROOT
+from atomic_release.local.runtime import ACCOUNT, APP_NAME, ROOT, LocalRuntime
+from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import find_instances

@@ -5,8 +5,8 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from atomic_release.local import LocalRuntime
 from atomic_release.local.demo_repo import configuration_for
+from atomic_release.local.runtime import LocalRuntime
 from chalicelib.aws.clients import client
 from chalicelib.core.config import load_streams
 from chalicelib.core.settings import reset_settings
