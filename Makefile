@@ -20,7 +20,7 @@ TEST_TIERS := unit integration e2e infra guest browser
 # The small tiers run in one process: starting the workers would cost more than it saves.
 PARALLEL := -n auto --dist loadscope
 
-.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package flow lock
+.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package flow lock lint
 
 # Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
 # shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
@@ -36,7 +36,7 @@ tools:
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[local,test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[local,test,lint]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(CHECKOV_STAMP):
@@ -49,7 +49,7 @@ $(CHECKOV_STAMP):
 # Run after changing pyproject.toml's or requirements.in's dependencies, and commit both files.
 lock:
 	@test -x $(PIP_COMPILE) || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install --quiet pip-tools==$(PIP_TOOLS_VERSION); }
-	$(PIP_COMPILE) $(PIP_COMPILE_OPTIONS) --extra local --extra test --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(PIP_COMPILE_OPTIONS) --extra local --extra test --extra lint --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) $(PIP_COMPILE_OPTIONS) --output-file requirements.txt requirements.in
 
 # The deployable stack: $(PACKAGE_DIR)/sam.yaml, deployment.zip and state_machines/ (README: Deploy).
@@ -76,6 +76,11 @@ test-infra: $(STAMP) $(CHECKOV_STAMP) tools
 test-integration test-e2e test-infra: PYTEST_OPTIONS := $(PARALLEL)
 $(TEST_TIERS:%=test-%):
 	$(BIN)/python -m pytest $(PYTEST_OPTIONS) tests/$(@:test-%=%)
+
+# ruff's rules and mypy's settings are in pyproject.toml; both must be clean for a change to land.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP) tools
 	$(BIN)/python -m bench
