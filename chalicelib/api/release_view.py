@@ -192,7 +192,8 @@ def _stages(history: list["HistoryEventTypeDef"], run: RunView | None, record: R
             stage.status = "succeeded"
         elif stage.status == "pending" and execution_status not in ("RUNNING", "UNKNOWN"):
             stage.status = "not-run"
-    stopped = (stages.get(failed) if failed else None) or (last if execution_status in ("FAILED", "ABORTED", "TIMED_OUT") else None)
+    stopped = (stages.get(failed) if failed else None) or (
+        last if execution_status in ("FAILED", "ABORTED", "TIMED_OUT") else None)
     if stopped:
         stopped.status = "failed"
         owns_record = run and run.execution_arn == record.execution_arn

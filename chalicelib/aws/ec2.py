@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
-def find_instances(region: str, release_id: str, arch: Arch | None = None, role: str | None = None) -> list[InstanceTypeDef]:
+def find_instances(region: str, release_id: str, arch: Arch | None = None,
+                   role: str | None = None) -> list[InstanceTypeDef]:
     filters = release_filters(release_id, arch, role)
     filters.append({"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES})
     return instances_where(region, filters)

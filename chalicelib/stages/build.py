@@ -100,7 +100,8 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
                               + "; ".join(attempts), region=task.region, arch=task.arch)
 
 
-def attempts_guest(guests: list[InstanceTypeDef], fingerprint: str) -> tuple[InstanceTypeDef | None, list[InstanceTypeDef]]:
+def attempts_guest(guests: list[InstanceTypeDef], fingerprint: str
+                   ) -> tuple[InstanceTypeDef | None, list[InstanceTypeDef]]:
     """Of the live guests of the role, the one this task attempt launched (tagged with its
     token's fingerprint), and the others, launched by earlier attempts."""
     own = next((g for g in guests if as_dict(g.get("Tags")).get(TOKEN_TAG) == fingerprint), None)

@@ -43,7 +43,8 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
     region_states = dict(earlier.region_states) if earlier else {}
     region_states.update({o.region: o for o in task.outcomes})
     images = _merged_images(earlier.images if earlier else {}, images_by_arch(task))
-    marketplace: dict[str, ProductChange] = {**(earlier.marketplace if earlier else {}), **{c.arch: c for c in task.marketplace.products}}
+    marketplace: dict[str, ProductChange] = {**(earlier.marketplace if earlier else {}),
+                                             **{c.arch: c for c in task.marketplace.products}}
     missing = missing_regions(region_states)
     unsuccessful = task.marketplace.unsuccessful
     status = ReleaseStatus.PUBLISHED if task.marketplace.following else settled_status(missing, unsuccessful)

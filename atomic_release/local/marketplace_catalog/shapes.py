@@ -139,7 +139,8 @@ def _whole_problems(value, shape: Whole, path: str) -> Iterator[tuple[str, str]]
         yield path, f"must be from {shape.low} to {shape.high}"
 
 
-_CHECKS: dict[type, Callable[[Any, Any, str], Iterator[tuple[str, str]]]] = {Record: _record_problems, Items: _items_problems, Text: _text_problems, Whole: _whole_problems}
+_CHECKS: dict[type, Callable[[Any, Any, str], Iterator[tuple[str, str]]]] = {
+    Record: _record_problems, Items: _items_problems, Text: _text_problems, Whole: _whole_problems}
 
 
 def ami_sources(document: dict) -> list:
