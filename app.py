@@ -4,6 +4,7 @@ schedules, EventBridge rules and API routes are here, each one line into ``chali
 import os
 
 from chalice import Chalice, IAMAuthorizer, Rate, Response
+from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers
 from chalicelib.api.http import Answer
@@ -65,10 +66,23 @@ def biweekly_cadence(event):
     return [decision.model_dump() for decision in detect.cadence_all()]
 
 
+def _request() -> Request:
+    """The request a route is handling."""
+    request = app.current_request
+    assert request is not None, "Chalice sets current_request before it calls a route"
+    return request
+
+
+def _raw_body(request: Request) -> bytes:
+    # Chalice types raw_body as str | bytes, but it encodes a str body to bytes before returning it
+    body = request.raw_body
+    return body.encode() if isinstance(body, str) else body
+
+
 @app.route("/hooks/ostree", methods=["POST"], content_types=["application/json"])
 def ostree_hook():
-    request = app.current_request
-    answer = webhook.handle(dict(request.headers), request.raw_body)
+    request = _request()
+    answer = webhook.handle(dict(request.headers), _raw_body(request))
     return Response(body=answer.body, status_code=answer.status)
 
 
@@ -84,12 +98,12 @@ def _respond(answer: Answer) -> Response:
 
 @app.route("/releases", methods=["GET"], authorizer=maintainers_only)
 def list_releases():
-    return _respond(maintainers.answer(lambda: maintainers.list_releases(app.current_request.query_params)))
+    return _respond(maintainers.answer(lambda: maintainers.list_releases(_request().query_params)))
 
 
 @app.route("/releases", methods=["POST"], authorizer=maintainers_only, content_types=["application/json"])
 def trigger_release():
-    return _respond(maintainers.answer(lambda: maintainers.trigger(app.current_request.raw_body)))
+    return _respond(maintainers.answer(lambda: maintainers.trigger(_raw_body(_request()))))
 
 
 @app.route("/releases/{release_id}", methods=["GET"], authorizer=maintainers_only)

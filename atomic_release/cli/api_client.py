@@ -6,9 +6,13 @@ import ipaddress
 import json
 import os
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
+
+if TYPE_CHECKING:
+    from botocore.auth import SigV4Auth
 
 ENVIRONMENT_VARIABLE = "ATOMIC_RELEASE_API"
 TIMEOUT_S = (5.0, 30.0)   # connect, read
@@ -84,7 +88,7 @@ class ApiClient:
         self.timeout = timeout
         self.http = session or requests.Session()
         self._profile, self._region = profile, region
-        self._signer = None
+        self._signer: SigV4Auth | None = None
 
     # -- requests --------------------------------------------------------------------------------
     def _signer_for(self):

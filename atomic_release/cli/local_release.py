@@ -136,6 +136,7 @@ def run_local_release(args) -> int:
         decision = start_detected(args.stream, repo_url, progress)
         if decision is None:
             return 1
+        assert decision.version and decision.release_id and decision.execution_arn, "a started release names its run"
         result = follow(runtime, args.stream, decision.version, decision.release_id, decision.execution_arn,
                         on_stage=_stage_printer(progress))
     if as_json:
@@ -173,6 +174,7 @@ def serve_locally(args) -> int:
             if args.release:
                 decision = start_detected(args.stream, repo_url, sys.stdout)
                 if decision is not None:
+                    assert decision.release_id, "a started release names its run"
                     _until_recorded(decision.release_id)
                     print(f"follow it: atomic-release releases watch {decision.release_id} --api {served.url}",
                           flush=True)

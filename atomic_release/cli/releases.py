@@ -97,7 +97,7 @@ def _aligned(header: Sequence[str], rows: Sequence[Sequence[str | Text]], indent
     return lines
 
 
-def _print_lines(console: Console, lines: list[Text | str]) -> None:
+def _print_lines(console: Console, lines: Sequence[Text | str]) -> None:
     for line in lines:
         console.print(line)
 
@@ -277,6 +277,7 @@ class Watch:
             if time.monotonic() > deadline:
                 raise ApiError(f"release {self.release_id}: its run {run_arn} is not recorded after "
                                f"{patience_s:.0f} s; see `atomic-release releases show {self.release_id}`")
+            assert run_arn is not None, "without a run to wait for, the first view of the release is returned above"
             if not said:
                 self.say(f"waiting for release {self.release_id} to record its run {run_arn.rsplit(':', 1)[-1]}")
                 said = True

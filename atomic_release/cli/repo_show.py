@@ -36,6 +36,7 @@ def show(url: str, ref: str | None, output: str) -> int:
     if summary is None:
         raise UnsupportedFormat(f"{repository.url} publishes no summary, so its refs cannot be listed: "
                                 "name one with --ref")
+    assert summary.refs is not None, "a summary read without validators is never 'not modified'"
     refs = [_ref_json(state) for _, state in sorted(summary.refs.items())]
     if output == "json":
         print(json.dumps({"url": repository.url, "refs": refs}, indent=2))

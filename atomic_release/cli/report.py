@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.ssm import parameter_value
+from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import load_streams
 from chalicelib.store import records
 
@@ -38,7 +39,7 @@ def image_rows(release_id: str) -> list[ImageRow]:
             image_id = record.images[arch].get(region)
             if not image_id:
                 continue
-            parameter = stream.ssm_parameter(arch, record.version)
+            parameter = stream.ssm_parameter(ec2_arch(arch), record.version)
             rows.append(ImageRow(arch=arch, region=region, image_id=image_id, public=_is_public(region, image_id),
                                  ssm_parameter=parameter,
                                  ssm_points_here=parameter_value(region, parameter) == image_id))

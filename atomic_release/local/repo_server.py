@@ -21,6 +21,7 @@ class Traffic:
 
 class _Handler(SimpleHTTPRequestHandler):
     traffic: Traffic
+    _etag: str | None = None  # the ETag of the file send_head is answering with
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
@@ -41,7 +42,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return super().send_head()
 
     def end_headers(self):
-        if getattr(self, "_etag", None):
+        if self._etag:
             self.send_header("ETag", self._etag)
             self._etag = None
         super().end_headers()

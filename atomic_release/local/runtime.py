@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moto import mock_aws
 
@@ -22,11 +23,15 @@ from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
+from chalicelib.core.arch import Arch
 from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.core.settings import reset_settings
 from chalicelib.models.release import ReleaseInput
 from chalicelib.stages.flow import PROGRESS_STATES
 from chalicelib.triggers.starter import StartResult, start_release
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 ROOT = Path(__file__).resolve().parents[2]
 # Only a hang reaches it: every wait here is on work that ends, however busy the machine.
@@ -72,7 +77,7 @@ class Finished:
     output: dict | None
     error: str | None
     cause: str | None
-    history: list[dict]
+    history: list["HistoryEventTypeDef"]
     polls: int
     wall_s: float
 
@@ -154,7 +159,7 @@ class LocalRuntime:
         for key in (*_UNSET, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             os.environ.pop(key, None)
         if self.config:
-            values["STREAMS_CONFIG"] = self.config
+            values["STREAMS_CONFIG"] = str(self.config)  # a path, resolved in __post_init__
         os.environ.update(values)
 
     # -- provisioning -----------------------------------------------------------------------
@@ -248,7 +253,8 @@ class LocalRuntime:
             region = stream.regions.base
             for arch, parameter in stream.builder_image_parameter.items():
                 versions = ssm_backends[ACCOUNT][region]._parameters[parameter]
-                versions.append(Parameter(
+                # moto declares CloudFormation's hooks abstract on Parameter, without ABCMeta: it is instantiable
+                versions.append(Parameter(  # type: ignore[abstract]
                     account_id=ACCOUNT, name=parameter, value=_builder_os_image(region, arch),
                     parameter_type="String", description=None, allowed_pattern=None, keyid=None,
                     last_modified_date=datetime.now(UTC), version=len(versions) + 1,
@@ -258,7 +264,8 @@ class LocalRuntime:
         """What a seller has before the first release: each stream's Marketplace products, and
         the role Marketplace assumes to copy the images."""
         iam = client("iam")
-        roles, products = set(), {}
+        roles: set[str] = set()
+        products: dict[str, str] = {}
         for stream in self.streams.streams.values():
             for arch, product in stream.marketplace.products.items():
                 products.setdefault(product.product_id, f"{stream.name} ({arch})")
@@ -298,7 +305,7 @@ class LocalRuntime:
         next_history = started
         progress = _Progress(self)
 
-        def report(history: list[dict]) -> None:
+        def report(history: list["HistoryEventTypeDef"]) -> None:
             nonlocal reported
             for event in history[reported:]:
                 stage = _stage_event(event)
@@ -350,7 +357,7 @@ class LocalRuntime:
         return abort_release(release_id).model_dump()
 
     @staticmethod
-    def history(execution_arn: str) -> list[dict]:
+    def history(execution_arn: str) -> list["HistoryEventTypeDef"]:
         from chalicelib.api.release_view import execution_history
 
         return execution_history(execution_arn)
@@ -400,11 +407,13 @@ def _stopped_but_running() -> list:
     """moto's executions whose stop was asked for, and whose interpreter has not yet ended them."""
     from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+    # moto types a state machine's executions as its plain Execution; the parser's are its own
     return [execution for backend in stepfunctions_parser_backends[ACCOUNT].values()
             for state_machine in backend.state_machines for execution in state_machine.executions
-            if execution.exec_status == ExecutionStatus.RUNNING
+            if isinstance(execution, Execution) and execution.exec_status == ExecutionStatus.RUNNING
             and isinstance(execution.exec_worker.env.program_state(), ProgramStopped)]
 
 
@@ -428,7 +437,8 @@ def _read_once_per_process() -> None:
         botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.session.create_loader)
     validate = StepFunctionsParserBackend._validate_definition
     if not hasattr(validate, "cache_info"):
-        StepFunctionsParserBackend._validate_definition = staticmethod(functools.lru_cache(maxsize=64)(validate))
+        StepFunctionsParserBackend._validate_definition = staticmethod(  # type: ignore[method-assign]
+            functools.lru_cache(maxsize=64)(validate))
 
 
 def quiet_task_logs() -> None:
@@ -447,7 +457,7 @@ def _role_exists(name: str) -> bool:
     return True
 
 
-def _builder_os_image(region: str, arch: str) -> str:
+def _builder_os_image(region: str, arch: Arch) -> str:
     ec2 = client("ec2", region)
     name = f"builder-os-{arch}"
     found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
@@ -457,13 +467,14 @@ def _builder_os_image(region: str, arch: str) -> str:
                               EnaSupport=True, BootMode="uefi-preferred")["ImageId"]
 
 
-def _stage_event(event: dict) -> StageEvent | None:
+def _stage_event(event: "HistoryEventTypeDef") -> StageEvent | None:
     kind = event["type"]
-    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
-    if details.get("name") not in PROGRESS_STATES:
+    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+    name = details.get("name") if details else None
+    if name not in PROGRESS_STATES:
         return None
     if kind.endswith("StateEntered"):
-        return StageEvent(details["name"], "started")
+        return StageEvent(name, "started")
     if kind.endswith("StateExited"):
-        return StageEvent(details["name"], "ended")
+        return StageEvent(name, "ended")
     return None

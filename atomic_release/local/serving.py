@@ -15,6 +15,7 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str), "an IPv4 server's address is a (host, port) pair of str and int"
         return f"http://{host}:{port}"
 
     def __enter__(self):

@@ -5,19 +5,24 @@ A builder guest reads its parameters from user-data, writes the commit to its ta
 off. A QA guest boots an image, finds the commit on the image's disk, and reports its checks.
 Faults make a guest fail, stay silent, or report a failed check."""
 
+from __future__ import annotations
+
 import base64
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.errors import code_of
-from chalicelib.core.arch import ARCHES, ostree_arch
+from chalicelib.core.arch import ARCHES, ec2_arch, ostree_arch
 from chalicelib.core.tags import ROLE, as_dict
 from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 
 def kind_and_arch(text: str, kinds: tuple[str, ...], what: str = "fault") -> tuple[str, str | None]:
@@ -40,7 +45,7 @@ class Fault:
     arch: str | None = None  # None: every architecture
 
     @classmethod
-    def parse(cls, text: str) -> "Fault":
+    def parse(cls, text: str) -> Fault:
         """``KIND`` or ``KIND:ARCH``, e.g. ``qa-fails:arm64``."""
         return cls(*kind_and_arch(text, FAULT_KINDS))  # type: ignore[arg-type]
 
@@ -55,7 +60,7 @@ class InstanceSimulator:
     unheard_reports: list[str] = field(default_factory=list)
     _launches: list[tuple[str, str]] = field(default_factory=list)
     _launches_lock: threading.Lock = field(default_factory=threading.Lock)
-    _hung: list[tuple[str, dict, dict]] = field(default_factory=list)
+    _hung: list[tuple[str, InstanceTypeDef, dict]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _faulty(self, kind: str, arch: str) -> bool:
@@ -76,12 +81,12 @@ class InstanceSimulator:
                 for instance in self._guests(region, ids):
                     self._run_guest(region, instance)
 
-    def _guests(self, region: str, instance_ids: list[str]) -> list[dict]:
+    def _guests(self, region: str, instance_ids: list[str]) -> list[InstanceTypeDef]:
         reservations = client("ec2", region).describe_instances(InstanceIds=instance_ids, Filters=[
             {"Name": "tag-key", "Values": [ROLE]}])["Reservations"]
         return [i for r in reservations for i in r["Instances"]]
 
-    def _run_guest(self, region: str, instance: dict) -> None:
+    def _run_guest(self, region: str, instance: InstanceTypeDef) -> None:
         ec2 = client("ec2", region)
         encoded = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
         user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
@@ -108,8 +113,8 @@ class InstanceSimulator:
                 self._builder(region, instance, params, hang=False)
                 self._hung.pop(0)
 
-    def _builder(self, region: str, instance: dict, params: dict, hang: bool = True) -> None:
-        arch = instance["Architecture"]
+    def _builder(self, region: str, instance: InstanceTypeDef, params: dict, hang: bool = True) -> None:
+        arch = ec2_arch(instance["Architecture"])
         sfn = client("stepfunctions", region)
         if self._faulty("builder-silent", arch):
             return
@@ -139,8 +144,8 @@ class InstanceSimulator:
         snapshot = ec2.describe_snapshots(SnapshotIds=[root["Ebs"]["SnapshotId"]])["Snapshots"][0]
         return self.disk_contents.get(snapshot["VolumeId"], "(no ostree deployment on this disk)")
 
-    def _qa(self, region: str, instance: dict, params: dict) -> None:
-        arch = instance["Architecture"]
+    def _qa(self, region: str, instance: InstanceTypeDef, params: dict) -> None:
+        arch = ec2_arch(instance["Architecture"])
         booted = self.booted_commit(region, instance["ImageId"])
         state = "degraded (failed units: NetworkManager-wait-online.service)" \
             if self._faulty("qa-fails", arch) else "running"

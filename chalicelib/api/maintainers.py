@@ -5,7 +5,8 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -26,6 +27,11 @@ from chalicelib.triggers import detect
 from chalicelib.triggers.detect import Decision
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
 from chalicelib.upkeep.sweeper import on_execution_ended
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
+
+Parsed = TypeVar("Parsed", bound=BaseModel)
 
 PAGE_DEFAULT, PAGE_MAX = 20, 100
 
@@ -98,14 +104,14 @@ def answer(action: Callable[[], BaseModel]) -> Answer:
     return Answer(status=status, body=body)
 
 
-def parse(model: type[BaseModel], data, what: str) -> BaseModel:
+def parse(model: type[Parsed], data, what: str) -> Parsed:
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise BadRequest(describe_validation_error(error, what)) from None
 
 
-def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+def parse_body(model: type[Parsed], raw: bytes | None) -> Parsed:
     try:
         data = json.loads(raw or b"{}")
     except ValueError as error:
@@ -133,7 +139,7 @@ def _after(token: str) -> tuple[str, str]:
         raise BadRequest("next_token: not a token this API gave") from None
 
 
-def list_releases(query: dict | None) -> ReleasePage:
+def list_releases(query: Mapping[str, str] | None) -> ReleasePage:
     """Releases newest first, filtered by stream and status, a page at a time. Each page is
     cut after the last release of the previous one, so releases recorded meanwhile do not shift it."""
     wanted = parse(ListFilter, query or {}, "query")
@@ -181,7 +187,7 @@ def trigger(raw_body: bytes | None) -> Decision:
     return detect.release_now(request.stream, request.version)
 
 
-def _once_stopped(execution_arn: str, patience_s: float = 10) -> dict:
+def _once_stopped(execution_arn: str, patience_s: float = 10) -> "DescribeExecutionOutputTypeDef":
     """The execution as described once it left RUNNING (at once on AWS; a moment later where the
     interpreter finishes the state it is in). Should it not, its status is RUNNING, no cleanup runs
     here, and the rule on the execution's end does it."""

@@ -5,7 +5,7 @@ stands; the record is what the release settled on."""
 import contextlib
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -26,6 +26,9 @@ from chalicelib.stages.flow import (
     STAGES,
 )
 from chalicelib.triggers.starter import execution_arn
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 StageStatus = Literal["pending", "running", "succeeded", "failed", "not-run"]
 StepStatus = Literal["pending", "running", "succeeded", "failed", "built-earlier"]
@@ -147,12 +150,12 @@ def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
     return runs
 
 
-def _entered(event: dict) -> str | None:
-    return (event.get("stateEnteredEventDetails") or {}).get("name") if event["type"].endswith("StateEntered") \
-        else None
+def _entered(event: "HistoryEventTypeDef") -> str | None:
+    details = event.get("stateEnteredEventDetails") if event["type"].endswith("StateEntered") else None
+    return details.get("name") if details else None
 
 
-def _exited(event: dict) -> tuple[str, dict] | None:
+def _exited(event: "HistoryEventTypeDef") -> tuple[str, dict] | None:
     if not event["type"].endswith("StateExited"):
         return None
     details = event["stateExitedEventDetails"]
@@ -169,7 +172,7 @@ def _json(text: str | None) -> dict:
 
 # -- stages --------------------------------------------------------------------------------------
 
-def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> list[StageView]:
+def _stages(history: list["HistoryEventTypeDef"], run: RunView | None, record: ReleaseRecord) -> list[StageView]:
     execution_status = run.status if run else "UNKNOWN"
     stages = {name: StageView(name=name) for name in STAGES}
     last, failed = None, None
@@ -177,7 +180,7 @@ def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> 
         name = _entered(event)
         if name in FAILED_STAGE_OF_STATE:
             failed = FAILED_STAGE_OF_STATE[name]
-        stage = stages.get(STAGE_OF_STATE.get(name))
+        stage = stages.get(STAGE_OF_STATE[name]) if name in STAGE_OF_STATE else None
         if stage:
             stage.started_at = stage.started_at or event["timestamp"]
             stage.status, last = "running", stage
@@ -189,7 +192,8 @@ def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> 
             stage.status = "succeeded"
         elif stage.status == "pending" and execution_status not in ("RUNNING", "UNKNOWN"):
             stage.status = "not-run"
-    stopped = stages.get(failed) or (last if execution_status in ("FAILED", "ABORTED", "TIMED_OUT") else None)
+    stopped = (stages.get(failed) if failed else None) or (
+        last if execution_status in ("FAILED", "ABORTED", "TIMED_OUT") else None)
     if stopped:
         stopped.status = "failed"
         owns_record = run and run.execution_arn == record.execution_arn
@@ -200,8 +204,8 @@ def _stages(history: list[dict], run: RunView | None, record: ReleaseRecord) -> 
 
 # -- architectures -------------------------------------------------------------------------------
 
-def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
-    arches = {arch: ArchView(arch=arch, ref=commit.ref, checksum=commit.checksum,
+def _arches(history: list["HistoryEventTypeDef"], record: ReleaseRecord) -> list[ArchView]:
+    arches: dict[str, ArchView] = {arch: ArchView(arch=arch, ref=commit.ref, checksum=commit.checksum,
                              image_id=(record.images.get(arch) or {}).get(record.regions[0] if record.regions else ""))
               for arch, commit in sorted(record.commits.items())}
     built_earlier = {image.arch for image in record.built_images}
@@ -211,7 +215,7 @@ def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
         if name == "Build":
             entered_build = True
         if name in BUILD_STEP_OF_STATE:
-            arch = arches.get(_json(event["stateEnteredEventDetails"].get("input")).get("arch"))
+            arch = _arch_named(arches, _json(event["stateEnteredEventDetails"].get("input")).get("arch"))
             if arch:
                 _step(arch, name, "failed" if name.endswith("Failed") else "running")
         exited = _exited(event)
@@ -224,6 +228,11 @@ def _arches(history: list[dict], record: ReleaseRecord) -> list[ArchView]:
     return list(arches.values())
 
 
+def _arch_named(arches: dict[str, ArchView], name: object) -> ArchView | None:
+    """The view of the architecture a state's input or output names, if it names one."""
+    return arches.get(name) if isinstance(name, str) else None
+
+
 def _step(arch: ArchView, state: str, status: StepStatus) -> None:
     step = BUILD_STEP_OF_STATE[state]
     if getattr(arch, step) != "failed":
@@ -232,7 +241,7 @@ def _step(arch: ArchView, state: str, status: StepStatus) -> None:
 
 def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> None:
     if state == "ArchFailed":
-        arch = arches.get(output.get("arch"))
+        arch = _arch_named(arches, output.get("arch"))
         if arch and output.get("failed"):
             caught = output["failed"]
             failure = innermost(Failure(stage="build", arch=arch.arch, error=caught.get("error") or "unknown error",
@@ -241,7 +250,7 @@ def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> N
         return
     if state not in BUILD_STEP_OF_STATE or state.endswith("Failed"):
         return
-    arch = arches.get(output.get("arch"))
+    arch = _arch_named(arches, output.get("arch"))
     if arch is None:
         return
     _step(arch, state, "succeeded" if state != "LaunchQA" else "running")
@@ -254,7 +263,7 @@ def _arch_step_ended(arches: dict[str, ArchView], state: str, output: dict) -> N
 
 # -- regions -------------------------------------------------------------------------------------
 
-def _regions(history: list[dict], record: ReleaseRecord, execution_status: str) -> list[RegionView]:
+def _regions(history: list["HistoryEventTypeDef"], record: ReleaseRecord, execution_status: str) -> list[RegionView]:
     regions = {region: RegionView(region=region, status="planned") for region in record.regions}
     regions.update(_recorded(record))   # a fill-in run's regions: where the release left them
     for event in history:

@@ -1,7 +1,11 @@
 """EC2 adapter: images, snapshots, instances and volumes as the pipeline needs them; what a
 release created, found by its tags and removed."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import WaiterError
 
@@ -11,16 +15,21 @@ from chalicelib.core.arch import Arch
 from chalicelib.core.errors import ImageNameTaken, ResourceNotReady
 from chalicelib.core.tags import RELEASE, as_dict, release_filters
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import WaiterName
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef, InstanceTypeDef, SnapshotTypeDef, VolumeTypeDef
+
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
-def find_instances(region: str, release_id: str, arch: Arch | None = None, role: str | None = None) -> list[dict]:
+def find_instances(region: str, release_id: str, arch: Arch | None = None,
+                   role: str | None = None) -> list[InstanceTypeDef]:
     filters = release_filters(release_id, arch, role)
     filters.append({"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES})
     return instances_where(region, filters)
 
 
-def images_by_name(region: str, names: list[str], release_id: str) -> dict[str, dict]:
+def images_by_name(region: str, names: list[str], release_id: str) -> dict[str, ImageTypeDef]:
     """This account's images of these names in a region. An image of one of the names that
     another release made is an error: the same version built from another commit must never
     be shipped under this release's name."""
@@ -42,43 +51,43 @@ def chunks(values: list[str]) -> list[list[str]]:
     return [values[i:i + FILTER_VALUES_AT_ONCE] for i in range(0, len(values), FILTER_VALUES_AT_ONCE)]
 
 
-def image_snapshots(image: dict) -> list[str]:
+def image_snapshots(image: ImageTypeDef) -> list[str]:
     return [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
 
 
-def own_images(region: str, image_ids: list[str]) -> dict[str, dict]:
+def own_images(region: str, image_ids: list[str]) -> dict[str, ImageTypeDef]:
     """This account's images of these ids in a region, by id; an id EC2 does not know is absent
     (asking by ImageIds would fail the whole call instead)."""
     return {image["ImageId"]: image for chunk in chunks(image_ids)
             for image in own_images_paged(region, [{"Name": "image-id", "Values": chunk}])}
 
 
-def own_images_where(region: str, filters: list[dict]) -> list[dict]:
+def own_images_where(region: str, filters: Sequence[FilterTypeDef]) -> list[ImageTypeDef]:
     """This account's images that match the filters (one DescribeImages call)."""
     return client("ec2", region).describe_images(Owners=["self"], Filters=filters)["Images"]
 
 
-def own_images_paged(region: str, filters: list[dict]) -> list[dict]:
+def own_images_paged(region: str, filters: Sequence[FilterTypeDef]) -> list[ImageTypeDef]:
     """This account's images that match the filters, every page."""
     pages = client("ec2", region).get_paginator("describe_images").paginate(Owners=["self"], Filters=filters)
     return [image for page in pages for image in page["Images"]]
 
 
-def own_snapshots_where(region: str, filters: list[dict]) -> list[dict]:
+def own_snapshots_where(region: str, filters: Sequence[FilterTypeDef]) -> list[SnapshotTypeDef]:
     return client("ec2", region).describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
 
 
-def own_snapshots_paged(region: str, filters: list[dict]) -> list[dict]:
+def own_snapshots_paged(region: str, filters: Sequence[FilterTypeDef]) -> list[SnapshotTypeDef]:
     pages = client("ec2", region).get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters)
     return [snapshot for page in pages for snapshot in page["Snapshots"]]
 
 
-def instances_where(region: str, filters: list[dict]) -> list[dict]:
+def instances_where(region: str, filters: Sequence[FilterTypeDef]) -> list[InstanceTypeDef]:
     pages = client("ec2", region).get_paginator("describe_instances").paginate(Filters=filters)
     return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
-def volumes_where(region: str, filters: list[dict]) -> list[dict]:
+def volumes_where(region: str, filters: Sequence[FilterTypeDef]) -> list[VolumeTypeDef]:
     return client("ec2", region).describe_volumes(Filters=filters)["Volumes"]
 
 
@@ -123,7 +132,7 @@ def register_image(region: str, **request) -> str:
     return client("ec2", region).register_image(**request)["ImageId"]
 
 
-def wait_for(region: str, waiter: str, delay_s: int, attempts: int, **ids) -> None:
+def wait_for(region: str, waiter: WaiterName, delay_s: int, attempts: int, **ids) -> None:
     """Wait with one of EC2's waiters (raises botocore's WaiterError when it gives up)."""
     client("ec2", region).get_waiter(waiter).wait(**ids, WaiterConfig={"Delay": delay_s, "MaxAttempts": attempts})
 
@@ -148,7 +157,7 @@ def terminate(region: str, instance_ids: list[str]) -> None:
         raise ResourceNotReady(f"instances {', '.join(instance_ids)} in {region}: {error}", region=region) from None
 
 
-def outlives_its_instance(volume: dict) -> bool:
+def outlives_its_instance(volume: VolumeTypeDef) -> bool:
     """A volume of DescribeVolumes that is not going with an instance. One that is (attached with
     DeleteOnTermination, or deleting already) must not be deleted again: once it is gone it has
     no tags, and a role whose deletes need the release's tag is refused (UnauthorizedOperation)."""
@@ -170,7 +179,7 @@ class Removed:
     images: list[str] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)
 
-    def add(self, other: "Removed") -> None:
+    def add(self, other: Removed) -> None:
         for name in ("instances", "volumes", "images", "snapshots"):
             getattr(self, name).extend(getattr(other, name))
 

@@ -1,17 +1,28 @@
 """Step Functions adapter: the release state machine's executions."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.errors import code_of
 
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import (
+        DescribeExecutionOutputTypeDef,
+        GetExecutionHistoryInputTypeDef,
+        HistoryEventTypeDef,
+    )
 
-def describe_execution(arn: str) -> dict:
+
+def describe_execution(arn: str) -> DescribeExecutionOutputTypeDef:
     """DescribeExecution's answer; AWS's refusal (ExecutionDoesNotExist too) is raised."""
     return client("stepfunctions").describe_execution(executionArn=arn)
 
 
-def execution(arn: str) -> dict | None:
+def execution(arn: str) -> DescribeExecutionOutputTypeDef | None:
     """DescribeExecution's answer, or None when no such execution exists."""
     try:
         return describe_execution(arn)
@@ -41,13 +52,16 @@ def stop_execution(arn: str, error: str, cause: str) -> None:
     client("stepfunctions").stop_execution(executionArn=arn, error=error, cause=cause)
 
 
-def execution_history(arn: str) -> list[dict]:
+def execution_history(arn: str) -> list[HistoryEventTypeDef]:
     """Every event of the execution, oldest first."""
     sfn = client("stepfunctions")
-    events, token = [], None
+    events: list[HistoryEventTypeDef] = []
+    token = None
     while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
+        request: GetExecutionHistoryInputTypeDef = {"executionArn": arn, "maxResults": 1000}
+        if token:
+            request["nextToken"] = token
+        page = sfn.get_execution_history(**request)
         events.extend(page["events"])
         token = page.get("nextToken")
         if not token:

@@ -25,7 +25,7 @@ to have them read again, as a new cold start would."""
 
 import functools
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,7 +82,10 @@ class Locations(BaseSettings):
         return region
 
 
-def _read(model: type[BaseSettings]) -> BaseSettings:
+SettingsModel = TypeVar("SettingsModel", bound=BaseSettings)
+
+
+def _read(model: type[SettingsModel]) -> SettingsModel:
     try:
         return model()
     except ValidationError as error:

@@ -1,6 +1,14 @@
 """Tags that name what a release created, so cleanup and the sweeper can find it."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from chalicelib.core.arch import Arch
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, TagTypeDef
 
 RELEASE = "atomic-release:release"
 STREAM = "atomic-release:stream"
@@ -22,8 +30,8 @@ def tag_specifications(tags: list[dict[str, str]], *resource_types: str) -> list
     return [{"ResourceType": kind, "Tags": tags} for kind in resource_types]
 
 
-def release_filters(release_id: str, arch: Arch | None = None, role: str | None = None) -> list[dict]:
-    filters = [{"Name": f"tag:{RELEASE}", "Values": [release_id]}]
+def release_filters(release_id: str, arch: Arch | None = None, role: str | None = None) -> list[FilterTypeDef]:
+    filters: list[FilterTypeDef] = [{"Name": f"tag:{RELEASE}", "Values": [release_id]}]
     if arch:
         filters.append({"Name": f"tag:{ARCH}", "Values": [arch]})
     if role:
@@ -31,5 +39,5 @@ def release_filters(release_id: str, arch: Arch | None = None, role: str | None 
     return filters
 
 
-def as_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+def as_dict(tags: Sequence[TagTypeDef] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}

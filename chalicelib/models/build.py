@@ -53,9 +53,8 @@ class BuiltImages(RootModel[list[BuiltImage]]):
     """Every architecture's image, once the Build map has ended."""
 
 
-class QATask(ArchTask):
+class QATask(CallbackTask):
     image: BuiltImage
-    task_token: str = Field(min_length=1)
 
 
 class QACheck(Model):

@@ -1,7 +1,8 @@
 """The Marketplace stage: each product's change set for the release, and the stage's progress."""
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field
 
@@ -61,7 +62,7 @@ class MarketplaceProgress(Model):
     @property
     def unsuccessful(self) -> list[str]:
         """One line per planned product that has no successful change set, and why."""
-        by_arch = {p.arch: p for p in self.products}
+        by_arch: dict[str, ProductChange] = {p.arch: p for p in self.products}
         lines = []
         for arch in without_version(self.arches, by_arch):
             change = by_arch.get(arch)
@@ -72,7 +73,10 @@ class MarketplaceProgress(Model):
         return lines
 
 
-def without_version(arches: list[str], changes: dict[str, ProductChange]) -> list[str]:
+ArchName = TypeVar("ArchName", bound=str)
+
+
+def without_version(arches: Sequence[ArchName], changes: Mapping[str, ProductChange]) -> list[ArchName]:
     """The planned architectures whose product has no successful change set."""
     return [arch for arch in arches if not (arch in changes and changes[arch].status == "SUCCEEDED")]
 

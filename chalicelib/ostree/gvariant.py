@@ -33,15 +33,12 @@ def _container(code: str, members: tuple[GType, ...]) -> GType:
     if code in "am":
         return GType(code, members, members[0].alignment, None)
     alignment = max((m.alignment for m in members), default=1)
-    size: int | None = 0
+    size = 0
     for member in members:
         if member.fixed_size is None:
-            size = None
-            break
+            return GType(code, members, alignment, None)
         size = _align(size, member.alignment) + member.fixed_size
-    if size is not None:
-        size = _align(size, alignment) if members else 1
-    return GType(code, members, alignment, size)
+    return GType(code, members, alignment, _align(size, alignment) if members else 1)
 
 
 def _parse_type(text: str, pos: int, depth: int) -> tuple[GType, int]:
@@ -149,7 +146,7 @@ def _maybe(element: GType, data: bytes, depth: int):
     return _decode(element, data[:-1], depth + 1)
 
 
-def _array(element: GType, data: bytes, depth: int) -> list | dict:
+def _array(element: GType, data: bytes, depth: int) -> list | dict | bytes:
     if element.fixed_size is not None:
         if len(data) % element.fixed_size:
             raise GVariantError("array length is not a multiple of its element size")

@@ -75,10 +75,11 @@ class Summary:
         return self.refs is None
 
     def select(self, names: list[str], url: str) -> dict[str, RefState]:
-        missing = [n for n in names if n not in (self.refs or {})]
+        refs = self.refs or {}
+        missing = [n for n in names if n not in refs]
         if missing:
             raise UnknownRef(f"{url}summary: no ref {', '.join(map(repr, missing))} in the repository")
-        return {n: self.refs[n] for n in names}
+        return {n: refs[n] for n in names}
 
 
 def parse_summary(data: bytes, url: str) -> dict[str, RefState]:

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws import events, s3, sns, ssm
 from chalicelib.aws.errors import describe, message_of
-from chalicelib.core.arch import ostree_arch
+from chalicelib.core.arch import Arch, ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.settings import settings
@@ -90,9 +90,9 @@ def read_stream_metadata(stream: str) -> dict:
     return read_document(stream_metadata_key(stream)) or empty_stream_metadata(stream)
 
 
-def images_by_arch(task: AnnounceTask) -> dict[str, dict[str, str]]:
+def images_by_arch(task: AnnounceTask) -> dict[Arch, dict[str, str]]:
     """arch -> region -> image id, of the validated regions."""
-    result: dict[str, dict[str, str]] = {}
+    result: dict[Arch, dict[str, str]] = {}
     for region in task.validated:
         for image in region.images:
             result.setdefault(image.arch, {})[region.region] = image.image_id
@@ -104,7 +104,7 @@ def commit_times(index: dict | None) -> dict[str, str]:
     return {r["version"]: r.get("commit-time", "") for r in (index or {}).get("releases", [])}
 
 
-def _aws_regions(document: dict, arch: str) -> dict[str, dict]:
+def _aws_regions(document: dict, arch: Arch) -> dict[str, dict]:
     return document.get("architectures", {}).get(ostree_arch(arch), {}).get("images", {}).get("aws", {}).get(
         "regions", {})
 
@@ -118,7 +118,7 @@ def stream_metadata(task: AnnounceTask, previous: dict, times: dict[str, str]) -
     for arch, regions in images_by_arch(task).items():
         entry = architectures.get(ostree_arch(arch), {"artifacts": {}})
         earlier = _aws_regions(previous, arch)
-        newer = {region for region, listed in earlier.items() if times.get(listed.get("release"), "") > ours}
+        newer = {region for region, listed in earlier.items() if times.get(listed.get("release", ""), "") > ours}
         listed = {**earlier, **{region: {"release": task.version, "image": image_id}
                                 for region, image_id in regions.items() if region not in newer}}
         images = entry.get("images", {})
@@ -155,7 +155,7 @@ def release_index(task: AnnounceTask, previous: dict | None) -> dict:
     return {"stream": task.stream, "releases": releases, "metadata": {"last-modified": _timestamp()}}
 
 
-def _put_latest(stream: Stream, region: str, arch: str, image_id: str, description: str) -> None:
+def _put_latest(stream: Stream, region: str, arch: Arch, image_id: str, description: str) -> None:
     name = stream.ssm_parameter(arch, "latest")
     try:
         ssm.put_image_parameter(region, name, image_id, description)

@@ -1,7 +1,10 @@
 """Build stage, per architecture: builder instance -> image -> QA instance -> verdict."""
 
+from __future__ import annotations
+
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -9,7 +12,7 @@ from chalicelib.aws import ec2 as ec2_resources
 from chalicelib.aws import ssm
 from chalicelib.aws.clients import client_token
 from chalicelib.aws.errors import code_of, describe, message_of
-from chalicelib.core.arch import ostree_arch
+from chalicelib.core.arch import Arch, ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import (
     ArchitectureFailed,
@@ -35,6 +38,10 @@ from chalicelib.models.build import (
     RegisterTask,
 )
 from chalicelib.models.failure import CaughtInStage, ErrorToRaise
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import WaiterName
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 BUILDER_DEADLINE_MINUTES = 120
 REGISTER_BUDGET_S = 780  # of the task Lambda's 900 s
@@ -93,7 +100,8 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
                               + "; ".join(attempts), region=task.region, arch=task.arch)
 
 
-def attempts_guest(guests: list[dict], fingerprint: str) -> tuple[dict | None, list[dict]]:
+def attempts_guest(guests: list[InstanceTypeDef], fingerprint: str
+                   ) -> tuple[InstanceTypeDef | None, list[InstanceTypeDef]]:
     """Of the live guests of the role, the one this task attempt launched (tagged with its
     token's fingerprint), and the others, launched by earlier attempts."""
     own = next((g for g in guests if as_dict(g.get("Tags")).get(TOKEN_TAG) == fingerprint), None)
@@ -105,18 +113,18 @@ def instance_profile(role: Role) -> str:
     return settings().instance_profile(role)
 
 
-def placements(stream: Stream, arch: str) -> list[tuple[str, str | None]]:
+def placements(stream: Stream, arch: Arch) -> list[tuple[str, str | None]]:
     """Where to try a guest, in order: each instance type in preference order, in every subnet
     (so every zone) before the next, less preferred, type."""
-    subnets = stream.subnets or [None]
+    subnets: Sequence[str | None] = stream.subnets or [None]
     return [(instance_type, subnet) for instance_type in stream.instance_types[arch] for subnet in subnets]
 
 
-def _volumes(instance: dict) -> list[str]:
+def _volumes(instance: InstanceTypeDef) -> list[str]:
     return [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
 
 
-def _kept_volumes(instance: dict) -> list[str]:
+def _kept_volumes(instance: InstanceTypeDef) -> list[str]:
     """The volumes that outlive the instance. The others go with it, and deleting one that is
     gone is refused as unauthorized, not as not found, under a role whose deletes need the
     release's tag (a volume that no longer exists has none)."""
@@ -124,7 +132,7 @@ def _kept_volumes(instance: dict) -> list[str]:
             if "Ebs" in m and not m["Ebs"].get("DeleteOnTermination")]
 
 
-def _remove_guests(region: str, instances: list[dict]) -> None:
+def _remove_guests(region: str, instances: list[InstanceTypeDef]) -> None:
     """Terminate guests and delete the volumes they kept (a builder's target disk survives
     its instance on purpose)."""
     volumes = [volume for instance in instances for volume in _kept_volumes(instance)]
@@ -133,7 +141,7 @@ def _remove_guests(region: str, instances: list[dict]) -> None:
         ec2_resources.delete_volume(region, volume)
 
 
-def builder_image(stream: Stream, arch: str, region: str) -> str:
+def builder_image(stream: Stream, arch: Arch, region: str) -> str:
     name = stream.builder_image_parameter[arch]
     try:
         return ssm.parameter(region, name)
@@ -156,7 +164,7 @@ def launch_builder(task: CallbackTask) -> LaunchedGuest:
                          lambda p: render_builder(p, BUILDER_DEADLINE_MINUTES, HEARTBEAT_SECONDS), params, [target_disk])
 
 
-def _wait(waiter: str, region: str, what: str, until: float, **ids) -> None:
+def _wait(waiter: WaiterName, region: str, what: str, until: float, **ids) -> None:
     """Wait, but no later than ``until`` (a monotonic time within the task Lambda's 15 minutes),
     so a slow snapshot or image fails with a named error, which the state machine retries,
     rather than a Lambda timeout."""
@@ -254,13 +262,13 @@ def cleanup_arch(task: CleanupArchTask) -> ErrorToRaise:
 
 def check_build(task: CheckBuildTask) -> BuiltImages:
     """After every architecture has ended: the images, or the first failure, raised."""
-    failed = [outcome for outcome in task.results if outcome.failed]
-    if failed:
-        first = failed[0]
-        if isinstance(first.failed, CaughtInStage):  # CleanupArch itself failed: the stage's own failure
-            raise ArchitectureFailed(first.failed.caught.in_stage(first.failed.stage, first.arch).model_dump_json(),
-                                     arch=first.arch)
-        # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
-        raise ArchitectureFailed(first.failed.cause or first.failed.error, arch=first.arch)
+    for outcome in task.results:
+        failed = outcome.failed
+        if isinstance(failed, CaughtInStage):  # CleanupArch itself failed: the stage's own failure
+            raise ArchitectureFailed(failed.caught.in_stage(failed.stage, outcome.arch).model_dump_json(),
+                                     arch=outcome.arch)
+        if failed:
+            # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
+            raise ArchitectureFailed(failed.cause or failed.error, arch=outcome.arch)
     return BuiltImages([BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
                         for o in task.results])

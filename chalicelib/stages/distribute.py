@@ -1,8 +1,11 @@
 """Distribute: copy each architecture's image to a destination region (looked up by name
 first, so a rerun copies nothing twice), then follow every region's copies from one task."""
 
+from __future__ import annotations
+
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -15,6 +18,9 @@ from chalicelib.core.observability import logger
 from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.regions import Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import ImageTypeDef
 
 # CopyImage has no stated duration: 30 minutes and more per region are normal.
 COPY_DEADLINE = timedelta(hours=6)
@@ -32,7 +38,7 @@ def copies_pending(region: str) -> int:
     return len(ec2.own_images_where(region, [{"Name": "state", "Values": ["pending"]}]))
 
 
-def deregister(region: str, image: dict) -> None:
+def deregister(region: str, image: ImageTypeDef) -> None:
     """Remove a copy that failed or ran out of time (deregistering a pending copy cancels it)."""
     ec2.deregister_image(region, image["ImageId"])
     for snapshot in ec2.image_snapshots(image):
@@ -90,7 +96,8 @@ def copy_to_region(task: RegionTask) -> RegionOutcome:
                          images=[RegionalImage(arch=arch, image_id=iid) for arch, iid in images.items()])
 
 
-def followed(region: RegionOutcome, described: dict[str, dict], now: datetime) -> tuple[RegionOutcome, list[dict]]:
+def followed(region: RegionOutcome, described: dict[str, ImageTypeDef], now: datetime
+             ) -> tuple[RegionOutcome, list[ImageTypeDef]]:
     """One region's copies as EC2 describes them (image id -> image) at ``now``, and the copies
     to remove: broken or overdue copies fail the region, and those of them EC2 still has go."""
     images = [image.model_copy(update={"state": described.get(image.image_id, {}).get("State", "missing")})

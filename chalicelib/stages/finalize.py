@@ -6,9 +6,11 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.ec2 import Removed, remove_release_resources
 from chalicelib.aws.errors import message_of
+from chalicelib.core.arch import Arch
 from chalicelib.core.observability import logger
 from chalicelib.models.failure import ErrorToRaise
 from chalicelib.models.finalize import FailTask, FinalizeResult, FinalizeTask
+from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.regions import missing_regions
 from chalicelib.stages.announce import images_by_arch
@@ -16,8 +18,11 @@ from chalicelib.stages.failure import describe, innermost
 from chalicelib.store import records
 
 
-def _merged_images(earlier: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    return {arch: {**earlier.get(arch, {}), **now.get(arch, {})} for arch in sorted({*earlier, *now})}
+def _merged_images(earlier: dict[str, dict[str, str]], now: dict[Arch, dict[str, str]]) -> dict[str, dict[str, str]]:
+    merged = dict(earlier)
+    for arch, regions in now.items():
+        merged[arch] = {**merged.get(arch, {}), **regions}
+    return dict(sorted(merged.items()))
 
 
 def settled_status(missing_regions: dict[str, str], marketplace_unsuccessful: list[str]) -> ReleaseStatus:
@@ -38,7 +43,8 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
     region_states = dict(earlier.region_states) if earlier else {}
     region_states.update({o.region: o for o in task.outcomes})
     images = _merged_images(earlier.images if earlier else {}, images_by_arch(task))
-    marketplace = {**(earlier.marketplace if earlier else {}), **{c.arch: c for c in task.marketplace.products}}
+    marketplace: dict[str, ProductChange] = {**(earlier.marketplace if earlier else {}),
+                                             **{c.arch: c for c in task.marketplace.products}}
     missing = missing_regions(region_states)
     unsuccessful = task.marketplace.unsuccessful
     status = ReleaseStatus.PUBLISHED if task.marketplace.following else settled_status(missing, unsuccessful)

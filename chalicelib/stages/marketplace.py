@@ -15,6 +15,7 @@ from chalicelib.aws import marketplace_catalog
 from chalicelib.aws.clients import client_token
 from chalicelib.aws.errors import code_of, describe, message_of
 from chalicelib.aws.sts import account_id
+from chalicelib.core.arch import Arch
 from chalicelib.core.config import MarketplaceProduct, Stream, load_streams
 from chalicelib.core.errors import MarketplaceThrottled
 from chalicelib.core.observability import logger
@@ -49,7 +50,7 @@ def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> st
     return f"{release_id}.{arch}.{attempt}" + (".validate" if intent == "VALIDATE" else "")
 
 
-def release_notes(stream: Stream, task: MarketplaceTask, arch: str) -> str:
+def release_notes(stream: Stream, task: MarketplaceTask, arch: Arch) -> str:
     commit = task.commits[arch]
     committed = commit.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return stream.marketplace.release_notes.format(stream=stream.name, version=task.version, arch=arch,
@@ -140,7 +141,7 @@ def _read(change: ProductChange) -> ProductChange:
     return change.model_copy(update=update)
 
 
-def _planned(task: MarketplaceTask, stream: Stream, arch: str, earlier: ProductChange | None) -> ProductChange:
+def _planned(task: MarketplaceTask, stream: Stream, arch: Arch, earlier: ProductChange | None) -> ProductChange:
     """The product's change set in this run: the one this run follows, one an earlier run left
     in flight (followed again), or a new one when there is none or the earlier one failed."""
     if earlier and earlier.attempt == task.attempt:

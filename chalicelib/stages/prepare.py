@@ -3,6 +3,9 @@ Marketplace products. A fill-in run plans only what the release still misses."""
 
 
 
+from collections.abc import Mapping
+
+from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import ReleaseNotPartial
 from chalicelib.core.observability import logger
@@ -13,7 +16,7 @@ from chalicelib.models.release import PlannedArch, ReleaseInput
 from chalicelib.store import records
 
 
-def _marketplace_plan(stream: Stream, arches: list[str], earlier: dict[str, ProductChange]) -> MarketplaceProgress:
+def _marketplace_plan(stream: Stream, arches: list[Arch], earlier: Mapping[str, ProductChange]) -> MarketplaceProgress:
     """The Marketplace stage's starting point; an earlier run's change sets come along, so one
     still in flight is followed rather than sent again."""
     return MarketplaceProgress(arches=arches, pending=bool(arches),
@@ -58,7 +61,7 @@ def nothing_to_fill_in(stream: Stream, record: ReleaseRecord) -> bool:
     return not (record.missing_regions or _unsent(stream, record))
 
 
-def _unsent(stream: Stream, record: ReleaseRecord) -> list[str]:
+def _unsent(stream: Stream, record: ReleaseRecord) -> list[Arch]:
     """The architectures the release planned a Marketplace version for (and the stream still
     publishes) whose product has no successful change set of the release."""
     return without_version([arch for arch in stream.marketplace_arches if arch in record.marketplace_arches],

@@ -3,7 +3,10 @@
 of the version. Validate (``validate``) then checks what was promised before anything points at
 it: ``latest`` moves only in Announce, and only to validated images."""
 
+from __future__ import annotations
+
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -16,9 +19,13 @@ from chalicelib.aws.ec2 import (
     share_snapshot_publicly,
 )
 from chalicelib.aws.errors import describe
+from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import PublishFailed
 from chalicelib.models.regions import PublishTask, RegionOutcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import ImageTypeDef
 
 REGIONS_AT_ONCE = 8
 
@@ -29,7 +36,7 @@ def deprecation_time(created: str, stream: Stream) -> str:
     return when.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _share_publicly(region: str, image_ids: list[str], stream: Stream) -> dict[str, dict]:
+def _share_publicly(region: str, image_ids: list[str], stream: Stream) -> dict[str, ImageTypeDef]:
     for image_id in image_ids:
         share_image_publicly(region, image_id)
     for image in own_images(region, image_ids).values():
@@ -39,7 +46,7 @@ def _share_publicly(region: str, image_ids: list[str], stream: Stream) -> dict[s
     return own_images(region, image_ids)
 
 
-def version_parameter(stream: Stream, arch: str, version: str) -> str:
+def version_parameter(stream: Stream, arch: Arch, version: str) -> str:
     return stream.ssm_parameter(arch, version)
 
 

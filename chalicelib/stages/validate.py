@@ -2,8 +2,10 @@
 architecture, ENA, boot mode, IMDSv2, deprecation, the version's SSM parameter) before anything
 points at the images. A region that fails a check is reported with what was wrong."""
 
+from __future__ import annotations
+
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,8 +19,11 @@ from chalicelib.models.regions import Check, RegionalImage, RegionOutcome, Valid
 from chalicelib.stages.build import BOOT_MODE
 from chalicelib.stages.publish import REGIONS_AT_ONCE, version_parameter
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import ImageTypeDef
 
-def _snapshots_public(region: str, image: dict) -> bool | None:
+
+def _snapshots_public(region: str, image: ImageTypeDef) -> bool | None:
     """Whether every snapshot behind the image may be used by anyone; None without an image."""
     if not image:
         return None
@@ -29,7 +34,7 @@ class Seen(NamedTuple):
     """What AWS says of one image a region is to have: as DescribeImages has it ({} when it does
     not), whether its snapshots are public, and the image the version's SSM parameter names."""
 
-    image: dict
+    image: ImageTypeDef
     snapshots_public: bool | None
     parameter: str | None
 

@@ -1,6 +1,8 @@
 """The release record in DynamoDB: one item per release, keyed by its execution name."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -44,7 +46,7 @@ def get(release_id: str) -> ReleaseRecord | None:
     return ReleaseRecord.model_validate(_from_item(item)) if item else None
 
 
-def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: list[str] = (),
+def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: Sequence[str] = (),
                created_at: str | None = None) -> ReleaseRecord:
     """The record of a run that starts the release: RUNNING, nothing made yet."""
     now = _now()
@@ -60,7 +62,7 @@ def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None =
                      values: dict | None = None) -> ReleaseRecord:
     """Conditional put; when the condition fails, the record is this execution's own (a retry
     of the task) or the put is refused."""
-    request = {"ConditionExpression": condition}
+    request: dict[str, Any] = {"ConditionExpression": condition}
     if names:
         request.update(ExpressionAttributeNames=names, ExpressionAttributeValues=_to_item(values or {}))
     if dynamodb.put_item(table_name(), _to_item(record.model_dump(mode="json")), **request):
@@ -74,7 +76,7 @@ def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None =
 
 
 def create(release: ReleaseInput, execution_arn: str, regions: list[str],
-           marketplace_arches: list[str] = ()) -> ReleaseRecord:
+           marketplace_arches: Sequence[str] = ()) -> ReleaseRecord:
     """Conditional put: the first execution of a release owns its record; a retry of that
     execution finds its own record and goes on; any other execution is refused."""
     return _put_or_find_own(new_record(release, execution_arn, regions, marketplace_arches),
@@ -82,7 +84,7 @@ def create(release: ReleaseInput, execution_arn: str, regions: list[str],
 
 
 def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
-                marketplace_arches: list[str] = ()) -> ReleaseRecord:
+                marketplace_arches: Sequence[str] = ()) -> ReleaseRecord:
     """A rerun starts a release that ended unreleased again from a fresh record: only a rerun
     newer than the last one that claimed it, only while the release is in such a state."""
     earlier = get(release.release_id)

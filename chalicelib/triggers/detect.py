@@ -69,8 +69,10 @@ def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
         return None, list(heads)
     if missing:
         grace = stream.partial_release_after_minutes
-        age_minutes = ((now or datetime.now(UTC)) - newest.timestamp).total_seconds() / 60
-        if grace is None or age_minutes < grace:
+        # a head without a commit time has no age: it is never past the grace period
+        age_minutes = (((now or datetime.now(UTC)) - newest.timestamp).total_seconds() / 60
+                       if newest.timestamp else None)
+        if grace is None or age_minutes is None or age_minutes < grace:
             return None, missing
     try:
         commits = {arch: ArchCommit(ref=heads[arch].name, checksum=heads[arch].checksum,
@@ -143,12 +145,13 @@ def release_now(stream_name: str, version: str | None = None) -> Decision:
 def _release_of_version(stream: Stream, repository: Repository, heads: dict[Arch, RefState],
                         version: str) -> ReleaseInput:
     found = {arch: _commit_of_version(repository, head, version) for arch, head in heads.items()}
-    lacking = [stream.refs[arch] for arch, commit in found.items() if commit is None]
+    commits = {arch: commit for arch, commit in found.items() if commit is not None}
+    lacking = [stream.refs[arch] for arch in found if arch not in commits]
     if lacking:
         raise VersionNotFound(f"version {version} is not among the last {VERSION_SEARCH_DEPTH} commits of "
                               f"{', '.join(lacking)} in {stream.repo_url}")
     return ReleaseInput(stream=stream.name, version=version, trigger="api", commits={
-        arch: ArchCommit(ref=c.name, checksum=c.checksum, timestamp=c.timestamp) for arch, c in found.items()})
+        arch: ArchCommit(ref=c.name, checksum=c.checksum, timestamp=c.timestamp) for arch, c in commits.items()})
 
 
 def _commit_of_version(repository: Repository, head: RefState, version: str) -> RefState | None:

@@ -9,10 +9,10 @@ plan that is not applied. Applying a plan twice does no harm: what is already go
 
 import calendar
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
@@ -28,6 +28,11 @@ from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.stages.announce import read_stream_metadata
 from chalicelib.store import records
 from chalicelib.upkeep.sweeper import all_regions
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef, SnapshotTypeDef
+
+Tagged = TypeVar("Tagged", "ImageTypeDef", "SnapshotTypeDef")
 
 # A release that ended unreleased after publication began kept its public images (something may
 # name them already); retention retires them at once, but for what the metadata or ``latest`` names.
@@ -237,11 +242,11 @@ def _named_by_stream_metadata(stream: str) -> dict[str, str]:
 
 # -- looking ----------------------------------------------------------------------------------
 
-def _tagged(region: str, describe_own: Callable[[str, list[dict]], list[dict]],
-            release_ids: list[str]) -> dict[str, list[dict]]:
+def _tagged(region: str, describe_own: Callable[[str, Sequence["FilterTypeDef"]], list[Tagged]],
+            release_ids: list[str]) -> dict[str, list[Tagged]]:
     """This account's images or snapshots (as ``describe_own`` finds them) in a region that
     carry one of the releases' tag, by release."""
-    found: dict[str, list[dict]] = defaultdict(list)
+    found: dict[str, list[Tagged]] = defaultdict(list)
     for chunk in chunks(release_ids):
         for item in describe_own(region, [{"Name": f"tag:{RELEASE}", "Values": chunk}]):
             found[as_dict(item.get("Tags"))[RELEASE]].append(item)
@@ -254,8 +259,8 @@ def _version_parameters(region: str, stream: Stream, record: ReleaseRecord, remo
     return sorted(name for name, value in ssm.existing_parameters(region, names).items() if value in removed)
 
 
-def _region_retirement(region: str, stream: Stream, record: ReleaseRecord, images: list[dict],
-                       snapshots: list[dict], referenced: dict[str, str]) -> RegionRetirement:
+def _region_retirement(region: str, stream: Stream, record: ReleaseRecord, images: list["ImageTypeDef"],
+                       snapshots: list["SnapshotTypeDef"], referenced: dict[str, str]) -> RegionRetirement:
     part = RegionRetirement()
     for image in sorted(images, key=lambda i: i["ImageId"]):
         found = {"region": region, "image_id": image["ImageId"], "snapshots": sorted(image_snapshots(image))}

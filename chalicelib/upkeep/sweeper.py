@@ -5,6 +5,7 @@ deadline, in every region of every stream."""
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +19,9 @@ from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import ReleaseInput
 from chalicelib.store import records
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef, InstanceTypeDef, SnapshotTypeDef, VolumeTypeDef
 
 ENDED_WITHOUT_CATCH = ("ABORTED", "TIMED_OUT")
 # Only a release that ended unreleased has no use for its private images. A released one's are
@@ -91,14 +95,14 @@ def _old(when: datetime, now: datetime) -> bool:
 
 def _leftovers(region: str, now: datetime) -> dict[str, dict[str, list]]:
     """Per release, its old instances, volumes, and private images and snapshots, in a region."""
-    tagged = [{"Name": "tag-key", "Values": [RELEASE]}]
+    tagged: list[FilterTypeDef] = [{"Name": "tag-key", "Values": [RELEASE]}]
     instances = ec2.instances_where(region, [*tagged, {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}])
     return leftovers(instances, ec2.volumes_where(region, tagged), ec2.own_images_where(region, tagged),
                      ec2.own_snapshots_where(region, tagged), now)
 
 
-def leftovers(instances: list[dict], volumes: list[dict], images: list[dict], snapshots: list[dict],
-              now: datetime) -> dict[str, dict[str, list]]:
+def leftovers(instances: list["InstanceTypeDef"], volumes: list["VolumeTypeDef"], images: list["ImageTypeDef"],
+              snapshots: list["SnapshotTypeDef"], now: datetime) -> dict[str, dict[str, list]]:
     """Of what EC2 describes with a release's tag, per release and kind, the ids of what is past
     the sweep: instances, volumes that outlive their instance, private images, and snapshots."""
     found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))

@@ -40,7 +40,7 @@ class Product:
 class Change:
     """One change of a change set, as sent, and what became of it."""
 
-    change_type: str
+    change_type: str | None  # None: the change named none, which validation refuses
     entity: dict
     product_id: str
     details: dict

@@ -1,6 +1,7 @@
 """What StartChangeSet and the other operations refuse at once, as botocore's error shapes."""
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from moto.core.exceptions import ServiceException
 
@@ -64,6 +65,7 @@ def refuse(problems: list[Problem]) -> None:
         raise ValidationException("; ".join(map(str, problems)), [problem.as_field() for problem in problems])
 
 
-def refuse_field(path: str, says: str) -> None:
-    refuse([Problem(path, says)])
+def refuse_field(path: str, says: str) -> NoReturn:
+    problem = Problem(path, says)
+    raise ValidationException(str(problem), [problem.as_field()])
 

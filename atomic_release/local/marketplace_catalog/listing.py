@@ -26,7 +26,7 @@ ENTITY_SORT_KEYS = {"LastModifiedDate": "last_modified", "EntityId": "product_id
                     "Visibility": "visibility"}
 
 
-def filter_values(raw: dict) -> tuple[str, list[str]]:
+def filter_values(raw: dict) -> tuple[str | None, list[str]]:
     name, values = raw.get("Name"), raw.get("ValueList") or []
     if not values:
         refuse_field("FilterList", f"filter {name} needs a ValueList of at least one value")

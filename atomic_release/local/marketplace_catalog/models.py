@@ -197,12 +197,12 @@ class MarketplaceCatalogBackend(BaseBackend):
             change.findings = marketplace_findings(change, self.products[change.product_id])
 
     def _succeed(self, change_set: ChangeSet) -> None:
-        self._end(change_set, SUCCEEDED)
+        ended = self._end(change_set, SUCCEEDED)
         if change_set.intent == "APPLY":
             for change in change_set.changes:
                 product = self.products[change.product_id]
-                product.versions.append(new_version(change, product, change_set.end_time))
-                product.last_modified = change_set.end_time
+                product.versions.append(new_version(change, product, ended))
+                product.last_modified = ended
 
     def _fail(self, change_set: ChangeSet, errors: list[dict] | None) -> None:
         for change in change_set.changes:
@@ -211,8 +211,11 @@ class MarketplaceCatalogBackend(BaseBackend):
         self._end(change_set, FAILED)
 
     @staticmethod
-    def _end(change_set: ChangeSet, status: str) -> None:
-        change_set.status, change_set.end_time = status, now()
+    def _end(change_set: ChangeSet, status: str) -> str:
+        """End the change set; its end time."""
+        ended = now()
+        change_set.status, change_set.end_time = status, ended
+        return ended
 
     # What tests and the local runtime arrange (the module's public helpers).
 

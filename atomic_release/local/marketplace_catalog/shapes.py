@@ -3,8 +3,9 @@
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def _whole_problems(value, shape: Whole, path: str) -> Iterator[tuple[str, str]]
         yield path, f"must be from {shape.low} to {shape.high}"
 
 
-_CHECKS = {Record: _record_problems, Items: _items_problems, Text: _text_problems, Whole: _whole_problems}
+_CHECKS: dict[type, Callable[[Any, Any, str], Iterator[tuple[str, str]]]] = {
+    Record: _record_problems, Items: _items_problems, Text: _text_problems, Whole: _whole_problems}
 
 
 def ami_sources(document: dict) -> list:

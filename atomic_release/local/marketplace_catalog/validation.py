@@ -76,7 +76,8 @@ def _read_details(raw: dict, found: list) -> tuple[dict | None, dict]:
 def repeated_changes(changes: list[Change]) -> list[Problem]:
     """AWS: within a single change set, you can't start the same change type against the same
     entity multiple times."""
-    problems, seen = [], {}
+    problems: list[Problem] = []
+    seen: dict[tuple[str | None, str], int] = {}
     for index, change in enumerate(changes):
         key = (change.change_type, change.product_id)
         if key in seen:

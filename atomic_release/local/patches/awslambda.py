@@ -34,7 +34,7 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
     function = self.get_function(function_name, qualifier)
     dispatch = patches.current
     handler = dispatch.handlers.get(function.function_name) if dispatch else None
-    if handler is None:
+    if dispatch is None or handler is None:
         return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
     dispatch.invocations += 1
     event = json.loads(body) if body else {}

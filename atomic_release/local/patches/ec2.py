@@ -126,7 +126,8 @@ def install() -> None:
     Ami.block_device_mappings = _block_device_mappings(Ami.block_device_mappings)
     from moto.ec2.models.elastic_block_store import VolumeAttachment
 
-    VolumeAttachment.delete_on_termination = property(_goes_with_its_instance)
+    # moto's VolumeAttachment has no DeleteOnTermination; DescribeVolumes reads this property
+    VolumeAttachment.delete_on_termination = property(_goes_with_its_instance)  # type: ignore[attr-defined]
     ec2_emulation.install()
     from moto.ec2.models.instances import InstanceBackend
 

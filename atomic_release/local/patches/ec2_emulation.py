@@ -94,14 +94,15 @@ def enable_image_deprecation(self) -> ActionResult:
     image = _image(self.ec2_backend, self._get_param("ImageId"))
     deprecate_at = self._get_param("DeprecateAt")
     self.error_on_dryrun()
-    image.deprecation_time = _to_the_minute(deprecate_at)
+    # moto's Ami declares no deprecation time; DescribeImages answers with one when it is set
+    image.deprecation_time = _to_the_minute(deprecate_at)  # type: ignore[attr-defined]
     return ActionResult({"Return": True})
 
 
 def disable_image_deprecation(self) -> ActionResult:
     image = _image(self.ec2_backend, self._get_param("ImageId"))
     self.error_on_dryrun()
-    image.deprecation_time = None
+    image.deprecation_time = None  # type: ignore[attr-defined]
     return ActionResult({"Return": True})
 
 

@@ -125,6 +125,8 @@ def _state_machine_from_cloudformation(cls, resource_name, cloudformation_json, 
     if "DefinitionS3Location" in properties:
         location = properties["DefinitionS3Location"]
         stored = s3_backends[account_id]["aws"].get_object(location["Bucket"], location["Key"])
+        if stored is None:
+            raise ValueError(f"DefinitionS3Location: no object s3://{location['Bucket']}/{location['Key']}")
         definition = stored.value.decode()
     elif "Definition" in properties:
         definition = json.dumps(properties["Definition"])
@@ -150,7 +152,8 @@ def _lower_keys(value):
 
 def install() -> None:
     WaitFunction._wait_interval = _no_wait
-    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)
+    # the retrier reads only time.sleep: a namespace whose sleep returns at once stands in for the module
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)  # type: ignore[assignment]
     CallbackEndpoint.wait = _callback_outcome_now
     HeartbeatEndpoint.clear_and_wait = _heartbeat_now
     CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
@@ -164,5 +167,6 @@ def install() -> None:
     Environment.set_error = _stopped_stays_stopped(Environment.set_error)
     from moto.stepfunctions.models import StateMachine
 
-    StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)
+    StateMachine.create_from_cloudformation_json = classmethod(  # type: ignore[assignment]
+        _state_machine_from_cloudformation)
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
