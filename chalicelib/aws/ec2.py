@@ -187,6 +187,23 @@ class Removed:
         return {"instances": self.instances, "volumes": self.volumes, "images": self.images, "snapshots": self.snapshots}
 
 
+def _terminate_instances(region: str, release_id: str, arch: Arch | None,
+                         filters: list[FilterTypeDef]) -> tuple[list[str], list[VolumeTypeDef]]:
+    """Terminate the release's instances; then its volumes that outlive them. A volume attached
+    to an instance not terminated came with a guest launched after the instances were listed (a
+    launch task in flight when the release was aborted): that guest is terminated too, as EC2
+    refuses to delete a volume in use."""
+    instances = [i["InstanceId"] for i in find_instances(region, release_id, arch)]
+    terminate(region, instances)
+    volumes = [v for v in volumes_where(region, filters) if outlives_its_instance(v)]
+    latecomers = sorted({a["InstanceId"] for v in volumes for a in v.get("Attachments", [])} - set(instances))
+    if latecomers:
+        terminate(region, latecomers)
+        instances += latecomers
+        volumes = [v for v in volumes_where(region, filters) if outlives_its_instance(v)]
+    return instances, volumes
+
+
 def remove_release_resources(
     region: str, release_id: str, arch: Arch | None = None, keep_public_images: bool = False
 ) -> Removed:
@@ -194,12 +211,11 @@ def remove_release_resources(
     the release's tags in one region. Public images (and their snapshots) stay when asked:
     once something may point at them, removing them is retention's decision, not cleanup's."""
     removed = Removed()
-    instances = [i["InstanceId"] for i in find_instances(region, release_id, arch)]
-    terminate(region, instances)
+    filters = release_filters(release_id, arch)
+    instances, volumes = _terminate_instances(region, release_id, arch, filters)
     removed.instances = [f"{region}:{i}" for i in instances]
 
-    filters = release_filters(release_id, arch)
-    for volume in filter(outlives_its_instance, volumes_where(region, filters)):
+    for volume in volumes:
         delete_volume(region, volume["VolumeId"])
         removed.volumes.append(f"{region}:{volume['VolumeId']}")
 

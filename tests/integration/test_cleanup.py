@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.aws import ec2
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import InvalidReleaseInput
 from chalicelib.core.tags import release_tags, tag_specifications
@@ -283,3 +284,25 @@ def test_a_release_failing_after_it_was_recorded_published_stays_released(prepar
     assert record.failure == "finalize failed: ClientError: ProvisionedThroughputExceededException; the release is out"
     assert result["error"] == "ClientError"
     assert all(built[arch]["image_id"] in own_image_ids(BASE) for arch in ARCHES), "nothing is removed"
+
+
+def test_a_guest_launched_while_the_cleanup_runs_is_removed_too(runtime, monkeypatch):
+    """A launch task still in flight when a release is aborted starts its guest after the cleanup
+    listed the release's instances: the guest's target disk is attached to an instance the cleanup
+    did not terminate, and deleting that disk would be refused (VolumeInUse)."""
+    listed = plant(BASE, RELEASE_ID, "x86_64")
+    launched_meanwhile: list[Planted] = []
+    terminate = ec2.terminate
+
+    def terminate_while_a_guest_launches(region: str, instance_ids: list[str]) -> None:
+        terminate(region, instance_ids)
+        if not launched_meanwhile:
+            launched_meanwhile.append(plant(BASE, RELEASE_ID, "arm64"))
+
+    monkeypatch.setattr(ec2, "terminate", terminate_while_a_guest_launches)
+    removed = ec2.remove_release_resources(BASE, RELEASE_ID)
+
+    latecomer = launched_meanwhile[0]
+    assert listed.remaining() == set() and latecomer.remaining() == set()
+    assert f"{BASE}:{latecomer.instance_id}" in removed.instances
+    assert f"{BASE}:{latecomer.volume_id}" in removed.volumes
