@@ -66,3 +66,20 @@ def execution_history(arn: str) -> list[HistoryEventTypeDef]:
         token = page.get("nextToken")
         if not token:
             return events
+
+
+# A task-token worker's three answers (the guests' calls, which the local runtime passes on).
+
+def send_task_success(task_token: str, output: str, region: str | None = None) -> None:
+    client("stepfunctions", region).send_task_success(taskToken=task_token, output=output)
+
+
+def send_task_failure(task_token: str, error: str | None = None, cause: str | None = None,
+                      region: str | None = None) -> None:
+    """SendTaskFailure; an error or cause left out is left out of the request, as AWS allows."""
+    details = {name: value for name, value in (("error", error), ("cause", cause)) if value is not None}
+    client("stepfunctions", region).send_task_failure(taskToken=task_token, **details)
+
+
+def send_task_heartbeat(task_token: str, region: str | None = None) -> None:
+    client("stepfunctions", region).send_task_heartbeat(taskToken=task_token)
