@@ -137,11 +137,14 @@ def test_the_identity_document_names_instance_region_and_architecture(imds):
         "imageId": "ami-0123456789abcdef0", "instanceType": "c7g.large", "accountId": "123456789012"}
 
 
-def test_http_1_0_gets_its_answer_and_the_connection_closes(imds):
+@pytest.mark.parametrize("request_line_and_headers",
+                         ["HTTP/1.0\r\n", "HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n"])
+def test_one_request_per_connection_gets_its_answer_and_the_connection_closes(imds, request_line_and_headers):
+    """What QEMU's guestfwd carries: one socat, one connection, one request."""
     session = token(imds)
     host, port = imds.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(f"GET /latest/meta-data/instance-id HTTP/1.0\r\n"
+        connection.sendall(f"GET /latest/meta-data/instance-id {request_line_and_headers}"
                            f"X-aws-ec2-metadata-token: {session}\r\n\r\n".encode())
         answer = b""
         while chunk := connection.recv(4096):  # the server closing the connection ends the loop

@@ -59,20 +59,20 @@ def waiting(runtime, monkeypatch) -> tuple[str, str]:
     raise AssertionError("the execution sent no task token")
 
 
-def curl(endpoint: StatesEndpoint, target: str, body: dict, access_key_id: str, secret: str,
-         session_token: str, region: str = REGION) -> tuple[int, dict]:
+def curl(endpoint: StatesEndpoint, target: str, body: dict | str, access_key_id: str, secret: str,
+         session_token: str, region: str = REGION, service: str = "states") -> tuple[int, dict]:
     """One request signed by curl's own SigV4, as the guest scripts send it: (status, JSON body)."""
     done = subprocess.run(
-        ["curl", "-sS", "--max-time", "20", "--aws-sigv4", f"aws:amz:{region}:states",
+        ["curl", "-sS", "--max-time", "20", "--aws-sigv4", f"aws:amz:{region}:{service}",
          "--user", f"{access_key_id}:{secret}", "-H", f"x-amz-security-token: {session_token}",
          "-H", "Content-Type: application/x-amz-json-1.0", "-H", f"X-Amz-Target: AWSStepFunctions.{target}",
-         "--data", json.dumps(body), "-w", "\n%{http_code}", f"{endpoint.url}/"],
+         "--data", body if isinstance(body, str) else json.dumps(body), "-w", "\n%{http_code}", f"{endpoint.url}/"],
         capture_output=True, text=True, check=True, timeout=30)
     answer, _, status = done.stdout.rpartition("\n")
     return int(status), json.loads(answer)
 
 
-def signed(endpoint, credentials: SessionCredentials, target: str, body: dict, **changes) -> tuple[int, dict]:
+def signed(endpoint, credentials: SessionCredentials, target: str, body: dict | str, **changes) -> tuple[int, dict]:
     keys = {"access_key_id": credentials.access_key_id, "secret": credentials.secret_access_key,
             "session_token": credentials.token, **changes}
     return curl(endpoint, target, body, **keys)
@@ -110,7 +110,8 @@ def test_a_wrong_secret_is_refused_and_the_token_stays_unanswered(states, creden
     assert (status, error["__type"]) == (403, "InvalidSignatureException")
     time.sleep(0.3)
     assert status_of(execution) == "RUNNING"
-    assert [c.outcome for c in states.calls] == ["InvalidSignatureException"]
+    assert [(c.outcome, c.token_fingerprint) for c in states.calls] == [
+        ("InvalidSignatureException", fingerprint(token))]
     # the token is still the execution's to complete, by a request signed right
     assert signed(states, credentials, "SendTaskSuccess", {"taskToken": token, "output": REPORT})[0] == 200
     assert finished(execution)["status"] == "SUCCEEDED"
@@ -130,13 +131,8 @@ def test_an_unknown_key_or_session_token_is_refused(states, credentials, waiting
 
 def test_a_signature_for_another_service_is_refused(states, credentials, waiting):
     _, token = waiting
-    done = subprocess.run(
-        ["curl", "-sS", "--aws-sigv4", f"aws:amz:{REGION}:lambda", "--user",
-         f"{credentials.access_key_id}:{credentials.secret_access_key}",
-         "-H", f"x-amz-security-token: {credentials.token}", "-H", "Content-Type: application/x-amz-json-1.0",
-         "-H", "X-Amz-Target: AWSStepFunctions.SendTaskHeartbeat", "--data", json.dumps({"taskToken": token}),
-         f"{states.url}/"], capture_output=True, text=True, check=True, timeout=30)
-    assert json.loads(done.stdout)["__type"] == "InvalidSignatureException"
+    status, error = signed(states, credentials, "SendTaskHeartbeat", {"taskToken": token}, service="lambda")
+    assert (status, error["__type"]) == (403, "InvalidSignatureException")
 
 
 def test_a_failure_fails_the_execution_with_the_guests_error_and_cause(states, credentials, waiting):
@@ -197,3 +193,8 @@ def test_expired_credentials_are_refused(states, runtime):
     states.registry.add(expired)
     status, error = signed(states, expired, "SendTaskHeartbeat", {"taskToken": "t"})
     assert (status, error["__type"]) == (403, "ExpiredTokenException")
+
+
+def test_a_body_that_is_not_json_is_a_serialization_error(states, credentials, runtime):
+    status, error = signed(states, credentials, "SendTaskHeartbeat", "taskToken=t")
+    assert (status, error["__type"]) == (400, "SerializationException")

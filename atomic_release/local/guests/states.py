@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from atomic_release.local.guests.credentials import CredentialRegistry
 from atomic_release.local.serving import BackgroundServer
 from chalicelib.aws import stepfunctions
-from chalicelib.aws.errors import code_of, message_of
+from chalicelib.aws.errors import code_of, describe, message_of
 
 SERVICE = "states"
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -169,39 +169,48 @@ class StatesEndpoint(BackgroundServer):
             self.calls.append(call)
 
     def answer(self, request: _Request) -> tuple[HTTPStatus, dict]:
-        """The status and JSON body for one request, recorded in ``calls``."""
-        target = request.headers.get("X-Amz-Target", "")
-        key = region = None
-        body: dict = {}
-        try:
-            key, region = authenticate(request, self.registry)
-            body = _json_body(request.body)
-            if target not in _OPERATIONS:
-                raise Refused(HTTPStatus.BAD_REQUEST, "UnknownOperationException", f"Unknown operation {target!r}")
-            _OPERATIONS[target](body, region)
-            status, answer, outcome = HTTPStatus.OK, {}, "Success"
-        except Refused as refused:
-            status, answer, outcome = refused.status, _error(refused.error_type, refused.message), refused.error_type
-        except ClientError as error:
-            status, answer, outcome = HTTPStatus.BAD_REQUEST, _error(code_of(error), message_of(error)), code_of(error)
-        except (KeyError, ParamValidationError) as invalid:
-            message = f"missing member {invalid}" if isinstance(invalid, KeyError) else str(invalid)
-            status, answer, outcome = HTTPStatus.BAD_REQUEST, _error("ValidationException", message), "ValidationException"
+        """The status and JSON body for one request, recorded in ``calls`` whatever its outcome:
+        a refused call is recorded with the key, region and token it claimed."""
+        status, answer, outcome = self._perform(request)
+        claim = _AUTHORIZATION.match(request.headers.get("Authorization") or "")
+        body = _json_object(request.body) or {}
         token = body.get("taskToken")
-        self.record(StatesCall(target=target, region=region, access_key_id=key, outcome=outcome,
+        self.record(StatesCall(target=request.headers.get("X-Amz-Target", ""),
+                               region=claim["region"] if claim else None,
+                               access_key_id=claim["key"] if claim else None, outcome=outcome,
                                token_fingerprint=fingerprint(token) if isinstance(token, str) else None,
                                output=body.get("output"), error=body.get("error"), cause=body.get("cause")))
         return status, answer
 
+    def _perform(self, request: _Request) -> tuple[HTTPStatus, dict, str]:
+        """(status, JSON body, outcome): "Success" or the ``__type`` of the error answered."""
+        try:
+            _, region = authenticate(request, self.registry)
+            body = _json_object(request.body)
+            if body is None:
+                raise Refused(HTTPStatus.BAD_REQUEST, "SerializationException", "the body is not a JSON object")
+            target = request.headers.get("X-Amz-Target", "")
+            if target not in _OPERATIONS:
+                raise Refused(HTTPStatus.BAD_REQUEST, "UnknownOperationException", f"Unknown operation {target!r}")
+            _OPERATIONS[target](body, region)
+            return HTTPStatus.OK, {}, "Success"
+        except Refused as refused:
+            return refused.status, _error(refused.error_type, refused.message), refused.error_type
+        except ClientError as error:
+            return HTTPStatus.BAD_REQUEST, _error(code_of(error), message_of(error)), code_of(error)
+        except (KeyError, ParamValidationError) as invalid:
+            message = f"missing member {invalid}" if isinstance(invalid, KeyError) else str(invalid)
+            return HTTPStatus.BAD_REQUEST, _error("ValidationException", message), "ValidationException"
+        except Exception as failure:  # the guest gets AWS's answer to a fault, not a dropped connection
+            return HTTPStatus.INTERNAL_SERVER_ERROR, _error("InternalFailure", describe(failure)), "InternalFailure"
 
-def _json_body(raw: bytes) -> dict:
+
+def _json_object(raw: bytes) -> dict | None:
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise Refused(HTTPStatus.BAD_REQUEST, "SerializationException", "the body is not a JSON object")
-    return body
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _error(error_type: str, message: str) -> dict:
