@@ -5,15 +5,19 @@ a wrong signature, key or session token is refused before anything reaches Step 
 import json
 import subprocess
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.message import Message
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from atomic_release.local import patches
 from atomic_release.local.guests.credentials import CredentialRegistry, SessionCredentials
-from atomic_release.local.guests.states import StatesEndpoint, fingerprint
+from atomic_release.local.guests.states import HttpRequest, Refused, StatesEndpoint, authenticate, fingerprint
 from atomic_release.local.runtime import ACCOUNT
 from chalicelib.aws.clients import client
 
@@ -198,3 +202,25 @@ def test_expired_credentials_are_refused(states, runtime):
 def test_a_body_that_is_not_json_is_a_serialization_error(states, credentials, runtime):
     status, error = signed(states, credentials, "SendTaskHeartbeat", "taskToken=t")
     assert (status, error["__type"]) == (400, "SerializationException")
+
+
+def test_a_signature_is_good_for_five_minutes_either_way(credentials):
+    """Signed by botocore as a boto3 client signs, checked at other times than it was made."""
+    registry = CredentialRegistry()
+    registry.add(credentials)
+    request = AWSRequest(method="POST", url="http://10.0.2.2:8080/", data=b'{"taskToken": "t"}',
+                         headers={"Content-Type": "application/x-amz-json-1.0",
+                                  "X-Amz-Target": "AWSStepFunctions.SendTaskHeartbeat"})
+    SigV4Auth(Credentials(credentials.access_key_id, credentials.secret_access_key, credentials.token),
+              "states", "eu-west-1").add_auth(request)
+    headers = Message()
+    for name, value in [("Host", "10.0.2.2:8080"), *request.headers.items()]:
+        headers[name] = value
+    arrived = HttpRequest("POST", "/", headers, request.body)
+    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert authenticate(arrived, registry, signed_at + timedelta(minutes=4)) == (credentials.access_key_id,
+                                                                                 "eu-west-1")
+    for skew in (timedelta(minutes=6), timedelta(minutes=-6)):
+        with pytest.raises(Refused) as refused:
+            authenticate(arrived, registry, signed_at + skew)
+        assert refused.value.error_type == "InvalidSignatureException"

@@ -98,14 +98,16 @@ class _SignedHeadersOnly(SigV4Auth):
 
 
 @dataclass(frozen=True)
-class _Request:
+class HttpRequest:
+    """A request as it arrived: what a signature is checked over."""
+
     method: str
     path: str
     headers: Message
     body: bytes
 
 
-def authenticate(request: _Request, registry: CredentialRegistry, now: datetime | None = None) -> tuple[str, str]:
+def authenticate(request: HttpRequest, registry: CredentialRegistry, now: datetime | None = None) -> tuple[str, str]:
     """The (access key id, region) of a correctly signed request; Refused otherwise."""
     authorization = request.headers.get("Authorization")
     if not authorization:
@@ -168,7 +170,7 @@ class StatesEndpoint(BackgroundServer):
         with self._calls_lock:
             self.calls.append(call)
 
-    def answer(self, request: _Request) -> tuple[HTTPStatus, dict]:
+    def answer(self, request: HttpRequest) -> tuple[HTTPStatus, dict]:
         """The status and JSON body for one request, recorded in ``calls`` whatever its outcome:
         a refused call is recorded with the key, region and token it claimed."""
         status, answer, outcome = self._perform(request)
@@ -182,7 +184,7 @@ class StatesEndpoint(BackgroundServer):
                                output=body.get("output"), error=body.get("error"), cause=body.get("cause")))
         return status, answer
 
-    def _perform(self, request: _Request) -> tuple[HTTPStatus, dict, str]:
+    def _perform(self, request: HttpRequest) -> tuple[HTTPStatus, dict, str]:
         """(status, JSON body, outcome): "Success" or the ``__type`` of the error answered."""
         try:
             _, region = authenticate(request, self.registry)
@@ -227,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, answer = self.endpoint.answer(_Request("POST", self.path, self.headers, body))
+        status, answer = self.endpoint.answer(HttpRequest("POST", self.path, self.headers, body))
         payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", CONTENT_TYPE)
