@@ -7,13 +7,12 @@ import pytest
 
 from atomic_release.cli.local_release import run
 from atomic_release.cli.report import image_rows
-from atomic_release.local import patches
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import image_snapshots
 from chalicelib.store import records
-from tests.helpers import account_inventory, nothing, release_resources
+from tests.helpers import account_inventory, lose_the_first_response, nothing, release_resources
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
@@ -138,35 +137,12 @@ def test_the_same_version_from_another_commit_is_refused_and_the_first_stays(run
     assert all(row.public and row.ssm_points_here for row in image_rows(first.release_id))
 
 
-# Lambda's own failure once the function has run (its response lost on the way back): the ASL
-# retries it, and a retried .waitForTaskToken task gets a new task token.
-LambdaServiceException = type("Lambda.ServiceException", (Exception,), {})
-
-
-def lose_the_first_response(function: str, arch: str) -> list[dict]:
-    """The first invocation of ``function`` for ``arch`` does its work, then fails as Lambda
-    itself would; what each invocation was given is returned, as it comes."""
-    name = f"atomic-release-local-{function}"
-    handler = patches.current.handlers[name]
-    events: list[dict] = []
-
-    def first_response_lost(event, context):
-        result = handler(event, context)
-        events.append(event)
-        if event.get("arch") == arch and sum(e.get("arch") == arch for e in events) == 1:
-            raise LambdaServiceException("Service error: the response was lost")
-        return result
-
-    patches.current.handlers[name] = first_response_lost
-    return events
-
-
 def test_a_builder_launch_retried_after_its_guest_reported_leaves_nothing_but_the_images(runtime,
                                                                                         developer_release):
     """The first builder reports to a token nobody waits on any more and powers off; the retry
     launches a second. Its disk, kept past its instance, must not outlive the release."""
     before = account_inventory(REGIONS)
-    launches = lose_the_first_response("launch_builder", "arm64")
+    launches = lose_the_first_response(runtime, "launch_builder", "arm64")
 
     result = run(runtime, developer_release)
 
