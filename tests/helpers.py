@@ -1,11 +1,12 @@
-"""What tests ask of AWS after a release: what it left behind, and what it published; and how
-they wait for work under way in other threads."""
+"""What tests ask of AWS after a release: what it left behind, and what it published; how they
+wait for work under way in other threads; and how a task Lambda's response is lost."""
 
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from atomic_release.local.runtime import HANG_GUARD_S
+from atomic_release.local import patches
+from atomic_release.local.runtime import APP_NAME, HANG_GUARD_S, LocalRuntime
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
 from chalicelib.core.tags import RELEASE
@@ -69,3 +70,26 @@ def wait_until(condition: Callable[[], T], what: str, running: str | None = None
 
 def _ended(execution_arn: str) -> bool:
     return client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] != "RUNNING"
+
+
+# Lambda's own failure once the function has run (its response lost on the way back): the ASL
+# retries it, and a retried .waitForTaskToken task gets a new task token.
+LambdaServiceException = type("Lambda.ServiceException", (Exception,), {})
+
+
+def lose_the_first_response(runtime: LocalRuntime, function: str, arch: str) -> list[dict]:
+    """In ``runtime``, the first invocation of the task ``function`` for ``arch`` does its work,
+    then fails as Lambda itself would; what each invocation was given is returned, as it comes."""
+    name = f"{APP_NAME}-{runtime.stage}-{function}"
+    handler = patches.current.handlers[name]
+    events: list[dict] = []
+
+    def first_response_lost(event, context):
+        result = handler(event, context)
+        events.append(event)
+        if event.get("arch") == arch and sum(e.get("arch") == arch for e in events) == 1:
+            raise LambdaServiceException("Service error: the response was lost")
+        return result
+
+    patches.current.handlers[name] = first_response_lost
+    return events

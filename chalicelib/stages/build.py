@@ -41,7 +41,7 @@ from chalicelib.models.failure import CaughtInStage, ErrorToRaise
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import WaiterName
-    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef, VolumeTypeDef
 
 BUILDER_DEADLINE_MINUTES = 120
 REGISTER_BUDGET_S = 780  # of the task Lambda's 900 s
@@ -194,7 +194,7 @@ def _snapshot(task: RegisterTask, until: float) -> str:
 def register_image(task: RegisterTask) -> BuiltImage:
     """Turn the builder's target disk into an image; an image of that name is reused once it is
     available. Every builder of the architecture is gone afterwards, with the disks of any that
-    did not report."""
+    did not report, live or gone already."""
     if task.builder.commit != task.commit.checksum:
         raise ImageRegistrationFailed(
             f"{task.arch}: builder wrote commit {task.builder.commit}, not the requested {task.commit.checksum}",
@@ -205,6 +205,7 @@ def register_image(task: RegisterTask) -> BuiltImage:
     reported = [i for i in builders if task.builder.volume_id in _volumes(i)]
     ec2_resources.terminate(task.region, [i["InstanceId"] for i in reported])
     _remove_guests(task.region, [i for i in builders if i not in reported])
+    _remove_stray_disks(task)
     existing = ec2_resources.images_by_name(task.region, [name], task.release_id).get(name)
     if existing:
         image_id, snapshot_id = existing["ImageId"], existing["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
@@ -218,6 +219,23 @@ def register_image(task: RegisterTask) -> BuiltImage:
     ec2_resources.delete_volume(task.region, task.builder.volume_id)
     logger.info("image registered", extra={"image_id": image_id, "snapshot_id": snapshot_id})
     return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name)
+
+
+def _remove_stray_disks(task: RegisterTask) -> None:
+    """Delete the target disks of builders already gone (one that powered off after reporting
+    to the token of a launch attempt that was then retried), which no instance lists."""
+    volumes = ec2_resources.volumes_where(task.region, release_filters(task.release_id, task.arch, "builder"))
+    for volume_id in stray_builder_disks(volumes, task.builder.volume_id):
+        ec2_resources.delete_volume(task.region, volume_id)
+        logger.info("stray builder disk deleted", extra={"volume_id": volume_id})
+
+
+def stray_builder_disks(volumes: list[VolumeTypeDef], reported_volume_id: str) -> list[str]:
+    """Of an architecture's builder disks, those no builder uses and no image needs: every one
+    detached but the disk of the builder that reported, which stays until its image exists.
+    One still attached is left: EC2 refuses to delete a volume in use, and the builders found
+    live have been removed with their disks already."""
+    return [v["VolumeId"] for v in volumes if v["VolumeId"] != reported_volume_id and v.get("State") == "available"]
 
 
 def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:

@@ -10,8 +10,9 @@ from atomic_release.cli.report import image_rows
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
+from chalicelib.aws.ec2 import image_snapshots
 from chalicelib.store import records
-from tests.helpers import account_inventory, nothing, release_resources
+from tests.helpers import account_inventory, lose_the_first_response, nothing, release_resources
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
@@ -134,3 +135,23 @@ def test_the_same_version_from_another_commit_is_refused_and_the_first_stays(run
                     rf"exists in us-east-1, made by release {first.release_id}", second.failure)
     assert nothing(release_resources(second.release_id, REGIONS))
     assert all(row.public and row.ssm_points_here for row in image_rows(first.release_id))
+
+
+def test_a_builder_launch_retried_after_its_guest_reported_leaves_nothing_but_the_images(runtime,
+                                                                                        developer_release):
+    """The first builder reports to a token nobody waits on any more and powers off; the retry
+    launches a second. Its disk, kept past its instance, must not outlive the release."""
+    before = account_inventory(REGIONS)
+    launches = lose_the_first_response(runtime, "launch_builder", "arm64")
+
+    result = run(runtime, developer_release)
+
+    assert result.status == "SUCCEEDED", result.failure
+    arm64_tokens = {e["task_token"] for e in launches if e["arch"] == "arm64"}
+    assert len(arm64_tokens) == 2, "the retry should have come with a new task token"
+    left = release_resources(result.release_id, REGIONS)
+    behind_images = {snapshot for row in result.images for snapshot in image_snapshots(
+        client("ec2", row.region).describe_images(ImageIds=[row.image_id])["Images"][0])}
+    assert {"instances": left["instances"], "volumes": left["volumes"]} == {"instances": [], "volumes": []}
+    assert set(left["snapshots"]) <= behind_images
+    assert account_inventory(REGIONS)["volumes"] == before["volumes"]

@@ -1,7 +1,8 @@
 """The policy files suffice. Local releases run every way they can (started by the poller, the
 webhook, both EventBridge events, the API and the biweekly cadence; one failing QA and cleaned
 up; one whose region's copies fail, and its fill-in run; one aborted through the API, its rerun
-stopped and cleaned by the end-of-execution rule; retention applying its plan; the sweeper)
+stopped and cleaned by the end-of-execution rule; one whose builder launch is retried after its
+guest reported; retention applying its plan; the sweeper)
 while every AWS call each of the 24 functions makes is recorded (calls.py). Each call must be
 allowed by its own function's policy, the policy's template names resolved to what the local
 runtime made (requirements.py says what a call needs, iam.py what a policy allows).
@@ -38,7 +39,7 @@ from chalicelib.store import records
 from chalicelib.triggers import events
 from chalicelib.upkeep import sweeper
 from tests.conftest import require_ostree_cli
-from tests.helpers import wait_until
+from tests.helpers import lose_the_first_response, release_resources, wait_until
 from tests.infra.calls import CallRecorder
 from tests.infra.iam import decide
 from tests.infra.policies import as_list, function_names, load_policy, log_group, resolve, statements
@@ -297,6 +298,16 @@ def a_partial_release_is_filled_in(scene: Scene) -> None:
         succeeds(runtime, retried["execution_arn"])
 
 
+def a_builder_launch_retried_after_its_guest_reported(scene: Scene) -> None:
+    """The first builder reports to a dead token and powers off: register_image deletes its disk."""
+    with local_runtime(scene) as runtime:
+        launches = lose_the_first_response(runtime, "launch_builder", "x86_64")
+        started = runtime.start_release(synthetic_release("developer", "44.4", 3))
+        succeeds(runtime, started.execution_arn)
+        assert len({e["task_token"] for e in launches if e["arch"] == "x86_64"}) == 2, launches
+        assert release_resources(started.release_id, [BASE])["volumes"] == []
+
+
 def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
     app = scene.app
     with local_runtime(scene, Fault.parse("builder-hangs:arm64")) as runtime:
@@ -344,6 +355,7 @@ def recorded(tmp_path_factory) -> Recorded:
         a_qa_failure_is_cleaned_up(scene)
         a_partial_release_is_filled_in(scene)
         an_abort_a_rerun_and_the_end_of_execution_rule(scene)
+        a_builder_launch_retried_after_its_guest_reported(scene)
     return Recorded(recorder, names)
 
 

@@ -12,6 +12,7 @@ from tests.integration.support import (
     BASE,
     CHECKSUMS,
     IMAGE_NAMES,
+    OTHER_RELEASE_ID,
     RELEASE_ID,
     STREAM,
     arch_task,
@@ -82,6 +83,20 @@ def test_registering_deletes_the_builder_volume(runtime):
     register("x86_64", volume_id)
 
     assert not volume_exists(BASE, volume_id)
+
+
+def test_registering_deletes_the_disk_of_a_builder_gone_without_being_heard(runtime):
+    """A retried launch: the first builder reported to a dead token and powered off."""
+    unheard, reported = builder_volume("x86_64"), builder_volume("x86_64")
+    other_arch, other_release = builder_volume("arm64"), builder_volume("x86_64", OTHER_RELEASE_ID)
+
+    built = register("x86_64", reported)
+
+    assert snapshot(BASE, built["snapshot_id"])["VolumeId"] == reported
+    assert not volume_exists(BASE, unheard)
+    assert not volume_exists(BASE, reported)
+    assert volume_exists(BASE, other_arch)
+    assert volume_exists(BASE, other_release)
 
 
 def test_registering_the_disk_of_a_live_builder_terminates_the_builder_first(runtime):

@@ -1,7 +1,8 @@
-"""Where Build tries a guest, and which live guest is this attempt's, without AWS."""
+"""Where Build tries a guest, which live guest is this attempt's, and which builder disks are
+stray, without AWS."""
 
 from chalicelib.core.config import load_streams
-from chalicelib.stages.build import TOKEN_TAG, attempts_guest, placements
+from chalicelib.stages.build import TOKEN_TAG, attempts_guest, placements, stray_builder_disks
 
 
 def stream(subnets: list[str]):
@@ -27,3 +28,13 @@ def test_the_guest_tagged_with_this_attempts_token_is_its_own_and_the_others_are
     earlier, own, untagged = guest("i-1", "earlier"), guest("i-2", "this"), {"InstanceId": "i-3"}
     assert attempts_guest([earlier, own, untagged], "this") == (own, [earlier, untagged])
     assert attempts_guest([earlier, untagged], "this") == (None, [earlier, untagged])
+
+
+def test_every_detached_builder_disk_but_the_reported_one_is_stray():
+    volumes = [{"VolumeId": "vol-reported", "State": "available"},
+               {"VolumeId": "vol-of-a-retried-launch", "State": "available"},
+               {"VolumeId": "vol-in-use", "State": "in-use"},
+               {"VolumeId": "vol-deleting", "State": "deleting"}]
+
+    assert stray_builder_disks(volumes, "vol-reported") == ["vol-of-a-retried-launch"]
+    assert stray_builder_disks(volumes[:1], "vol-reported") == []

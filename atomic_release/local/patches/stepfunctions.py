@@ -1,6 +1,7 @@
 """Step Functions: local time (waits and retries take none, a task-token wait ends with what the
-guest said), SendTaskFailure's cause, stop and start reported to the runtime, an aborted
-execution staying ABORTED, cached JSONPath parsing, and the state machine CloudFormation makes."""
+guest said), a new task token for each attempt, SendTaskFailure's cause, stop and start reported
+to the runtime, an aborted execution staying ABORTED, cached JSONPath parsing, and the state
+machine CloudFormation makes."""
 
 import functools
 import json
@@ -114,6 +115,22 @@ def _before(original, event: str):
     return report
 
 
+def _new_token_per_attempt(original):
+    """A retried ``.waitForTaskToken`` task gets a new task token, as on AWS: moto makes one
+    when the state is entered and keeps it through its retries, so a guest launched by a failed
+    attempt could still answer the attempt after it."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+
+    def eval_execution(self, env):
+        retried = env.states.context_object.context_object_data["State"].get("RetryCount", 0) > 0
+        if retried and self._is_integration_pattern() \
+                and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns:
+            env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        original(self, env)
+
+    return eval_execution
+
+
 def _state_machine_from_cloudformation(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     """AWS::StepFunctions::StateMachine as CloudFormation makes it (moto reads DefinitionString
     only): the definition from DefinitionString, Definition or DefinitionS3Location, with its
@@ -165,6 +182,11 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     Environment.set_error = _stopped_stays_stopped(Environment.set_error)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    StateTaskServiceCallback._eval_execution = _new_token_per_attempt(StateTaskServiceCallback._eval_execution)
     from moto.stepfunctions.models import StateMachine
 
     StateMachine.create_from_cloudformation_json = classmethod(  # type: ignore[assignment]
