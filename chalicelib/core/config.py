@@ -177,6 +177,9 @@ class Stream(BaseModel):
         default="ostree", description="how the builder writes the commit: ostree deployment, or bootc install to-disk")
     container_image: str | None = Field(default=None, description="bootc: the image carrying the commit")
     osname: str = Field(default="fedora-coreos", pattern=r"^[a-z][a-z0-9-]{0,62}$", description="ostree stateroot")
+    kernel_arguments: list[Annotated[str, Field(pattern=r"^[^\s'\"]+$")]] = Field(
+        default_factory=lambda: ["console=tty0", "console=ttyS0,115200n8"],
+        description="appended to the deployment's kernel command line (root and rw come first)")
     qa_user_data: Literal["ignition", "cloud-init"] = Field(
         default="ignition", description="the form of user-data the new image reads on first boot")
     ami_name_pattern: str = "{stream}-{version}-{arch}"

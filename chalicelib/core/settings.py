@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     webhook_secret_parameter: Name | None = None
     release_event_bus: Name = "default"
     retention_dry_run: bool = True
+    # Where guests reach Step Functions; unset: the region's public endpoint. Guests in a private
+    # subnet name their VPC endpoint here.
+    guest_states_endpoint: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
 
     @model_validator(mode="after")
     def _a_webhook_secret(self) -> "Settings":
@@ -58,6 +61,9 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_SECRET_ID (a Secrets Manager secret) or WEBHOOK_SECRET_PARAMETER "
                              "(an SSM SecureString parameter) must be set")
         return self
+
+    def guest_endpoints(self) -> dict[str, str | None]:
+        return {"states_endpoint": self.guest_states_endpoint}
 
     def instance_profile(self, role: Literal["builder", "qa"]) -> str:
         """Each guest's own instance profile: BUILDER_INSTANCE_PROFILE or QA_INSTANCE_PROFILE."""

@@ -14,21 +14,49 @@ import shlex
 from pathlib import Path
 from typing import Literal
 
+from chalicelib.core.arch import ec2_arch
+
 Role = Literal["builder", "qa"]
 QAUserData = Literal["ignition", "cloud-init"]
 TARGET_DEVICE = "/dev/sdf"
 SCRIPTS = Path(__file__).with_name("scripts")
-QA_SCRIPT_PATH = "/usr/local/bin/atomic-release-qa"
+# /var: on an ostree system /usr is read-only, and /usr/local is writable only where the image
+# links it into /var (Fedora does; not every image does).
+QA_SCRIPT_PATH = "/var/lib/atomic-release/qa"
 PARAMS_PATH = "/etc/atomic-release/params.json"
 QA_DELAY_SECONDS = 20
+DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
+_BUILDER_COMMON_TOOLS = ("curl", "sed", "tr", "awk", "readlink", "head", "tail", "cut", "cat", "seq", "sleep", "mkdir",
+                         "mktemp", "rm", "touch", "sync", "mount", "umount", "partx", "shutdown", "poweroff")
+_BUILDER_METHOD_TOOLS = {
+    "ostree": ("ostree", "sgdisk", "mkfs.fat", "mkfs.ext4", "mkfs.xfs", "grub-mkimage", "mmd", "mcopy"),
+    "bootc": ("podman", "lsblk"),
+}
+# What a Debian builder image lacks of those, installed by the builder with apt-get.
+BUILDER_PACKAGES = {
+    "x86_64": ("curl", "ostree", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
+               "grub-efi-amd64-bin", "grub-pc-bin"),
+    "arm64": ("curl", "ostree", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
+              "grub-efi-arm64-bin"),
+}
 _PARAMS_LINE = re.compile(r"^# atomic-release-params: (\{.*\})$", re.MULTILINE)
 
 
 def _script(role: Role, params: dict, variables: dict[str, str | int]) -> str:
     document = json.dumps({"role": role, **params}, sort_keys=True)
-    assignments = [f"{name}={shlex.quote(str(value))}" for name, value in variables.items()]
+    endpoints = {"STATES_ENDPOINT": params.get("states_endpoint") or f"https://states.{params['region']}.amazonaws.com/",
+                 "IMDS_ENDPOINT": params.get("imds_endpoint") or DEFAULT_IMDS_ENDPOINT}
+    assignments = [f"{name}={shlex.quote(str(value))}" for name, value in {**variables, **endpoints}.items()]
     return "\n".join(["#!/bin/bash", f"# atomic-release-params: {document}", *assignments,
-                      (SCRIPTS / f"{role}.sh").read_text()])
+                      (SCRIPTS / "aws.sh").read_text(), (SCRIPTS / f"{role}.sh").read_text()])
+
+
+def builder_tools(install_method: str, arch: str) -> tuple[str, ...]:
+    """Every command the builder script calls for this method and architecture (it checks them
+    before it touches the disk)."""
+    # grub-install finds the disk behind /boot through udevadm.
+    return (*_BUILDER_COMMON_TOOLS, *_BUILDER_METHOD_TOOLS[install_method],
+            *(("grub-install", "udevadm") if (install_method, arch) == ("ostree", "x86_64") else ()))
 
 
 def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) -> str:
@@ -36,8 +64,12 @@ def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) 
         "TASK_TOKEN": params["task_token"], "REGION": params["region"], "REPO_URL": params["repo_url"],
         "REF": params["ref"], "COMMIT": params["commit"], "TARGET_DEVICE": params["target_device"],
         "INSTALL_METHOD": params["install_method"], "OSNAME": params["osname"],
-        "CONTAINER_IMAGE": params.get("container_image") or "", "DEADLINE_MINUTES": deadline_minutes,
-        "HEARTBEAT_SECONDS": heartbeat_seconds,
+        "CONTAINER_IMAGE": params.get("container_image") or "", "ARCH": ec2_arch(params["arch"]),
+        "KERNEL_ARGUMENTS": " ".join(params.get("kernel_arguments") or ()),
+        "FIRSTBOOT": params.get("firstboot") or "ignition",
+        "REQUIRED_TOOLS": " ".join(builder_tools(params["install_method"], ec2_arch(params["arch"]))),
+        "BUILDER_PACKAGES": " ".join(BUILDER_PACKAGES[ec2_arch(params["arch"])]),
+        "DEADLINE_MINUTES": deadline_minutes, "HEARTBEAT_SECONDS": heartbeat_seconds,
     }
     return _script("builder", params, variables)
 
@@ -61,7 +93,8 @@ def render_qa(params: dict, form: QAUserData, deadline_minutes: int) -> str:
             "#!/bin/bash", f"# atomic-release-params: {document}",
             f"shutdown -P +{deadline_minutes} 'atomic-release qa deadline reached'",
             f"install -D -m 0755 /dev/stdin {QA_SCRIPT_PATH} <<'ATOMIC_RELEASE_QA'", script, "ATOMIC_RELEASE_QA",
-            f"systemd-run --on-active={QA_DELAY_SECONDS} --unit=atomic-release-qa {QA_SCRIPT_PATH}", ""])
+            f"systemd-run --on-active={QA_DELAY_SECONDS} --unit=atomic-release-qa "
+            f"--property=StandardOutput=journal+console {QA_SCRIPT_PATH}", ""])
     return json.dumps({
         "ignition": {"version": "3.4.0"},
         "storage": {"files": [
@@ -73,7 +106,7 @@ def render_qa(params: dict, form: QAUserData, deadline_minutes: int) -> str:
              # exec, not oneshot: a oneshot's start job would keep the boot "starting", and the
              # script's `systemctl is-system-running --wait` would wait for itself.
              "contents": f"[Unit]\nDescription=atomic-release QA checks\n[Service]\nType=exec\n"
-                         f"ExecStart={QA_SCRIPT_PATH}\n"},
+                         f"ExecStart={QA_SCRIPT_PATH}\nStandardOutput=journal+console\n"},
             {"name": "atomic-release-qa.timer", "enabled": True,
              "contents": f"[Unit]\nDescription=atomic-release QA checks after boot\n[Timer]\n"
                          f"OnBootSec={QA_DELAY_SECONDS}\n[Install]\nWantedBy=timers.target\n"},

@@ -73,7 +73,8 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
 
     stream = _stream(task)
     tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
-    rendered = user_data({"task_token": task.task_token, "region": task.region, **params})
+    rendered = user_data({"task_token": task.task_token, "region": task.region, **settings().guest_endpoints(),
+                          **params})
     attempts = []
     for instance_type, subnet in placements(stream, task.arch):
         try:
@@ -156,6 +157,7 @@ def launch_builder(task: CallbackTask) -> LaunchedGuest:
         "repo_url": stream.repo_url, "ref": task.commit.ref, "commit": task.commit.checksum,
         "target_device": TARGET_DEVICE, "arch": ostree_arch(task.arch), "install_method": stream.install_method,
         "osname": stream.osname, "container_image": stream.container_image,
+        "kernel_arguments": stream.kernel_arguments, "firstboot": stream.qa_user_data,
     }
     target_disk = {"DeviceName": TARGET_DEVICE, "Ebs": {
         "VolumeSize": stream.disk_size_gib, "VolumeType": "gp3", "DeleteOnTermination": False, "Encrypted": False,

@@ -2,6 +2,7 @@
 its arguments and answers from environment variables. Every command that could touch this
 machine's disks or power state is faked, and the fixture checks that PATH finds the fakes."""
 
+import json
 import os
 import shlex
 import stat
@@ -23,8 +24,15 @@ exit 0
 
 CURL = """#!/bin/bash
 printf '%s\\n' "curl $*" >> "$FAKE_CALLS"
-url=
-for argument in "$@"; do case $argument in http://*|https://*) url=$argument ;; esac; done
+url= target= data=
+while [ $# -gt 0 ]; do
+    case $1 in
+        http://*|https://*) url=$1 ;;
+        -H) case $2 in X-Amz-Target:*) target=${2#*AWSStepFunctions.} ;; esac; shift ;;
+        --data) data=$2; shift ;;
+    esac
+    shift
+done
 case $url in
     */api/token) echo imds-token ;;
     */meta-data/instance-id) echo i-0123456789abcdef0 ;;
@@ -32,11 +40,28 @@ case $url in
     */iam/security-credentials/atomic-release-qa)
         printf '{\\n  "Code" : "Success",\\n  "AccessKeyId" : "ASIAFAKE",\\n'
         printf '  "SecretAccessKey" : "fake/secret",\\n  "Token" : "fake-session-token"\\n}\\n' ;;
-    https://states.*) while [ $# -gt 0 ]; do
-            if [ "$1" = --data ]; then printf '%s' "$2" > "$FAKE_REPORT"; fi; shift; done
-        echo '{}' ;;
+    https://states.*.amazonaws.com/|"${FAKE_STATES_ENDPOINT:-none}") printf '%s\\t%s\\n' "$target" "$data" >> "$FAKE_STATES"; echo '{}' ;;
     *) echo "unexpected url $url" >&2; exit 22 ;;
 esac
+"""
+
+# `ostree admin deploy` leaves what the real one leaves for the builder to read: a boot entry
+# whose ostree= argument links to the deployment of $FAKE_DEPLOYED.
+OSTREE = """#!/bin/bash
+printf '%s\\n' "ostree $*" >> "$FAKE_CALLS"
+if [ -n "${FAKE_FAIL_ON:-}" ] && [[ "ostree $*" == *"$FAKE_FAIL_ON"* ]]; then
+    echo "error: ostree $1 failed: Server returned HTTP 404" >&2
+    exit 1
+fi
+if [ -n "${FAKE_SLOW_ON:-}" ] && [[ "ostree $*" == *"$FAKE_SLOW_ON"* ]]; then sleep 1.5; fi
+if [ "$1 $2" = "admin deploy" ] && [ -n "${FAKE_DEPLOYED:-}" ]; then
+    mnt=$ATOMIC_RELEASE_MNT
+    mkdir -p "$mnt/boot/loader/entries" "$mnt/ostree/deploy/os/deploy/$FAKE_DEPLOYED.0" "$mnt/ostree/boot.1/os/b"
+    ln -sfn "../../../deploy/os/deploy/$FAKE_DEPLOYED.0" "$mnt/ostree/boot.1/os/b/0"
+    printf 'title os\\nlinux /ostree/os-b/vmlinuz\\ninitrd /ostree/os-b/initramfs.img\\n' \\
+        > "$mnt/boot/loader/entries/ostree-1-os.conf"
+    printf 'options root=LABEL=root rw ostree=/ostree/boot.1/os/b/0\\n' >> "$mnt/boot/loader/entries/ostree-1-os.conf"
+fi
 """
 
 SYSTEMCTL = """#!/bin/bash
@@ -55,17 +80,18 @@ case "$*" in
 esac
 """
 
-FAKED = ["aws", "ostree", "bootc", "podman", "sgdisk", "udevadm", "mkfs.vfat",
-         "mkfs.ext4", "mkfs.xfs", "mount", "umount", "sync", "shutdown", "poweroff", "uname", "ip", "cloud-init",
-         "systemd-run"]
-DANGEROUS = ["mount", "umount", "poweroff", "shutdown", "sgdisk", "mkfs.xfs", "mkfs.vfat", "mkfs.ext4", "sync"]
+FAKED = ["bootc", "podman", "sgdisk", "udevadm", "partx", "mkfs.fat", "mkfs.ext4", "mkfs.xfs", "mount", "umount",
+         "sync", "shutdown", "poweroff", "uname", "ip", "cloud-init", "systemd-run", "grub-mkimage", "grub-install",
+         "mmd", "mcopy", "apt-get"]
+DANGEROUS = ["mount", "umount", "poweroff", "shutdown", "sgdisk", "partx", "mkfs.xfs", "mkfs.fat", "mkfs.ext4", "sync",
+             "grub-install", "mmd", "mcopy", "apt-get", "udevadm"]
 
 
 def install(directory: Path, extra: tuple[str, ...] = ()) -> Path:
     """The fakes, plus ``extra`` generic ones (rpm-ostree and jq are absent unless asked for)."""
     directory.mkdir(parents=True, exist_ok=True)
     scripts = {name: GENERIC for name in (*FAKED, *extra)}
-    scripts.update(curl=CURL, systemctl=SYSTEMCTL, lsblk=LSBLK)
+    scripts.update(curl=CURL, ostree=OSTREE, systemctl=SYSTEMCTL, lsblk=LSBLK)
     for name, text in scripts.items():
         path = directory / name
         path.write_text(text)
@@ -75,12 +101,19 @@ def install(directory: Path, extra: tuple[str, ...] = ()) -> Path:
 
 def environment(fakes: Path, tmp: Path, **variables: str) -> dict[str, str]:
     env = {"PATH": f"{fakes}:/usr/bin:/bin", "HOME": str(tmp), "FAKE_CALLS": str(tmp / "calls"),
-           "FAKE_REPORT": str(tmp / "report.json"), "ATOMIC_RELEASE_LOG": str(tmp / "guest.log"),
+           "FAKE_STATES": str(tmp / "states"), "ATOMIC_RELEASE_LOG": str(tmp / "guest.log"),
            "ATOMIC_RELEASE_MNT": str(tmp / "mnt"), **variables}
     for name in DANGEROUS:
         resolved = os.popen(f"PATH={shlex.quote(env['PATH'])} command -v {name}").read().strip()
-        assert resolved == str(fakes / name), f"{name} would run {resolved or 'nothing'}, not the fake"
+        assert resolved in (str(fakes / name), ""), f"{name} would run {resolved}, not the fake"
     return env
+
+
+def states_calls(tmp: Path) -> list[tuple[str, dict]]:
+    """(action, request body) of every Step Functions call the guest made, in order."""
+    path = tmp / "states"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [(action, json.loads(body)) for action, body in (line.split("\t", 1) for line in lines)]
 
 
 def calls(tmp: Path) -> list[str]:

@@ -15,7 +15,8 @@ OTHER = "cd" * 32
 TOKEN = "AAAA token with 'quotes' and spaces"
 BUILDER = {"task_token": TOKEN, "region": "us-east-1", "repo_url": "http://127.0.0.1:8080/repo/",
            "ref": "fedora/x86_64/coreos/testing-devel", "commit": COMMIT, "target_device": "",
-           "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos", "container_image": None}
+           "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos", "container_image": None,
+           "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8"], "firstboot": "ignition"}
 QA = {"task_token": TOKEN, "region": "eu-west-1", "commit": COMMIT, "arch": "x86_64", "image_id": "ami-1"}
 
 
@@ -24,12 +25,16 @@ def guest(tmp_path):
     """Runs a script with the fakes first on PATH; returns (exit code, calls)."""
     fake_bin = fakes.install(tmp_path / "bin")
     disk = tmp_path / "nvme1n1"
-    disk.write_text("")
+    for name in ("", "p1", "p2", "p3", "p4"):
+        (tmp_path / f"nvme1n1{name}").write_text("")
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0").symlink_to(disk)
 
     def run(script: str, **variables: str) -> tuple[int, list[str]]:
         path = tmp_path / "guest.sh"
         path.write_text(script.replace("TARGET_DEVICE=''", f"TARGET_DEVICE={disk}"))
-        env = fakes.environment(fake_bin, tmp_path, **variables)
+        env = fakes.environment(fake_bin, tmp_path, ATOMIC_RELEASE_DISK_BY_ID=str(by_id), **variables)
         # Output to a file, not a pipe: a heartbeat's sleep may outlive the script.
         with open(tmp_path / "output", "w") as output:
             result = subprocess.run(["bash", str(path)], env=env, stdout=output, stderr=subprocess.STDOUT, timeout=60)
@@ -37,6 +42,7 @@ def guest(tmp_path):
 
     run.tmp = tmp_path
     run.disk = disk
+    run.by_id = by_id
     return run
 
 
@@ -44,15 +50,14 @@ def builder(heartbeat: float = 300, **changes) -> str:
     return render_builder({**BUILDER, **changes}, deadline_minutes=120, heartbeat_seconds=heartbeat)
 
 
-def sent(calls: list[str], action: str) -> list[str]:
-    return [c for c in calls if c.startswith(f"aws stepfunctions {action}")]
+def sent(guest, action: str) -> list[dict]:
+    return [body for name, body in fakes.states_calls(guest.tmp) if name == action]
 
 
-def test_builder_deploys_the_commit_with_ostree_and_reports_it(guest):
-    code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
-                        FAKE_LSBLK_SERIAL="vol0123456789abcdef0")
+def test_builder_deploys_the_commit_with_ostree_and_its_bootloader_and_reports_it(guest):
+    code, calls = guest(builder(), FAKE_DEPLOYED=COMMIT)
 
-    assert code == 0
+    assert code == 0, (guest.tmp / "guest.log").read_text()
     assert calls[0] == "shutdown -P +120 atomic-release builder deadline reached"
     ostree = [c for c in calls if c.startswith("ostree")]
     mnt = guest.tmp / "mnt"
@@ -63,82 +68,122 @@ def test_builder_deploys_the_commit_with_ostree_and_reports_it(guest):
         f"{BUILDER['repo_url']} {BUILDER['ref']}",
         f"ostree --repo={mnt}/ostree/repo pull atomic-release {COMMIT}",
         f"ostree --repo={mnt}/ostree/repo refs --create=atomic-release:{BUILDER['ref']} {COMMIT}",
-        f"ostree admin deploy --sysroot={mnt} --os=fedora-coreos --karg=root=LABEL=root --karg=rw {COMMIT}",
-        f"ostree admin status --sysroot={mnt}",
+        f"ostree admin deploy --sysroot={mnt} --os=fedora-coreos --karg=root=LABEL=root --karg=rw "
+        f"--karg-append=console=tty0 --karg-append=console=ttyS0,115200n8 {COMMIT}",
     ]
     assert calls.index(f"sgdisk --zap-all {guest.disk}") < calls.index(f"ostree admin init-fs {mnt}")
-    assert f"mkfs.xfs -q -f -L root {guest.disk}p3" in calls
-    (success,) = sent(calls, "send-task-success")
-    assert f"--task-token {TOKEN}" in success
-    output = json.loads(success.split("--task-output ", 1)[1])
+    assert f"mkfs.xfs -q -f -L root {guest.disk}p4" in calls  # x86_64: BIOS boot, ESP, boot, root
+    assert f"grub-install --target=i386-pc --boot-directory={mnt}/boot --modules=part_gpt ext2 {guest.disk}" in calls
+    assert any(c.startswith("grub-mkimage -O x86_64-efi") for c in calls)
+    assert "linux /ostree/os-b/vmlinuz root=LABEL=root rw ostree=/ostree/boot.1/os/b/0" in \
+        (mnt / "boot/grub/grub.cfg").read_text()
+    assert (mnt / "boot/ignition.firstboot").exists()
+    (success,) = sent(guest, "SendTaskSuccess")
+    assert success["taskToken"] == TOKEN
+    output = json.loads(success["output"])
     assert output == {"instance_id": "i-0123456789abcdef0", "volume_id": "vol-0123456789abcdef0", "commit": COMMIT}
-    assert sent(calls, "send-task-failure") == []
+    assert sent(guest, "SendTaskFailure") == []
     assert calls[-1] == "poweroff"
+
+
+def test_an_arm64_disk_has_no_bios_boot_partition(guest):
+    code, calls = guest(builder(arch="aarch64"), FAKE_DEPLOYED=COMMIT)
+
+    assert code == 0
+    assert f"mkfs.xfs -q -f -L root {guest.disk}p3" in calls
+    assert not any(c.startswith("grub-install") or "ef02" in c for c in calls)
+    assert any(c.startswith("grub-mkimage -O arm64-efi") for c in calls)
 
 
 def test_builder_installs_with_bootc_when_configured(guest):
     script = builder(install_method="bootc", container_image="quay.io/fedora/fedora-coreos:testing-devel")
-    code, calls = guest(script, FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_SERIAL="vol0abc",
-                        FAKE_LSBLK_LABELS=f"{guest.disk}p1 EFI-SYSTEM\\n{guest.disk}p2 root")
+    code, calls = guest(script, FAKE_LSBLK_LABELS=f"{guest.disk}p1 EFI-SYSTEM\\n{guest.disk}p2 root")
 
-    assert code == 0
+    assert code != 0  # the fakes leave no boot entry to read the deployment from
     assert f"mount {guest.disk}p2 {guest.tmp / 'mnt'}" in calls  # root found by label, not by position
     (install,) = [c for c in calls if c.startswith("podman run")]
     assert install.endswith(f"quay.io/fedora/fedora-coreos:testing-devel bootc install to-disk --wipe "
                             f"--filesystem xfs {guest.disk}")
     assert not any(c.startswith("sgdisk") for c in calls)
-    assert json.loads(sent(calls, "send-task-success")[0].split("--task-output ", 1)[1])["commit"] == COMMIT
 
 
 def test_a_failed_install_reports_the_error_with_the_end_of_the_log_and_powers_off(guest):
-    code, calls = guest(builder(), FAKE_FAIL_ON="pull atomic-release", FAKE_OSTREE_OUTPUT=f"* x {COMMIT}.0")
+    code, calls = guest(builder(), FAKE_FAIL_ON="pull atomic-release", FAKE_DEPLOYED=COMMIT)
 
     assert code != 0
-    assert sent(calls, "send-task-success") == []
-    (failure,) = sent(calls, "send-task-failure")
-    assert "--error BuilderFailed" in failure
-    assert "error: ostree --repo=" in failure and "Server returned HTTP 404" in failure
+    assert sent(guest, "SendTaskSuccess") == []
+    (failure,) = sent(guest, "SendTaskFailure")
+    assert failure["error"] == "BuilderFailed"
+    assert "error: ostree --repo=" in failure["cause"] and "Server returned HTTP 404" in failure["cause"]
     assert not any(c.startswith("ostree admin deploy") for c in calls)
     assert calls[-1] == "poweroff"
 
 
 def test_a_deployment_of_another_commit_is_a_failure(guest):
-    code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {OTHER}.0")
+    code, _ = guest(builder(), FAKE_DEPLOYED=OTHER)
 
     assert code != 0
-    (failure,) = sent(calls, "send-task-failure")
-    assert f"deployed commit {OTHER} is not the requested {COMMIT}" in failure
-    assert sent(calls, "send-task-success") == []
+    (failure,) = sent(guest, "SendTaskFailure")
+    assert f"deployed commit {OTHER} is not the requested {COMMIT}" in failure["cause"]
+    assert sent(guest, "SendTaskSuccess") == []
 
 
 def test_a_disk_whose_volume_id_cannot_be_told_is_a_failure(guest):
-    code, calls = guest(builder(), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_SERIAL="")
+    for link in guest.by_id.iterdir():
+        link.unlink()
+    code, calls = guest(builder(), FAKE_DEPLOYED=COMMIT)
 
     assert code != 0
-    assert "cannot tell the target disk's volume id (serial none)" in sent(calls, "send-task-failure")[0]
-    assert sent(calls, "send-task-success") == []
+    assert "cannot tell the target disk's volume id" in sent(guest, "SendTaskFailure")[0]["cause"]
+    assert not any(c.startswith("sgdisk") for c in calls)
 
 
 def test_a_target_disk_that_never_appears_is_a_failure(guest):
     script = builder().replace("for attempt in $(seq 1 60)", "for attempt in $(seq 1 2)").replace("sleep 5", ":")
-    code, calls = guest(script.replace("TARGET_DEVICE=''", "TARGET_DEVICE=/nonexistent/sdf"))
+    code, _ = guest(script.replace("TARGET_DEVICE=''", "TARGET_DEVICE=/nonexistent/sdf"))
 
     assert code != 0
-    assert "target device /nonexistent/sdf never appeared" in sent(calls, "send-task-failure")[0]
+    assert "target device /nonexistent/sdf never appeared" in sent(guest, "SendTaskFailure")[0]["cause"]
+
+
+def test_a_missing_tool_fails_the_builder_before_the_disk_is_touched(guest):
+    (guest.tmp / "bin" / "mkfs.xfs").unlink()
+    code, calls = guest(builder(), PATH=f"{guest.tmp / 'bin'}:/usr/bin:/bin", FAKE_DEPLOYED=COMMIT)
+
+    assert code != 0
+    assert "the builder OS lacks required tools: mkfs.xfs" in sent(guest, "SendTaskFailure")[0]["cause"]
+    assert any(c.startswith("apt-get install") for c in calls)  # a Debian builder is given what it lacks
+    assert not any(c.startswith(("sgdisk", "ostree")) for c in calls)
 
 
 def test_the_builder_sends_heartbeats_while_it_works(guest):
-    code, calls = guest(builder(heartbeat=0.3), FAKE_SLOW_ON="pull atomic-release",
-                        FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0", FAKE_LSBLK_SERIAL="vol0abc")
+    code, _ = guest(builder(heartbeat=0.3), FAKE_SLOW_ON="pull atomic-release", FAKE_DEPLOYED=COMMIT)
 
     assert code == 0
-    assert len(sent(calls, "send-task-heartbeat")) >= 2
+    assert len(sent(guest, "SendTaskHeartbeat")) >= 2
+
+
+def test_the_guests_report_to_the_step_functions_endpoint_they_are_given(guest):
+    code, calls = guest(builder(states_endpoint="https://vpce-0abc.states.us-east-1.vpce.amazonaws.com/",
+                                imds_endpoint="http://[fd00:ec2::254]"),
+                        FAKE_DEPLOYED=COMMIT, FAKE_STATES_ENDPOINT="https://vpce-0abc.states.us-east-1.vpce.amazonaws.com/")
+
+    assert code == 0
+    assert len(sent(guest, "SendTaskSuccess")) == 1
+    assert any("http://[fd00:ec2::254]/latest/api/token" in c for c in calls)
 
 
 def qa_report(guest) -> dict:
-    envelope = json.loads((guest.tmp / "report.json").read_text())
+    (envelope,) = sent(guest, "SendTaskSuccess")
     assert envelope["taskToken"] == TOKEN
     return json.loads(envelope["output"])
+
+
+def qa(guest, form: str, **variables: str) -> tuple[int, list[str]]:
+    """The QA script, reading the booted deployment from rpm-ostree (faked); without rpm-ostree
+    it reads /proc/cmdline, which only a booted guest can show (tests/guest_vm)."""
+    fakes.install(guest.tmp / "bin", extra=("rpm-ostree", "jq"))
+    return guest(qa_script(QA, form), **variables)
 
 
 def checks(report: dict) -> dict[str, dict]:
@@ -147,7 +192,7 @@ def checks(report: dict) -> dict[str, dict]:
 
 def test_qa_reports_every_check_signed_with_the_instance_credentials(guest, tmp_path):
     (tmp_path / "etc").mkdir()
-    code, calls = guest(qa_script(QA, "cloud-init"), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
+    code, calls = qa(guest, "cloud-init", FAKE_JQ_OUTPUT=COMMIT,
                         FAKE_UNAME_OUTPUT="x86_64", FAKE_IP_OUTPUT="default via 10.0.0.1 dev ens5",
                         FAKE_CLOUD_INIT_OUTPUT="status: done")
 
@@ -156,7 +201,7 @@ def test_qa_reports_every_check_signed_with_the_instance_credentials(guest, tmp_
     assert report["instance_id"] == "i-0123456789abcdef0"
     assert all(c["passed"] for c in report["checks"]), report
     assert set(checks(report)) == {"booted-commit", "system-state", "architecture", "first-boot", "network"}
-    (post,) = [c for c in calls if "https://states.eu-west-1.amazonaws.com/" in c]
+    (post,) = [c for c in calls if c.endswith("https://states.eu-west-1.amazonaws.com/")]
     assert "--aws-sigv4 aws:amz:eu-west-1:states --user ASIAFAKE:fake/secret" in post
     assert "x-amz-security-token: fake-session-token" in post
     assert "X-Amz-Target: AWSStepFunctions.SendTaskSuccess" in post
@@ -165,7 +210,7 @@ def test_qa_reports_every_check_signed_with_the_instance_credentials(guest, tmp_
 
 
 def test_qa_reports_a_degraded_system_with_its_failed_units(guest):
-    code, _ = guest(qa_script(QA, "ignition"), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {COMMIT}.0",
+    code, _ = qa(guest, "ignition", FAKE_JQ_OUTPUT=COMMIT,
                     FAKE_UNAME_OUTPUT="x86_64", FAKE_IP_OUTPUT="default via 10.0.0.1",
                     FAKE_SYSTEM_STATE="degraded", FAKE_FAILED_UNITS="zincati.service afterburn.service")
 
@@ -178,21 +223,13 @@ def test_qa_reports_a_degraded_system_with_its_failed_units(guest):
 
 
 def test_qa_reports_another_booted_commit_and_architecture(guest):
-    guest(qa_script(QA, "cloud-init"), FAKE_OSTREE_OUTPUT=f"* fedora-coreos {OTHER}.0", FAKE_UNAME_OUTPUT="aarch64",
+    qa(guest, "cloud-init", FAKE_JQ_OUTPUT=OTHER, FAKE_UNAME_OUTPUT="aarch64",
           FAKE_IP_OUTPUT="", FAKE_CLOUD_INIT_OUTPUT="status: done")
 
     report = checks(qa_report(guest))
     assert (report["booted-commit"]["passed"], report["booted-commit"]["actual"]) == (False, OTHER)
     assert (report["architecture"]["passed"], report["architecture"]["actual"]) == (False, "aarch64")
     assert (report["network"]["passed"], report["network"]["actual"]) == (False, "no default route")
-
-
-def test_qa_reads_the_booted_deployment_from_rpm_ostree_where_it_can(guest):
-    fakes.install(guest.tmp / "bin", extra=("rpm-ostree", "jq"))
-    guest(qa_script(QA, "cloud-init"), FAKE_JQ_OUTPUT=COMMIT, FAKE_OSTREE_OUTPUT=f"* fedora-coreos {OTHER}.0",
-          FAKE_UNAME_OUTPUT="x86_64", FAKE_IP_OUTPUT="default", FAKE_CLOUD_INIT_OUTPUT="status: done")
-
-    assert checks(qa_report(guest))["booted-commit"]["actual"] == COMMIT
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
 """launch_builder: one builder instance per task attempt, carrying its parameters in user-data."""
 
+import base64
+
 import pytest
 
 from chalicelib.aws.clients import client
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.errors import BuilderLaunchFailed
+from chalicelib.core.settings import reset_settings
 from chalicelib.core.tags import ARCH, RELEASE, ROLE
 from chalicelib.core.tags import STREAM as STREAM_TAG
 from functions import launch_builder, register_image
@@ -90,6 +93,28 @@ def test_builder_user_data_carries_the_task_token_ref_and_commit(runtime):
     assert params["ref"] == REFS["arm64"]
     assert params["commit"] == CHECKSUMS["arm64"]
     assert params["target_device"] == "/dev/sdf"
+
+
+def test_builder_user_data_carries_the_streams_kernel_arguments_and_first_boot_form(runtime):
+    params = guest_params(BASE, launch()["InstanceId"])
+
+    stream = load_streams().stream(STREAM)
+    assert params["kernel_arguments"] == stream.kernel_arguments == ["console=tty0", "console=ttyS0,115200n8"]
+    assert params["firstboot"] == stream.qa_user_data
+    assert params["states_endpoint"] is None  # the region's public endpoint
+
+
+def test_guests_report_to_the_configured_step_functions_endpoint(runtime, monkeypatch):
+    endpoint = "https://vpce-0123456789abcdef0-abcdefgh.states.us-east-1.vpce.amazonaws.com/"
+    monkeypatch.setenv("GUEST_STATES_ENDPOINT", endpoint)
+    reset_settings()
+
+    builder = launch()
+
+    assert guest_params(BASE, builder["InstanceId"])["states_endpoint"] == endpoint
+    user_data = base64.b64decode(client("ec2", BASE).describe_instance_attribute(
+        InstanceId=builder["InstanceId"], Attribute="userData")["UserData"]["Value"]).decode()
+    assert f"STATES_ENDPOINT={endpoint}" in user_data.splitlines()
 
 
 def test_launching_again_with_the_same_token_reuses_the_builder(runtime):

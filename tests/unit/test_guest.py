@@ -30,8 +30,8 @@ def test_qa_user_data_as_ignition_installs_the_script_and_a_timer():
     assert config["ignition"]["version"] == "3.4.0"
     files = {f["path"]: base64.b64decode(f["contents"]["source"].split(",", 1)[1]).decode()
              for f in config["storage"]["files"]}
-    assert "EXPECTED_ARCH=aarch64" in files["/usr/local/bin/atomic-release-qa"]
-    assert "FIRSTBOOT=ignition" in files["/usr/local/bin/atomic-release-qa"]
+    assert "EXPECTED_ARCH=aarch64" in files["/var/lib/atomic-release/qa"]
+    assert "FIRSTBOOT=ignition" in files["/var/lib/atomic-release/qa"]
     assert {u["name"] for u in config["systemd"]["units"] if u.get("enabled")} == {
         "atomic-release-qa.timer", "atomic-release-deadline.service"}
     (service,) = [u for u in config["systemd"]["units"] if u["name"] == "atomic-release-qa.service"]
@@ -42,7 +42,8 @@ def test_qa_user_data_as_ignition_installs_the_script_and_a_timer():
 def test_qa_user_data_for_cloud_init_schedules_the_script_after_boot():
     text = render_qa(QA, "cloud-init", 60)
     assert "FIRSTBOOT=cloud-init" in text
-    assert "systemd-run --on-active=20 --unit=atomic-release-qa /usr/local/bin/atomic-release-qa" in text
+    assert ("systemd-run --on-active=20 --unit=atomic-release-qa --property=StandardOutput=journal+console "
+            "/var/lib/atomic-release/qa") in text
     assert read_user_data(text) == {"role": "qa", **QA}
 
 

@@ -1,12 +1,15 @@
 # atomic-release builder guest. The pipeline renders the variables above this line:
-#   TASK_TOKEN REGION REPO_URL REF COMMIT TARGET_DEVICE INSTALL_METHOD OSNAME CONTAINER_IMAGE
+#   TASK_TOKEN REGION REPO_URL REF COMMIT TARGET_DEVICE INSTALL_METHOD OSNAME CONTAINER_IMAGE ARCH
+#   KERNEL_ARGUMENTS FIRSTBOOT REQUIRED_TOOLS BUILDER_PACKAGES STATES_ENDPOINT IMDS_ENDPOINT
 #   DEADLINE_MINUTES HEARTBEAT_SECONDS
-# It writes exactly COMMIT to the target disk, proves it, reports through the task token and
-# powers off. Any failure reports the error and the end of this log instead.
+# It writes exactly COMMIT to the target disk as a disk that boots (UEFI on both architectures,
+# BIOS too on x86_64), proves it, reports through the task token and powers off. Any failure
+# reports the error and the end of this log instead.
 set -Eeuo pipefail
 
 LOG=${ATOMIC_RELEASE_LOG:-/var/log/atomic-release-builder.log}
 MNT=${ATOMIC_RELEASE_MNT:-/mnt/atomic-release-target}
+DISK_BY_ID=${ATOMIC_RELEASE_DISK_BY_ID:-/dev/disk/by-id}
 exec >>"$LOG" 2>&1
 
 shutdown -P "+$DEADLINE_MINUTES" "atomic-release builder deadline reached"
@@ -18,27 +21,39 @@ report_failure() {
     trap - ERR
     cause=$(tail -n 40 "$LOG" | cut -c1-400)
     if [ "${#cause}" -gt 30000 ]; then cause=${cause: -30000}; fi
-    aws stepfunctions send-task-failure --region "$REGION" --task-token "$TASK_TOKEN" \
-        --error BuilderFailed --cause "$cause" || true
-    kill "${HEARTBEAT_PID:-0}" 2>/dev/null || true
+    report_failure_of BuilderFailed "$cause" || true
+    # Not `kill 0`: before the heartbeats start, that would signal the whole process group.
+    [ -z "${HEARTBEAT_PID:-}" ] || kill "$HEARTBEAT_PID" 2>/dev/null || true
+    umount -R "$MNT" 2>/dev/null || true
     poweroff
     exit "$status"
 }
 trap report_failure ERR
 
-send_heartbeats() {
-    while sleep "$HEARTBEAT_SECONDS"; do
-        aws stepfunctions send-task-heartbeat --region "$REGION" --task-token "$TASK_TOKEN" || true
-    done
+missing_tools() {
+    local tool
+    for tool in $REQUIRED_TOOLS; do command -v "$tool" >/dev/null || printf '%s ' "$tool"; done
 }
-send_heartbeats &
-HEARTBEAT_PID=$!
 
-imds() {
-    local token
-    token=$(curl -sSf -X PUT http://169.254.169.254/latest/api/token \
-        -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
-    curl -sSf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+# Every tool this script calls is declared in REQUIRED_TOOLS and checked before the disk is
+# touched. A builder OS with apt-get (a Debian image) is given what it lacks.
+ensure_tools() {
+    local missing packages
+    missing=$(missing_tools)
+    if [ -n "$missing" ] && command -v apt-get >/dev/null; then
+        echo "installing the builder's packages for: $missing"
+        read -ra packages <<<"$BUILDER_PACKAGES"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" || true
+        missing=$(missing_tools)
+    fi
+    if [ -n "$missing" ]; then
+        echo "the builder OS lacks required tools: ${missing% }" >&2
+        return 1
+    fi
+}
+
+send_heartbeats() {
+    while sleep "$HEARTBEAT_SECONDS"; do report_heartbeat >/dev/null || true; done
 }
 
 target_disk() {
@@ -55,38 +70,142 @@ target_disk() {
     return 1
 }
 
-partition() {
+partition() {  # DISK NUMBER: the partition's device, once the kernel shows it
+    local device attempt
     case $1 in
-        *[0-9]) echo "${1}p$2" ;;
-        *) echo "$1$2" ;;
+        *[0-9]) device="${1}p$2" ;;
+        *) device="$1$2" ;;
     esac
+    for attempt in $(seq 1 20); do
+        [ -e "$device" ] && { echo "$device"; return 0; }
+        sleep 0.5
+    done
+    echo "partition $device never appeared (attempt $attempt)" >&2
+    return 1
 }
 
-deployed_commit() {
-    ostree admin status --sysroot="$MNT" | sed -n 's/^[* ] *[^ ]* \([0-9a-f]\{64\}\)\.[0-9]*.*$/\1/p' | head -n 1
-}
-
-install_with_ostree() {
+# The layout of Fedora CoreOS's disks (coreos-assembler's create_disk.sh): labelled partitions,
+# a BIOS boot partition on x86_64 (uefi-preferred instance types without UEFI boot by BIOS),
+# an ESP, /boot on ext4 and the root on XFS.
+partition_disk() {
     local disk=$1
-    sgdisk --zap-all "$disk"
-    sgdisk -n 1:0:+512M -t 1:ef00 -c 1:EFI-SYSTEM -n 2:0:+1G -t 2:8300 -c 2:boot \
-        -n 3:0:0 -t 3:8300 -c 3:root "$disk"
-    udevadm settle
-    mkfs.vfat -F 32 -n EFI-SYSTEM "$(partition "$disk" 1)"
-    mkfs.ext4 -q -L boot "$(partition "$disk" 2)"
-    mkfs.xfs -q -f -L root "$(partition "$disk" 3)"
+    sgdisk --zap-all "$disk" >/dev/null
+    if [ "$ARCH" = x86_64 ]; then
+        sgdisk -n 1:0:+1M -t 1:ef02 -c 1:BIOS-BOOT "$disk" >/dev/null
+    fi
+    sgdisk -n "$((PART_ESP)):0:+127M" -t "$((PART_ESP)):ef00" -c "$((PART_ESP)):EFI-SYSTEM" \
+        -n "$((PART_BOOT)):0:+384M" -t "$((PART_BOOT)):8300" -c "$((PART_BOOT)):boot" \
+        -n "$((PART_ROOT)):0:0" -t "$((PART_ROOT)):8300" -c "$((PART_ROOT)):root" "$disk" >/dev/null
+    # A loop device or a busy kernel may not show the new partitions without being asked.
+    partx -u "$disk" 2>/dev/null || true
+}
+
+make_filesystems() {
+    local disk=$1
+    mkfs.fat -F 32 -n EFI-SYSTEM "$(partition "$disk" "$PART_ESP")" >/dev/null
+    mkfs.ext4 -q -F -L boot "$(partition "$disk" "$PART_BOOT")"
+    mkfs.xfs -q -f -L root "$(partition "$disk" "$PART_ROOT")"
     mkdir -p "$MNT"
-    mount "$(partition "$disk" 3)" "$MNT"
+    mount "$(partition "$disk" "$PART_ROOT")" "$MNT"
     mkdir -p "$MNT/boot"
-    mount "$(partition "$disk" 2)" "$MNT/boot"
-    mkdir -p "$MNT/boot/efi"
-    mount "$(partition "$disk" 1)" "$MNT/boot/efi"
+    mount "$(partition "$disk" "$PART_BOOT")" "$MNT/boot"
+}
+
+deploy_with_ostree() {
+    local karg
+    local kargs=(--karg=root=LABEL=root --karg=rw)
+    for karg in $KERNEL_ARGUMENTS; do kargs+=("--karg-append=$karg"); done
     ostree admin init-fs "$MNT"
     ostree admin os-init --sysroot="$MNT" "$OSNAME"
     ostree --repo="$MNT/ostree/repo" remote add --set=gpg-verify=false atomic-release "$REPO_URL" "$REF"
     ostree --repo="$MNT/ostree/repo" pull atomic-release "$COMMIT"
     ostree --repo="$MNT/ostree/repo" refs --create="atomic-release:$REF" "$COMMIT"
-    ostree admin deploy --sysroot="$MNT" --os="$OSNAME" --karg=root=LABEL=root --karg=rw "$COMMIT"
+    ostree admin deploy --sysroot="$MNT" --os="$OSNAME" "${kargs[@]}" "$COMMIT"
+}
+
+boot_entry() {
+    local entries=("$MNT"/boot/loader/entries/*.conf)
+    if [ "${#entries[@]}" != 1 ] || ! [ -f "${entries[0]}" ]; then
+        echo "expected one boot entry after the deployment, found: ${entries[*]}" >&2
+        return 1
+    fi
+    echo "${entries[0]}"
+}
+
+deployment_dir() {
+    echo "$MNT/ostree/deploy/$OSNAME/deploy/$(deployment_commit "$MNT" "$(boot_entry)").0"
+}
+
+# GRUB's menu, made from the deployment's BLS entry: the builder's GRUB does not read BLS.
+write_grub_config() {
+    local entry title linux initrd options
+    entry=$(boot_entry)
+    title=$(sed -n 's/^title //p' "$entry")
+    linux=$(sed -n 's/^linux //p' "$entry")
+    initrd=$(sed -n 's/^initrd //p' "$entry")
+    options=$(sed -n 's/^options //p' "$entry")
+    mkdir -p "$MNT/boot/grub"
+    cat >"$MNT/boot/grub/grub.cfg" <<EOF
+# Made by the atomic-release builder from ${entry##*/}
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=1
+search --no-floppy --label boot --set root
+set firstboot=
+if [ -f (\$root)/ignition.firstboot ]; then set firstboot="ignition.firstboot"; fi
+menuentry '$title' {
+    linux $linux $options \$firstboot
+    initrd $initrd
+}
+EOF
+}
+
+install_grub_efi() {
+    local disk=$1 format binary work
+    case $ARCH in
+        x86_64) format=x86_64-efi binary=BOOTX64.EFI ;;
+        arm64) format=arm64-efi binary=BOOTAA64.EFI ;;
+    esac
+    work=$(mktemp -d)
+    cat >"$work/early.cfg" <<'EOF'
+search --no-floppy --label boot --set root
+set prefix=($root)/grub
+configfile ($root)/grub/grub.cfg
+EOF
+    grub-mkimage -O "$format" -o "$work/$binary" -p /grub -c "$work/early.cfg" \
+        part_gpt fat ext2 xfs search search_label normal configfile linux echo test serial terminal gzio
+    # mtools writes the ESP without mounting it: not every builder kernel can mount vfat.
+    mmd -i "$(partition "$disk" "$PART_ESP")" ::/EFI ::/EFI/BOOT
+    mcopy -i "$(partition "$disk" "$PART_ESP")" "$work/$binary" "::/EFI/BOOT/$binary"
+    rm -rf "$work"
+}
+
+install_bootloader() {
+    local disk=$1 deployment
+    deployment=$(deployment_dir)
+    if [ -d "$deployment/usr/lib/bootupd/updates" ]; then
+        # The commit carries its own bootloader, as Fedora's do: install that one.
+        command -v bootupctl >/dev/null || { echo "the commit carries bootupd's payload: bootupctl is required" >&2; return 1; }
+        bootupctl backend install --src-root "$deployment" --device "$disk" --with-static-configs "$MNT"
+        return 0
+    fi
+    write_grub_config
+    install_grub_efi "$disk"
+    if [ "$ARCH" = x86_64 ]; then
+        grub-install --target=i386-pc --boot-directory="$MNT/boot" --modules="part_gpt ext2" "$disk"
+    fi
+}
+
+install_with_ostree() {
+    local disk=$1
+    partition_disk "$disk"
+    make_filesystems "$disk"
+    deploy_with_ostree
+    install_bootloader "$disk"
+    if [ "$FIRSTBOOT" = ignition ]; then
+        touch "$MNT/boot/ignition.firstboot"
+    fi
 }
 
 install_with_bootc() {
@@ -94,36 +213,56 @@ install_with_bootc() {
     podman run --rm --privileged --pid=host -v /dev:/dev -v /var/lib/containers:/var/lib/containers \
         --security-opt label=type:unconfined_t "$CONTAINER_IMAGE" \
         bootc install to-disk --wipe --filesystem xfs "$disk"
-    udevadm settle
+    partx -u "$disk" 2>/dev/null || true
     mkdir -p "$MNT"
-    # bootc's layout differs by architecture (x86_64 has a BIOS boot partition): find root by label
-    mount "$(lsblk -nrpo NAME,LABEL "$disk" | awk '$2 == "root" {print $1; exit}')" "$MNT"
+    # bootc's layout differs by architecture: find the filesystems by label
+    mount "$(labelled "$disk" root)" "$MNT"
+    mount "$(labelled "$disk" boot)" "$MNT/boot"
 }
 
+labelled() {  # DISK LABEL
+    lsblk -nrpo NAME,LABEL "$1" | awk -v label="$2" '$2 == label {print $1; exit}'
+}
+
+volume_id() {  # DISK: EBS names an NVMe disk by its volume id, without the dash
+    local link
+    for link in "$DISK_BY_ID"/nvme-Amazon_Elastic_Block_Store_vol*; do
+        if [ -e "$link" ] && [ "$(readlink -f "$link")" = "$1" ]; then
+            link=${link##*_vol}
+            echo "vol-${link%%-*}"
+            return 0
+        fi
+    done
+}
+
+if [ "$ARCH" = x86_64 ]; then PART_ESP=2 PART_BOOT=3 PART_ROOT=4; else PART_ESP=1 PART_BOOT=2 PART_ROOT=3; fi
+ensure_tools
+send_heartbeats &
+HEARTBEAT_PID=$!
+
 disk=$(target_disk)
-echo "installing $COMMIT from $REPO_URL ($REF) onto $disk by $INSTALL_METHOD"
+volume=$(volume_id "$disk")
+if ! [[ $volume =~ ^vol-[0-9a-f]+$ ]]; then
+    echo "cannot tell the target disk's volume id: no EBS link to $disk in $DISK_BY_ID" >&2
+    false
+fi
+echo "installing $COMMIT from $REPO_URL ($REF) onto $disk ($volume) by $INSTALL_METHOD"
 case $INSTALL_METHOD in
     ostree) install_with_ostree "$disk" ;;
     bootc) install_with_bootc "$disk" ;;
     *) echo "unknown install method $INSTALL_METHOD" >&2; false ;;
 esac
 
-deployed=$(deployed_commit)
+deployed=$(deployment_commit "$MNT" "$(boot_entry)")
 if [ "$deployed" != "$COMMIT" ]; then
     echo "deployed commit ${deployed:-(none)} is not the requested $COMMIT" >&2
     false
 fi
 
-volume_id=$(lsblk -ndo SERIAL "$disk" | sed 's/^vol\([0-9a-f]\)/vol-\1/')
-if ! [[ $volume_id =~ ^vol-[0-9a-f]+$ ]]; then
-    echo "cannot tell the target disk's volume id (serial ${volume_id:-none})" >&2
-    false
-fi
 instance_id=$(imds instance-id)
 sync
 umount -R "$MNT"
 kill "$HEARTBEAT_PID" 2>/dev/null || true
-aws stepfunctions send-task-success --region "$REGION" --task-token "$TASK_TOKEN" \
-    --task-output "{\"instance_id\":\"$instance_id\",\"volume_id\":\"$volume_id\",\"commit\":\"$deployed\"}"
-echo "reported $deployed on $volume_id"
+report_success "{\"instance_id\":\"$instance_id\",\"volume_id\":\"$volume\",\"commit\":\"$deployed\"}" >/dev/null
+echo "reported $deployed on $volume"
 poweroff
