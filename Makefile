@@ -15,22 +15,30 @@ CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 PACKAGE_DIR ?= build/package
 STAGE ?= prod
 
-TEST_TIERS := unit integration e2e infra guest browser
+TEST_TIERS := unit integration e2e infra guest guest_vm browser
 # A worker per core (pytest-xdist), each test module kept on one worker for its module fixtures.
 # The small tiers run in one process: starting the workers would cost more than it saves.
 PARALLEL := -n auto --dist loadscope
 
-.PHONY: demo test $(TEST_TIERS:%=test-%) bench clean tools package flow lock lint
+.PHONY: demo test test-vm $(TEST_TIERS:%=test-%) bench clean tools package flow lock lint
 
-# Debian's ostree CLI (the demo serves a repository it builds, tests build theirs with it),
-# shellcheck (the guest scripts must be clean) and chromium (the maintainers' page is tested in
-# it, driven by Playwright). Installed where this user may use apt-get;
-# elsewhere the tests that need them are skipped (never under CI).
-DEBIAN_TOOLS := ostree shellcheck chromium
+# Debian's packages the tests use, as WHAT:PACKAGE, WHAT a command or a file: the ostree CLI (the
+# demo serves a repository it builds, tests build theirs with it), shellcheck (the guest scripts
+# must be clean), chromium (the maintainers' page is tested in it, driven by Playwright), and what
+# real guests need (tests/guest_vm): mmdebstrap composes the test commit, the builder's tools
+# write it to a loop device, QEMU with OVMF or SeaBIOS boots it. Installed where this user may use
+# apt-get; elsewhere the tests that need them are skipped (never under CI).
+DEBIAN_TOOLS := ostree:ostree shellcheck:shellcheck chromium:chromium mmdebstrap:mmdebstrap \
+  sgdisk:gdisk mkfs.fat:dosfstools mkfs.xfs:xfsprogs mkfs.ext4:e2fsprogs mcopy:mtools socat:socat ip:iproute2 \
+  grub-install:grub2-common /usr/lib/grub/x86_64-efi/moddep.lst:grub-efi-amd64-bin \
+  /usr/lib/grub/i386-pc/moddep.lst:grub-pc-bin qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
+  /usr/share/OVMF/OVMF_CODE_4M.fd:ovmf
 tools:
-	@missing=$$(for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null 2>&1 || echo $$tool; done); \
+	@missing=$$(for pair in $(DEBIAN_TOOLS); do what=$${pair%%:*}; \
+	  { [ -e "$$what" ] || command -v "$$what" >/dev/null 2>&1; } || echo $${pair#*:}; done); \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  $$missing >/dev/null; } \
 	  || echo "note: cannot install $$missing here; the tests that need them will be skipped"
 
 $(STAMP):
@@ -71,7 +79,9 @@ test: $(STAMP) $(CHECKOV_STAMP) tools
 # One tier of the suite, by its folder in tests/ (make test-unit, test-integration, ...), with
 # what that tier needs: the unit tier no Debian tool and no moto, the infra tier checkov too.
 test-unit: $(STAMP)
-test-integration test-e2e test-guest test-browser: $(STAMP) tools
+test-integration test-e2e test-guest test-guest_vm test-browser: $(STAMP) tools
+# The real guests (pytest marker guest_vm): root, loop devices, QEMU; minutes, not seconds.
+test-vm: test-guest_vm
 test-infra: $(STAMP) $(CHECKOV_STAMP) tools
 test-integration test-e2e test-infra: PYTEST_OPTIONS := $(PARALLEL)
 $(TEST_TIERS:%=test-%):

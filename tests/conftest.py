@@ -2,9 +2,13 @@ import os
 
 import pytest
 
+from atomic_release.local import patches
 from atomic_release.local.runtime import LocalRuntime, runtimes_share_clients
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.core.settings import reset_settings
+from tests.helpers import waiting_executions
+
+GUEST_REGION = "us-east-1"
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +98,17 @@ def developer_repo(tmp_path, ostree_repo, served):
     config = configuration_for(None, "developer", served.url, 2, tmp_path)
     with LocalRuntime(config=config) as local:
         yield ostree_repo, served, local
+
+
+@pytest.fixture
+def task_waiting(runtime, monkeypatch):
+    """Starts executions that wait for a guest's report: each call returns (execution ARN, task token)."""
+    # a real guest answers these tokens: the wait is real, as while a held guest works
+    monkeypatch.setattr(patches.current, "guests_working", lambda: True)
+    return waiting_executions(GUEST_REGION)
+
+
+@pytest.fixture
+def waiting(task_waiting) -> tuple[str, str]:
+    """(execution ARN, task token) of one execution waiting for a guest's report."""
+    return task_waiting()

@@ -1,12 +1,14 @@
 """What tests ask of AWS after a release: what it left behind, and what it published; how they
 wait for work under way in other threads; and how a task Lambda's response is lost."""
 
+import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 from atomic_release.local import patches
-from atomic_release.local.runtime import APP_NAME, HANG_GUARD_S, LocalRuntime
+from atomic_release.local.runtime import ACCOUNT, APP_NAME, HANG_GUARD_S, LocalRuntime
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
 from chalicelib.core.tags import RELEASE
@@ -93,3 +95,32 @@ def lose_the_first_response(runtime: LocalRuntime, function: str, arch: str) -> 
 
     patches.current.handlers[name] = first_response_lost
     return events
+
+
+def waiting_executions(region: str):
+    """A state machine whose executions wait in a ``.waitForTaskToken`` task, the token going out
+    through SQS as a launch task's goes out in user data. Returns a function that starts one and
+    returns (execution ARN, task token)."""
+    sqs = client("sqs", region)
+    queue = sqs.create_queue(QueueName="task-tokens")["QueueUrl"]
+    definition = {"StartAt": "Guest", "States": {"Guest": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "HeartbeatSeconds": 900, "TimeoutSeconds": 3600, "End": True}}}
+    sfn = client("stepfunctions", region)
+    machine = sfn.create_state_machine(name="guest-report", definition=json.dumps(definition),
+                                       roleArn=f"arn:aws:iam::{ACCOUNT}:role/guest-report")["stateMachineArn"]
+
+    def start() -> tuple[str, str]:
+        execution = sfn.start_execution(stateMachineArn=machine, name=f"guest-{uuid.uuid4().hex}",
+                                        input="{}")["executionArn"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=queue).get("Messages")
+            if messages:
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+                return execution, json.loads(messages[0]["Body"])["token"]
+            time.sleep(0.05)
+        raise AssertionError("the execution sent no task token")
+
+    return start

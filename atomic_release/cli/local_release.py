@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from atomic_release.cli.report import ImageRow, image_rows
-from atomic_release.local.demo_repo import local_repository
+from atomic_release.local.demo_repo import composed_repository, local_repository
+from atomic_release.local.guests.machine import why_real_guests_cannot_run
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import Finished, LocalRuntime, StageEvent
 from atomic_release.local.serving import until_stopped
+from atomic_release.local.simulator import Fault
 from chalicelib.core.config import load_streams
 from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.release import ReleaseInput
@@ -41,6 +43,8 @@ class LocalResult(BaseModel):
     lambda_invocations: int
     polls: int
     wall_s: float
+    guest_reports: list[dict] = []   # real guests: every call they made to Step Functions, as heard
+    guest_failures: list[str] = []   # real guests that broke without a report, and why
 
 
 def run(runtime: LocalRuntime, release: ReleaseInput, on_stage=None) -> LocalResult:
@@ -65,7 +69,8 @@ def follow(runtime: LocalRuntime, stream: str, version: str, release_id: str, ex
         failure=None if finished.status == "SUCCEEDED" else _failure(release_id, finished),
         images=image_rows(release_id), metadata_url=output.get("metadata_url"),
         transitions=finished.transitions, lambda_invocations=runtime.lambda_invocations, polls=finished.polls,
-        wall_s=round(finished.wall_s, 3))
+        wall_s=round(finished.wall_s, 3), guest_reports=getattr(runtime.simulator, "reports", []),
+        guest_failures=getattr(runtime.simulator, "failures", []))
 
 
 def _failure(release_id: str, finished: Finished) -> str:
@@ -111,9 +116,20 @@ def local_stack(args) -> Iterator[tuple[LocalRuntime, str]]:
         raise ValueError("builder-hangs holds a builder until a test lets it go; here use builder-fails, "
                          "builder-silent or qa-fails")
     load_streams(args.config).stream(args.stream)
-    version = args.version or datetime.now(UTC).strftime("local.%Y%m%d.%H%M%S")
-    with (local_repository(args.stream, version, args.repo, args.regions, args.config) as (config, repo_url),
-          LocalRuntime(config=config, faults=faults) as runtime):
+    if args.guests == "qemu":
+        if reason := why_real_guests_cannot_run():
+            raise ValueError(f"--guests qemu: {reason}")
+        if faults and any(isinstance(fault, Fault) for fault in faults):
+            raise ValueError("--fault builder-* and qa-* are the simulator's; real guests fail only for real")
+        if args.repo or args.version:
+            raise ValueError("--guests qemu releases the bootable commit composed here; --repo and --version "
+                             "are for simulated guests")
+        repository = composed_repository(args.stream, args.regions, args.config)
+    else:
+        version = args.version or datetime.now(UTC).strftime("local.%Y%m%d.%H%M%S")
+        repository = local_repository(args.stream, version, args.repo, args.regions, args.config)
+    with (repository as (config, repo_url),
+          LocalRuntime(config=config, faults=faults, guests=args.guests, repo_url=repo_url) as runtime):
         yield runtime, repo_url
 
 

@@ -53,6 +53,10 @@ def _local_options() -> argparse.ArgumentParser:
                               "region fault (copy-fails, public-blocked, quota-full, made-private, with :REGION) or a "
                               "Marketplace fault (marketplace-rejects, optionally :ARCH)")
     options.add_argument("--config", help="stream configuration file (default: the shipped streams.json)")
+    options.add_argument("--guests", choices=("simulated", "qemu"), default="simulated",
+                         help="who plays the builder and QA instances: the simulator (default, fast), or real guests: "
+                              "the builder script on a loop device and QA booted in QEMU, from a bootable commit "
+                              "composed here from Debian's packages (this machine's architecture only; needs root)")
     return options
 
 

@@ -20,6 +20,8 @@ class Traffic:
 
 
 class _Handler(SimpleHTTPRequestHandler):
+    # Keep-alive, as a real web server in front of a repository: a pull makes thousands of requests.
+    protocol_version = "HTTP/1.1"
     traffic: Traffic
     _etag: str | None = None  # the ETag of the file send_head is answering with
 

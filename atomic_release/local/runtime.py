@@ -1,5 +1,6 @@
 """The same release state machine, run on one machine: moto's AWS, moto's Step Functions
-interpreter, the task Lambdas dispatched in-process, and simulated guests."""
+interpreter, the task Lambdas dispatched in-process, and simulated guests (or, with
+``guests="qemu"``, real ones: the builder script on a loop device, QA in QEMU)."""
 
 import contextlib
 import functools
@@ -7,6 +8,7 @@ import io
 import json
 import os
 import re
+import tempfile
 import threading
 import time
 import zipfile
@@ -14,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from moto import mock_aws
 
 from atomic_release.local import marketplace_catalog, patches
+from atomic_release.local.guests.player import RealGuests, guest_endpoints
 from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.simulator import Fault, InstanceSimulator
@@ -49,7 +52,7 @@ _ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "AtomicRelease",
 }
 _SET_BY_THE_STACK = ("RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "RELEASE_EVENT_BUS", "RETENTION_DRY_RUN")
-_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GUEST_STATES_ENDPOINT")
 
 
 def substitution_name(function_name: str) -> str:
@@ -99,13 +102,24 @@ class LocalRuntime:
     webhook_secret: str = "local-webhook-secret"
     poll_s: float = 0.05
     max_history_s: float = 1.0
+    guests: Literal["simulated", "qemu"] = "simulated"
+    repo_url: str | None = None   # what real builders pull from (relayed to them when on 127.0.0.1)
 
     def __post_init__(self):
         self.config = str(Path(self.config).resolve()) if self.config else None
         self.streams: StreamsConfig = load_streams(self.config)
         self.base_regions = sorted({s.regions.base for s in self.streams.streams.values()})
         self.home_region = self.base_regions[0]
-        self.simulator = InstanceSimulator(faults=[f for f in self.faults if isinstance(f, Fault)])
+        guest_faults = [f for f in self.faults if isinstance(f, Fault)]
+        self.simulator: InstanceSimulator | RealGuests
+        if self.guests == "qemu":
+            if guest_faults:
+                raise ValueError("guest faults are the simulator's: real guests fail only for real")
+            if not self.repo_url:
+                raise ValueError("real guests need the repository's URL")
+            self.simulator = RealGuests(Path(tempfile.mkdtemp(prefix="atomic-release-guests-")), self.repo_url)
+        else:
+            self.simulator = InstanceSimulator(faults=guest_faults)
         self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
@@ -120,6 +134,8 @@ class LocalRuntime:
         self.stop()
 
     def start(self) -> None:
+        if isinstance(self.simulator, RealGuests):
+            self.simulator.__enter__()
         self._set_environment()
         quiet_task_logs()
         patches.install()
@@ -134,6 +150,9 @@ class LocalRuntime:
 
     def stop(self) -> None:
         patches.current = None
+        if isinstance(self.simulator, RealGuests):
+            self.simulator.__exit__(None, None, None)
+            self.simulator.remove_disks()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -160,6 +179,8 @@ class LocalRuntime:
             os.environ.pop(key, None)
         if self.config:
             values["STREAMS_CONFIG"] = str(self.config)  # a path, resolved in __post_init__
+        if isinstance(self.simulator, RealGuests):
+            values.update(guest_endpoints(self.simulator.states_port))
         os.environ.update(values)
 
     # -- provisioning -----------------------------------------------------------------------
@@ -392,7 +413,8 @@ class _Progress:
 
     def idle_s(self, now: float) -> float:
         invocations = self._runtime.lambda_invocations
-        if invocations != self._invocations:
+        real_guest_at_work = isinstance(self._runtime.simulator, RealGuests) and self._runtime.simulator.guests_working
+        if invocations != self._invocations or real_guest_at_work:
             self._invocations, self._since = invocations, now
         return now - self._since
 

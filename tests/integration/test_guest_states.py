@@ -15,10 +15,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from atomic_release.local import patches
 from atomic_release.local.guests.credentials import CredentialRegistry, SessionCredentials
 from atomic_release.local.guests.states import HttpRequest, Refused, StatesEndpoint, authenticate, fingerprint
-from atomic_release.local.runtime import ACCOUNT
 from chalicelib.aws.clients import client
 
 REGION = "us-east-1"
@@ -36,31 +34,6 @@ def states(runtime, credentials):
     registry.add(credentials)
     with StatesEndpoint(registry) as endpoint:
         yield endpoint
-
-
-@pytest.fixture
-def waiting(runtime, monkeypatch) -> tuple[str, str]:
-    """(execution ARN, task token) of an execution waiting in a ``.waitForTaskToken`` task, whose
-    token went out through SQS as a launch task's goes out in user data."""
-    # a real guest answers this token: the wait is real, as while a held guest works
-    monkeypatch.setattr(patches.current, "guests_working", lambda: True)
-    sqs = client("sqs", REGION)
-    queue = sqs.create_queue(QueueName="task-tokens")["QueueUrl"]
-    definition = {"StartAt": "Guest", "States": {"Guest": {
-        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
-        "HeartbeatSeconds": 600, "TimeoutSeconds": 3600, "End": True}}}
-    sfn = client("stepfunctions", REGION)
-    machine = sfn.create_state_machine(name="guest-report", definition=json.dumps(definition),
-                                       roleArn=f"arn:aws:iam::{ACCOUNT}:role/guest-report")
-    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")["executionArn"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue).get("Messages")
-        if messages:
-            return execution, json.loads(messages[0]["Body"])["token"]
-        time.sleep(0.05)
-    raise AssertionError("the execution sent no task token")
 
 
 def curl(endpoint: StatesEndpoint, target: str, body: dict | str, access_key_id: str, secret: str,

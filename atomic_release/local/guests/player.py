@@ -1,0 +1,196 @@
+"""Real guests for the local runtime (``--guests qemu``): every builder instance a task launches
+runs the rendered builder script against a loop-backed file standing in for its target volume,
+and every QA instance boots, in QEMU, the very disk behind its image's snapshot.
+
+Each guest runs in its own thread, so the state machine really waits on its task token; its
+reports reach the waiting execution through the Step Functions endpoint on 127.0.0.1, signed
+with the credentials its own metadata service handed it."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from atomic_release.local.guests import machine
+from atomic_release.local.guests.credentials import CredentialRegistry
+from atomic_release.local.guests.metadata import MetadataServer
+from atomic_release.local.guests.states import StatesEndpoint, fingerprint
+from chalicelib.aws.clients import client
+from chalicelib.core.arch import ec2_arch
+from chalicelib.core.tags import ROLE, as_dict
+from chalicelib.guest.user_data import TARGET_DEVICE, builder_tools, read_user_data
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
+ACCOUNT = "123456789012"
+QA_BOOT_TIMEOUT_S = 900
+BUILDER_TIMEOUT_S = 1200
+_TARGET_LINK = Path(TARGET_DEVICE)
+
+
+def guest_endpoints(states_port: int) -> dict[str, str]:
+    """What the deployed stack would set for guests: where they reach Step Functions (here, the
+    address the guest network relays to the local endpoint)."""
+    return {"GUEST_STATES_ENDPOINT": f"http://{machine.SERVICES_ADDRESS}:{states_port}/"}
+
+
+@dataclass
+class RealGuests:
+    work: Path
+    repo_url: str
+    registry: CredentialRegistry = field(default_factory=CredentialRegistry)
+    disks: dict[str, Path] = field(default_factory=dict)   # volume id -> the file holding its blocks
+    consoles: dict[str, Path] = field(default_factory=dict)  # instance id -> its serial console log
+    failures: list[str] = field(default_factory=list)
+    _launches: list[tuple[str, str]] = field(default_factory=list)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _one_builder: threading.Lock = field(default_factory=threading.Lock)  # one target-device link
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.states = StatesEndpoint(self.registry)
+
+    def __enter__(self) -> RealGuests:
+        self.states.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """A QA guest still booting is stopped; a builder finishes (its disk is in use until then)."""
+        self._stopping.set()
+        for thread in list(self._threads):
+            thread.join(timeout=BUILDER_TIMEOUT_S)
+        self.states.__exit__(*exc)
+
+    @property
+    def states_port(self) -> int:
+        return int(urlsplit(self.states.url).port or 0)
+
+    # -- what the runtime calls -------------------------------------------------------------
+    def launched(self, region: str, instance_ids: list[str]) -> None:
+        with self._lock:
+            self._launches.extend((region, instance_id) for instance_id in instance_ids)
+
+    def boot_new_instances(self) -> None:
+        with self._lock:
+            launches, self._launches = self._launches, []
+        for region, instance_id in launches:
+            thread = threading.Thread(target=self._play, args=(region, instance_id), daemon=True,
+                                      name=f"guest-{instance_id}")
+            self._threads.append(thread)
+            thread.start()
+
+    @property
+    def guests_working(self) -> bool:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return bool(self._threads)
+
+    @property
+    def reports(self) -> list[dict]:
+        """Every call the guests made to Step Functions, as the endpoint heard it."""
+        from dataclasses import asdict
+
+        return [asdict(call) for call in self.states.calls]
+
+    # -- the guests -------------------------------------------------------------------------
+    def _play(self, region: str, instance_id: str) -> None:
+        ec2 = client("ec2", region)
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        instance = reservations[0]["Instances"][0]
+        encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+        user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
+        params = read_user_data(user_data)
+        role = as_dict(instance.get("Tags")).get(ROLE)
+        if params is None or role not in ("builder", "qa"):
+            return
+        try:
+            if role == "builder":
+                self._builder(region, instance, params, user_data)
+            else:
+                self._qa(region, instance, params, user_data)
+        except Exception as error:  # a guest that breaks is silent, as a real one would be
+            self.failures.append(f"{role} {instance_id}: {error}")
+
+    def _metadata(self, region: str, instance: InstanceTypeDef, user_data: str, role: str) -> MetadataServer:
+        return MetadataServer(
+            instance_id=instance["InstanceId"], region=region, availability_zone=f"{region}a",
+            arch=ec2_arch(instance["Architecture"]), image_id=instance["ImageId"],
+            instance_type=instance["InstanceType"], account_id=ACCOUNT, role_name=f"atomic-release-{role}",
+            registry=self.registry, user_data=user_data, local_ipv4="169.254.169.15")
+
+    def _states_forward(self) -> machine.Forward:
+        return machine.Forward(machine.SERVICES_ADDRESS, self.states_port, self.states_port)
+
+    def _repo_forwards(self) -> list[machine.Forward]:
+        """A repository on this machine's 127.0.0.1, where the builder finds it at the same URL."""
+        repo = urlsplit(self.repo_url)
+        return [machine.Forward("127.0.0.1", repo.port, repo.port)] if repo.hostname == "127.0.0.1" and repo.port \
+            else []
+
+    def _builder(self, region: str, instance: InstanceTypeDef, params: dict, user_data: str) -> None:
+        volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
+                         if m["DeviceName"] == params["target_device"])
+        size = client("ec2", region).describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"]
+        work = self.work / instance["InstanceId"]
+        work.mkdir(parents=True, exist_ok=True)
+        disk = self.work / f"{volume_id}.raw"
+        self.disks[volume_id] = disk
+        arch = ec2_arch(instance["Architecture"])
+        with (self._one_builder, machine.loop_disk(disk, size) as loop, _linked(_TARGET_LINK, loop),
+              self._metadata(region, instance, user_data, "builder") as imds):
+            forwards = [machine.Forward(machine.IMDS_ADDRESS, 80, _port(imds.url)), self._states_forward(),
+                        *self._repo_forwards()]
+            machine.run_builder(user_data, disk=loop, volume_id=volume_id, work=work,
+                                tools=builder_tools(params["install_method"], arch), forwards=forwards,
+                                timeout=BUILDER_TIMEOUT_S)
+        # The guest powered off; InstanceInitiatedShutdownBehavior=terminate ends the instance.
+        client("ec2", region).terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+    def _qa(self, region: str, instance: InstanceTypeDef, params: dict, user_data: str) -> None:
+        disk = self.disks[self._snapshot_volume(region, instance["ImageId"])]
+        work = self.work / instance["InstanceId"]
+        self.consoles[instance["InstanceId"]] = work / "console.log"
+        token = fingerprint(params["task_token"])
+        with (self._metadata(region, instance, user_data, "qa") as imds,
+              machine.booted(disk, ec2_arch(instance["Architecture"]), work, imds_port=_port(imds.url),
+                             forwards=[self._states_forward()]) as vm):
+            reported = vm.wait_for(lambda: self._stopping.is_set() or any(
+                call.token_fingerprint == token and call.outcome == "Success" for call in self.states.calls),
+                QA_BOOT_TIMEOUT_S)
+        if not reported:
+            qemu = (work / "qemu.log").read_text()[-1000:] if (work / "qemu.log").exists() else ""
+            self.failures.append(f"qa {instance['InstanceId']} never reported; QEMU said: {qemu or 'nothing'}")
+
+    @staticmethod
+    def _snapshot_volume(region: str, image_id: str) -> str:
+        """The volume whose blocks the image's root snapshot holds: locally, its disk file."""
+        ec2 = client("ec2", region)
+        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        root = next(m for m in image["BlockDeviceMappings"] if m["DeviceName"] == image["RootDeviceName"])
+        return ec2.describe_snapshots(SnapshotIds=[root["Ebs"]["SnapshotId"]])["Snapshots"][0]["VolumeId"]
+
+    def remove_disks(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _linked(link: Path, target: str):
+    """The device name the instance was given, linked to the disk, as EC2's udev rules do."""
+    if link.exists() or link.is_symlink():
+        raise RuntimeError(f"{link} exists on this machine: a local builder cannot take that name")
+    link.symlink_to(target)
+    try:
+        yield
+    finally:
+        link.unlink(missing_ok=True)
+
+
+def _port(url: str) -> int:
+    return int(urlsplit(url).port or 0)
