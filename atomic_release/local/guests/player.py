@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ ACCOUNT = "123456789012"
 QA_BOOT_TIMEOUT_S = 900
 BUILDER_TIMEOUT_S = 1200
 _TARGET_LINK = Path(TARGET_DEVICE)
+_BUILDER_LOCK = Path("/run/atomic-release-builder.lock")
 
 
 def guest_endpoints(states_port: int) -> dict[str, str]:
@@ -52,7 +54,6 @@ class RealGuests:
     _launches: list[tuple[str, str]] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _one_builder: threading.Lock = field(default_factory=threading.Lock)  # one target-device link
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -143,7 +144,7 @@ class RealGuests:
         disk = self.work / f"{volume_id}.raw"
         self.disks[volume_id] = disk
         arch = ec2_arch(instance["Architecture"])
-        with (self._one_builder, machine.loop_disk(disk, size) as loop, _linked(_TARGET_LINK, loop),
+        with (_one_builder_on_this_machine(), machine.loop_disk(disk, size) as loop, _linked(_TARGET_LINK, loop),
               self._metadata(region, instance, user_data, "builder") as imds):
             forwards = [machine.Forward(machine.IMDS_ADDRESS, 80, _port(imds.url)), self._states_forward(),
                         *self._repo_forwards()]
@@ -178,6 +179,14 @@ class RealGuests:
 
     def remove_disks(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _one_builder_on_this_machine():
+    """Builders take turns, in this process and in any other: each needs the device name."""
+    with open(_BUILDER_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @contextlib.contextmanager
