@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from atomic_release.local.guests.compose import ComposedRepo
+from atomic_release.local.guests.compose import ComposedRepo, composed
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
 from chalicelib.core.arch import ec2_arch
@@ -32,15 +32,15 @@ def configuration_for(source: str | None, stream: str, repo_url: str, regions: i
 
 
 def for_real_guests(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path,
-                    composed: ComposedRepo) -> Path:
+                    commits: ComposedRepo) -> Path:
     """The stream as real guests release it: the composed commit of this machine's architecture,
     installed by ostree, first booted by cloud-init. Other architectures are left out: composing
     and booting them here would need emulation of a second architecture."""
     path = configuration_for(source, stream, repo_url, regions, into)
     raw = json.loads(path.read_text())
     settings = raw["streams"][stream]
-    arch = ec2_arch(composed.arch)
-    settings.update(refs={arch: composed.ref}, osname=composed.osname, install_method="ostree",
+    arch = ec2_arch(commits.arch)
+    settings.update(refs={arch: commits.ref}, osname=commits.osname, install_method="ostree",
                     qa_user_data="cloud-init")
     products = settings.get("marketplace", {}).get("products", {})
     settings.setdefault("marketplace", {})["products"] = {a: p for a, p in products.items() if a == arch}
@@ -54,8 +54,6 @@ def for_real_guests(source: str | None, stream: str, repo_url: str, regions: int
 def composed_repository(stream: str, regions: int | None, config: str | None) -> Iterator[tuple[Path, str]]:
     """The bootable test commit (composed once, then cached), served on 127.0.0.1. Yields
     (configuration path, repository URL)."""
-    from atomic_release.local.guests.compose import composed
-
     repo = composed(ec2_arch(platform.machine()), log=lambda line: print(line, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="atomic-release-") as scratch, RepoServer(repo.repo) as server:
         yield for_real_guests(config, stream, server.url, regions, Path(scratch), repo), server.url

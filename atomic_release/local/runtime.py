@@ -117,7 +117,8 @@ class LocalRuntime:
                 raise ValueError("guest faults are the simulator's: real guests fail only for real")
             if not self.repo_url:
                 raise ValueError("real guests need the repository's URL")
-            self.simulator = RealGuests(Path(tempfile.mkdtemp(prefix="atomic-release-guests-")), self.repo_url)
+            self.simulator = RealGuests(Path(tempfile.mkdtemp(prefix="atomic-release-guests-")), self.repo_url,
+                                        ACCOUNT)
         else:
             self.simulator = InstanceSimulator(faults=guest_faults)
         self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])

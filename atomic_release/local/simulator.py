@@ -53,6 +53,22 @@ class Fault:
         return self.kind == kind and self.arch in (None, arch)
 
 
+def guest_user_data(region: str, instance_id: str) -> tuple[str, dict | None]:
+    """An instance's user-data, and the atomic-release guest parameters in it (None: not a guest)."""
+    encoded = client("ec2", region).describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
+    return user_data, read_user_data(user_data)
+
+
+def image_volume(region: str, image_id: str) -> str:
+    """The volume whose blocks the image's root snapshot holds: locally, what a guest booting the
+    image finds on its disk."""
+    ec2 = client("ec2", region)
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    root = next(m for m in image["BlockDeviceMappings"] if m["DeviceName"] == image["RootDeviceName"])
+    return ec2.describe_snapshots(SnapshotIds=[root["Ebs"]["SnapshotId"]])["Snapshots"][0]["VolumeId"]
+
+
 @dataclass
 class InstanceSimulator:
     faults: list[Fault] = field(default_factory=list)
@@ -87,10 +103,7 @@ class InstanceSimulator:
         return [i for r in reservations for i in r["Instances"]]
 
     def _run_guest(self, region: str, instance: InstanceTypeDef) -> None:
-        ec2 = client("ec2", region)
-        encoded = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
-        user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
-        params = read_user_data(user_data)
+        _, params = guest_user_data(region, instance["InstanceId"])
         if params is None:
             return
         role = as_dict(instance.get("Tags")).get(ROLE)
@@ -138,11 +151,7 @@ class InstanceSimulator:
         client("ec2", region).terminate_instances(InstanceIds=[instance["InstanceId"]])
 
     def booted_commit(self, region: str, image_id: str) -> str:
-        ec2 = client("ec2", region)
-        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
-        root = next(m for m in image["BlockDeviceMappings"] if m["DeviceName"] == image["RootDeviceName"])
-        snapshot = ec2.describe_snapshots(SnapshotIds=[root["Ebs"]["SnapshotId"]])["Snapshots"][0]
-        return self.disk_contents.get(snapshot["VolumeId"], "(no ostree deployment on this disk)")
+        return self.disk_contents.get(image_volume(region, image_id), "(no ostree deployment on this disk)")
 
     def _qa(self, region: str, instance: InstanceTypeDef, params: dict) -> None:
         arch = ec2_arch(instance["Architecture"])

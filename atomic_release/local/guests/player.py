@@ -8,12 +8,11 @@ with the credentials its own metadata service handed it."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -22,15 +21,15 @@ from atomic_release.local.guests import machine
 from atomic_release.local.guests.credentials import CredentialRegistry
 from atomic_release.local.guests.metadata import MetadataServer
 from atomic_release.local.guests.states import StatesEndpoint, fingerprint
+from atomic_release.local.simulator import guest_user_data, image_volume
 from chalicelib.aws.clients import client
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.tags import ROLE, as_dict
-from chalicelib.guest.user_data import TARGET_DEVICE, builder_tools, read_user_data
+from chalicelib.guest.user_data import TARGET_DEVICE, builder_tools
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
-ACCOUNT = "123456789012"
 QA_BOOT_TIMEOUT_S = 900
 BUILDER_TIMEOUT_S = 1200
 _TARGET_LINK = Path(TARGET_DEVICE)
@@ -47,6 +46,7 @@ def guest_endpoints(states_port: int) -> dict[str, str]:
 class RealGuests:
     work: Path
     repo_url: str
+    account: str   # moto's account, which the instances' identity documents name
     registry: CredentialRegistry = field(default_factory=CredentialRegistry)
     disks: dict[str, Path] = field(default_factory=dict)   # volume id -> the file holding its blocks
     consoles: dict[str, Path] = field(default_factory=dict)  # instance id -> its serial console log
@@ -96,18 +96,12 @@ class RealGuests:
     @property
     def reports(self) -> list[dict]:
         """Every call the guests made to Step Functions, as the endpoint heard it."""
-        from dataclasses import asdict
-
         return [asdict(call) for call in self.states.calls]
 
     # -- the guests -------------------------------------------------------------------------
     def _play(self, region: str, instance_id: str) -> None:
-        ec2 = client("ec2", region)
-        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-        instance = reservations[0]["Instances"][0]
-        encoded = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-        user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
-        params = read_user_data(user_data)
+        instance = client("ec2", region).describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        user_data, params = guest_user_data(region, instance_id)
         role = as_dict(instance.get("Tags")).get(ROLE)
         if params is None or role not in ("builder", "qa"):
             return
@@ -123,7 +117,7 @@ class RealGuests:
         return MetadataServer(
             instance_id=instance["InstanceId"], region=region, availability_zone=f"{region}a",
             arch=ec2_arch(instance["Architecture"]), image_id=instance["ImageId"],
-            instance_type=instance["InstanceType"], account_id=ACCOUNT, role_name=f"atomic-release-{role}",
+            instance_type=instance["InstanceType"], account_id=self.account, role_name=f"atomic-release-{role}",
             registry=self.registry, user_data=user_data, local_ipv4="169.254.169.15")
 
     def _states_forward(self) -> machine.Forward:
@@ -155,7 +149,7 @@ class RealGuests:
         client("ec2", region).terminate_instances(InstanceIds=[instance["InstanceId"]])
 
     def _qa(self, region: str, instance: InstanceTypeDef, params: dict, user_data: str) -> None:
-        disk = self.disks[self._snapshot_volume(region, instance["ImageId"])]
+        disk = self.disks[image_volume(region, instance["ImageId"])]
         work = self.work / instance["InstanceId"]
         self.consoles[instance["InstanceId"]] = work / "console.log"
         token = fingerprint(params["task_token"])
@@ -168,14 +162,6 @@ class RealGuests:
         if not reported:
             qemu = (work / "qemu.log").read_text()[-1000:] if (work / "qemu.log").exists() else ""
             self.failures.append(f"qa {instance['InstanceId']} never reported; QEMU said: {qemu or 'nothing'}")
-
-    @staticmethod
-    def _snapshot_volume(region: str, image_id: str) -> str:
-        """The volume whose blocks the image's root snapshot holds: locally, its disk file."""
-        ec2 = client("ec2", region)
-        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
-        root = next(m for m in image["BlockDeviceMappings"] if m["DeviceName"] == image["RootDeviceName"])
-        return ec2.describe_snapshots(SnapshotIds=[root["Ebs"]["SnapshotId"]])["Snapshots"][0]["VolumeId"]
 
     def remove_disks(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
