@@ -164,12 +164,14 @@ def test_the_builder_sends_heartbeats_while_it_works(guest):
 
 
 def test_the_guests_report_to_the_step_functions_endpoint_they_are_given(guest):
-    code, calls = guest(builder(states_endpoint="https://vpce-0abc.states.us-east-1.vpce.amazonaws.com/",
-                                imds_endpoint="http://[fd00:ec2::254]"),
-                        FAKE_DEPLOYED=COMMIT, FAKE_STATES_ENDPOINT="https://vpce-0abc.states.us-east-1.vpce.amazonaws.com/")
+    endpoint = "https://vpce-0abc.states.us-east-1.vpce.amazonaws.com/"
+    code, calls = guest(builder(states_endpoint=endpoint, imds_endpoint="http://[fd00:ec2::254]"),
+                        FAKE_DEPLOYED=COMMIT, FAKE_STATES_ENDPOINT=endpoint)
 
     assert code == 0
     assert len(sent(guest, "SendTaskSuccess")) == 1
+    states_calls = [c for c in calls if "X-Amz-Target: AWSStepFunctions." in c]
+    assert states_calls and all(c.endswith(endpoint) for c in states_calls)  # never the public endpoint
     assert any("http://[fd00:ec2::254]/latest/api/token" in c for c in calls)
 
 
