@@ -48,8 +48,6 @@ class RealGuests:
     repo_url: str
     account: str   # moto's account, which the instances' identity documents name
     registry: CredentialRegistry = field(default_factory=CredentialRegistry)
-    disks: dict[str, Path] = field(default_factory=dict)   # volume id -> the file holding its blocks
-    consoles: dict[str, Path] = field(default_factory=dict)  # instance id -> its serial console log
     failures: list[str] = field(default_factory=list)
     _launches: list[tuple[str, str]] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -135,8 +133,7 @@ class RealGuests:
         size = client("ec2", region).describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"]
         work = self.work / instance["InstanceId"]
         work.mkdir(parents=True, exist_ok=True)
-        disk = self.work / f"{volume_id}.raw"
-        self.disks[volume_id] = disk
+        disk = self._disk(volume_id)
         arch = ec2_arch(instance["Architecture"])
         with (_one_builder_on_this_machine(), machine.loop_disk(disk, size) as loop, _linked(_TARGET_LINK, loop),
               self._metadata(region, instance, user_data, "builder") as imds):
@@ -149,9 +146,8 @@ class RealGuests:
         client("ec2", region).terminate_instances(InstanceIds=[instance["InstanceId"]])
 
     def _qa(self, region: str, instance: InstanceTypeDef, params: dict, user_data: str) -> None:
-        disk = self.disks[image_volume(region, instance["ImageId"])]
+        disk = self._disk(image_volume(region, instance["ImageId"]))
         work = self.work / instance["InstanceId"]
-        self.consoles[instance["InstanceId"]] = work / "console.log"
         token = fingerprint(params["task_token"])
         with (self._metadata(region, instance, user_data, "qa") as imds,
               machine.booted(disk, ec2_arch(instance["Architecture"]), work, imds_port=_port(imds.url),
@@ -160,8 +156,12 @@ class RealGuests:
                 call.token_fingerprint == token and call.outcome == "Success" for call in self.states.calls),
                 QA_BOOT_TIMEOUT_S)
         if not reported:
-            qemu = (work / "qemu.log").read_text()[-1000:] if (work / "qemu.log").exists() else ""
-            self.failures.append(f"qa {instance['InstanceId']} never reported; QEMU said: {qemu or 'nothing'}")
+            self.failures.append(f"qa {instance['InstanceId']} never reported; QEMU said: "
+                                 f"{_tail(work / 'qemu.log') or 'nothing'}; its console ended: {_tail(vm.console)}")
+
+    def _disk(self, volume_id: str) -> Path:
+        """The file holding a volume's blocks: a builder's target, later the snapshot behind an image."""
+        return self.work / f"{volume_id}.raw"
 
     def remove_disks(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
@@ -185,6 +185,10 @@ def _linked(link: Path, target: str):
         yield
     finally:
         link.unlink(missing_ok=True)
+
+
+def _tail(path: Path, size: int = 1000) -> str:
+    return path.read_text(errors="replace")[-size:] if path.exists() else ""
 
 
 def _port(url: str) -> int:
