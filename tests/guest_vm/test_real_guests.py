@@ -74,7 +74,14 @@ def build(host: Host, start_waiting, commits, commit: str, work: Path, tools=Non
         with host.metadata("builder", script) as imds:
             run = machine.run_builder(script, disk=loop, volume_id=VOLUME, work=work / "builder",
                                       tools=tools or builder_tools("ostree", "x86_64"), forwards=host.forwards(imds))
+    assert left_running(work) == [], "the builder's namespace left processes behind"
     return run, ended(execution), disk
+
+
+def left_running(work: Path) -> list[str]:
+    """Processes still running that name ``work``: a relay or a listener the guest left."""
+    found = subprocess.run(["pgrep", "-af", str(work)], capture_output=True, text=True).stdout
+    return [line for line in found.splitlines() if "pgrep" not in line]
 
 
 def boot_for_qa(host: Host, start_waiting, disk: Path, expected_commit: str, work: Path, firmware: str) -> dict:

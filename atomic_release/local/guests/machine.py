@@ -126,7 +126,10 @@ def _isolated(setup: list[str]) -> list[str]:
     """The command prefix that runs a command in a new network namespace holding only a loopback
     interface, after ``setup`` (shell lines run inside it)."""
     script = "\n".join([f"{_host_tool('ip')} link set lo up", *setup, 'exec "$@"'])
-    return [_host_tool("unshare"), "--net", "--kill-child", "/bin/bash", "-c", script, "guest-network"]
+    # A PID namespace too: when the guest ends, the kernel ends every process it left in there
+    # (the relays' listeners), which no signal to the guest itself would reach.
+    return [_host_tool("unshare"), "--net", "--pid", "--fork", "--kill-child", "/bin/bash", "-c", script,
+            "guest-network"]
 
 
 @contextlib.contextmanager
