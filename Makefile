@@ -23,12 +23,13 @@ PARALLEL := -n auto --dist loadscope
 .PHONY: demo test test-vm $(TEST_TIERS:%=test-%) bench clean tools package flow lock lint
 
 # Debian's packages the tests use, as WHAT:PACKAGE, WHAT a command or a file: the ostree CLI (the
-# demo serves a repository it builds, tests build theirs with it), shellcheck (the guest scripts
+# demo serves a repository it builds, tests build theirs with it), gpg (both sign their commits
+# with a key of their own), shellcheck (the guest scripts
 # must be clean), chromium (the maintainers' page is tested in it, driven by Playwright), and what
 # real guests need (tests/guest_vm): mmdebstrap composes the test commit, the builder's tools
 # write it to a loop device, QEMU with OVMF or SeaBIOS boots it. Installed where this user may use
 # apt-get; elsewhere the tests that need them are skipped (never under CI).
-DEBIAN_TOOLS := ostree:ostree shellcheck:shellcheck chromium:chromium mmdebstrap:mmdebstrap \
+DEBIAN_TOOLS := ostree:ostree gpg:gnupg gpg-agent:gnupg shellcheck:shellcheck chromium:chromium mmdebstrap:mmdebstrap \
   sgdisk:gdisk mkfs.fat:dosfstools mkfs.xfs:xfsprogs mkfs.ext4:e2fsprogs mcopy:mtools socat:socat ip:iproute2 \
   grub-install:grub2-common /usr/lib/grub/x86_64-efi/moddep.lst:grub-efi-amd64-bin \
   /usr/lib/grub/i386-pc/moddep.lst:grub-pc-bin qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \

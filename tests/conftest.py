@@ -64,17 +64,42 @@ def require_ostree_cli():
         pytest.skip(f"{missing}; `make test` installs it where apt-get can")
 
 
+def require_gpg_cli():
+    """Debian's gpg, which signs the tests' commits: skipped where missing, except under CI."""
+    from atomic_release.local.signing import GpgMissing, gpg_cli
+
+    try:
+        return gpg_cli()
+    except GpgMissing as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}: CI must install it (.ci/run)")
+        pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+
+
 @pytest.fixture
 def ostree_cli():
     return require_ostree_cli()
 
 
+@pytest.fixture(scope="session")
+def signing_key():
+    """The key the tests' repositories sign their commits with, made once per test session."""
+    from atomic_release.local.signing import temporary_key
+
+    require_gpg_cli()
+    key, scratch = temporary_key(name="atomic-release test signing key")
+    yield key
+    key.close()
+    scratch.cleanup()
+
+
 @pytest.fixture
-def ostree_repo(tmp_path, ostree_cli):
-    """A new archive repository made by the real ostree CLI."""
+def ostree_repo(tmp_path, ostree_cli, signing_key):
+    """A new archive repository made by the real ostree CLI, whose commits and summary are signed
+    by ``signing_key``."""
     from atomic_release.local.ostree_repo import OstreeRepo
 
-    return OstreeRepo(tmp_path / "repo")
+    return OstreeRepo(tmp_path / "repo", signing_key)
 
 
 @pytest.fixture
@@ -95,7 +120,7 @@ def developer_repo(tmp_path, ostree_repo, served):
     yields (repository, server, runtime)."""
     from atomic_release.local.demo_repo import configuration_for
 
-    config = configuration_for(None, "developer", served.url, 2, tmp_path)
+    config = configuration_for(None, "developer", served.url, 2, tmp_path, ostree_repo.trusted_keys)
     with LocalRuntime(config=config) as local:
         yield ostree_repo, served, local
 

@@ -13,17 +13,23 @@ from pathlib import Path
 from atomic_release.local.guests.compose import ComposedRepo, composed
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
+from atomic_release.local.signing import SigningKey, generate_key
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import DEFAULT_CONFIG
 from chalicelib.core.regions import first_regions
 
 
-def configuration_for(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path) -> Path:
+def configuration_for(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path,
+                      trusted_keys: list[str] | None = None) -> Path:
+    """A copy of the configuration whose ``stream`` reads ``repo_url``; with ``trusted_keys``, the
+    stream requires commits signed by them instead of its configured keys."""
     raw = json.loads(Path(source or DEFAULT_CONFIG).read_text())
     if stream not in raw.get("streams", {}):
         return Path(source or DEFAULT_CONFIG)   # loading it reports the unknown stream
     settings = raw["streams"][stream]
     settings["repo_url"] = repo_url
+    if trusted_keys:
+        settings["signatures"] = {"required": True, "keys": trusted_keys}
     if regions is not None:
         settings["regions"]["copies"] = first_regions(settings["regions"]["base"], regions)[1:]
     path = into / "streams.json"
@@ -59,9 +65,9 @@ def composed_repository(stream: str, regions: int | None, config: str | None) ->
         yield for_real_guests(config, stream, server.url, regions, Path(scratch), repo), server.url
 
 
-def build_repository(path: Path, refs: dict[str, str], version: str) -> dict[str, str]:
-    """An archive repository with one commit of ``version`` on each ref, and its summary."""
-    repo = OstreeRepo(path)
+def build_repository(path: Path, refs: dict[str, str], version: str, signing_key: SigningKey) -> dict[str, str]:
+    """An archive repository with one signed commit of ``version`` on each ref, and its signed summary."""
+    repo = OstreeRepo(path, signing_key)
     checksums = {arch: repo.commit(ref, version, subject=f"{ref} {version}") for arch, ref in refs.items()}
     repo.update_summary()
     return checksums
@@ -78,6 +84,10 @@ def local_repository(stream: str, version: str, repo_url: str | None, regions: i
             return
         raw = json.loads(Path(config or DEFAULT_CONFIG).read_text())
         refs = raw.get("streams", {}).get(stream, {}).get("refs", {})
-        build_repository(scratch_path / "repo", refs, version)
+        key = generate_key(scratch_path / "gnupg", name="atomic-release demo signing key")
+        try:
+            build_repository(scratch_path / "repo", refs, version, key)
+        finally:
+            key.close()
         with RepoServer(scratch_path / "repo") as server:
-            yield configuration_for(config, stream, server.url, regions, scratch_path), server.url
+            yield configuration_for(config, stream, server.url, regions, scratch_path, [key.public]), server.url

@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -22,6 +23,7 @@ from chalicelib.core.arch import ARCHES, Arch
 from chalicelib.core.errors import ConfigError
 from chalicelib.core.regions import COMMERCIAL_REGIONS
 from chalicelib.core.settings import locations
+from chalicelib.core.trusted_keys import Trust, read_key
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "streams.json"
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
@@ -159,6 +161,34 @@ class Marketplace(BaseModel):
         return self
 
 
+class Signatures(BaseModel):
+    """Whose OpenPGP signatures a stream's commits need before they are released."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    required: bool = Field(default=True, description="false: unsigned or untrusted commits are released too, "
+                                                     "and their release record says so")
+    keys: list[str] = Field(default_factory=list, description="ASCII-armored OpenPGP public keys trusted to sign")
+    _trust: Trust = PrivateAttr(default_factory=Trust)
+
+    @model_validator(mode="after")
+    def _keys_read(self) -> "Signatures":
+        trusted = []
+        for number, armored in enumerate(self.keys):
+            try:
+                trusted.append(read_key(armored))
+            except ValueError as error:
+                raise ValueError(f"keys[{number}] {error}") from None
+        if self.required and not trusted:
+            raise ValueError("required signatures need at least one key in keys (or required: false)")
+        self._trust = Trust(tuple(trusted))
+        return self
+
+    @property
+    def trust(self) -> Trust:
+        return self._trust
+
+
 class Stream(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -167,6 +197,8 @@ class Stream(BaseModel):
     repo_url: str = Field(pattern=r"^https?://\S+$")
     refs: dict[Arch, str] = Field(min_length=1, description="one ostree ref per EC2 architecture")
     regions: Regions
+    signatures: Signatures = Field(description="the keys that sign the stream's commits, and whether only "
+                                               "commits they signed are released")
     instance_types: dict[Arch, list[str]]
     builder_image_parameter: dict[Arch, str] = Field(description="SSM parameter naming the builder's AMI")
     subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(

@@ -172,6 +172,16 @@ class NotTheHead(Refusal):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
+class UntrustedCommit(Refusal):
+    """A commit (or the summary naming it) is not signed by a key its stream trusts."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class UnreadableSignatures(UntrustedCommit):
+    """Detached metadata that does not hold OpenPGP signatures in ostree's form."""
+
+
 class OstreeError(Refusal):
     """Reading an ostree repository failed: the request depends on it (a bad gateway)."""
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import ConfigDict, Field, field_serializer
 
 from chalicelib.models.base import Model
+from chalicelib.models.signature import SignatureCheck
 
 
 class KnownHead(Model):
@@ -13,6 +14,9 @@ class KnownHead(Model):
     checksum: str
     version: str | None
     timestamp: datetime | None
+    signature: SignatureCheck | None = None
+    trust: str | None = Field(default=None, description="the digest of the trusted keys the signature was "
+                                                        "judged against")
 
     @field_serializer("timestamp")
     def _iso_format(self, timestamp: datetime | None) -> str | None:

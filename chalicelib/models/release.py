@@ -13,6 +13,7 @@ from chalicelib.core.config import Stream
 from chalicelib.core.errors import InvalidReleaseInput
 from chalicelib.core.regions import COMMERCIAL_REGIONS
 from chalicelib.models.base import Model
+from chalicelib.models.signature import SignatureCheck
 
 EXECUTION_NAME_MAX = 80
 _HASH_LEN = 12
@@ -23,6 +24,8 @@ class ArchCommit(Model):
     ref: str = Field(min_length=1, max_length=255)
     checksum: str = Field(description="the ostree commit checksum: 64 lowercase hex digits")
     timestamp: datetime
+    signature: SignatureCheck | None = Field(default=None, description="what detection found of the commit's "
+                                                                       "signatures; None: not checked")
 
     @field_validator("checksum")
     @classmethod

@@ -19,7 +19,10 @@ from chalicelib.core.errors import (  # noqa: F401
     UnknownRef,
     UnsupportedFormat,
 )
+from chalicelib.core.trusted_keys import Trust
+from chalicelib.models.signature import SignatureCheck
 from chalicelib.ostree.gvariant import GVariantError, decode
+from chalicelib.ostree.signatures import check
 
 SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})"
 COMMIT_TYPE = "(a{sv}aya(say)sstayay)"
@@ -48,6 +51,7 @@ class RefState:
     checksum: str
     version: str | None = None
     timestamp: datetime | None = None
+    signature: SignatureCheck | None = None   # None: not checked
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Summary:
     refs: dict[str, RefState] | None     # None: not modified since the validators were taken
     etag: str | None = None
     last_modified: str | None = None
+    signature: SignatureCheck | None = None   # None: the repository publishes no summary.sig
 
     @property
     def not_modified(self) -> bool:
@@ -117,8 +122,12 @@ class Repository:
     """An ostree repository at ``url``, read with bounded timeouts and retries."""
 
     def __init__(self, url: str, timeout: tuple[float, float] = DEFAULT_TIMEOUT, retries: int = 2,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, trust: Trust | None = None):
+        """``trust``: the keys whose signatures count when ``summary.sig`` and commits' detached
+        metadata are checked."""
         self.url = url.rstrip("/") + "/"
+        self.trust = trust or Trust()
+        self._commit_bytes: dict[str, bytes] = {}   # each commit object is fetched once per reader
         self.timeout = timeout
         self.session = session or requests.Session()
         adapter = HTTPAdapter(max_retries=Retry(total=retries, connect=retries, read=retries, backoff_factor=0.2,
@@ -152,8 +161,20 @@ class Repository:
             return None
         if response.status_code != 200:
             raise UnsupportedFormat(f"{response.url}: HTTP {response.status_code}")
+        signature = self._detached("summary.sig")
         return Summary(refs=parse_summary(response.content, response.url), etag=response.headers.get("ETag"),
-                       last_modified=response.headers.get("Last-Modified"))
+                       last_modified=response.headers.get("Last-Modified"),
+                       signature=None if signature is None else check(response.content, signature, self.trust,
+                                                                      what="summary"))
+
+    def _detached(self, path: str) -> bytes | None:
+        """Detached metadata (``summary.sig``, a ``.commitmeta``), or None where there is none."""
+        response = self._get(path)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise UnsupportedFormat(f"{response.url}: HTTP {response.status_code}")
+        return response.content
 
     def resolve(self, ref: str) -> str:
         """A ref's checksum from ``refs/heads/<ref>``."""
@@ -173,7 +194,17 @@ class Repository:
             raise UnknownRef(f"{response.url}: no commit {checksum}")
         if response.status_code != 200:
             raise UnsupportedFormat(f"{response.url}: HTTP {response.status_code}")
-        return parse_commit(checksum, response.content, response.url)
+        commit = parse_commit(checksum, response.content, response.url)
+        self._commit_bytes[checksum] = response.content
+        return commit
+
+    def signature(self, checksum: str) -> SignatureCheck:
+        """The commit's signatures, judged against the reader's trusted keys: its object (read
+        once per reader) and its ``.commitmeta``."""
+        if checksum not in self._commit_bytes:
+            self.commit(checksum)
+        metadata = self._detached(f"objects/{checksum[:2]}/{checksum[2:]}.commitmeta")
+        return check(self._commit_bytes[checksum], metadata, self.trust)
 
     def refs(self, names: list[str]) -> dict[str, RefState]:
         """The named refs, from the summary where there is one, else ref by ref (reading each

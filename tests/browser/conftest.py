@@ -85,13 +85,13 @@ class Dashboard:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory, ostree_available, chromium_executable):
+def dashboard(tmp_path_factory, ostree_available, chromium_executable, signing_key):
     """The app served on 127.0.0.1 over a local runtime that released the developer stream three
     times from a real ostree repository: once in full, once failed at QA, once partially."""
     scratch = tmp_path_factory.mktemp("dashboard")
-    repo = OstreeRepo(scratch / "repo")
+    repo = OstreeRepo(scratch / "repo", signing_key)
     with RepoServer(repo.path) as server:
-        config = configuration_for(None, "developer", server.url, 3, scratch)
+        config = configuration_for(None, "developer", server.url, 3, scratch, repo.trusted_keys)
         with LocalRuntime(config=config) as runtime:
             dashboard = Dashboard(url="", runtime=runtime, repo=repo, releases={})
             dashboard.releases["SUCCEEDED"] = dashboard.release("43.1")

@@ -289,8 +289,8 @@ STABLE_REFS = {"x86_64": "fedora/x86_64/coreos/stable", "arm64": "fedora/aarch64
 def both_streams(tmp_path, ostree_repo, served):
     """The developer and the stable stream reading one real repository on 127.0.0.1."""
     (tmp_path / "developer").mkdir()
-    developer = configuration_for(None, "developer", served.url, 2, tmp_path / "developer")
-    config = configuration_for(str(developer), "stable", served.url, 2, tmp_path)
+    developer = configuration_for(None, "developer", served.url, 2, tmp_path / "developer", ostree_repo.trusted_keys)
+    config = configuration_for(str(developer), "stable", served.url, 2, tmp_path, ostree_repo.trusted_keys)
     with LocalRuntime(config=config) as runtime, Client(app, project_dir=ROOT) as api:
         yield ostree_repo, runtime, api
 

@@ -217,7 +217,7 @@ def test_a_retry_is_abortable_before_it_claimed_the_record(api, monkeypatch):
 
 
 def test_a_version_released_from_other_commits_is_refused_before_anything_starts(tmp_path, ostree_repo, served):
-    config = configuration_for(None, "developer", served.url, 2, tmp_path)
+    config = configuration_for(None, "developer", served.url, 2, tmp_path, ostree_repo.trusted_keys)
     with LocalRuntime(config=config) as runtime, Client(app, project_dir=ROOT) as api:
         commit_all(ostree_repo, DEVELOPER_REFS, "43.1")
         first = post(api, "/releases", {"stream": "developer"})[1]

@@ -119,12 +119,13 @@ class Scene:
 
 # -- the local stack --------------------------------------------------------------------------------
 
-def streams_config(repo_url: str, into: Path) -> Path:
-    """Both streams read the local repository; stable copies to one region; developer keeps only
-    its newest release, so retention has something to retire."""
+def streams_config(repo_url: str, into: Path, trusted_keys: list[str]) -> Path:
+    """Both streams read the local repository and trust its key; stable copies to one region;
+    developer keeps only its newest release, so retention has something to retire."""
     raw = json.loads(DEFAULT_CONFIG.read_text())
     for settings in raw["streams"].values():
         settings["repo_url"] = repo_url
+        settings["signatures"] = {"required": True, "keys": trusted_keys}
     raw["streams"]["stable"]["regions"]["copies"] = ["us-east-2"]
     raw["streams"]["developer"]["retention"] = {"keep_releases": 1, "keep_months": 0}
     path = into / "streams.json"
@@ -342,15 +343,15 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
 # -- the recording and the judgement ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Recorded:
+def recorded(tmp_path_factory, signing_key) -> Recorded:
     require_ostree_cli()
     scratch = tmp_path_factory.mktemp("policies")
-    repo = OstreeRepo(scratch / "repo")
+    repo = OstreeRepo(scratch / "repo", signing_key)
     with ExitStack() as stack:
         server = stack.enter_context(RepoServer(repo.path))
         recorder = stack.enter_context(CallRecorder().recording())
         chalice = stack.enter_context(Client(app, project_dir=ROOT))
-        scene = Scene(App(chalice, recorder), streams_config(server.url, scratch), repo)
+        scene = Scene(App(chalice, recorder), streams_config(server.url, scratch, repo.trusted_keys), repo)
         names = every_way_in_then_retention_and_sweep(scene)
         a_qa_failure_is_cleaned_up(scene)
         a_partial_release_is_filled_in(scene)

@@ -21,8 +21,8 @@ EVENT_RULES = {"PungiOstreeCommit", "CoreosBuildState", "ReleaseExecutionEnded"}
 
 
 @pytest.fixture
-def stack(package, served, tmp_path):
-    config = configuration_for(None, "developer", served.url, 2, tmp_path)
+def stack(package, ostree_repo, served, tmp_path):
+    config = configuration_for(None, "developer", served.url, 2, tmp_path, ostree_repo.trusted_keys)
     with warnings.catch_warnings():
         # moto's CloudFormation makes no API Gateway stage (the API is tested through chalice's client).
         warnings.filterwarnings("ignore", message="Tried to parse AWS::ApiGateway::Stage")

@@ -142,7 +142,7 @@ def test_biweekly_stream_is_left_to_its_schedule_which_releases_newest_once(ostr
     for ref in stable.refs.values():
         ostree_repo.commit(ref, "43.20261125.3.0")
     ostree_repo.update_summary()
-    with LocalRuntime(config=configuration_for(None, "stable", served.url, 2, tmp_path)) as runtime:
+    with LocalRuntime(config=configuration_for(None, "stable", served.url, 2, tmp_path, ostree_repo.trusted_keys)) as runtime:
         assert detect.poll("stable").outcome == "on-cadence"
         (scheduled,) = detect.cadence_all()
         assert (scheduled.outcome, scheduled.version) == ("started", "43.20261125.3.0")

@@ -1,0 +1,68 @@
+"""OpenPGP keys made with Debian's gpg, to sign local repositories' commits as a distribution
+signs its own: for the demo and the tests. Never used by the pipeline, which only verifies."""
+
+import functools
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class GpgMissing(RuntimeError):
+    pass
+
+
+def gpg_cli() -> str:
+    path = shutil.which("gpg")
+    if not path:
+        raise GpgMissing("the gpg CLI is not installed (Debian package 'gnupg')")
+    return path
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A key pair in a GnuPG home of its own: ``fingerprint`` signs, ``public`` is what a stream
+    trusts."""
+
+    homedir: Path
+    fingerprint: str
+
+    @functools.cached_property
+    def public(self) -> str:
+        return _gpg(self.homedir, "--armor", "--export", self.fingerprint)
+
+    def close(self) -> None:
+        """Stop the agent gpg started for this home (signing starts one)."""
+        subprocess.run(["gpgconf", "--homedir", str(self.homedir), "--kill", "all"], capture_output=True,
+                       check=False, timeout=30)
+
+
+def generate_key(homedir: Path, name: str = "atomic-release local signing key", expires: str = "1y",
+                 faked_time: str | None = None) -> SigningKey:
+    """A new ed25519 signing key in ``homedir`` (made if missing). ``expires``: gpg's expiry, e.g.
+    ``1y``, ``never``; ``faked_time``: gpg's ``faked-system-time`` (e.g. ``20240101T000000``), so
+    that the key, and everything it signs, is dated then."""
+    homedir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if faked_time:
+        (homedir / "gpg.conf").write_text(f"faked-system-time {faked_time}\n")
+    _gpg(homedir, "--passphrase", "", "--quick-gen-key", f"{name} <signing@example.invalid>", "ed25519", "sign",
+         expires)
+    fingerprint = next(line.split(":")[9] for line in _gpg(homedir, "--list-secret-keys", "--with-colons").splitlines()
+                       if line.startswith("fpr:"))
+    return SigningKey(homedir=homedir, fingerprint=fingerprint)
+
+
+def temporary_key(**options) -> tuple[SigningKey, tempfile.TemporaryDirectory]:
+    """A key in a temporary GnuPG home; close the key, then clean the directory up."""
+    # gpg's sockets live in the home: keep its path short (a Unix socket path has 108 bytes)
+    scratch = tempfile.TemporaryDirectory(prefix="ar-gpg-")
+    return generate_key(Path(scratch.name) / "g", **options), scratch
+
+
+def _gpg(homedir: Path, *args: str) -> str:
+    result = subprocess.run([gpg_cli(), "--homedir", str(homedir), "--batch", "--pinentry-mode", "loopback",
+                             "--no-tty", *args], capture_output=True, text=True, check=False, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"gpg {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout

@@ -1,0 +1,113 @@
+"""The OpenPGP keys a stream trusts to sign its commits, read from its configuration."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from pysequoia import Cert
+from pysequoia.packet import PacketPile, SignatureType, Tag
+
+_KEY_PACKETS = (Tag.PublicKey, Tag.PublicSubkey, Tag.SecretKey, Tag.SecretSubkey)
+_REVOCATIONS = (SignatureType.KeyRevocation, SignatureType.SubkeyRevocation)
+_BINDINGS = (SignatureType.PositiveCertification, SignatureType.CasualCertification,
+             SignatureType.PersonaCertification, SignatureType.GenericCertification,
+             SignatureType.DirectKey, SignatureType.SubkeyBinding)
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """One key of a certificate (the primary or a subkey) as its self-signatures describe it.
+    Read from the packets without checking them: they only ever make the verdict stricter;
+    the signature itself is checked by Sequoia, which does check the bindings."""
+
+    fingerprint: str
+    expires: datetime | None
+    revoked: bool
+    may_sign: bool
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    cert: Cert
+    fingerprint: str                 # the primary key's, as ``gpg --fingerprint`` shows it
+    keys: dict[str, KeyFacts]         # by fingerprint: the primary and every subkey
+
+    @property
+    def may_sign(self) -> bool:
+        return any(key.may_sign for key in self.keys.values())
+
+
+def upper_fingerprint(fingerprint: str | None) -> str:
+    return (fingerprint or "").replace(" ", "").upper()
+
+
+def _key_facts(pile: list) -> dict[str, KeyFacts]:
+    facts: dict[str, dict] = {}
+    current: dict | None = None
+    for packet in pile:
+        if packet.tag in _KEY_PACKETS:
+            current = facts.setdefault(upper_fingerprint(packet.fingerprint), {
+                "created": packet.key_created, "signed": None, "validity": None, "flags": None, "revoked": False})
+        elif packet.tag == Tag.Signature and current is not None:
+            if packet.signature_type in _REVOCATIONS:
+                current["revoked"] = True
+            elif packet.signature_type in _BINDINGS and (current["signed"] is None
+                                                          or packet.signature_created >= current["signed"]):
+                current.update(signed=packet.signature_created, validity=packet.key_validity_period,
+                               flags=packet.key_flags)
+    return {fpr: KeyFacts(fingerprint=fpr, revoked=f["revoked"],
+                          expires=f["created"] + f["validity"] if f["validity"] else None,
+                          may_sign=bool(f["flags"] and f["flags"].signing))
+            for fpr, f in facts.items()}
+
+
+def read_key(armored: str) -> TrustedKey:
+    """A trusted key from its ASCII-armored (or binary) OpenPGP public key.
+    Raises ValueError saying what is wrong with it."""
+    data = armored.encode() if isinstance(armored, str) else armored
+    try:
+        certs = Cert.split_bytes(data)
+    except Exception as error:  # noqa: BLE001 - Sequoia's errors are plain exceptions
+        raise ValueError(f"does not parse as an OpenPGP public key ({first_line(error)})") from None
+    if len(certs) != 1:
+        raise ValueError(f"holds {len(certs)} keys: give one key per entry")
+    packets = list(PacketPile.from_bytes(data))
+    if any(packet.tag in (Tag.SecretKey, Tag.SecretSubkey) for packet in packets):
+        raise ValueError("is a secret key: give the public key only")
+    cert = certs[0]
+    key = TrustedKey(cert=cert, fingerprint=upper_fingerprint(cert.fingerprint), keys=_key_facts(packets))
+    if not key.may_sign:
+        raise ValueError(f"key {key.fingerprint} has no key that may sign")
+    return key
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The keys whose signatures count, for one stream (or one ``repo show``)."""
+
+    keys: tuple[TrustedKey, ...] = ()
+
+    @classmethod
+    def of(cls, armored: list[str]) -> "Trust":
+        return cls(tuple(read_key(key) for key in armored))
+
+    @property
+    def digest(self) -> str:
+        """Changes when a key is added or removed, or its expiry or revocation changes: a verdict
+        reached under another digest is not reused."""
+        facts = sorted((key.fingerprint, sorted(key.keys.items())) for key in self.keys)
+        return hashlib.sha256(repr(facts).encode()).hexdigest()[:16]
+
+    def holding(self, fingerprint: str) -> tuple[TrustedKey, KeyFacts] | None:
+        """The trusted key whose primary or subkey has this fingerprint, or ends in this key id."""
+        for key in self.keys:
+            for fpr, facts in key.keys.items():
+                if fingerprint and fpr.endswith(fingerprint):
+                    return key, facts
+        return None
+
+
+
+def first_line(error: Exception) -> str:
+    """Sequoia's messages carry a Rust backtrace after the first line."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
