@@ -4,7 +4,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
@@ -15,9 +15,19 @@ from chalicelib.core.settings import settings
 SERVICE = "atomic-release"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="AtomicRelease", service=SERVICE)
+NAMESPACE = "AtomicRelease"
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def count(name: str, **dimensions: str) -> None:
+    """One occurrence of ``name``, written at once (outside the task decorator's batch too): the
+    triggers are not tasks."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)
 
 
 def parse(model: type[M], event: Any) -> M:

@@ -3,15 +3,15 @@ cadence) ends in ``consider``, which reads the stream's refs from its repository
 whether they make a release, and hands it to the one function that starts releases."""
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, describe_validation_error, load_streams
-from chalicelib.core.errors import InvalidReleaseInput, NotTheHead, VersionNotFound, VersionTaken
-from chalicelib.core.observability import logger
-from chalicelib.models.poll import KnownHead
+from chalicelib.core.errors import InvalidReleaseInput, NotTheHead, UntrustedCommit, VersionNotFound, VersionTaken
+from chalicelib.core.observability import count, logger
+from chalicelib.models.poll import KnownHead, PollState
 from chalicelib.models.release import ArchCommit, ReleaseInput
 from chalicelib.ostree.repository import RefState, Repository, Summary, UnknownRef
 from chalicelib.store import records, state
@@ -21,7 +21,8 @@ Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
 # How far down a ref's history a maintainer's release of an older version looks.
 VERSION_SEARCH_DEPTH = 50
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier", "waiting", "unchanged",
-                  "raced", "on-cadence", "error"]
+                  "raced", "on-cadence", "refused", "error"]
+REFUSALS_METRIC = "UntrustedCommitsRefused"
 
 
 class Decision(BaseModel):
@@ -34,26 +35,68 @@ class Decision(BaseModel):
     reason: str = ""
 
 
+def reader(stream: Stream) -> Repository:
+    """The stream's repository, read with the stream's trusted keys."""
+    return Repository(stream.repo_url, trust=stream.signatures.trust)
+
+
 def read_refs(stream: Stream, repository: Repository | None = None, summary: Summary | None = None,
               known: dict[str, RefState] | None = None) -> dict[Arch, RefState]:
     """The head of each of the stream's refs. A head not ``known`` already (verified earlier) is
     read from its commit object, whose content is checked against its checksum before the
-    release trusts its version."""
-    repository = repository or Repository(stream.repo_url)
+    release trusts its version, and its signatures are judged. A summary whose ``summary.sig``
+    does not verify is refused (UntrustedCommit) when the stream requires signatures."""
+    repository = repository or reader(stream)
     names = [stream.refs[arch] for arch in stream.arches]
-    found = summary.select(names, repository.url) if summary is not None and summary.refs is not None \
-        else repository.refs(names)
+    if summary is None or summary.refs is None:
+        summary = repository.summary()
+    if summary is not None:
+        _trusted_summary(stream, repository, summary)
+    found = summary.select(names, repository.url) if summary is not None else repository.refs(names)
     heads = {}
     for arch in stream.arches:
         head = found[stream.refs[arch]]
         earlier = (known or {}).get(head.name)
-        if earlier is not None and earlier.checksum == head.checksum:
+        if earlier is not None and earlier.checksum == head.checksum and earlier.signature is not None:
             head = earlier
         else:
             commit = repository.commit(head.checksum)
-            head = RefState(head.name, head.checksum, commit.version, commit.timestamp)
+            head = RefState(head.name, head.checksum, commit.version, commit.timestamp,
+                            repository.signature(head.checksum))
         heads[arch] = head
     return heads
+
+
+def _trusted_summary(stream: Stream, repository: Repository, summary: Summary) -> None:
+    if summary.signature is None or summary.signature.verified:
+        return
+    if stream.signatures.required:
+        _refuse(stream, f"{repository.url}summary", "", summary.signature.reason)
+    logger.warning("summary not signed by a trusted key; the stream does not require signatures",
+                   extra={"stream": stream.name, "reason": summary.signature.reason})
+
+
+def _refuse(stream: Stream, what: str, checksum: str, reason: str, arch: Arch | None = None) -> NoReturn:
+    """Refuse a commit (or a summary) not signed by a trusted key: logged, counted, raised."""
+    logger.warning("not signed by a trusted key: refused", extra={"stream": stream.name, "ref": what,
+                                                                   "commit": checksum, "reason": reason})
+    count(REFUSALS_METRIC, stream=stream.name)
+    raise UntrustedCommit(f"{what} {checksum}".strip() + f": not signed by a trusted key ({reason})", arch=arch)
+
+
+def require_signed(stream: Stream, release: ReleaseInput) -> None:
+    """Every commit the release would ship is signed by a key the stream trusts, or the stream
+    does not require it (then each unsigned one is logged, and its record says so).
+    Raises UntrustedCommit before anything starts."""
+    for arch, commit in release.commits.items():
+        signature = commit.signature
+        if signature is not None and signature.verified:
+            continue
+        reason = signature.reason if signature is not None else "its signatures were not checked"
+        if stream.signatures.required:
+            _refuse(stream, commit.ref, commit.checksum, reason, arch)
+        logger.warning("releasing a commit not signed by a trusted key: the stream does not require signatures",
+                       extra={"stream": stream.name, "ref": commit.ref, "commit": commit.checksum, "reason": reason})
 
 
 def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
@@ -76,7 +119,8 @@ def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
             return None, missing
     try:
         commits = {arch: ArchCommit(ref=heads[arch].name, checksum=heads[arch].checksum,
-                                    timestamp=heads[arch].timestamp) for arch in present}
+                                    timestamp=heads[arch].timestamp, signature=heads[arch].signature)
+                   for arch in present}
         return ReleaseInput(stream=stream.name, version=version, commits=commits, trigger=trigger,
                             missing_arches=missing), missing
     except ValidationError as error:
@@ -88,6 +132,7 @@ def _start(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger) -> Dec
     release, missing = candidate(stream, heads, trigger)
     if release is None:
         return _waiting(stream, missing)
+    require_signed(stream, release)
     return _started(stream, release, missing, trigger)
 
 
@@ -98,6 +143,7 @@ def _waiting(stream: Stream, missing: list[Arch]) -> Decision:
 
 
 def _started(stream: Stream, release: ReleaseInput, missing: list[Arch], trigger: Trigger) -> Decision:
+    """Start a release whose commits passed ``require_signed``."""
     started = start_release(release)
     logger.info(started.message, extra={"stream": stream.name, "trigger": trigger})
     return Decision(stream=stream.name, outcome=started.outcome, release_id=started.release_id,
@@ -124,7 +170,7 @@ def release_now(stream_name: str, version: str | None = None) -> Decision:
     """A maintainer's release: the stream's newest commits, or each ref's commit of ``version``
     (looked for down the ref's history), whatever the stream's cadence."""
     stream = load_streams().stream(stream_name)
-    repository = Repository(stream.repo_url)
+    repository = reader(stream)
     heads = read_refs(stream, repository)
     if version is None:
         release, missing = candidate(stream, heads, "api")
@@ -139,6 +185,7 @@ def release_now(stream_name: str, version: str | None = None) -> Decision:
         raise VersionTaken(f"version {release.version} of stream {stream.name} is release {taken.release_id} "
                            f"({taken.status}) of other commits; its images' names are taken: retry that release, "
                            "or release a new version")
+    require_signed(stream, release)
     return _started(stream, release, missing, "api")
 
 
@@ -151,7 +198,8 @@ def _release_of_version(stream: Stream, repository: Repository, heads: dict[Arch
         raise VersionNotFound(f"version {version} is not among the last {VERSION_SEARCH_DEPTH} commits of "
                               f"{', '.join(lacking)} in {stream.repo_url}")
     return ReleaseInput(stream=stream.name, version=version, trigger="api", commits={
-        arch: ArchCommit(ref=c.name, checksum=c.checksum, timestamp=c.timestamp) for arch, c in commits.items()})
+        arch: ArchCommit(ref=c.name, checksum=c.checksum, timestamp=c.timestamp, signature=c.signature)
+        for arch, c in commits.items()})
 
 
 def _commit_of_version(repository: Repository, head: RefState, version: str) -> RefState | None:
@@ -167,16 +215,21 @@ def _commit_of_version(repository: Repository, head: RefState, version: str) -> 
         except UnknownRef:  # a mirror without the older commit objects
             return None
         if commit.version == version:
-            return RefState(head.name, commit.checksum, commit.version, commit.timestamp)
+            return RefState(head.name, commit.checksum, commit.version, commit.timestamp,
+                            repository.signature(commit.checksum))
     return None
 
 
-def _stored(heads: dict[str, KnownHead]) -> dict[str, RefState]:
-    return {name: RefState(name, h.checksum, h.version, h.timestamp) for name, h in heads.items()}
+def _stored(heads: dict[str, KnownHead], stream: Stream) -> dict[str, RefState]:
+    """The heads an earlier poll read; a signature judged under other trusted keys is judged again."""
+    trust = stream.signatures.trust.digest
+    return {name: RefState(name, h.checksum, h.version, h.timestamp, h.signature if h.trust == trust else None)
+            for name, h in heads.items()}
 
 
-def _storable(heads: dict[Arch, RefState]) -> dict[str, KnownHead]:
-    return {h.name: KnownHead(checksum=h.checksum, version=h.version, timestamp=h.timestamp) for h in heads.values()}
+def _storable(heads: dict[Arch, RefState], stream: Stream) -> dict[str, KnownHead]:
+    return {h.name: KnownHead(checksum=h.checksum, version=h.version, timestamp=h.timestamp, signature=h.signature,
+                              trust=stream.signatures.trust.digest) for h in heads.values()}
 
 
 def poll(stream_name: str, now: datetime | None = None) -> Decision:
@@ -187,17 +240,21 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     if stream.cadence != "every-commit":
         return Decision(stream=stream.name, outcome="on-cadence", reason="released by the biweekly schedule")
     seen = state.get_poll_state(stream.name)
-    known = _stored(seen.heads)
-    repository = Repository(stream.repo_url)
-    summary = repository.summary(*(() if seen.pending else (seen.etag, seen.last_modified)))
-    if summary is not None and summary.not_modified and all(stream.refs[a] in known for a in stream.arches):
-        heads = {arch: known[stream.refs[arch]] for arch in stream.arches}
-    else:
-        heads = read_refs(stream, repository, summary if summary and summary.refs is not None else None, known)
+    known = _stored(seen.heads, stream)
+    repository = reader(stream)
+    try:
+        summary = repository.summary(*(() if seen.pending else (seen.etag, seen.last_modified)))
+        if summary is not None and summary.not_modified and all(
+                stream.refs[a] in known and known[stream.refs[a]].signature is not None for a in stream.arches):
+            heads = {arch: known[stream.refs[arch]] for arch in stream.arches}
+        else:
+            heads = read_refs(stream, repository, summary if summary and summary.refs is not None else None, known)
+    except UntrustedCommit as refusal:
+        return _refused(stream, refusal)
     release, missing = candidate(stream, heads, "poller", now)
     document = seen.model_copy(update={
         "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
-        "heads": _storable(heads), "pending": release.release_id if release else None})
+        "heads": _storable(heads, stream), "pending": release.release_id if release else None})
     if release is not None and release.version == seen.released_version and release.release_id != seen.released:
         # the late architecture of a version released without it: its images' names are taken
         release, missing = None, [arch for arch in stream.arches if arch not in seen.released_arches]
@@ -215,6 +272,13 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
                             reason=f"waiting for {', '.join(missing)} at the newest version")
         return Decision(stream=stream.name, outcome="unchanged", release_id=release.release_id,
                         reason="nothing new since the last release")
+    try:
+        require_signed(stream, release)
+    except UntrustedCommit as refusal:
+        # the refused heads are remembered with their verdicts: the next polls refuse them again
+        # from the poll state, without reading them again
+        _remember(stream, seen, summary, heads)
+        return _refused(stream, refusal)
     if not state.advance_poll_state(stream.name, seen.generation, document):
         return Decision(stream=stream.name, outcome="raced", reason="another poll is acting on this change")
     decision = _started(stream, release, missing, "poller")
@@ -224,12 +288,26 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     return decision
 
 
+def _remember(stream: Stream, seen: PollState, summary: Summary | None, heads: dict[Arch, RefState]) -> None:
+    document = seen.model_copy(update={
+        "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
+        "heads": _storable(heads, stream), "pending": None})
+    if (document.heads, document.etag, document.last_modified) != (seen.heads, seen.etag, seen.last_modified):
+        state.advance_poll_state(stream.name, seen.generation, document)
+
+
+def _refused(stream: Stream, refusal: UntrustedCommit) -> Decision:
+    return Decision(stream=stream.name, outcome="refused", reason=str(refusal))
+
+
 def _each(streams: list[str], act) -> list[Decision]:
     """Act on every stream; one stream's failure is reported and does not stop the others."""
     decisions = []
     for name in streams:
         try:
             decisions.append(act(name))
+        except UntrustedCommit as refusal:   # logged and counted where it was refused
+            decisions.append(Decision(stream=name, outcome="refused", reason=str(refusal)))
         except Exception as error:  # noqa: BLE001 - one stream's failure, reported, never the others'
             logger.exception("stream not considered", extra={"stream": name})
             decisions.append(Decision(stream=name, outcome="error", reason=f"{type(error).__name__}: {error}"))
