@@ -11,12 +11,16 @@ from pathlib import Path
 
 from atomic_release.local.serving import BackgroundServer
 
+SIGNATURE_FILES = (".commitmeta", "summary.sig")
+
 
 @dataclass
 class Traffic:
     requests: int = 0
     body_bytes: int = 0
     not_modified: int = 0
+    signature_requests: int = 0   # of the requests: detached metadata, which carries the signatures
+    signature_bytes: int = 0
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -30,6 +34,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def send_head(self):
         self.traffic.requests += 1
+        self.traffic.signature_requests += self.path.endswith(SIGNATURE_FILES)
         path = Path(self.translate_path(self.path))
         if path.is_file():
             stat = path.stat()
@@ -52,6 +57,8 @@ class _Handler(SimpleHTTPRequestHandler):
     def copyfile(self, source, outputfile):
         data = source.read()
         self.traffic.body_bytes += len(data)
+        if self.path.endswith(SIGNATURE_FILES):
+            self.traffic.signature_bytes += len(data)
         outputfile.write(data)
 
 

@@ -21,13 +21,14 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 M = TypeVar("M", bound=BaseModel)
 
 
-def count(name: str, **dimensions: str) -> None:
-    """One occurrence of ``name``, written at once (outside the task decorator's batch too): the
-    triggers are not tasks."""
+def count(name: str, **details: str) -> None:
+    """One occurrence of ``name``, written at once (the triggers are not tasks, whose decorator
+    writes theirs). One dimension, the service, so that one alarm watches it; ``details`` go
+    with it as searchable properties."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
+        for key, value in details.items():
+            metric.add_metadata(key=key, value=value)
 
 
 def parse(model: type[M], event: Any) -> M:

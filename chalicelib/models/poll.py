@@ -9,7 +9,8 @@ from chalicelib.models.signature import SignatureCheck
 
 
 class KnownHead(Model):
-    """A ref's head as a poll read it: the commit, with its version and time already verified."""
+    """A ref's head as a poll read it: the commit, with its version and time already verified, and
+    the verdict on its signatures with the digest of the keys that reached it."""
 
     checksum: str
     version: str | None

@@ -167,10 +167,16 @@ def test_only_the_webhook_and_the_page_are_open_every_other_route_needs_iam(sam_
     assert open_routes == {("/hooks/ostree", "post"), ("/", "get"), ("/assets/{name}", "get")}
 
 
-def test_alarms_watch_failed_and_timed_out_executions_of_the_release_state_machine(sam_template):
+def test_alarms_watch_failed_and_timed_out_executions_and_refused_commits(sam_template):
+    from chalicelib.core.observability import NAMESPACE, SERVICE
+    from chalicelib.triggers.detect import REFUSALS_METRIC
+
     alarms = resources_of(sam_template, "AWS::CloudWatch::Alarm").values()
-    watched = {(a["Properties"]["MetricName"], a["Properties"]["Dimensions"][0]["Value"]["Ref"]) for a in alarms}
-    assert watched == {("ExecutionsFailed", "ReleaseStateMachine"), ("ExecutionsTimedOut", "ReleaseStateMachine")}
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
+                json.dumps(a["Properties"]["Dimensions"][0]["Value"])) for a in alarms}
+    assert watched == {("AWS/States", "ExecutionsFailed", '{"Ref": "ReleaseStateMachine"}'),
+                       ("AWS/States", "ExecutionsTimedOut", '{"Ref": "ReleaseStateMachine"}'),
+                       (NAMESPACE, REFUSALS_METRIC, json.dumps(SERVICE))}
 
 
 def test_the_ssm_prefix_parameter_covers_every_stream(sam_template):

@@ -86,7 +86,8 @@ def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack):
     alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert {(a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms} == {
         ("ExecutionsFailed", physical(stack, "ReleaseStateMachine")),
-        ("ExecutionsTimedOut", physical(stack, "ReleaseStateMachine"))}
+        ("ExecutionsTimedOut", physical(stack, "ReleaseStateMachine")),
+        ("UntrustedCommitsRefused", "atomic-release")}
 
 
 def test_a_commit_the_deployed_poller_finds_is_released_through_the_deployed_stack(stack, ostree_repo):
