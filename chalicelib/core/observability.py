@@ -4,8 +4,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.config import describe_validation_error
@@ -24,11 +24,12 @@ M = TypeVar("M", bound=BaseModel)
 def count(name: str, **details: str) -> None:
     """One occurrence of ``name``, written at once (the triggers are not tasks, whose decorator
     writes theirs). One dimension, the service, so that one alarm watches it; ``details`` go
-    with it as searchable properties."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-        for key, value in details.items():
-            metric.add_metadata(key=key, value=value)
+    with it as searchable properties. Ephemeral: it shares nothing with a task's batch."""
+    occurrence = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    occurrence.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    for key, value in details.items():
+        occurrence.add_metadata(key=key, value=value)
+    occurrence.flush_metrics()
 
 
 def parse(model: type[M], event: Any) -> M:
