@@ -3,26 +3,26 @@ cadence) ends in ``consider``, which reads the stream's refs from its repository
 whether they make a release, and hands it to the one function that starts releases."""
 
 from datetime import UTC, datetime
-from typing import Literal, NoReturn
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, describe_validation_error, load_streams
 from chalicelib.core.errors import InvalidReleaseInput, NotTheHead, UntrustedCommit, VersionNotFound, VersionTaken
-from chalicelib.core.observability import count, logger
+from chalicelib.core.observability import logger
 from chalicelib.models.poll import KnownHead, PollState
 from chalicelib.models.release import ArchCommit, ReleaseInput
 from chalicelib.ostree.repository import RefState, Repository, Summary, UnknownRef
 from chalicelib.store import records, state
 from chalicelib.triggers.starter import start_release
+from chalicelib.triggers.trust import reader, require_signed, trusted_summary
 
 Trigger = Literal["poller", "webhook", "event", "schedule", "api"]
 # How far down a ref's history a maintainer's release of an older version looks.
 VERSION_SEARCH_DEPTH = 50
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier", "waiting", "unchanged",
                   "raced", "on-cadence", "refused", "error"]
-REFUSALS_METRIC = "UntrustedCommitsRefused"
 
 
 class Decision(BaseModel):
@@ -33,11 +33,6 @@ class Decision(BaseModel):
     version: str | None = None
     missing: list[str] = []
     reason: str = ""
-
-
-def reader(stream: Stream) -> Repository:
-    """The stream's repository, read with the stream's trusted keys."""
-    return Repository(stream.repo_url, trust=stream.signatures.trust)
 
 
 def read_refs(stream: Stream, repository: Repository | None = None, summary: Summary | None = None,
@@ -51,7 +46,7 @@ def read_refs(stream: Stream, repository: Repository | None = None, summary: Sum
     if summary is None or summary.refs is None:
         summary = repository.summary()
     if summary is not None:
-        _trusted_summary(stream, repository, summary)
+        trusted_summary(stream, repository, summary)
     found = summary.select(names, repository.url) if summary is not None else repository.refs(names)
     heads = {}
     for arch in stream.arches:
@@ -65,38 +60,6 @@ def read_refs(stream: Stream, repository: Repository | None = None, summary: Sum
                             repository.signature(head.checksum))
         heads[arch] = head
     return heads
-
-
-def _trusted_summary(stream: Stream, repository: Repository, summary: Summary) -> None:
-    if summary.signature is None or summary.signature.verified:
-        return
-    if stream.signatures.required:
-        _refuse(stream, f"{repository.url}summary", "", summary.signature.reason)
-    logger.warning("summary not signed by a trusted key; the stream does not require signatures",
-                   extra={"stream": stream.name, "reason": summary.signature.reason})
-
-
-def _refuse(stream: Stream, what: str, checksum: str, reason: str, arch: Arch | None = None) -> NoReturn:
-    """Refuse a commit (or a summary) not signed by a trusted key: logged, counted, raised."""
-    logger.warning("not signed by a trusted key: refused", extra={"stream": stream.name, "ref": what,
-                                                                   "commit": checksum, "reason": reason})
-    count(REFUSALS_METRIC, stream=stream.name)
-    raise UntrustedCommit(f"{what} {checksum}".strip() + f": not signed by a trusted key ({reason})", arch=arch)
-
-
-def require_signed(stream: Stream, release: ReleaseInput) -> None:
-    """Every commit the release would ship is signed by a key the stream trusts, or the stream
-    does not require it (then each unsigned one is logged, and its record says so).
-    Raises UntrustedCommit before anything starts."""
-    for arch, commit in release.commits.items():
-        signature = commit.signature
-        if signature is not None and signature.verified:
-            continue
-        reason = signature.reason if signature is not None else "its signatures were not checked"
-        if stream.signatures.required:
-            _refuse(stream, commit.ref, commit.checksum, reason, arch)
-        logger.warning("releasing a commit not signed by a trusted key: the stream does not require signatures",
-                       extra={"stream": stream.name, "ref": commit.ref, "commit": commit.checksum, "reason": reason})
 
 
 def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,

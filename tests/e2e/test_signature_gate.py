@@ -16,7 +16,7 @@ from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.signing import temporary_key
 from chalicelib.aws.clients import client
 from chalicelib.store import records, state
-from chalicelib.triggers import detect
+from chalicelib.triggers import detect, trust
 from tests.conftest import DEVELOPER_REFS, require_gpg_cli
 from tests.webhook_requests import announcement, signed
 
@@ -282,8 +282,8 @@ def test_refusals_are_counted(gate, monkeypatch, capsys):
 
     detect.poll("developer")
 
-    (emitted,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if detect.REFUSALS_METRIC in line]
-    assert emitted[detect.REFUSALS_METRIC] == [1.0]
+    (emitted,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if trust.REFUSALS_METRIC in line]
+    assert emitted[trust.REFUSALS_METRIC] == [1.0]
     assert emitted["stream"] == "developer"
 
 

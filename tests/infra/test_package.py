@@ -169,7 +169,7 @@ def test_only_the_webhook_and_the_page_are_open_every_other_route_needs_iam(sam_
 
 def test_alarms_watch_failed_and_timed_out_executions_and_refused_commits(sam_template):
     from chalicelib.core.observability import NAMESPACE, SERVICE
-    from chalicelib.triggers.detect import REFUSALS_METRIC
+    from chalicelib.triggers.trust import REFUSALS_METRIC
 
     alarms = resources_of(sam_template, "AWS::CloudWatch::Alarm").values()
     watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
