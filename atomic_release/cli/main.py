@@ -113,9 +113,12 @@ def _parser() -> argparse.ArgumentParser:
 
     repo = commands.add_parser("repo", help="look at an ostree repository as the poller does")
     repo_commands = repo.add_subparsers(dest="repo_command", required=True)
-    show = repo_commands.add_parser("show", help="every ref with checksum, version and timestamp")
+    show = repo_commands.add_parser("show", help="every ref with checksum, version, timestamp and who signed it")
     show.add_argument("url")
     show.add_argument("--ref", help="one ref, with its commit's parent, subject and metadata")
+    show.add_argument("--trusted-key", action="append", default=[], metavar="FILE", dest="trusted_keys",
+                      help="an OpenPGP public key (armored or binary) whose signatures count, as a stream's keys "
+                           "do for the poller; again for more keys (none: nothing is verified, signers are listed)")
     show.add_argument("--output", choices=("text", "json"), default="text")
     return parser
 
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "repo":
             from atomic_release.cli.repo_show import show
 
-            return show(args.url, args.ref, args.output)
+            return show(args.url, args.ref, args.output, args.trusted_keys)
         if args.command in ("releases", "release"):
             from atomic_release.cli.releases import run
 

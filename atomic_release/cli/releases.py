@@ -156,6 +156,8 @@ def render_view(view: dict, console: Console) -> None:
         (a["arch"], a["ref"], a["checksum"][:12], _styled(a["builder"]), _styled(a["image"]), _styled(a["qa"]),
          a.get("image_id") or "-") for a in arches]))
     for arch in arches:
+        if arch.get("signature"):
+            console.print(f"  {arch['arch']}: {arch['signature']['text']}")
         for check in arch.get("qa_checks", []):
             if not check["passed"]:
                 console.print(f"  {arch['arch']}: QA check {check['name']} failed: expected {check['expected']!r}, "

@@ -11,12 +11,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import stepfunctions
 from chalicelib.aws.stepfunctions import execution_history
+from chalicelib.core.arch import Arch
 from chalicelib.models.build import QACheck, QAReport
 from chalicelib.models.failure import Failure
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.regions import RegionOutcome
 from chalicelib.models.release import run_name
+from chalicelib.models.signature import SignatureStatus, status_of
 from chalicelib.stages.failure import describe, describe_cause, innermost
 from chalicelib.stages.flow import (
     BUILD_STEP_OF_STATE,
@@ -42,10 +44,27 @@ class StageView(BaseModel):
     reason: str = ""
 
 
+class SignatureView(BaseModel):
+    status: SignatureStatus = Field(description="signed (by a trusted key), not-verified (signatures, none that "
+                                                "counts), unsigned, or not-checked (nobody read it)")
+    text: str = Field(description="signed by <fingerprint>, or why not; and for a stream that does not require "
+                                  "signatures, that the commit was released unsigned")
+    signed_by: str | None = None
+    signers: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+    @classmethod
+    def of(cls, record: ReleaseRecord, arch: Arch) -> "SignatureView":
+        check = record.commits[arch].signature
+        found = check.model_dump(include={"signed_by", "signers", "reason"}) if check else {}
+        return cls(status=status_of(check), text=record.signature_note(arch), **found)
+
+
 class ArchView(BaseModel):
     arch: str
     ref: str
     checksum: str
+    signature: SignatureView
     builder: StepStatus = "pending"
     image: StepStatus = "pending"
     qa: StepStatus = "pending"
@@ -98,6 +117,8 @@ class ReleaseSummary(BaseModel):
     failure: str | None = None
     metadata_url: str | None = None
     execution_arn: str
+    signatures_required: bool | None = Field(default=None, description="whether the stream required signed "
+                                                                       "commits; None: not recorded")
 
     @classmethod
     def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
@@ -205,9 +226,11 @@ def _stages(history: list["HistoryEventTypeDef"], run: RunView | None, record: R
 # -- architectures -------------------------------------------------------------------------------
 
 def _arches(history: list["HistoryEventTypeDef"], record: ReleaseRecord) -> list[ArchView]:
+    base = record.regions[0] if record.regions else ""
     arches: dict[str, ArchView] = {arch: ArchView(arch=arch, ref=commit.ref, checksum=commit.checksum,
-                             image_id=(record.images.get(arch) or {}).get(record.regions[0] if record.regions else ""))
-              for arch, commit in sorted(record.commits.items())}
+                                                  signature=SignatureView.of(record, arch),
+                                                  image_id=(record.images.get(arch) or {}).get(base))
+                                   for arch, commit in sorted(record.commits.items())}
     built_earlier = {image.arch for image in record.built_images}
     entered_build = False
     for event in history:

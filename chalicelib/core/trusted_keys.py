@@ -61,7 +61,7 @@ def _key_facts(pile: list) -> dict[str, KeyFacts]:
             for fpr, f in facts.items()}
 
 
-def read_key(armored: str) -> TrustedKey:
+def read_key(armored: str | bytes) -> TrustedKey:
     """A trusted key from its ASCII-armored (or binary) OpenPGP public key.
     Raises ValueError saying what is wrong with it."""
     data = armored.encode() if isinstance(armored, str) else armored

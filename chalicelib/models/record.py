@@ -10,6 +10,7 @@ from chalicelib.models.build import BuiltImage
 from chalicelib.models.marketplace import ProductChange, without_version
 from chalicelib.models.regions import RegionOutcome, missing_regions
 from chalicelib.models.release import ArchCommit
+from chalicelib.models.signature import summary_of
 
 
 class ReleaseStatus(StrEnum):
@@ -69,6 +70,19 @@ class ReleaseRecord(Model):
                                                         "release was, and is again should the run fail")
     marketplace_arches: list[str] = Field(default_factory=list, description="whose Marketplace products the "
                                                                              "release sends a version to")
+    signatures_required: bool | None = Field(default=None, description="whether the stream required its commits "
+                                             "signed by a trusted key when the release was prepared (each commit's "
+                                             "signature says who signed it); None: recorded before signatures "
+                                             "were checked")
+
+    def signature_note(self, arch: Arch) -> str:
+        """Who signed the architecture's commit, or why it is not signed and, where the stream
+        did not require a signature, that it was released unsigned because of that."""
+        check = self.commits[arch].signature
+        note = summary_of(check)
+        if check is not None and not check.verified and self.signatures_required is False:
+            note += f" (released unsigned: stream {self.stream} does not require signatures)"
+        return note
 
     @property
     def missing_regions(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import Announcement, AnnounceTask
+from chalicelib.models.signature import SignatureCheck
 from chalicelib.store import records
 
 CACHE_CONTROL = "public, max-age=60"
@@ -129,15 +130,26 @@ def stream_metadata(task: AnnounceTask, previous: dict, times: dict[str, str]) -
             "metadata": {"last-modified": _timestamp(), "generator": "atomic-release"}}
 
 
+def commit_signature(check: SignatureCheck | None) -> dict:
+    """Who signed an architecture's commit, beside it in the release document (Fedora CoreOS's
+    stream metadata has no field for it); nothing where the signature was not checked."""
+    if check is None:
+        return {}
+    return {"commit-signature": {"verified": check.verified, "signed-by": check.signed_by, "signers": check.signers,
+                                 "reason": check.reason}}
+
+
 def release_document(task: AnnounceTask, previous: dict | None) -> dict:
-    """The release's own metadata, in the shape of Fedora CoreOS's release.json. A fill-in run
-    adds its regions to those the release already had."""
+    """The release's own metadata, in the shape of Fedora CoreOS's release.json, with each
+    commit's signature. A fill-in run adds its regions to those the release already had."""
     previous = previous or {}
     architectures = dict(previous.get("architectures", {}))
     for arch, regions in images_by_arch(task).items():
         earlier = architectures.get(ostree_arch(arch), {}).get("media", {}).get("aws", {}).get("images", {})
         images = {**earlier, **{region: {"image": image_id} for region, image_id in regions.items()}}
-        architectures[ostree_arch(arch)] = {"commit": task.commits[arch].checksum, "media": {"aws": {"images": images}}}
+        architectures[ostree_arch(arch)] = {"commit": task.commits[arch].checksum,
+                                            **commit_signature(task.commits[arch].signature),
+                                            "media": {"aws": {"images": images}}}
     validated = {region.region for region in task.validated}
     missing = {region: why for region, why in previous.get("missing-regions", {}).items() if region not in validated}
     return {"release": task.version, "stream": task.stream, "architectures": architectures,

@@ -43,7 +43,8 @@ def prepare(release: ReleaseInput, execution_arn: str) -> ReleasePlan:
         regions = release.regions_for(stream)
         arches = [arch for arch in stream.marketplace_arches if arch in release.commits]
         claim = records.claim_rerun if release.rerun else records.create
-        claim(release, execution_arn, regions, arches)
+        claim(release, execution_arn, regions, arches, signatures_required=stream.signatures.required)
+        _log_unsigned(stream, release)
         return ReleasePlan(**plan, regions=regions, marketplace=_marketplace_plan(stream, arches, {}))
     earlier = records.get(release.release_id)
     if earlier and earlier.status in ReleaseStatus.FILLABLE and nothing_to_fill_in(stream, earlier):
@@ -55,6 +56,17 @@ def prepare(release: ReleaseInput, execution_arn: str) -> ReleasePlan:
     logger.info("fill-in run", extra={"attempt": release.attempt, "regions": missing, "marketplace": arches})
     return ReleasePlan(**plan, regions=missing, images=record.built_images,
                        marketplace=_marketplace_plan(stream, arches, record.marketplace))
+
+
+def _log_unsigned(stream: Stream, release: ReleaseInput) -> None:
+    """A stream that does not require signatures says which commits it releases unsigned, and why."""
+    if stream.signatures.required:
+        return
+    for arch, commit in sorted(release.commits.items()):
+        if commit.signature is not None and not commit.signature.verified:
+            logger.warning("releasing an unsigned commit: the stream does not require signatures",
+                           extra={"stream": stream.name, "arch": arch, "ref": commit.ref, "commit": commit.checksum,
+                                  "reason": commit.signature.reason})
 
 
 def nothing_to_fill_in(stream: Stream, record: ReleaseRecord) -> bool:

@@ -47,14 +47,15 @@ def get(release_id: str) -> ReleaseRecord | None:
 
 
 def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], marketplace_arches: Sequence[str] = (),
-               created_at: str | None = None) -> ReleaseRecord:
-    """The record of a run that starts the release: RUNNING, nothing made yet."""
+               created_at: str | None = None, signatures_required: bool | None = None) -> ReleaseRecord:
+    """The record of a run that starts the release: RUNNING, nothing made yet; its commits with
+    what detection found of their signatures."""
     now = _now()
     return ReleaseRecord(
         release_id=release.release_id, stream=release.stream, version=release.version,
         trigger=release.trigger, status=ReleaseStatus.RUNNING, execution_arn=execution_arn, commits=release.commits,
         regions=regions, created_at=created_at or now, updated_at=now, missing_arches=list(release.missing_arches),
-        marketplace_arches=list(marketplace_arches), rerun=release.rerun,
+        marketplace_arches=list(marketplace_arches), rerun=release.rerun, signatures_required=signatures_required,
     )
 
 
@@ -76,20 +77,21 @@ def _put_or_find_own(record: ReleaseRecord, condition: str, names: dict | None =
 
 
 def create(release: ReleaseInput, execution_arn: str, regions: list[str],
-           marketplace_arches: Sequence[str] = ()) -> ReleaseRecord:
+           marketplace_arches: Sequence[str] = (), signatures_required: bool | None = None) -> ReleaseRecord:
     """Conditional put: the first execution of a release owns its record; a retry of that
     execution finds its own record and goes on; any other execution is refused."""
-    return _put_or_find_own(new_record(release, execution_arn, regions, marketplace_arches),
+    return _put_or_find_own(new_record(release, execution_arn, regions, marketplace_arches,
+                                       signatures_required=signatures_required),
                             "attribute_not_exists(release_id)")
 
 
 def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
-                marketplace_arches: Sequence[str] = ()) -> ReleaseRecord:
+                marketplace_arches: Sequence[str] = (), signatures_required: bool | None = None) -> ReleaseRecord:
     """A rerun starts a release that ended unreleased again from a fresh record: only a rerun
     newer than the last one that claimed it, only while the release is in such a state."""
     earlier = get(release.release_id)
     record = new_record(release, execution_arn, regions, marketplace_arches,
-                         created_at=earlier.created_at if earlier else None)
+                        created_at=earlier.created_at if earlier else None, signatures_required=signatures_required)
     statuses = {f":ended{i}": status for i, status in enumerate(ReleaseStatus.ENDED_UNRELEASED)}
     return _put_or_find_own(record, f"#status IN ({', '.join(statuses)}) AND "
                                     "(attribute_not_exists(#rerun) OR #rerun < :rerun)",

@@ -3,6 +3,8 @@ served on 127.0.0.1 with local releases behind it."""
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,11 +134,19 @@ class Visit:
         return [url for url in self.requests if not url.startswith(f"{self.base_url}/")]
 
 
-@pytest.fixture
-def visit(browser, dashboard):
+@contextmanager
+def visiting(browser, url: str) -> Iterator[Visit]:
     context = browser.new_context(viewport=LAPTOP)
     page = context.new_page()
     page.set_default_timeout(PATIENCE_MS)
     expect.set_options(timeout=PATIENCE_MS)
-    yield Visit(page, dashboard.url)
-    context.close()
+    try:
+        yield Visit(page, url)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def visit(browser, dashboard):
+    with visiting(browser, dashboard.url) as tab:
+        yield tab

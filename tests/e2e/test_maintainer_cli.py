@@ -136,6 +136,7 @@ class TestFinishedReleases:
         for region in view["regions"]:
             assert all(cell["image_id"] in rows[region["region"]] for cell in region["images"].values())
         assert out.count("marketplace: ") == 2
+        assert "  x86_64: not checked: the signature was not read when the release started\n" in out
         assert re.search(rf"^{finished.succeeded} +release +SUCCEEDED ", out, re.M)
 
     def test_show_of_a_partial_release_warns_of_the_missing_region(self, finished, capsys):

@@ -17,7 +17,7 @@ from chalicelib.aws.clients import client
 from chalicelib.store import records
 from chalicelib.triggers import starter
 from tests.conftest import DEVELOPER_REFS
-from tests.helpers import nothing, release_resources, wait_until
+from tests.helpers import nothing, release_as_detected, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
@@ -100,6 +100,7 @@ def test_a_released_release_shows_every_stage_arch_and_region(runtime, api):
         assert (arch["builder"], arch["image"], arch["qa"]) == ("succeeded", "succeeded", "succeeded")
         assert arch["image_id"] == record.images[arch["arch"]]["us-east-1"]
         assert {c["name"] for c in arch["qa_checks"]} == {"booted-commit", "system-state", "architecture"}
+        assert arch["signature"]["status"] == "not-checked"   # a synthetic commit: no repository to read
     assert [r["region"] for r in view["regions"]] == REGIONS
     for region in view["regions"]:
         assert region["status"] == "validated"
@@ -299,6 +300,48 @@ def commit_all(repo, refs: dict[str, str], version: str) -> dict[str, str]:
     checksums = {arch: repo.commit(ref, version) for arch, ref in refs.items()}
     repo.update_summary()
     return checksums
+
+
+@pytest.fixture
+def signatures_not_required(tmp_path, ostree_repo, served):
+    """The developer stream reading a real repository signed by the tests' key, which it trusts,
+    without requiring signatures."""
+    path = configuration_for(None, "developer", served.url, 2, tmp_path, ostree_repo.trusted_keys)
+    raw = json.loads(path.read_text())
+    raw["streams"]["developer"]["signatures"]["required"] = False
+    path.write_text(json.dumps(raw))
+    with LocalRuntime(config=path) as runtime, Client(app, project_dir=ROOT) as api:
+        yield ostree_repo, runtime, api
+
+
+def test_a_release_shows_who_signed_each_commit_and_which_went_out_unsigned(signatures_not_required, signing_key):
+    repo, runtime, api = signatures_not_required
+    repo.commit(DEVELOPER_REFS["x86_64"], "43.1")
+    repo.commit(DEVELOPER_REFS["arm64"], "43.1", signed=False)
+    repo.update_summary()
+    started = runtime.start_release(release_as_detected("developer"))
+    assert runtime.wait(started.execution_arn).status == "SUCCEEDED"
+
+    record = records.get(started.release_id)
+    assert record.signatures_required is False
+    assert record.commits["x86_64"].signature.signed_by == signing_key.fingerprint
+    assert not record.commits["arm64"].signature.verified
+    status, view = get(api, f"/releases/{started.release_id}")
+    assert status == 200 and view["release"]["signatures_required"] is False
+    signatures = {arch["arch"]: arch["signature"] for arch in view["arches"]}
+    assert signatures["x86_64"] == {"status": "signed", "text": f"signed by {signing_key.fingerprint}",
+                                    "signed_by": signing_key.fingerprint, "signers": [signing_key.fingerprint],
+                                    "reason": f"signed by {signing_key.fingerprint}"}
+    unsigned = "the commit has no detached metadata: it is not signed"
+    assert signatures["arm64"] == {"status": "unsigned", "signers": [], "reason": unsigned,
+                                   "text": f"unsigned: {unsigned} (released unsigned: stream developer does not "
+                                           "require signatures)"}
+    bucket = record.metadata_url.removeprefix("s3://").split("/", 1)[0]
+    document = json.loads(client("s3").get_object(Bucket=bucket, Key="streams/developer/releases/43.1.json")[
+        "Body"].read())
+    assert document["architectures"]["x86_64"]["commit-signature"]["signed-by"] == signing_key.fingerprint
+    assert document["architectures"]["aarch64"]["commit-signature"] == {
+        "verified": False, "signed-by": None, "signers": [], "reason": unsigned}
 
 
 def test_a_maintainer_releases_a_stream_now_whatever_its_cadence(both_streams):

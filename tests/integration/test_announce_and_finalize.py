@@ -261,6 +261,29 @@ def test_the_release_document_names_its_commits_images_and_missing_regions(runti
     }
 
 
+FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
+SIGNED = {"verified": True, "signers": [FINGERPRINT, "89ABCDEF0123456789ABCDEF0123456789ABCDEF"],
+          "signed_by": FINGERPRINT, "reason": f"signed by {FINGERPRINT}"}
+UNSIGNED = {"verified": False, "signers": [], "signed_by": None,
+            "reason": "the commit has no detached metadata: it is not signed"}
+
+
+def test_the_release_document_says_who_signed_each_commit(runtime):
+    task = announce_task()
+    task["arches"][0]["commit"]["signature"] = UNSIGNED   # arm64, of a stream that does not require signatures
+    task["arches"][1]["commit"]["signature"] = SIGNED     # x86_64
+
+    invoke(announce, task)
+
+    architectures = document(RELEASE_KEY)["architectures"]
+    assert architectures["x86_64"]["commit-signature"] == {
+        "verified": True, "signed-by": FINGERPRINT, "signers": SIGNED["signers"], "reason": SIGNED["reason"]}
+    assert architectures["aarch64"]["commit-signature"] == {
+        "verified": False, "signed-by": None, "signers": [], "reason": UNSIGNED["reason"]}
+    # Fedora CoreOS's stream metadata has no field for it: the stream document is unchanged in shape
+    assert "commit-signature" not in json.dumps(document(METADATA_KEY))
+
+
 def test_an_older_release_announced_later_is_indexed_but_moves_nothing(runtime):
     invoke(announce, other_release())
     metadata = document(METADATA_KEY)

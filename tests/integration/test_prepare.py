@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import ConfigError, InvalidReleaseInput, ReleaseExists, ReleaseNotPartial
+from chalicelib.core.observability import logger
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.regions import RegionOutcome
@@ -307,3 +308,58 @@ def test_a_release_recorded_before_marketplace_is_not_offered_to_it_by_a_fill_in
     assert plan["regions"] == [COPY, FAR]
     assert plan["marketplace"] == {"arches": [], "pending": False, "wait_seconds": 600, "products": []}
     assert records.get(RELEASE_ID).marketplace == {}
+
+
+# signatures: the record says who signed each commit
+
+FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
+SIGNED = {"verified": True, "signers": [FINGERPRINT], "signed_by": FINGERPRINT, "reason": f"signed by {FINGERPRINT}"}
+UNSIGNED = {"verified": False, "signers": [], "signed_by": None,
+            "reason": "the commit has no detached metadata: it is not signed"}
+
+
+@pytest.fixture
+def warnings_logged(runtime):
+    """The local runtime silences the tasks' logs; these tests read the warnings."""
+    silenced = logger.log_level
+    logger.setLevel("WARNING")
+    yield
+    logger.setLevel(silenced)
+
+
+def signed_input(signatures: dict[str, dict]) -> dict:
+    release = release_input()
+    for arch, signature in signatures.items():
+        release["commits"][arch]["signature"] = signature
+    return release
+
+
+def test_the_record_keeps_each_commits_signature_as_detection_found_it(runtime):
+    invoke(prepare, prepare_event(signed_input({"x86_64": SIGNED, "arm64": SIGNED})))
+
+    record = records.get(RELEASE_ID)
+    assert {arch: c.signature.model_dump() for arch, c in record.commits.items()} == {a: SIGNED for a in ARCHES}
+    assert record.signatures_required is True
+    assert record.signature_note("x86_64") == f"signed by {FINGERPRINT}"
+
+
+def test_a_stream_without_required_signatures_records_and_logs_why_a_commit_went_unsigned(
+        runtime, streams_config, caplog, warnings_logged):
+    streams_config(lambda raw: raw["streams"][STREAM].update(signatures={"required": False, "keys": []}))
+
+    invoke(prepare, prepare_event(signed_input({"x86_64": SIGNED, "arm64": UNSIGNED})))
+
+    record = records.get(RELEASE_ID)
+    assert record.signatures_required is False
+    assert record.commits["arm64"].signature.reason == UNSIGNED["reason"]
+    assert record.signature_note("arm64") == (f"unsigned: {UNSIGNED['reason']} "
+                                              f"(released unsigned: stream {STREAM} does not require signatures)")
+    assert record.signature_note("x86_64") == f"signed by {FINGERPRINT}"
+    unsigned = [entry for entry in caplog.records if entry.getMessage().startswith("releasing an unsigned commit")]
+    assert [(entry.arch, entry.reason) for entry in unsigned] == [("arm64", UNSIGNED["reason"])]
+
+
+def test_a_commit_whose_signature_nobody_checked_says_so(runtime):
+    invoke(prepare, prepare_event())
+
+    assert records.get(RELEASE_ID).signature_note("arm64").startswith("not checked: ")

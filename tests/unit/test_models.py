@@ -17,6 +17,7 @@ from chalicelib.models.poll import PollState
 from chalicelib.models.prepare import ReleasePlan
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import PlannedArch, ReleaseInput, execution_name
+from chalicelib.models.signature import SignatureCheck, status_of, summary_of
 from chalicelib.store import records
 
 CHECKSUM = "a" * 64
@@ -239,3 +240,19 @@ def test_a_poll_state_document_keeps_its_shape_and_takes_defaults_for_keys_it_la
     head = {**document["heads"]["ref"], "signature": None, "trust": None}
     assert state.model_dump(mode="json") == {**document, "heads": {"ref": head}, "released_version": None,
                                              "released_arches": []}
+
+
+FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
+
+
+@pytest.mark.parametrize("check, status, summary", [
+    (SignatureCheck(verified=True, signers=[FINGERPRINT], signed_by=FINGERPRINT, reason=f"signed by {FINGERPRINT}"),
+     "signed", f"signed by {FINGERPRINT}"),
+    (SignatureCheck(verified=False, signers=[FINGERPRINT], reason="signature 1 is by X, which is not trusted"),
+     "not-verified", "not verified: signature 1 is by X, which is not trusted"),
+    (SignatureCheck(verified=False, reason="the commit has no detached metadata: it is not signed"),
+     "unsigned", "unsigned: the commit has no detached metadata: it is not signed"),
+    (None, "not-checked", "not checked: the signature was not read when the release started"),
+])
+def test_a_signature_says_in_one_line_who_signed_or_why_not(check, status, summary):
+    assert (status_of(check), summary_of(check)) == (status, summary)

@@ -13,11 +13,12 @@
     "finalize"];
   // Release, execution, stage, step, region, image and change set statuses, by the colour they get.
   const TONES = {
-    ok: ["SUCCEEDED", "succeeded", "validated", "published", "copied", "available"],
+    ok: ["SUCCEEDED", "succeeded", "validated", "published", "copied", "available", "signed"],
     live: ["RUNNING", "running", "copying", "PREPARING", "APPLYING", "WAITING", "PUBLISHED"],
-    warn: ["PARTIAL", "MARKETPLACE_FAILED", "skipped", "CANCELLED", "OVERDUE"],
+    warn: ["PARTIAL", "MARKETPLACE_FAILED", "skipped", "CANCELLED", "OVERDUE", "unsigned", "not-verified"],
     bad: ["FAILED", "failed", "TIMED_OUT", "ABORTED", "error", "deregistered"],
-    idle: ["RETIRED", "pending", "not-run", "planned", "ready", "built-earlier", "NOT_SENT", "UNKNOWN"],
+    idle: ["RETIRED", "pending", "not-run", "planned", "ready", "built-earlier", "NOT_SENT", "UNKNOWN",
+      "not-checked"],
   };
   const TONE_OF = new Map(Object.entries(TONES).flatMap(([tone, names]) => names.map((name) => [name, tone])));
 
@@ -361,6 +362,9 @@
         fact("Architectures", (release.arches || []).join(", ") || "none",
           (release.missing_arches || []).length ? ` (without ${release.missing_arches.join(", ")})` : ""),
         fact("Regions", String((release.regions || []).length)),
+        typeof release.signatures_required === "boolean" ? fact("Signatures", h("span",
+          { "data-testid": "signatures-required" }, release.signatures_required ? "required by the stream"
+            : "not required by the stream")) : null,
         release.metadata_url ? fact("Stream metadata", mono(release.metadata_url, null, true)) : null),
       release.failure ? h("p", { class: "failure", "data-testid": "failure" }, release.failure) : null,
       missing.length ? h("div", { class: "missing", "data-testid": "missing-regions" },
@@ -399,6 +403,15 @@
     check.passed ? null : h("span", { class: "check-detail" }, `: expected ${check.expected}, got ${check.actual}`))));
   }
 
+  // "signed by <fingerprint>", or why the commit is not signed by a trusted key.
+  function signatureCell(arch) {
+    const signature = arch.signature || { status: "not-checked", text: "not checked" };
+    const signedBy = signature.status === "signed" && signature.signed_by;
+    return h("td", { class: `signature tone-${tone(signature.status)}`, "data-testid": "signature",
+      "data-arch": arch.arch, "data-status": signature.status, title: signature.text },
+    signedBy ? ["signed by ", mono(signature.signed_by, null, true)] : signature.text);
+  }
+
   function archesSection(arches, releaseFailure) {
     if (!arches || !arches.length) return section("arches", "Architectures", h("p", { class: "muted" }, "None."));
     const rows = arches.flatMap((arch) => [
@@ -406,6 +419,7 @@
         h("th", { scope: "row" }, arch.arch),
         h("td", {}, path(arch.ref)),
         h("td", {}, mono((arch.checksum || "").slice(0, 12), arch.checksum)),
+        signatureCell(arch),
         h("td", { "data-step": "builder" }, badge(arch.builder)),
         h("td", { "data-step": "image" }, badge(arch.image)),
         h("td", { "data-step": "qa" }, badge(arch.qa)),
@@ -413,11 +427,12 @@
         h("td", {}, qaChecks(arch.qa_checks))),
       // The release's own failure sentence is shown above already.
       arch.failure && arch.failure !== releaseFailure ? h("tr", { class: "arch-failure" },
-        h("td", { colspan: 8, class: "failure-cell", "data-testid": "arch-failure", "data-arch": arch.arch },
+        h("td", { colspan: 9, class: "failure-cell", "data-testid": "arch-failure", "data-arch": arch.arch },
           arch.failure)) : null,
     ]);
     return section("arches", "Architectures",
-      table({ class: "arches" }, ["Arch", "Ref", "Commit", "Builder", "Image", "QA", "Image id", "QA checks"], rows));
+      table({ class: "arches" }, ["Arch", "Ref", "Commit", "Signature", "Builder", "Image", "QA", "Image id",
+        "QA checks"], rows));
   }
 
   function matrixSection(regions, arches) {
