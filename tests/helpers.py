@@ -11,10 +11,7 @@ from atomic_release.local import patches
 from atomic_release.local.runtime import ACCOUNT, APP_NAME, HANG_GUARD_S, LocalRuntime
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
-from chalicelib.core.config import load_streams
 from chalicelib.core.tags import RELEASE
-from chalicelib.models.release import ArchCommit, ReleaseInput
-from chalicelib.ostree.repository import Repository
 
 
 def _tagged(release_id: str) -> list[dict]:
@@ -127,18 +124,3 @@ def waiting_executions(region: str):
         raise AssertionError("the execution sent no task token")
 
     return start
-
-
-
-def release_as_detected(stream_name: str, trigger: str = "poller") -> ReleaseInput:
-    """The release of the stream's newest commits, each with its signature judged against the
-    stream's keys, as detection hands it to the starter."""
-    stream = load_streams().stream(stream_name)
-    repository = Repository(stream.repo_url, trust=stream.signatures.trust)
-    heads = repository.refs([stream.refs[arch] for arch in stream.arches])
-    read = {arch: repository.commit(heads[stream.refs[arch]].checksum) for arch in stream.arches}
-    versions = {commit.version for commit in read.values()}
-    assert len(versions) == 1 and None not in versions, f"the refs are at versions {versions}"
-    commits = {arch: ArchCommit(ref=stream.refs[arch], checksum=commit.checksum, timestamp=commit.timestamp,
-                                signature=repository.signature(commit.checksum)) for arch, commit in read.items()}
-    return ReleaseInput(stream=stream_name, version=versions.pop(), commits=commits, trigger=trigger)

@@ -12,9 +12,9 @@ from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
 from atomic_release.local.runtime import LocalRuntime
+from chalicelib.triggers import detect
 from tests.browser.conftest import visiting
 from tests.conftest import DEVELOPER_REFS
-from tests.helpers import release_as_detected
 
 pytestmark = pytest.mark.browser
 UNSIGNED = "the commit has no detached metadata: it is not signed"
@@ -34,7 +34,8 @@ def released(tmp_path_factory, ostree_available, chromium_executable, signing_ke
         raw["streams"]["developer"]["signatures"]["required"] = False
         config.write_text(json.dumps(raw))
         with LocalRuntime(config=config) as runtime:
-            started = runtime.start_release(release_as_detected("developer"))
+            started = detect.poll("developer")
+            assert started.outcome == "started", started.reason
             assert runtime.wait(started.execution_arn).status == "SUCCEEDED"
             with ServedApp() as served:
                 yield served.url, started.release_id

@@ -15,9 +15,9 @@ from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.store import records
-from chalicelib.triggers import starter
+from chalicelib.triggers import detect, starter
 from tests.conftest import DEVELOPER_REFS
-from tests.helpers import nothing, release_as_detected, release_resources, wait_until
+from tests.helpers import nothing, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
@@ -319,7 +319,8 @@ def test_a_release_shows_who_signed_each_commit_and_which_went_out_unsigned(sign
     repo.commit(DEVELOPER_REFS["x86_64"], "43.1")
     repo.commit(DEVELOPER_REFS["arm64"], "43.1", signed=False)
     repo.update_summary()
-    started = runtime.start_release(release_as_detected("developer"))
+    started = detect.poll("developer")
+    assert started.outcome == "started", started.reason
     assert runtime.wait(started.execution_arn).status == "SUCCEEDED"
 
     record = records.get(started.release_id)
