@@ -41,18 +41,27 @@ def upper_fingerprint(fingerprint: str | None) -> str:
     return (fingerprint or "").replace(" ", "").upper()
 
 
+def _issued_by(signature, fingerprint: str) -> bool:
+    issuer = upper_fingerprint(signature.issuer_fingerprint or signature.issuer_key_id)
+    return bool(issuer) and fingerprint.endswith(issuer)
+
+
 def _key_facts(pile: list) -> dict[str, KeyFacts]:
     facts: dict[str, dict] = {}
     current: dict | None = None
+    primary = ""
     for packet in pile:
         if packet.tag in _KEY_PACKETS:
+            primary = primary or upper_fingerprint(packet.fingerprint)
             current = facts.setdefault(upper_fingerprint(packet.fingerprint), {
                 "created": packet.key_created, "signed": None, "validity": None, "flags": None, "revoked": False})
         elif packet.tag == Tag.Signature and current is not None:
             if packet.signature_type in _REVOCATIONS:
                 current["revoked"] = True
-            elif packet.signature_type in _BINDINGS and (current["signed"] is None
-                                                          or packet.signature_created >= current["signed"]):
+            # only the key's own signatures say what it may do and until when: another key's
+            # certification of its user ID carries neither its flags nor its expiry
+            elif packet.signature_type in _BINDINGS and _issued_by(packet, primary) and (
+                    current["signed"] is None or packet.signature_created >= current["signed"]):
                 current.update(signed=packet.signature_created, validity=packet.key_validity_period,
                                flags=packet.key_flags)
     return {fpr: KeyFacts(fingerprint=fpr, revoked=f["revoked"],

@@ -164,6 +164,15 @@ def test_a_signature_by_an_untrusted_key_is_refused_naming_that_key(ostree_repo,
     assert found.reason == f"signature 1 is by {other_key.fingerprint}, which is not trusted"
 
 
+def test_without_trusted_keys_nothing_is_verified_but_the_signers_are_listed(ostree_repo, served, signing_key):
+    checksum = ostree_repo.commit(REF, "41.1")
+
+    found = read(served, Trust(), checksum)
+
+    assert not found.verified and found.signers == [signing_key.fingerprint]
+    assert found.reason == f"no trusted key was given; signature 1 is by {signing_key.fingerprint}, which is not trusted"
+
+
 def test_a_signing_subkey_signs_for_its_primary_key(ostree_repo, served, scratch_keys):
     key = scratch_keys(key_with_subkey, "subkeyed", "ed25519", "sign")
     checksum = ostree_repo.commit(REF, "41.1", signed=False)
@@ -195,6 +204,30 @@ def test_a_key_that_expired_after_signing_is_refused_though_sequoia_accepts_it(o
     assert [valid.certificate.upper() for valid in accepted.valid_sigs] == [key.fingerprint]
     assert not found.verified and found.signers == [key.fingerprint]
     assert found.reason == f"signature 1 is by trusted key {key.fingerprint}, which expired on 2024-01-02"
+
+
+def certified_by(key: SigningKey, certifier: SigningKey) -> str:
+    """``key``'s public key with ``certifier``'s certification of its user ID, as a key signed by
+    others (a distribution key signed by its developers) is published."""
+    gpg(certifier.homedir, "--import", input_file(certifier.homedir, "certified.asc", key.public))
+    gpg(certifier.homedir, "--quick-sign-key", key.fingerprint)
+    return gpg(certifier.homedir, "--armor", "--export", key.fingerprint)
+
+
+def test_a_key_certified_by_another_keeps_its_own_usage_and_expiry(ostree_repo, served, signing_key, scratch_keys):
+    # the expired key signed on 2024-01-01; the other key certified it later that day, with no
+    # expiry and no key flags of its own: only the key's self-signatures say what it may do
+    expired = scratch_keys(generate_key, name="certified expired", expires="1d", faked_time="20240101T000000")
+    certifier_then = scratch_keys(generate_key, name="certifier", expires="never", faked_time="20240101T120000")
+    certifier_now = scratch_keys(generate_key, name="certifier", expires="never")
+    current, expiring = ostree_repo.commit(REF, "41.1"), ostree_repo.commit(REF, "41.2", signed=False)
+    ostree_repo.sign(expiring, expired)
+
+    found = read(served, trusting(certified_by(signing_key, certifier_now)), current)
+    refused = read(served, trusting(certified_by(expired, certifier_then)), expiring)
+
+    assert found.verified and found.signed_by == signing_key.fingerprint
+    assert refused.reason == f"signature 1 is by trusted key {expired.fingerprint}, which expired on 2024-01-02"
 
 
 def test_a_key_revoked_after_signing_is_refused(ostree_repo, served, scratch_keys):
