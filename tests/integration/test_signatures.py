@@ -44,13 +44,18 @@ def shown_fingerprint(key: SigningKey) -> str:
     return shown.group(1).replace(" ", "")
 
 
-def key_with_subkey(homedir: Path, name: str, subkey: str, usage: str) -> SigningKey:
-    """A primary key that may only certify, with one subkey of ``usage`` (sign, encr)."""
+def certifying_key(homedir: Path, name: str, subkey: tuple[str, str] | None = None, subkey_expires: str = "1y",
+                   faked_time: str | None = None) -> SigningKey:
+    """A primary key that may only certify, with one subkey (algorithm, usage: sign, encr) if
+    given; ``faked_time`` as generate_key's."""
     homedir.mkdir(mode=0o700, parents=True)
-    gpg(homedir, "--quick-gen-key", f"{name} <{name}@example.invalid>", "ed25519", "cert", "1y")
+    if faked_time:
+        (homedir / "gpg.conf").write_text(f"faked-system-time {faked_time}\n")
+    gpg(homedir, "--quick-gen-key", f"{name} <{name}@example.invalid>", "ed25519", "cert", "never")
     fingerprint = re.search(r"^fpr:(?:[^:]*:){8}([0-9A-F]+):", gpg(homedir, "--list-keys", "--with-colons"),
                             re.MULTILINE).group(1)
-    gpg(homedir, "--quick-add-key", fingerprint, subkey, usage, "1y")
+    if subkey:
+        gpg(homedir, "--quick-add-key", fingerprint, *subkey, subkey_expires)
     return SigningKey(homedir=homedir, fingerprint=fingerprint)
 
 
@@ -60,6 +65,17 @@ def revoked_public(key: SigningKey) -> str:
     revocation = gpg(key.homedir, "--armor", "--gen-revoke", key.fingerprint, answers="y\n0\n\ny\n")
     gpg(key.homedir, "--import", input_file(key.homedir, "revocation.asc", revocation))
     return gpg(key.homedir, "--armor", "--export", key.fingerprint)
+
+
+def ostree_verdict(repo: OstreeRepo, checksum: str, public: str) -> str:
+    """What ostree itself (gpg, through gpgme) says of the commit's signatures, trusting ``public``."""
+    remote = f"trusting{len(list(repo.path.glob('*.asc')))}"
+    keyring = input_file(repo.path, f"{remote}.asc", public)
+    subprocess.run([require_ostree_cli(), f"--repo={repo.path}", "remote", "add", f"--gpg-import={keyring}", remote,
+                    "http://127.0.0.1:9/"], check=True, capture_output=True, timeout=60)
+    shown = subprocess.run([require_ostree_cli(), f"--repo={repo.path}", "show", f"--gpg-verify-remote={remote}",
+                            checksum], check=True, capture_output=True, text=True, timeout=60)
+    return shown.stdout
 
 
 def input_file(directory: Path, name: str, text: str) -> str:
@@ -174,7 +190,7 @@ def test_without_trusted_keys_nothing_is_verified_but_the_signers_are_listed(ost
 
 
 def test_a_signing_subkey_signs_for_its_primary_key(ostree_repo, served, scratch_keys):
-    key = scratch_keys(key_with_subkey, "subkeyed", "ed25519", "sign")
+    key = scratch_keys(certifying_key, "subkeyed", ("ed25519", "sign"))
     checksum = ostree_repo.commit(REF, "41.1", signed=False)
     ostree_repo.sign(checksum, key)
     issuer = Sig.from_bytes(detached_signatures(ostree_repo.object_path(checksum, "commitmeta").read_bytes())[0])
@@ -199,11 +215,26 @@ def test_a_key_that_expired_after_signing_is_refused_though_sequoia_accepts_it(o
     found = read(served, trusting(key), checksum)
 
     assert signature.created.year == 2024
+    assert "BAD signature" in ostree_verdict(ostree_repo, checksum, key.public)
     accepted = verify(bytes=ostree_repo.object_path(checksum).read_bytes(), store=lambda _ids: [cert],
                       signature=signature)
     assert [valid.certificate.upper() for valid in accepted.valid_sigs] == [key.fingerprint]
     assert not found.verified and found.signers == [key.fingerprint]
     assert found.reason == f"signature 1 is by trusted key {key.fingerprint}, which expired on 2024-01-02"
+
+
+def test_a_signing_subkey_that_expired_after_signing_is_refused(ostree_repo, served, scratch_keys):
+    key = scratch_keys(certifying_key, "subkey expired", ("ed25519", "sign"), subkey_expires="1d",
+                       faked_time="20240101T000000")
+    checksum = ostree_repo.commit(REF, "41.1", signed=False)
+    ostree_repo.sign(checksum, key)
+    subkey = Sig.from_bytes(detached_signatures(ostree_repo.object_path(checksum, "commitmeta").read_bytes())[0])
+
+    found = read(served, trusting(key), checksum)
+
+    assert not found.verified and found.signers == [key.fingerprint]
+    assert found.reason == (f"signature 1 is by trusted key {key.fingerprint}, whose signing subkey "
+                            f"{subkey.issuer_fingerprint.upper()} expired on 2024-01-02")
 
 
 def certified_by(key: SigningKey, certifier: SigningKey) -> str:
@@ -344,7 +375,11 @@ def _secret(key: SigningKey) -> str:
 
 
 def _encryption_only(key: SigningKey, keys) -> str:
-    return keys(key_with_subkey, "encrypts", "cv25519", "encr").public
+    return keys(certifying_key, "encrypts", ("cv25519", "encr")).public
+
+
+def _certification_only(key: SigningKey, keys) -> str:
+    return keys(certifying_key, "certifies").public
 
 
 def _two_keys(key: SigningKey, keys) -> str:
@@ -354,8 +389,9 @@ def _two_keys(key: SigningKey, keys) -> str:
 @pytest.mark.parametrize(("make", "reason"), [
     (lambda key, _keys: _secret(key), r"keys\[1\] is a secret key: give the public key only"),
     (_encryption_only, r"keys\[1\] key [0-9A-F]{40} has no key that may sign"),
+    (_certification_only, r"keys\[1\] key [0-9A-F]{40} has no key that may sign"),
     (_two_keys, r"keys\[1\] holds 2 keys: give one key per entry"),
-], ids=["secret-key", "no-signing-capable-key", "two-keys-in-one-entry"])
+], ids=["secret-key", "encryption-subkey-only", "certification-only", "two-keys-in-one-entry"])
 def test_a_key_that_cannot_be_trusted_is_refused_at_load_naming_stream_and_key(tmp_path, scratch_keys, make, reason):
     good = scratch_keys(generate_key, name="good key")
     bad = make(good, scratch_keys)
