@@ -24,6 +24,7 @@ class KeyFacts:
     expires: datetime | None
     revoked: bool
     may_sign: bool
+    bound_since: datetime | None = None   # its earliest self-signature: Sequoia checks nothing signed before
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,19 @@ def _key_facts(pile: list) -> dict[str, KeyFacts]:
         if packet.tag in _KEY_PACKETS:
             primary = primary or upper_fingerprint(packet.fingerprint)
             current = facts.setdefault(upper_fingerprint(packet.fingerprint), {
-                "created": packet.key_created, "signed": None, "validity": None, "flags": None, "revoked": False})
+                "created": packet.key_created, "signed": None, "first": None, "validity": None, "flags": None,
+                "revoked": False})
         elif packet.tag == Tag.Signature and current is not None:
             if packet.signature_type in _REVOCATIONS:
                 current["revoked"] = True
             # only the key's own signatures say what it may do and until when: another key's
             # certification of its user ID carries neither its flags nor its expiry
-            elif packet.signature_type in _BINDINGS and _issued_by(packet, primary) and (
-                    current["signed"] is None or packet.signature_created >= current["signed"]):
-                current.update(signed=packet.signature_created, validity=packet.key_validity_period,
-                               flags=packet.key_flags)
-    return {fpr: KeyFacts(fingerprint=fpr, revoked=f["revoked"],
+            elif packet.signature_type in _BINDINGS and _issued_by(packet, primary):
+                created = packet.signature_created
+                current["first"] = min(current["first"] or created, created)
+                if current["signed"] is None or created >= current["signed"]:
+                    current.update(signed=created, validity=packet.key_validity_period, flags=packet.key_flags)
+    return {fpr: KeyFacts(fingerprint=fpr, revoked=f["revoked"], bound_since=f["first"],
                           expires=f["created"] + f["validity"] if f["validity"] else None,
                           may_sign=bool(f["flags"] and f["flags"].signing))
             for fpr, f in facts.items()}

@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -235,6 +236,29 @@ def test_a_signing_subkey_that_expired_after_signing_is_refused(ostree_repo, ser
     assert not found.verified and found.signers == [key.fingerprint]
     assert found.reason == (f"signature 1 is by trusted key {key.fingerprint}, whose signing subkey "
                             f"{subkey.issuer_fingerprint.upper()} expired on 2024-01-02")
+
+
+def test_a_signature_older_than_an_extended_keys_self_signature_is_refused_saying_why(ostree_repo, served, scratch_keys):
+    key = scratch_keys(generate_key, name="extended", expires="1d", faked_time="20240101T000000")
+    checksum = ostree_repo.commit(REF, "41.1", signed=False)
+    ostree_repo.sign(checksum, key)
+    expired = key.public
+    (key.homedir / "gpg.conf").unlink()   # back to today, to extend it
+    gpg(key.homedir, "--quick-set-expire", key.fingerprint, "1y")
+
+    extended = gpg(key.homedir, "--armor", "--export", key.fingerprint)
+
+    refused = read(served, trusting(expired), checksum)
+    found = read(served, trusting(extended), checksum)
+
+    assert refused.reason.endswith("which expired on 2024-01-02")
+    assert "Good signature" in ostree_verdict(ostree_repo, checksum, extended)
+    # gpg replaced the key's only self-signature: Sequoia, judging the key as it was on 2024-01-01,
+    # finds none then and cannot check the signature; the reason says so, not "does not match"
+    assert not found.verified and found.signers == [key.fingerprint]
+    assert found.reason == (f"signature 1 by trusted key {key.fingerprint} cannot be checked: it was made on "
+                            f"2024-01-01, before the key's earliest self-signature ({datetime.now(UTC):%Y-%m-%d}) in the "
+                            "trusted copy; trust a copy that keeps the key's older self-signatures, or sign again")
 
 
 def certified_by(key: SigningKey, certifier: SigningKey) -> str:
