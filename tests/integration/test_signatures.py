@@ -23,6 +23,7 @@ from chalicelib.ostree.repository import Repository
 from chalicelib.ostree.signatures import check, detached_signatures
 from tests.conftest import require_gpg_cli, require_ostree_cli
 from tests.detached_metadata import SIGNATURES_KEY, detached_metadata, signed_with
+from tests.fuzzing import mutated
 
 REF = "fedora/x86_64/coreos/stable"
 _FINGERPRINT_LINE = re.compile(r"^\s+((?:[0-9A-F]{4}\s+){9}[0-9A-F]{4})$", re.MULTILINE)
@@ -434,24 +435,6 @@ def real_commit(tmp_path_factory, signing_key):
     repo = OstreeRepo(tmp_path_factory.mktemp("fuzzed") / "repo", signing_key)
     checksum = repo.commit(REF, "41.1")
     return repo.object_path(checksum).read_bytes(), repo.object_path(checksum, "commitmeta").read_bytes()
-
-
-@st.composite
-def mutated(draw, original: bytes) -> bytes:
-    """``original`` with a few bytes flipped, inserted, removed, or cut off."""
-    data = bytearray(original)
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        change = draw(st.sampled_from(["flip", "insert", "delete", "cut"]))
-        if change == "flip" and data:
-            data[at] ^= draw(st.integers(1, 255))
-        elif change == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif change == "delete":
-            del data[at:at + draw(st.integers(1, 8))]
-        else:
-            del data[at:]
-    return bytes(data)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
