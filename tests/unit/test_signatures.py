@@ -7,13 +7,15 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pysequoia import ArmorKind, armor
 
 from chalicelib.core.config import DEFAULT_CONFIG, StreamsConfig, load_streams
 from chalicelib.core.errors import ConfigError, UnreadableSignatures
-from chalicelib.core.trusted_keys import Trust
+from chalicelib.core.trusted_keys import Trust, read_key
 from chalicelib.models.signature import SignatureCheck
 from chalicelib.ostree.signatures import check, detached_signatures
 from tests.detached_metadata import SIGNATURES_KEY, detached_metadata, signed_with
+from tests.fuzzing import mutated
 
 FUZZ = settings(max_examples=200, deadline=None)
 # the start of a version 4 signature packet (binary document, EdDSA, SHA-256) with its hashed
@@ -61,6 +63,43 @@ def test_the_placeholder_key_is_read_with_its_fingerprint_and_may_sign():
     assert len(key.fingerprint) == 40 and key.fingerprint == key.fingerprint.upper()
     assert key.may_sign
     assert placeholder_trust().holding(key.fingerprint[-16:]) == (key, key.keys[key.fingerprint])
+
+
+_PLACEHOLDER = _placeholder_key()
+
+
+@FUZZ
+@given(key=st.one_of(mutated(_PLACEHOLDER.encode()), mutated(bytes(placeholder_trust().keys[0].cert))))
+def test_a_damaged_key_is_read_or_refused_only_with_a_value_error(key):
+    try:
+        trusted = read_key(key)
+    except ValueError as refused:
+        assert str(refused)
+    else:
+        assert trusted.may_sign and len(trusted.fingerprint) == 40
+
+
+def _placeholder_packets() -> bytes:
+    return bytes(placeholder_trust().keys[0].cert)
+
+
+def test_a_key_followed_by_a_packet_of_an_unknown_tag_loads_as_sequoia_reads_it(tmp_path):
+    # a packet of tag 60 (private or experimental use), which Sequoia and gpg skip
+    armored = armor(_placeholder_packets() + bytes([0xC0 | 60, 2]) + b"ab", ArmorKind.PublicKey)
+
+    signatures = load_with_signatures(tmp_path, {"required": True, "keys": [armored]}).stream("developer").signatures
+
+    assert [key.fingerprint for key in signatures.trust.keys] == [key.fingerprint for key in placeholder_trust().keys]
+
+
+def test_a_key_whose_self_signature_has_an_unknown_type_is_refused_as_unable_to_sign(tmp_path):
+    packets = _placeholder_packets()
+    positive_certification = bytes.fromhex("c2900413")   # the self-signature's header, version and type
+    armored = armor(packets.replace(positive_certification, positive_certification[:-1] + b"\x26"), ArmorKind.PublicKey)
+
+    with pytest.raises(ConfigError, match=r"streams\.developer\.signatures: Value error, keys\[0\] key [0-9A-F]{40} "
+                                          r"has no key that may sign"):
+        load_with_signatures(tmp_path, {"required": True, "keys": [armored]})
 
 
 def test_missing_metadata_says_the_commit_is_not_signed():
