@@ -452,3 +452,29 @@ def test_a_mutated_commitmeta_is_read_or_refused_and_never_verifies_another_sign
     assert signatures is None or all(isinstance(s, bytes) for s in signatures)
     assert found.signed_by in (None, signing_key.fingerprint)
     assert found.verified == (found.signed_by is not None)
+
+
+def test_a_commits_signature_costs_its_commitmeta_once_the_commit_was_read(ostree_repo, served, signing_key):
+    checksum = ostree_repo.commit(REF, "41.1")
+    commitmeta = ostree_repo.object_path(checksum, "commitmeta").stat().st_size
+    reader = Repository(served.url, trust=trusting(signing_key))
+    reader.commit(checksum)
+    before = (served.traffic.requests, served.traffic.body_bytes)
+
+    found = reader.signature(checksum)
+
+    assert found.verified
+    assert (served.traffic.requests - before[0], served.traffic.body_bytes - before[1]) == (1, commitmeta)
+
+
+def test_a_summary_costs_summary_sig_beside_it_and_nothing_more_when_unchanged(ostree_repo, served, signing_key):
+    ostree_repo.commit(REF, "41.1")
+    ostree_repo.update_summary()
+    reader = Repository(served.url, trust=trusting(signing_key))
+
+    first = reader.summary()
+    after_first = served.traffic.requests
+    again = reader.summary(etag=first.etag, last_modified=first.last_modified)
+
+    assert first.signature.verified and after_first == 2
+    assert again.not_modified and served.traffic.requests - after_first == 1
