@@ -24,6 +24,7 @@ class KeyFacts:
     expires: datetime | None
     revoked: bool
     may_sign: bool
+    bound_since: datetime | None = None   # its earliest self-signature: Sequoia checks nothing signed before
 
 
 @dataclass(frozen=True)
@@ -41,21 +42,46 @@ def upper_fingerprint(fingerprint: str | None) -> str:
     return (fingerprint or "").replace(" ", "").upper()
 
 
+def _issued_by(signature, fingerprint: str) -> bool:
+    issuer = upper_fingerprint(signature.issuer_fingerprint or signature.issuer_key_id)
+    return bool(issuer) and fingerprint.endswith(issuer)
+
+
+def _described(packet) -> tuple[Tag, SignatureType | None] | None:
+    """A packet's tag and, for a signature, its type; None where pysequoia cannot name them (a
+    private or unknown tag, an unknown signature type): Sequoia's certificate ignores such packets."""
+    try:
+        tag = packet.tag
+        return tag, packet.signature_type if tag == Tag.Signature else None
+    except Exception:  # noqa: BLE001 - pysequoia raises a plain RuntimeError
+        return None
+
+
 def _key_facts(pile: list) -> dict[str, KeyFacts]:
     facts: dict[str, dict] = {}
     current: dict | None = None
+    primary = ""
     for packet in pile:
-        if packet.tag in _KEY_PACKETS:
+        described = _described(packet)
+        if described is None:
+            continue
+        tag, kind = described
+        if tag in _KEY_PACKETS:
+            primary = primary or upper_fingerprint(packet.fingerprint)
             current = facts.setdefault(upper_fingerprint(packet.fingerprint), {
-                "created": packet.key_created, "signed": None, "validity": None, "flags": None, "revoked": False})
-        elif packet.tag == Tag.Signature and current is not None:
-            if packet.signature_type in _REVOCATIONS:
+                "created": packet.key_created, "signed": None, "first": None, "validity": None, "flags": None,
+                "revoked": False})
+        elif tag == Tag.Signature and current is not None:
+            if kind in _REVOCATIONS:
                 current["revoked"] = True
-            elif packet.signature_type in _BINDINGS and (current["signed"] is None
-                                                          or packet.signature_created >= current["signed"]):
-                current.update(signed=packet.signature_created, validity=packet.key_validity_period,
-                               flags=packet.key_flags)
-    return {fpr: KeyFacts(fingerprint=fpr, revoked=f["revoked"],
+            # only the key's own signatures say what it may do and until when: another key's
+            # certification of its user ID carries neither its flags nor its expiry
+            elif kind in _BINDINGS and _issued_by(packet, primary) and packet.signature_created is not None:
+                created = packet.signature_created
+                current["first"] = min(current["first"] or created, created)
+                if current["signed"] is None or created >= current["signed"]:
+                    current.update(signed=created, validity=packet.key_validity_period, flags=packet.key_flags)
+    return {fpr: KeyFacts(fingerprint=fpr, revoked=f["revoked"], bound_since=f["first"],
                           expires=f["created"] + f["validity"] if f["validity"] else None,
                           may_sign=bool(f["flags"] and f["flags"].signing))
             for fpr, f in facts.items()}
@@ -72,7 +98,7 @@ def read_key(armored: str | bytes) -> TrustedKey:
     if len(certs) != 1:
         raise ValueError(f"holds {len(certs)} keys: give one key per entry")
     packets = list(PacketPile.from_bytes(data))
-    if any(packet.tag in (Tag.SecretKey, Tag.SecretSubkey) for packet in packets):
+    if any(described and described[0] in (Tag.SecretKey, Tag.SecretSubkey) for described in map(_described, packets)):
         raise ValueError("is a secret key: give the public key only")
     cert = certs[0]
     key = TrustedKey(cert=cert, fingerprint=upper_fingerprint(cert.fingerprint), keys=_key_facts(packets))

@@ -79,6 +79,8 @@ def _judge(signed: bytes, raw: bytes, number: int, trust: Trust, now: datetime, 
     if refusal:
         return _Verdict(key.fingerprint, None, f"signature {number} is by trusted key {key.fingerprint}, {refusal}")
     if not _valid(signed, signature, key.cert):
+        if unchecked := _predates_bindings(signature, primary, facts):
+            return _Verdict(key.fingerprint, None, f"signature {number} by trusted key {key.fingerprint} {unchecked}")
         return _Verdict(key.fingerprint, None, f"signature {number} by trusted key {key.fingerprint} does not match "
                                                f"the {what}'s bytes")
     return _Verdict(key.fingerprint, key.fingerprint, f"signed by {key.fingerprint}")
@@ -94,6 +96,20 @@ def _unusable(key: TrustedKey, primary: KeyFacts, facts: KeyFacts, now: datetime
             which = "which" if part is primary else f"whose signing subkey {part.fingerprint}"
             return f"{which} expired on {part.expires:%Y-%m-%d}"
     return None
+
+
+def _predates_bindings(signature: Sig, primary: KeyFacts, facts: KeyFacts) -> str | None:
+    """Why Sequoia, which judges a key as it was when it signed, could not check the signature at
+    all: the trusted copy of the key has no self-signature that old. gpg keeps only the newest
+    self-signature when a key's expiry is changed, so signatures made before an extension are
+    refused here, though ostree (gpg) accepts them."""
+    made = signature.created
+    since = max((part.bound_since for part in (primary, facts) if part.bound_since), default=None)
+    if made is None or since is None or made >= since:
+        return None
+    return (f"cannot be checked: it was made on {made:%Y-%m-%d}, before the key's earliest self-signature "
+            f"({since:%Y-%m-%d}) in the trusted copy; trust a copy that keeps the key's older self-signatures, "
+            f"or sign again")
 
 
 def _valid(signed: bytes, signature: Sig, cert: Cert) -> bool:
