@@ -46,19 +46,24 @@ class _Verdict:
 def check(signed: bytes, metadata: bytes | None, trust: Trust, now: datetime | None = None,
           what: str = "commit") -> SignatureCheck:
     """Whether ``signed`` (a commit object's or summary's bytes) is signed by a trusted key, given
-    its detached metadata (None when there is none). Never raises: every failure is a reason."""
+    its detached metadata (None when there is none). Never raises: every failure is a reason.
+    With no trusted key, nothing verifies, and the reason says so before what was found."""
+    found = _found(signed, metadata, trust, now or datetime.now(UTC), what)
+    if not trust.keys:
+        return found.model_copy(update={"reason": f"no trusted key was given; {found.reason}"})
+    return found
+
+
+def _found(signed: bytes, metadata: bytes | None, trust: Trust, now: datetime, what: str) -> SignatureCheck:
     if metadata is None:
         return SignatureCheck(verified=False, reason=f"the {what} has no detached metadata: it is not signed")
     try:
         signatures = detached_signatures(metadata)
     except UnreadableSignatures as unreadable:
         return SignatureCheck(verified=False, reason=str(unreadable))
-    verdicts = [_judge(signed, raw, n, trust, now or datetime.now(UTC), what) for n, raw in enumerate(signatures, 1)]
+    verdicts = [_judge(signed, raw, n, trust, now, what) for n, raw in enumerate(signatures, 1)]
     signers = list(dict.fromkeys(v.signer for v in verdicts if v.signer))
     good = next((v for v in verdicts if v.signed_by), None)
-    if not trust.keys:
-        return SignatureCheck(verified=False, signers=signers, reason="no trusted key was given; "
-                              + "; ".join(v.reason for v in verdicts))
     if good is not None:
         return SignatureCheck(verified=True, signers=signers, signed_by=good.signed_by, reason=good.reason)
     return SignatureCheck(verified=False, signers=signers, reason="; ".join(v.reason for v in verdicts))

@@ -108,6 +108,13 @@ def test_missing_metadata_says_the_commit_is_not_signed():
     assert check(b"summary", None, placeholder_trust(), what="summary").reason.startswith("the summary has no")
 
 
+def test_without_a_trusted_key_the_reason_says_so_first_whatever_was_found():
+    assert check(b"commit", None, Trust()).reason == (
+        "no trusted key was given; the commit has no detached metadata: it is not signed")
+    assert check(b"commit", b"\x00", Trust()).reason.startswith(
+        "no trusted key was given; the detached metadata does not parse")
+
+
 def test_without_trusted_keys_the_reason_says_so_before_what_each_signature_is():
     metadata = signed_with([SIGNATURE_START + b"\x00" * 40])
 
