@@ -48,7 +48,8 @@ def check(signed: bytes, metadata: bytes | None, trust: Trust, now: datetime | N
     """Whether ``signed`` (a commit object's or summary's bytes) is signed by a trusted key, given
     its detached metadata (None when there is none). Never raises: every failure is a reason.
     With no trusted key, nothing verifies, and the reason says so before what was found."""
-    found = _found(signed, metadata, trust, now or datetime.now(UTC), what)
+    now = now or datetime.now(UTC)
+    found = _found(signed, metadata, trust, now if now.tzinfo else now.replace(tzinfo=UTC), what)
     if not trust.keys:
         return found.model_copy(update={"reason": f"no trusted key was given; {found.reason}"})
     return found

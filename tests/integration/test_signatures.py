@@ -156,6 +156,13 @@ def test_a_good_signature_is_verified_and_names_the_key_as_gpg_shows_it(ostree_r
     assert found.reason == f"signed by {fingerprint}"
 
 
+def test_a_time_without_a_zone_is_taken_as_utc(ostree_repo, signing_key):
+    checksum = ostree_repo.commit(REF, "41.1")
+    signed, metadata = (ostree_repo.object_path(checksum, kind).read_bytes() for kind in ("commit", "commitmeta"))
+
+    assert check(signed, metadata, trusting(signing_key), now=datetime.now()).verified
+
+
 @pytest.mark.parametrize("trusted_first", [False, True], ids=["untrusted-then-trusted", "trusted-then-untrusted"])
 def test_one_trusted_signature_among_two_is_enough(ostree_repo, served, signing_key, other_key, trusted_first):
     order = [signing_key, other_key] if trusted_first else [other_key, signing_key]
