@@ -133,7 +133,6 @@ class Trust:
         return None
 
 
-
 def first_line(error: Exception) -> str:
     """Sequoia's messages carry a Rust backtrace after the first line."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
