@@ -19,7 +19,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.errors import code_of
 from chalicelib.core.arch import ARCHES, ec2_arch, ostree_arch
 from chalicelib.core.tags import ROLE, as_dict
-from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data
+from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data, user_data_text
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -56,7 +56,7 @@ class Fault:
 def guest_user_data(region: str, instance_id: str) -> tuple[str, dict | None]:
     """An instance's user-data, and the atomic-release guest parameters in it (None: not a guest)."""
     encoded = client("ec2", region).describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
+    user_data = user_data_text(base64.b64decode(encoded.get("UserData", {}).get("Value", "")))
     return user_data, read_user_data(user_data)
 
 
