@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from atomic_release.local.guests.compose import ComposedRepo, composed
+from atomic_release.local.guests.signed import signed
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
 from atomic_release.local.signing import SigningKey, generate_key
@@ -38,11 +39,12 @@ def configuration_for(source: str | None, stream: str, repo_url: str, regions: i
 
 
 def for_real_guests(source: str | None, stream: str, repo_url: str, regions: int | None, into: Path,
-                    commits: ComposedRepo) -> Path:
+                    commits: ComposedRepo, trusted_keys: list[str]) -> Path:
     """The stream as real guests release it: the composed commit of this machine's architecture,
-    installed by ostree, first booted by cloud-init. Other architectures are left out: composing
-    and booting them here would need emulation of a second architecture."""
-    path = configuration_for(source, stream, repo_url, regions, into)
+    signed by ``trusted_keys``, installed by ostree, first booted by cloud-init. Other
+    architectures are left out: composing and booting them here would need emulation of a
+    second architecture."""
+    path = configuration_for(source, stream, repo_url, regions, into, trusted_keys)
     raw = json.loads(path.read_text())
     settings = raw["streams"][stream]
     arch = ec2_arch(commits.arch)
@@ -58,11 +60,12 @@ def for_real_guests(source: str | None, stream: str, repo_url: str, regions: int
 
 @contextlib.contextmanager
 def composed_repository(stream: str, regions: int | None, config: str | None) -> Iterator[tuple[Path, str]]:
-    """The bootable test commit (composed once, then cached), served on 127.0.0.1. Yields
-    (configuration path, repository URL)."""
+    """The bootable test commit (composed once, then cached, and signed by the cache's key, which
+    the stream trusts), served on 127.0.0.1. Yields (configuration path, repository URL)."""
     repo = composed(ec2_arch(platform.machine()), log=lambda line: print(line, file=sys.stderr, flush=True))
+    public_key = signed(repo)
     with tempfile.TemporaryDirectory(prefix="atomic-release-") as scratch, RepoServer(repo.repo) as server:
-        yield for_real_guests(config, stream, server.url, regions, Path(scratch), repo), server.url
+        yield for_real_guests(config, stream, server.url, regions, Path(scratch), repo, [public_key]), server.url
 
 
 def build_repository(path: Path, refs: dict[str, str], version: str, signing_key: SigningKey) -> dict[str, str]:

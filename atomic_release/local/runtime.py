@@ -103,7 +103,9 @@ class LocalRuntime:
     poll_s: float = 0.05
     max_history_s: float = 1.0
     guests: Literal["simulated", "qemu"] = "simulated"
-    repo_url: str | None = None   # what real builders pull from (relayed to them when on 127.0.0.1)
+    # what builders pull from: real ones (relayed to them when on 127.0.0.1), and simulated ones,
+    # which read the commit's signature there; None: a synthetic release, read from nowhere
+    repo_url: str | None = None
 
     def __post_init__(self):
         self.config = str(Path(self.config).resolve()) if self.config else None
@@ -120,7 +122,7 @@ class LocalRuntime:
             self.simulator = RealGuests(Path(tempfile.mkdtemp(prefix="atomic-release-guests-")), self.repo_url,
                                         ACCOUNT)
         else:
-            self.simulator = InstanceSimulator(faults=guest_faults)
+            self.simulator = InstanceSimulator(faults=guest_faults, reads_repository=self.repo_url is not None)
         self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])
         self._saved_env: dict[str, str | None] = {}
         self._mock = None

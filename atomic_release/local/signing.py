@@ -48,9 +48,18 @@ def generate_key(homedir: Path, name: str = "atomic-release local signing key", 
         (homedir / "gpg.conf").write_text(f"faked-system-time {faked_time}\n")
     _gpg(homedir, "--passphrase", "", "--quick-gen-key", f"{name} <signing@example.invalid>", "ed25519", "sign",
          expires)
-    fingerprint = next(line.split(":")[9] for line in _gpg(homedir, "--list-secret-keys", "--with-colons").splitlines()
-                       if line.startswith("fpr:"))
-    return SigningKey(homedir=homedir, fingerprint=fingerprint)
+    key = existing_key(homedir)
+    assert key is not None, "gpg made no key"
+    return key
+
+
+def existing_key(homedir: Path) -> SigningKey | None:
+    """The first secret key in ``homedir``, or None where it holds none (or does not exist)."""
+    if not homedir.is_dir():
+        return None
+    listing = _gpg(homedir, "--list-secret-keys", "--with-colons").splitlines()
+    fingerprint = next((line.split(":")[9] for line in listing if line.startswith("fpr:")), None)
+    return SigningKey(homedir=homedir, fingerprint=fingerprint) if fingerprint else None
 
 
 def temporary_key(**options) -> tuple[SigningKey, tempfile.TemporaryDirectory]:

@@ -2,7 +2,9 @@
 
 A builder guest reads its parameters from user-data, writes the commit to its target volume
 (here: remembers which commit the volume holds), reports through its task token and powers
-off. A QA guest boots an image, finds the commit on the image's disk, and reports its checks.
+off. Where the stream's repository is served (a local release, the demo), it first reads the
+commit's signature there, as the real builder's pull does, and refuses one that no key it was
+given made; a synthetic release's commits exist in no repository, and are not read. A QA guest boots an image, finds the commit on the image's disk, and reports its checks.
 Faults make a guest fail, stay silent, or report a failed check."""
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import client
 from chalicelib.aws.errors import code_of
 from chalicelib.core.arch import ARCHES, ec2_arch, ostree_arch
+from chalicelib.core.errors import OstreeError
 from chalicelib.core.tags import ROLE, as_dict
-from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data
+from chalicelib.core.trusted_keys import Trust
+from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data, user_data_text
+from chalicelib.ostree.repository import Repository
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -56,8 +61,24 @@ class Fault:
 def guest_user_data(region: str, instance_id: str) -> tuple[str, dict | None]:
     """An instance's user-data, and the atomic-release guest parameters in it (None: not a guest)."""
     encoded = client("ec2", region).describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    user_data = base64.b64decode(encoded.get("UserData", {}).get("Value", "")).decode()
+    user_data = user_data_text(base64.b64decode(encoded.get("UserData", {}).get("Value", "")))
     return user_data, read_user_data(user_data)
+
+
+def pull_refusal(params: dict) -> str | None:
+    """Why a builder pulling with gpg-verify would refuse its commit, read from the repository
+    with the keys it was given; None when it would pull it (or does not verify)."""
+    if not params.get("verify_signatures", True):
+        return None
+    name = f"{params['ref']} {params['commit']}"
+    try:
+        found = Repository(params["repo_url"], trust=Trust.of(params.get("trusted_keys") or [])).signature(
+            params["commit"])
+    except OstreeError as error:
+        return f"ostree pull {name} from {params['repo_url']} failed: {error}"
+    if found.verified:
+        return None
+    return f"the signature of {name} did not verify against the stream's trusted keys: {found.reason}"
 
 
 def image_volume(region: str, image_id: str) -> str:
@@ -72,6 +93,7 @@ def image_volume(region: str, image_id: str) -> str:
 @dataclass
 class InstanceSimulator:
     faults: list[Fault] = field(default_factory=list)
+    reads_repository: bool = False   # builders read the served repository for the commit's signature
     disk_contents: dict[str, str] = field(default_factory=dict)
     unheard_reports: list[str] = field(default_factory=list)
     _launches: list[tuple[str, str]] = field(default_factory=list)
@@ -138,6 +160,8 @@ class InstanceSimulator:
             sfn.send_task_failure(taskToken=params["task_token"], error="BuilderFailed",
                                   cause=f"ostree pull {params['ref']} from {params['repo_url']} failed: "
                                         "error: Server returned HTTP 404 (last lines of the builder's log)")
+        elif self.reads_repository and (refusal := pull_refusal(params)):
+            sfn.send_task_failure(taskToken=params["task_token"], error="BuilderFailed", cause=refusal)
         else:
             volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
                              if m["DeviceName"] == params["target_device"] == TARGET_DEVICE)

@@ -1,12 +1,15 @@
 """The contract between the pipeline and the guests it launches: the user-data that carries a
 guest's parameters and its script (``scripts/``).
 
-The builder's user-data is a shell script (the builder OS runs it through cloud-init). The QA
+The builder's user-data is a shell script, gzip-compressed (the builder OS runs it through
+cloud-init, which reads compressed user-data: EC2 takes 16 KB at most, and the script with a
+stream's trusted keys is larger). The QA
 guest's is in the form the new image understands: an Ignition config, or a cloud-init script.
 Either way the QA script runs from a timer, after boot, because it waits for boot to finish.
 Every form carries the parameters as one JSON document, which the local simulator reads."""
 
 import base64
+import gzip
 import hashlib
 import json
 import re
@@ -26,17 +29,19 @@ QA_SCRIPT_PATH = "/var/lib/atomic-release/qa"
 PARAMS_PATH = "/etc/atomic-release/params.json"
 QA_DELAY_SECONDS = 20
 DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
+USER_DATA_LIMIT = 16 * 1024  # EC2's, on the raw bytes before base64
 _BUILDER_COMMON_TOOLS = ("curl", "sed", "tr", "awk", "readlink", "head", "tail", "cut", "cat", "seq", "sleep", "mkdir",
                          "mktemp", "rm", "touch", "sync", "mount", "umount", "partx", "shutdown", "poweroff")
 _BUILDER_METHOD_TOOLS = {
-    "ostree": ("ostree", "sgdisk", "mkfs.fat", "mkfs.ext4", "mkfs.xfs", "grub-mkimage", "mmd", "mcopy"),
+    # ostree verifies signatures through gpgme, which runs the gpg it finds on PATH through gpgconf
+    "ostree": ("ostree", "gpg", "gpgconf", "sgdisk", "mkfs.fat", "mkfs.ext4", "mkfs.xfs", "grub-mkimage", "mmd", "mcopy"),
     "bootc": ("podman", "lsblk"),
 }
 # What a Debian builder image lacks of those, installed by the builder with apt-get.
 BUILDER_PACKAGES = {
-    "x86_64": ("curl", "ostree", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
+    "x86_64": ("curl", "ostree", "gpg", "gpgconf", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
                "grub-efi-amd64-bin", "grub-pc-bin"),
-    "arm64": ("curl", "ostree", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
+    "arm64": ("curl", "ostree", "gpg", "gpgconf", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
               "grub-efi-arm64-bin"),
 }
 _PARAMS_LINE = re.compile(r"^# atomic-release-params: (\{.*\})$", re.MULTILINE)
@@ -59,7 +64,14 @@ def builder_tools(install_method: str, arch: str) -> tuple[str, ...]:
             *(("grub-install", "udevadm") if (install_method, arch) == ("ostree", "x86_64") else ()))
 
 
+class UserDataTooLarge(ValueError):
+    pass
+
+
 def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) -> str:
+    """The builder's script. ``params["verify_signatures"]`` (true unless said otherwise): the
+    commit is pulled only if one of ``params["trusted_keys"]`` (ASCII-armored) signed it."""
+    verify = params.get("verify_signatures", True)
     variables = {
         "TASK_TOKEN": params["task_token"], "REGION": params["region"], "REPO_URL": params["repo_url"],
         "REF": params["ref"], "COMMIT": params["commit"], "TARGET_DEVICE": params["target_device"],
@@ -69,9 +81,25 @@ def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) 
         "FIRSTBOOT": params.get("firstboot") or "ignition",
         "REQUIRED_TOOLS": " ".join(builder_tools(params["install_method"], ec2_arch(params["arch"]))),
         "BUILDER_PACKAGES": " ".join(BUILDER_PACKAGES[ec2_arch(params["arch"])]),
+        "VERIFY_SIGNATURES": "true" if verify else "false",
+        "TRUSTED_KEYS": "\n".join(params.get("trusted_keys") or ()) if verify else "",
         "DEADLINE_MINUTES": deadline_minutes, "HEARTBEAT_SECONDS": heartbeat_seconds,
     }
     return _script("builder", params, variables)
+
+
+def builder_user_data(params: dict, deadline_minutes: int, heartbeat_seconds: int) -> bytes:
+    """The builder's script as its instance is given it: gzip-compressed, within EC2's limit."""
+    compressed = gzip.compress(render_builder(params, deadline_minutes, heartbeat_seconds).encode(), mtime=0)
+    if len(compressed) > USER_DATA_LIMIT:
+        raise UserDataTooLarge(f"the builder's user-data is {len(compressed)} bytes compressed, over EC2's "
+                               f"{USER_DATA_LIMIT}: {len(params.get('trusted_keys') or ())} trusted keys")
+    return compressed
+
+
+def user_data_text(raw: bytes) -> str:
+    """User-data as a guest's cloud-init reads it: decompressed when it is gzip-compressed."""
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
 
 
 def qa_script(params: dict, firstboot: QAUserData) -> str:

@@ -24,7 +24,14 @@ from chalicelib.core.errors import (
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.core.tags import as_dict, release_filters, release_tags, tag_specifications
-from chalicelib.guest.user_data import TARGET_DEVICE, Role, render_builder, render_qa, token_fingerprint
+from chalicelib.guest.user_data import (
+    TARGET_DEVICE,
+    Role,
+    UserDataTooLarge,
+    builder_user_data,
+    render_qa,
+    token_fingerprint,
+)
 from chalicelib.models.build import (
     ArchTask,
     BuiltImage,
@@ -59,7 +66,7 @@ def _stream(task: ArchTask) -> Stream:
     return load_streams().stream(task.stream)
 
 
-def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Callable[[dict], str], params: dict,
+def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Callable[[dict], str | bytes], params: dict,
                   block_devices: list[dict]) -> LaunchedGuest:
     """Launch one guest, unless this very task attempt launched it already. A live guest of
     an earlier attempt holds a dead task token: it is terminated and replaced."""
@@ -73,8 +80,12 @@ def _launch_guest(task: CallbackTask, role: Role, image_id: str, user_data: Call
 
     stream = _stream(task)
     tags = [*release_tags(task.release_id, task.stream, task.arch, role), {"Key": TOKEN_TAG, "Value": fingerprint}]
-    rendered = user_data({"task_token": task.task_token, "region": task.region, **settings().guest_endpoints(),
-                          **params})
+    try:
+        rendered = user_data({"task_token": task.task_token, "region": task.region, **settings().guest_endpoints(),
+                              **params})
+    except UserDataTooLarge as error:
+        raise BuilderLaunchFailed(f"{role} for {task.arch} in {task.region}: {error}",
+                                  region=task.region, arch=task.arch) from None
     attempts = []
     for instance_type, subnet in placements(stream, task.arch):
         try:
@@ -158,12 +169,16 @@ def launch_builder(task: CallbackTask) -> LaunchedGuest:
         "target_device": TARGET_DEVICE, "arch": ostree_arch(task.arch), "install_method": stream.install_method,
         "osname": stream.osname, "container_image": stream.container_image,
         "kernel_arguments": stream.kernel_arguments, "firstboot": stream.qa_user_data,
+        # The builder checks the commit's signature again, as it pulls: what changed since is refused.
+        "verify_signatures": stream.signatures.required,
+        "trusted_keys": stream.signatures.keys if stream.signatures.required else [],
     }
     target_disk = {"DeviceName": TARGET_DEVICE, "Ebs": {
         "VolumeSize": stream.disk_size_gib, "VolumeType": "gp3", "DeleteOnTermination": False, "Encrypted": False,
     }}
     return _launch_guest(task, "builder", builder_image(stream, task.arch, task.region),
-                         lambda p: render_builder(p, BUILDER_DEADLINE_MINUTES, HEARTBEAT_SECONDS), params, [target_disk])
+                         lambda p: builder_user_data(p, BUILDER_DEADLINE_MINUTES, HEARTBEAT_SECONDS), params,
+                         [target_disk])
 
 
 def _wait(waiter: WaiterName, region: str, what: str, until: float, **ids) -> None:

@@ -46,11 +46,15 @@ esac
 """
 
 # `ostree admin deploy` leaves what the real one leaves for the builder to read: a boot entry
-# whose ostree= argument links to the deployment of $FAKE_DEPLOYED.
+# whose ostree= argument links to the deployment of $FAKE_DEPLOYED. The keys a `remote add`
+# imports (--gpg-import=FILE) are kept in $FAKE_IMPORTED_KEYS; a failure says $FAKE_FAIL_MESSAGE.
 OSTREE = """#!/bin/bash
 printf '%s\\n' "ostree $*" >> "$FAKE_CALLS"
+for argument in "$@"; do
+    case $argument in --gpg-import=*) cat "${argument#--gpg-import=}" >> "$FAKE_IMPORTED_KEYS" ;; esac
+done
 if [ -n "${FAKE_FAIL_ON:-}" ] && [[ "ostree $*" == *"$FAKE_FAIL_ON"* ]]; then
-    echo "error: ostree $1 failed: Server returned HTTP 404" >&2
+    printf '%b\\n' "${FAKE_FAIL_MESSAGE:-error: ostree $1 failed: Server returned HTTP 404}" >&2
     exit 1
 fi
 if [ -n "${FAKE_SLOW_ON:-}" ] && [[ "ostree $*" == *"$FAKE_SLOW_ON"* ]]; then sleep 1.5; fi
@@ -101,8 +105,8 @@ def install(directory: Path, extra: tuple[str, ...] = ()) -> Path:
 
 def environment(fakes: Path, tmp: Path, **variables: str) -> dict[str, str]:
     env = {"PATH": f"{fakes}:/usr/bin:/bin", "HOME": str(tmp), "FAKE_CALLS": str(tmp / "calls"),
-           "FAKE_STATES": str(tmp / "states"), "ATOMIC_RELEASE_LOG": str(tmp / "guest.log"),
-           "ATOMIC_RELEASE_MNT": str(tmp / "mnt"), **variables}
+           "FAKE_STATES": str(tmp / "states"), "FAKE_IMPORTED_KEYS": str(tmp / "imported-keys"),
+           "ATOMIC_RELEASE_LOG": str(tmp / "guest.log"), "ATOMIC_RELEASE_MNT": str(tmp / "mnt"), **variables}
     for name in DANGEROUS:
         resolved = os.popen(f"PATH={shlex.quote(env['PATH'])} command -v {name}").read().strip()
         assert resolved in (str(fakes / name), ""), f"{name} would run {resolved}, not the fake"
@@ -119,3 +123,9 @@ def states_calls(tmp: Path) -> list[tuple[str, dict]]:
 def calls(tmp: Path) -> list[str]:
     path = tmp / "calls"
     return path.read_text().splitlines() if path.exists() else []
+
+
+def imported_keys(tmp: Path) -> str:
+    """What the builder's ``ostree remote add --gpg-import`` imported, or '' when nothing."""
+    path = tmp / "imported-keys"
+    return path.read_text() if path.exists() else ""

@@ -2,8 +2,10 @@
 commands in the right order, and the right report, for success and for each failure."""
 
 import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +15,15 @@ from tests.guest import fakes
 COMMIT = "ab" * 32
 OTHER = "cd" * 32
 TOKEN = "AAAA token with 'quotes' and spaces"
+KEYS = [(Path(__file__).parents[1] / "unit" / "data" / f"rsa4096-{n}.asc").read_text() for n in (1, 2)]
 BUILDER = {"task_token": TOKEN, "region": "us-east-1", "repo_url": "http://127.0.0.1:8080/repo/",
            "ref": "fedora/x86_64/coreos/testing-devel", "commit": COMMIT, "target_device": "",
            "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos", "container_image": None,
-           "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8"], "firstboot": "ignition"}
+           "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8"], "firstboot": "ignition",
+           "verify_signatures": True, "trusted_keys": KEYS}
+# How Debian's ostree (2022.7) refuses a commit signed by a key it was not given.
+UNKNOWN_KEY = (f"error: Commit {COMMIT}: Signature made Fri Dec  4 16:01:36 2026 using RSA key ID B9DB5C1B528A0559\\n"
+               "Can't check signature: public key not found")
 QA = {"task_token": TOKEN, "region": "eu-west-1", "commit": COMMIT, "arch": "x86_64", "image_id": "ami-1"}
 
 
@@ -61,10 +68,11 @@ def test_builder_deploys_the_commit_with_ostree_and_its_bootloader_and_reports_i
     assert calls[0] == "shutdown -P +120 atomic-release builder deadline reached"
     ostree = [c for c in calls if c.startswith("ostree")]
     mnt = guest.tmp / "mnt"
+    imported = re.search(r"--gpg-import=(\S+)", "\n".join(ostree)).group(1)
     assert ostree == [
         f"ostree admin init-fs {mnt}",
         f"ostree admin os-init --sysroot={mnt} fedora-coreos",
-        f"ostree --repo={mnt}/ostree/repo remote add --set=gpg-verify=false atomic-release "
+        f"ostree --repo={mnt}/ostree/repo remote add --set=gpg-verify=true --gpg-import={imported} atomic-release "
         f"{BUILDER['repo_url']} {BUILDER['ref']}",
         f"ostree --repo={mnt}/ostree/repo pull atomic-release {COMMIT}",
         f"ostree --repo={mnt}/ostree/repo refs --create=atomic-release:{BUILDER['ref']} {COMMIT}",
@@ -84,6 +92,50 @@ def test_builder_deploys_the_commit_with_ostree_and_its_bootloader_and_reports_i
     assert output == {"instance_id": "i-0123456789abcdef0", "volume_id": "vol-0123456789abcdef0", "commit": COMMIT}
     assert sent(guest, "SendTaskFailure") == []
     assert calls[-1] == "poweroff"
+
+
+def test_the_builder_imports_exactly_the_streams_trusted_keys_and_removes_their_file(guest):
+    code, calls = guest(builder(), FAKE_DEPLOYED=COMMIT)
+
+    assert code == 0
+    assert fakes.imported_keys(guest.tmp) == "\n".join(KEYS) + "\n"
+    (remote_add,) = [c for c in calls if " remote add " in c]
+    assert not Path(re.search(r"--gpg-import=(\S+)", remote_add).group(1)).exists()
+    assert "pulling " + COMMIT + " with gpg-verify=true" in (guest.tmp / "guest.log").read_text()
+
+
+def test_a_commit_whose_signature_does_not_verify_is_refused_naming_it(guest):
+    code, calls = guest(builder(), FAKE_FAIL_ON="pull atomic-release", FAKE_FAIL_MESSAGE=UNKNOWN_KEY,
+                        FAKE_DEPLOYED=COMMIT)
+
+    assert code != 0
+    assert sent(guest, "SendTaskSuccess") == []
+    (failure,) = sent(guest, "SendTaskFailure")
+    assert failure["error"] == "BuilderFailed"
+    assert (f"the signature of {BUILDER['ref']} {COMMIT} did not verify against the stream's trusted keys: "
+            "Signature made Fri Dec  4 16:01:36 2026 using RSA key ID B9DB5C1B528A0559 "
+            "Can't check signature: public key not found") in failure["cause"]
+    assert not any(c.startswith("ostree admin deploy") for c in calls)
+    assert calls[-1] == "poweroff"
+
+
+def test_a_pull_that_fails_otherwise_is_not_called_a_signature_failure(guest):
+    code, _ = guest(builder(), FAKE_FAIL_ON="pull atomic-release", FAKE_DEPLOYED=COMMIT)
+
+    (failure,) = sent(guest, "SendTaskFailure")
+    assert code != 0 and "Server returned HTTP 404" in failure["cause"]
+    assert "did not verify" not in failure["cause"]
+
+
+def test_a_stream_that_does_not_require_signatures_pulls_without_verifying_and_says_so(guest):
+    code, calls = guest(builder(verify_signatures=False), FAKE_DEPLOYED=COMMIT)
+
+    assert code == 0
+    (remote_add,) = [c for c in calls if " remote add " in c]
+    assert "--set=gpg-verify=false" in remote_add and "--gpg-import" not in remote_add
+    assert fakes.imported_keys(guest.tmp) == ""
+    assert f"the stream does not require signatures: pulling {COMMIT} with gpg-verify=false" in \
+        (guest.tmp / "guest.log").read_text()
 
 
 def test_an_arm64_disk_has_no_bios_boot_partition(guest):

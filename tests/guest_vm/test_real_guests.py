@@ -31,10 +31,12 @@ QA_PATIENCE_S = 900   # TCG boots in 2-3 minutes here; a guest that never report
 
 @dataclass
 class Host:
-    """What an instance's network leads to: its metadata service and the Step Functions endpoint."""
+    """What an instance's network leads to: its metadata service and the Step Functions endpoint;
+    and the key its stream trusts to sign the repository's commits."""
     registry: CredentialRegistry
     states: StatesEndpoint
     repo_url: str
+    trusted_key: str
 
     def forwards(self, imds: MetadataServer) -> list[machine.Forward]:
         repo_port = urlsplit(self.repo_url).port
@@ -54,20 +56,22 @@ def port_of(url: str) -> int:
 
 
 @contextlib.contextmanager
-def guest_host(served_commits):
+def guest_host(served_commits, trusted_key):
     registry = CredentialRegistry()
     with StatesEndpoint(registry) as states:
-        yield Host(registry, states, served_commits)
+        yield Host(registry, states, served_commits, trusted_key)
 
 
-def build(host: Host, start_waiting, commits, commit: str, work: Path, tools=None):
-    """Run the builder for ``commit`` onto a 4 GiB loop disk: (the run, its execution's end, the disk)."""
+def build(host: Host, start_waiting, commits, commit: str, work: Path, tools=None, trusted_key=None):
+    """Run the builder for ``commit`` onto a 4 GiB loop disk, verifying its signature against the
+    host's trusted key (or ``trusted_key``): (the run, its execution's end, the disk)."""
     execution, token = start_waiting()
     disk = work / "disk.raw"
     params = {"task_token": token, "region": REGION, "repo_url": host.repo_url, "ref": commits.ref, "commit": commit,
               "target_device": str(work / "sdf"), "arch": "x86_64", "install_method": "ostree",
               "osname": commits.osname, "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8"],
-              "firstboot": "cloud-init", "states_endpoint": STATES_AT}
+              "firstboot": "cloud-init", "states_endpoint": STATES_AT, "verify_signatures": True,
+              "trusted_keys": [trusted_key or host.trusted_key]}
     script = render_builder(params, deadline_minutes=120, heartbeat_seconds=60)
     with machine.loop_disk(disk, 4) as loop:
         (work / "sdf").symlink_to(loop)
@@ -111,9 +115,9 @@ def checks(execution: dict) -> dict[str, dict]:
 
 
 @pytest.fixture
-def host(served_commits, runtime, monkeypatch):
+def host(served_commits, trusted_key, runtime, monkeypatch):
     monkeypatch.setattr(patches.current, "guests_working", lambda: True)  # a real guest answers
-    with guest_host(served_commits) as host:
+    with guest_host(served_commits, trusted_key) as host:
         yield host
 
 
@@ -144,14 +148,27 @@ def test_a_commit_the_repository_lacks_is_refused(host, start_waiting, test_comm
     assert "Server returned HTTP 404" in execution["cause"], execution["cause"]
 
 
+def test_a_commit_not_signed_by_the_trusted_key_is_refused_naming_it(host, start_waiting, test_commits, scratch,
+                                                                     untrusted_key):
+    run, execution, _ = build(host, start_waiting, test_commits, test_commits.commit, scratch,
+                              trusted_key=untrusted_key)
+
+    assert run.returncode != 0
+    assert (execution["status"], execution["error"]) == ("FAILED", "BuilderFailed")
+    assert (f"the signature of {test_commits.ref} {test_commits.commit} did not verify against the stream's "
+            "trusted keys: ") in execution["cause"], execution["cause"]
+    assert "public key not found" in execution["cause"]
+    assert run.power[-1] == "poweroff "
+
+
 @pytest.fixture(scope="module")
-def broken_disk_booted_by_bios(served_commits, test_commits, tmp_path_factory):
+def broken_disk_booted_by_bios(served_commits, trusted_key, test_commits, tmp_path_factory):
     """The broken commit, built onto a disk by the builder, then booted by BIOS (SeaBIOS) with a QA
     that expects the good commit: one boot (minutes under TCG) that shows three refusals."""
     work = tmp_path_factory.mktemp("broken")
     with LocalRuntime():
         patches.current.guests_working = lambda: True
-        with guest_host(served_commits) as host:
+        with guest_host(served_commits, trusted_key) as host:
             start_waiting = waiting_executions(REGION)
             run, built, disk = build(host, start_waiting, test_commits, test_commits.broken_commit, work)
             assert run.returncode == 0, run.log[-3000:]
@@ -170,6 +187,8 @@ def test_the_builder_lays_out_a_disk_that_boots_by_uefi_and_bios_and_reports_it(
     for code, label in (("EF02", "BIOS-BOOT"), ("EF00", "EFI-SYSTEM"), ("8300", "boot"), ("8300", "root")):
         assert any(code in line and line.endswith(label) for line in layout.splitlines()), layout
     assert broken_disk_booted_by_bios["run"].power[-1] == "poweroff "
+    # pulled by the real ostree with the signature checked against the stream's key
+    assert f"pulling {test_commits.broken_commit} with gpg-verify=true" in broken_disk_booted_by_bios["run"].log
 
 
 def test_a_disk_booted_by_bios_runs_qa_and_reports_all_five_checks(broken_disk_booted_by_bios):

@@ -16,7 +16,7 @@ from atomic_release.local.runtime import ACCOUNT
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
 from chalicelib.core.tags import RELEASE, as_dict, release_tags, tag_specifications
-from chalicelib.guest.user_data import read_user_data
+from chalicelib.guest.user_data import read_user_data, user_data_text
 from chalicelib.models.release import ReleaseInput
 
 STREAM = "developer"
@@ -121,7 +121,7 @@ def own_snapshot_ids(region: str) -> set[str]:
 def guest_params(region: str, instance_id: str) -> dict | None:
     """The parameters in an instance's user-data, read as its guest reads them."""
     encoded = client("ec2", region).describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    return read_user_data(base64.b64decode(encoded["UserData"]["Value"]).decode())
+    return read_user_data(user_data_text(base64.b64decode(encoded["UserData"]["Value"])))
 
 
 def record_count() -> int:

@@ -10,6 +10,8 @@ from chalicelib.core.errors import BuilderLaunchFailed
 from chalicelib.core.settings import reset_settings
 from chalicelib.core.tags import ARCH, RELEASE, ROLE
 from chalicelib.core.tags import STREAM as STREAM_TAG
+from chalicelib.guest.user_data import USER_DATA_LIMIT, user_data_text
+from chalicelib.stages import build
 from functions import launch_builder, register_image
 from tests.integration.support import (
     BASE,
@@ -112,9 +114,34 @@ def test_guests_report_to_the_configured_step_functions_endpoint(runtime, monkey
     builder = launch()
 
     assert guest_params(BASE, builder["InstanceId"])["states_endpoint"] == endpoint
-    user_data = base64.b64decode(client("ec2", BASE).describe_instance_attribute(
-        InstanceId=builder["InstanceId"], Attribute="userData")["UserData"]["Value"]).decode()
+    user_data = user_data_text(base64.b64decode(client("ec2", BASE).describe_instance_attribute(
+        InstanceId=builder["InstanceId"], Attribute="userData")["UserData"]["Value"]))
     assert f"STATES_ENDPOINT={endpoint}" in user_data.splitlines()
+
+
+def test_the_builder_is_given_the_streams_trusted_keys_to_verify_the_commit_with(runtime):
+    params = guest_params(BASE, launch()["InstanceId"])
+
+    signatures = load_streams().stream(STREAM).signatures
+    assert signatures.required and signatures.keys
+    assert (params["verify_signatures"], params["trusted_keys"]) == (True, signatures.keys)
+
+
+def test_the_builder_of_a_stream_without_required_signatures_is_told_not_to_verify(runtime, monkeypatch):
+    stream = load_streams().stream(STREAM)
+    unsigned = stream.model_copy(update={"signatures": stream.signatures.model_copy(update={"required": False})})
+    monkeypatch.setattr(build, "_stream", lambda task: unsigned)
+
+    params = guest_params(BASE, launch()["InstanceId"])
+
+    assert (params["verify_signatures"], params["trusted_keys"]) == (False, [])
+
+
+def test_builder_user_data_is_compressed_within_ec2s_limit(runtime):
+    encoded = client("ec2", BASE).describe_instance_attribute(InstanceId=launch()["InstanceId"], Attribute="userData")
+    raw = base64.b64decode(encoded["UserData"]["Value"])
+
+    assert raw[:2] == b"\x1f\x8b" and len(raw) <= USER_DATA_LIMIT
 
 
 def test_launching_again_with_the_same_token_reuses_the_builder(runtime):

@@ -1,10 +1,29 @@
 import base64
+import gzip
 import json
+import secrets
+import shlex
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.guest.user_data import read_user_data, render_builder, render_qa, token_fingerprint
+from chalicelib.guest.user_data import (
+    USER_DATA_LIMIT,
+    UserDataTooLarge,
+    builder_user_data,
+    read_user_data,
+    render_builder,
+    render_qa,
+    token_fingerprint,
+    user_data_text,
+)
+
+# Two RSA-4096 keys with an encryption subkey each, armored: the shape and size of Fedora's.
+RSA4096_KEYS = [(Path(__file__).parent / "data" / f"rsa4096-{n}.asc").read_text() for n in (1, 2)]
+# The longest task token Step Functions may hand out (its API allows 2048 characters).
+LONGEST_TOKEN_CHARACTERS = 2048
 
 BUILDER = {"task_token": "t", "region": "us-east-1", "repo_url": "https://repo/", "ref": "r", "commit": "c" * 64,
            "target_device": "/dev/sdf", "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos",
@@ -23,6 +42,51 @@ def test_builder_user_data_is_the_builder_script_with_its_variables_set():
     assert text.startswith("#!/bin/bash\n")
     assert "\nDEADLINE_MINUTES=120\n" in text and f"\nCOMMIT={'c' * 64}\n" in text
     assert 'shutdown -P "+$DEADLINE_MINUTES"' in text
+
+
+def test_builder_verifies_signatures_with_the_streams_keys_unless_told_otherwise():
+    keys = "\n".join(RSA4096_KEYS)
+    verifying = render_builder({**BUILDER, "trusted_keys": RSA4096_KEYS}, 120, 300)
+    unverified = render_builder({**BUILDER, "verify_signatures": False, "trusted_keys": RSA4096_KEYS}, 120, 300)
+
+    assert "\nVERIFY_SIGNATURES=true\n" in verifying
+    assert f"\nTRUSTED_KEYS={shlex.quote(keys)}\n" in verifying
+    assert "\nVERIFY_SIGNATURES=false\n" in unverified and "\nTRUSTED_KEYS=''\n" in unverified
+
+
+def largest_builder_params() -> dict:
+    """A builder's parameters at their largest: the longest token, two RSA-4096 keys, an
+    endpoint in a VPC, every optional field set."""
+    return {**BUILDER, "task_token": secrets.token_urlsafe(LONGEST_TOKEN_CHARACTERS)[:LONGEST_TOKEN_CHARACTERS],
+            "region": "ap-southeast-2", "repo_url": "https://kojipkgs.fedoraproject.org/ostree/repo/",
+            "ref": "fedora/aarch64/coreos/testing-devel", "arch": "aarch64",
+            "container_image": "quay.io/fedora/fedora-coreos:testing-devel",
+            "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8", "mitigations=auto,nosmt"],
+            "firstboot": "ignition", "verify_signatures": True, "trusted_keys": RSA4096_KEYS,
+            "states_endpoint": "https://vpce-0123456789abcdef0-abcdefgh.states.ap-southeast-2.vpce.amazonaws.com/",
+            "imds_endpoint": "http://[fd00:ec2::254]"}
+
+
+def test_builder_user_data_with_two_rsa4096_keys_fits_ec2s_limit_compressed():
+    params = largest_builder_params()
+    script = render_builder(params, 120, 300)
+    user_data = builder_user_data(params, 120, 300)
+
+    assert len(script.encode()) > USER_DATA_LIMIT  # uncompressed, it would not fit
+    assert len(user_data) <= 14 * 1024, len(user_data)  # 13.1 KiB measured: some room is left
+    assert user_data_text(user_data) == script
+    assert read_user_data(user_data_text(user_data)) == {"role": "builder", **params}
+
+
+def test_builder_user_data_too_large_for_ec2_is_refused_naming_its_size():
+    many_keys = [secrets.token_urlsafe(3000) for _ in range(8)]  # random text: nothing for gzip to find
+    with pytest.raises(UserDataTooLarge, match=r"user-data is \d+ bytes compressed, over EC2's 16384: 8 trusted keys"):
+        builder_user_data({**BUILDER, "trusted_keys": many_keys}, 120, 300)
+
+
+def test_user_data_text_reads_plain_and_compressed_user_data():
+    assert user_data_text(b"#!/bin/bash\n") == "#!/bin/bash\n"
+    assert user_data_text(gzip.compress(b"#!/bin/bash\n")) == "#!/bin/bash\n"
 
 
 def test_qa_user_data_as_ignition_installs_the_script_and_a_timer():

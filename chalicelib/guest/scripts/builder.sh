@@ -1,10 +1,12 @@
 # atomic-release builder guest. The pipeline renders the variables above this line:
 #   TASK_TOKEN REGION REPO_URL REF COMMIT TARGET_DEVICE INSTALL_METHOD OSNAME CONTAINER_IMAGE ARCH
 #   KERNEL_ARGUMENTS FIRSTBOOT REQUIRED_TOOLS BUILDER_PACKAGES STATES_ENDPOINT IMDS_ENDPOINT
-#   DEADLINE_MINUTES HEARTBEAT_SECONDS
+#   DEADLINE_MINUTES HEARTBEAT_SECONDS VERIFY_SIGNATURES TRUSTED_KEYS
 # It writes exactly COMMIT to the target disk as a disk that boots (UEFI on both architectures,
-# BIOS too on x86_64), proves it, reports through the task token and powers off. Any failure
-# reports the error and the end of this log instead.
+# BIOS too on x86_64), proves it, reports through the task token and powers off. With
+# VERIFY_SIGNATURES=true, ostree pulls COMMIT only if one of TRUSTED_KEYS (ASCII-armored) signed
+# it: a commit that changed since the pipeline checked it is refused here. Any failure reports
+# the error and the end of this log instead.
 set -Eeuo pipefail
 
 LOG=${ATOMIC_RELEASE_LOG:-/var/log/atomic-release-builder.log}
@@ -111,14 +113,48 @@ make_filesystems() {
     mount "$(partition "$disk" "$PART_BOOT")" "$MNT/boot"
 }
 
+add_remote() {  # REPO
+    local keys
+    if [ "$VERIFY_SIGNATURES" != true ]; then
+        echo "the stream does not require signatures: pulling $COMMIT with gpg-verify=false"
+        ostree --repo="$1" remote add --set=gpg-verify=false atomic-release "$REPO_URL" "$REF"
+        return 0
+    fi
+    keys=$(mktemp)
+    printf '%s\n' "$TRUSTED_KEYS" >"$keys"
+    # With no key that imports, the remote add fails: nothing is pulled unverified.
+    ostree --repo="$1" remote add --set=gpg-verify=true --gpg-import="$keys" atomic-release "$REPO_URL" "$REF"
+    rm -f "$keys"
+    echo "pulling $COMMIT with gpg-verify=true: it must be signed by one of the stream's trusted keys"
+}
+
+# How ostree words a refusal by gpg-verify: no signature, an unknown key, a bad or expired one.
+SIGNATURE_REFUSAL='gpg|signature|public key|keyring|key expired|key revoked'
+
+pull_commit() {  # REPO: a refusal by signature is named as such, not only as ostree words it
+    local output message
+    if output=$(ostree --repo="$1" pull atomic-release "$COMMIT" 2>&1); then
+        [ -z "$output" ] || printf '%s\n' "$output"
+        return 0
+    fi
+    printf '%s\n' "$output"
+    message=${output//$'\n'/ }
+    message=${message#error: }
+    message=${message#"Commit $COMMIT: "}
+    if [ "$VERIFY_SIGNATURES" = true ] && [[ ${message,,} =~ $SIGNATURE_REFUSAL ]]; then
+        echo "the signature of $REF $COMMIT did not verify against the stream's trusted keys: $message" >&2
+    fi
+    return 1
+}
+
 deploy_with_ostree() {
     local karg
     local kargs=(--karg=root=LABEL=root --karg=rw)
     for karg in $KERNEL_ARGUMENTS; do kargs+=("--karg-append=$karg"); done
     ostree admin init-fs "$MNT"
     ostree admin os-init --sysroot="$MNT" "$OSNAME"
-    ostree --repo="$MNT/ostree/repo" remote add --set=gpg-verify=false atomic-release "$REPO_URL" "$REF"
-    ostree --repo="$MNT/ostree/repo" pull atomic-release "$COMMIT"
+    add_remote "$MNT/ostree/repo"
+    pull_commit "$MNT/ostree/repo"
     ostree --repo="$MNT/ostree/repo" refs --create="atomic-release:$REF" "$COMMIT"
     ostree admin deploy --sysroot="$MNT" --os="$OSNAME" "${kargs[@]}" "$COMMIT"
 }
