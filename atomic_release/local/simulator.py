@@ -4,8 +4,9 @@ A builder guest reads its parameters from user-data, writes the commit to its ta
 (here: remembers which commit the volume holds), reports through its task token and powers
 off. Where the stream's repository is served (a local release, the demo), it first reads the
 commit's signature there, as the real builder's pull does, and refuses one that no key it was
-given made; a synthetic release's commits exist in no repository, and are not read. A QA guest boots an image, finds the commit on the image's disk, and reports its checks.
-Faults make a guest fail, stay silent, or report a failed check."""
+given made; a synthetic release's commits exist in no repository, and are not read. A QA guest
+boots an image, finds the commit on the image's disk, and reports its checks. Faults make a
+guest fail, stay silent, or report a failed check."""
 
 from __future__ import annotations
 
