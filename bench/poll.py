@@ -53,27 +53,22 @@ def traffic_of(server: RepoServer, poll) -> dict:
 
 def measure() -> dict:
     stream = load_streams().stream("developer")
-    key, keys_scratch = temporary_key(name="atomic-release bench signing key")
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            repo = OstreeRepo(Path(scratch) / "repo", key)
-            for index in range(REFS - len(stream.refs)):
-                repo.commit(f"fedora/x86_64/coreos/other-{index}", "1.0")
-            for ref in stream.refs.values():
-                repo.commit(ref, "43.1")
+    with temporary_key(name="atomic-release bench signing key") as key, tempfile.TemporaryDirectory() as scratch:
+        repo = OstreeRepo(Path(scratch) / "repo", key)
+        for index in range(REFS - len(stream.refs)):
+            repo.commit(f"fedora/x86_64/coreos/other-{index}", "1.0")
+        for ref in stream.refs.values():
+            repo.commit(ref, "43.1")
+        repo.update_summary()
+        with RepoServer(repo.path) as server, \
+                LocalRuntime(config=configuration_for(None, "developer", server.url, 1, Path(scratch),
+                                                      repo.trusted_keys)) as runtime:
+            first = detect.poll("developer")
+            runtime.wait(first.execution_arn)
+            unchanged = traffic_of(server, lambda: detect.poll("developer"))
+            repo.commit(stream.refs["x86_64"], "43.2")
             repo.update_summary()
-            with RepoServer(repo.path) as server, \
-                    LocalRuntime(config=configuration_for(None, "developer", server.url, 1, Path(scratch),
-                                                          repo.trusted_keys)) as runtime:
-                first = detect.poll("developer")
-                runtime.wait(first.execution_arn)
-                unchanged = traffic_of(server, lambda: detect.poll("developer"))
-                repo.commit(stream.refs["x86_64"], "43.2")
-                repo.update_summary()
-                one_changed = traffic_of(server, lambda: detect.poll("developer"))
-    finally:
-        key.close()
-        keys_scratch.cleanup()
+            one_changed = traffic_of(server, lambda: detect.poll("developer"))
     figures = {"refs": REFS, "unchanged": unchanged, "one_ref_changed": one_changed}
     print(f"poll of a repository with {REFS} refs, signed")
     for name, figure, target in (("unchanged", unchanged, "1 request, 0 bytes"),

@@ -1,4 +1,5 @@
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -52,28 +53,28 @@ def developer_release():
     return synthetic_release("developer", "43.20261125.dev.1", 3)
 
 
-def require_ostree_cli():
-    """Debian's ostree CLI: skipped where it is missing, except under CI, where that fails."""
-    from atomic_release.local.ostree_repo import OstreeMissing, ostree_cli
-
+def _require(find: Callable[[], str]) -> str:
+    """A Debian tool's path: skipped where it is missing, except under CI, where that fails."""
     try:
-        return ostree_cli()
-    except OstreeMissing as missing:
+        return find()
+    except RuntimeError as missing:   # OstreeMissing, GpgMissing
         if os.environ.get("CI") == "true":
             pytest.fail(f"{missing}: CI must install it (.ci/run)")
         pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+
+
+def require_ostree_cli():
+    """Debian's ostree CLI, which builds the tests' repositories."""
+    from atomic_release.local.ostree_repo import ostree_cli
+
+    return _require(ostree_cli)
 
 
 def require_gpg_cli():
-    """Debian's gpg, which signs the tests' commits: skipped where missing, except under CI."""
-    from atomic_release.local.signing import GpgMissing, gpg_cli
+    """Debian's gpg, which signs the tests' commits."""
+    from atomic_release.local.signing import gpg_cli
 
-    try:
-        return gpg_cli()
-    except GpgMissing as missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}: CI must install it (.ci/run)")
-        pytest.skip(f"{missing}; `make test` installs it where apt-get can")
+    return _require(gpg_cli)
 
 
 @pytest.fixture
@@ -87,10 +88,18 @@ def signing_key():
     from atomic_release.local.signing import temporary_key
 
     require_gpg_cli()
-    key, scratch = temporary_key(name="atomic-release test signing key")
-    yield key
-    key.close()
-    scratch.cleanup()
+    with temporary_key(name="atomic-release test signing key") as key:
+        yield key
+
+
+@pytest.fixture(scope="session")
+def other_key():
+    """A key no stream trusts."""
+    from atomic_release.local.signing import temporary_key
+
+    require_gpg_cli()
+    with temporary_key(name="someone else") as key:
+        yield key
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """OpenPGP keys made with Debian's gpg, to sign local repositories' commits as a distribution
 signs its own: for the demo and the tests. Never used by the pipeline, which only verifies."""
 
+import contextlib
 import functools
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +64,16 @@ def existing_key(homedir: Path) -> SigningKey | None:
     return SigningKey(homedir=homedir, fingerprint=fingerprint) if fingerprint else None
 
 
-def temporary_key(**options) -> tuple[SigningKey, tempfile.TemporaryDirectory]:
-    """A key in a temporary GnuPG home; close the key, then clean the directory up."""
+@contextlib.contextmanager
+def temporary_key(**options) -> Iterator[SigningKey]:
+    """A key (``generate_key``'s options) in a temporary GnuPG home, gone with its agent after."""
     # gpg's sockets live in the home: keep its path short (a Unix socket path has 108 bytes)
-    scratch = tempfile.TemporaryDirectory(prefix="ar-gpg-")
-    return generate_key(Path(scratch.name) / "g", **options), scratch
+    with tempfile.TemporaryDirectory(prefix="ar-gpg-") as scratch:
+        key = generate_key(Path(scratch) / "g", **options)
+        try:
+            yield key
+        finally:
+            key.close()
 
 
 def _gpg(homedir: Path, *args: str) -> str:

@@ -6,7 +6,6 @@ import subprocess
 import pytest
 
 from atomic_release.cli.main import main
-from atomic_release.local.signing import temporary_key
 
 X86 = "fedora/x86_64/coreos/stable"
 ARM = "fedora/aarch64/coreos/stable"
@@ -55,15 +54,6 @@ def key_file(tmp_path, signing_key) -> str:
     path = tmp_path / "signing-key.asc"
     path.write_text(signing_key.public)
     return str(path)
-
-
-@pytest.fixture
-def other_key(tmp_path):
-    """A key nobody trusts, in a GnuPG home of its own."""
-    key, scratch = temporary_key(name="someone else")
-    yield key
-    key.close()
-    scratch.cleanup()
 
 
 def test_with_the_signing_key_each_commit_and_the_summary_are_verified(ostree_repo, served, key_file, signing_key,

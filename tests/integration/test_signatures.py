@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pysequoia import Cert, Sig, verify
 
 from atomic_release.local.ostree_repo import OstreeRepo
-from atomic_release.local.signing import SigningKey, generate_key, gpg_cli, temporary_key
+from atomic_release.local.signing import SigningKey, generate_key, gpg_cli
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.errors import ConfigError, UnreadableSignatures
 from chalicelib.core.trusted_keys import Trust
@@ -84,24 +84,6 @@ def input_file(directory: Path, name: str, text: str) -> str:
     path = directory / name
     path.write_text(text)
     return str(path)
-
-
-@contextlib.contextmanager
-def made_key(**options):
-    key, scratch = temporary_key(**options)
-    try:
-        yield key
-    finally:
-        key.close()
-        scratch.cleanup()
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    """A key no stream trusts."""
-    require_gpg_cli()
-    with made_key(name="untrusted signer") as key:
-        yield key
 
 
 @pytest.fixture

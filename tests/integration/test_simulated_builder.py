@@ -51,13 +51,9 @@ def test_a_commit_signed_by_the_trusted_key_is_built(served_stream, ostree_repo)
 
 
 def test_a_commit_signed_by_another_key_is_refused_naming_it(served_stream, ostree_repo):
-    other, scratch = temporary_key(name="not the stream's key")
-    try:
+    with temporary_key(name="not the stream's key") as other:
         checksum = ostree_repo.commit(REF, "43.2", signed=False)
         ostree_repo.sign(checksum, other)
-    finally:
-        other.close()
-        scratch.cleanup()
 
     execution = served_stream(checksum)
 
