@@ -29,6 +29,9 @@ DEFAULT_CONFIG = Path(__file__).parents[1] / "streams.json"
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./'@_-]{3,128}$")
 _NAME_FIELDS = {"stream", "version", "arch"}
 MARKETPLACE_REGION = "us-east-1"  # the one region of the Marketplace Catalog API
+# The builder carries a stream's keys in its user-data, which EC2 limits to 16 KB (the script and
+# the keys, compressed): two RSA-4096 keys take about 6,300 characters.
+TRUSTED_KEYS_BUDGET = 9_000
 
 
 def placeholders(template: str, allowed: set[str]) -> set[str]:
@@ -181,6 +184,9 @@ class Signatures(BaseModel):
                 raise ValueError(f"keys[{number}] {error}") from None
         if self.required and not trusted:
             raise ValueError("required signatures need at least one key in keys (or required: false)")
+        if (size := sum(map(len, self.keys))) > TRUSTED_KEYS_BUDGET:
+            raise ValueError(f"the keys take {size} characters, more than the {TRUSTED_KEYS_BUDGET} a builder's "
+                             "user-data has room for (EC2 takes 16 KB): trust fewer keys")
         self._trust = Trust(tuple(trusted))
         return self
 

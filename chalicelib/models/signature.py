@@ -1,5 +1,6 @@
 """What a commit's (or a summary's) signatures were found to be."""
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -15,6 +16,8 @@ class SignatureCheck(Model):
                                                                  "signatures found, trusted or not")
     signed_by: str | None = Field(default=None, description="the trusted key whose signature counts")
     reason: str = Field(description="who signed, or what was found wrong")
+    valid_until: datetime | None = Field(default=None, description="when the key behind a verified signature "
+                                                                   "expires: the verdict holds until then")
 
     @property
     def status(self) -> SignatureStatus:

@@ -28,6 +28,8 @@ SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})"
 COMMIT_TYPE = "(a{sv}aya(say)sstayay)"
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_TIMEOUT = (3.05, 10.0)
+# How a web server or an S3 bucket (403 where listing is not allowed) says a file is not there.
+_ABSENT = (403, 404, 410)
 
 
 def _big_endian(value: int) -> int:
@@ -170,7 +172,7 @@ class Repository:
     def _detached(self, path: str) -> bytes | None:
         """Detached metadata (``summary.sig``, a ``.commitmeta``), or None where there is none."""
         response = self._get(path)
-        if response.status_code == 404:
+        if response.status_code in _ABSENT:
             return None
         if response.status_code != 200:
             raise UnsupportedFormat(f"{response.url}: HTTP {response.status_code}")

@@ -17,6 +17,10 @@ from chalicelib.models.signature import SignatureCheck
 from chalicelib.ostree.gvariant import GVariantError, decode
 
 SIGNATURES_KEY = "ostree.gpgsigs"
+# Bounds on what one commit's metadata may cost to judge and to report: a distribution signs
+# with one or two keys, and a reason is stored in the poll state and answered to callers.
+MAX_METADATA_BYTES = 64 * 1024
+MAX_SIGNATURES = 8
 
 
 def detached_signatures(metadata: bytes) -> list[bytes]:
@@ -41,6 +45,7 @@ class _Verdict:
     signer: str
     signed_by: str | None    # the trusted key's primary fingerprint when the signature counts
     reason: str
+    valid_until: datetime | None = None   # when the signing key (or its primary) expires
 
 
 def check(signed: bytes, metadata: bytes | None, trust: Trust, now: datetime | None = None,
@@ -58,15 +63,21 @@ def check(signed: bytes, metadata: bytes | None, trust: Trust, now: datetime | N
 def _found(signed: bytes, metadata: bytes | None, trust: Trust, now: datetime, what: str) -> SignatureCheck:
     if metadata is None:
         return SignatureCheck(verified=False, reason=f"the {what} has no detached metadata: it is not signed")
+    if len(metadata) > MAX_METADATA_BYTES:
+        return SignatureCheck(verified=False, reason=f"the detached metadata is {len(metadata)} bytes, more than "
+                                                     f"the {MAX_METADATA_BYTES} read")
     try:
         signatures = detached_signatures(metadata)
     except UnreadableSignatures as unreadable:
         return SignatureCheck(verified=False, reason=str(unreadable))
-    verdicts = [_judge(signed, raw, n, trust, now, what) for n, raw in enumerate(signatures, 1)]
+    verdicts = [_judge(signed, raw, n, trust, now, what) for n, raw in enumerate(signatures[:MAX_SIGNATURES], 1)]
+    if len(signatures) > MAX_SIGNATURES:
+        verdicts.append(_Verdict("", None, f"{len(signatures) - MAX_SIGNATURES} more signatures were not read"))
     signers = list(dict.fromkeys(v.signer for v in verdicts if v.signer))
     good = next((v for v in verdicts if v.signed_by), None)
     if good is not None:
-        return SignatureCheck(verified=True, signers=signers, signed_by=good.signed_by, reason=good.reason)
+        return SignatureCheck(verified=True, signers=signers, signed_by=good.signed_by, reason=good.reason,
+                              valid_until=good.valid_until)
     return SignatureCheck(verified=False, signers=signers, reason="; ".join(v.reason for v in verdicts))
 
 
@@ -89,7 +100,8 @@ def _judge(signed: bytes, raw: bytes, number: int, trust: Trust, now: datetime, 
             return _Verdict(key.fingerprint, None, f"signature {number} by trusted key {key.fingerprint} {unchecked}")
         return _Verdict(key.fingerprint, None, f"signature {number} by trusted key {key.fingerprint} does not match "
                                                f"the {what}'s bytes")
-    return _Verdict(key.fingerprint, key.fingerprint, f"signed by {key.fingerprint}")
+    expiries = [part.expires for part in (primary, facts) if part.expires is not None]
+    return _Verdict(key.fingerprint, key.fingerprint, f"signed by {key.fingerprint}", min(expiries, default=None))
 
 
 def _unusable(key: TrustedKey, primary: KeyFacts, facts: KeyFacts, now: datetime) -> str | None:

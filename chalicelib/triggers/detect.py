@@ -2,6 +2,7 @@
 cadence) ends in ``consider``, which reads the stream's refs from its repository, decides
 whether they make a release, and hands it to the one function that starts releases."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -52,14 +53,19 @@ def read_refs(stream: Stream, repository: Repository | None = None, summary: Sum
     for arch in stream.arches:
         head = found[stream.refs[arch]]
         earlier = (known or {}).get(head.name)
-        if earlier is not None and earlier.checksum == head.checksum and earlier.signature is not None:
-            head = earlier
+        if earlier is not None and earlier.checksum == head.checksum:
+            head = _judged(repository, earlier)
         else:
             commit = repository.commit(head.checksum)
             head = RefState(head.name, head.checksum, commit.version, commit.timestamp,
                             repository.signature(head.checksum))
         heads[arch] = head
     return heads
+
+
+def _judged(repository: Repository, head: RefState) -> RefState:
+    """A head read earlier, whose signatures are judged again unless its verdict still holds."""
+    return head if head.signature is not None else replace(head, signature=repository.signature(head.checksum))
 
 
 def candidate(stream: Stream, heads: dict[Arch, RefState], trigger: Trigger,
@@ -183,11 +189,20 @@ def _commit_of_version(repository: Repository, head: RefState, version: str) -> 
     return None
 
 
-def _stored(heads: dict[str, KnownHead], stream: Stream) -> dict[str, RefState]:
-    """The heads an earlier poll read; a signature judged under other trusted keys is judged again."""
+def _stored(heads: dict[str, KnownHead], stream: Stream, now: datetime) -> dict[str, RefState]:
+    """The heads an earlier poll read, each with its verdict where it still holds: a commit
+    verified under the same trusted keys, whose key has not expired since. A refusal is not
+    kept: a commit signed after it was first seen (a mirror may sync the commit before its
+    signature) is released by the next poll."""
     trust = stream.signatures.trust.digest
-    return {name: RefState(name, h.checksum, h.version, h.timestamp, h.signature if h.trust == trust else None)
-            for name, h in heads.items()}
+
+    def holding(head: KnownHead):
+        signature = head.signature
+        if head.trust != trust or signature is None or not signature.verified:
+            return None
+        return signature if signature.valid_until is None or signature.valid_until > now else None
+
+    return {name: RefState(name, h.checksum, h.version, h.timestamp, holding(h)) for name, h in heads.items()}
 
 
 def _storable(heads: dict[Arch, RefState], stream: Stream) -> dict[str, KnownHead]:
@@ -203,13 +218,12 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     if stream.cadence != "every-commit":
         return Decision(stream=stream.name, outcome="on-cadence", reason="released by the biweekly schedule")
     seen = state.get_poll_state(stream.name)
-    known = _stored(seen.heads, stream)
+    known = _stored(seen.heads, stream, now or datetime.now(UTC))
     repository = reader(stream)
     try:
         summary = repository.summary(*(() if seen.pending else (seen.etag, seen.last_modified)))
-        if summary is not None and summary.not_modified and all(
-                stream.refs[a] in known and known[stream.refs[a]].signature is not None for a in stream.arches):
-            heads = {arch: known[stream.refs[arch]] for arch in stream.arches}
+        if summary is not None and summary.not_modified and all(stream.refs[a] in known for a in stream.arches):
+            heads = {arch: _judged(repository, known[stream.refs[arch]]) for arch in stream.arches}
         else:
             heads = read_refs(stream, repository, summary if summary and summary.refs is not None else None, known)
     except UntrustedCommit as refusal:
@@ -238,8 +252,7 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     try:
         require_signed(stream, release)
     except UntrustedCommit as refusal:
-        # the refused heads are remembered with their verdicts: the next polls refuse them again
-        # from the poll state, without reading them again
+        # the refused heads are remembered, so that the next polls read only their signatures again
         _remember(stream, seen, summary, heads)
         return _refused(stream, refusal)
     if not state.advance_poll_state(stream.name, seen.generation, document):

@@ -12,6 +12,7 @@ from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.release import ReleaseInput, run_name
 from chalicelib.stages.prepare import nothing_to_fill_in
 from chalicelib.store import records
+from chalicelib.triggers.trust import require_signed
 
 Outcome = Literal["started", "in-progress", "already-released", "failed-earlier"]
 _STILL_GOING = ("RUNNING", "PENDING_REDRIVE")
@@ -86,6 +87,7 @@ def retry(release_id: str, machine_arn: str | None = None) -> RetryResult:
         release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits,
                                trigger="retry", missing_arches=record.missing_arches, regions=record.regions,
                                rerun=_next_run(machine_arn, release_id, record.rerun + 1, "rerun"))
+        require_signed(load_streams().stream(record.stream), release, recorded_only=True)
         return RetryResult(kind="rerun", **start_release(release, machine_arn).model_dump())
     raise ReleaseNotRetryable(f"release {release_id} is {record.status}: only a release that is "
                               f"{', '.join(ReleaseStatus.FILLABLE)} (a fill-in run) or "
@@ -104,6 +106,7 @@ def fill_in(release_id: str, machine_arn: str | None = None) -> StartResult:
     release = ReleaseInput(stream=record.stream, version=record.version, commits=record.commits, trigger="retry",
                            missing_arches=record.missing_arches,
                            attempt=_next_run(machine_arn, release_id, record.attempt + 1, "attempt"))
+    require_signed(load_streams().stream(record.stream), release, recorded_only=True)
     return start_release(release, machine_arn)
 
 

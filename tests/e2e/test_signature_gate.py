@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from chalice.test import Client
 
 from app import app
 from atomic_release.local.demo_repo import configuration_for
+from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.signing import temporary_key
 from chalicelib.aws.clients import client
@@ -92,7 +94,7 @@ REFUSED = {
     "unsigned": (unsigned, "the commit has no detached metadata: it is not signed"),
     "moved": (moved, "does not match the commit's bytes"),
     "garbage": (detached_metadata(lambda _: b"\x00garbage\xff" * 7), "the detached metadata does not parse"),
-    "truncated": (detached_metadata(lambda real: real[: len(real) // 2]), "the detached metadata does not parse"),
+    "truncated": (detached_metadata(lambda real: real[:-1]), "the detached metadata does not parse"),
 }
 
 
@@ -198,19 +200,20 @@ def test_the_cadence_refuses_and_says_why(tmp_path, ostree_repo, served):
         nothing_started()
 
 
-def test_the_poller_skips_an_unsigned_head_and_refuses_it_again_without_reading_it(gate, served, monkeypatch):
+def test_the_poller_skips_an_unsigned_head_and_reads_only_its_signature_again(gate, served, monkeypatch):
     repo, _, _ = gate
     checksums = unsigned(repo)
     logged = []
     monkeypatch.setattr(detect.logger, "warning", lambda message, **kw: logged.append((message, kw.get("extra"))))
 
     first = detect.poll("developer")
-    before = served.traffic.requests
+    before = (served.traffic.requests, served.traffic.signature_requests)
     again = detect.poll("developer")
 
     assert (first.outcome, again.outcome) == ("refused", "refused")
     assert again.reason == first.reason
-    assert served.traffic.requests - before == 1   # the summary, not modified: the verdict was remembered
+    # the summary (not modified), and per head its commit object and its missing .commitmeta
+    assert (served.traffic.requests - before[0], served.traffic.signature_requests - before[1]) == (5, 2)
     assert logged[0] == ("not signed by a trusted key: refused", {
         "stream": "developer", "ref": DEVELOPER_REFS["x86_64"], "commit": checksums["x86_64"],
         "reason": "the commit has no detached metadata: it is not signed"})
@@ -235,7 +238,41 @@ def test_a_signed_commit_after_a_refused_one_is_released_by_the_poller(gate):
         "x86_64": repo.signing_key.fingerprint, "arm64": repo.signing_key.fingerprint}
 
 
-def test_a_summary_signed_by_an_other_key_is_refused(gate, other_key):
+def test_a_head_signed_after_it_was_refused_is_released_by_the_next_poll(gate):
+    repo, runtime, _ = gate
+    checksums = unsigned(repo)
+    assert detect.poll("developer").outcome == "refused"
+    for checksum in checksums.values():
+        repo.sign(checksum, repo.signing_key)   # the summary stays as it was: the poll reads it as unchanged
+
+    decision = detect.poll("developer")
+
+    assert decision.outcome == "started", decision.reason
+    assert runtime.wait(decision.execution_arn).status == "SUCCEEDED"
+
+
+def test_a_verdict_is_kept_until_the_key_that_signed_expires(tmp_path, ostree_repo, served):
+    with temporary_key(name="expires soon", expires="2d") as short_lived:
+        commit_both(ostree_repo, signed_by=short_lived)
+        ostree_repo.update_summary(signed=False)   # the repository's own key is not trusted here
+        config = configuration_for(None, "developer", served.url, 2, tmp_path, [short_lived.public])
+        with LocalRuntime(config=config) as runtime:
+            started = detect.poll("developer")
+            assert started.outcome == "started", started.reason
+            runtime.wait(started.execution_arn)
+            expires = state.get_poll_state("developer").heads[DEVELOPER_REFS["x86_64"]].signature.valid_until
+
+            before = served.traffic.signature_requests
+            assert detect.poll("developer", now=expires - timedelta(hours=1)).outcome == "unchanged"
+            kept = served.traffic.signature_requests - before
+            assert detect.poll("developer", now=expires + timedelta(hours=1)).outcome == "unchanged"
+            judged_again = served.traffic.signature_requests - before - kept
+
+    assert expires is not None
+    assert (kept, judged_again) == (0, len(DEVELOPER_REFS))
+
+
+def test_a_summary_signed_by_an_untrusted_key_is_refused(gate, other_key):
     repo, _, chalice = gate
     checksums = commit_both(repo)
     repo.signing_key, trusted = other_key, repo.signing_key
@@ -286,3 +323,28 @@ def test_a_stream_that_does_not_require_signatures_releases_an_unsigned_commit_a
         for commit in record.commits.values():
             assert (commit.signature.verified, commit.signature.reason) == (
                 False, "the commit has no detached metadata: it is not signed")
+
+
+def signatures_required(config: Path, required: bool, keys: list[str]) -> None:
+    raw = json.loads(config.read_text())
+    raw["streams"]["developer"]["signatures"] = {"required": required, "keys": keys}
+    config.write_text(json.dumps(raw))
+
+
+def test_a_retry_of_a_release_whose_commits_were_not_trusted_is_refused_once_signatures_are_required(
+        tmp_path, ostree_repo, served):
+    config = configuration_for(None, "developer", served.url, 2, tmp_path)
+    signatures_required(config, False, ostree_repo.trusted_keys)
+    checksums = unsigned(ostree_repo)
+    with LocalRuntime(config=config, faults=[parse_fault("qa-fails:arm64")]) as runtime, \
+            Client(app, project_dir=ROOT) as chalice:
+        failed = detect.poll("developer")
+        assert runtime.wait(failed.execution_arn).status == "FAILED"
+        signatures_required(config, True, ostree_repo.trusted_keys)
+
+        answer = chalice.http.post(f"/releases/{failed.release_id}/retry")
+
+        assert answer.status_code == 422, answer.json_body
+        assert answer.json_body["error"] == (f"{DEVELOPER_REFS['x86_64']} {checksums['x86_64']}: not signed by a "
+                                             "trusted key (the commit has no detached metadata: it is not signed)")
+        assert [e["executionArn"] for e in executions()] == [failed.execution_arn]

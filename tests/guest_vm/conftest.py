@@ -13,7 +13,6 @@ from atomic_release.local.guests import machine
 from atomic_release.local.guests.compose import ComposedRepo, composed
 from atomic_release.local.guests.signed import signed
 from atomic_release.local.repo_server import RepoServer
-from atomic_release.local.signing import generate_key
 
 
 def pytest_collection_modifyitems(items):
@@ -44,16 +43,6 @@ def test_commits(real_guests_possible) -> ComposedRepo:
 def trusted_key(test_commits) -> str:
     """The key that signed the test commits (kept beside the cache), as a stream trusts it."""
     return signed(test_commits)
-
-
-@pytest.fixture(scope="session")
-def untrusted_key(tmp_path_factory) -> str:
-    """A key that signed none of the test commits."""
-    key = generate_key(tmp_path_factory.mktemp("untrusted") / "g", name="atomic-release untrusted test key")
-    try:
-        return key.public
-    finally:
-        key.close()
 
 
 @pytest.fixture(scope="session")

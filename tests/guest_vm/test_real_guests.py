@@ -149,9 +149,9 @@ def test_a_commit_the_repository_lacks_is_refused(host, start_waiting, test_comm
 
 
 def test_a_commit_not_signed_by_the_trusted_key_is_refused_naming_it(host, start_waiting, test_commits, scratch,
-                                                                     untrusted_key):
+                                                                     other_key):
     run, execution, _ = build(host, start_waiting, test_commits, test_commits.commit, scratch,
-                              trusted_key=untrusted_key)
+                              trusted_key=other_key.public)
 
     assert run.returncode != 0
     assert (execution["status"], execution["error"]) == ("FAILED", "BuilderFailed")

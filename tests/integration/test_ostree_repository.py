@@ -5,7 +5,10 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+import requests
+from requests.adapters import HTTPAdapter
 
+from atomic_release.local.repo_server import SIGNATURE_FILES
 from chalicelib.ostree.repository import CorruptObject, Repository, RepositoryUnreachable, UnknownRef
 
 X86 = "fedora/x86_64/coreos/stable"
@@ -120,3 +123,31 @@ def test_a_closed_port_is_unreachable():
         port = probe.getsockname()[1]
     with pytest.raises(RepositoryUnreachable, match=f"http://127.0.0.1:{port}/summary"):
         Repository(f"http://127.0.0.1:{port}/", retries=0).summary()
+
+
+class _AbsentAs(HTTPAdapter):
+    """A server (an S3 bucket that may not be listed answers 403) that says ``status`` for every
+    detached metadata file, and serves the rest."""
+
+    def __init__(self, status: int):
+        super().__init__()
+        self.status = status
+
+    def send(self, request, **kwargs):
+        if not request.url.endswith(SIGNATURE_FILES):
+            return super().send(request, **kwargs)
+        answer = requests.Response()
+        answer.status_code, answer.url, answer._content = self.status, request.url, b"AccessDenied"
+        return answer
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_detached_metadata_a_server_says_is_absent_is_none(ostree_repo, served, status):
+    checksum = ostree_repo.commit(X86, "41.1")
+    ostree_repo.update_summary()
+    repository = Repository(served.url)
+    repository.session.mount(served.url, _AbsentAs(status))
+
+    assert repository.summary().signature is None
+    assert repository.signature(checksum).reason == "no trusted key was given; the commit has no detached metadata: " \
+                                                    "it is not signed"

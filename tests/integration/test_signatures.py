@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pysequoia import Cert, Sig, verify
 
 from atomic_release.local.ostree_repo import OstreeRepo
-from atomic_release.local.signing import SigningKey, generate_key, gpg_cli
+from atomic_release.local.signing import SigningKey, generate_key, gpg_cli, temporary_key
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.errors import ConfigError, UnreadableSignatures
 from chalicelib.core.trusted_keys import Trust
@@ -138,11 +138,18 @@ def test_a_good_signature_is_verified_and_names_the_key_as_gpg_shows_it(ostree_r
     assert found.reason == f"signed by {fingerprint}"
 
 
-def test_a_time_without_a_zone_is_taken_as_utc(ostree_repo, signing_key):
-    checksum = ostree_repo.commit(REF, "41.1")
-    signed, metadata = (ostree_repo.object_path(checksum, kind).read_bytes() for kind in ("commit", "commitmeta"))
+def test_a_time_without_a_zone_is_taken_as_utc(ostree_repo):
+    with temporary_key(name="expires soon", expires="2d") as key:
+        checksum = ostree_repo.commit(REF, "41.1", signed=False)
+        ostree_repo.sign(checksum, key)
+        signed, metadata = (ostree_repo.object_path(checksum, kind).read_bytes() for kind in ("commit", "commitmeta"))
+        expires = check(signed, metadata, trusting(key)).valid_until
 
-    assert check(signed, metadata, trusting(signing_key), now=datetime.now()).verified
+        before = check(signed, metadata, trusting(key), now=(expires - timedelta(minutes=1)).replace(tzinfo=None))
+        after = check(signed, metadata, trusting(key), now=(expires + timedelta(minutes=1)).replace(tzinfo=None))
+
+    assert (before.verified, after.verified) == (True, False)
+    assert "expired on" in after.reason
 
 
 @pytest.mark.parametrize("trusted_first", [False, True], ids=["untrusted-then-trusted", "trusted-then-untrusted"])
@@ -428,7 +435,8 @@ def real_commit(tmp_path_factory, signing_key):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_a_mutated_commitmeta_is_read_or_refused_and_never_verifies_another_signer(real_commit, signing_key, data):
+def test_a_mutated_commitmeta_is_read_or_refused_and_never_verifies_another_signer(real_commit, signing_key, other_key,
+                                                                                    data):
     commit, metadata = real_commit
     damaged = data.draw(mutated(metadata))
 
@@ -436,10 +444,10 @@ def test_a_mutated_commitmeta_is_read_or_refused_and_never_verifies_another_sign
         signatures = detached_signatures(damaged)
     except UnreadableSignatures:
         signatures = None
-    found = check(commit, damaged, trusting(signing_key))
+    found = check(commit, damaged, trusting(signing_key, other_key))
 
     assert signatures is None or all(isinstance(s, bytes) for s in signatures)
-    assert found.signed_by in (None, signing_key.fingerprint)
+    assert found.signed_by in (None, signing_key.fingerprint)   # the other trusted key signed nothing
     assert found.verified == (found.signed_by is not None)
 
 

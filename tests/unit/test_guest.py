@@ -3,7 +3,6 @@ import gzip
 import json
 import secrets
 import shlex
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -19,9 +18,8 @@ from chalicelib.guest.user_data import (
     token_fingerprint,
     user_data_text,
 )
+from tests.unit.data import RSA4096_KEYS
 
-# Two RSA-4096 keys with an encryption subkey each, armored: the shape and size of Fedora's.
-RSA4096_KEYS = [(Path(__file__).parent / "data" / f"rsa4096-{n}.asc").read_text() for n in (1, 2)]
 # The longest task token Step Functions may hand out (its API allows 2048 characters).
 LONGEST_TOKEN_CHARACTERS = 2048
 

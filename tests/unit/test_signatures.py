@@ -13,9 +13,10 @@ from chalicelib.core.config import DEFAULT_CONFIG, StreamsConfig, load_streams
 from chalicelib.core.errors import ConfigError, UnreadableSignatures
 from chalicelib.core.trusted_keys import Trust, read_key
 from chalicelib.models.signature import SignatureCheck
-from chalicelib.ostree.signatures import check, detached_signatures
+from chalicelib.ostree.signatures import MAX_METADATA_BYTES, MAX_SIGNATURES, check, detached_signatures
 from tests.detached_metadata import SIGNATURES_KEY, detached_metadata, signed_with
 from tests.fuzzing import mutated
+from tests.unit.data import RSA4096_KEYS
 
 FUZZ = settings(max_examples=200, deadline=None)
 # the start of a version 4 signature packet (binary document, EdDSA, SHA-256) with its hashed
@@ -49,6 +50,15 @@ def _placeholder_key() -> str:
 def test_unusable_signature_configuration_is_refused_at_load_naming_stream_and_key(tmp_path, keys, reason):
     with pytest.raises(ConfigError, match=rf"^streams.json: streams\.developer\.signatures: Value error, {reason}"):
         load_with_signatures(tmp_path, {"required": True, "keys": keys})
+
+
+def test_more_keys_than_a_builders_user_data_has_room_for_are_refused_at_load(tmp_path):
+    rsa = RSA4096_KEYS
+    assert load_with_signatures(tmp_path, {"required": True, "keys": rsa}).stream("developer")   # two fit
+
+    with pytest.raises(ConfigError, match=r"streams\.developer\.signatures: Value error, the keys take \d+ "
+                                          r"characters, more than the 9000 a builder's user-data has room for"):
+        load_with_signatures(tmp_path, {"required": True, "keys": [*rsa, rsa[0]]})
 
 
 def test_signatures_not_required_load_without_keys(tmp_path):
@@ -122,6 +132,24 @@ def test_without_trusted_keys_the_reason_says_so_before_what_each_signature_is()
 
     assert not found.verified
     assert found.reason.startswith("no trusted key was given; signature 1 does not parse (Malformed packet")
+
+
+def test_only_the_first_signatures_are_judged_and_the_rest_are_counted():
+    metadata = signed_with([SIGNATURE_START + b"\x00" * 40] * (MAX_SIGNATURES + 3))
+
+    found = check(b"commit", metadata, placeholder_trust())
+
+    assert found.reason.count("does not parse") == MAX_SIGNATURES
+    assert found.reason.endswith("; 3 more signatures were not read")
+
+
+def test_oversized_detached_metadata_is_not_read():
+    metadata = signed_with([b"\x00" * MAX_METADATA_BYTES])
+
+    found = check(b"commit", metadata, placeholder_trust())
+
+    assert (found.verified, found.reason) == (
+        False, f"the detached metadata is {len(metadata)} bytes, more than the {MAX_METADATA_BYTES} read")
 
 
 def _outcome(metadata: bytes) -> list[bytes] | UnreadableSignatures:
