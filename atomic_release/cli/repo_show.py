@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chalicelib.core.trusted_keys import Trust, read_key
 from chalicelib.models.signature import SignatureCheck
-from chalicelib.ostree.repository import Commit, RefState, Repository, Summary, UnsupportedFormat
+from chalicelib.ostree.repository import Commit, RefState, Repository, UnsupportedFormat
 
 
 class UnusableKey(ValueError):
@@ -30,8 +30,7 @@ def read_trust(paths: list[str]) -> Trust:
 
 
 def _signature_json(check: SignatureCheck | None) -> dict | None:
-    return None if check is None else {"verified": check.verified, "signers": check.signers,
-                                       "signed_by": check.signed_by, "reason": check.reason}
+    return None if check is None else check.model_dump(mode="json")
 
 
 def _ref_json(state: RefState, signature: SignatureCheck) -> dict:
@@ -51,7 +50,7 @@ def show(url: str, ref: str | None, output: str, trusted_keys: list[str] | None 
     repository = Repository(url, trust=read_trust(trusted_keys or []))
     summary = repository.summary()
     if ref:
-        _show_ref(repository, _head(repository, ref, summary), output, summary.signature if summary else None)
+        _show_ref(repository, repository.refs_in(summary, [ref])[ref], output, summary.signature if summary else None)
         return 0
     if summary is None:
         raise UnsupportedFormat(f"{repository.url} publishes no summary, so its refs cannot be listed: "
@@ -70,14 +69,6 @@ def show(url: str, ref: str | None, output: str, trusted_keys: list[str] | None 
         stamp = state.timestamp.isoformat() if state.timestamp else "-"
         print(f"{state.name:<{width}}  {state.checksum}  {state.version or '-':<20}  {stamp:<25}  {signature.summary}")
     return 0
-
-
-def _head(repository: Repository, ref: str, summary: Summary | None) -> RefState:
-    """The ref from the summary, or where there is none from ``refs/heads`` and its commit."""
-    if summary is not None:
-        return summary.select([ref], repository.url)[ref]
-    commit = repository.commit(repository.resolve(ref))
-    return RefState(ref, commit.checksum, commit.version, commit.timestamp)
 
 
 def _show_ref(repository: Repository, state: RefState, output: str, summary_signature: SignatureCheck | None) -> None:

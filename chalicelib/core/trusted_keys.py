@@ -43,8 +43,10 @@ def upper_fingerprint(fingerprint: str | None) -> str:
 
 
 def _issued_by(signature, fingerprint: str) -> bool:
+    """Whether a signature in the key's own certificate was made by the key; one that names no
+    issuer is taken as the key's own, so that what it says (an expiry) is never ignored."""
     issuer = upper_fingerprint(signature.issuer_fingerprint or signature.issuer_key_id)
-    return bool(issuer) and fingerprint.endswith(issuer)
+    return not issuer or fingerprint.endswith(issuer)
 
 
 def _described(packet) -> tuple[Tag, SignatureType | None] | None:

@@ -65,7 +65,7 @@ def builder_tools(install_method: str, arch: str) -> tuple[str, ...]:
 
 
 class UserDataTooLarge(ValueError):
-    pass
+    """The builder's user-data, compressed, is over EC2's limit."""
 
 
 def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) -> str:

@@ -16,8 +16,8 @@ class KnownHead(Model):
     version: str | None
     timestamp: datetime | None
     signature: SignatureCheck | None = None
-    trust: str | None = Field(default=None, description="the digest of the trusted keys the signature was "
-                                                        "judged against")
+    trust_digest: str | None = Field(default=None, description="the digest of the trusted keys the signature "
+                                                               "was judged against")
 
     @field_serializer("timestamp")
     def _iso_format(self, timestamp: datetime | None) -> str | None:

@@ -211,7 +211,11 @@ class Repository:
     def refs(self, names: list[str]) -> dict[str, RefState]:
         """The named refs, from the summary where there is one, else ref by ref (reading each
         commit object for its version)."""
-        summary = self.summary()
+        return self.refs_in(self.summary(), names)
+
+    def refs_in(self, summary: Summary | None, names: list[str]) -> dict[str, RefState]:
+        """The named refs, from ``summary`` (read already), or ref by ref where the repository
+        publishes none."""
         if summary is not None:
             return summary.select(names, self.url)
         states = {}

@@ -48,7 +48,7 @@ def read_refs(stream: Stream, repository: Repository | None = None, summary: Sum
         summary = repository.summary()
     if summary is not None:
         trusted_summary(stream, repository, summary)
-    found = summary.select(names, repository.url) if summary is not None else repository.refs(names)
+    found = repository.refs_in(summary, names)
     heads = {}
     for arch in stream.arches:
         head = found[stream.refs[arch]]
@@ -198,7 +198,7 @@ def _stored(heads: dict[str, KnownHead], stream: Stream, now: datetime) -> dict[
 
     def holding(head: KnownHead):
         signature = head.signature
-        if head.trust != trust or signature is None or not signature.verified:
+        if head.trust_digest != trust or signature is None or not signature.verified:
             return None
         return signature if signature.valid_until is None or signature.valid_until > now else None
 
@@ -207,7 +207,7 @@ def _stored(heads: dict[str, KnownHead], stream: Stream, now: datetime) -> dict[
 
 def _storable(heads: dict[Arch, RefState], stream: Stream) -> dict[str, KnownHead]:
     return {h.name: KnownHead(checksum=h.checksum, version=h.version, timestamp=h.timestamp, signature=h.signature,
-                              trust=stream.signatures.trust.digest) for h in heads.values()}
+                              trust_digest=stream.signatures.trust.digest) for h in heads.values()}
 
 
 def poll(stream_name: str, now: datetime | None = None) -> Decision:
@@ -236,8 +236,7 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
         # the late architecture of a version released without it: its images' names are taken
         release, missing = None, [arch for arch in stream.arches if arch not in seen.released_arches]
     if release is None or release.release_id == seen.released:
-        if (document.heads, document.etag, document.last_modified) != (seen.heads, seen.etag, seen.last_modified):
-            state.advance_poll_state(stream.name, seen.generation, document.model_copy(update={"pending": None}))
+        _remember(stream, seen, summary, heads)
         if release is None and heads and seen.released_version == max(
                 heads.values(), key=lambda h: h.timestamp or datetime.min.replace(tzinfo=UTC)).version:
             how = f"without {', '.join(missing)}" if missing else "from other commits"
@@ -265,6 +264,7 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
 
 
 def _remember(stream: Stream, seen: PollState, summary: Summary | None, heads: dict[Arch, RefState]) -> None:
+    """Store what this poll read when it starts nothing: the next one reads only what changes."""
     document = seen.model_copy(update={
         "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
         "heads": _storable(heads, stream), "pending": None})

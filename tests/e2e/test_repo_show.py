@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 
@@ -66,8 +67,10 @@ def test_with_the_signing_key_each_commit_and_the_summary_are_verified(ostree_re
     shown = json.loads(capsys.readouterr().out)
     fingerprint = signing_key.fingerprint
     signed = {"verified": True, "signers": [fingerprint], "signed_by": fingerprint, "reason": f"signed by {fingerprint}"}
-    assert shown["refs"][0]["signature"] == signed
-    assert shown["summary_signature"] == signed
+    for found in (shown["refs"][0]["signature"], shown["summary_signature"]):
+        valid_until = found.pop("valid_until")
+        assert found == signed
+        assert datetime.fromisoformat(valid_until) > datetime.now(UTC)   # the key expires in a year
 
 
 def test_without_a_trusted_key_nothing_is_verified_and_the_signers_are_still_named(ostree_repo, served, signing_key,

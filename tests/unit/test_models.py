@@ -237,7 +237,7 @@ def test_a_poll_state_document_keeps_its_shape_and_takes_defaults_for_keys_it_la
 
     assert (state.generation, state.released_version, state.released_arches) == (3, None, [])
     assert state.heads["ref"].timestamp == NOW
-    head = {**document["heads"]["ref"], "signature": None, "trust": None}
+    head = {**document["heads"]["ref"], "signature": None, "trust_digest": None}
     assert state.model_dump(mode="json") == {**document, "heads": {"ref": head}, "released_version": None,
                                              "released_arches": []}
 
