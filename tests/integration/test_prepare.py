@@ -11,6 +11,7 @@ from chalicelib.core.observability import logger
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.regions import RegionOutcome
+from chalicelib.models.signature import SignatureCheck
 from chalicelib.store import records
 from functions import prepare
 from tests.integration.support import (
@@ -338,7 +339,7 @@ def test_the_record_keeps_each_commits_signature_as_detection_found_it(runtime):
     invoke(prepare, prepare_event(signed_input({"x86_64": SIGNED, "arm64": SIGNED})))
 
     record = records.get(RELEASE_ID)
-    assert {arch: c.signature.model_dump() for arch, c in record.commits.items()} == {a: SIGNED for a in ARCHES}
+    assert {arch: c.signature for arch, c in record.commits.items()} == {a: SignatureCheck(**SIGNED) for a in ARCHES}
     assert record.signatures_required is True
     assert record.signature_note("x86_64") == f"signed by {FINGERPRINT}"
 
