@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.guest.user_data import QA_SCRIPT_PATH, qa_script, render_builder, render_qa
+from atomic_release.local.signing import temporary_key
+from chalicelib.guest.user_data import QA_SCRIPT_PATH, SCRIPTS, qa_script, render_builder, render_qa
+from tests.conftest import DEVELOPER_REFS
 from tests.guest import fakes
+from tests.unit.data import RSA4096_KEYS
 
 COMMIT = "ab" * 32
 OTHER = "cd" * 32
 TOKEN = "AAAA token with 'quotes' and spaces"
-KEYS = [(Path(__file__).parents[1] / "unit" / "data" / f"rsa4096-{n}.asc").read_text() for n in (1, 2)]
+KEYS = RSA4096_KEYS
 BUILDER = {"task_token": TOKEN, "region": "us-east-1", "repo_url": "http://127.0.0.1:8080/repo/",
            "ref": "fedora/x86_64/coreos/testing-devel", "commit": COMMIT, "target_device": "",
            "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos", "container_image": None,
@@ -315,3 +318,38 @@ def test_the_qa_script_installed_by_ignition_is_the_rendered_one():
     config = json.loads(render_qa(QA, "ignition", 60))
     (entry,) = [f for f in config["storage"]["files"] if f["path"] == QA_SCRIPT_PATH]
     assert base64.b64decode(entry["contents"]["source"].split(",", 1)[1]).decode() == qa_script(QA, "ignition")
+
+
+# -- the builder's reading of real ostree's refusals ----------------------------------------------
+
+def _refusal_pattern() -> str:
+    return re.search(r"^SIGNATURE_REFUSAL='(.*)'$", (SCRIPTS / "builder.sh").read_text(), re.MULTILINE).group(1)
+
+
+def _pull_with_gpg_verify(url: str, ref: str, checksum: str, trusted: list[str], into: Path) -> str:
+    """What Debian's ostree says when it pulls ``checksum`` with gpg-verify on, trusting ``trusted``."""
+    keys = into / "keys.asc"
+    keys.write_text("".join(trusted))
+    repo = f"--repo={into / 'repo'}"
+    subprocess.run(["ostree", repo, "init", "--mode=bare-user"], check=True, capture_output=True)
+    subprocess.run(["ostree", repo, "remote", "add", "--set=gpg-verify=true", f"--gpg-import={keys}", "x", url, ref],
+                   check=True, capture_output=True)
+    pulled = subprocess.run(["ostree", repo, "pull", "x", checksum], capture_output=True, text=True, timeout=60)
+    assert pulled.returncode != 0, "ostree pulled a commit its keys did not sign"
+    return (pulled.stdout + pulled.stderr).strip()
+
+
+@pytest.mark.parametrize("case", ["unsigned", "untrusted", "expired"])
+def test_each_refusal_real_ostree_words_is_named_a_signature_refusal_by_the_builder(
+        case, ostree_repo, served, signing_key, other_key, tmp_path):
+    ref = DEVELOPER_REFS["x86_64"]
+    with temporary_key(name="expired since", expires="1y", faked_time="20240101T000000") as expired:
+        checksum = ostree_repo.commit(ref, "43.1", signed=False)
+        if case != "unsigned":
+            ostree_repo.sign(checksum, {"untrusted": other_key, "expired": expired}[case])
+        ostree_repo.update_summary(signed=False)
+        message = _pull_with_gpg_verify(served.url, ref, checksum, [signing_key.public, expired.public], tmp_path)
+
+    matched = subprocess.run(["bash", "-c", 'message=$1; [[ ${message,,} =~ $2 ]]', "-", message, _refusal_pattern()])
+
+    assert matched.returncode == 0, message
