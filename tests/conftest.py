@@ -6,6 +6,7 @@ import pytest
 from atomic_release.local import patches
 from atomic_release.local.runtime import LocalRuntime, runtimes_share_clients
 from atomic_release.local.synthetic import synthetic_release
+from atomic_release.local.tools import ToolMissing
 from chalicelib.core.settings import reset_settings
 from tests.helpers import waiting_executions
 
@@ -57,7 +58,7 @@ def _require(find: Callable[[], str]) -> str:
     """A Debian tool's path: skipped where it is missing, except under CI, where that fails."""
     try:
         return find()
-    except RuntimeError as missing:   # OstreeMissing, GpgMissing
+    except ToolMissing as missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{missing}: CI must install it (.ci/run)")
         pytest.skip(f"{missing}; `make test` installs it where apt-get can")

@@ -6,7 +6,7 @@ import sys
 from pydantic import ValidationError
 
 from atomic_release.cli.api_client import ENVIRONMENT_VARIABLE, ApiError
-from atomic_release.local.ostree_repo import OstreeMissing
+from atomic_release.local.tools import ToolMissing
 from chalicelib.core.config import describe_validation_error
 from chalicelib.core.errors import ReleaseError
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"atomic-release: {describe_validation_error(error, 'release')}", file=sys.stderr)
         return 2
-    except (ReleaseError, ValueError, OstreeMissing) as error:
+    except (ReleaseError, ValueError, ToolMissing) as error:
         print(f"atomic-release: {error}", file=sys.stderr)
         return 2
 

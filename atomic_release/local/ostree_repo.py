@@ -1,22 +1,15 @@
 """Build ostree archive repositories with the real ``ostree`` CLI: for the demo and the tests."""
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from atomic_release.local.signing import SigningKey
-
-
-class OstreeMissing(RuntimeError):
-    pass
+from atomic_release.local.tools import debian_tool
 
 
 def ostree_cli() -> str:
-    path = shutil.which("ostree")
-    if not path:
-        raise OstreeMissing("the ostree CLI is not installed (Debian package 'ostree')")
-    return path
+    return debian_tool("ostree", "ostree")
 
 
 class OstreeRepo:

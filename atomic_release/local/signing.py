@@ -3,23 +3,17 @@ signs its own: for the demo and the tests. Never used by the pipeline, which onl
 
 import contextlib
 import functools
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class GpgMissing(RuntimeError):
-    pass
+from atomic_release.local.tools import debian_tool
 
 
 def gpg_cli() -> str:
-    path = shutil.which("gpg")
-    if not path:
-        raise GpgMissing("the gpg CLI is not installed (Debian package 'gnupg')")
-    return path
+    return debian_tool("gpg", "gnupg")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from playwright.sync_api import expect
 from atomic_release.cli.local_release import detect_release
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.demo_repo import configuration_for
-from atomic_release.local.ostree_repo import OstreeMissing, OstreeRepo, ostree_cli
+from atomic_release.local.ostree_repo import OstreeRepo, ostree_cli
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.repo_server import RepoServer
 from atomic_release.local.runtime import LocalRuntime
+from atomic_release.local.tools import ToolMissing
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output"
 LAPTOP = {"width": 1366, "height": 768}
@@ -49,7 +50,7 @@ def chromium_executable() -> str:
 def ostree_available() -> str:
     try:
         return ostree_cli()
-    except OstreeMissing as missing:
+    except ToolMissing as missing:
         _missing(str(missing), "`make test` installs it where apt-get can")
 
 

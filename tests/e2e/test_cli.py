@@ -1,10 +1,12 @@
 """`atomic-release local release` as a release engineer runs it."""
 
 import json
+import shutil
 
 import pytest
 
 from atomic_release.cli.main import main
+from atomic_release.local import tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("ostree_cli")]
 
@@ -63,6 +65,18 @@ def test_bad_arguments_are_refused_before_anything_runs(capsys, args, message):
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("command", "package"), [("gpg", "gnupg"), ("ostree", "ostree")])
+def test_a_missing_debian_tool_is_named_with_its_package(capsys, monkeypatch, command, package):
+    found = shutil.which
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None if name == command else found(name))
+
+    code = main(["local", "release", "--stream", "developer", "--regions", "1"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"atomic-release: the {command} CLI is not installed (Debian package {package!r})\n"
 
 
 def test_a_partial_release_warns_naming_each_missing_region(capsys):
