@@ -14,7 +14,7 @@ from atomic_release.local.guests.compose import ComposedRepo, composed
 from atomic_release.local.guests.signed import signed
 from atomic_release.local.ostree_repo import OstreeRepo
 from atomic_release.local.repo_server import RepoServer
-from atomic_release.local.signing import SigningKey, generate_key
+from atomic_release.local.signing import SigningKey, temporary_key
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import DEFAULT_CONFIG
 from chalicelib.core.regions import first_regions
@@ -87,10 +87,8 @@ def local_repository(stream: str, version: str, repo_url: str | None, regions: i
             return
         raw = json.loads(Path(config or DEFAULT_CONFIG).read_text())
         refs = raw.get("streams", {}).get(stream, {}).get("refs", {})
-        key = generate_key(scratch_path / "gnupg", name="atomic-release demo signing key")
-        try:
+        with temporary_key(name="atomic-release demo signing key") as key:
             build_repository(scratch_path / "repo", refs, version, key)
-        finally:
-            key.close()
+            trusted = [key.public]
         with RepoServer(scratch_path / "repo") as server:
-            yield configuration_for(config, stream, server.url, regions, scratch_path, [key.public]), server.url
+            yield configuration_for(config, stream, server.url, regions, scratch_path, trusted), server.url
