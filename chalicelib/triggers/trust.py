@@ -38,16 +38,15 @@ def _refuse(stream: Stream, what: str, checksum: str, reason: str, arch: Arch | 
 
 def require_signed(stream: Stream, release: ReleaseInput, recorded_only: bool = False) -> None:
     """Every commit the release would ship is signed by a key the stream trusts, or the stream
-    does not require it (then each unsigned one is logged, and its record says so).
+    does not require it (then Prepare logs each unsigned one, and its record says so).
     ``recorded_only`` (a retry, from the record): commits whose signatures nobody judged (a
     record older than the check, a synthetic release) go on; the builder judges them as it pulls.
     Raises UntrustedCommit before anything starts."""
+    if not stream.signatures.required:
+        return
     for arch, commit in release.commits.items():
         signature = commit.signature
         if (signature is not None and signature.verified) or (signature is None and recorded_only):
             continue
-        reason = signature.reason if signature is not None else "its signatures were not checked"
-        if stream.signatures.required:
-            _refuse(stream, commit.ref, commit.checksum, reason, arch)
-        logger.warning("releasing a commit not signed by a trusted key: the stream does not require signatures",
-                       extra={"stream": stream.name, "ref": commit.ref, "commit": commit.checksum, "reason": reason})
+        _refuse(stream, commit.ref, commit.checksum,
+                signature.reason if signature is not None else "its signatures were not checked", arch)
