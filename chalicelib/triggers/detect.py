@@ -229,9 +229,7 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     except UntrustedCommit as refusal:
         return _refused(stream, refusal)
     release, missing = candidate(stream, heads, "poller", now)
-    document = seen.model_copy(update={
-        "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
-        "heads": _storable(heads, stream), "pending": release.release_id if release else None})
+    document = _read_now(stream, seen, summary, heads, pending=release.release_id if release else None)
     if release is not None and release.version == seen.released_version and release.release_id != seen.released:
         # the late architecture of a version released without it: its images' names are taken
         release, missing = None, [arch for arch in stream.arches if arch not in seen.released_arches]
@@ -263,11 +261,17 @@ def poll(stream_name: str, now: datetime | None = None) -> Decision:
     return decision
 
 
+def _read_now(stream: Stream, seen: PollState, summary: Summary | None, heads: dict[Arch, RefState],
+              pending: str | None) -> PollState:
+    """The poll state with what this poll read: the summary's validators and the heads."""
+    return seen.model_copy(update={
+        "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
+        "heads": _storable(heads, stream), "pending": pending})
+
+
 def _remember(stream: Stream, seen: PollState, summary: Summary | None, heads: dict[Arch, RefState]) -> None:
     """Store what this poll read when it starts nothing: the next one reads only what changes."""
-    document = seen.model_copy(update={
-        "etag": summary.etag if summary else None, "last_modified": summary.last_modified if summary else None,
-        "heads": _storable(heads, stream), "pending": None})
+    document = _read_now(stream, seen, summary, heads, pending=None)
     if (document.heads, document.etag, document.last_modified) != (seen.heads, seen.etag, seen.last_modified):
         state.advance_poll_state(stream.name, seen.generation, document)
 
