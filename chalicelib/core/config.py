@@ -218,6 +218,10 @@ class Stream(BaseModel):
     kernel_arguments: list[Annotated[str, Field(pattern=r"^[^\s'\"]+$")]] = Field(
         default_factory=lambda: ["console=tty0", "console=ttyS0,115200n8"],
         description="appended to the deployment's kernel command line (root and rw come first)")
+    artifact_signing_key_secret: str | None = Field(
+        default=None, pattern=r"^atomic-release/artifact-signing/[A-Za-z0-9/_+=.@-]{1,200}$",
+        description="the Secrets Manager secret holding the ASCII-armored OpenPGP secret key that signs the "
+                    "stream's downloadable images; None: they are published unsigned, and the documents say so")
     qa_user_data: Literal["ignition", "cloud-init"] = Field(
         default="ignition", description="the form of user-data the new image reads on first boot")
     ami_name_pattern: str = "{stream}-{version}-{arch}"

@@ -4,6 +4,7 @@ reports its guests send, and the images it builds."""
 from pydantic import Field, RootModel
 
 from chalicelib.core.arch import Arch
+from chalicelib.models.artifacts import DiskArtifact
 from chalicelib.models.base import Model
 from chalicelib.models.failure import Caught, CaughtInStage, ErrorToRaise, Failure
 from chalicelib.models.release import ArchCommit
@@ -36,6 +37,8 @@ class BuilderReport(Model):
     instance_id: str = Field(pattern=r"^i-[0-9a-f]+$")
     volume_id: str = Field(pattern=r"^vol-[0-9a-f]+$")
     commit: str
+    artifacts: list[DiskArtifact] = Field(default_factory=list, description="the disk's downloadable images, "
+                                                                             "uploaded to the staging prefix")
 
 
 class RegisterTask(ArchTask):
@@ -47,6 +50,8 @@ class BuiltImage(Model):
     image_id: str
     snapshot_id: str
     name: str
+    artifacts: list[DiskArtifact] | None = Field(default=None, description="None in records made before images "
+                                                                           "were downloadable")
 
 
 class BuiltImages(RootModel[list[BuiltImage]]):
@@ -91,6 +96,7 @@ class ArchOutcome(Model):
     image_id: str | None = None
     snapshot_id: str | None = None
     name: str | None = None
+    artifacts: list[DiskArtifact] | None = None
     failed: ErrorToRaise | CaughtInStage | None = None
 
 

@@ -235,7 +235,8 @@ def register_image(task: RegisterTask) -> BuiltImage:
     _wait("image_available", task.region, f"image {image_id}", until, ImageIds=[image_id])
     ec2_resources.delete_volume(task.region, task.builder.volume_id)
     logger.info("image registered", extra={"image_id": image_id, "snapshot_id": snapshot_id})
-    return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name)
+    return BuiltImage(arch=task.arch, image_id=image_id, snapshot_id=snapshot_id, name=name,
+                      artifacts=task.builder.artifacts)
 
 
 def _remove_stray_disks(task: RegisterTask) -> None:
@@ -305,5 +306,5 @@ def check_build(task: CheckBuildTask) -> BuiltImages:
         if failed:
             # CleanupArch made the cause the failure itself, as JSON: FailRelease reads it from there
             raise ArchitectureFailed(failed.cause or failed.error, arch=outcome.arch)
-    return BuiltImages([BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name)
-                        for o in task.results])
+    return BuiltImages([BuiltImage(arch=o.arch, image_id=o.image_id, snapshot_id=o.snapshot_id, name=o.name,
+                                   artifacts=o.artifacts) for o in task.results])

@@ -214,7 +214,7 @@ def test_the_plan_leaves_out_what_a_run_lacks_for_the_state_machine_to_test():
     assert dumped["arches"][0] == {"arch": "arm64", "commit": {
         "ref": "fedora/aarch64/coreos/testing-devel", "checksum": "b" * 64, "timestamp": "2026-11-25T00:00:00Z"}}
     image = BuiltImage(arch="x86_64", image_id="ami-0a", snapshot_id="snap-0a", name="n")
-    assert plan(images=[image]).model_dump(mode="json")["images"] == [image.model_dump()]
+    assert plan(images=[image]).model_dump(mode="json")["images"] == [image.model_dump(exclude_none=True)]
 
 
 @pytest.mark.parametrize(("failed", "kind"), [

@@ -1,0 +1,54 @@
+"""Downloadable disk images: what the builder makes of the disk that becomes the AMI, and where
+each file lives in the metadata bucket.
+
+The builder uploads each file privately under ``staging/<release id>/<arch>/``; Announce copies
+it to ``streams/<stream>/builds/<version>/<ostree arch>/``, the public prefix, when the release
+is published (with ``<file>.sig`` beside it where the stream signs its artifacts). Fedora
+CoreOS names its platforms so: ``raw.xz`` is the ``metal`` platform, ``qcow2.xz`` the ``qemu`` one."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from chalicelib.core.arch import Arch, ostree_arch
+from chalicelib.models.base import Model
+
+ArtifactFormat = Literal["raw.xz", "qcow2.xz"]
+FORMATS: tuple[ArtifactFormat, ...] = ("raw.xz", "qcow2.xz")
+PLATFORMS: dict[ArtifactFormat, str] = {"raw.xz": "metal", "qcow2.xz": "qemu"}
+SIGNATURE_SUFFIX = ".sig"
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class DiskArtifact(Model):
+    """One compressed disk image as the builder reports it: its key in the metadata bucket, its
+    size, the sha256 of the compressed file and of the disk it decompresses to."""
+
+    format: ArtifactFormat
+    key: str = Field(min_length=1)
+    size: int = Field(ge=0)
+    sha256: Sha256
+    uncompressed_sha256: Sha256
+
+    @property
+    def platform(self) -> str:
+        return PLATFORMS[self.format]
+
+
+def staging_prefix(release_id: str, arch: Arch | None = None) -> str:
+    """Where a release's builders upload, privately: nothing under it is ever served."""
+    return f"staging/{release_id}/" + (f"{arch}/" if arch else "")
+
+
+def builds_prefix(stream: str, version: str) -> str:
+    """Where a published release's files are, under the public prefix."""
+    return f"streams/{stream}/builds/{version}/"
+
+
+def file_name(osname: str, version: str, arch: Arch, artifact_format: ArtifactFormat) -> str:
+    """As Fedora CoreOS names them: ``fedora-coreos-41.20250101.3.0-metal.x86_64.raw.xz``."""
+    return f"{osname}-{version}-{PLATFORMS[artifact_format]}.{ostree_arch(arch)}.{artifact_format}"
+
+
+def public_key(stream: str, osname: str, version: str, arch: Arch, artifact_format: ArtifactFormat) -> str:
+    return f"{builds_prefix(stream, version)}{ostree_arch(arch)}/{file_name(osname, version, arch, artifact_format)}"
