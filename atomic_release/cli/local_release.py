@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from atomic_release.cli.report import ImageRow, image_rows
+from atomic_release.cli.text import columns
 from atomic_release.local.demo_repo import composed_repository, local_repository
 from atomic_release.local.guests.machine import why_real_guests_cannot_run
 from atomic_release.local.region_faults import parse_fault
@@ -95,8 +96,7 @@ def _table(result: LocalResult) -> str:
     header = ("ARCH", "REGION", "AMI", "PUBLIC", "SSM PARAMETER")
     rows = [(r.arch, r.region, r.image_id, "yes" if r.public else "NO",
              r.ssm_parameter + ("" if r.ssm_points_here else "  (does not point here)")) for r in result.images]
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows])
+    return columns(header, rows)
 
 
 def detect_release(stream_name: str) -> Decision:
