@@ -2,10 +2,12 @@
 
 import argparse
 import sys
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from atomic_release.cli.api_client import ENVIRONMENT_VARIABLE, ApiError
+from atomic_release.local.serving import LOCAL_PUBLIC_URL
 from atomic_release.local.tools import ToolMissing
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import describe_validation_error
@@ -25,6 +27,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"not a port: {text}")
     return value
+
+
+def _base_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http or https URL: {text}")
+    return text if text.endswith("/") else text + "/"
 
 
 def _api_options() -> argparse.ArgumentParser:
@@ -138,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     release = local_commands.add_parser("release", parents=[built], help="run one whole release locally")
     release.add_argument("--stream", required=True)
     release.add_argument("--output", choices=("text", "json"), default="text")
+    release.add_argument("--publish-dir", metavar="DIR",
+                         help="write everything the release made public (stream documents, index, release documents, "
+                              "site, images, signatures) to DIR, under the paths they have in the bucket")
+    release.add_argument("--public-url", type=_base_url, default=LOCAL_PUBLIC_URL, metavar="URL",
+                         help=f"where DIR will be served: the base of the documents' URLs (default: {LOCAL_PUBLIC_URL}, "
+                              f"as `python3 -m http.server -b 127.0.0.1 8000 -d DIR` serves it)")
     serve = local_commands.add_parser("serve", parents=[built],
                                       help="serve the releases API and page on 127.0.0.1 over a local runtime")
     serve.add_argument("--stream", default="developer", help="the stream whose repository is built (default: developer)")
