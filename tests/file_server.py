@@ -84,7 +84,7 @@ class FileServer:
         handler.send_header("Content-Length", str(len(rest)))
         handler.end_headers()
         sent = rest[:self.cut_after.pop(path, len(rest))]
+        served.sent = len(sent)   # before the write: the client may have read it all before the write returns
         handler.wfile.write(sent)
-        served.sent = len(sent)
         if len(sent) < len(rest):
             handler.close_connection = True

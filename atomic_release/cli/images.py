@@ -215,8 +215,8 @@ def _content_range(response: requests.Response) -> tuple[int | None, int | None]
             int(total) if unit == "bytes" and total.isdigit() else None)
 
 
-def _sha256_of(path: Path, digest=None) -> "hashlib._Hash":
-    digest = digest or hashlib.sha256()
+def _sha256_of(path: Path) -> "hashlib._Hash":
+    digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(CHUNK):
             digest.update(chunk)

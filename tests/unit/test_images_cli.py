@@ -235,6 +235,17 @@ def test_a_part_larger_than_the_file_is_started_over(server, tmp_path):
     assert [(s.range, s.status) for s in downloads_of(server)] == [(f"bytes={len(RAW_XZ) + 10}-", 416), (None, 200)]
 
 
+def test_a_part_that_is_the_whole_file_is_verified_without_transferring_it_again(server, tmp_path, capsys):
+    (tmp_path / (RAW_NAME + ".part")).write_bytes(RAW_XZ)
+
+    code = download(server, tmp_path)
+
+    assert code == 0
+    assert (tmp_path / RAW_NAME).read_bytes() == RAW_XZ
+    assert [(s.range, s.status, s.sent) for s in downloads_of(server)] == [(f"bytes={len(RAW_XZ)}-", 416, 0)]
+    assert f"{RAW_NAME}: already complete in {RAW_NAME}.part" in capsys.readouterr().err
+
+
 def test_decompress_writes_the_disk_and_checks_its_uncompressed_sum(server, tmp_path, capsys):
     code = download(server, tmp_path, "--decompress")
 
@@ -288,9 +299,11 @@ def artifact_key():
     return Tsk.generate("atomic-release artifacts <artifacts@example.invalid>")
 
 
-def signature_of(key: Tsk, data: bytes, scratch: Path) -> bytes:
+def signature_of(key: Tsk, data: bytes, scratch: Path, armor: bool = False) -> bytes:
+    """A detached signature, binary as Announce makes them (and as Fedora's ``.sig`` are)."""
     (scratch / "signed").write_bytes(data)
-    sign_file(key.signer(), str(scratch / "signed"), str(scratch / "signed.sig"), mode=SignatureMode.DETACHED)
+    sign_file(key.signer(), str(scratch / "signed"), str(scratch / "signed.sig"), mode=SignatureMode.DETACHED,
+              armor=armor)
     return (scratch / "signed.sig").read_bytes()
 
 
@@ -305,7 +318,10 @@ def signed(server, artifact_key, tmp_path):
     return public
 
 
-def test_a_good_signature_is_verified(server, signed, artifact_key, tmp_path, capsys):
+@pytest.mark.parametrize("armor", [False, True])
+def test_a_good_signature_is_verified(server, signed, artifact_key, tmp_path, capsys, armor):
+    server.files[RAW_PATH + ".sig"] = signature_of(artifact_key, RAW_XZ, tmp_path, armor)
+
     code = download(server, tmp_path / "out", "--trusted-key", str(signed))
 
     assert code == 0
