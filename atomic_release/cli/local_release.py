@@ -161,8 +161,6 @@ def run_local_release(args) -> int:
                         on_stage=_stage_printer(progress))
         if args.publish_dir:
             result.published = runtime.write_public_files(Path(args.publish_dir))
-    if args.publish_dir:
-        print(_serving_hint(args.stream, args.publish_dir, args.public_url, len(result.published)), file=progress)
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     elif result.status in ReleaseStatus.RELEASED:
@@ -178,6 +176,8 @@ def run_local_release(args) -> int:
               f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
     else:
         print(f"release {result.release_id} {result.status}: {result.failure}")
+    if args.publish_dir:
+        print(_serving_hint(args.stream, args.publish_dir, args.public_url, len(result.published)), file=progress)
     # The images are public: what is missing is a warning, and a fill-in run's to fix.
     return 0 if result.status in ReleaseStatus.RELEASED else 1
 

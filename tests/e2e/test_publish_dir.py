@@ -80,8 +80,8 @@ def test_the_public_url_is_the_base_the_release_runs_with(tmp_path, capsys, buck
     out = capsys.readouterr().out
     assert code == 0
     assert bucket_at_publishing["public_base_url"] == "http://127.0.0.1:8123/"
-    assert f"python3 -m http.server -b 127.0.0.1 8123 -d {public}, then: atomic-release images list --stream-url " \
-           "http://127.0.0.1:8123/streams/developer.json" in out
+    assert out.splitlines()[-1].endswith(f"python3 -m http.server -b 127.0.0.1 8123 -d {public}, then: atomic-release "
+                                         "images list --stream-url http://127.0.0.1:8123/streams/developer.json")
     assert files_under(public) == bucket_at_publishing["objects"]
 
 
