@@ -195,13 +195,14 @@ def _artifact(stream: Stream, arch: str, fmt: ArtifactFormat) -> Artifact:
     return disk
 
 
-def _progress_bar(name: str, total: int | None, done: int) -> Progress | None:
+def _progress_bar(title: str, total: int | None, done: int = 0) -> Progress | None:
+    """A bar of bytes on stderr under its title, where stderr is a terminal; None elsewhere."""
     if not sys.stderr.isatty():
         return None
     console = Console(stderr=True)
-    console.print(f"{name}{f', resuming at byte {done}' if done else ''}", markup=False, highlight=False)
+    console.print(title, markup=False, highlight=False)
     bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=console)
-    bar.add_task(name, total=total, completed=done)
+    bar.add_task(title, total=total, completed=done)
     return bar
 
 
@@ -265,7 +266,7 @@ def _fetch(session: requests.Session, url: str, part: Path) -> str:
     length = response.headers.get("Content-Length")
     total = offset + int(length) if length and length.isdigit() else None
     received = 0
-    bar = _progress_bar(name, total, offset)
+    bar = _progress_bar(f"{name}{f', resuming at byte {offset}' if offset else ''}", total, offset)
     try:
         with response, part.open("ab" if offset else "wb") as out, bar or contextlib.nullcontext():
             while chunk := response.raw.read1(CHUNK):
@@ -325,11 +326,16 @@ def _decompressed(source: Path, expected: str | None) -> Path:
     target = source.with_suffix("")
     part = target.with_name(target.name + PART_SUFFIX)
     digest = hashlib.sha256()
+    began = time.monotonic()
+    bar = _progress_bar(f"decompressing {source.name}", source.stat().st_size)
     try:
-        with lzma.open(source) as compressed, part.open("wb") as out:
+        with (source.open("rb") as raw, lzma.open(raw) as compressed, part.open("wb") as out,
+              bar or contextlib.nullcontext()):
             while chunk := compressed.read(CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
+                if bar is not None:
+                    bar.update(bar.task_ids[0], completed=raw.tell())
     except (lzma.LZMAError, EOFError) as error:
         part.unlink(missing_ok=True)
         source.unlink()
@@ -337,6 +343,9 @@ def _decompressed(source: Path, expected: str | None) -> Path:
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+    if bar is None:
+        print(f"{target.name}: {part.stat().st_size} bytes decompressed in {time.monotonic() - began:.1f} s",
+              file=sys.stderr)
     if expected is None:
         print(f"{target.name}: the stream gives no uncompressed-sha256: the decompressed file is not verified",
               file=sys.stderr)
