@@ -8,15 +8,18 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
 from atomic_release.cli.report import ImageRow, image_rows
+from atomic_release.cli.text import columns
 from atomic_release.local.demo_repo import composed_repository, local_repository
 from atomic_release.local.guests.machine import why_real_guests_cannot_run
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import Finished, LocalRuntime, StageEvent
-from atomic_release.local.serving import until_stopped
+from atomic_release.local.serving import LOCAL_PUBLIC_URL, until_stopped
 from atomic_release.local.simulator import Fault
 from chalicelib.core.config import load_streams
 from chalicelib.models.record import ReleaseStatus
@@ -45,6 +48,7 @@ class LocalResult(BaseModel):
     wall_s: float
     guest_reports: list[dict] = []   # real guests: every call they made to Step Functions, as heard
     guest_failures: list[str] = []   # real guests that broke without a report, and why
+    published: list[str] = []        # with --publish-dir: the public files written there, by key
 
 
 def run(runtime: LocalRuntime, release: ReleaseInput, on_stage=None) -> LocalResult:
@@ -95,8 +99,7 @@ def _table(result: LocalResult) -> str:
     header = ("ARCH", "REGION", "AMI", "PUBLIC", "SSM PARAMETER")
     rows = [(r.arch, r.region, r.image_id, "yes" if r.public else "NO",
              r.ssm_parameter + ("" if r.ssm_points_here else "  (does not point here)")) for r in result.images]
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows])
+    return columns(header, rows)
 
 
 def detect_release(stream_name: str) -> Decision:
@@ -129,7 +132,8 @@ def local_stack(args) -> Iterator[tuple[LocalRuntime, str]]:
         version = args.version or datetime.now(UTC).strftime("local.%Y%m%d.%H%M%S")
         repository = local_repository(args.stream, version, args.repo, args.regions, args.config)
     with (repository as (config, repo_url),
-          LocalRuntime(config=config, faults=faults, guests=args.guests, repo_url=repo_url) as runtime):
+          LocalRuntime(config=config, faults=faults, guests=args.guests, repo_url=repo_url,
+                       public_base_url=getattr(args, "public_url", LOCAL_PUBLIC_URL)) as runtime):
         yield runtime, repo_url
 
 
@@ -155,6 +159,8 @@ def run_local_release(args) -> int:
         assert decision.version and decision.release_id and decision.execution_arn, "a started release names its run"
         result = follow(runtime, args.stream, decision.version, decision.release_id, decision.execution_arn,
                         on_stage=_stage_printer(progress))
+        if args.publish_dir:
+            result.published = runtime.write_public_files(Path(args.publish_dir))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     elif result.status in ReleaseStatus.RELEASED:
@@ -170,8 +176,19 @@ def run_local_release(args) -> int:
               f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
     else:
         print(f"release {result.release_id} {result.status}: {result.failure}")
+    if args.publish_dir:
+        print(_serving_hint(args.stream, args.publish_dir, args.public_url, len(result.published)), file=progress)
     # The images are public: what is missing is a warning, and a fill-in run's to fix.
     return 0 if result.status in ReleaseStatus.RELEASED else 1
+
+
+def _serving_hint(stream: str, directory: str, public_url: str, count: int) -> str:
+    """How to serve what --publish-dir wrote where its documents say it is, and read it back."""
+    parts = urlsplit(public_url)
+    serve = (f"python3 -m http.server -b {parts.hostname} {parts.port or 80} -d {directory}"
+             if parts.scheme == "http" and parts.path == "/" else f"serve {directory} at {public_url}")
+    return (f"{count} public files written to {directory}; {serve}, then: "
+            f"atomic-release images list --stream-url {public_url}streams/{stream}.json")
 
 
 def serve_locally(args) -> int:

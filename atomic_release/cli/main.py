@@ -2,13 +2,17 @@
 
 import argparse
 import sys
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from atomic_release.cli.api_client import ENVIRONMENT_VARIABLE, ApiError
+from atomic_release.local.serving import LOCAL_PUBLIC_URL
 from atomic_release.local.tools import ToolMissing
+from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import describe_validation_error
 from chalicelib.core.errors import ReleaseError
+from chalicelib.models.artifacts import FORMATS
 
 
 def _positive(text: str) -> float:
@@ -23,6 +27,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"not a port: {text}")
     return value
+
+
+def _base_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http or https URL: {text}")
+    return text if text.endswith("/") else text + "/"
 
 
 def _api_options() -> argparse.ArgumentParser:
@@ -94,6 +105,39 @@ def _watch_options(parser: argparse.ArgumentParser, follow: bool) -> None:
                         help="how often to ask the API (default: 2)")
 
 
+def _arch(text: str) -> str:
+    try:
+        ec2_arch(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _images_parsers(commands) -> None:
+    images = commands.add_parser("images", help="a stream's published images, read from its stream document over "
+                                                "HTTP as consumers read it")
+    verbs = images.add_subparsers(dest="images_command", required=True)
+    stream_url = argparse.ArgumentParser(add_help=False)
+    stream_url.add_argument("--stream-url", required=True, metavar="URL",
+                            help="the published stream document, e.g. https://HOST/streams/stable.json")
+    listing = verbs.add_parser("list", parents=[stream_url],
+                               help="per architecture, the AMI of every region and the downloadable files")
+    listing.add_argument("--arch", type=_arch, help="x86_64 or aarch64 (or arm64); default: every architecture")
+    listing.add_argument("--region", help="only this region's AMI")
+    listing.add_argument("--output", choices=("text", "json"), default="text")
+    fetch = verbs.add_parser("download", parents=[stream_url],
+                             help="download a disk image, verify its sha256 (and signature), resume a broken one")
+    fetch.add_argument("--arch", type=_arch, required=True, help="x86_64 or aarch64 (or arm64)")
+    fetch.add_argument("--format", choices=FORMATS, required=True,
+                       help="raw.xz (the metal platform) or qcow2.xz (the qemu platform)")
+    fetch.add_argument("--decompress", action="store_true",
+                       help="write the decompressed image, its uncompressed sha256 verified, instead of the .xz")
+    fetch.add_argument("-C", "--directory", default=".", metavar="DIR", help="where to write it (default: here)")
+    fetch.add_argument("--trusted-key", action="append", default=[], metavar="FILE", dest="trusted_keys",
+                       help="an OpenPGP public key (armored or binary) whose signature of the image counts; again for "
+                            "more keys (none: the signature is not verified, and that is said)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atomic-release", description="ostree commits to public AMIs")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     release = local_commands.add_parser("release", parents=[built], help="run one whole release locally")
     release.add_argument("--stream", required=True)
     release.add_argument("--output", choices=("text", "json"), default="text")
+    release.add_argument("--publish-dir", metavar="DIR",
+                         help="write everything the release made public (stream documents, index, release documents, "
+                              "site, images, signatures) to DIR, under the paths they have in the bucket")
+    release.add_argument("--public-url", type=_base_url, default=LOCAL_PUBLIC_URL, metavar="URL",
+                         help=f"where DIR will be served: the base of the documents' URLs (default: {LOCAL_PUBLIC_URL}, "
+                              f"as `python3 -m http.server -b 127.0.0.1 8000 -d DIR` serves it)")
     serve = local_commands.add_parser("serve", parents=[built],
                                       help="serve the releases API and page on 127.0.0.1 over a local runtime")
     serve.add_argument("--stream", default="developer", help="the stream whose repository is built (default: developer)")
@@ -110,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--release", action="store_true", help="start the stream's release at once, as the poller would")
 
     _releases_parsers(commands)
+    _images_parsers(commands)
 
     repo = commands.add_parser("repo", help="look at an ostree repository as the poller does")
     repo_commands = repo.add_subparsers(dest="repo_command", required=True)
@@ -130,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             from atomic_release.cli.repo_show import show
 
             return show(args.url, args.ref, args.output, args.trusted_keys)
+        if args.command == "images":
+            from atomic_release.cli.images import run as images
+
+            return images(args)
         if args.command in ("releases", "release"):
             from atomic_release.cli.releases import run
 

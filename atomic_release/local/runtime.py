@@ -24,6 +24,7 @@ from atomic_release.local import marketplace_catalog, patches
 from atomic_release.local.guests.player import RealGuests, guest_endpoints
 from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
+from atomic_release.local.serving import LOCAL_PUBLIC_URL
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
 from chalicelib.core.arch import Arch
@@ -43,6 +44,7 @@ ASL = ROOT / "state_machines" / "release.asl.json"
 ACCOUNT = "123456789012"
 APP_NAME = "atomic-release"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+PUBLIC_PREFIX = "streams/"   # of the metadata bucket: everything a release makes public
 
 # Never real credentials: everything the local runtime touches is moto's.
 _ENVIRONMENT = {
@@ -106,6 +108,8 @@ class LocalRuntime:
     # what builders pull from: real ones (relayed to them when on 127.0.0.1), and simulated ones,
     # which read the commit's signature there; None: a synthetic release, read from nowhere
     repo_url: str | None = None
+    # the base of every public URL the documents name: where the public files will be served
+    public_base_url: str = LOCAL_PUBLIC_URL
 
     def __post_init__(self):
         self.config = str(Path(self.config).resolve()) if self.config else None
@@ -175,7 +179,8 @@ class LocalRuntime:
                   "BUILDER_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-builder",
                   "QA_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-qa",
                   "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
-                  "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata"}
+                  "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata",
+                  "PUBLIC_BASE_URL": self.public_base_url}
         for key in (*values, *_UNSET, *_SET_BY_THE_STACK, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             self._saved_env.setdefault(key, os.environ.get(key))
         for key in (*_UNSET, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
@@ -357,6 +362,24 @@ class LocalRuntime:
             output=json.loads(described["output"]) if described.get("output") else None,
             error=described.get("error"), cause=described.get("cause"), history=history, polls=polls,
             wall_s=time.monotonic() - started)
+
+    def write_public_files(self, directory: Path) -> list[str]:
+        """Every object a release made public (under ``streams/`` of the metadata bucket) written
+        to ``directory`` under its key, as the bucket would serve it; the keys, in order."""
+        s3 = client("s3")
+        bucket = os.environ["METADATA_BUCKET"]
+        root = directory.resolve()
+        written = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PUBLIC_PREFIX):
+            for listed in page.get("Contents", []):
+                key = listed["Key"]
+                target = (root / key).resolve()
+                if key.endswith("/") or not target.is_relative_to(root):   # a folder marker, or a key with ..
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(target))   # streamed: an artifact is GiBs
+                written.append(key)
+        return written
 
     def _interrupt(self) -> None:
         """An execution was stopped: held guests stop working, and StopExecution answers once the

@@ -4,6 +4,10 @@ import signal
 import socketserver
 import threading
 
+# Where a local release's public files are served from its --publish-dir
+# (``python3 -m http.server -b 127.0.0.1 8000 -d DIR``): the base of its documents' https-less URLs.
+LOCAL_PUBLIC_URL = "http://127.0.0.1:8000/"
+
 
 class BackgroundServer:
     """An HTTP server served from a thread: ``with`` starts it and stops it."""

@@ -28,7 +28,7 @@ def run_without_the_extra(code: str) -> subprocess.CompletedProcess:
 def test_the_maintainers_commands_import_without_moto():
     finished = run_without_the_extra("""
         import atomic_release.cli.main, atomic_release.cli.releases, atomic_release.cli.page_proxy
-        import atomic_release.cli.repo_show
+        import atomic_release.cli.repo_show, atomic_release.cli.images
         assert "moto" not in sys.modules
         print("imported")
     """)
