@@ -52,9 +52,9 @@ def stream_document_url(location: str, stream: str) -> str | None:
     """The stream document's URL, from the URL of one of its files (both under ``streams/``)."""
     parts = urlsplit(location)
     at = parts.path.find(f"/streams/{stream}/")
-    if parts.scheme != "https" or at < 0:
+    if parts.scheme not in ("http", "https") or at < 0:
         return None
-    return f"https://{parts.netloc}{parts.path[:at]}/streams/{stream}.json"
+    return f"{parts.scheme}://{parts.netloc}{parts.path[:at]}/streams/{stream}.json"
 
 
 def link(href: str | None, text: str, **attributes: str) -> str:
@@ -74,22 +74,28 @@ def page(title: str, stylesheet_href: str, body: str) -> str:
             f"<body>\n{body}\n</body>\n</html>\n")
 
 
-def table(head: Iterable[str], rows: Iterable[str], test_id: str) -> str:
-    """A table in a box of its own that scrolls sideways when a phone is too narrow for it."""
+Row = tuple[dict[str, str], list[str]]  # the row's attributes, its cells' HTML (the first heads the row)
+
+
+def table(head: list[str], rows: Iterable[Row], test_id: str) -> str:
+    """A table whose cells each name their column (``data-label``): on a phone each row becomes
+    a card of labelled lines (site.css), so nothing scrolls sideways."""
     heading = "".join(f'<th scope="col">{esc(cell)}</th>' for cell in head)
-    return (f'<div class="scroll"><table data-testid="{esc(test_id)}">'
-            f"<thead><tr>{heading}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    body = []
+    for attributes, (first, *rest) in rows:
+        extra = "".join(f' {name}="{esc(value)}"' for name, value in attributes.items())
+        cells = "".join(f'<td data-label="{esc(label)}">{cell}</td>' for label, cell in zip(head[1:], rest, strict=True))
+        body.append(f'<tr{extra}><th scope="row" data-label="{esc(head[0])}">{first}</th>{cells}</tr>')
+    return (f'<div class="table"><table data-testid="{esc(test_id)}">'
+            f"<thead><tr>{heading}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 # -- the index of streams -----------------------------------------------------------------------
 
 def index_page(streams: list["Published"]) -> str:
-    rows = [f'<tr data-testid="stream-row" data-stream="{esc(p.name)}">'
-            f'<td>{link(f"{p.name}/index.html", p.name)}</td>'
-            f'<td data-col="version">{esc(p.current_version or "none")}</td>'
-            f'<td>{esc(p.stream.metadata.last_modified)}</td>'
-            f'<td>{link(f"{p.name}.json", f"{p.name}.json")}</td></tr>'
-            for p in sorted(streams, key=lambda p: p.name)]
+    rows: list[Row] = [({"data-testid": "stream-row", "data-stream": p.name}, [
+        link(f"{p.name}/index.html", p.name), esc(p.current_version or "none"), esc(p.stream.metadata.last_modified),
+        link(f"{p.name}.json", f"{p.name}.json")]) for p in sorted(streams, key=lambda p: p.name)]
     listing = (table(["Stream", "Current version", "Updated", "Stream document"], rows, "streams")
                if rows else "<p>No stream has been released yet.</p>")
     body = (f"<header><h1>Cloud images</h1><p>Amazon EC2 images and downloadable disk images of every "
@@ -122,11 +128,9 @@ def _current(p: "Published", version: str | None) -> str:
     if version is None:
         return '<section><h2>Current release</h2><p data-testid="no-release">No release yet.</p></section>'
     arches = sorted(set(p.stream.architectures) | set(p.release.architectures if p.release else {}))
-    rows = [f'<tr data-testid="commit-row" data-arch="{esc(arch)}"><th scope="row">{esc(arch)}</th>'
-            f'<td data-col="commit"><code class="long">{esc(p.commit(version, arch) or "unknown")}</code></td>'
-            f'<td data-col="date">{esc(p.commit_times.get(version) or "unknown")}</td>'
-            f'<td data-col="signer">{esc(_signer(p.signatures.get(arch)))}</td></tr>'
-            for arch in arches]
+    rows: list[Row] = [({"data-testid": "commit-row", "data-arch": arch}, [
+        esc(arch), f'<code class="long">{esc(p.commit(version, arch) or "unknown")}</code>',
+        esc(p.commit_times.get(version) or "unknown"), esc(_signer(p.signatures.get(arch)))]) for arch in arches]
     status = (f'<p class="partial" data-testid="partial">Partial release: '
               f'{len(p.missing_regions)} region{"s" if len(p.missing_regions) != 1 else ""} missing.</p>'
               if p.missing_regions else "")
@@ -152,13 +156,12 @@ def _images(p: "Published", version: str | None) -> str:
         regions = (entry.images.aws.regions or {}) if entry.images and entry.images.aws else {}
         if not regions:
             continue
-        rows = []
+        rows: list[Row] = []
         for region, image in sorted(regions.items()):
-            older = f' <span class="older">(older: {esc(image.release)})</span>' if image.release != version else ""
-            rows.append(f'<tr data-testid="ami-row" data-arch="{esc(arch)}" data-region="{esc(region)}">'
-                        f'<th scope="row">{esc(region)}</th><td><code class="long">{esc(image.image)}</code></td>'
-                        f"<td>{esc(image.release)}{older}</td>"
-                        f'<td>{link(launch_url(region, image.image), "Launch", data_testid="launch")}</td></tr>')
+            older = ' <span class="older">(an older release)</span>' if image.release != version else ""
+            rows.append(({"data-testid": "ami-row", "data-arch": arch, "data-region": region}, [
+                esc(region), f'<code class="long">{esc(image.image)}</code>', f"{esc(image.release)}{older}",
+                link(launch_url(region, image.image), "Launch", data_testid="launch")]))
         parts.append(f"<h3>{esc(arch)}</h3>{table(['Region', 'AMI', 'Release', 'Launch'], rows, 'amis')}")
     content = "".join(parts) or "<p>No Amazon EC2 image is published.</p>"
     return (f'<section aria-labelledby="ec2"><h2 id="ec2">Amazon EC2</h2>'
@@ -231,9 +234,9 @@ def _history(p: "Published") -> str:
     releases = list(reversed(p.index.releases)) if p.index else []
     if not releases:
         return '<section aria-labelledby="history"><h2 id="history">Release history</h2><p>None yet.</p></section>'
-    rows = [f'<tr data-testid="history-row" data-version="{esc(r.version)}"><th scope="row">{esc(r.version)}</th>'
-            f'<td>{esc(p.commit_times.get(r.version) or "unknown")}</td>'
-            f'<td>{"<br>".join(f"{esc(c.architecture)}: <code class=long>{esc(c.checksum)}</code>" for c in r.commits or [])}'
-            f"</td><td>{_release_link(p, r)}</td></tr>" for r in releases]
+    rows: list[Row] = [({"data-testid": "history-row", "data-version": r.version}, [
+        esc(r.version), esc(p.commit_times.get(r.version) or "unknown"),
+        "<br>".join(f'{esc(c.architecture)}: <code class="long">{esc(c.checksum)}</code>' for c in r.commits or []),
+        _release_link(p, r)]) for r in releases]
     return (f'<section aria-labelledby="history"><h2 id="history">Release history</h2>'
             f"{table(['Version', 'Date', 'Commits', 'Document'], rows, 'history')}</section>")

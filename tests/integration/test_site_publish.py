@@ -38,7 +38,7 @@ def test_announce_writes_the_stream_s_page_the_index_and_the_stylesheet(runtime)
     assert "Partial release: 1 region missing." in page
     assert f'href="releases/{VERSION}.json"' in page
     index = text_of("streams/index.html")
-    assert f'data-stream="{STREAM}"' in index and f'<td data-col="version">{VERSION}</td>' in index
+    assert f'data-stream="{STREAM}"' in index and f'<td data-label="Current version">{VERSION}</td>' in index
     assert s3_object("streams/index.html")["ContentType"] == "text/html; charset=utf-8"
     assert s3_object("streams/site.css")["ContentType"] == "text/css; charset=utf-8"
 

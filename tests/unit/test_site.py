@@ -60,7 +60,7 @@ def test_a_region_keeping_an_older_release_says_which():
     html = stream_page(docs.published())
 
     row = re.search(r'<tr data-testid="ami-row" data-arch="x86_64" data-region="ap-southeast-2">.*?</tr>', html)
-    assert row and f"(older: {docs.PREVIOUS})" in row.group(0)
+    assert row and f"{docs.PREVIOUS} <span class=\"older\">(an older release)</span>" in row.group(0)
 
 
 def test_downloads_link_relatively_with_their_sums_signature_size_and_how_to_verify():
@@ -129,7 +129,7 @@ def test_a_stream_with_no_image_at_all_has_no_current_release():
                                                     "architectures": {}}))
 
     assert "No release yet." in stream_page(empty)
-    assert '<td data-col="version">none</td>' in index_page([empty])
+    assert '<td data-label="Current version">none</td>' in index_page([empty])
 
 
 def test_a_hostile_value_in_any_document_is_escaped_and_never_becomes_a_link():
@@ -149,7 +149,7 @@ def test_a_hostile_value_in_any_document_is_escaped_and_never_becomes_a_link():
     for html in (stream_page(hostile), index_page([hostile])):
         parsed = Links(html)
         assert "<script>" not in html and not [tag for tag, _ in parsed.tags if tag == "script"]
-        assert all(set(attrs) <= {"href", "rel", "data-testid", "data-stream", "data-col", "data-arch", "data-region",
+        assert all(set(attrs) <= {"href", "rel", "data-testid", "data-stream", "data-label", "data-arch", "data-region",
                                   "data-format", "data-version", "class", "lang", "charset", "name", "content",
                                   "scope", "id", "aria-labelledby"} for _, attrs in parsed.tags)
         assert not [h for h in parsed.hrefs() if h.startswith(("javascript:", "data:"))]
