@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.site.publish import Published
 
 STYLESHEET = "site.css"
+SITE_FOLDER = "/streams/"
 # What a launch link may name: anything else is shown, never put in a console URL.
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 IMAGE_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
@@ -66,9 +67,10 @@ def link(href: str | None, text: str, **attributes: str) -> str:
     return f'<a href="{esc(href)}"{extra}>{esc(text)}</a>'
 
 
-def page(title: str, stylesheet_href: str, body: str) -> str:
-    return (f'<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+def page(title: str, stylesheet_href: str, body: str, base: str | None = None) -> str:
+    return ('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            + (f'<base href="{esc(base)}">\n' if base else "")
+            + f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{esc(title)}</title>\n"
             f'<link rel="stylesheet" href="{esc(stylesheet_href)}">\n</head>\n'
             f"<body>\n{body}\n</body>\n</html>\n")
@@ -100,7 +102,9 @@ def index_page(streams: list["Published"]) -> str:
                if rows else "<p>No stream has been released yet.</p>")
     body = (f"<header><h1>Cloud images</h1><p>Amazon EC2 images and downloadable disk images of every "
             f"stream, with their sums and signatures.</p></header>\n<main>{listing}</main>")
-    return page("Cloud images", STYLESHEET, body)
+    # CloudFront serves this page at "/" too (its default root object): its links resolve against
+    # /streams/ wherever it is served from.
+    return page("Cloud images", STYLESHEET, body, base=SITE_FOLDER)
 
 
 # -- a stream's page ----------------------------------------------------------------------------

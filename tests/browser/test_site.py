@@ -35,6 +35,7 @@ def site(tmp_path_factory):
                 for image in artifacts.formats.values():
                     for location in (image.disk.location, image.disk.signature):
                         files[location.removeprefix(base_url)] = f"the bytes of {location}"
+        files["index.html"] = files["streams/index.html"]  # at "/", as CloudFront's default root object
         for key, text in files.items():
             (root / key).parent.mkdir(parents=True, exist_ok=True)
             (root / key).write_text(text)
@@ -112,6 +113,17 @@ def test_both_pages_fit_the_width_and_ask_nothing_of_another_origin(tab, width, 
     assert tab.fits_the_width()
     assert tab.screenshot(f"site-stream-{width}.png").is_file()
     assert any(url.endswith("/streams/site.css") for url in tab.requests)
+    assert tab.other_origins() == [] and tab.errors == []
+
+
+def test_the_index_served_at_the_root_links_the_stream_pages_under_streams(tab):
+    tab.open()
+
+    tab.page.get_by_role("link", name=docs.STREAM, exact=True).click()
+
+    expect(tab.page.get_by_test_id("current-version")).to_have_text(docs.CURRENT)
+    assert tab.page.url == f"{tab.base_url}/{STREAM_PAGE}"
+    assert f"{tab.base_url}/streams/site.css" in tab.requests
     assert tab.other_origins() == [] and tab.errors == []
 
 
