@@ -19,6 +19,7 @@ from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import Announcement, AnnounceTask
 from chalicelib.models.signature import SignatureCheck
+from chalicelib.site import publish_site
 from chalicelib.store import records
 
 CACHE_CONTROL = "public, max-age=60"
@@ -237,6 +238,7 @@ def announce(task: AnnounceTask) -> Announcement:
                 release_index_key(task.stream)))))
         moved = move_latest(task, written)
         message_id, event_id = notify_once(task, message(task, f"s3://{bucket()}/{metadata_key}"))
+        publish_site(task.stream)
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {message_of(error)}") from None
     return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id=message_id, event_id=event_id,

@@ -146,18 +146,50 @@ def test_the_state_machine_arn_the_functions_get_is_the_state_machine_s(sam_temp
     assert arn.endswith(f":stateMachine:{name}")
 
 
-def test_the_metadata_bucket_is_public_under_streams_only(sam_template):
+def test_the_metadata_bucket_is_private_and_only_the_distribution_reads_it_under_streams(sam_template):
     resources = sam_template["Resources"]
     bucket = resources["MetadataBucket"]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"]["BlockPublicAcls"] is True
-    assert bucket["PublicAccessBlockConfiguration"]["IgnorePublicAcls"] is True
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["CorsConfiguration"]["CorsRules"] == [
+        {"AllowedMethods": ["GET", "HEAD"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"], "MaxAge": 3600}]
     statements = resources["MetadataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    public = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == "*"]
-    assert [(s["Action"], s["Resource"]) for s in public] == [("s3:GetObject", {"Fn::Sub": "${MetadataBucket.Arn}/streams/*"})]
+    (allowed,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allowed["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert (allowed["Action"], allowed["Resource"]) == ("s3:GetObject", {"Fn::Sub": "${MetadataBucket.Arn}/streams/*"})
+    source = allowed["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert source.endswith(":distribution/${Distribution}")
+    (tls,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    from chalicelib.site.publish import INDEX_KEY
     from chalicelib.stages import announce
 
     assert all(key.startswith("streams/") for key in (announce.stream_metadata_key("stable"),
-                                                      announce.release_key("stable", "1")))
+                                                      announce.release_key("stable", "1"), INDEX_KEY))
+
+
+def test_the_distribution_serves_the_bucket_over_https_with_cors_and_the_site_s_policy(sam_template):
+    resources = sam_template["Resources"]
+    config = resources["Distribution"]["Properties"]["DistributionConfig"]
+    from chalicelib.site.publish import INDEX_KEY
+
+    assert config["DefaultRootObject"] == INDEX_KEY
+    (origin,) = config["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": ["MetadataBucket", "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["DistributionOriginAccess", "Id"]}
+    access = resources["DistributionOriginAccess"]["Properties"]["OriginAccessControlConfig"]
+    assert (access["OriginAccessControlOriginType"], access["SigningBehavior"]) == ("s3", "always")
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["ResponseHeadersPolicyId"] == {"Ref": "DistributionHeaders"}
+    headers = resources["DistributionHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    assert headers["CorsConfig"]["AccessControlAllowMethods"] == {"Items": ["GET", "HEAD"]}
+    assert headers["CorsConfig"]["AccessControlAllowOrigins"] == {"Items": ["*"]}
+    policy = headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert "default-src 'none'" in policy and "style-src 'self'" in policy
+    assert "script-src" not in policy and "http" not in policy
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PUBLIC_BASE_URL"] == {"Fn::Sub": "https://${Distribution.DomainName}/"}
+    assert sam_template["Outputs"]["StreamMetadataUrl"]["Value"] == {"Fn::Sub": "https://${Distribution.DomainName}/streams/"}
 
 
 def test_only_the_webhook_and_the_page_are_open_every_other_route_needs_iam(sam_template):

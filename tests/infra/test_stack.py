@@ -47,6 +47,7 @@ def test_the_stack_makes_every_function_with_the_handler_and_environment_of_the_
         assert variables["RELEASE_TOPIC_ARN"] == physical(stack, "ReleaseTopic")
         assert variables["RELEASE_STATE_MACHINE_ARN"] == physical(stack, "ReleaseStateMachine")
         assert variables["RETENTION_DRY_RUN"] == "true"
+        assert variables["PUBLIC_BASE_URL"] == f"https://{_distribution(stack)['DomainName']}/"
 
 
 def test_the_state_machine_calls_the_stack_s_functions_logs_and_traces(stack):
@@ -69,8 +70,14 @@ def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack):
                     "StateTable": [{"AttributeName": "pk", "KeyType": "HASH"}]}
     bucket = physical(stack, "MetadataBucket")
     policy = json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
-    public = [s["Resource"] for s in policy["Statement"] if s["Effect"] == "Allow"]
-    assert public == [f"arn:aws:s3:::{bucket}/streams/*"]
+    (allowed,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allowed["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allowed["Resource"] == f"arn:aws:s3:::{bucket}/streams/*"
+    assert allowed["Condition"]["StringEquals"]["AWS:SourceArn"] == _distribution(stack)["ARN"]
+    distribution = _distribution(stack)["DistributionConfig"]
+    assert distribution["DefaultRootObject"] == "streams/index.html"
+    assert distribution["Origins"]["Items"][0]["DomainName"] == f"{bucket}.s3.us-east-1.amazonaws.com"
+    assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     assert client("sns").get_topic_attributes(TopicArn=physical(stack, "ReleaseTopic"))["Attributes"]
     events = client("events")
     for function, rate in SCHEDULES.items():
@@ -110,6 +117,8 @@ def test_a_commit_the_deployed_poller_finds_is_released_through_the_deployed_sta
     images = {region: entry["image"] for arch in metadata["architectures"].values()
               for region, entry in arch["images"]["aws"]["regions"].items()}
     assert set(images) == {"us-east-1", "us-east-2"}
+    page = client("s3").get_object(Bucket=physical(stack, "MetadataBucket"), Key="streams/developer/index.html")
+    assert '<span data-testid="current-version">43.20261126.dev.1</span>' in page["Body"].read().decode()
     for region, image_id in images.items():
         assert client("ec2", region).describe_images(ImageIds=[image_id])["Images"][0]["Public"] is True
     assert all(checksum in json.dumps(record) for checksum in checksums.values())
@@ -131,6 +140,10 @@ def test_the_deployed_api_starts_a_release_the_webhook_announces_signed_with_the
     forged = signed(announcement(checksums), "delivery-2", key=b"not the stack's secret")
     refused = invoke(stack, "APIHandler", proxy_event("POST", "/hooks/ostree", forged["headers"], forged["body"]))
     assert refused["statusCode"] == 401
+
+
+def _distribution(stack: StackRuntime) -> dict:
+    return client("cloudfront").get_distribution(Id=physical(stack, "Distribution"))["Distribution"]
 
 
 def invoke(stack: StackRuntime, function: str, event: dict) -> dict:

@@ -1,8 +1,10 @@
 """CloudFormation: resource types the stack uses that moto's CloudFormation skips (with a warning)
-and the local deployment must make: the metadata bucket's policy, the release alarms and the
-webhook secret. (A state machine and a REST API are made by their own services' patches.)"""
+and the local deployment must make: the metadata bucket's policy, the release alarms, the
+webhook secret and the distribution in front of the bucket. (A state machine and a REST API are
+made by their own services' patches.)"""
 
 import json
+import uuid
 
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
@@ -28,7 +30,7 @@ class BucketPolicy(CloudFormationModel):
         policy = properties["PolicyDocument"]
         # moto enforces a policy's statements but not their conditions: the TLS-only Deny
         # (aws:SecureTransport false) would deny every request, so it is left out here.
-        statements = [s for s in policy["Statement"] if "Condition" not in s]
+        statements = [s for s in policy["Statement"] if s["Effect"] != "Deny" or "Condition" not in s]
         s3_backends[account_id]["aws"].put_bucket_policy(properties["Bucket"],
                                                          json.dumps({**policy, "Statement": statements}).encode())
         return cls(properties["Bucket"])
@@ -105,6 +107,83 @@ class Secret(CloudFormationModel):
             description=p.get("Description"), tags=p.get("Tags"), kms_key_id=p.get("KmsKeyId"),
             client_request_token=None, replica_regions=[], force_overwrite=False)
         return cls(json.loads(created)["ARN"])
+
+
+class OriginAccessControl(CloudFormationModel):
+    def __init__(self, control_id: str):
+        self.id = control_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.id
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::OriginAccessControl"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.id
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudfront.models import cloudfront_backends
+
+        config = cloudformation_json["Properties"]["OriginAccessControlConfig"]
+        return cls(cloudfront_backends[account_id]["aws"].create_origin_access_control(config).id)
+
+
+class ResponseHeadersPolicy(CloudFormationModel):
+    """moto's CloudFront keeps no response headers policies: the policy is only given its id."""
+
+    def __init__(self, policy_id: str):
+        self.id = policy_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.id
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::ResponseHeadersPolicy"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.id
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        return cls(str(uuid.uuid4()))
+
+
+class Distribution(CloudFormationModel):
+    """Made in moto's CloudFront from the template's configuration, whose lists the API wraps in
+    ``Items``; ``DomainName`` is the distribution's *.cloudfront.net name."""
+
+    def __init__(self, distribution_id: str, domain_name: str):
+        self.id, self.domain_name = distribution_id, domain_name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.id
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::Distribution"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return {"DomainName": self.domain_name, "Id": self.id}[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        from moto.cloudfront.models import cloudfront_backends
+
+        config = dict(cloudformation_json["Properties"]["DistributionConfig"])
+        behavior = dict(config["DefaultCacheBehavior"])
+        behavior["AllowedMethods"] = {"Items": behavior.get("AllowedMethods", ["GET", "HEAD"]),
+                                      "CachedMethods": {"Items": behavior.pop("CachedMethods", ["GET", "HEAD"])}}
+        config.update(CallerReference=resource_name, Origins={"Items": [dict(o) for o in config["Origins"]]},
+                      DefaultCacheBehavior=behavior)
+        created, _, _ = cloudfront_backends[account_id]["aws"].create_distribution(config, [])
+        return cls(created.distribution_id, created.domain_name)
 
 
 def install() -> None:
