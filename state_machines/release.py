@@ -189,7 +189,7 @@ def validate() -> dict:
 
 def announce() -> dict:
     return {
-        "Announce": task("Announce", inputs(*RELEASE, "arches", "attempt", regions="$.validation.regions",
+        "Announce": task("Announce", inputs(*RELEASE, "arches", "attempt", "images", regions="$.validation.regions",
                                             skipped="$.preflight.skipped", copy_failed="$.distribution.failed"),
                          result="$.announcement", catch=caught("AnnounceFailed"), then="RecordPublication"),
     }

@@ -175,7 +175,8 @@ class LocalRuntime:
                   "BUILDER_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-builder",
                   "QA_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-qa",
                   "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
-                  "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata"}
+                  "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata",
+                  "PUBLIC_BASE_URL": "http://127.0.0.1:8000/"}
         for key in (*values, *_UNSET, *_SET_BY_THE_STACK, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             self._saved_env.setdefault(key, os.environ.get(key))
         for key in (*_UNSET, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
