@@ -1,9 +1,11 @@
 """Announce a release: the stream's release index, the release's own document and the Fedora
-CoreOS stream metadata in S3, ``latest`` pointed at its validated images, then an SNS message
-and an EventBridge event (schema: docs/flow.md, "Release events").
+CoreOS stream metadata in S3, each made through its model (chalicelib/models/documents.py),
+``latest`` pointed at its validated images, then an SNS message and an EventBridge event
+(schema: docs/flow.md, "Release events"). Every link is under PUBLIC_BASE_URL.
 
-A region already naming a release with a newer commit (a fill-in run that finished late, two
-releases announcing at once) keeps it: neither the metadata nor ``latest`` moves backwards."""
+A region or a download already naming a release with a newer commit (a fill-in run that
+finished late, two releases announcing at once) keeps it: neither the metadata nor ``latest``
+moves backwards."""
 
 import json
 from collections.abc import Callable, Iterable
@@ -103,10 +105,10 @@ def update_document(key: str, change: Callable[[dict | None], dict], attempts: i
     releases of a stream announcing at once must not lose each other's entries."""
     for _ in range(attempts):
         previous, etag = _read_with_etag(key)
-        document = change(previous)
+        changed = change(previous)
         try:
-            write_document(key, document, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
-            return document
+            write_document(key, changed, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
+            return changed
         except ClientError as error:
             if not s3.lost_a_write_race(error):
                 raise
