@@ -20,7 +20,7 @@ TEST_TIERS := unit integration e2e infra guest guest_vm browser
 # The small tiers run in one process: starting the workers would cost more than it saves.
 PARALLEL := -n auto --dist loadscope
 
-.PHONY: demo test test-vm $(TEST_TIERS:%=test-%) bench clean tools package flow lock lint
+.PHONY: demo test test-vm $(TEST_TIERS:%=test-%) bench clean tools package flow schemas lock lint
 
 # Debian's packages the tests use, as WHAT:PACKAGE, WHAT a command or a file: the ostree CLI (the
 # demo serves a repository it builds, tests build theirs with it), gpg (both sign their commits
@@ -70,6 +70,11 @@ package: $(STAMP)
 flow:
 	$(PYTHON) state_machines/release.py
 	$(PYTHON) state_machines/diagram.py
+
+# The JSON Schemas of the stream document, the release index and a release's document, written
+# from their pydantic models (chalicelib/models/schemas.py) to docs/schemas/.
+schemas: $(STAMP)
+	$(BIN)/python -m chalicelib.models.schemas docs/schemas
 
 demo: $(STAMP) tools
 	$(BIN)/atomic-release local release --stream developer --regions 3

@@ -146,7 +146,7 @@ def preflight() -> dict:
 def copy() -> dict:
     copy_throttled = {"ErrorEquals": ["CopyThrottled"], "IntervalSeconds": 30, "MaxAttempts": 10, "BackoffRate": 2,
                       "MaxDelaySeconds": 600, "JitterStrategy": "FULL"}
-    one_region = (*RELEASE, "base_region", "region", "images", "attempt")
+    one_region = (*RELEASE, "base_region", "region", "images", "arches", "attempt")
     copy_to_region = {
         "CopyToRegion": task("CopyToRegion", inputs(*one_region), retry=(copy_throttled,),
                              catch=caught("CopyFailed"), then=None),
@@ -154,7 +154,7 @@ def copy() -> dict:
     }
     return {
         "Copy": for_each("$.preflight.ready",
-                         inputs(*RELEASE, "base_region", "images", "attempt", region="$$.Map.Item.Value"),
+                         inputs(*RELEASE, "base_region", "images", "arches", "attempt", region="$$.Map.Item.Value"),
                          copy_to_region, MaxConcurrencyPath="$.copy_concurrency", result="$.distribution.copies",
                          catch=caught("DistributeFailed"), then="CheckCopies"),
         "CheckCopies": task("CheckCopies", inputs(*RELEASE, copies="$.distribution.copies"), result="$.distribution",
@@ -189,7 +189,7 @@ def validate() -> dict:
 
 def announce() -> dict:
     return {
-        "Announce": task("Announce", inputs(*RELEASE, "arches", "attempt", regions="$.validation.regions",
+        "Announce": task("Announce", inputs(*RELEASE, "arches", "attempt", "images", regions="$.validation.regions",
                                             skipped="$.preflight.skipped", copy_failed="$.distribution.failed"),
                          result="$.announcement", catch=caught("AnnounceFailed"), then="RecordPublication"),
     }

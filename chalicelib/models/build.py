@@ -54,6 +54,11 @@ class BuiltImage(Model):
                                                                            "were downloadable")
 
 
+def image_description(stream: str, version: str, arch: Arch, checksum: str) -> str:
+    """Every image of a release, in the base region and each copy, names its ostree commit."""
+    return f"{stream} {version} {arch} (ostree {checksum})"
+
+
 class BuiltImages(RootModel[list[BuiltImage]]):
     """Every architecture's image, once the Build map has ended."""
 

@@ -10,10 +10,12 @@ from chalicelib.core.arch import Arch
 from chalicelib.models.base import Model
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.failure import readable_cause
+from chalicelib.models.release import PlannedArches
 
 
-class RegionTask(Model):
-    """One destination region's share of the Copy map."""
+class RegionTask(PlannedArches):
+    """One destination region's share of the Copy map, with each architecture's commit: a copy's
+    description names it."""
 
     release_id: str
     stream: str

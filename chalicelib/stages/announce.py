@@ -1,30 +1,62 @@
 """Announce a release: the stream's release index, the release's own document and the Fedora
-CoreOS stream metadata in S3, ``latest`` pointed at its validated images, then an SNS message
-and an EventBridge event (schema: docs/flow.md, "Release events").
+CoreOS stream metadata in S3, each made through its model (chalicelib/models/documents.py),
+``latest`` pointed at its validated images, then an SNS message and an EventBridge event
+(schema: docs/flow.md, "Release events"). Every link is under PUBLIC_BASE_URL.
 
-A region already naming a release with a newer commit (a fill-in run that finished late, two
-releases announcing at once) keeps it: neither the metadata nor ``latest`` moves backwards."""
+A region or a download already naming a release with a newer commit (a fill-in run that
+finished late, two releases announcing at once) keeps it: neither the metadata nor ``latest``
+moves backwards."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from chalicelib.aws import events, s3, sns, ssm
 from chalicelib.aws.errors import describe, message_of
 from chalicelib.core.arch import Arch, ostree_arch
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import AnnounceFailed
+from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import Announcement, AnnounceTask
-from chalicelib.models.signature import SignatureCheck
+from chalicelib.models.artifacts import SIGNATURE_SUFFIX, public_key
+from chalicelib.models.documents import (
+    UNSIGNED_ARTIFACTS,
+    AtomicIndexRelease,
+    AtomicRelease,
+    AtomicReleaseArch,
+    AtomicReleaseIndex,
+    AtomicStream,
+    AtomicStreamArch,
+    CommitSignature,
+)
+from chalicelib.models.stream_metadata import (
+    Artifact,
+    CloudImage,
+    ImageFormat,
+    Images,
+    IndexMetadata,
+    IndexReleaseCommit,
+    Media,
+    PlatformArtifacts,
+    PlatformBase,
+    PlatformImages,
+    ReplicatedImage,
+    SingleImage,
+    StreamMetadata,
+    document,
+)
 from chalicelib.site import publish_site
 from chalicelib.store import records
 
 CACHE_CONTROL = "public, max-age=60"
 EVENT_SOURCE = "atomic-release"
 EVENT_DETAIL_TYPE = "Release Published"
+Document = TypeVar("Document", AtomicStream, AtomicReleaseIndex, AtomicRelease)
 
 
 def bucket() -> str:
@@ -64,8 +96,8 @@ def read_document(key: str) -> dict | None:
     return _read_with_etag(key)[0]
 
 
-def write_document(key: str, document: dict, **condition) -> None:
-    s3.put_object(bucket(), key, json.dumps(document, indent=2).encode(), ContentType="application/json",
+def write_document(key: str, body: dict, **condition) -> None:
+    s3.put_object(bucket(), key, json.dumps(body, indent=2).encode(), ContentType="application/json",
                   CacheControl=CACHE_CONTROL, **condition)
 
 
@@ -74,22 +106,43 @@ def update_document(key: str, change: Callable[[dict | None], dict], attempts: i
     releases of a stream announcing at once must not lose each other's entries."""
     for _ in range(attempts):
         previous, etag = _read_with_etag(key)
-        document = change(previous)
+        changed = change(previous)
         try:
-            write_document(key, document, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
-            return document
+            write_document(key, changed, **({"IfMatch": etag} if etag else {"IfNoneMatch": "*"}))
+            return changed
         except ClientError as error:
             if not s3.lost_a_write_race(error):
                 raise
     raise AnnounceFailed(f"s3://{bucket()}/{key} kept changing under {attempts} attempts to update it")
 
 
-def empty_stream_metadata(stream: str) -> dict:
-    return {"stream": stream, "metadata": {}, "architectures": {}}
+def public_url(key: str) -> str:
+    """Where consumers read a public key of the metadata bucket (PUBLIC_BASE_URL)."""
+    return settings().public_base_url + key
+
+
+def parsed(key: str, model: type[Document], raw: dict | None) -> Document | None:
+    """A document read from S3 as its model; None when there is none, or when it is not in the
+    model's shape: it is then replaced, not patched."""
+    if raw is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        logger.warning("a published document is not in its model's shape: it is replaced",
+                       extra={"key": key, "model": model.__name__,
+                              "errors": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]})
+        return None
+
+
+def update_model(key: str, model: type[Document], change: Callable[[Document | None], Document]) -> dict:
+    """``update_document`` through a model: the previous document is read as one, and what is
+    written is the model's document."""
+    return update_document(key, lambda previous: document(change(parsed(key, model, previous))))
 
 
 def read_stream_metadata(stream: str) -> dict:
-    return read_document(stream_metadata_key(stream)) or empty_stream_metadata(stream)
+    return read_document(stream_metadata_key(stream)) or {"stream": stream, "metadata": {}, "architectures": {}}
 
 
 def images_by_arch(task: AnnounceTask) -> dict[Arch, dict[str, str]]:
@@ -101,71 +154,112 @@ def images_by_arch(task: AnnounceTask) -> dict[Arch, dict[str, str]]:
     return result
 
 
+def downloads_by_arch(task: AnnounceTask) -> dict[Arch, dict[str, dict[str, ImageFormat]]]:
+    """arch -> platform (metal, qemu) -> format -> its disk image as published: its https
+    location, its signature beside it where the stream signs its artifacts, its sums."""
+    stream = load_streams().stream(task.stream)
+    result: dict[Arch, dict[str, dict[str, ImageFormat]]] = {}
+    for image in task.images or []:
+        for built in image.artifacts or []:
+            location = public_url(public_key(task.stream, stream.osname, task.version, image.arch, built.format))
+            signature = location + SIGNATURE_SUFFIX if stream.artifact_signing_key_secret else None
+            disk = Artifact(location=location, signature=signature, sha256=built.sha256,
+                            uncompressed_sha256=built.uncompressed_sha256)
+            result.setdefault(image.arch, {}).setdefault(built.platform, {})[built.format] = ImageFormat(disk=disk)
+    return result
+
+
+def unsigned_note(formats: Iterable[ImageFormat]) -> str | None:
+    """The ``artifacts-signature`` note of an architecture whose downloads have no signature."""
+    return UNSIGNED_ARTIFACTS if any(f.disk and f.disk.signature is None for f in formats) else None
+
+
 def commit_times(index: dict | None) -> dict[str, str]:
     """version -> commit time (UTC, sortable), from the release index."""
     return {r["version"]: r.get("commit-time", "") for r in (index or {}).get("releases", [])}
 
 
-def _aws_regions(document: dict, arch: Arch) -> dict[str, dict]:
-    return document.get("architectures", {}).get(ostree_arch(arch), {}).get("images", {}).get("aws", {}).get(
+def _aws_regions(metadata: dict, arch: Arch) -> dict[str, dict]:
+    return metadata.get("architectures", {}).get(ostree_arch(arch), {}).get("images", {}).get("aws", {}).get(
         "regions", {})
 
 
-def stream_metadata(task: AnnounceTask, previous: dict, times: dict[str, str]) -> dict:
-    """The stream document with this release's validated images, region by region, except where
-    the region already names a release with a newer commit: nothing moves backwards. Regions
-    this release did not reach keep what they had."""
+def stream_metadata(task: AnnounceTask, previous: AtomicStream | None, times: dict[str, str]) -> AtomicStream:
+    """The stream document with this release's validated images, region by region, and its
+    downloads, platform by platform, except where the region or platform already names a
+    release with a newer commit: nothing moves backwards. What this release did not bring
+    (regions it did not reach, downloads of a run without them) keeps what it had."""
     ours = _timestamp(task.commit_time)
-    architectures = dict(previous.get("architectures", {}))
+
+    def ours_to_take(listed: SingleImage | PlatformArtifacts | None) -> bool:
+        return listed is None or times.get(listed.release, "") <= ours
+
+    downloads = downloads_by_arch(task)
+    architectures = dict(previous.architectures) if previous else {}
     for arch, regions in images_by_arch(task).items():
-        entry = architectures.get(ostree_arch(arch), {"artifacts": {}})
-        earlier = _aws_regions(previous, arch)
-        newer = {region for region, listed in earlier.items() if times.get(listed.get("release", ""), "") > ours}
-        listed = {**earlier, **{region: {"release": task.version, "image": image_id}
-                                for region, image_id in regions.items() if region not in newer}}
-        images = entry.get("images", {})
-        architectures[ostree_arch(arch)] = {**entry, "images": {**images, "aws": {"regions": listed}}}
-    if architectures == previous.get("architectures") and previous.get("stream") == task.stream:
+        entry = architectures.get(ostree_arch(arch), AtomicStreamArch())
+        images = entry.images or Images()
+        earlier = (images.aws.regions if images.aws else None) or {}
+        listed = {**earlier, **{region: SingleImage(release=task.version, image=image_id)
+                                for region, image_id in regions.items() if ours_to_take(earlier.get(region))}}
+        artifacts = {**entry.artifacts, **{platform: PlatformArtifacts(release=task.version, formats=formats)
+                                           for platform, formats in downloads.get(arch, {}).items()
+                                           if ours_to_take(entry.artifacts.get(platform))}}
+        note = unsigned_note(f for platform in artifacts.values() for f in platform.formats.values())
+        architectures[ostree_arch(arch)] = entry.model_copy(update={
+            "images": images.model_copy(update={"aws": ReplicatedImage(regions=listed)}), "artifacts": artifacts,
+            "artifacts_signature": note})
+    if previous and previous.stream == task.stream and _same(architectures, previous.architectures):
         return previous
-    return {**previous, "stream": task.stream, "architectures": architectures,
-            "metadata": {"last-modified": _timestamp(), "generator": "atomic-release"}}
+    return AtomicStream(stream=task.stream, architectures=architectures,
+                        metadata=StreamMetadata(last_modified=_timestamp(), generator="atomic-release"))
 
 
-def commit_signature(check: SignatureCheck | None) -> dict:
-    """Who signed an architecture's commit, beside it in the release document (Fedora CoreOS's
-    stream metadata has no field for it); nothing where the signature was not checked."""
-    if check is None:
-        return {}
-    return {"commit-signature": {"verified": check.verified, "signed-by": check.signed_by, "signers": check.signers,
-                                 "reason": check.reason}}
+def _same(architectures: dict[str, AtomicStreamArch], others: dict[str, AtomicStreamArch]) -> bool:
+    return {a: document(e) for a, e in architectures.items()} == {a: document(e) for a, e in others.items()}
 
 
-def release_document(task: AnnounceTask, previous: dict | None) -> dict:
+def release_document(task: AnnounceTask, previous: AtomicRelease | None) -> AtomicRelease:
     """The release's own metadata, in the shape of Fedora CoreOS's release.json, with each
-    commit's signature. A fill-in run adds its regions to those the release already had."""
-    previous = previous or {}
-    architectures = dict(previous.get("architectures", {}))
+    commit's signature and its downloads. A fill-in run adds its regions to those the release
+    already had; a run without downloads keeps those the release had."""
+    architectures = dict(previous.architectures) if previous else {}
+    downloads = downloads_by_arch(task)
     for arch, regions in images_by_arch(task).items():
-        earlier = architectures.get(ostree_arch(arch), {}).get("media", {}).get("aws", {}).get("images", {})
-        images = {**earlier, **{region: {"image": image_id} for region, image_id in regions.items()}}
-        architectures[ostree_arch(arch)] = {"commit": task.commits[arch].checksum,
-                                            **commit_signature(task.commits[arch].signature),
-                                            "media": {"aws": {"images": images}}}
+        earlier = architectures.get(ostree_arch(arch))
+        media = earlier.media if earlier else Media()
+        aws = media.aws or PlatformImages()
+        images = {**(aws.images or {}), **{region: CloudImage(image=image_id) for region, image_id in regions.items()}}
+        media = media.model_copy(update={
+            "aws": aws.model_copy(update={"images": images}),
+            **{platform: PlatformBase(artifacts=formats) for platform, formats in downloads.get(arch, {}).items()}})
+        commit = task.commits[arch]
+        architectures[ostree_arch(arch)] = AtomicReleaseArch(
+            commit=commit.checksum, media=media,
+            commit_signature=CommitSignature.of(commit.signature) if commit.signature else None,
+            artifacts_signature=unsigned_note(f for platform in (media.metal, media.qemu) if platform
+                                              for f in platform.artifacts.values()))
     validated = {region.region for region in task.validated}
-    missing = {region: why for region, why in previous.get("missing-regions", {}).items() if region not in validated}
-    return {"release": task.version, "stream": task.stream, "architectures": architectures,
-            "missing-regions": {**missing, **task.missing}}
+    missing = {region: why for region, why in (previous.missing_regions if previous else {}).items()
+               if region not in validated}
+    return AtomicRelease(release=task.version, stream=task.stream, architectures=architectures,
+                         missing_regions={**missing, **task.missing})
 
 
-def release_index(task: AnnounceTask, previous: dict | None) -> dict:
-    """Oldest to newest by commit time, one entry per version, as Fedora CoreOS's releases.json."""
-    entry = {"version": task.version, "commit-time": _timestamp(task.commit_time),
-             "commits": [{"architecture": ostree_arch(arch), "checksum": commit.checksum}
-                         for arch, commit in sorted(task.commits.items())],
-             "metadata": f"s3://{bucket()}/{release_key(task.stream, task.version)}"}
-    releases = [r for r in (previous or {}).get("releases", []) if r["version"] != task.version]
-    releases = sorted([*releases, entry], key=lambda r: r.get("commit-time", ""))
-    return {"stream": task.stream, "releases": releases, "metadata": {"last-modified": _timestamp()}}
+def release_index(task: AnnounceTask, previous: AtomicReleaseIndex | None) -> AtomicReleaseIndex:
+    """Oldest to newest by commit time, one entry per version, as Fedora CoreOS's releases.json.
+    Every entry links its release's document under the public base URL (so one written under
+    another base, or before the links were https, is linked anew)."""
+    entry = AtomicIndexRelease(
+        version=task.version, commit_time=_timestamp(task.commit_time),
+        metadata=public_url(release_key(task.stream, task.version)),
+        commits=[IndexReleaseCommit(architecture=ostree_arch(arch), checksum=commit.checksum)
+                 for arch, commit in sorted(task.commits.items())])
+    others = [r for r in (previous.releases if previous else []) if r.version != task.version]
+    releases = [r.model_copy(update={"metadata": public_url(release_key(task.stream, r.version))})
+                for r in sorted([*others, entry], key=lambda r: r.commit_time)]
+    return AtomicReleaseIndex(stream=task.stream, releases=releases,
+                              metadata=IndexMetadata(last_modified=_timestamp()))
 
 
 def _put_latest(stream: Stream, region: str, arch: Arch, image_id: str, description: str) -> None:
@@ -195,11 +289,11 @@ def move_latest(task: AnnounceTask, written: dict) -> list[str]:
     return sorted({region for region, _, _ in moved})
 
 
-def message(task: AnnounceTask, metadata_url: str) -> dict:
+def message(task: AnnounceTask) -> dict:
     return {"release_id": task.release_id, "stream": task.stream, "version": task.version,
             "status": "partial" if task.missing else "complete", "images": images_by_arch(task),
-            "missing_regions": task.missing, "stream_metadata": metadata_url,
-            "release_metadata": f"s3://{bucket()}/{release_key(task.stream, task.version)}"}
+            "missing_regions": task.missing, "stream_metadata": public_url(stream_metadata_key(task.stream)),
+            "release_metadata": public_url(release_key(task.stream, task.version))}
 
 
 def notify(task: AnnounceTask, body: dict) -> tuple[str, str]:
@@ -229,17 +323,19 @@ def announce(task: AnnounceTask) -> Announcement:
     metadata_key = stream_metadata_key(task.stream)
     if not task.validated:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
-        return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id="", latest_moved=False)
+        return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)
     try:
-        update_document(release_index_key(task.stream), lambda previous: release_index(task, previous))
-        update_document(release_key(task.stream, task.version), lambda previous: release_document(task, previous))
-        written = update_document(metadata_key, lambda previous: stream_metadata(
-            task, previous or empty_stream_metadata(task.stream), commit_times(read_document(
-                release_index_key(task.stream)))))
-        moved = move_latest(task, written)
-        message_id, event_id = notify_once(task, message(task, f"s3://{bucket()}/{metadata_key}"))
+        # Part 3: artifacts.publish(task) goes here, before any document links the downloads.
+        update_model(release_index_key(task.stream), AtomicReleaseIndex,
+                     lambda previous: release_index(task, previous))
+        update_model(release_key(task.stream, task.version), AtomicRelease,
+                     lambda previous: release_document(task, previous))
+        written = update_model(metadata_key, AtomicStream, lambda previous: stream_metadata(
+            task, previous, commit_times(read_document(release_index_key(task.stream)))))
         publish_site(task.stream)
+        moved = move_latest(task, written)
+        message_id, event_id = notify_once(task, message(task))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {message_of(error)}") from None
-    return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id=message_id, event_id=event_id,
+    return Announcement(metadata_url=public_url(metadata_key), message_id=message_id, event_id=event_id,
                         latest_moved=bool(moved))

@@ -43,6 +43,7 @@ from chalicelib.models.build import (
     LaunchedGuest,
     QATask,
     RegisterTask,
+    image_description,
 )
 from chalicelib.models.failure import CaughtInStage, ErrorToRaise
 
@@ -258,7 +259,7 @@ def stray_builder_disks(volumes: list[VolumeTypeDef], reported_volume_id: str) -
 
 def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:
     return ec2_resources.register_image(
-        task.region, Name=name, Description=f"{task.stream} {task.version} {task.arch} (ostree {task.commit.checksum})",
+        task.region, Name=name, Description=image_description(task.stream, task.version, task.arch, task.commit.checksum),
         Architecture=task.arch, BootMode=BOOT_MODE[task.arch], EnaSupport=True, SriovNetSupport="simple",
         VirtualizationType="hvm", RootDeviceName=ROOT_DEVICE, ImdsSupport="v2.0",
         BlockDeviceMappings=[{"DeviceName": ROOT_DEVICE, "Ebs": {

@@ -16,7 +16,7 @@ from chalicelib.core.config import load_streams
 from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import release_tags, tag_specifications
-from chalicelib.models.build import BuiltImage
+from chalicelib.models.build import BuiltImage, image_description
 from chalicelib.models.regions import Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
     try:
         return ec2.copy_image(
             task.region, SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,
-            Description=f"{task.stream} {task.version} {image.arch}",
+            Description=image_description(task.stream, task.version, image.arch, task.commits[image.arch].checksum),
             ClientToken=client_token(task.release_id, image.arch, task.region, str(task.attempt), replacing),
             CopyImageTags=True, TagSpecifications=tag_specifications(tags, "image", "snapshot"),
         )

@@ -1,6 +1,10 @@
 """Validate, per region: what Publish promised is true (available, public with its snapshots,
 architecture, ENA, boot mode, IMDSv2, deprecation, the version's SSM parameter) before anything
-points at the images. A region that fails a check is reported with what was wrong."""
+points at the images. A region that fails a check is reported with what was wrong.
+
+A region whose images are no longer public (someone made one private after Publish) loses its
+version parameters at once: nothing may name an image no one else can launch, and retention,
+a dry run by default, would only report it."""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws.ec2 import image_snapshots, own_images, snapshot_is_public
-from chalicelib.aws.errors import describe
-from chalicelib.aws.ssm import parameter_value
+from chalicelib.aws.errors import describe, ignoring
+from chalicelib.aws.ssm import delete_parameter, parameter_value
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import NothingPublished
 from chalicelib.core.observability import logger
@@ -72,13 +76,40 @@ def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
             for check in compare(outcome.region, image, seen)]
 
 
+PUBLICITY_CHECKS = ("public", "snapshots public")
+
+
 def _validate_region(stream: Stream, version: str, outcome: RegionOutcome) -> tuple[RegionOutcome, list[Check]]:
     try:
         found = checks(stream, version, outcome)
     except (ClientError, BotoCoreError) as error:
         reason = f"cannot validate: {describe(error)}"
         return outcome.model_copy(update={"status": "failed", "stage": "validate", "reason": reason}), []
-    return judged(outcome, found), found
+    result = judged(outcome, found)
+    if any(c.check in PUBLICITY_CHECKS and c.verdict == "incorrect" for c in found):
+        result = without_version_parameters(stream, version, result)
+    return result, found
+
+
+def without_version_parameters(stream: Stream, version: str, outcome: RegionOutcome) -> RegionOutcome:
+    """The region's version parameters of the release removed, as its images are not all public;
+    its reason says so (or why they could not be), and its images no longer list them."""
+    names = [version_parameter(stream, image.arch, version) for image in outcome.images]
+    try:
+        for name in names:
+            with ignoring("ParameterNotFound"):
+                delete_parameter(outcome.region, name)
+    except (ClientError, BotoCoreError) as error:
+        logger.error("a private image's version parameters could not be removed",
+                     extra={"region": outcome.region, "parameters": names, "error": describe(error)})
+        return outcome.model_copy(update={
+            "reason": f"{outcome.reason}; its version parameters could not be removed: {describe(error)}"})
+    logger.warning("version parameters of images not public removed", extra={"region": outcome.region,
+                                                                             "parameters": names})
+    images = [image.model_copy(update={"parameters": [p for p in image.parameters if p not in names]})
+              for image in outcome.images]
+    return outcome.model_copy(update={
+        "images": images, "reason": f"{outcome.reason}; version parameters removed: {', '.join(names)}"})
 
 
 def judged(outcome: RegionOutcome, found: list[Check]) -> RegionOutcome:

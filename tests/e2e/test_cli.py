@@ -23,7 +23,7 @@ def test_json_output_is_one_object_with_every_image(capsys):
     assert sorted({(i["arch"], i["region"]) for i in result["images"]}) == sorted(
         (a, r) for a in ("arm64", "x86_64") for r in ("us-east-1", "us-east-2", "us-west-1"))
     assert all(i["public"] and i["ssm_points_here"] for i in result["images"])
-    assert result["metadata_url"] == "s3://atomic-release-local-metadata/streams/developer.json"
+    assert result["metadata_url"] == "http://127.0.0.1:8000/streams/developer.json"
     assert "Build       ended" in out.err
     assert out.err.startswith("developer: release developer-43_1-")
     assert "(version 43.1, repository http://127.0.0.1:" in out.err.splitlines()[0]

@@ -132,6 +132,12 @@ def test_validation_catches_an_image_made_private_behind_the_pipelines_back(deve
         assert [image.public for image in seen["us-east-1"].images] == [True, True]
         assert all(latest("us-west-1", arch) is None for arch in ARCHES)
         assert metadata_regions() == {"x86_64": {"us-east-1", "us-east-2"}, "aarch64": {"us-east-1", "us-east-2"}}
+        assert "version parameters removed" in seen["us-west-1"].reason
+        named = {region: {arch: parameter_value(region, f"/atomic-release/developer/{arch}/{result.version}")
+                          for arch in ARCHES} for region in REGIONS}
+        assert all(named["us-west-1"][arch] is None for arch in ARCHES)
+        assert all(named[region][arch] in public_images(region) for region in ("us-east-1", "us-east-2")
+                   for arch in ARCHES), "the published regions' version parameters name their public images"
 
 
 def test_every_region_blocked_fails_the_release_and_leaves_nothing_behind(developer_release):

@@ -14,6 +14,7 @@ from atomic_release.local.runtime import ROOT, LocalRuntime
 from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
+from chalicelib.stages.announce import read_document
 from chalicelib.store import records
 from chalicelib.triggers import detect, starter
 from tests.conftest import DEVELOPER_REFS
@@ -337,9 +338,7 @@ def test_a_release_shows_who_signed_each_commit_and_which_went_out_unsigned(sign
     assert signatures["arm64"] == {"status": "unsigned", "signers": [], "reason": unsigned,
                                    "text": f"unsigned: {unsigned} (released unsigned: stream developer does not "
                                            "require signatures)"}
-    bucket = record.metadata_url.removeprefix("s3://").split("/", 1)[0]
-    document = json.loads(client("s3").get_object(Bucket=bucket, Key="streams/developer/releases/43.1.json")[
-        "Body"].read())
+    document = read_document("streams/developer/releases/43.1.json")
     assert document["architectures"]["x86_64"]["commit-signature"]["signed-by"] == signing_key.fingerprint
     assert document["architectures"]["aarch64"]["commit-signature"] == {
         "verified": False, "signed-by": None, "signers": [], "reason": unsigned}

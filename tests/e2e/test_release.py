@@ -1,6 +1,5 @@
 """The whole release state machine, run locally from start to end."""
 
-import json
 import re
 
 import pytest
@@ -11,6 +10,16 @@ from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import image_snapshots
+from chalicelib.models.documents import AtomicRelease, AtomicReleaseIndex, AtomicStream
+from chalicelib.models.stream_metadata import document
+from chalicelib.stages.announce import (
+    public_url,
+    read_document,
+    read_stream_metadata,
+    release_index_key,
+    release_key,
+    stream_metadata_key,
+)
 from chalicelib.store import records
 from tests.helpers import account_inventory, lose_the_first_response, nothing, release_resources
 
@@ -45,8 +54,8 @@ def test_release_publishes_every_arch_in_every_region(runtime, developer_release
 def test_stream_metadata_lists_every_region_in_coreos_format(runtime, developer_release):
     result = run(runtime, developer_release)
 
-    bucket, key = result.metadata_url.removeprefix("s3://").split("/", 1)
-    document = json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert result.metadata_url == public_url(stream_metadata_key("developer"))
+    document = read_stream_metadata("developer")
     assert document["stream"] == "developer"
     assert set(document["architectures"]) == {"x86_64", "aarch64"}
     by_arch = {"x86_64": "x86_64", "aarch64": "arm64"}
@@ -57,6 +66,32 @@ def test_stream_metadata_lists_every_region_in_coreos_format(runtime, developer_
             assert listed["release"] == developer_release.version
             expected = next(r.image_id for r in result.images if r.arch == by_arch[coreos_arch] and r.region == region)
             assert listed["image"] == expected
+
+
+def links(value) -> list[str]:
+    """Every link of a document: its index's ``metadata`` links, its downloads' locations and signatures."""
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k in ("location", "signature") or (k == "metadata" and isinstance(v, str))
+                ] + [link for v in value.values() for link in links(v)]
+    return [link for v in value for link in links(v)] if isinstance(value, list) else []
+
+
+def test_the_published_documents_round_trip_through_their_models_with_https_links(runtime, redeploy,
+                                                                                   developer_release):
+    redeploy("PUBLIC_BASE_URL", "https://images.example.org/")
+    result = run(runtime, developer_release)
+
+    assert result.status == "SUCCEEDED", result.failure
+    assert result.metadata_url == "https://images.example.org/streams/developer.json"
+    published = {AtomicStream: stream_metadata_key("developer"), AtomicReleaseIndex: release_index_key("developer"),
+                 AtomicRelease: release_key("developer", developer_release.version)}
+    for model, key in published.items():
+        raw = read_document(key)
+        assert document(model.model_validate(raw)) == raw, key
+        assert all(link.startswith("https://images.example.org/streams/developer") for link in links(raw)), key
+    index = read_document(release_index_key("developer"))
+    assert [r["metadata"] for r in index["releases"]] == [
+        f"https://images.example.org/streams/developer/releases/{developer_release.version}.json"]
 
 
 def test_success_leaves_no_builder_or_qa_instance_nor_volume(runtime, developer_release):

@@ -1,6 +1,7 @@
 """The policy files suffice. Local releases run every way they can (started by the poller, the
 webhook, both EventBridge events, the API and the biweekly cadence; one failing QA and cleaned
-up; one whose region's copies fail, and its fill-in run; one aborted through the API, its rerun
+up; one whose region's copies fail, and its fill-in run; one whose region's images are made
+private after Publish; one aborted through the API, its rerun
 stopped and cleaned by the end-of-execution rule; one whose builder launch is retried after its
 guest reported; retention applying its plan; the sweeper)
 while every AWS call each of the 24 functions makes is recorded (calls.py). Each call must be
@@ -299,6 +300,14 @@ def a_partial_release_is_filled_in(scene: Scene) -> None:
         succeeds(runtime, retried["execution_arn"])
 
 
+def a_region_made_private_after_publish(scene: Scene) -> None:
+    """Validate removes the region's version parameters: they must not name a private image."""
+    with local_runtime(scene, RegionFault.parse("made-private:us-east-2")) as runtime:
+        started = runtime.start_release(synthetic_release("developer", "44.5", 3))
+        succeeds(runtime, started.execution_arn)
+        assert "version parameters removed" in records.get(started.release_id).missing_regions["us-east-2"]
+
+
 def a_builder_launch_retried_after_its_guest_reported(scene: Scene) -> None:
     """The first builder reports to a dead token and powers off: register_image deletes its disk."""
     with local_runtime(scene) as runtime:
@@ -355,6 +364,7 @@ def recorded(tmp_path_factory, signing_key) -> Recorded:
         names = every_way_in_then_retention_and_sweep(scene)
         a_qa_failure_is_cleaned_up(scene)
         a_partial_release_is_filled_in(scene)
+        a_region_made_private_after_publish(scene)
         an_abort_a_rerun_and_the_end_of_execution_rule(scene)
         a_builder_launch_retried_after_its_guest_reported(scene)
     return Recorded(recorder, names)

@@ -65,7 +65,7 @@ def arch_task(arch: str, release_id: str = RELEASE_ID, **extra) -> dict:
 def region_task(region: str, images: list[dict], **extra) -> dict:
     """One region's share, as the Distribute map hands it to copy_to_region and check_copies."""
     return {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "region": region,
-            "base_region": BASE, "images": images, **extra}
+            "base_region": BASE, "images": images, "arches": plan_arches(), **extra}
 
 
 def builder_report(arch: str, volume_id: str, checksum: str | None = None) -> dict:

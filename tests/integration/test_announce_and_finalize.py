@@ -8,14 +8,19 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 import chalicelib.stages.announce
 from chalicelib.aws.clients import client
 from chalicelib.core.arch import ostree_arch
+from chalicelib.core.config import load_streams
 from chalicelib.core.errors import AnnounceFailed, InvalidReleaseInput
 from chalicelib.models.announce import AnnounceTask
 from chalicelib.models.build import BuiltImage
+from chalicelib.models.documents import AtomicRelease, AtomicReleaseIndex, AtomicStream
 from chalicelib.models.regions import RegionOutcome
+from chalicelib.models.stream_metadata import Release, ReleaseIndex, Stream
+from chalicelib.models.stream_metadata import document as published
 from chalicelib.store import records
 from functions import announce, finalize, prepare
 from tests.integration.support import (
@@ -42,6 +47,7 @@ from tests.integration.support import (
 )
 
 FAR = "us-west-2"
+BASE_URL = "https://releases.example.org/atomic/"
 METADATA_KEY = f"streams/{STREAM}.json"
 INDEX_KEY = f"streams/{STREAM}/releases.json"
 RELEASE_KEY = f"streams/{STREAM}/releases/{VERSION}.json"
@@ -92,6 +98,16 @@ def put_document(key: str, body: dict) -> None:
     client("s3").put_object(Bucket=os.environ["METADATA_BUCKET"], Key=key, Body=json.dumps(body))
 
 
+LAST_MODIFIED = {"last-modified": "2026-01-01T00:00:00Z"}
+
+
+def platform_artifacts(version: str, coreos_arch: str, artifact_format: str) -> dict:
+    """A platform's downloads as the stream document lists them (one format)."""
+    location = f"{BASE_URL}streams/{STREAM}/builds/{version}/{coreos_arch}/disk.{artifact_format}"
+    return {"release": version, "formats": {artifact_format: {"disk": {
+        "location": location, "sha256": "1" * 64, "uncompressed-sha256": "2" * 64}}}}
+
+
 def aws_regions(arch: str) -> dict:
     return document(METADATA_KEY)["architectures"][arch]["images"]["aws"]["regions"]
 
@@ -103,6 +119,13 @@ def latest(region: str, arch: str) -> str | None:
 
 def received(queue_url: str) -> list[dict]:
     return client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+
+
+@pytest.fixture
+def runtime(runtime, redeploy):
+    """The local runtime with its functions publishing under an https base URL, as deployed."""
+    redeploy("PUBLIC_BASE_URL", BASE_URL)
+    return runtime
 
 
 @pytest.fixture
@@ -122,7 +145,7 @@ def event_queue(runtime) -> str:
 def test_announce_writes_stream_metadata_in_coreos_format(runtime):
     announcement = invoke(announce, announce_task())
 
-    assert announcement["metadata_url"] == f"s3://{os.environ['METADATA_BUCKET']}/{METADATA_KEY}"
+    assert announcement["metadata_url"] == BASE_URL + METADATA_KEY
     assert announcement["latest_moved"] is True
     assert announcement["message_id"] and announcement["event_id"]
     metadata = document(METADATA_KEY)
@@ -154,9 +177,9 @@ def test_stream_metadata_is_served_as_json_with_a_short_cache(runtime):
 
 def test_announce_keeps_the_architectures_this_release_did_not_build(runtime):
     earlier = {"stream": STREAM, "metadata": {"last-modified": "2026-01-01T00:00:00Z"}, "architectures": {
-        "aarch64": {"artifacts": {"metal": {"release": "42.1"}}, "images": {"aws": {"regions": {
-            BASE: {"release": "42.1", "image": "ami-00000000000042a6"}}}}},
-        "ppc64le": {"artifacts": {"metal": {"release": "42.1"}}}}}
+        "aarch64": {"artifacts": {"metal": platform_artifacts("42.1", "aarch64", "raw.xz")}, "images": {
+            "aws": {"regions": {BASE: {"release": "42.1", "image": "ami-00000000000042a6"}}}}},
+        "ppc64le": {"artifacts": {"metal": platform_artifacts("42.1", "ppc64le", "raw.xz")}}}}
     put_document(METADATA_KEY, earlier)
     x86_64_only = [outcome(region, "validated", "validate", {"x86_64": IMAGES["x86_64"][region]})
                    for region in (BASE, COPY)]
@@ -171,19 +194,21 @@ def test_announce_keeps_the_architectures_this_release_did_not_build(runtime):
 
 
 def test_announce_keeps_other_artifacts_of_a_built_architecture(runtime):
-    put_document(METADATA_KEY, {"stream": STREAM, "metadata": {}, "architectures": {"x86_64": {
-        "artifacts": {"qemu": {"release": "42.1"}}, "images": {"gcp": {"name": "fedora-coreos-42-1"}}}}})
+    gcp = {"project": "fedora-coreos-cloud", "name": "fedora-coreos-42-1"}
+    qemu = platform_artifacts("42.1", "x86_64", "qcow2.xz")
+    put_document(METADATA_KEY, {"stream": STREAM, "metadata": LAST_MODIFIED, "architectures": {"x86_64": {
+        "artifacts": {"qemu": qemu}, "images": {"gcp": gcp}}}})
 
     invoke(announce, announce_task())
 
     x86_64 = document(METADATA_KEY)["architectures"]["x86_64"]
-    assert x86_64["artifacts"] == {"qemu": {"release": "42.1"}}
-    assert x86_64["images"]["gcp"] == {"name": "fedora-coreos-42-1"}
+    assert x86_64["artifacts"] == {"qemu": qemu}
+    assert x86_64["images"]["gcp"] == gcp
     assert x86_64["images"]["aws"]["regions"][COPY] == {"release": VERSION, "image": IMAGES["x86_64"][COPY]}
 
 
 def test_a_release_over_fewer_regions_keeps_the_other_regions_images(runtime):
-    put_document(METADATA_KEY, {"stream": STREAM, "metadata": {}, "architectures": {"x86_64": {
+    put_document(METADATA_KEY, {"stream": STREAM, "metadata": LAST_MODIFIED, "architectures": {"x86_64": {
         "artifacts": {}, "images": {"aws": {"regions": {
             BASE: {"release": "42.1", "image": "ami-000000000042e1a8"},
             FAR: {"release": "42.1", "image": "ami-000000000042f1a8"}}}}}}})
@@ -224,7 +249,7 @@ def index_entry(version: str, timestamp: str) -> dict:
     return {"version": version, "commit-time": timestamp,
             "commits": [{"architecture": "aarch64", "checksum": CHECKSUMS["arm64"]},
                         {"architecture": "x86_64", "checksum": CHECKSUMS["x86_64"]}],
-            "metadata": f"s3://{os.environ['METADATA_BUCKET']}/streams/{STREAM}/releases/{version}.json"}
+            "metadata": f"{BASE_URL}streams/{STREAM}/releases/{version}.json"}
 
 
 def test_the_release_index_lists_releases_by_commit_time(runtime):
@@ -253,9 +278,9 @@ def test_the_release_document_names_its_commits_images_and_missing_regions(runti
     assert document(RELEASE_KEY) == {
         "release": VERSION, "stream": STREAM,
         "architectures": {
-            "x86_64": {"commit": CHECKSUMS["x86_64"], "media": {"aws": {"images": {
+            "x86_64": {"commit": CHECKSUMS["x86_64"], "media": {"aws": {"artifacts": {}, "images": {
                 BASE: {"image": IMAGES["x86_64"][BASE]}, COPY: {"image": IMAGES["x86_64"][COPY]}}}}},
-            "aarch64": {"commit": CHECKSUMS["arm64"], "media": {"aws": {"images": {
+            "aarch64": {"commit": CHECKSUMS["arm64"], "media": {"aws": {"artifacts": {}, "images": {
                 BASE: {"image": IMAGES["arm64"][BASE]}, COPY: {"image": IMAGES["arm64"][COPY]}}}}}},
         "missing-regions": {FAR: f"preflight: {BLOCKED}"},
     }
@@ -315,6 +340,138 @@ def test_a_fill_in_runs_announcement_keeps_the_releases_earlier_regions(runtime)
     assert document(RELEASE_KEY)["missing-regions"] == {}
 
 
+# announce: the downloads
+
+SUMS = {"raw.xz": ("a" * 64, "b" * 64), "qcow2.xz": ("c" * 64, "d" * 64)}
+PLATFORMS = {"raw.xz": "metal", "qcow2.xz": "qemu"}
+
+
+def with_downloads(task: dict) -> dict:
+    """Announce's task with the images the release built and the downloads made of each."""
+    images = [{"arch": arch, "image_id": IMAGES[arch][BASE], "snapshot_id": f"snap-00000000000e1{n}",
+               "name": f"atomic-{STREAM}-{task['version']}-{arch}",
+               "artifacts": [{"format": fmt, "key": f"staging/{task['release_id']}/{arch}/disk.{fmt}", "size": 1024,
+                              "sha256": sha256, "uncompressed_sha256": uncompressed}
+                             for fmt, (sha256, uncompressed) in SUMS.items()]}
+              for n, arch in enumerate(ARCHES)]
+    return {**task, "images": images}
+
+
+def disk(version: str, coreos_arch: str, artifact_format: str, signed: bool = False) -> dict:
+    osname = load_streams().stream(STREAM).osname
+    location = (f"{BASE_URL}streams/{STREAM}/builds/{version}/{coreos_arch}/"
+                f"{osname}-{version}-{PLATFORMS[artifact_format]}.{coreos_arch}.{artifact_format}")
+    sha256, uncompressed = SUMS[artifact_format]
+    return {"disk": {"location": location, **({"signature": location + ".sig"} if signed else {}),
+                     "sha256": sha256, "uncompressed-sha256": uncompressed}}
+
+
+def stream_downloads(version: str, coreos_arch: str, signed: bool = False) -> dict:
+    return {platform: {"release": version, "formats": {fmt: disk(version, coreos_arch, fmt, signed)}}
+            for fmt, platform in PLATFORMS.items()}
+
+
+def without_extensions(raw: dict) -> dict:
+    """A document of ours as stream-metadata-go reads it: the keys its types lack are ignored."""
+    extensions = ("commit-signature", "artifacts-signature", "missing-regions", "commit-time")
+    if isinstance(raw, dict):
+        return {key: without_extensions(value) for key, value in raw.items() if key not in extensions}
+    return [without_extensions(item) for item in raw] if isinstance(raw, list) else raw
+
+
+def test_each_architecture_s_downloads_are_listed_under_the_public_base_url_unsigned(runtime):
+    invoke(announce, with_downloads(announce_task()))
+
+    stream = document(METADATA_KEY)
+    release = document(RELEASE_KEY)
+    for coreos_arch in ("x86_64", "aarch64"):
+        assert stream["architectures"][coreos_arch]["artifacts"] == stream_downloads(VERSION, coreos_arch)
+        media = release["architectures"][coreos_arch]["media"]
+        assert media["metal"] == {"artifacts": {"raw.xz": disk(VERSION, coreos_arch, "raw.xz")}}
+        assert media["qemu"] == {"artifacts": {"qcow2.xz": disk(VERSION, coreos_arch, "qcow2.xz")}}
+        for entry in (stream["architectures"][coreos_arch], release["architectures"][coreos_arch]):
+            assert entry["artifacts-signature"] == "none: the stream has no artifact signing key"
+
+
+def test_a_stream_that_signs_its_downloads_lists_each_signature_beside_it(runtime, streams_config):
+    streams_config(lambda raw: raw["streams"][STREAM].update(
+        artifact_signing_key_secret=f"atomic-release/artifact-signing/{STREAM}"))
+
+    invoke(announce, with_downloads(announce_task()))
+
+    x86_64 = document(METADATA_KEY)["architectures"]["x86_64"]
+    assert x86_64["artifacts"] == stream_downloads(VERSION, "x86_64", signed=True)
+    assert "artifacts-signature" not in x86_64
+    assert document(RELEASE_KEY)["architectures"]["x86_64"]["media"]["metal"]["artifacts"]["raw.xz"] == disk(
+        VERSION, "x86_64", "raw.xz", signed=True)
+
+
+@pytest.mark.parametrize(("key", "models"), [
+    (METADATA_KEY, (AtomicStream, Stream)), (INDEX_KEY, (AtomicReleaseIndex, ReleaseIndex)),
+    (RELEASE_KEY, (AtomicRelease, Release))])
+def test_the_documents_are_ours_strictly_and_fedora_coreos_s_without_our_extensions(runtime, key, models):
+    task = with_downloads(announce_task(skipped=[outcome(FAR, "skipped", "preflight", reason=BLOCKED)]))
+    task["arches"][0]["commit"]["signature"] = UNSIGNED
+
+    invoke(announce, task)
+
+    ours, fedora_coreos = models
+    written = document(key)
+    assert published(ours.model_validate(written)) == written
+    assert published(fedora_coreos.model_validate(without_extensions(written))) == without_extensions(written)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):  # our extensions are there
+        fedora_coreos.model_validate(written)
+
+
+def test_a_run_without_downloads_keeps_those_the_documents_list(runtime):
+    invoke(announce, with_downloads(announce_task([validated(BASE)])))
+
+    invoke(announce, announce_task([validated(COPY)]) | {"attempt": 1})
+
+    assert document(METADATA_KEY)["architectures"]["x86_64"]["artifacts"] == stream_downloads(VERSION, "x86_64")
+    assert aws_regions("x86_64")[COPY] == {"release": VERSION, "image": IMAGES["x86_64"][COPY]}
+    release = document(RELEASE_KEY)["architectures"]["x86_64"]
+    assert release["media"]["metal"]["artifacts"] == {"raw.xz": disk(VERSION, "x86_64", "raw.xz")}
+    assert set(release["media"]["aws"]["images"]) == {BASE, COPY}
+
+
+def test_an_older_release_announced_later_does_not_take_the_downloads_of_a_newer_one(runtime):
+    invoke(announce, with_downloads(other_release() | {"regions": [validated(BASE, OTHER_IMAGES)]}))
+
+    invoke(announce, with_downloads(announce_task()))
+
+    x86_64 = document(METADATA_KEY)["architectures"]["x86_64"]
+    assert x86_64["artifacts"] == stream_downloads(OTHER_VERSION, "x86_64")
+    assert x86_64["images"]["aws"]["regions"][COPY]["release"] == VERSION
+    assert document(RELEASE_KEY)["architectures"]["x86_64"]["media"]["metal"]["artifacts"]["raw.xz"] == disk(
+        VERSION, "x86_64", "raw.xz")
+
+
+def test_a_published_document_not_in_its_model_s_shape_is_replaced_with_a_warning(runtime, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(chalicelib.stages.announce.logger, "warning",
+                        lambda message, extra: warnings.append((message, extra["key"])))
+    put_document(METADATA_KEY, {"stream": STREAM, "architectures": {"ppc64le": {"artifacts": {"metal": {}}}}})
+
+    invoke(announce, announce_task())
+
+    assert set(document(METADATA_KEY)["architectures"]) == {"x86_64", "aarch64"}
+    AtomicStream.model_validate(document(METADATA_KEY))
+    assert warnings == [("a published document is not in its model's shape: it is replaced", METADATA_KEY)]
+
+
+def test_an_index_linking_its_releases_elsewhere_is_linked_anew(runtime):
+    invoke(announce, other_release())
+    index = document(INDEX_KEY)
+    index["releases"][0]["metadata"] = f"s3://{os.environ['METADATA_BUCKET']}/streams/{STREAM}/releases/1.json"
+    put_document(INDEX_KEY, index)
+
+    invoke(announce, announce_task())
+
+    assert [r["metadata"] for r in document(INDEX_KEY)["releases"]] == [
+        f"{BASE_URL}streams/{STREAM}/releases/{version}.json" for version in (VERSION, OTHER_VERSION)]
+
+
 # announce: SNS and EventBridge
 
 
@@ -331,11 +488,9 @@ def test_announce_notifies_topic_subscribers_of_a_complete_release(release_queue
     assert envelope["Subject"] == f"atomic-release: {STREAM} {VERSION} released"
     assert envelope["MessageAttributes"]["status"]["Value"] == "complete"
     assert envelope["MessageAttributes"]["stream"]["Value"] == STREAM
-    bucket = os.environ["METADATA_BUCKET"]
     assert message_of(envelope) == {
         "release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "status": "complete", "images": IMAGES,
-        "missing_regions": {}, "stream_metadata": f"s3://{bucket}/{METADATA_KEY}",
-        "release_metadata": f"s3://{bucket}/{RELEASE_KEY}"}
+        "missing_regions": {}, "stream_metadata": BASE_URL + METADATA_KEY, "release_metadata": BASE_URL + RELEASE_KEY}
 
 
 def test_a_release_missing_regions_is_announced_partial_with_why(release_queue):
@@ -603,7 +758,7 @@ def test_a_fill_in_run_announces_its_own_regions_anew(prepared, release_queue):
 def test_a_fill_in_run_that_adds_no_region_announces_nothing(prepared, release_queue):
     announcement = invoke(announce, announce_task([]) | {"attempt": 1})
 
-    assert announcement == {"metadata_url": f"s3://{os.environ['METADATA_BUCKET']}/{METADATA_KEY}", "message_id": "",
+    assert announcement == {"metadata_url": BASE_URL + METADATA_KEY, "message_id": "",
                             "event_id": "", "latest_moved": False}
     assert received(release_queue) == []
     assert records.get(RELEASE_ID).notified == {}

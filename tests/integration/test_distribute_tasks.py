@@ -14,6 +14,7 @@ from functions import check_copies, copy_to_region
 from tests.integration.support import (
     ARCHES,
     BASE,
+    CHECKSUMS,
     COPY,
     IMAGE_NAMES,
     OTHER_RELEASE_ID,
@@ -87,6 +88,13 @@ def test_a_copy_keeps_the_name_and_boot_attributes_of_its_source(built, copied, 
     assert copy["Name"] == IMAGE_NAMES[arch]
     for attribute in ("Architecture", "BootMode", "EnaSupport", "ImdsSupport", "RootDeviceName"):
         assert copy[attribute] == source[attribute], attribute
+
+
+def test_every_copy_is_described_with_the_ostree_commit_as_its_source_is(built, copied):
+    for arch in ARCHES:
+        described = f"{STREAM} {VERSION} {arch} (ostree {CHECKSUMS[arch]})"
+        assert image(COPY, copies_of(copied)[arch])["Description"] == described
+        assert image(BASE, built[arch]["image_id"])["Description"] == described
 
 
 @pytest.mark.parametrize("arch", ARCHES)

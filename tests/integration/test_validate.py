@@ -5,6 +5,7 @@ what is wrong, and a release with no validated region fails."""
 import re
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import NothingPublished
@@ -22,6 +23,7 @@ from tests.integration.support import (
     invoke,
     make_private,
     outcome,
+    parameter,
     publish_task,
     region_task,
     ssm_name,
@@ -32,6 +34,7 @@ FARTHER = "ca-central-1"
 CHECKS_PER_IMAGE = 9
 ALL_CORRECT = {"correct": 2 * CHECKS_PER_IMAGE, "incorrect": 0, "missing": 0}
 BLOCKED_REASON = "image block public access is block-new-sharing: images cannot be made public there"
+REMOVED = f"version parameters removed: {ssm_name('x86_64', VERSION)}, {ssm_name('arm64', VERSION)}"
 
 
 def validate_task(published: list[dict], skipped: list[dict] = (), copy_failed: list[dict] = ()) -> dict:
@@ -74,12 +77,47 @@ def test_an_image_made_private_fails_its_region_only(published):
 
     result = invoke(validate, validate_task([published[BASE], published[COPY]]))
 
-    as_seen = {**published[COPY], "images": [{**image, "public": image["arch"] != "x86_64"}
+    as_seen = {**published[COPY], "images": [{**image, "public": image["arch"] != "x86_64", "parameters": []}
                                              for image in published[COPY]["images"]]}
     assert result["regions"] == [validated(published[BASE]),
-                                 failed(as_seen, "x86_64 public is False, expected True")]
+                                 failed(as_seen, f"x86_64 public is False, expected True; {REMOVED}")]
     assert result["problems"] == [problem(COPY, "x86_64", "public", "True", "False", "incorrect")]
     assert result["verdicts"] == {BASE: ALL_CORRECT, COPY: {"correct": 17, "incorrect": 1, "missing": 0}}
+
+
+def test_a_region_made_private_loses_its_version_parameters_whatever_retention_s_dry_run(published):
+    make_private(COPY, copies_of(published[COPY])["x86_64"])
+
+    invoke(validate, validate_task([published[BASE], published[COPY]]))
+
+    assert all(parameter(COPY, ssm_name(arch, VERSION)) is None for arch in ARCHES)
+    assert all(parameter(BASE, ssm_name(arch, VERSION))["Value"] == copies_of(published[BASE])[arch]
+               for arch in ARCHES)
+
+
+def test_a_region_failing_another_check_keeps_its_version_parameters(published):
+    client("ec2", COPY).disable_image_deprecation(ImageId=copies_of(published[COPY])["arm64"])
+
+    invoke(validate, validate_task([published[BASE], published[COPY]]))
+
+    assert all(parameter(COPY, ssm_name(arch, VERSION))["Value"] == copies_of(published[COPY])[arch]
+               for arch in ARCHES)
+
+
+def test_version_parameters_that_cannot_be_removed_are_named_in_the_region_s_reason(published, monkeypatch):
+    make_private(COPY, copies_of(published[COPY])["x86_64"])
+
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "DeleteParameter")
+
+    monkeypatch.setattr(client("ssm", COPY), "delete_parameter", refuse)
+
+    result = invoke(validate, validate_task([published[BASE], published[COPY]]))
+
+    assert result["regions"][1]["status"] == "failed"
+    assert result["regions"][1]["reason"] == ("x86_64 public is False, expected True; its version parameters could "
+                                              "not be removed: AccessDeniedException: not allowed")
+    assert parameter(COPY, ssm_name("x86_64", VERSION)) is not None
 
 
 def test_an_ssm_parameter_naming_another_image_fails_the_region(published):
@@ -170,7 +208,7 @@ def test_no_validated_region_fails_naming_every_regions_reason(published):
         f"no region was published and validated: {FAR}: preflight: {BLOCKED_REASON}; "
         f"{FARTHER}: copy: CopyFailed: x86_64 ami-0123456789abcdef0 to {FARTHER}: InvalidRequest; "
         f"{BASE}: publish: PublishFailed: {BASE}: OperationNotPermitted: blocked; "
-        f"{COPY}: validate: x86_64 public is False, expected True")
+        f"{COPY}: validate: x86_64 public is False, expected True; {REMOVED}")
 
 
 def test_no_region_published_at_all_fails_naming_the_skipped_ones(runtime):
@@ -202,7 +240,8 @@ def test_a_snapshot_no_longer_shared_publicly_fails_its_region(published):
     result = invoke(validate, validate_task([published[COPY], published[BASE]]))
 
     failed = next(r for r in result["regions"] if r["region"] == COPY)
-    assert (failed["status"], failed["reason"]) == ("failed", "x86_64 snapshots public is False, expected True")
+    assert (failed["status"], failed["reason"]) == ("failed", f"x86_64 snapshots public is False, expected True; {REMOVED}")
+    assert all(parameter(COPY, ssm_name(arch, VERSION)) is None for arch in ARCHES)
 
 
 def test_a_fill_in_run_whose_regions_fail_again_leaves_them_missing_and_goes_on(runtime):

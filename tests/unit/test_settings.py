@@ -10,8 +10,9 @@ from chalicelib.core.settings import locations, reset_settings, settings
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = ("RELEASES_TABLE", "STATE_TABLE", "METADATA_BUCKET", "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN",
-            "BUILDER_INSTANCE_PROFILE", "QA_INSTANCE_PROFILE")
-STACK = {name: f"the-{name.lower()}" for name in REQUIRED} | {"WEBHOOK_SECRET_ID": "the-secret"}
+            "BUILDER_INSTANCE_PROFILE", "QA_INSTANCE_PROFILE", "PUBLIC_BASE_URL")
+STACK = {name: f"the-{name.lower()}" for name in REQUIRED} | {"WEBHOOK_SECRET_ID": "the-secret",
+                                                              "PUBLIC_BASE_URL": "https://d111111abcdef8.cloudfront.net/"}
 OPTIONAL = ("WEBHOOK_SECRET_PARAMETER", "RELEASE_EVENT_BUS", "RETENTION_DRY_RUN", "AWS_REGION", "AWS_DEFAULT_REGION",
             "AWS_ENDPOINT_URL", "STREAMS_CONFIG")
 
@@ -79,6 +80,13 @@ def test_the_documented_defaults(environment):
 def test_a_value_that_is_not_a_boolean_fails_naming_the_variable(environment):
     environment("RETENTION_DRY_RUN", "perhaps")
     with pytest.raises(SettingsError, match="RETENTION_DRY_RUN: "):
+        settings()
+
+
+@pytest.mark.parametrize("url", ["https://d111111abcdef8.cloudfront.net", "s3://bucket/", "https:// spaced/"])
+def test_the_public_base_url_is_an_http_url_ending_in_a_slash(environment, url):
+    environment("PUBLIC_BASE_URL", url)
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL: "):
         settings()
 
 
