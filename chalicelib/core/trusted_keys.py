@@ -94,12 +94,13 @@ def read_key(armored: str | bytes) -> TrustedKey:
     Raises ValueError saying what is wrong with it."""
     data = armored.encode() if isinstance(armored, str) else armored
     try:
+        # Both parse: the certificate parser skips a malformed packet body the packet parser refuses.
         certs = Cert.split_bytes(data)
+        packets = list(PacketPile.from_bytes(data))
     except Exception as error:  # noqa: BLE001 - Sequoia's errors are plain exceptions
         raise ValueError(f"does not parse as an OpenPGP public key ({first_line(error)})") from None
     if len(certs) != 1:
         raise ValueError(f"holds {len(certs)} keys: give one key per entry")
-    packets = list(PacketPile.from_bytes(data))
     if any(described and described[0] in (Tag.SecretKey, Tag.SecretSubkey) for described in map(_described, packets)):
         raise ValueError("is a secret key: give the public key only")
     cert = certs[0]
