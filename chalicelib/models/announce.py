@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import Field
 
 from chalicelib.models.base import Model
+from chalicelib.models.build import BuiltImage
 from chalicelib.models.regions import RegionOutcome
 from chalicelib.models.release import PlannedArches
 
@@ -17,6 +18,8 @@ class AnnounceTask(PlannedArches):
     skipped: list[RegionOutcome] = Field(default_factory=list)
     copy_failed: list[RegionOutcome] = Field(default_factory=list)
     attempt: int = Field(default=0, ge=0)
+    images: list[BuiltImage] | None = Field(default=None, description="the built images, with the files the "
+                                                                      "builders staged; None: nothing to publish")
 
     @property
     def validated(self) -> list[RegionOutcome]:

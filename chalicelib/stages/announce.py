@@ -19,6 +19,7 @@ from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import Announcement, AnnounceTask
 from chalicelib.models.signature import SignatureCheck
+from chalicelib.stages import artifacts
 from chalicelib.store import records
 
 CACHE_CONTROL = "public, max-age=60"
@@ -230,6 +231,7 @@ def announce(task: AnnounceTask) -> Announcement:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=f"s3://{bucket()}/{metadata_key}", message_id="", latest_moved=False)
     try:
+        artifacts.publish(task)
         update_document(release_index_key(task.stream), lambda previous: release_index(task, previous))
         update_document(release_key(task.stream, task.version), lambda previous: release_document(task, previous))
         written = update_document(metadata_key, lambda previous: stream_metadata(
