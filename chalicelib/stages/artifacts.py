@@ -17,12 +17,13 @@ from pysequoia import PySigner, SignatureMode, Tsk, sign_file
 
 from chalicelib.aws import s3, secretsmanager
 from chalicelib.aws.errors import describe
+from chalicelib.core.arch import Arch
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import AnnounceTask
-from chalicelib.models.artifacts import SIGNATURE_SUFFIX, DiskArtifact, public_key
+from chalicelib.models.artifacts import SIGNATURE_SUFFIX, DiskArtifact, public_key, staging_prefix
 
 CONTENT_TYPE = "application/x-xz"  # both formats are xz streams
 SIGNATURE_CONTENT_TYPE = "application/pgp-signature"
@@ -30,6 +31,7 @@ SIGNATURE_CONTENT_TYPE = "application/pgp-signature"
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHA256_METADATA = "sha256"  # S3 keeps user metadata keys in lower case
 UNCOMPRESSED_SHA256_METADATA = "uncompressed-sha256"
+STAGING = "staging/"  # every release's staging prefix is under it
 
 
 @dataclass(frozen=True)
@@ -140,3 +142,17 @@ def _copy(file: Staged, signature: bytes | None) -> None:
                    MetadataDirective="REPLACE",
                    Metadata={SHA256_METADATA: file.artifact.sha256,
                              UNCOMPRESSED_SHA256_METADATA: file.artifact.uncompressed_sha256})
+
+
+# -- what a release that did not publish leaves --------------------------------------------------
+
+def remove_staged(release_id: str, arch: Arch | None = None) -> dict[str, list[str]]:
+    """The files the builders uploaded for the release (or one of its architectures), and the
+    multipart uploads they left incomplete: kind ("files", "uploads") -> what went."""
+    removed = s3.remove_prefix(bucket(), staging_prefix(release_id, arch))
+    return {"files": removed.objects, "uploads": removed.uploads}
+
+
+def staged_release_id(key: str) -> str:
+    """The release a key under the staging prefix belongs to: ``staging/<release id>/...``."""
+    return key.removeprefix(STAGING).split("/", 1)[0]
