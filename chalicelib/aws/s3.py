@@ -11,7 +11,12 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.errors import code_of, ignoring
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef, MultipartUploadTypeDef, ObjectTypeDef
+    from mypy_boto3_s3.type_defs import (
+        HeadObjectOutputTypeDef,
+        MultipartUploadTypeDef,
+        ObjectIdentifierTypeDef,
+        ObjectTypeDef,
+    )
 
 NOT_FOUND = {"NoSuchKey", "404"}
 WRITE_CONFLICTS = {"PreconditionFailed", "ConditionalRequestConflict"}
@@ -86,11 +91,27 @@ def uploads_under(bucket: str, prefix: str) -> list["MultipartUploadTypeDef"]:
 
 
 def delete_objects(bucket: str, keys: list[str]) -> None:
-    """Delete the objects (a key already gone is no error); raises naming every key S3 refused."""
-    for start in range(0, len(keys), _DELETE_BATCH):
-        batch = keys[start:start + _DELETE_BATCH]
-        answer = client("s3").delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch],
-                                                                   "Quiet": True})
+    """Delete the objects (a key already gone is no error); raises naming every key S3 refused.
+    In a versioned bucket this only hides them: their bytes stay as noncurrent versions."""
+    _delete(bucket, [{"Key": key} for key in keys])
+
+
+def versions_under(bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, version id) of every version and delete marker under ``prefix``."""
+    pages = client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+    return [(found["Key"], found["VersionId"]) for page in pages
+            for found in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+
+
+def delete_versions(bucket: str, versions: list[tuple[str, str]]) -> None:
+    """Delete these versions for good (key, version id): nothing of them stays to be billed."""
+    _delete(bucket, [{"Key": key, "VersionId": version} for key, version in versions])
+
+
+def _delete(bucket: str, identifiers: list["ObjectIdentifierTypeDef"]) -> None:
+    for start in range(0, len(identifiers), _DELETE_BATCH):
+        answer = client("s3").delete_objects(Bucket=bucket, Delete={
+            "Objects": identifiers[start:start + _DELETE_BATCH], "Quiet": True})
         refused = [f"{error.get('Key')}: {error.get('Code')}: {error.get('Message')}"
                    for error in answer.get("Errors", [])]
         if refused:

@@ -428,12 +428,15 @@ def _make_public(restore: Restore, result: RetentionResult) -> None:
             result.made_public.append(f"{region}:{snapshot}")
 
 
-def _retire_files(retirement: Retirement, result: RetentionResult) -> None:
-    """The files go with their release; a key already gone is no error to S3."""
+def _retire_files(stream: str, retirement: Retirement, result: RetentionResult) -> None:
+    """The files go with their release, every version of them (the bucket is versioned: a plain
+    delete would leave their bytes billed); a key already gone is no error to S3."""
     if not retirement.files:
         return
+    bucket, planned = settings().metadata_bucket, set(retirement.files)
     try:
-        s3.delete_objects(settings().metadata_bucket, retirement.files)
+        versions = s3.versions_under(bucket, builds_prefix(stream, retirement.version))
+        s3.delete_versions(bucket, [(key, version) for key, version in versions if key in planned])
     except (ClientError, BotoCoreError) as error:
         result.errors.setdefault(DOWNLOADS, []).append(f"{retirement.release_id}: {describe(error)}")
         return
@@ -466,7 +469,7 @@ def apply(plan: RetentionPlan) -> RetentionResult:
     for retirement in retiring:
         for region, part in sorted(retirement.regions.items()):
             _retire_region(region, part, result)
-        _retire_files(retirement, result)
+        _retire_files(plan.stream, retirement, result)
     for restore in plan.restore:
         _make_public(restore, result)
     for retirement in retiring:

@@ -77,10 +77,13 @@ def _s3(call: Call, account: Account) -> list[Requirement]:
     bucket = f"arn:{PARTITION}:s3:::{call.params['Bucket']}"
     if call.operation == "ListObjectsV2":
         return [Requirement.of("s3:ListBucket", bucket, {"s3:prefix": [call.params.get("Prefix", "")]})]
+    if call.operation == "ListObjectVersions":
+        return [Requirement.of("s3:ListBucketVersions", bucket, {"s3:prefix": [call.params.get("Prefix", "")]})]
     if call.operation == "ListMultipartUploads":
         return [Requirement.of("s3:ListBucketMultipartUploads", bucket)]
-    if call.operation == "DeleteObjects":
-        return [Requirement.of("s3:DeleteObject", f"{bucket}/{item['Key']}") for item in call.params["Delete"]["Objects"]]
+    if call.operation == "DeleteObjects":  # a version is deleted for good under an action of its own
+        return [Requirement.of("s3:DeleteObjectVersion" if "VersionId" in item else "s3:DeleteObject",
+                               f"{bucket}/{item['Key']}") for item in call.params["Delete"]["Objects"]]
     if call.operation not in _S3_ACTIONS:
         raise UnmodelledCall(f"{call}: no model of this S3 operation")
     required = [Requirement.of(_S3_ACTIONS[call.operation], f"{bucket}/{call.params['Key']}")]

@@ -495,8 +495,8 @@ def for_role(policy: dict, sid: str, role: str) -> None:
      f"{ARTIFACT_SIGNING_SECRET}-"),
     ("fail_release", lambda p: without_action(p, "RemoveStagedFiles", "s3:DeleteObject"),
      "fail_release: s3:DeleteObject on arn:aws:s3:::atomic-release-local-metadata/staging/"),
-    ("retire_old_releases", lambda p: without_action(p, "RetireDownloadableFiles", "s3:DeleteObject"),
-     "retire_old_releases: s3:DeleteObject on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
+    ("retire_old_releases", lambda p: without_action(p, "RetireDownloadableFiles", "s3:DeleteObjectVersion"),
+     "retire_old_releases: s3:DeleteObjectVersion on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
 ])
 def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(recorded, function, narrow, refused):
     policies = resolved_policies(recorded.names)

@@ -476,12 +476,17 @@ def files_of(planted: Planted) -> list[str]:
                                                              builds_prefix(STREAM, planted.version)))
 
 
-def test_a_retired_release_s_files_go_with_its_images_and_are_recorded(history):
-    old, newer = plant_files(history.old), plant_files(history.newer)
+def test_a_retired_release_s_files_go_with_its_images_every_version_of_them_and_are_recorded(history):
+    bucket = os.environ["METADATA_BUCKET"]
+    client("s3").put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as deployed
+    plant_files(history.old)
+    old, newer = plant_files(history.old), plant_files(history.newer)  # the old ones twice: two versions each
 
     run = retention.run(STREAM, dry_run=False, now=NOW)
 
     assert files_of(history.old) == [] and files_of(history.newer) == newer
+    assert s3.versions_under(bucket, builds_prefix(STREAM, history.old.version)) == []
+    assert len(s3.versions_under(bucket, builds_prefix(STREAM, history.newer.version))) == len(newer)
     assert sorted(run.result.deleted_files) == old
     assert run.result.retired == [history.old.release_id]
     item = client("dynamodb").get_item(TableName=records.table_name(),
@@ -528,10 +533,10 @@ def test_a_release_that_failed_leaving_only_files_is_retired_with_them(history):
 def test_files_s3_refuses_to_delete_are_reported_and_the_release_stays(history, monkeypatch):
     old = plant_files(history.old)
 
-    def refuse(bucket: str, keys: list[str]) -> None:
+    def refuse(bucket: str, versions: list[tuple[str, str]]) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "refused here"}}, "DeleteObjects")
 
-    monkeypatch.setattr(s3, "delete_objects", refuse)
+    monkeypatch.setattr(s3, "delete_versions", refuse)
     run = retention.run(STREAM, dry_run=False, now=NOW)
 
     assert files_of(history.old) == old
