@@ -49,9 +49,20 @@ def bucket() -> str:
 
 
 def staged_files(task: AnnounceTask) -> list[Staged]:
+    """Each reported file with its public key. A key outside its architecture's staging prefix
+    is refused (Announce deletes what it publishes), and so is a format reported twice."""
     osname = load_streams().stream(task.stream).osname
-    return [Staged(artifact, public_key(task.stream, osname, task.version, image.arch, artifact.format))
-            for image in task.images or [] for artifact in image.artifacts or []]
+    files = []
+    for image in task.images or []:
+        for artifact in image.artifacts or []:
+            if not artifact.key.startswith(staging_prefix(task.release_id, image.arch)):
+                raise AnnounceFailed(f"{image.arch}: {artifact.key} is not under "
+                                     f"{staging_prefix(task.release_id, image.arch)}, where its builder uploads")
+            files.append(Staged(artifact, public_key(task.stream, osname, task.version, image.arch, artifact.format)))
+    twice = sorted({file.public for file in files if [f.public for f in files].count(file.public) > 1})
+    if twice:
+        raise AnnounceFailed(f"reported more than once: {', '.join(twice)}")
+    return files
 
 
 def publish(task: AnnounceTask) -> None:

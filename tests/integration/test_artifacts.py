@@ -182,6 +182,30 @@ def test_a_published_file_is_never_replaced_by_other_bytes(runtime):
     assert read(public("x86_64", "raw.xz")) == before
 
 
+def test_a_file_reported_outside_its_staging_prefix_is_refused_and_nothing_is_deleted(runtime):
+    release = staged_release(files())
+    outside = release["images"][0]["artifacts"][0]
+    client("s3").put_object(Bucket=bucket(), Key="streams/developer.json", Body=b"{}")
+    outside["key"] = "streams/developer.json"
+
+    with pytest.raises(AnnounceFailed, match="streams/developer.json is not under staging/"):
+        artifacts.publish(AnnounceTask.model_validate(release))
+
+    assert read("streams/developer.json") == b"{}"
+    assert keys_under(builds_prefix(STREAM, VERSION)) == []
+
+
+def test_a_format_reported_twice_is_refused(runtime):
+    release = staged_release(files())
+    images = release["images"]
+    images[0]["artifacts"][1]["format"] = images[0]["artifacts"][0]["format"]
+
+    with pytest.raises(AnnounceFailed, match="reported more than once: "):
+        artifacts.publish(AnnounceTask.model_validate(release))
+
+    assert keys_under(builds_prefix(STREAM, VERSION)) == []
+
+
 def test_a_large_file_is_copied_in_parts_with_its_metadata(runtime, monkeypatch):
     monkeypatch.setattr(s3, "_COPY", s3.TransferConfig(multipart_threshold=5 * 1024 * 1024,
                                                        multipart_chunksize=5 * 1024 * 1024))
