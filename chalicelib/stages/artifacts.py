@@ -9,6 +9,7 @@ kept in its metadata and skips it."""
 
 import hashlib
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def staged_files(task: AnnounceTask) -> list[Staged]:
                 raise AnnounceFailed(f"{image.arch}: {artifact.key} is not under "
                                      f"{staging_prefix(task.release_id, image.arch)}, where its builder uploads")
             files.append(Staged(artifact, public_key(task.stream, osname, task.version, image.arch, artifact.format)))
-    twice = sorted({file.public for file in files if [f.public for f in files].count(file.public) > 1})
+    twice = sorted(key for key, count in Counter(file.public for file in files).items() if count > 1)
     if twice:
         raise AnnounceFailed(f"reported more than once: {', '.join(twice)}")
     return files
