@@ -51,6 +51,7 @@ from chalicelib.models.stream_metadata import (
     document,
 )
 from chalicelib.site import publish_site
+from chalicelib.stages import artifacts
 from chalicelib.store import records
 
 CACHE_CONTROL = "public, max-age=60"
@@ -325,7 +326,7 @@ def announce(task: AnnounceTask) -> Announcement:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)
     try:
-        # Part 3: artifacts.publish(task) goes here, before any document links the downloads.
+        artifacts.publish(task)
         update_model(release_index_key(task.stream), AtomicReleaseIndex,
                      lambda previous: release_index(task, previous))
         update_model(release_key(task.stream, task.version), AtomicRelease,

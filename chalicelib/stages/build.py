@@ -46,6 +46,7 @@ from chalicelib.models.build import (
     image_description,
 )
 from chalicelib.models.failure import CaughtInStage, ErrorToRaise
+from chalicelib.stages import artifacts
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import WaiterName
@@ -288,12 +289,15 @@ def evaluate_qa(task: EvaluateTask) -> BuiltImage:
 
 
 def cleanup_arch(task: CleanupArchTask) -> ErrorToRaise:
-    """Remove everything this architecture created, and hand the failure on to the Fail state.
+    """Remove everything this architecture created, its staged files too, and hand the failure on
+    to the Fail state.
     A public image stays: a rerun reuses by name the image an earlier run published, which
     ``latest`` may name; retention retires it."""
     removed = ec2_resources.remove_release_resources(task.region, task.release_id, task.arch,
                                                      keep_public_images=True)
-    logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict()})
+    staged = artifacts.remove_staged(task.release_id, task.arch)  # after its builder is gone: no upload lands later
+    logger.warning("architecture failed, cleaned up", extra={"failure": task.failure.model_dump(), **removed.as_dict(),
+                                                             **staged})
     return ErrorToRaise(error=task.failure.rethrowable_error, cause=task.failure.model_dump_json())
 
 

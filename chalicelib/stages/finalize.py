@@ -13,6 +13,7 @@ from chalicelib.models.finalize import FailTask, FinalizeResult, FinalizeTask
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.regions import missing_regions
+from chalicelib.stages import artifacts
 from chalicelib.stages.announce import images_by_arch
 from chalicelib.stages.failure import describe, innermost
 from chalicelib.store import records
@@ -61,7 +62,8 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
 
 
 def fail_release(task: FailTask) -> ErrorToRaise:
-    """Remove what the release created in every region, then record the failure.
+    """Remove what the release created in every region and the files its builders staged (with
+    their incomplete uploads), then record the failure.
 
     A failed fill-in run removes nothing and leaves the release partial: it launched no
     instance, CheckCopies removed the copies that failed, and the copies it made and the
@@ -76,13 +78,17 @@ def fail_release(task: FailTask) -> ErrorToRaise:
                            owner=task.execution_arn)
         logger.error("release failed after it was published", extra={"failure": sentence})
         return ErrorToRaise(error=innermost(task.failure).rethrowable_error, cause=sentence)
-    removed, unclean = Removed(), []
+    removed, unclean, staged = Removed(), [], {}
     for region in ([] if task.attempt else task.regions):
         try:
             removed.add(remove_release_resources(region, task.release_id, keep_public_images=True))
         except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
-            message = message_of(error) if isinstance(error, ClientError) else str(error)
-            unclean.append(f"{region}: {message or type(error).__name__}")
+            unclean.append(f"{region}: {_reason(error)}")
+    if not task.attempt:  # a fill-in run builds nothing, so stages nothing
+        try:
+            staged = artifacts.remove_staged(task.release_id)
+        except Exception as error:  # noqa: BLE001 - the sweeper returns here too
+            unclean.append(f"staged files: {_reason(error)}")
     failure = innermost(task.failure)
     sentence = describe(failure)
     if unclean:
@@ -93,5 +99,11 @@ def fail_release(task: FailTask) -> ErrorToRaise:
                            extra={"execution_arn": task.execution_arn})
     else:
         records.mark_failed(task.release_id, failure.stage, sentence)
-    logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict()})
+    logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict(),
+                                          **staged})
     return ErrorToRaise(error=failure.rethrowable_error, cause=sentence)
+
+
+def _reason(error: Exception) -> str:
+    message = message_of(error) if isinstance(error, ClientError) else str(error)
+    return message or type(error).__name__

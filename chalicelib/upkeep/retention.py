@@ -1,7 +1,8 @@
 """Retention, on its own schedule: per stream, keep the newest releases and the young ones, and
 retire the others by deregistering their images, deleting their snapshots and their version's
-SSM parameters in every region. An image that users are still pointed at (by the stream
-metadata) is never removed. Kept images that AWS made private after their deprecation are made
+SSM parameters in every region, and deleting their downloadable files. An image that users are
+still pointed at (by the stream metadata) is never removed, and neither are the files of a
+version the stream metadata offers for download. Kept images that AWS made private after their deprecation are made
 public again.
 
 ``plan`` only reads; ``apply`` changes what the plan says and nothing else, so a dry run is a
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
-from chalicelib.aws import ec2, ssm
+from chalicelib.aws import ec2, s3, ssm
 from chalicelib.aws.ec2 import chunks, image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
 from chalicelib.aws.errors import code_of, describe
 from chalicelib.core.config import Retention, Stream, load_streams
 from chalicelib.core.observability import logger
+from chalicelib.core.settings import settings
 from chalicelib.core.tags import RELEASE, as_dict
+from chalicelib.models.artifacts import builds_prefix
 from chalicelib.models.base import Model
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.stages.announce import read_stream_metadata
@@ -38,6 +41,7 @@ Tagged = TypeVar("Tagged", "ImageTypeDef", "SnapshotTypeDef")
 # name them already); retention retires them at once, but for what the metadata or ``latest`` names.
 GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound", "ParameterNotFound"}
 RECORDS = "records"  # where a failure to mark a release retired is reported, beside the regions
+DOWNLOADS = "downloads"  # where a failure to list or delete downloadable files is, beside the regions
 
 
 class Image(Model):
@@ -77,14 +81,20 @@ class Retirement(Model):
     version: str
     commit_time: datetime
     regions: dict[str, RegionRetirement] = Field(default_factory=dict, description="only regions with something")
+    files: list[str] = Field(default_factory=list, description="the version's downloadable files (bucket keys)")
+    files_kept: str = Field(default="", description="why the version's files stay, if they do")
 
     @property
     def protected(self) -> list[Protected]:
         return [image for part in self.regions.values() for image in part.protected]
 
+    @property
+    def found_anything(self) -> bool:
+        return bool(self.regions or self.files or self.files_kept)
+
     def removals(self) -> dict[str, list[str]]:
         """kind -> ``region:id`` of everything the retirement removes."""
-        removals: dict[str, list[str]] = {"images": [], "snapshots": [], "parameters": []}
+        removals: dict[str, list[str]] = {"images": [], "snapshots": [], "parameters": [], "files": list(self.files)}
         for region, part in sorted(self.regions.items()):
             removals["images"] += [f"{region}:{image.image_id}" for image in part.images]
             removals["snapshots"] += [f"{region}:{s}" for image in part.images for s in image.snapshots]
@@ -130,6 +140,7 @@ class RetentionResult(Model):
     deregistered: list[str] = Field(default_factory=list)
     deleted_snapshots: list[str] = Field(default_factory=list)
     deleted_parameters: list[str] = Field(default_factory=list)
+    deleted_files: list[str] = Field(default_factory=list, description="bucket keys")
     already_gone: list[str] = Field(default_factory=list)
     made_public: list[str] = Field(default_factory=list)
     retired: list[str] = Field(default_factory=list, description="releases now recorded as RETIRED")
@@ -138,7 +149,8 @@ class RetentionResult(Model):
 
     def lines(self) -> list[str]:
         lines = [f"done: {len(self.deregistered)} images deregistered, {len(self.deleted_snapshots)} snapshots and "
-                 f"{len(self.deleted_parameters)} parameters deleted, {len(self.already_gone)} already gone, "
+                 f"{len(self.deleted_parameters)} parameters deleted, {len(self.deleted_files)} files deleted, "
+                 f"{len(self.already_gone)} already gone, "
                  f"{len(self.made_public)} made public, {len(self.retired)} releases retired"]
         return lines + [f"not retired, changed since the plan: {line}" for line in self.skipped] + \
             [f"failed in {where}: {error}" for where, errors in sorted(self.errors.items()) for error in errors]
@@ -228,6 +240,16 @@ def named_by_latest(stream: Stream, region: str) -> dict[str, str]:
     """The images the stream's ``latest`` parameters name in a region."""
     names = [stream.ssm_parameter(arch, "latest") for arch in stream.arches]
     return {value: f"named by {name} in {region}" for name, value in ssm.existing_parameters(region, names).items()}
+
+
+def downloads_named(stream: str) -> dict[str, str]:
+    """version -> where the stream metadata offers its files for download."""
+    named = {}
+    for arch, entry in read_stream_metadata(stream).get("architectures", {}).items():
+        for platform, artifacts in entry.get("artifacts", {}).items():
+            if artifacts.get("release"):
+                named[artifacts["release"]] = f"named by the stream metadata ({arch} {platform})"
+    return named
 
 
 def _named_by_stream_metadata(stream: str) -> dict[str, str]:
@@ -330,9 +352,28 @@ def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
         for release_id, part in parts.items():
             retirements[release_id].regions[region] = part
         result.restore += restores
+    try:
+        _plan_files(stream_name, result.retire, kept)
+    except (ClientError, BotoCoreError) as error:
+        result.errors[DOWNLOADS] = describe(error)
     unreleased = {r.release_id for r in retiring if r.status in ReleaseStatus.ENDED_UNRELEASED}
-    result.retire = [r for r in result.retire if r.release_id not in unreleased or r.regions]
+    result.retire = [r for r in result.retire if r.release_id not in unreleased or r.found_anything]
     return result
+
+
+def _plan_files(stream_name: str, retire: list[Retirement], kept: list[ReleaseRecord]) -> None:
+    """Each retiring version's files, unless the stream metadata offers them or a kept release
+    has the same version (its files are the same keys)."""
+    named = downloads_named(stream_name)
+    kept_versions = {record.version: f"kept by {record.release_id}" for record in kept}
+    for retirement in retire:
+        files = [found["Key"] for found in s3.objects_under(settings().metadata_bucket,
+                                                             builds_prefix(stream_name, retirement.version))]
+        reason = named.get(retirement.version) or kept_versions.get(retirement.version)
+        if files and reason:
+            retirement.files_kept = reason
+        else:
+            retirement.files = sorted(files)
 
 
 # -- changing ---------------------------------------------------------------------------------
@@ -387,10 +428,26 @@ def _make_public(restore: Restore, result: RetentionResult) -> None:
             result.made_public.append(f"{region}:{snapshot}")
 
 
+def _retire_files(stream: str, retirement: Retirement, result: RetentionResult) -> None:
+    """The files go with their release, every version of them (the bucket is versioned: a plain
+    delete would leave their bytes billed); a key already gone is no error to S3."""
+    if not retirement.files:
+        return
+    bucket, planned = settings().metadata_bucket, set(retirement.files)
+    try:
+        versions = s3.versions_under(bucket, builds_prefix(stream, retirement.version))
+        s3.delete_versions(bucket, [(key, version) for key, version in versions if key in planned])
+    except (ClientError, BotoCoreError) as error:
+        result.errors.setdefault(DOWNLOADS, []).append(f"{retirement.release_id}: {describe(error)}")
+        return
+    result.deleted_files += retirement.files
+
+
 def _all_gone(retirement: Retirement, plan: RetentionPlan, result: RetentionResult) -> bool:
-    if retirement.protected or plan.errors:
+    if retirement.protected or retirement.files_kept or plan.errors:
         return False
-    gone = {*result.deregistered, *result.deleted_snapshots, *result.deleted_parameters, *result.already_gone}
+    gone = {*result.deregistered, *result.deleted_snapshots, *result.deleted_parameters, *result.already_gone,
+            *result.deleted_files}
     return all(item in gone for items in retirement.removals().values() for item in items)
 
 
@@ -412,6 +469,7 @@ def apply(plan: RetentionPlan) -> RetentionResult:
     for retirement in retiring:
         for region, part in sorted(retirement.regions.items()):
             _retire_region(region, part, result)
+        _retire_files(plan.stream, retirement, result)
     for restore in plan.restore:
         _make_public(restore, result)
     for retirement in retiring:
@@ -456,9 +514,12 @@ def _with_snapshots(image: Image) -> str:
 
 def _retirement_lines(retirement: Retirement) -> list[str]:
     head = f"retire {retirement.release_id} ({retirement.version})"
+    lines = [f"{head}: file {key}" for key in retirement.files]
+    if retirement.files_kept:
+        lines.append(f"keep the files of {retirement.release_id} ({retirement.version}): {retirement.files_kept}; the "
+                     "release stays recorded as it is")
     if not retirement.regions:
-        return [f"{head}: nothing left in any region"]
-    lines = []
+        return [*lines, f"{head}: nothing left in any region"]
     for region, part in sorted(retirement.regions.items()):
         lines += [f"{head}: {region} {_with_snapshots(image)}" for image in part.images]
         lines += [f"{head}: {region} {snapshot} (a snapshot behind no image)" for snapshot in part.orphan_snapshots]

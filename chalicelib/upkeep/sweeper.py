@@ -1,7 +1,7 @@
 """What no Catch path can clean up. An aborted or timed-out execution runs no Catch, so its
 end (an EventBridge "Step Functions Execution Status Change") removes what the release
-created; a scheduled sweep removes whatever a release that is no longer running left past its
-deadline, in every region of every stream."""
+created, its staged files too; a scheduled sweep removes whatever a release that is no longer
+running left past its deadline, in every region of every stream and under the staging prefix."""
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.aws import ec2, stepfunctions
+from chalicelib.aws import ec2, s3, stepfunctions
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES, Removed, outlives_its_instance, remove_release_resources
 from chalicelib.aws.errors import ignoring
 from chalicelib.core.config import load_streams
@@ -17,11 +17,13 @@ from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE, as_dict
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import ReleaseInput
+from chalicelib.stages import artifacts
 from chalicelib.store import records
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import FilterTypeDef, ImageTypeDef, InstanceTypeDef, SnapshotTypeDef, VolumeTypeDef
+    from mypy_boto3_s3.type_defs import MultipartUploadTypeDef, ObjectTypeDef
 
 ENDED_WITHOUT_CATCH = ("ABORTED", "TIMED_OUT")
 # Only a release that ended unreleased has no use for its private images. A released one's are
@@ -68,12 +70,13 @@ def on_execution_ended(event: dict) -> dict:
     removed = Removed()
     for region in (record.regions if record else all_regions()):
         removed.add(remove_release_resources(region, release_id, keep_public_images=True))
+    staged = artifacts.remove_staged(release_id)  # after the builders are gone: no upload lands later
     if record:
         records.mark_ended(release_id, ReleaseStatus(status), f"execution {status}: cleaned up what it had created",
                            owner=arn)
     logger.warning("release ended without its catch paths; cleaned up",
-                   extra={"release_id": release_id, "status": status, **removed.as_dict()})
-    return {"release_id": release_id, "cleaned": True, "removed": removed.as_dict()}
+                   extra={"release_id": release_id, "status": status, **removed.as_dict(), **staged})
+    return {"release_id": release_id, "cleaned": True, "removed": {**removed.as_dict(), **staged}}
 
 
 def _release_input(detail: dict) -> ReleaseInput | None:
@@ -137,19 +140,54 @@ def _remove(region: str, kinds: dict[str, list]) -> dict[str, list[str]]:
     return removed
 
 
+def stale_staging(objects: list["ObjectTypeDef"], uploads: list["MultipartUploadTypeDef"],
+                  now: datetime) -> dict[str, dict[str, list]]:
+    """Of what is under the staging prefix, per release, the files and the incomplete multipart
+    uploads past the sweep. Announce empties a release's staging, FailRelease and the end of an
+    execution do too: what is left is a cleanup's that failed, or an upload that landed after it."""
+    found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for stored in objects:
+        if _old(stored["LastModified"], now):
+            found[artifacts.staged_release_id(stored["Key"])]["files"].append(stored["Key"])
+    for upload in uploads:
+        if _old(upload["Initiated"], now):
+            found[artifacts.staged_release_id(upload["Key"])]["uploads"].append(upload)
+    return found
+
+
+def _remove_staged(kinds: dict[str, list]) -> dict[str, list[str]]:
+    uploads = kinds.get("uploads", [])
+    for upload in uploads:
+        s3.abort_upload(artifacts.bucket(), upload["Key"], upload["UploadId"])
+    s3.delete_objects(artifacts.bucket(), kinds.get("files", []))
+    return {"files": kinds.get("files", []), "uploads": [f"{u['Key']} ({u['UploadId']})" for u in uploads]}
+
+
 def sweep(now: datetime | None = None) -> Swept:
     now = now or datetime.now(UTC)
     swept: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     running: set[str] = set()
+
+    def still_running(release_id: str, record: ReleaseRecord | None) -> bool:
+        if release_id in running or _is_running(release_id, record):
+            running.add(release_id)
+            return True
+        return False
+
     for region in all_regions():
         for release_id, kinds in _leftovers(region, now).items():
             record = records.get(release_id)
-            if release_id in running or _is_running(release_id, record):
-                running.add(release_id)
+            if still_running(release_id, record):
                 continue
             if record and record.status not in ReleaseStatus.ENDED_UNRELEASED:
                 kinds = {kind: ids for kind, ids in kinds.items() if kind not in ("images", "snapshots")}
             for kind, ids in _remove(region, kinds).items():
+                swept[release_id][kind].extend(ids)
+    staged = stale_staging(s3.objects_under(artifacts.bucket(), artifacts.STAGING),
+                           s3.uploads_under(artifacts.bucket(), artifacts.STAGING), now)
+    for release_id, kinds in staged.items():
+        if not still_running(release_id, records.get(release_id)):  # whatever its status: staging is scratch
+            for kind, ids in _remove_staged(kinds).items():
                 swept[release_id][kind].extend(ids)
     result = Swept(releases={r: dict(k) for r, k in swept.items()}, kept_running=sorted(running))
     if result.releases:

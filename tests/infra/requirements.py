@@ -60,16 +60,35 @@ def _dynamodb(call: Call, account: Account) -> list[Requirement]:
     return [Requirement.of(_action(call), table, {"dynamodb:LeadingKeys": leading} if leading else {})]
 
 
-_S3_ACTIONS = {"GetObject": "s3:GetObject", "HeadObject": "s3:GetObject", "PutObject": "s3:PutObject"}
+# Each object operation is authorized on its object (a multipart upload's, a copy's target);
+# a copy also reads its source, and a bulk delete deletes each object it names.
+_S3_ACTIONS = {"GetObject": "s3:GetObject", "HeadObject": "s3:GetObject", "PutObject": "s3:PutObject",
+               "CopyObject": "s3:PutObject", "CreateMultipartUpload": "s3:PutObject", "UploadPart": "s3:PutObject",
+               "UploadPartCopy": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
+               "AbortMultipartUpload": "s3:AbortMultipartUpload", "DeleteObject": "s3:DeleteObject"}
+
+
+def _copy_source(source: str | dict) -> str:
+    """CopySource as ``bucket/key`` (botocore takes the string or a dict)."""
+    return f"{source['Bucket']}/{source['Key']}" if isinstance(source, dict) else source.lstrip("/")
 
 
 def _s3(call: Call, account: Account) -> list[Requirement]:
     bucket = f"arn:{PARTITION}:s3:::{call.params['Bucket']}"
     if call.operation == "ListObjectsV2":
         return [Requirement.of("s3:ListBucket", bucket, {"s3:prefix": [call.params.get("Prefix", "")]})]
+    if call.operation == "ListObjectVersions":
+        return [Requirement.of("s3:ListBucketVersions", bucket, {"s3:prefix": [call.params.get("Prefix", "")]})]
+    if call.operation == "ListMultipartUploads":
+        return [Requirement.of("s3:ListBucketMultipartUploads", bucket)]
+    if call.operation == "DeleteObjects":  # a version is deleted for good under an action of its own
+        return [Requirement.of("s3:DeleteObjectVersion" if "VersionId" in item else "s3:DeleteObject",
+                               f"{bucket}/{item['Key']}") for item in call.params["Delete"]["Objects"]]
     if call.operation not in _S3_ACTIONS:
         raise UnmodelledCall(f"{call}: no model of this S3 operation")
     required = [Requirement.of(_S3_ACTIONS[call.operation], f"{bucket}/{call.params['Key']}")]
+    if "CopySource" in call.params:
+        required.append(Requirement.of("s3:GetObject", f"arn:{PARTITION}:s3:::{_copy_source(call.params['CopySource'])}"))
     if call.error in ("NoSuchKey", "404"):
         # S3 answers a missing key with 404 only to a caller that may list the bucket (403 otherwise)
         required.append(Requirement.of("s3:ListBucket", bucket))
@@ -92,9 +111,11 @@ def _ssm(call: Call, account: Account) -> list[Requirement]:
 
 
 def _secretsmanager(call: Call, account: Account) -> list[Requirement]:
+    """A secret named by its name is authorized on its ARN: the name, a hyphen and six random
+    characters (which a policy can only match with a wildcard)."""
     secret = call.params["SecretId"]
     if not secret.startswith("arn:"):
-        raise UnmodelledCall(f"{call}: a secret named by name, not by its ARN")
+        secret = f"arn:{PARTITION}:secretsmanager:{call.region}:{account.id}:secret:{secret}-AbCdEf"
     return [Requirement.of(_action(call), secret)]
 
 

@@ -3,7 +3,8 @@ webhook, both EventBridge events, the API and the biweekly cadence; one failing 
 up; one whose region's copies fail, and its fill-in run; one whose region's images are made
 private after Publish; one aborted through the API, its rerun
 stopped and cleaned by the end-of-execution rule; one whose builder launch is retried after its
-guest reported; retention applying its plan; the sweeper)
+guest reported; one whose Announce, retried, publishes staged files signed; retention applying
+its plan; the sweeper; builders' files staged wherever a cleanup removes them)
 while every AWS call each of the 24 functions makes is recorded (calls.py). Each call must be
 allowed by its own function's policy, the policy's template names resolved to what the local
 runtime made (requirements.py says what a call needs, iam.py what a policy allows).
@@ -11,10 +12,11 @@ runtime made (requirements.py says what a call needs, iam.py what a policy allow
 EC2's tag conditions are checked against the tags each resource had before the call; a resource
 already gone has none, so a call on it is refused, as AWS refuses it."""
 
+import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from chalice.test import Client
+from pysequoia import Tsk
 
 from app import app
 from atomic_release.local import patches
@@ -36,6 +39,7 @@ from chalicelib.aws.ec2 import find_instances
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.settings import reset_settings
 from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.models.artifacts import SIGNATURE_SUFFIX, builds_prefix, public_key, staging_prefix
 from chalicelib.store import records
 from chalicelib.triggers import events
 from chalicelib.upkeep import sweeper
@@ -53,6 +57,7 @@ REFS = {name: settings["refs"] for name, settings in STREAMS.items()}
 BASE = "us-east-1"
 NO_AWS_CALLS = {"check_build"}  # it only reads what the Build map's iterations returned
 GHOST = "developer-ghost-0123456789ab"
+ARTIFACT_SIGNING_SECRET = "atomic-release/artifact-signing/developer"
 # Grants no scenario here exercises, each with the code path that needs it on AWS.
 REMOVES_WHAT_A_FAILURE_LEFT = "chalicelib.aws.ec2.remove_release_resources: instances and volumes of a build still running"
 NOT_EXERCISED: dict[tuple[str, str], str] = {
@@ -73,6 +78,8 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("copy_to_region", "ec2:DeleteSnapshot"): "distribute.deregister: that copy's snapshot",
     ("preflight", "servicequotas:GetAWSDefaultServiceQuota"): "preflight: a region where the account has no applied quota",
     ("retire_old_releases", "s3:ListBucket"): "reading metadata a stream does not have yet: a 404, not a 403",
+    ("announce", "s3:AbortMultipartUpload"): "chalicelib.aws.s3.copy_object: the transfer manager aborting a "
+                                             "multipart copy that failed",
 }
 DONE = re.compile(r"done: (?P<deregistered>\d+) images deregistered, .* (?P<made_public>\d+) made public")
 
@@ -129,6 +136,7 @@ def streams_config(repo_url: str, into: Path, trusted_keys: list[str]) -> Path:
         settings["signatures"] = {"required": True, "keys": trusted_keys}
     raw["streams"]["stable"]["regions"]["copies"] = ["us-east-2"]
     raw["streams"]["developer"]["retention"] = {"keep_releases": 1, "keep_months": 0}
+    raw["streams"]["developer"]["artifact_signing_key_secret"] = ARTIFACT_SIGNING_SECRET
     path = into / "streams.json"
     path.write_text(json.dumps(raw))
     return path
@@ -200,6 +208,42 @@ def x86_64_through_qa_while_arm64_builds(release_id: str) -> bool:
     return qa == ["terminated"] and bool(find_instances(BASE, release_id, "arm64", "builder"))
 
 
+def bucket() -> str:
+    return os.environ["METADATA_BUCKET"]
+
+
+def stage_files(release_id: str) -> list[dict]:
+    """What builders leave under staging/: per architecture, a file uploaded (returned as the
+    builder reports it) and a multipart upload cut short."""
+    s3, reported = client("s3"), []
+    for arch in ("x86_64", "arm64"):
+        key = f"{staging_prefix(release_id, arch)}disk.raw.xz"
+        s3.put_object(Bucket=bucket(), Key=key, Body=arch.encode())
+        s3.create_multipart_upload(Bucket=bucket(), Key=f"{staging_prefix(release_id, arch)}disk.qcow2.xz")
+        reported.append({"format": "raw.xz", "key": key, "size": len(arch), "uncompressed_sha256": "0" * 64,
+                         "sha256": hashlib.sha256(arch.encode()).hexdigest()})
+    return reported
+
+
+def plant_published_files(stream: str, version: str) -> None:
+    """A published version's file and its signature."""
+    key = public_key(stream, "fedora-coreos", version, "x86_64", "raw.xz")
+    for name in (key, key + SIGNATURE_SUFFIX):
+        client("s3").put_object(Bucket=bucket(), Key=name, Body=b"published")
+
+
+def around_task(runtime: LocalRuntime, function: str, before: Callable[[dict], None]) -> None:
+    """Run ``before(event)`` ahead of each invocation of a task Lambda, outside its recorded calls."""
+    name = f"{APP_NAME}-{runtime.stage}-{function}"
+    handler = patches.current.handlers[name]
+
+    def preceded(event, context):
+        before(event)
+        return handler(event, context)
+
+    patches.current.handlers[name] = preceded
+
+
 def plant_leftovers(region: str, release_id: str) -> None:
     """What a release whose execution is gone may leave: an instance, a volume, a snapshot, a private image."""
     ec2 = client("ec2", region)
@@ -252,6 +296,8 @@ def every_way_in_then_retention_and_sweep(scene: Scene) -> dict[str, str]:
         assert cadence["outcome"] == "started", cadence
         succeeds(runtime, cadence["execution_arn"])
 
+        for version in ("43.1", "43.2", "43.3"):
+            plant_published_files("developer", version)
         retention_retires_and_restores(scene, triggered["release_id"])
         sweep_removes_leftovers(scene)
         return local_names(runtime)
@@ -272,21 +318,29 @@ def retention_retires_and_restores(scene: Scene, newest_release_id: str) -> None
     done = [found for line in retained["lines"] if (found := DONE.search(line))]
     assert sum(int(found["deregistered"]) for found in done) > 0, retained["lines"]
     assert sum(int(found["made_public"]) for found in done) > 0, retained["lines"]
+    assert s3_keys(builds_prefix("developer", "43.1")) == [], retained["lines"]
+
+
+def s3_keys(prefix: str) -> list[str]:
+    return [found["Key"] for found in client("s3").list_objects_v2(Bucket=bucket(), Prefix=prefix).get("Contents", [])]
 
 
 def sweep_removes_leftovers(scene: Scene) -> None:
     plant_leftovers(BASE, GHOST)
+    stage_files(GHOST)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sweeper, "SWEEP_AFTER", timedelta(seconds=-1))  # the leftovers are old already
         swept = scene.app.on_schedule("sweep_leftovers")
 
-    assert set(swept["releases"][GHOST]) >= {"instances", "volumes", "images", "snapshots"}, swept
+    assert set(swept["releases"][GHOST]) >= {"instances", "volumes", "images", "snapshots", "files", "uploads"}, swept
 
 
 def a_qa_failure_is_cleaned_up(scene: Scene) -> None:
     with local_runtime(scene, Fault.parse("qa-fails:arm64")) as runtime:
+        around_task(runtime, "cleanup_arch", lambda event: stage_files(event["release_id"]))
         started = runtime.start_release(synthetic_release("developer", "44.1", 3))
         assert runtime.wait(started.execution_arn).status == "FAILED"
+        assert s3_keys(staging_prefix(started.release_id)) == []
 
 
 def a_partial_release_is_filled_in(scene: Scene) -> None:
@@ -325,8 +379,10 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
         release_id = started.release_id
         wait_until(lambda: x86_64_through_qa_while_arm64_builds(release_id), "x86_64 through QA while arm64 builds",
                    started.execution_arn)
+        stage_files(release_id)
         status, aborted = app.request("post", f"/releases/{release_id}/abort")
         assert (status, aborted.get("cleaned")) == (200, True), aborted
+        assert aborted["removed"]["files"] and aborted["removed"]["uploads"], aborted
         runtime.simulator.finish_hung_guests()
         assert runtime.wait(started.execution_arn).status == "ABORTED"
 
@@ -334,6 +390,7 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
         assert (status, rerun.get("kind")) == (202, "rerun"), rerun
         wait_until(lambda: find_instances(BASE, release_id, "arm64", "builder"), "the rerun's arm64 builder at work",
                    rerun["execution_arn"])
+        stage_files(release_id)
         sfn = client("stepfunctions")
         sfn.stop_execution(executionArn=rerun["execution_arn"], error="Stopped", cause="stopped in the console")
         runtime.simulator.finish_hung_guests()
@@ -347,6 +404,28 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
         cleaned = app.invoke("release_execution_ended", ended)
 
         assert cleaned["cleaned"] is True, cleaned
+        assert s3_keys(staging_prefix(release_id)) == []
+
+
+def a_retried_announce_publishes_the_staged_files_signed(scene: Scene) -> None:
+    """Announce run again with the builders' files (the state machine's retry of a Lambda error)."""
+    with local_runtime(scene) as runtime:
+        announced: list[dict] = []
+        around_task(runtime, "announce", announced.append)
+        started = runtime.start_release(synthetic_release("developer", "44.5", 3))
+        succeeds(runtime, started.execution_arn)
+        client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
+                                               SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
+        files = stage_files(started.release_id)
+        images = [{"arch": arch, "image_id": "ami-0123456789abcdef0", "snapshot_id": "snap-0123456789abcdef0",
+                   "name": f"developer-44.5-{arch}", "artifacts": [file]}
+                  for arch, file in zip(("x86_64", "arm64"), files, strict=True)]
+
+        scene.app.invoke("announce", {**announced[-1], "images": images})
+
+        published = s3_keys(builds_prefix("developer", "44.5"))
+        assert len(published) == 4 and sum(key.endswith(SIGNATURE_SUFFIX) for key in published) == 2, published
+        assert s3_keys(staging_prefix(started.release_id)) == []
 
 
 # -- the recording and the judgement ---------------------------------------------------------------
@@ -367,6 +446,7 @@ def recorded(tmp_path_factory, signing_key) -> Recorded:
         a_region_made_private_after_publish(scene)
         an_abort_a_rerun_and_the_end_of_execution_rule(scene)
         a_builder_launch_retried_after_its_guest_reported(scene)
+        a_retried_announce_publishes_the_staged_files_signed(scene)
     return Recorded(recorder, names)
 
 
@@ -420,6 +500,13 @@ def for_role(policy: dict, sid: str, role: str) -> None:
      "announce: sns:Publish on arn:aws:sns:us-east-1:123456789012:atomic-release-local-releases"),
     ("evaluate_qa", lambda p: for_role(p, "RemoveQaInstances", "builder"),
      "evaluate_qa: ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance/"),
+    ("announce", lambda p: without_action(p, "ReadArtifactSigningKeys", "secretsmanager:GetSecretValue"),
+     f"announce: secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+     f"{ARTIFACT_SIGNING_SECRET}-"),
+    ("fail_release", lambda p: without_action(p, "RemoveStagedFiles", "s3:DeleteObject"),
+     "fail_release: s3:DeleteObject on arn:aws:s3:::atomic-release-local-metadata/staging/"),
+    ("retire_old_releases", lambda p: without_action(p, "RetireDownloadableFiles", "s3:DeleteObjectVersion"),
+     "retire_old_releases: s3:DeleteObjectVersion on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
 ])
 def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(recorded, function, narrow, refused):
     policies = resolved_policies(recorded.names)

@@ -2,6 +2,8 @@
 snapshots and version parameters in two regions, and the stream metadata."""
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +15,10 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.aws import ec2 as aws_ec2
+from chalicelib.aws import s3
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.models.artifacts import builds_prefix
 from chalicelib.models.release import ReleaseInput
 from chalicelib.stages.announce import stream_metadata_key, write_document
 from chalicelib.store import records
@@ -452,3 +456,89 @@ def test_the_image_a_marketplace_version_names_stays_though_its_release_is_old(h
     if kept:
         assert [(p.region, p.image_id) for p in old.protected] == [(BASE, image_id)]
         assert old.protected[0].reason.startswith(f"named by Marketplace: x86_64 prod-x8664: {status}")
+
+
+# -- downloadable files -----------------------------------------------------------------------
+
+def plant_files(planted: Planted) -> list[str]:
+    """A published version's files and signatures under its builds prefix."""
+    prefix = builds_prefix(STREAM, planted.version)
+    keys = [f"{prefix}{arch}/fedora-coreos-{planted.version}-{platform}.{arch}.{fmt}{suffix}"
+            for arch in ("x86_64", "aarch64") for platform, fmt in (("metal", "raw.xz"), ("qemu", "qcow2.xz"))
+            for suffix in ("", ".sig")]
+    for key in keys:
+        client("s3").put_object(Bucket=os.environ["METADATA_BUCKET"], Key=key, Body=b"published")
+    return sorted(keys)
+
+
+def files_of(planted: Planted) -> list[str]:
+    return sorted(found["Key"] for found in s3.objects_under(os.environ["METADATA_BUCKET"],
+                                                             builds_prefix(STREAM, planted.version)))
+
+
+def test_a_retired_release_s_files_go_with_its_images_every_version_of_them_and_are_recorded(history):
+    bucket = os.environ["METADATA_BUCKET"]
+    client("s3").put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as deployed
+    plant_files(history.old)
+    old, newer = plant_files(history.old), plant_files(history.newer)  # the old ones twice: two versions each
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert files_of(history.old) == [] and files_of(history.newer) == newer
+    assert s3.versions_under(bucket, builds_prefix(STREAM, history.old.version)) == []
+    assert len(s3.versions_under(bucket, builds_prefix(STREAM, history.newer.version))) == len(newer)
+    assert sorted(run.result.deleted_files) == old
+    assert run.result.retired == [history.old.release_id]
+    item = client("dynamodb").get_item(TableName=records.table_name(),
+                                       Key={"release_id": {"S": history.old.release_id}})["Item"]
+    assert sorted(TypeDeserializer().deserialize(item["retired"])["files"]) == old
+    assert any(line.startswith("done: ") and f"{len(old)} files deleted" in line for line in run.lines())
+
+
+def test_a_dry_run_names_the_files_and_keeps_them(history):
+    old = plant_files(history.old)
+
+    run = retention.run(STREAM, dry_run=True, now=NOW)
+
+    assert files_of(history.old) == old
+    head = f"retire {history.old.release_id} ({history.old.version})"
+    assert {line for line in run.lines() if line.startswith(f"{head}: file ")} == {f"{head}: file {k}" for k in old}
+
+
+def test_the_files_the_stream_metadata_offers_stay_and_keep_their_release_unretired(history):
+    old = plant_files(history.old)
+    metadata = json.loads(client("s3").get_object(Bucket=os.environ["METADATA_BUCKET"],
+                                                  Key=stream_metadata_key(STREAM))["Body"].read())
+    metadata["architectures"]["x86_64"]["artifacts"] = {"metal": {"release": history.old.version, "formats": {}}}
+    write_document(stream_metadata_key(STREAM), metadata)
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert files_of(history.old) == old
+    assert run.result.retired == [] and statuses()[history.old.release_id] == "SUCCEEDED"
+    assert f"keep the files of {history.old.release_id} ({history.old.version}): named by the stream metadata " \
+           "(x86_64 metal); the release stays recorded as it is" in run.lines()
+
+
+def test_a_release_that_failed_leaving_only_files_is_retired_with_them(history):
+    files = plant_files(history.failed)
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert files_of(history.failed) == []
+    assert set(files) <= set(run.result.deleted_files)
+    assert history.failed.release_id in run.result.retired
+
+
+def test_files_s3_refuses_to_delete_are_reported_and_the_release_stays(history, monkeypatch):
+    old = plant_files(history.old)
+
+    def refuse(bucket: str, versions: list[tuple[str, str]]) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "refused here"}}, "DeleteObjects")
+
+    monkeypatch.setattr(s3, "delete_versions", refuse)
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert files_of(history.old) == old
+    assert run.result.errors[retention.DOWNLOADS] == [f"{history.old.release_id}: AccessDenied: refused here"]
+    assert run.result.retired == []

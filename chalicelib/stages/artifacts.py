@@ -1,0 +1,170 @@
+"""Announce's first step: the builders' uploads become downloadable. Each staged file is copied
+to its public key under the stream's builds prefix (with a detached OpenPGP signature beside it
+where the stream signs its artifacts), then the staging prefix is emptied.
+
+Nothing is published unless everything can be: every file is checked (its size; where it is
+signed, its sha256 as it streams to the signer) and every signature made before the first copy.
+A published file is never replaced: a retried Announce or a fill-in run finds it by the sha256
+kept in its metadata and skips it."""
+
+import hashlib
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pysequoia import PySigner, SignatureMode, Tsk, sign_file
+
+from chalicelib.aws import s3, secretsmanager
+from chalicelib.aws.errors import describe
+from chalicelib.core.arch import Arch
+from chalicelib.core.config import load_streams
+from chalicelib.core.errors import AnnounceFailed
+from chalicelib.core.observability import logger
+from chalicelib.core.settings import settings
+from chalicelib.models.announce import AnnounceTask
+from chalicelib.models.artifacts import SIGNATURE_SUFFIX, DiskArtifact, public_key, staging_prefix
+
+CONTENT_TYPE = "application/x-xz"  # both formats are xz streams
+SIGNATURE_CONTENT_TYPE = "application/pgp-signature"
+# A published file's bytes never change under its name (it would be a new version's).
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHA256_METADATA = "sha256"  # S3 keeps user metadata keys in lower case
+UNCOMPRESSED_SHA256_METADATA = "uncompressed-sha256"
+STAGING = "staging/"  # every release's staging prefix is under it
+
+
+@dataclass(frozen=True)
+class Staged:
+    artifact: DiskArtifact
+    public: str  # its key under the public prefix
+
+    @property
+    def signature(self) -> str:
+        return self.public + SIGNATURE_SUFFIX
+
+
+def bucket() -> str:
+    return settings().metadata_bucket
+
+
+def staged_files(task: AnnounceTask) -> list[Staged]:
+    """Each reported file with its public key. A key outside its architecture's staging prefix
+    is refused (Announce deletes what it publishes), and so is a format reported twice."""
+    osname = load_streams().stream(task.stream).osname
+    files = []
+    for image in task.images or []:
+        for artifact in image.artifacts or []:
+            if not artifact.key.startswith(staging_prefix(task.release_id, image.arch)):
+                raise AnnounceFailed(f"{image.arch}: {artifact.key} is not under "
+                                     f"{staging_prefix(task.release_id, image.arch)}, where its builder uploads")
+            files.append(Staged(artifact, public_key(task.stream, osname, task.version, image.arch, artifact.format)))
+    twice = sorted(key for key, count in Counter(file.public for file in files).items() if count > 1)
+    if twice:
+        raise AnnounceFailed(f"reported more than once: {', '.join(twice)}")
+    return files
+
+
+def publish(task: AnnounceTask) -> None:
+    """Copy the release's staged files to the public prefix, signed where the stream has a key,
+    then remove the staged ones."""
+    files = staged_files(task)
+    if not files:
+        return
+    try:
+        pending = [file for file in files if not _published(file)]
+        for file in pending:
+            _check_staged(file)
+        secret = load_streams().stream(task.stream).artifact_signing_key_secret
+        signatures = _signatures(secret, pending) if secret and pending else {}
+        for file in pending:
+            _copy(file, signatures.get(file.public))
+        s3.delete_objects(bucket(), [file.artifact.key for file in files])
+    except (ClientError, BotoCoreError) as error:
+        raise AnnounceFailed(f"{task.stream} {task.version}: publishing the images: {describe(error)}") from None
+    logger.info("images published", extra={"published": [f.public for f in pending],
+                                            "already_public": [f.public for f in files if f not in pending],
+                                            "signed": bool(signatures)})
+
+
+def _published(file: Staged) -> bool:
+    """True when the public key holds this very file; a different one there is refused."""
+    found = s3.head_object(bucket(), file.public)
+    if found is None:
+        return False
+    sha256 = found.get("Metadata", {}).get(SHA256_METADATA)
+    if sha256 != file.artifact.sha256:
+        raise AnnounceFailed(f"s3://{bucket()}/{file.public} is published already with sha256 {sha256}, not "
+                             f"{file.artifact.sha256}: a published file is never replaced")
+    return True
+
+
+def _check_staged(file: Staged) -> None:
+    found = s3.head_object(bucket(), file.artifact.key)
+    if found is None:
+        raise AnnounceFailed(f"s3://{bucket()}/{file.artifact.key}: the builder's upload is missing")
+    if found["ContentLength"] != file.artifact.size:
+        raise AnnounceFailed(f"s3://{bucket()}/{file.artifact.key} holds {found['ContentLength']} bytes, the "
+                             f"builder reported {file.artifact.size}")
+
+
+def signer(secret_id: str) -> PySigner:
+    """The signing key kept in the secret, armored; one that cannot sign (expired, with no signing
+    subkey, protected by a passphrase, not a secret key at all) is refused naming the secret."""
+    try:
+        armored = secretsmanager.secret_string(secret_id)
+    except (ClientError, BotoCoreError) as error:
+        raise AnnounceFailed(f"the artifact signing key {secret_id} cannot be read: {describe(error)}") from None
+    try:
+        return Tsk.from_bytes(armored.encode()).signer()
+    except (RuntimeError, ValueError) as error:  # pysequoia's errors carry a Rust backtrace after the first line
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise AnnounceFailed(f"the artifact signing key {secret_id} cannot sign: {reason}") from None
+
+
+def _signatures(secret_id: str, files: list[Staged]) -> dict[str, bytes]:
+    """public key -> the binary detached signature of the staged file (as Fedora's ``.sig``)."""
+    signing = signer(secret_id)
+    return {file.public: _sign(signing, file) for file in files}
+
+
+def _sign(signing: PySigner, file: Staged) -> bytes:
+    """Stream the staged file to a temporary file (the function's ephemeral storage), checking its
+    sha256 as it comes, and sign what was checked."""
+    with tempfile.TemporaryDirectory(prefix="artifact-") as scratch:
+        copy, signature = Path(scratch) / "file", Path(scratch) / "file.sig"
+        digest = hashlib.sha256()
+        with copy.open("wb") as out:
+            for chunk in s3.object_chunks(bucket(), file.artifact.key):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != file.artifact.sha256:
+            raise AnnounceFailed(f"s3://{bucket()}/{file.artifact.key} has sha256 {digest.hexdigest()}, the builder "
+                                 f"reported {file.artifact.sha256}: nothing is published")
+        sign_file(signing, str(copy), str(signature), mode=SignatureMode.DETACHED, armor=False)
+        return signature.read_bytes()
+
+
+def _copy(file: Staged, signature: bytes | None) -> None:
+    """The signature first: the file is what marks the artifact published."""
+    if signature is not None:
+        s3.put_object(bucket(), file.signature, signature, ContentType=SIGNATURE_CONTENT_TYPE, CacheControl=IMMUTABLE)
+    s3.copy_object(bucket(), file.artifact.key, file.public, ContentType=CONTENT_TYPE, CacheControl=IMMUTABLE,
+                   MetadataDirective="REPLACE",
+                   Metadata={SHA256_METADATA: file.artifact.sha256,
+                             UNCOMPRESSED_SHA256_METADATA: file.artifact.uncompressed_sha256})
+
+
+# -- what a release that did not publish leaves --------------------------------------------------
+
+def remove_staged(release_id: str, arch: Arch | None = None) -> dict[str, list[str]]:
+    """The files the builders uploaded for the release (or one of its architectures), and the
+    multipart uploads they left incomplete: kind ("files", "uploads") -> what went."""
+    removed = s3.remove_prefix(bucket(), staging_prefix(release_id, arch))
+    return {"files": removed.objects, "uploads": removed.uploads}
+
+
+def staged_release_id(key: str) -> str:
+    """The release a key under the staging prefix belongs to: ``staging/<release id>/...``."""
+    return key.removeprefix(STAGING).split("/", 1)[0]
