@@ -9,19 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pysequoia import Tsk
 
 from chalicelib.aws.clients import client
 from chalicelib.core.config import DEFAULT_CONFIG
 from functions import copy_to_region, prepare, register_image
 from tests.integration.support import (
     ARCHES,
+    ARTIFACT_SIGNING_SECRET,
     BASE,
     COPY,
     EXECUTION_ARN,
+    STREAM,
     arch_task,
     builder_report,
     builder_volume,
     invoke,
+    keep_signing_key,
     region_task,
     release_input,
 )
@@ -77,3 +81,16 @@ def streams_config(tmp_path, redeploy) -> Callable[[Callable[[dict], None]], Pat
         return path
 
     return write
+
+
+@pytest.fixture
+def signing(runtime) -> Tsk:
+    """The developer stream's artifacts are signed with a new key kept in Secrets Manager."""
+    key = Tsk.generate("atomic-release artifacts <artifacts@example.invalid>")
+    keep_signing_key(str(key))
+    return key
+
+
+@pytest.fixture
+def signs_with_the_secret(runtime, streams_config) -> None:
+    streams_config(lambda raw: raw["streams"][STREAM].update(artifact_signing_key_secret=ARTIFACT_SIGNING_SECRET))

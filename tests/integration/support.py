@@ -205,3 +205,11 @@ def foreign_image(region: str, name: str) -> str:
     """An image of the account that no release made (no tags), registered in ``region``."""
     return client("ec2", region).register_image(Name=name, RootDeviceName="/dev/xvda", BlockDeviceMappings=[
         {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 10}}])["ImageId"]
+
+
+ARTIFACT_SIGNING_SECRET = f"atomic-release/artifact-signing/{STREAM}"
+
+
+def keep_signing_key(armored: str) -> None:
+    """The stream's artifact signing key, kept where Announce reads it."""
+    client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET, SecretString=armored)

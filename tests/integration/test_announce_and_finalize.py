@@ -2,6 +2,7 @@
 the release's own document in S3, an SNS message and an EventBridge event; finalize: the
 release record says complete, or partial with what each missing region lacks."""
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import AnnounceFailed, InvalidReleaseInput
 from chalicelib.models.announce import AnnounceTask
+from chalicelib.models.artifacts import staging_prefix
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.documents import AtomicRelease, AtomicReleaseIndex, AtomicStream
 from chalicelib.models.regions import RegionOutcome
@@ -342,18 +344,24 @@ def test_a_fill_in_runs_announcement_keeps_the_releases_earlier_regions(runtime)
 
 # announce: the downloads
 
-SUMS = {"raw.xz": ("a" * 64, "b" * 64), "qcow2.xz": ("c" * 64, "d" * 64)}
+BODIES = {"raw.xz": b"the raw disk, compressed", "qcow2.xz": b"the qcow2 disk, compressed"}
+SUMS = {fmt: (hashlib.sha256(body).hexdigest(), hashlib.sha256(body + b" uncompressed").hexdigest())
+        for fmt, body in BODIES.items()}
 PLATFORMS = {"raw.xz": "metal", "qcow2.xz": "qemu"}
 
 
 def with_downloads(task: dict) -> dict:
-    """Announce's task with the images the release built and the downloads made of each."""
-    images = [{"arch": arch, "image_id": IMAGES[arch][BASE], "snapshot_id": f"snap-00000000000e1{n}",
-               "name": f"atomic-{STREAM}-{task['version']}-{arch}",
-               "artifacts": [{"format": fmt, "key": f"staging/{task['release_id']}/{arch}/disk.{fmt}", "size": 1024,
-                              "sha256": sha256, "uncompressed_sha256": uncompressed}
-                             for fmt, (sha256, uncompressed) in SUMS.items()]}
-              for n, arch in enumerate(ARCHES)]
+    """Announce's task with the images the release built and the downloads staged for each."""
+    images = []
+    for n, arch in enumerate(ARCHES):
+        staged = []
+        for fmt, (sha256, uncompressed) in SUMS.items():
+            key = f"{staging_prefix(task['release_id'], arch)}disk.{fmt}"
+            client("s3").put_object(Bucket=os.environ["METADATA_BUCKET"], Key=key, Body=BODIES[fmt])
+            staged.append({"format": fmt, "key": key, "size": len(BODIES[fmt]), "sha256": sha256,
+                           "uncompressed_sha256": uncompressed})
+        images.append({"arch": arch, "image_id": IMAGES[arch][BASE], "snapshot_id": f"snap-00000000000e1{n}",
+                       "name": f"atomic-{STREAM}-{task['version']}-{arch}", "artifacts": staged})
     return {**task, "images": images}
 
 
@@ -393,10 +401,7 @@ def test_each_architecture_s_downloads_are_listed_under_the_public_base_url_unsi
             assert entry["artifacts-signature"] == "none: the stream has no artifact signing key"
 
 
-def test_a_stream_that_signs_its_downloads_lists_each_signature_beside_it(runtime, streams_config):
-    streams_config(lambda raw: raw["streams"][STREAM].update(
-        artifact_signing_key_secret=f"atomic-release/artifact-signing/{STREAM}"))
-
+def test_a_stream_that_signs_its_downloads_lists_each_signature_beside_it(signing, signs_with_the_secret):
     invoke(announce, with_downloads(announce_task()))
 
     x86_64 = document(METADATA_KEY)["architectures"]["x86_64"]

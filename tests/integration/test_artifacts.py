@@ -27,11 +27,14 @@ from tests.integration.support import (
     STREAM,
     VERSION,
     invoke,
+    keep_signing_key,
     outcome,
     plan_arches,
 )
+from tests.integration.support import (
+    ARTIFACT_SIGNING_SECRET as SECRET,
+)
 
-SECRET = "atomic-release/artifact-signing/developer"
 OSNAME = "fedora-coreos"
 
 
@@ -73,23 +76,6 @@ def keys_under(prefix: str) -> list[str]:
 
 def read(key: str) -> bytes:
     return client("s3").get_object(Bucket=bucket(), Key=key)["Body"].read()
-
-
-@pytest.fixture
-def signing(runtime) -> Tsk:
-    """The developer stream signs its artifacts with a new key kept in Secrets Manager."""
-    key = Tsk.generate("atomic-release artifacts <artifacts@example.invalid>")
-    keep_signing_key(str(key))
-    return key
-
-
-def keep_signing_key(armored: str) -> None:
-    client("secretsmanager").create_secret(Name=SECRET, SecretString=armored)
-
-
-@pytest.fixture
-def signs_with_the_secret(runtime, streams_config) -> None:
-    streams_config(lambda raw: raw["streams"][STREAM].update(artifact_signing_key_secret=SECRET))
 
 
 def verified_by(key: Tsk, data: bytes, signature: bytes, tmp_path: Path) -> list:
