@@ -99,4 +99,5 @@ def release(signed: bool = True) -> AtomicRelease:
 
 def published(signed: bool = True, base_url: str = BASE_URL) -> Published:
     return Published(stream=stream(signed, base_url), index=index(base_url), release=release(signed),
+                     document_url=f"{base_url}streams/{STREAM}.json",
                      sizes={artifact("x86_64", "raw.xz", signed, base_url).location: 1_288_490_189})

@@ -32,11 +32,13 @@ def stream_page_key(stream: str) -> str:
 class Published:
     """One stream as published, each document read through the model Announce writes it with
     (chalicelib/models/documents.py): its stream document, its release index and its current
-    release; and the size of each download where it is known (by location)."""
+    release; where consumers read the stream document; and the size of each download where it
+    is known (by location)."""
 
     stream: AtomicStream
     index: AtomicReleaseIndex | None = None
     release: AtomicRelease | None = None
+    document_url: str | None = None
     sizes: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -104,7 +106,8 @@ def _read_published(name: str) -> Published | None:
     stream = _read(announce.stream_metadata_key(name), AtomicStream)
     if stream is None:
         return None
-    published = Published(stream=stream, index=_read(announce.release_index_key(name), AtomicReleaseIndex))
+    published = Published(stream=stream, index=_read(announce.release_index_key(name), AtomicReleaseIndex),
+                          document_url=announce.public_url(announce.stream_metadata_key(name)))
     version = published.current_version
     release = _read(announce.release_key(name, version), AtomicRelease) if version else None
     if release is None:

@@ -50,15 +50,6 @@ def within_stream(location: str, stream: str) -> str | None:
     return path[at + len(marker):] or None
 
 
-def stream_document_url(location: str, stream: str) -> str | None:
-    """The stream document's URL, from the URL of one of its files (both under ``streams/``)."""
-    parts = urlsplit(location)
-    at = parts.path.find(f"/streams/{stream}/")
-    if parts.scheme not in ("http", "https") or at < 0:
-        return None
-    return f"{parts.scheme}://{parts.netloc}{parts.path[:at]}/streams/{stream}.json"
-
-
 def link(href: str | None, text: str, **attributes: str) -> str:
     """A link where ``href`` is relative or http(s), the bare text otherwise."""
     safe = href is not None and not href.startswith("//") and urlsplit(href).scheme in ("", "http", "https")
@@ -187,6 +178,8 @@ def _size(size: int | None) -> str:
 
 
 def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact) -> str:
+    # Relative, not the document's URL: the page then works from wherever its folder is served (the
+    # bucket behind CloudFront, or a --publish-dir on a port other than PUBLIC_BASE_URL's).
     relative = within_stream(disk.location, p.name)
     href = relative or disk.location
     name = urlsplit(disk.location).path.rsplit("/", 1)[-1] or disk.location
@@ -209,10 +202,9 @@ def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact
         steps += [f"curl -LO {disk.signature}", f"gpg --verify {name}.sig {name}"]
     if disk.uncompressed_sha256:
         steps.append(f"xz -dc {name} | sha256sum   # {disk.uncompressed_sha256}")
-    stream_url = stream_document_url(disk.location, p.name)
-    if stream_url:
+    if p.document_url:
         steps.append(f"# or download and verify in one step:\n"
-                     f"atomic-release images download --stream-url {stream_url} --arch {arch} --format {fmt}")
+                     f"atomic-release images download --stream-url {p.document_url} --arch {arch} --format {fmt}")
     return (f'<article class="download" data-testid="download" data-arch="{esc(arch)}" data-format="{esc(fmt)}">'
             f'<h4>{link(href, name, data_testid="download-link")}</h4><dl>{"".join(facts)}</dl>'
             f"<p>To verify:</p><pre>{esc(chr(10).join(steps))}</pre></article>")

@@ -64,6 +64,8 @@ def test_the_site_reads_the_documents_in_the_newer_shape_with_each_download_s_si
     assert f"signed by {escape(docs.SIGNER)}" in page and "2026-12-01T08:00:00Z" in page
     assert docs.MISSING["ap-southeast-2"] in page
     assert page.count('data-testid="history-row"') == len(docs.VERSIONS)
+    assert (f"--stream-url {os.environ['PUBLIC_BASE_URL']}streams/{docs.STREAM}.json --arch aarch64 "
+            "--format qcow2.xz") in page
 
 
 def test_a_document_not_in_its_model_s_shape_is_logged_and_the_stream_s_last_page_kept(runtime, monkeypatch):

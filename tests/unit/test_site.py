@@ -3,8 +3,10 @@ says, what it says when a piece is missing, and that no document value reaches t
 
 import re
 from dataclasses import replace
+from html import unescape
 from html.parser import HTMLParser
 
+from atomic_release.cli.main import _parser
 from chalicelib.models.documents import (
     AtomicRelease,
     AtomicReleaseArch,
@@ -154,7 +156,8 @@ def test_a_hostile_value_in_any_document_is_escaped_and_never_becomes_a_link():
         release=good.release.model_copy(update={"missing_regions": {HOSTILE: HOSTILE}, "architectures": {
             HOSTILE: AtomicReleaseArch(commit=HOSTILE, media=Media(), commit_signature=hostile_signature)}}),
         index=good.index.model_copy(update={"releases": [
-            r.model_copy(update={"commit_time": HOSTILE}) for r in good.index.releases]}))
+            r.model_copy(update={"commit_time": HOSTILE}) for r in good.index.releases]}),
+        document_url=HOSTILE)
 
     for html in (stream_page(hostile), index_page([hostile])):
         parsed = Links(html)
@@ -199,3 +202,15 @@ def test_the_fields_announce_writes_beside_fedora_coreos_s_are_read_through_the_
     assert "not verified: no key" in text and "2026-01-01T00:00:00Z" in text and "r: why" in text
     assert "releases/1.json" in Links(page).hrefs()
 
+
+def test_the_verify_command_names_the_public_stream_document_and_the_cli_accepts_it():
+    published = replace(docs.published(), document_url="https://images.example.org/streams/stable.json")
+
+    commands = [line for block in re.findall(r"<pre>(.*?)</pre>", stream_page(published), re.S)
+                for line in unescape(block).splitlines() if line.startswith("atomic-release images download")]
+
+    assert len(commands) == 4 and {c.split()[c.split().index("--arch") + 1] for c in commands} == {"x86_64", "aarch64"}
+    for command in commands:
+        args = _parser().parse_args(command.split()[1:])
+        assert args.stream_url == "https://images.example.org/streams/stable.json"
+        assert (args.images_command, args.format) == ("download", command.rsplit(" ", 1)[-1])
