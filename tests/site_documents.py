@@ -4,23 +4,27 @@ the previous release's image), x86_64's commit signed, aarch64's not checked."""
 
 from chalicelib.core.arch import ARCHES, ostree_arch
 from chalicelib.models.artifacts import FORMATS, PLATFORMS, SIGNATURE_SUFFIX, public_key
+from chalicelib.models.documents import (
+    UNSIGNED_ARTIFACTS,
+    AtomicIndexRelease,
+    AtomicRelease,
+    AtomicReleaseArch,
+    AtomicReleaseIndex,
+    AtomicStream,
+    AtomicStreamArch,
+    CommitSignature,
+)
 from chalicelib.models.stream_metadata import (
     Artifact,
     CloudImage,
     ImageFormat,
     IndexMetadata,
-    IndexRelease,
     IndexReleaseCommit,
     Media,
     PlatformArtifacts,
     PlatformImages,
-    Release,
-    ReleaseArch,
-    ReleaseIndex,
     ReplicatedImage,
     SingleImage,
-    Stream,
-    StreamArch,
     StreamMetadata,
 )
 from chalicelib.models.stream_metadata import Images as StreamImages
@@ -33,6 +37,7 @@ REGIONS = ["us-east-1", "us-east-2", "eu-west-1", "ap-southeast-2"]
 MISSING = {"ap-southeast-2": "copy: CopyFailed: x86_64 to ap-southeast-2: ResourceLimitExceeded"}
 SIGNER = "Atomic Release Signing Key <release@example.org>"
 BASE_URL = "https://d111111abcdef8.cloudfront.net/"
+SIGNED_COMMIT = CommitSignature(verified=True, signed_by=SIGNER, signers=[SIGNER], reason="")
 
 
 def commit(version: str, arch: str) -> str:
@@ -58,32 +63,41 @@ def regions_of(arch: str) -> dict[str, SingleImage]:
             for region in REGIONS}
 
 
-def stream(signed: bool = True, base_url: str = BASE_URL) -> Stream:
-    architectures = {ostree_arch(arch): StreamArch(
+def commit_time(version: str) -> str:
+    i = VERSIONS.index(version)
+    return f"2026-{11 + i // 2:02d}-{1 + 14 * (i % 2):02d}T08:00:00Z"
+
+
+def stream(signed: bool = True, base_url: str = BASE_URL) -> AtomicStream:
+    architectures = {ostree_arch(arch): AtomicStreamArch(
         artifacts={PLATFORMS[fmt]: PlatformArtifacts(release=CURRENT, formats={fmt: ImageFormat(
             disk=artifact(arch, fmt, signed, base_url))}) for fmt in FORMATS},
-        images=StreamImages(aws=ReplicatedImage(regions=regions_of(arch)))) for arch in ARCHES}
-    return Stream(stream=STREAM, metadata=StreamMetadata(last_modified="2026-12-01T10:00:00Z",
-                                                         generator="atomic-release"), architectures=architectures)
+        images=StreamImages(aws=ReplicatedImage(regions=regions_of(arch))),
+        artifacts_signature=None if signed else UNSIGNED_ARTIFACTS) for arch in ARCHES}
+    return AtomicStream(stream=STREAM, metadata=StreamMetadata(last_modified="2026-12-01T10:00:00Z",
+                                                               generator="atomic-release"), architectures=architectures)
 
 
-def index(base_url: str = BASE_URL) -> ReleaseIndex:
-    return ReleaseIndex(stream=STREAM, metadata=IndexMetadata(last_modified="2026-12-01T10:00:00Z"), releases=[
-        IndexRelease(version=version, metadata=f"{base_url}streams/{STREAM}/releases/{version}.json",
-                     commits=[IndexReleaseCommit(architecture=ostree_arch(arch), checksum=commit(version, arch))
-                              for arch in ARCHES]) for version in VERSIONS])
+def index(base_url: str = BASE_URL) -> AtomicReleaseIndex:
+    return AtomicReleaseIndex(stream=STREAM, metadata=IndexMetadata(last_modified="2026-12-01T10:00:00Z"), releases=[
+        AtomicIndexRelease(version=version, metadata=f"{base_url}streams/{STREAM}/releases/{version}.json",
+                           commit_time=commit_time(version),
+                           commits=[IndexReleaseCommit(architecture=ostree_arch(arch), checksum=commit(version, arch))
+                                    for arch in ARCHES]) for version in VERSIONS])
 
 
-def release() -> Release:
-    return Release(release=CURRENT, stream=STREAM, architectures={ostree_arch(arch): ReleaseArch(
-        commit=commit(CURRENT, arch), media=Media(aws=PlatformImages(images={
-            region: CloudImage(image=image_id(CURRENT, arch, region)) for region in REGIONS if region not in MISSING})))
+def release(signed: bool = True) -> AtomicRelease:
+    """x86_64's commit signed by SIGNER, aarch64's not checked."""
+    return AtomicRelease(release=CURRENT, stream=STREAM, missing_regions=MISSING, architectures={
+        ostree_arch(arch): AtomicReleaseArch(
+            commit=commit(CURRENT, arch), commit_signature=SIGNED_COMMIT if arch == "x86_64" else None,
+            artifacts_signature=None if signed else UNSIGNED_ARTIFACTS,
+            media=Media(aws=PlatformImages(images={region: CloudImage(image=image_id(CURRENT, arch, region))
+                                                   for region in REGIONS if region not in MISSING})))
         for arch in ARCHES})
 
 
 def published(signed: bool = True, base_url: str = BASE_URL) -> Published:
-    return Published(stream=stream(signed, base_url), index=index(base_url), release=release(),
-                     commit_times={version: f"2026-{11 + i // 2:02d}-{1 + 14 * (i % 2):02d}T08:00:00Z"
-                                   for i, version in enumerate(VERSIONS)},
-                     signatures={"x86_64": {"verified": True, "signed-by": SIGNER, "signers": [SIGNER], "reason": ""}},
-                     missing_regions=MISSING, sizes={artifact("x86_64", "raw.xz", signed, base_url).location: 1_288_490_189})
+    return Published(stream=stream(signed, base_url), index=index(base_url), release=release(signed),
+                     document_url=f"{base_url}streams/{STREAM}.json",
+                     sizes={artifact("x86_64", "raw.xz", signed, base_url).location: 1_288_490_189})

@@ -30,6 +30,7 @@ from chalicelib.core.arch import ec2_arch, ostree_arch
 from chalicelib.core.config import describe_validation_error
 from chalicelib.core.trusted_keys import Trust, first_line, upper_fingerprint
 from chalicelib.models.artifacts import PLATFORMS, ArtifactFormat
+from chalicelib.models.documents import AtomicStream
 from chalicelib.models.stream_metadata import Artifact, Stream, StreamArch
 
 TIMEOUT_S = (10.0, 60.0)            # connect, and between two reads
@@ -87,7 +88,8 @@ def read_stream(session: requests.Session, url: str) -> Stream:
     except requests.RequestException as error:
         raise StreamUnreadable(f"{url}: {type(error).__name__}: {first_line(error)}") from None
     try:
-        return Stream.model_validate_json(data)
+        # Ours with the keys atomic-release adds (an unsigned stream says why); Fedora CoreOS's read too.
+        return AtomicStream.model_validate_json(data)
     except ValidationError as error:
         raise StreamUnreadable(describe_validation_error(error, f"{url} is not a stream document")) from None
 

@@ -1,20 +1,27 @@
 """The site's pages, read from the published documents and written beside them."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from chalicelib.aws import s3
 from chalicelib.core.config import load_streams
 from chalicelib.core.observability import logger
-from chalicelib.models.stream_metadata import Release, ReleaseIndex, Stream
+from chalicelib.models.documents import (
+    AtomicIndexRelease,
+    AtomicRelease,
+    AtomicReleaseIndex,
+    AtomicStream,
+    CommitSignature,
+)
 from chalicelib.site import render
 
 INDEX_KEY = "streams/index.html"
 STYLESHEET_KEY = f"streams/{render.STYLESHEET}"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8"}
+Document = TypeVar("Document", AtomicStream, AtomicReleaseIndex, AtomicRelease)
 
 
 def stream_page_key(stream: str) -> str:
@@ -23,17 +30,15 @@ def stream_page_key(stream: str) -> str:
 
 @dataclass(frozen=True)
 class Published:
-    """One stream as published: its document, its release index and its current release, with
-    what this project writes beside Fedora CoreOS's fields (each version's commit time in the
-    index; each commit's signature and the regions missing in the release), and the size of
-    each download where it is known (by location)."""
+    """One stream as published, each document read through the model Announce writes it with
+    (chalicelib/models/documents.py): its stream document, its release index and its current
+    release; where consumers read the stream document; and the size of each download where it
+    is known (by location)."""
 
-    stream: Stream
-    index: ReleaseIndex | None = None
-    commit_times: Mapping[str, str] = field(default_factory=dict)
-    release: Release | None = None
-    signatures: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # ostree arch -> commit-signature
-    missing_regions: Mapping[str, str] = field(default_factory=dict)  # region -> why
+    stream: AtomicStream
+    index: AtomicReleaseIndex | None = None
+    release: AtomicRelease | None = None
+    document_url: str | None = None
     sizes: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -51,35 +56,34 @@ class Published:
         ranked = sorted(named, key=lambda version: (order.index(version) if version in order else -1, version))
         return ranked[-1] if ranked else None
 
+    @property
+    def missing_regions(self) -> dict[str, str]:
+        """Region -> why, of the current release."""
+        return self.release.missing_regions if self.release else {}
+
+    def indexed(self, version: str) -> AtomicIndexRelease | None:
+        return next((r for r in self.index.releases if r.version == version), None) if self.index else None
+
     def commit(self, version: str, arch: str) -> str | None:
         if self.release and self.release.release == version and arch in self.release.architectures:
             return self.release.architectures[arch].commit
-        entry = next((r for r in self.index.releases if r.version == version), None) if self.index else None
+        entry = self.indexed(version)
         return next((c.checksum for c in (entry.commits or []) if c.architecture == arch), None) if entry else None
 
+    def commit_time(self, version: str) -> str | None:
+        entry = self.indexed(version)
+        return entry.commit_time if entry else None
 
-def split_index(raw: dict) -> tuple[ReleaseIndex, dict[str, str]]:
-    """The index and, apart, the commit time Announce writes beside each release."""
-    times = {r["version"]: r["commit-time"] for r in raw.get("releases", []) if r.get("commit-time")}
-    releases = [{k: v for k, v in r.items() if k != "commit-time"} for r in raw.get("releases", [])]
-    return ReleaseIndex.model_validate({**raw, "releases": releases}), times
-
-
-def split_release(raw: dict) -> tuple[Release, dict[str, dict], dict[str, str]]:
-    """The release and, apart, each architecture's commit signature and the missing regions."""
-    signatures = {arch: entry["commit-signature"] for arch, entry in raw.get("architectures", {}).items()
-                  if entry.get("commit-signature")}
-    architectures = {arch: {k: v for k, v in entry.items() if k != "commit-signature"}
-                     for arch, entry in raw.get("architectures", {}).items()}
-    release = {k: v for k, v in raw.items() if k != "missing-regions"}
-    return (Release.model_validate({**release, "architectures": architectures}), signatures,
-            dict(raw.get("missing-regions") or {}))
+    def commit_signature(self, arch: str) -> CommitSignature | None:
+        """What detection found of ``arch``'s commit signatures in the current release."""
+        entry = self.release.architectures.get(arch) if self.release else None
+        return entry.commit_signature if entry else None
 
 
 def read_published(name: str) -> Published | None:
     """The stream as its documents in the metadata bucket say; None before its first release, or
-    where a document is not in the shape the models read (logged: the release stands, the site
-    keeps the stream's last page)."""
+    where a document is not in its model's shape (logged: the release stands, the site keeps the
+    stream's last page)."""
     try:
         return _read_published(name)
     except ValidationError as error:
@@ -88,26 +92,30 @@ def read_published(name: str) -> Published | None:
         return None
 
 
+def _read(key: str, model: type[Document]) -> Document | None:
+    from chalicelib.stages import announce
+
+    raw = announce.read_document(key)
+    return None if raw is None else model.model_validate(raw)
+
+
 def _read_published(name: str) -> Published | None:
     # Announce calls this module after writing the documents: imported here, not at the top.
     from chalicelib.stages import announce
 
-    raw_stream = announce.read_document(announce.stream_metadata_key(name))
-    if raw_stream is None:
+    stream = _read(announce.stream_metadata_key(name), AtomicStream)
+    if stream is None:
         return None
-    raw_index = announce.read_document(announce.release_index_key(name))
-    index, times = split_index(raw_index) if raw_index else (None, {})
-    published = Published(stream=Stream.model_validate(raw_stream), index=index, commit_times=times)
+    published = Published(stream=stream, index=_read(announce.release_index_key(name), AtomicReleaseIndex),
+                          document_url=announce.public_url(announce.stream_metadata_key(name)))
     version = published.current_version
-    raw_release = announce.read_document(announce.release_key(name, version)) if version else None
-    if raw_release is None:
+    release = _read(announce.release_key(name, version), AtomicRelease) if version else None
+    if release is None:
         return published
-    release, signatures, missing = split_release(raw_release)
-    return Published(stream=published.stream, index=index, commit_times=times, release=release,
-                     signatures=signatures, missing_regions=missing, sizes=_sizes(published.stream, announce.bucket()))
+    return replace(published, release=release, sizes=_sizes(stream, announce.bucket()))
 
 
-def _sizes(stream: Stream, bucket: str) -> dict[str, int]:
+def _sizes(stream: AtomicStream, bucket: str) -> dict[str, int]:
     sizes = {}
     for arch in stream.architectures.values():
         for artifacts in arch.artifacts.values():

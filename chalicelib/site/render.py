@@ -5,13 +5,14 @@ relative URL: the documents are public input to these pages. The pages link each
 stylesheet and the documents by relative URLs, and load nothing from any other origin."""
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from html import escape
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from chalicelib.models.stream_metadata import Artifact, IndexRelease
+from chalicelib.models.documents import AtomicIndexRelease, CommitSignature
+from chalicelib.models.stream_metadata import Artifact
 
 if TYPE_CHECKING:
     from chalicelib.site.publish import Published
@@ -47,15 +48,6 @@ def within_stream(location: str, stream: str) -> str | None:
     if at < 0 or ".." in path:
         return None
     return path[at + len(marker):] or None
-
-
-def stream_document_url(location: str, stream: str) -> str | None:
-    """The stream document's URL, from the URL of one of its files (both under ``streams/``)."""
-    parts = urlsplit(location)
-    at = parts.path.find(f"/streams/{stream}/")
-    if parts.scheme not in ("http", "https") or at < 0:
-        return None
-    return f"{parts.scheme}://{parts.netloc}{parts.path[:at]}/streams/{stream}.json"
 
 
 def link(href: str | None, text: str, **attributes: str) -> str:
@@ -120,12 +112,12 @@ def stream_page(p: "Published") -> str:
     return page(f"{p.name} — cloud images", f"../{STYLESHEET}", body)
 
 
-def _signer(signature: Mapping[str, Any] | None) -> str:
-    if not signature:
+def _signer(signature: CommitSignature | None) -> str:
+    if signature is None:
         return "not checked"
-    if signature.get("verified") and signature.get("signed-by"):
-        return f"signed by {signature['signed-by']}"
-    return f"not verified: {signature.get('reason') or 'no reason given'}"
+    if signature.verified and signature.signed_by:
+        return f"signed by {signature.signed_by}"
+    return f"not verified: {signature.reason or 'no reason given'}"
 
 
 def _current(p: "Published", version: str | None) -> str:
@@ -134,7 +126,7 @@ def _current(p: "Published", version: str | None) -> str:
     arches = sorted(set(p.stream.architectures) | set(p.release.architectures if p.release else {}))
     rows: list[Row] = [({"data-testid": "commit-row", "data-arch": arch}, [
         esc(arch), f'<code class="long">{esc(p.commit(version, arch) or "unknown")}</code>',
-        esc(p.commit_times.get(version) or "unknown"), esc(_signer(p.signatures.get(arch)))]) for arch in arches]
+        esc(p.commit_time(version) or "unknown"), esc(_signer(p.commit_signature(arch)))]) for arch in arches]
     status = (f'<p class="partial" data-testid="partial">Partial release: '
               f'{len(p.missing_regions)} region{"s" if len(p.missing_regions) != 1 else ""} missing.</p>'
               if p.missing_regions else "")
@@ -186,6 +178,8 @@ def _size(size: int | None) -> str:
 
 
 def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact) -> str:
+    # Relative, not the document's URL: the page then works from wherever its folder is served (the
+    # bucket behind CloudFront, or a --publish-dir on a port other than PUBLIC_BASE_URL's).
     relative = within_stream(disk.location, p.name)
     href = relative or disk.location
     name = urlsplit(disk.location).path.rsplit("/", 1)[-1] or disk.location
@@ -208,10 +202,9 @@ def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact
         steps += [f"curl -LO {disk.signature}", f"gpg --verify {name}.sig {name}"]
     if disk.uncompressed_sha256:
         steps.append(f"xz -dc {name} | sha256sum   # {disk.uncompressed_sha256}")
-    stream_url = stream_document_url(disk.location, p.name)
-    if stream_url:
+    if p.document_url:
         steps.append(f"# or download and verify in one step:\n"
-                     f"atomic-release images download --stream-url {stream_url} --arch {arch} --format {fmt}")
+                     f"atomic-release images download --stream-url {p.document_url} --arch {arch} --format {fmt}")
     return (f'<article class="download" data-testid="download" data-arch="{esc(arch)}" data-format="{esc(fmt)}">'
             f'<h4>{link(href, name, data_testid="download-link")}</h4><dl>{"".join(facts)}</dl>'
             f"<p>To verify:</p><pre>{esc(chr(10).join(steps))}</pre></article>")
@@ -229,7 +222,7 @@ def _downloads(p: "Published") -> str:
     return f'<section aria-labelledby="downloads"><h2 id="downloads">Downloads</h2>{content}</section>'
 
 
-def _release_link(p: "Published", release: IndexRelease) -> str:
+def _release_link(p: "Published", release: AtomicIndexRelease) -> str:
     relative = within_stream(release.metadata, p.name)
     return link(relative or f"releases/{release.version}.json", "release document")
 
@@ -239,7 +232,7 @@ def _history(p: "Published") -> str:
     if not releases:
         return '<section aria-labelledby="history"><h2 id="history">Release history</h2><p>None yet.</p></section>'
     rows: list[Row] = [({"data-testid": "history-row", "data-version": r.version}, [
-        esc(r.version), esc(p.commit_times.get(r.version) or "unknown"),
+        esc(r.version), esc(r.commit_time),
         "<br>".join(f'{esc(c.architecture)}: <code class="long">{esc(c.checksum)}</code>' for c in r.commits or []),
         _release_link(p, r)]) for r in releases]
     return (f'<section aria-labelledby="history"><h2 id="history">Release history</h2>'

@@ -19,27 +19,32 @@ LAPTOP = {"width": 1366, "height": 768}
 STREAM_PAGE = f"streams/{docs.STREAM}/index.html"
 
 
+def write_site(root, published) -> None:
+    """The site's files under their bucket keys, with the documents and downloads they link."""
+    files = {**site_pages([published]),
+             f"streams/{docs.STREAM}.json": json.dumps(document(published.stream)),
+             f"streams/{docs.STREAM}/releases.json": json.dumps(document(published.index)),
+             **{f"streams/{docs.STREAM}/releases/{v}.json": json.dumps({"release": v}) for v in docs.VERSIONS}}
+    base_url = published.document_url.removesuffix(f"streams/{docs.STREAM}.json")
+    for arch in published.stream.architectures.values():
+        for artifacts in arch.artifacts.values():
+            for image in artifacts.formats.values():
+                for location in (image.disk.location, image.disk.signature):
+                    key = location.removeprefix(base_url)
+                    files[key] = f"the bytes of {key}"
+    files["index.html"] = files["streams/index.html"]  # at "/", as CloudFront's default root object
+    for key, text in files.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_text(text)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The site's files under their bucket keys, with the documents and downloads they link."""
     root = tmp_path_factory.mktemp("site")
     with RepoServer(root) as server:
-        base_url = server.url
-        published = docs.published(base_url=base_url)
-        files = {**site_pages([published]),
-                 f"streams/{docs.STREAM}.json": json.dumps(document(published.stream)),
-                 f"streams/{docs.STREAM}/releases.json": json.dumps(document(published.index)),
-                 **{f"streams/{docs.STREAM}/releases/{v}.json": json.dumps({"release": v}) for v in docs.VERSIONS}}
-        for arch in published.stream.architectures.values():
-            for artifacts in arch.artifacts.values():
-                for image in artifacts.formats.values():
-                    for location in (image.disk.location, image.disk.signature):
-                        files[location.removeprefix(base_url)] = f"the bytes of {location}"
-        files["index.html"] = files["streams/index.html"]  # at "/", as CloudFront's default root object
-        for key, text in files.items():
-            (root / key).parent.mkdir(parents=True, exist_ok=True)
-            (root / key).write_text(text)
-        yield base_url.rstrip("/"), published, root
+        published = docs.published(base_url=server.url)
+        write_site(root, published)
+        yield server.url.rstrip("/"), published, root
 
 
 @pytest.fixture
@@ -78,12 +83,31 @@ def test_every_download_and_signature_link_serves_its_file_from_the_site(tab, si
     assert signatures == [disk.signature for disk in expected]
     for href in links + signatures:
         answer = tab.page.request.get(href)
-        assert answer.status == 200 and answer.text() == f"the bytes of {href}"
+        assert answer.status == 200 and answer.text() == f"the bytes of {href.removeprefix(base_url + '/')}"
     first = downloads.first
     expect(first.get_by_test_id("sha256")).to_have_text(expected[0].sha256)
     expect(first.get_by_test_id("uncompressed-sha256")).to_have_text(expected[0].uncompressed_sha256)
     expect(first.locator("pre")).to_contain_text("sha256sum -c")
     expect(first.locator("pre")).to_contain_text(f"atomic-release images download --stream-url {base_url}/streams/")
+
+
+def test_downloads_come_from_where_the_site_is_served_even_when_the_documents_name_another_address(
+        browser, tmp_path):
+    """A --publish-dir served on another port than its PUBLIC_BASE_URL: the page's own links
+    still reach its files, and only the verify command names the documents' address."""
+    published = docs.published(base_url="http://127.0.0.1:8000/")
+    write_site(tmp_path, published)
+
+    with RepoServer(tmp_path) as server, visiting(browser, server.url.rstrip("/")) as tab:
+        tab.open(STREAM_PAGE)
+        links = tab.page.locator('[data-testid="download-link"], [data-testid="signature"]').evaluate_all(
+            "links => links.map(a => a.href)")
+
+        assert len(links) == 8 and all(href.startswith(server.url + "streams/") for href in links)
+        assert all(tab.page.request.get(href).status == 200 for href in links)
+        expect(tab.page.get_by_test_id("download").first.locator("pre")).to_contain_text(
+            f"--stream-url {published.document_url}")
+        assert tab.other_origins() == [] and tab.errors == []
 
 
 def test_the_partial_release_shows_which_regions_are_missing_and_why(tab):

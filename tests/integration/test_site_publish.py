@@ -5,6 +5,7 @@ import json
 import os
 from html import escape
 
+import chalicelib.site.publish
 from chalicelib.aws.clients import client
 from chalicelib.models.stream_metadata import document
 from chalicelib.site import publish_site
@@ -26,6 +27,13 @@ def put(key: str, body: bytes) -> None:
     client("s3").put_object(Bucket=os.environ["METADATA_BUCKET"], Key=key, Body=body)
 
 
+def put_documents(published) -> None:
+    """The three documents of ``published`` as Announce writes them, through their models."""
+    put(f"streams/{docs.STREAM}.json", json.dumps(document(published.stream)).encode())
+    put(f"streams/{docs.STREAM}/releases.json", json.dumps(document(published.index)).encode())
+    put(f"streams/{docs.STREAM}/releases/{docs.CURRENT}.json", json.dumps(document(published.release)).encode())
+
+
 def test_announce_writes_the_stream_s_page_the_index_and_the_stylesheet(runtime):
     failed = outcome(COPY, "failed", "validate", region_images(IMAGES, COPY), reason=NOT_PUBLIC)
 
@@ -44,16 +52,7 @@ def test_announce_writes_the_stream_s_page_the_index_and_the_stylesheet(runtime)
 
 
 def test_the_site_reads_the_documents_in_the_newer_shape_with_each_download_s_size(runtime):
-    published = docs.published()
-    put(f"streams/{docs.STREAM}.json", json.dumps(document(published.stream)).encode())
-    index = document(published.index)
-    for entry in index["releases"]:
-        entry["commit-time"] = published.commit_times[entry["version"]]
-    put(f"streams/{docs.STREAM}/releases.json", json.dumps(index).encode())
-    release = document(published.release)
-    release["missing-regions"] = dict(docs.MISSING)
-    release["architectures"]["x86_64"]["commit-signature"] = dict(published.signatures["x86_64"])
-    put(f"streams/{docs.STREAM}/releases/{docs.CURRENT}.json", json.dumps(release).encode())
+    put_documents(docs.published())
     disk = docs.artifact("arm64", "qcow2.xz", True, docs.BASE_URL)
     put(disk.location.removeprefix(docs.BASE_URL), b"q" * 5000)
 
@@ -65,3 +64,25 @@ def test_the_site_reads_the_documents_in_the_newer_shape_with_each_download_s_si
     assert f"signed by {escape(docs.SIGNER)}" in page and "2026-12-01T08:00:00Z" in page
     assert docs.MISSING["ap-southeast-2"] in page
     assert page.count('data-testid="history-row"') == len(docs.VERSIONS)
+    assert (f"--stream-url {os.environ['PUBLIC_BASE_URL']}streams/{docs.STREAM}.json --arch aarch64 "
+            "--format qcow2.xz") in page
+
+
+def test_a_document_not_in_its_model_s_shape_is_logged_and_the_stream_s_last_page_kept(runtime, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(chalicelib.site.publish.logger, "warning",
+                        lambda message, extra: warnings.append((message, extra["stream"])))
+    put_documents(docs.published())
+    publish_site(docs.STREAM)
+    last_page = text_of(f"streams/{docs.STREAM}/index.html")
+    index = document(docs.index())
+    del index["releases"][-1]["commit-time"]
+    put(f"streams/{docs.STREAM}/releases.json", json.dumps(index).encode())
+
+    keys = publish_site(docs.STREAM)
+
+    assert keys == ["streams/index.html", "streams/site.css"]
+    assert text_of(f"streams/{docs.STREAM}/index.html") == last_page
+    assert f'data-stream="{docs.STREAM}"' not in text_of("streams/index.html")
+    assert warnings == [("site: a published document of the stream does not read as the models say; page not rendered",
+                         docs.STREAM)]

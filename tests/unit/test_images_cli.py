@@ -11,6 +11,7 @@ import pytest
 from pysequoia import SignatureMode, Tsk, sign_file
 
 from atomic_release.cli.main import main
+from chalicelib.models.documents import UNSIGNED_ARTIFACTS, AtomicStream, AtomicStreamArch
 from chalicelib.models.stream_metadata import (
     Artifact,
     ImageFormat,
@@ -270,6 +271,22 @@ def test_decompress_refuses_a_disk_whose_uncompressed_sum_differs(server, tmp_pa
     assert (f"uncompressed sha256 mismatch: the stream says {sha256(DISK)}, the decompressed file has "
             f"{sha256(b'not the disk')}; both files were deleted") in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stream_as_announce_writes_it_unsigned_downloads_by_the_arch_name_the_site_prints(tmp_path, capsys):
+    with FileServer() as serving:
+        qcow2 = f"{BUILDS}/aarch64/fedora-coreos-{VERSION}-qemu.aarch64.qcow2.xz"
+        serving.files[qcow2] = QCOW2_XZ
+        serving.files["/streams/stable.json"] = json.dumps(document(AtomicStream(
+            stream="stable", metadata=StreamMetadata(last_modified="2026-01-01T00:00:00Z"), architectures={
+                "aarch64": AtomicStreamArch(artifacts_signature=UNSIGNED_ARTIFACTS, artifacts={"qemu": PlatformArtifacts(
+                    release=VERSION, formats={"qcow2.xz": disk(serving.url, qcow2, QCOW2_XZ, DISK[::-1])})})}))).encode()
+
+        code = main(["images", "download", "--stream-url", serving.url + "streams/stable.json", "--arch", "aarch64",
+                     "--format", "qcow2.xz", "-C", str(tmp_path)])
+
+    assert code == 0, capsys.readouterr().err
+    assert [p.read_bytes() for p in tmp_path.iterdir()] == [QCOW2_XZ]
 
 
 def test_a_location_on_another_host_is_refused_without_contacting_it(tmp_path, capsys):

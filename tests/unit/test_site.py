@@ -3,11 +3,19 @@ says, what it says when a piece is missing, and that no document value reaches t
 
 import re
 from dataclasses import replace
+from html import unescape
 from html.parser import HTMLParser
 
-from chalicelib.models.stream_metadata import Artifact, ImageFormat, PlatformArtifacts, SingleImage, Stream
+from atomic_release.cli.main import _parser
+from chalicelib.models.documents import (
+    AtomicRelease,
+    AtomicReleaseArch,
+    AtomicReleaseIndex,
+    AtomicStream,
+    CommitSignature,
+)
+from chalicelib.models.stream_metadata import Artifact, ImageFormat, Media, PlatformArtifacts, SingleImage
 from chalicelib.site import Published, site_pages
-from chalicelib.site.publish import split_index, split_release
 from chalicelib.site.render import index_page, launch_url, stream_page, within_stream
 from tests import site_documents as docs
 
@@ -110,7 +118,7 @@ def test_pages_link_each_other_and_their_stylesheet_relatively_and_load_nothing_
 
 
 def test_a_stream_without_downloads_index_or_release_document_renders_what_there_is():
-    bare = Published(stream=Stream.model_validate({
+    bare = Published(stream=AtomicStream.model_validate({
         "stream": "next", "metadata": {"last-modified": "2026-12-01T10:00:00Z"},
         "architectures": {"x86_64": {"artifacts": {}, "images": {"aws": {"regions": {
             "us-east-1": {"release": "44.1", "image": "ami-0123456789abcdef0"}}}}}}}))
@@ -125,7 +133,7 @@ def test_a_stream_without_downloads_index_or_release_document_renders_what_there
 
 
 def test_a_stream_with_no_image_at_all_has_no_current_release():
-    empty = Published(stream=Stream.model_validate({"stream": "new", "metadata": {"last-modified": "x"},
+    empty = Published(stream=AtomicStream.model_validate({"stream": "new", "metadata": {"last-modified": "x"},
                                                     "architectures": {}}))
 
     assert "No release yet." in stream_page(empty)
@@ -142,9 +150,14 @@ def test_a_hostile_value_in_any_document_is_escaped_and_never_becomes_a_link():
         "images": x86.images.model_copy(update={"aws": x86.images.aws.model_copy(update={"regions": {
             HOSTILE: SingleImage(release=HOSTILE, image=HOSTILE),
             "us-east-1": SingleImage(release=docs.CURRENT, image='ami-1" onfocus="alert(1)')}})})})
-    hostile = replace(good, stream=good.stream.model_copy(update={"stream": HOSTILE, "architectures": {
-        HOSTILE: hostile_arch}}), missing_regions={HOSTILE: HOSTILE},
-        signatures={HOSTILE: {"verified": True, "signed-by": HOSTILE}}, commit_times={docs.CURRENT: HOSTILE})
+    hostile_signature = CommitSignature(verified=True, signed_by=HOSTILE, signers=[HOSTILE], reason=HOSTILE)
+    hostile = replace(
+        good, stream=good.stream.model_copy(update={"stream": HOSTILE, "architectures": {HOSTILE: hostile_arch}}),
+        release=good.release.model_copy(update={"missing_regions": {HOSTILE: HOSTILE}, "architectures": {
+            HOSTILE: AtomicReleaseArch(commit=HOSTILE, media=Media(), commit_signature=hostile_signature)}}),
+        index=good.index.model_copy(update={"releases": [
+            r.model_copy(update={"commit_time": HOSTILE}) for r in good.index.releases]}),
+        document_url=HOSTILE)
 
     for html in (stream_page(hostile), index_page([hostile])):
         parsed = Links(html)
@@ -170,21 +183,34 @@ def test_a_location_outside_the_stream_s_prefix_is_not_made_relative():
     assert within_stream("https://h/streams/stable/../secret", "stable") is None
 
 
-def test_the_fields_announce_writes_beside_fedora_coreos_s_are_read_apart():
-    index, times = split_index({"stream": "s", "metadata": {"last-modified": "t"}, "releases": [
-        {"version": "1", "commit-time": "2026-01-01T00:00:00Z", "metadata": "s3://b/streams/s/releases/1.json",
+def test_the_fields_announce_writes_beside_fedora_coreos_s_are_read_through_the_extension_models():
+    index = AtomicReleaseIndex.model_validate({"stream": "s", "metadata": {"last-modified": "t"}, "releases": [
+        {"version": "1", "commit-time": "2026-01-01T00:00:00Z", "metadata": "https://h/streams/s/releases/1.json",
          "commits": [{"architecture": "x86_64", "checksum": "c" * 64}]}]})
-    release, signatures, missing = split_release({"release": "1", "stream": "s", "missing-regions": {"r": "why"},
-                                                  "architectures": {"x86_64": {
-                                                      "commit": "c" * 64, "commit-signature": {"verified": False,
-                                                                                               "reason": "no key"},
-                                                      "media": {"aws": {"images": {"r2": {"image": "ami-1"}}}}}}})
+    release = AtomicRelease.model_validate({"release": "1", "stream": "s", "missing-regions": {"r": "why"},
+                                            "architectures": {"x86_64": {
+                                                "commit": "c" * 64, "commit-signature": {
+                                                    "verified": False, "signed-by": None, "signers": [],
+                                                    "reason": "no key"},
+                                                "media": {"aws": {"images": {"r2": {"image": "ami-1"}}}}}}})
+    stream = AtomicStream.model_validate({"stream": "s", "metadata": {"last-modified": "t"}, "architectures": {
+        "x86_64": {"images": {"aws": {"regions": {"r2": {"release": "1", "image": "ami-1"}}}}}}})
 
-    assert times == {"1": "2026-01-01T00:00:00Z"} and index.releases[0].version == "1"
-    assert signatures == {"x86_64": {"verified": False, "reason": "no key"}} and missing == {"r": "why"}
-    assert release.architectures["x86_64"].commit == "c" * 64
-    page = stream_page(Published(stream=Stream.model_validate({
-        "stream": "s", "metadata": {"last-modified": "t"}, "architectures": {"x86_64": {"images": {"aws": {
-            "regions": {"r2": {"release": "1", "image": "ami-1"}}}}}}}), index=index, commit_times=times,
-        release=release, signatures=signatures, missing_regions=missing))
-    assert "not verified: no key" in page and "releases/1.json" in Links(page).hrefs()
+    page = stream_page(Published(stream=stream, index=index, release=release))
+
+    text = "".join(Links(page).text)
+    assert "not verified: no key" in text and "2026-01-01T00:00:00Z" in text and "r: why" in text
+    assert "releases/1.json" in Links(page).hrefs()
+
+
+def test_the_verify_command_names_the_public_stream_document_and_the_cli_accepts_it():
+    published = replace(docs.published(), document_url="https://images.example.org/streams/stable.json")
+
+    commands = [line for block in re.findall(r"<pre>(.*?)</pre>", stream_page(published), re.S)
+                for line in unescape(block).splitlines() if line.startswith("atomic-release images download")]
+
+    assert len(commands) == 4 and {c.split()[c.split().index("--arch") + 1] for c in commands} == {"x86_64", "aarch64"}
+    for command in commands:
+        args = _parser().parse_args(command.split()[1:])
+        assert args.stream_url == "https://images.example.org/streams/stable.json"
+        assert (args.images_command, args.format) == ("download", command.rsplit(" ", 1)[-1])
