@@ -14,12 +14,12 @@ import pytest
 
 from atomic_release.local import patches
 from atomic_release.local.demo_repo import configuration_for
+from atomic_release.local.disk_images import simulated_disk
 from atomic_release.local.runtime import LocalRuntime
 from chalicelib.aws.clients import client
+from chalicelib.models.artifacts import file_name, staging_prefix
 from functions import launch_builder
 from tests.helpers import waiting_executions
-from atomic_release.local.disk_images import simulated_disk
-from chalicelib.models.artifacts import file_name, staging_prefix
 from tests.integration.support import BASE, REFS, RELEASE_ID, STREAM, TIMESTAMP, VERSION, arch_task, invoke
 
 REF = REFS["x86_64"]
