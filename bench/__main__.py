@@ -1,9 +1,14 @@
-"""`make bench`: every benchmark, each printing its figures, then one last line of JSON."""
+"""`make bench`: every benchmark, each printing its figures, then one last line of JSON.
+`python -m bench compress` (`make bench-compress`): the downloadable images' compression only."""
 
 import json
+import sys
 
-from bench import poll, release
+from bench import compress, poll, release
 
+if sys.argv[1:] == ["compress"]:
+    compress.measure()
+    sys.exit(0)
 figures = release.measure()
 print()
 polled = poll.measure()

@@ -54,7 +54,8 @@ _ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "AtomicRelease",
 }
 _SET_BY_THE_STACK = ("RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "RELEASE_EVENT_BUS", "RETENTION_DRY_RUN")
-_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GUEST_STATES_ENDPOINT")
+_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GUEST_STATES_ENDPOINT",
+          "GUEST_S3_ENDPOINT")
 
 
 def substitution_name(function_name: str) -> str:
@@ -188,7 +189,7 @@ class LocalRuntime:
         if self.config:
             values["STREAMS_CONFIG"] = str(self.config)  # a path, resolved in __post_init__
         if isinstance(self.simulator, RealGuests):
-            values.update(guest_endpoints(self.simulator.states_port))
+            values.update(guest_endpoints(self.simulator.states_port, self.simulator.s3_port))
         os.environ.update(values)
 
     # -- provisioning -----------------------------------------------------------------------

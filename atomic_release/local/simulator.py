@@ -1,8 +1,9 @@
 """Plays the guests of builder and QA instances, as the real ones would act on EC2.
 
 A builder guest reads its parameters from user-data, writes the commit to its target volume
-(here: remembers which commit the volume holds), reports through its task token and powers
-off. Where the stream's repository is served (a local release, the demo), it first reads the
+(here: remembers which commit the volume holds), uploads the disk's images (a small disk made
+from the commit, as raw.xz and qcow2.xz) to the staging prefix, reports them through its task
+token and powers off. Where the stream's repository is served (a local release, the demo), it first reads the
 commit's signature there, as the real builder's pull does, and refuses one that no key it was
 given made; a synthetic release's commits exist in no repository, and are not read. A QA guest
 boots an image, finds the commit on the image's disk, and reports its checks. Faults make a
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 
+from atomic_release.local.disk_images import compressed_artifact, qcow2, simulated_disk
 from chalicelib.aws.clients import client
 from chalicelib.aws.errors import code_of
 from chalicelib.core.arch import ARCHES, ec2_arch, ostree_arch
@@ -25,6 +27,7 @@ from chalicelib.core.errors import OstreeError
 from chalicelib.core.tags import ROLE, as_dict
 from chalicelib.core.trusted_keys import Trust
 from chalicelib.guest.user_data import TARGET_DEVICE, read_user_data, user_data_text
+from chalicelib.models.artifacts import FORMATS, DiskArtifact
 from chalicelib.ostree.repository import Repository
 
 if TYPE_CHECKING:
@@ -80,6 +83,20 @@ def pull_refusal(params: dict) -> str | None:
     if found.verified:
         return None
     return f"the signature of {name} did not verify against the stream's trusted keys: {found.reason}"
+
+
+def upload_images(region: str, params: dict, arch: str) -> list[DiskArtifact]:
+    """The disk's images, uploaded where the builder's parameters say, as the real builder does."""
+    disk = simulated_disk(params["osname"], params["commit"], arch)
+    images = {"raw.xz": disk, "qcow2.xz": qcow2(disk)}
+    artifacts = []
+    for artifact_format in FORMATS:
+        key = params["staging_prefix"] + params["artifact_files"][artifact_format]
+        payload, artifact = compressed_artifact(artifact_format, key, images[artifact_format])
+        client("s3", region).put_object(Bucket=params["artifact_bucket"], Key=key, Body=payload,
+                                        ContentType="application/x-xz")
+        artifacts.append(artifact)
+    return artifacts
 
 
 def image_volume(region: str, image_id: str) -> str:
@@ -167,9 +184,11 @@ class InstanceSimulator:
             volume_id = next(m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]
                              if m["DeviceName"] == params["target_device"] == TARGET_DEVICE)
             self.disk_contents[volume_id] = params["commit"]
+            artifacts = upload_images(region, params, arch)
             try:
                 sfn.send_task_success(taskToken=params["task_token"], output=json.dumps(
-                    {"instance_id": instance["InstanceId"], "volume_id": volume_id, "commit": params["commit"]}))
+                    {"instance_id": instance["InstanceId"], "volume_id": volume_id, "commit": params["commit"],
+                     "artifacts": [artifact.model_dump() for artifact in artifacts]}))
             except ClientError as error:  # the execution is gone: nobody is listening any more
                 self.unheard_reports.append(f"{instance['InstanceId']}: {code_of(error)}")
         # The guest powers off; InstanceInitiatedShutdownBehavior=terminate ends the instance.

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Where guests reach Step Functions; unset: the region's public endpoint. Guests in a private
     # subnet name their VPC endpoint here.
     guest_states_endpoint: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    # Where the builder uploads the disk's images; unset: the region's public S3 endpoint.
+    guest_s3_endpoint: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
 
     @model_validator(mode="after")
     def _a_webhook_secret(self) -> "Settings":
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
         return self
 
     def guest_endpoints(self) -> dict[str, str | None]:
-        return {"states_endpoint": self.guest_states_endpoint}
+        return {"states_endpoint": self.guest_states_endpoint, "s3_endpoint": self.guest_s3_endpoint}
 
     def instance_profile(self, role: Literal["builder", "qa"]) -> str:
         """Each guest's own instance profile: BUILDER_INSTANCE_PROFILE or QA_INSTANCE_PROFILE."""

@@ -31,7 +31,9 @@ QA_DELAY_SECONDS = 20
 DEFAULT_IMDS_ENDPOINT = "http://169.254.169.254"
 USER_DATA_LIMIT = 16 * 1024  # EC2's, on the raw bytes before base64
 _BUILDER_COMMON_TOOLS = ("curl", "sed", "tr", "awk", "readlink", "head", "tail", "cut", "cat", "seq", "sleep", "mkdir",
-                         "mktemp", "rm", "touch", "sync", "mount", "umount", "partx", "shutdown", "poweroff")
+                         "mktemp", "rm", "touch", "sync", "mount", "umount", "partx", "shutdown", "poweroff",
+                         # the downloadable images
+                         "xz", "qemu-img", "sha256sum", "tee", "stat", "df", "dirname")
 _BUILDER_METHOD_TOOLS = {
     # ostree verifies signatures through gpgme, which runs the gpg it finds on PATH through gpgconf
     "ostree": ("ostree", "gpg", "gpgconf", "sgdisk", "mkfs.fat", "mkfs.ext4", "mkfs.xfs", "grub-mkimage", "mmd", "mcopy"),
@@ -40,11 +42,28 @@ _BUILDER_METHOD_TOOLS = {
 # What a Debian builder image lacks of those, installed by the builder with apt-get.
 BUILDER_PACKAGES = {
     "x86_64": ("curl", "ostree", "gpg", "gpgconf", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
-               "grub-efi-amd64-bin", "grub-pc-bin"),
+               "grub-efi-amd64-bin", "grub-pc-bin", "xz-utils", "qemu-utils"),
     "arm64": ("curl", "ostree", "gpg", "gpgconf", "gdisk", "dosfstools", "e2fsprogs", "xfsprogs", "mtools", "grub2-common",
-              "grub-efi-arm64-bin"),
+              "grub-efi-arm64-bin", "xz-utils", "qemu-utils"),
 }
 _PARAMS_LINE = re.compile(r"^# atomic-release-params: (\{.*\})$", re.MULTILINE)
+_HEREDOC = re.compile(r"(?<!<)<<-?\s*(['\"]?)([A-Za-z_]\w*)\1(?!\w)")
+
+
+def _without_comment_lines(script: str) -> str:
+    """A script without its whole-line comments, which only its readers need (the builder's
+    user-data has EC2's 16 KB to fit in). A here-document's lines are its text: they stay."""
+    kept: list[str] = []
+    terminator = None
+    for line in script.splitlines():
+        if terminator is not None:
+            kept.append(line)
+            terminator = None if line.strip() == terminator else terminator
+        elif not line.lstrip().startswith("#"):
+            kept.append(line)
+            opened = _HEREDOC.search(line)
+            terminator = opened.group(2) if opened else None
+    return "\n".join(kept) + "\n"
 
 
 def _script(role: Role, params: dict, variables: dict[str, str | int]) -> str:
@@ -53,7 +72,8 @@ def _script(role: Role, params: dict, variables: dict[str, str | int]) -> str:
                  "IMDS_ENDPOINT": params.get("imds_endpoint") or DEFAULT_IMDS_ENDPOINT}
     assignments = [f"{name}={shlex.quote(str(value))}" for name, value in {**variables, **endpoints}.items()]
     return "\n".join(["#!/bin/bash", f"# atomic-release-params: {document}", *assignments,
-                      (SCRIPTS / "aws.sh").read_text(), (SCRIPTS / f"{role}.sh").read_text()])
+                      _without_comment_lines((SCRIPTS / "aws.sh").read_text()),
+                      _without_comment_lines((SCRIPTS / f"{role}.sh").read_text())])
 
 
 def builder_tools(install_method: str, arch: str) -> tuple[str, ...]:
@@ -68,10 +88,19 @@ class UserDataTooLarge(ValueError):
     """The builder's user-data, compressed, is over EC2's limit."""
 
 
+def s3_endpoint(params: dict) -> str:
+    """Where the builder uploads: ``params["s3_endpoint"]`` (a VPC endpoint, the local runtime's),
+    or the region's. The builder addresses objects path-style, ENDPOINT/BUCKET/KEY."""
+    return (params.get("s3_endpoint") or f"https://s3.{params['region']}.amazonaws.com").rstrip("/")
+
+
 def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) -> str:
     """The builder's script. ``params["verify_signatures"]`` (true unless said otherwise): the
-    commit is pulled only if one of ``params["trusted_keys"]`` (ASCII-armored) signed it."""
+    commit is pulled only if one of ``params["trusted_keys"]`` (ASCII-armored) signed it. The
+    disk's images are uploaded to ``params["artifact_bucket"]`` under ``params["staging_prefix"]``
+    as ``params["artifact_files"]`` names them, by format."""
     verify = params.get("verify_signatures", True)
+    files = params["artifact_files"]
     variables = {
         "TASK_TOKEN": params["task_token"], "REGION": params["region"], "REPO_URL": params["repo_url"],
         "REF": params["ref"], "COMMIT": params["commit"], "TARGET_DEVICE": params["target_device"],
@@ -84,6 +113,8 @@ def render_builder(params: dict, deadline_minutes: int, heartbeat_seconds: int) 
         "VERIFY_SIGNATURES": "true" if verify else "false",
         "TRUSTED_KEYS": "\n".join(params.get("trusted_keys") or ()) if verify else "",
         "DEADLINE_MINUTES": deadline_minutes, "HEARTBEAT_SECONDS": heartbeat_seconds,
+        "S3_ENDPOINT": s3_endpoint(params), "ARTIFACT_BUCKET": params["artifact_bucket"],
+        "STAGING_PREFIX": params["staging_prefix"], "RAW_FILE": files["raw.xz"], "QCOW2_FILE": files["qcow2.xz"],
     }
     return _script("builder", params, variables)
 

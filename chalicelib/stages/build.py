@@ -32,6 +32,7 @@ from chalicelib.guest.user_data import (
     render_qa,
     token_fingerprint,
 )
+from chalicelib.models.artifacts import FORMATS, file_name, staging_prefix
 from chalicelib.models.build import (
     ArchTask,
     BuiltImage,
@@ -174,6 +175,9 @@ def launch_builder(task: CallbackTask) -> LaunchedGuest:
         # The builder checks the commit's signature again, as it pulls: what changed since is refused.
         "verify_signatures": stream.signatures.required,
         "trusted_keys": stream.signatures.keys if stream.signatures.required else [],
+        # The disk's downloadable images, uploaded privately until the release is published.
+        "artifact_bucket": settings().metadata_bucket, "staging_prefix": staging_prefix(task.release_id, task.arch),
+        "artifact_files": {fmt: file_name(stream.osname, task.version, task.arch, fmt) for fmt in FORMATS},
     }
     target_disk = {"DeviceName": TARGET_DEVICE, "Ebs": {
         "VolumeSize": stream.disk_size_gib, "VolumeType": "gp3", "DeleteOnTermination": False, "Encrypted": False,

@@ -1,7 +1,9 @@
 """The builder and QA guest scripts, run under bash with faked system commands: the right
 commands in the right order, and the right report, for success and for each failure."""
 
+import hashlib
 import json
+import lzma
 import re
 import shutil
 import subprocess
@@ -23,7 +25,14 @@ BUILDER = {"task_token": TOKEN, "region": "us-east-1", "repo_url": "http://127.0
            "ref": "fedora/x86_64/coreos/testing-devel", "commit": COMMIT, "target_device": "",
            "arch": "x86_64", "install_method": "ostree", "osname": "fedora-coreos", "container_image": None,
            "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8"], "firstboot": "ignition",
-           "verify_signatures": True, "trusted_keys": KEYS}
+           "verify_signatures": True, "trusted_keys": KEYS, "artifact_bucket": "atomic-release-metadata",
+           "staging_prefix": "staging/rel-1/x86_64/",
+           "artifact_files": {"raw.xz": "fedora-coreos-43.1-metal.x86_64.raw.xz",
+                              "qcow2.xz": "fedora-coreos-43.1-qemu.x86_64.qcow2.xz"}}
+RAW_KEY = "staging/rel-1/x86_64/fedora-coreos-43.1-metal.x86_64.raw.xz"
+QCOW2_KEY = "staging/rel-1/x86_64/fedora-coreos-43.1-qemu.x86_64.qcow2.xz"
+# What the fake target disk holds: data in some clusters, zeros in the others.
+DISK = b"".join(bytes([n]) * 65536 if n % 3 else bytes(65536) for n in range(24))
 # How Debian's ostree (2022.7) refuses a commit signed by a key it was not given.
 UNKNOWN_KEY = (f"error: Commit {COMMIT}: Signature made Fri Dec  4 16:01:36 2026 using RSA key ID B9DB5C1B528A0559\\n"
                "Can't check signature: public key not found")
@@ -35,8 +44,9 @@ def guest(tmp_path):
     """Runs a script with the fakes first on PATH; returns (exit code, calls)."""
     fake_bin = fakes.install(tmp_path / "bin")
     disk = tmp_path / "nvme1n1"
-    for name in ("", "p1", "p2", "p3", "p4"):
+    for name in ("p1", "p2", "p3", "p4"):
         (tmp_path / f"nvme1n1{name}").write_text("")
+    disk.write_bytes(DISK)
     by_id = tmp_path / "by-id"
     by_id.mkdir()
     (by_id / "nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0").symlink_to(disk)
@@ -92,9 +102,97 @@ def test_builder_deploys_the_commit_with_ostree_and_its_bootloader_and_reports_i
     (success,) = sent(guest, "SendTaskSuccess")
     assert success["taskToken"] == TOKEN
     output = json.loads(success["output"])
-    assert output == {"instance_id": "i-0123456789abcdef0", "volume_id": "vol-0123456789abcdef0", "commit": COMMIT}
+    assert {name: output[name] for name in ("instance_id", "volume_id", "commit")} == {
+        "instance_id": "i-0123456789abcdef0", "volume_id": "vol-0123456789abcdef0", "commit": COMMIT}
+    assert [(a["format"], a["key"]) for a in output["artifacts"]] == [("raw.xz", RAW_KEY), ("qcow2.xz", QCOW2_KEY)]
     assert sent(guest, "SendTaskFailure") == []
     assert calls[-1] == "poweroff"
+
+
+# -- the downloadable images ----------------------------------------------------------------------
+
+def small_parts(script: str, size: int = 200) -> str:
+    """The builder with parts of ``size`` bytes, so that a small disk's images span several."""
+    assert "PART_BYTES=$((64 << 20))" in script
+    return script.replace("PART_BYTES=$((64 << 20))", f"PART_BYTES={size}")
+
+
+def reported_artifacts(guest) -> dict[str, dict]:
+    (success,) = sent(guest, "SendTaskSuccess")
+    return {a["format"]: a for a in json.loads(success["output"])["artifacts"]}
+
+
+def raw_of_qcow2(qcow2: bytes, tmp_path: Path) -> bytes:
+    (tmp_path / "check.qcow2").write_bytes(qcow2)
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(tmp_path / "check.qcow2"),
+                    str(tmp_path / "check.raw")], check=True)
+    return (tmp_path / "check.raw").read_bytes()
+
+
+def test_the_builder_uploads_both_images_of_the_disk_in_parts_with_their_true_sums(guest):
+    code, calls = guest(small_parts(builder()), FAKE_DEPLOYED=COMMIT)
+
+    assert code == 0, (guest.tmp / "guest.log").read_text()
+    artifacts = reported_artifacts(guest)
+    raw = fakes.s3_object(guest.tmp, "atomic-release-metadata", RAW_KEY)
+    qcow2 = fakes.s3_object(guest.tmp, "atomic-release-metadata", QCOW2_KEY)
+    assert lzma.decompress(raw) == DISK
+    assert artifacts["raw.xz"] == {"format": "raw.xz", "key": RAW_KEY, "size": len(raw),
+                                   "sha256": hashlib.sha256(raw).hexdigest(),
+                                   "uncompressed_sha256": hashlib.sha256(DISK).hexdigest()}
+    assert lzma.decompress(qcow2)[:4] == b"QFI\xfb" and raw_of_qcow2(lzma.decompress(qcow2), guest.tmp) == DISK
+    assert artifacts["qcow2.xz"] == {"format": "qcow2.xz", "key": QCOW2_KEY, "size": len(qcow2),
+                                     "sha256": hashlib.sha256(qcow2).hexdigest(),
+                                     "uncompressed_sha256": hashlib.sha256(lzma.decompress(qcow2)).hexdigest()}
+    s3_calls = fakes.s3_calls(guest.tmp)
+    raw_parts = -(-len(raw) // 200)
+    assert raw_parts >= 2
+    assert s3_calls[:raw_parts + 2] == [f"CreateMultipartUpload atomic-release-metadata/{RAW_KEY}",
+                                        *(f"UploadPart {n} atomic-release-metadata/{RAW_KEY}"
+                                          for n in range(1, raw_parts + 1)),
+                                        f"CompleteMultipartUpload atomic-release-metadata/{RAW_KEY}"]
+    assert s3_calls[-1] == f"CompleteMultipartUpload atomic-release-metadata/{QCOW2_KEY}"
+    # made after the disk was unmounted, the scratch space left empty
+    assert calls.index(f"umount -R {guest.tmp / 'mnt'}") < min(
+        i for i, c in enumerate(calls) if "s3.us-east-1.amazonaws.com" in c)
+    assert list((guest.tmp / "scratch").iterdir()) == []
+
+
+def test_a_failed_part_aborts_the_upload_before_the_builder_reports_its_failure(guest):
+    code, calls = guest(small_parts(builder()), FAKE_DEPLOYED=COMMIT, FAKE_S3_FAIL_ON="UploadPart 2")
+
+    assert code != 0
+    assert sent(guest, "SendTaskSuccess") == []
+    (failure,) = sent(guest, "SendTaskFailure")
+    assert failure["error"] == "BuilderFailed" and "InternalError" in failure["cause"]
+    assert fakes.s3_calls(guest.tmp)[-2:] == [f"UploadPart 2 atomic-release-metadata/{RAW_KEY}",
+                                              f"AbortMultipartUpload atomic-release-metadata/{RAW_KEY}"]
+    abort = max(i for i, c in enumerate(calls) if c.startswith("curl") and "-X DELETE" in c)
+    assert abort < max(i for i, c in enumerate(calls) if "AWSStepFunctions.SendTaskFailure" in c)
+    assert fakes.s3_pending_parts(guest.tmp) == []
+    assert fakes.s3_object(guest.tmp, "atomic-release-metadata", RAW_KEY) is None
+    assert list((guest.tmp / "scratch").iterdir()) == []
+
+
+def test_a_failed_completion_aborts_the_upload_naming_s3s_error(guest):
+    code, _ = guest(builder(), FAKE_DEPLOYED=COMMIT, FAKE_S3_FAIL_ON="CompleteMultipartUpload")
+
+    assert code != 0
+    assert fakes.s3_calls(guest.tmp)[-1] == f"AbortMultipartUpload atomic-release-metadata/{RAW_KEY}"
+    cause = sent(guest, "SendTaskFailure")[0]["cause"]
+    assert f"CompleteMultipartUpload of {RAW_KEY} failed: <Error><Code>InternalError</Code>" in cause
+
+
+def test_too_little_scratch_space_for_the_qcow2_fails_naming_it(guest):
+    fakes.install(guest.tmp / "bin", extra=("df",))
+    code, _ = guest(builder(), FAKE_DEPLOYED=COMMIT, FAKE_DF_OUTPUT="Avail\n1000000")
+
+    assert code != 0
+    (failure,) = sent(guest, "SendTaskFailure")
+    assert f"not enough free space for the qcow2 image in {guest.tmp / 'scratch'}" in failure["cause"]
+    assert "1000000 available" in failure["cause"]
+    assert fakes.s3_object(guest.tmp, "atomic-release-metadata", RAW_KEY) is not None  # staging cleanup removes it
+    assert not any(c.startswith("CreateMultipartUpload") and QCOW2_KEY in c for c in fakes.s3_calls(guest.tmp))
 
 
 def test_the_builder_imports_exactly_the_streams_trusted_keys_and_removes_their_file(guest):

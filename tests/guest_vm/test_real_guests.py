@@ -3,7 +3,10 @@ where the QA script checks it and reports through a Step Functions endpoint that
 waiting execution's task token."""
 
 import contextlib
+import hashlib
 import json
+import lzma
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from atomic_release.local import patches
 from atomic_release.local.guests import machine
 from atomic_release.local.guests.credentials import CredentialRegistry
 from atomic_release.local.guests.metadata import MetadataServer
+from atomic_release.local.guests.s3 import S3Endpoint
 from atomic_release.local.guests.states import StatesEndpoint
 from atomic_release.local.runtime import ACCOUNT, ROOT, LocalRuntime
 from chalicelib.aws.clients import client
@@ -25,6 +29,10 @@ from tests.helpers import waiting_executions
 REGION = "us-east-1"
 VOLUME = "vol-0123456789abcdef0"
 STATES_AT = f"http://{machine.SERVICES_ADDRESS}/"
+S3_PORT = 9000
+S3_AT = f"http://{machine.SERVICES_ADDRESS}:{S3_PORT}"
+STAGING = "staging/real-guests/x86_64/"
+FILES = {"raw.xz": "os-1-metal.x86_64.raw.xz", "qcow2.xz": "os-1-qemu.x86_64.qcow2.xz"}
 INSTANCE_IDS = {"builder": "i-0b00000000000000b", "qa": "i-0a00000000000000a"}
 QA_PATIENCE_S = 900   # TCG boots in 2-3 minutes here; a guest that never reports fails the test then
 
@@ -35,6 +43,7 @@ class Host:
     and the key its stream trusts to sign the repository's commits."""
     registry: CredentialRegistry
     states: StatesEndpoint
+    s3: S3Endpoint
     repo_url: str
     trusted_key: str
 
@@ -42,7 +51,8 @@ class Host:
         repo_port = urlsplit(self.repo_url).port
         return [machine.Forward(machine.IMDS_ADDRESS, 80, port_of(imds.url)),
                 machine.Forward(machine.SERVICES_ADDRESS, 80, port_of(self.states.url)),
-                machine.Forward("127.0.0.1", repo_port, repo_port)]
+                machine.Forward("127.0.0.1", repo_port, repo_port),
+                machine.Forward(machine.SERVICES_ADDRESS, S3_PORT, port_of(self.s3.url))]
 
     def metadata(self, role: str, user_data: str) -> MetadataServer:
         return MetadataServer(instance_id=INSTANCE_IDS[role], region=REGION, availability_zone="us-east-1a",
@@ -58,8 +68,8 @@ def port_of(url: str) -> int:
 @contextlib.contextmanager
 def guest_host(served_commits, trusted_key):
     registry = CredentialRegistry()
-    with StatesEndpoint(registry) as states:
-        yield Host(registry, states, served_commits, trusted_key)
+    with StatesEndpoint(registry) as states, S3Endpoint(registry) as s3:
+        yield Host(registry, states, s3, served_commits, trusted_key)
 
 
 def build(host: Host, start_waiting, commits, commit: str, work: Path, tools=None, trusted_key=None):
@@ -71,7 +81,8 @@ def build(host: Host, start_waiting, commits, commit: str, work: Path, tools=Non
               "target_device": str(work / "sdf"), "arch": "x86_64", "install_method": "ostree",
               "osname": commits.osname, "kernel_arguments": ["console=tty0", "console=ttyS0,115200n8"],
               "firstboot": "cloud-init", "states_endpoint": STATES_AT, "verify_signatures": True,
-              "trusted_keys": [trusted_key or host.trusted_key]}
+              "trusted_keys": [trusted_key or host.trusted_key], "s3_endpoint": S3_AT,
+              "artifact_bucket": os.environ["METADATA_BUCKET"], "staging_prefix": STAGING, "artifact_files": FILES}
     script = render_builder(params, deadline_minutes=120, heartbeat_seconds=60)
     with machine.loop_disk(disk, 4) as loop:
         (work / "sdf").symlink_to(loop)
@@ -173,22 +184,61 @@ def broken_disk_booted_by_bios(served_commits, trusted_key, test_commits, tmp_pa
             run, built, disk = build(host, start_waiting, test_commits, test_commits.broken_commit, work)
             assert run.returncode == 0, run.log[-3000:]
             layout = subprocess.run(["sgdisk", "--print", str(disk)], capture_output=True, text=True).stdout
+            # before QA boots it: a booted disk is written to
+            images = {"disk_sha256": file_sha256(disk), "uploads": [(c.operation, c.outcome) for c in host.s3.calls],
+                      **{fmt: stored(STAGING + name) for fmt, name in FILES.items()}}
             qa = boot_for_qa(host, start_waiting, disk, test_commits.commit, work, "bios")
-    yield {"run": run, "built": built, "layout": layout, "qa": qa, "work": work}
+    yield {"run": run, "built": built, "layout": layout, "qa": qa, "work": work, "images": images}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stored(key: str) -> dict:
+    """An uploaded image as moto holds it: its size, its sha256 and that of what it decompresses to."""
+    body = client("s3", REGION).get_object(Bucket=os.environ["METADATA_BUCKET"], Key=key)["Body"]
+    compressed, decompressed, size = hashlib.sha256(), hashlib.sha256(), 0
+    decompressor = lzma.LZMADecompressor()
+    while chunk := body.read(1 << 20):
+        compressed.update(chunk)
+        size += len(chunk)
+        decompressed.update(decompressor.decompress(chunk))
+    assert decompressor.eof, f"{key} is a truncated xz stream"
+    return {"size": size, "sha256": compressed.hexdigest(), "decompressed_sha256": decompressed.hexdigest()}
 
 
 def test_the_builder_lays_out_a_disk_that_boots_by_uefi_and_bios_and_reports_it(broken_disk_booted_by_bios,
                                                                                 test_commits):
     built = broken_disk_booted_by_bios["built"]
     assert built["status"] == "SUCCEEDED", built
-    assert json.loads(built["output"]) == {"instance_id": INSTANCE_IDS["builder"], "volume_id": VOLUME,
-                                           "commit": test_commits.broken_commit}
+    output = json.loads(built["output"])
+    assert {name: output[name] for name in ("instance_id", "volume_id", "commit")} == {
+        "instance_id": INSTANCE_IDS["builder"], "volume_id": VOLUME, "commit": test_commits.broken_commit}
     layout = broken_disk_booted_by_bios["layout"]
     for code, label in (("EF02", "BIOS-BOOT"), ("EF00", "EFI-SYSTEM"), ("8300", "boot"), ("8300", "root")):
         assert any(code in line and line.endswith(label) for line in layout.splitlines()), layout
     assert broken_disk_booted_by_bios["run"].power[-1] == "poweroff "
     # pulled by the real ostree with the signature checked against the stream's key
     assert f"pulling {test_commits.broken_commit} with gpg-verify=true" in broken_disk_booted_by_bios["run"].log
+
+
+def test_the_builders_raw_xz_is_the_disk_it_wrote_and_both_images_carry_their_true_sums(
+        broken_disk_booted_by_bios):
+    images = broken_disk_booted_by_bios["images"]
+    reported = {a["format"]: a for a in json.loads(broken_disk_booted_by_bios["built"]["output"])["artifacts"]}
+
+    assert images["raw.xz"]["decompressed_sha256"] == images["disk_sha256"]  # the snapshot's bytes
+    for fmt, name in FILES.items():
+        assert reported[fmt] == {"format": fmt, "key": STAGING + name, "size": images[fmt]["size"],
+                                 "sha256": images[fmt]["sha256"],
+                                 "uncompressed_sha256": images[fmt]["decompressed_sha256"]}
+    assert ("CompleteMultipartUpload", "Success") in images["uploads"]
+    assert all(outcome == "Success" for _, outcome in images["uploads"]), images["uploads"]
 
 
 def test_a_disk_booted_by_bios_runs_qa_and_reports_all_five_checks(broken_disk_booted_by_bios):

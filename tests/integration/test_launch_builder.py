@@ -7,10 +7,11 @@ import pytest
 from chalicelib.aws.clients import client
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.errors import BuilderLaunchFailed
-from chalicelib.core.settings import reset_settings
+from chalicelib.core.settings import reset_settings, settings
 from chalicelib.core.tags import ARCH, RELEASE, ROLE
 from chalicelib.core.tags import STREAM as STREAM_TAG
 from chalicelib.guest.user_data import USER_DATA_LIMIT, user_data_text
+from chalicelib.models.artifacts import staging_prefix
 from chalicelib.stages import build
 from functions import launch_builder, register_image
 from tests.integration.support import (
@@ -19,6 +20,7 @@ from tests.integration.support import (
     REFS,
     RELEASE_ID,
     STREAM,
+    VERSION,
     arch_task,
     builder_report,
     guest_params,
@@ -179,3 +181,22 @@ def test_a_missing_builder_image_parameter_fails_the_launch(runtime, streams_con
     with pytest.raises(BuilderLaunchFailed, match=f"builder image parameter {MISSING_PARAMETER} in {BASE}"):
         invoke(launch_builder, arch_task("x86_64", task_token="token-1"))
     assert live_instances(BASE) == []
+
+
+def test_the_builder_uploads_its_images_to_the_releases_staging_prefix_under_fedoras_names(runtime, monkeypatch):
+    endpoint = "https://bucket.vpce-0123456789abcdef0-abcdefgh.s3.us-east-1.vpce.amazonaws.com"
+    monkeypatch.setenv("GUEST_S3_ENDPOINT", endpoint)
+    reset_settings()
+
+    builder = launch("arm64")
+
+    params = guest_params(BASE, builder["InstanceId"])
+    stream = load_streams().stream(STREAM)
+    assert params["artifact_bucket"] == settings().metadata_bucket
+    assert params["staging_prefix"] == staging_prefix(RELEASE_ID, "arm64") == f"staging/{RELEASE_ID}/arm64/"
+    assert params["artifact_files"] == {
+        "raw.xz": f"{stream.osname}-{VERSION}-metal.aarch64.raw.xz",
+        "qcow2.xz": f"{stream.osname}-{VERSION}-qemu.aarch64.qcow2.xz"}
+    user_data = user_data_text(base64.b64decode(client("ec2", BASE).describe_instance_attribute(
+        InstanceId=builder["InstanceId"], Attribute="userData")["UserData"]["Value"]))
+    assert f"S3_ENDPOINT={endpoint}" in user_data.splitlines()

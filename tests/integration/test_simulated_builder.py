@@ -1,18 +1,26 @@
 """The simulated builder, where the stream's repository is served, reads the commit's signature
 there as the real builder's pull with gpg-verify does: a commit that no key it was given signed
-is refused with BuilderFailed, naming it."""
+is refused with BuilderFailed, naming it. A commit it builds, it uploads as raw.xz and qcow2.xz
+under the release's staging prefix, and reports them with their true sums."""
 
+import hashlib
+import json
+import lzma
+import os
+import subprocess
 import time
 
 import pytest
 
 from atomic_release.local import patches
 from atomic_release.local.demo_repo import configuration_for
+from atomic_release.local.disk_images import simulated_disk
 from atomic_release.local.runtime import LocalRuntime
 from chalicelib.aws.clients import client
+from chalicelib.models.artifacts import file_name, staging_prefix
 from functions import launch_builder
 from tests.helpers import waiting_executions
-from tests.integration.support import BASE, REFS, STREAM, TIMESTAMP, arch_task, invoke
+from tests.integration.support import BASE, REFS, RELEASE_ID, STREAM, TIMESTAMP, VERSION, arch_task, invoke
 
 REF = REFS["x86_64"]
 
@@ -68,3 +76,39 @@ def test_an_unsigned_commit_is_refused_naming_it(served_stream, ostree_repo):
 
     assert (execution["status"], execution["error"]) == ("FAILED", "BuilderFailed")
     assert f"the signature of {REF} {checksum} did not verify" in execution["cause"]
+
+
+def raw_of_qcow2(image: bytes, work) -> bytes:
+    (work / "image.qcow2").write_bytes(image)
+    subprocess.run(["qemu-img", "check", str(work / "image.qcow2")], check=True, capture_output=True)
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(work / "image.qcow2"),
+                    str(work / "image.raw")], check=True)
+    return (work / "image.raw").read_bytes()
+
+
+def test_a_built_commits_images_are_in_staging_with_their_true_sums(served_stream, ostree_repo, tmp_path):
+    checksum = ostree_repo.commit(REF, "43.4")
+
+    execution = served_stream(checksum)
+
+    assert execution["status"] == "SUCCEEDED"
+    reported = {a["format"]: a for a in json.loads(execution["output"])["artifacts"]}
+    disk = simulated_disk("fedora-coreos", checksum, "x86_64")
+    s3 = client("s3", BASE)
+    for fmt, platform in (("raw.xz", "metal"), ("qcow2.xz", "qemu")):
+        key = staging_prefix(RELEASE_ID, "x86_64") + file_name("fedora-coreos", VERSION, "x86_64", fmt)
+        assert key.endswith(f"-{platform}.x86_64.{fmt}")
+        stored = s3.get_object(Bucket=os.environ["METADATA_BUCKET"], Key=key)["Body"].read()
+        image = lzma.decompress(stored)
+        assert image == disk if fmt == "raw.xz" else raw_of_qcow2(image, tmp_path) == disk
+        assert reported[fmt] == {"format": fmt, "key": key, "size": len(stored),
+                                 "sha256": hashlib.sha256(stored).hexdigest(),
+                                 "uncompressed_sha256": hashlib.sha256(image).hexdigest()}
+
+
+def test_a_refused_commit_uploads_nothing(served_stream, ostree_repo):
+    checksum = ostree_repo.commit(REF, "43.5", signed=False)
+
+    assert served_stream(checksum)["status"] == "FAILED"
+    listed = client("s3", BASE).list_objects_v2(Bucket=os.environ["METADATA_BUCKET"], Prefix="staging/")
+    assert listed.get("KeyCount") == 0

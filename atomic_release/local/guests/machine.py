@@ -83,7 +83,7 @@ class BuilderRun:
 
 
 def run_builder(script: str, *, disk: str, volume_id: str, work: Path, tools: tuple[str, ...],
-                forwards: Sequence[Forward] = (), timeout: float = 900) -> BuilderRun:
+                forwards: Sequence[Forward] = (), timeout: float = 3600) -> BuilderRun:
     """Run a rendered builder script as its instance would: as root, its target disk linked where
     EBS's udev rules link it, in a network namespace where only ``forwards`` lead anywhere."""
     work.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,8 @@ def run_builder(script: str, *, disk: str, volume_id: str, work: Path, tools: tu
     path = tool_directory(work / "bin", tools, power_shims(power))
     (work / "builder.sh").write_text(script)
     env = {"PATH": str(path), "HOME": str(work), "LANG": "C.UTF-8", "ATOMIC_RELEASE_LOG": str(work / "builder.log"),
-           "ATOMIC_RELEASE_MNT": str(work / "mnt"), "ATOMIC_RELEASE_DISK_BY_ID": str(by_id)}
+           "ATOMIC_RELEASE_MNT": str(work / "mnt"), "ATOMIC_RELEASE_DISK_BY_ID": str(by_id),
+           "ATOMIC_RELEASE_SCRATCH": str(work / "scratch")}  # the qcow2 is made there
     with _namespace_forwards(work, forwards) as enter:
         done = subprocess.run([*enter, "/bin/bash", str(work / "builder.sh")], env=env, timeout=timeout,
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

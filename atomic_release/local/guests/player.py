@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from atomic_release.local.guests import machine
 from atomic_release.local.guests.credentials import CredentialRegistry
 from atomic_release.local.guests.metadata import MetadataServer
+from atomic_release.local.guests.s3 import S3Endpoint
 from atomic_release.local.guests.states import StatesEndpoint, fingerprint
 from atomic_release.local.simulator import guest_user_data, image_volume
 from chalicelib.aws.clients import client
@@ -31,15 +32,16 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 QA_BOOT_TIMEOUT_S = 900
-BUILDER_TIMEOUT_S = 1200
+BUILDER_TIMEOUT_S = 3600  # the install, then xz over the whole disk twice on this machine's cores
 _TARGET_LINK = Path(TARGET_DEVICE)
 _BUILDER_LOCK = Path("/run/atomic-release-builder.lock")
 
 
-def guest_endpoints(states_port: int) -> dict[str, str]:
-    """What the deployed stack would set for guests: where they reach Step Functions (here, the
-    address the guest network relays to the local endpoint)."""
-    return {"GUEST_STATES_ENDPOINT": f"http://{machine.SERVICES_ADDRESS}:{states_port}/"}
+def guest_endpoints(states_port: int, s3_port: int) -> dict[str, str]:
+    """What the deployed stack would set for guests: where they reach Step Functions and S3 (here,
+    the addresses the guest network relays to the local endpoints)."""
+    return {"GUEST_STATES_ENDPOINT": f"http://{machine.SERVICES_ADDRESS}:{states_port}/",
+            "GUEST_S3_ENDPOINT": f"http://{machine.SERVICES_ADDRESS}:{s3_port}"}
 
 
 @dataclass
@@ -56,9 +58,15 @@ class RealGuests:
 
     def __post_init__(self) -> None:
         self.states = StatesEndpoint(self.registry)
+        self.s3 = S3Endpoint(self.registry)
 
     def __enter__(self) -> RealGuests:
         self.states.__enter__()
+        try:
+            self.s3.__enter__()
+        except BaseException:
+            self.states.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -66,11 +74,16 @@ class RealGuests:
         self._stopping.set()
         for thread in list(self._threads):
             thread.join(timeout=BUILDER_TIMEOUT_S)
+        self.s3.__exit__(*exc)
         self.states.__exit__(*exc)
 
     @property
     def states_port(self) -> int:
         return int(urlsplit(self.states.url).port or 0)
+
+    @property
+    def s3_port(self) -> int:
+        return int(urlsplit(self.s3.url).port or 0)
 
     # -- what the runtime calls -------------------------------------------------------------
     def launched(self, region: str, instance_ids: list[str]) -> None:
@@ -95,6 +108,11 @@ class RealGuests:
     def reports(self) -> list[dict]:
         """Every call the guests made to Step Functions, as the endpoint heard it."""
         return [asdict(call) for call in self.states.calls]
+
+    @property
+    def uploads(self) -> list[dict]:
+        """Every call the builders made to S3, as the endpoint heard it."""
+        return [asdict(call) for call in self.s3.calls]
 
     # -- the guests -------------------------------------------------------------------------
     def _play(self, region: str, instance_id: str) -> None:
@@ -121,6 +139,10 @@ class RealGuests:
     def _states_forward(self) -> machine.Forward:
         return machine.Forward(machine.SERVICES_ADDRESS, self.states_port, self.states_port)
 
+    def _s3_forward(self) -> machine.Forward:
+        """Where the builder uploads the disk's images (path-style, at GUEST_S3_ENDPOINT)."""
+        return machine.Forward(machine.SERVICES_ADDRESS, self.s3_port, self.s3_port)
+
     def _repo_forwards(self) -> list[machine.Forward]:
         """A repository on this machine's 127.0.0.1, where the builder finds it at the same URL."""
         repo = urlsplit(self.repo_url)
@@ -138,7 +160,7 @@ class RealGuests:
         with (_one_builder_on_this_machine(), machine.loop_disk(disk, size) as loop, _linked(_TARGET_LINK, loop),
               self._metadata(region, instance, user_data, "builder") as imds):
             forwards = [machine.Forward(machine.IMDS_ADDRESS, 80, _port(imds.url)), self._states_forward(),
-                        *self._repo_forwards()]
+                        self._s3_forward(), *self._repo_forwards()]
             machine.run_builder(user_data, disk=loop, volume_id=volume_id, work=work,
                                 tools=builder_tools(params["install_method"], arch), forwards=forwards,
                                 timeout=BUILDER_TIMEOUT_S)

@@ -19,7 +19,7 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
@@ -89,12 +89,16 @@ def fingerprint(task_token: str) -> str:
 class _SignedHeadersOnly(SigV4Auth):
     """botocore's SigV4 over exactly the headers the client says it signed."""
 
-    def __init__(self, credentials: Credentials, region: str, signed: HTTPHeaders):
-        super().__init__(credentials, SERVICE, region)
+    def __init__(self, credentials: Credentials, service: str, region: str, signed: HTTPHeaders):
+        super().__init__(credentials, service, region)
         self._signed = signed
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         return self._signed
+
+
+class _S3SignedHeadersOnly(_SignedHeadersOnly, S3SigV4Auth):
+    """The same, as S3 signs: the path as it is sent, unnormalized."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,10 @@ class HttpRequest:
     body: bytes
 
 
-def authenticate(request: HttpRequest, registry: CredentialRegistry, now: datetime | None = None) -> tuple[str, str]:
-    """The (access key id, region) of a correctly signed request; Refused otherwise."""
+def authenticate(request: HttpRequest, registry: CredentialRegistry, now: datetime | None = None, *,
+                 service: str = SERVICE) -> tuple[str, str]:
+    """The (access key id, region) of a request correctly signed for ``service``; Refused
+    otherwise (with Step Functions' error types: an endpoint of another service renames them)."""
     authorization = request.headers.get("Authorization")
     if not authorization:
         raise Refused(HTTPStatus.FORBIDDEN, "MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -124,7 +130,7 @@ def authenticate(request: HttpRequest, registry: CredentialRegistry, now: dateti
         raise Refused(HTTPStatus.FORBIDDEN, "ExpiredTokenException",
                       "The security token included in the request is expired")
     timestamp = request.headers.get("X-Amz-Date", "")
-    _check_scope(parsed["service"], parsed["date"], timestamp, now or datetime.now(UTC))
+    _check_scope(service, parsed["service"], parsed["date"], timestamp, now or datetime.now(UTC))
     signed = HTTPHeaders()
     for name in parsed["headers"].split(";"):
         for value in request.headers.get_all(name) or []:
@@ -132,8 +138,8 @@ def authenticate(request: HttpRequest, registry: CredentialRegistry, now: dateti
     aws_request = AWSRequest(method=request.method, url=f"http://{request.headers.get('Host', '')}{request.path}",
                              data=request.body)
     aws_request.context["timestamp"] = timestamp
-    signer = _SignedHeadersOnly(Credentials(credentials.access_key_id, credentials.secret_access_key,
-                                            credentials.token), parsed["region"], signed)
+    signer = (_S3SignedHeadersOnly if service == "s3" else _SignedHeadersOnly)(Credentials(credentials.access_key_id, credentials.secret_access_key,
+                                            credentials.token), service, parsed["region"], signed)
     expected = signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)),
                                 aws_request)
     if not hmac.compare_digest(expected, parsed["signature"]):
@@ -141,9 +147,9 @@ def authenticate(request: HttpRequest, registry: CredentialRegistry, now: dateti
     return parsed["key"], parsed["region"]
 
 
-def _check_scope(service: str, date: str, timestamp: str, now: datetime) -> None:
-    if service != SERVICE:
-        raise _bad_signature(f"Credential should be scoped to correct service: '{SERVICE}'.")
+def _check_scope(service: str, scoped: str, date: str, timestamp: str, now: datetime) -> None:
+    if scoped != service:
+        raise _bad_signature(f"Credential should be scoped to correct service: '{service}'.")
     try:
         signed_at = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:

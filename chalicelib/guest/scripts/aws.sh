@@ -1,8 +1,8 @@
 # What both guests share: the instance's identity and role credentials from IMDSv2 at
-# IMDS_ENDPOINT, and Step Functions' JSON protocol at STATES_ENDPOINT, signed with
-# `curl --aws-sigv4` (minimal images have no AWS CLI). Both endpoints are parameters: an
-# IPv6-only instance has IMDS at [fd00:ec2::254], and a guest in a private subnet reaches
-# Step Functions through its VPC endpoint.
+# IMDS_ENDPOINT, and requests to AWS signed with them by `curl --aws-sigv4` (minimal images have
+# no AWS CLI), such as Step Functions' JSON protocol at STATES_ENDPOINT. Both endpoints are
+# parameters: an IPv6-only instance has IMDS at [fd00:ec2::254], and a guest in a private subnet
+# reaches Step Functions through its VPC endpoint.
 
 imds() {
     local token
@@ -20,15 +20,28 @@ json_string() {
     printf '"%s"' "$text"
 }
 
-states() {  # ACTION JSON: one Step Functions call, signed with the instance profile's credentials
-    local role credentials
+role_credentials() {  # the instance profile's credentials, as IMDS hands them out now
+    local role
     role=$(imds iam/security-credentials/)
-    credentials=$(imds "iam/security-credentials/$role")
-    credential() { printf '%s' "$credentials" | sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p"; }
-    curl -sSf --aws-sigv4 "aws:amz:$REGION:states" \
-        --user "$(credential AccessKeyId):$(credential SecretAccessKey)" \
-        -H "x-amz-security-token: $(credential Token)" \
-        -H "Content-Type: application/x-amz-json-1.0" -H "X-Amz-Target: AWSStepFunctions.$1" \
+    imds "iam/security-credentials/$role"
+}
+
+credential() {  # CREDENTIALS-JSON NAME
+    printf '%s' "$1" | sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p"
+}
+
+aws_request() {  # SERVICE CURL-ARGUMENTS...: one request to SERVICE, signed with the instance profile's credentials
+    local service=$1 credentials
+    shift
+    credentials=$(role_credentials)
+    # --fail-with-body: a refusal's explanation (S3's XML, Step Functions' JSON) reaches the log.
+    curl -sS --fail-with-body --aws-sigv4 "aws:amz:$REGION:$service" \
+        --user "$(credential "$credentials" AccessKeyId):$(credential "$credentials" SecretAccessKey)" \
+        -H "x-amz-security-token: $(credential "$credentials" Token)" "$@"
+}
+
+states() {  # ACTION JSON: one Step Functions call
+    aws_request states -H "Content-Type: application/x-amz-json-1.0" -H "X-Amz-Target: AWSStepFunctions.$1" \
         --data "$2" "$STATES_ENDPOINT"
 }
 
