@@ -77,7 +77,7 @@ schemas: $(STAMP)
 	$(BIN)/python -m chalicelib.models.schemas docs/schemas
 
 demo: $(STAMP) tools
-	$(BIN)/atomic-release local release --stream developer --regions 3
+	$(BIN)/atomic-release local release --stream developer --regions 3 --publish-dir build/public
 
 test: $(STAMP) $(CHECKOV_STAMP) tools
 	$(BIN)/python -m pytest $(PARALLEL)
