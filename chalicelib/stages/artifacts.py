@@ -2,8 +2,9 @@
 to its public key under the stream's builds prefix (with a detached OpenPGP signature beside it
 where the stream signs its artifacts), then the staging prefix is emptied.
 
-Nothing is published unless everything can be: every file is checked (its size; where it is
-signed, its sha256 as it streams to the signer) and every signature made before the first copy.
+Nothing is published unless everything can be: every file is checked (its size, and its sha256
+as it streams through this function, so no document lists a sum its file does not have) and
+every signature made before the first copy.
 A published file is never replaced: a retried Announce or a fill-in run finds it by the sha256
 kept in its metadata and skips it."""
 
@@ -77,7 +78,8 @@ def publish(task: AnnounceTask) -> None:
         for file in pending:
             _check_staged(file)
         secret = load_streams().stream(task.stream).artifact_signing_key_secret
-        signatures = _signatures(secret, pending) if secret and pending else {}
+        signing = signer(secret) if secret and pending else None
+        signatures = {file.public: _checked(file, signing) for file in pending}
         for file in pending:
             _copy(file, signatures.get(file.public))
         s3.delete_objects(bucket(), [file.artifact.key for file in files])
@@ -85,7 +87,7 @@ def publish(task: AnnounceTask) -> None:
         raise AnnounceFailed(f"{task.stream} {task.version}: publishing the images: {describe(error)}") from None
     logger.info("images published", extra={"published": [f.public for f in pending],
                                             "already_public": [f.public for f in files if f not in pending],
-                                            "signed": bool(signatures)})
+                                            "signed": signing is not None})
 
 
 def _published(file: Staged) -> bool:
@@ -123,15 +125,10 @@ def signer(secret_id: str) -> PySigner:
         raise AnnounceFailed(f"the artifact signing key {secret_id} cannot sign: {reason}") from None
 
 
-def _signatures(secret_id: str, files: list[Staged]) -> dict[str, bytes]:
-    """public key -> the binary detached signature of the staged file (as Fedora's ``.sig``)."""
-    signing = signer(secret_id)
-    return {file.public: _sign(signing, file) for file in files}
-
-
-def _sign(signing: PySigner, file: Staged) -> bytes:
+def _checked(file: Staged, signing: PySigner | None) -> bytes | None:
     """Stream the staged file to a temporary file (the function's ephemeral storage), checking its
-    sha256 as it comes, and sign what was checked."""
+    sha256 as it comes; with a signer, the binary detached signature (as Fedora's ``.sig``) of
+    what was checked."""
     with tempfile.TemporaryDirectory(prefix="artifact-") as scratch:
         copy, signature = Path(scratch) / "file", Path(scratch) / "file.sig"
         digest = hashlib.sha256()
@@ -142,6 +139,8 @@ def _sign(signing: PySigner, file: Staged) -> bytes:
         if digest.hexdigest() != file.artifact.sha256:
             raise AnnounceFailed(f"s3://{bucket()}/{file.artifact.key} has sha256 {digest.hexdigest()}, the builder "
                                  f"reported {file.artifact.sha256}: nothing is published")
+        if signing is None:
+            return None
         sign_file(signing, str(copy), str(signature), mode=SignatureMode.DETACHED, armor=False)
         return signature.read_bytes()
 

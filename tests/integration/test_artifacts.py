@@ -135,7 +135,11 @@ def test_publishing_again_finds_the_files_public_and_skips_them(signing, signs_w
     assert keys_under(staging_prefix(RELEASE_ID)) == []
 
 
-def test_a_sum_that_is_not_the_builders_publishes_nothing(signing, signs_with_the_secret):
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_sum_that_is_not_the_builders_publishes_nothing(runtime, request, signed):
+    if signed:
+        request.getfixturevalue("signs_with_the_secret")
+        request.getfixturevalue("signing")
     release = staged_release(files())
     corrupted = release["images"][1]["artifacts"][1]
     reported, actual = "0" * 64, corrupted["sha256"]
