@@ -311,8 +311,9 @@ def test_abort_of_a_running_release_stops_it_and_says_what_it_removed(capsys):
             watched = cli(capsys, "releases", "watch", started.release_id, "--api", served.url)
 
     assert code == 0
-    assert re.fullmatch(rf"release {started.release_id} ABORTED: removed images us-east-1:{IMAGE}; "
-                        r"instances( us-east-1:i-\S+)+; .*\n", out)
+    # x86_64 had built: its image and the files its builder staged
+    assert re.fullmatch(rf"release {started.release_id} ABORTED: removed files( staging/{started.release_id}/x86_64/"
+                        rf"\S+)+; images us-east-1:{IMAGE}; instances( us-east-1:i-\S+)+; .*\n", out)
     assert finished.status == "ABORTED"
     assert watched[0] == 1 and "status   ABORTED  (its run: ABORTED)" in watched[1]
 

@@ -147,6 +147,8 @@ def local_runtime(scene: Scene, *faults) -> Iterator[LocalRuntime]:
     with LocalRuntime(config=scene.config, faults=list(faults)) as runtime:
         record_task_lambdas(runtime, scene.app.recorder)
         keep_webhook_secret_in_secrets_manager(runtime)
+        client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
+                                               SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
         yield runtime
 
 
@@ -407,24 +409,20 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
         assert s3_keys(staging_prefix(release_id)) == []
 
 
-def a_retried_announce_publishes_the_staged_files_signed(scene: Scene) -> None:
-    """Announce run again with the builders' files (the state machine's retry of a Lambda error)."""
+def a_retried_announce_finds_the_files_published_and_signed(scene: Scene) -> None:
+    """The release publishes its builders' files, signed; Announce run again with the same input
+    (the state machine's retry of a Lambda error) finds them published and changes nothing."""
     with local_runtime(scene) as runtime:
         announced: list[dict] = []
         around_task(runtime, "announce", announced.append)
         started = runtime.start_release(synthetic_release("developer", "44.5", 3))
         succeeds(runtime, started.execution_arn)
-        client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
-                                               SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
-        files = stage_files(started.release_id)
-        images = [{"arch": arch, "image_id": "ami-0123456789abcdef0", "snapshot_id": "snap-0123456789abcdef0",
-                   "name": f"developer-44.5-{arch}", "artifacts": [file]}
-                  for arch, file in zip(("x86_64", "arm64"), files, strict=True)]
-
-        scene.app.invoke("announce", {**announced[-1], "images": images})
-
         published = s3_keys(builds_prefix("developer", "44.5"))
-        assert len(published) == 4 and sum(key.endswith(SIGNATURE_SUFFIX) for key in published) == 2, published
+
+        scene.app.invoke("announce", announced[-1])
+
+        assert len(published) == 8 and sum(key.endswith(SIGNATURE_SUFFIX) for key in published) == 4, published
+        assert s3_keys(builds_prefix("developer", "44.5")) == published
         assert s3_keys(staging_prefix(started.release_id)) == []
 
 
@@ -446,7 +444,7 @@ def recorded(tmp_path_factory, signing_key) -> Recorded:
         a_region_made_private_after_publish(scene)
         an_abort_a_rerun_and_the_end_of_execution_rule(scene)
         a_builder_launch_retried_after_its_guest_reported(scene)
-        a_retried_announce_publishes_the_staged_files_signed(scene)
+        a_retried_announce_finds_the_files_published_and_signed(scene)
     return Recorded(recorder, names)
 
 
