@@ -147,6 +147,7 @@ def local_runtime(scene: Scene, *faults) -> Iterator[LocalRuntime]:
     with LocalRuntime(config=scene.config, faults=list(faults)) as runtime:
         record_task_lambdas(runtime, scene.app.recorder)
         keep_webhook_secret_in_secrets_manager(runtime)
+        keep_artifact_signing_key_in_secrets_manager()
         yield runtime
 
 
@@ -162,6 +163,12 @@ def keep_webhook_secret_in_secrets_manager(runtime: LocalRuntime) -> None:
     os.environ["WEBHOOK_SECRET_ID"] = client("secretsmanager").create_secret(
         Name="atomic-release-policy-test-webhook", SecretString=runtime.webhook_secret)["ARN"]
     reset_settings()
+
+
+def keep_artifact_signing_key_in_secrets_manager() -> None:
+    """The developer stream signs its images, which every simulated builder now uploads."""
+    client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
+                                           SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
 
 
 def local_names(runtime: LocalRuntime) -> dict[str, str]:
@@ -414,8 +421,10 @@ def a_retried_announce_publishes_the_staged_files_signed(scene: Scene) -> None:
         around_task(runtime, "announce", announced.append)
         started = runtime.start_release(synthetic_release("developer", "44.5", 3))
         succeeds(runtime, started.execution_arn)
-        client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
-                                               SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
+        # The simulated builders' images were published: the retried attempt is one whose first
+        # try failed before it published anything.
+        for key in s3_keys(builds_prefix("developer", "44.5")):
+            client("s3").delete_object(Bucket=bucket(), Key=key)
         files = stage_files(started.release_id)
         images = [{"arch": arch, "image_id": "ami-0123456789abcdef0", "snapshot_id": "snap-0123456789abcdef0",
                    "name": f"developer-44.5-{arch}", "artifacts": [file]}
