@@ -32,8 +32,8 @@ class UnmodelledCall(LookupError):
 @dataclass(frozen=True)
 class Account:
     id: str
-    # Both instance profiles of the template hold GuestRole: what RunInstances passes.
-    guest_role_arn: str
+    # Each instance profile's name -> the ARN of the one role it holds: what RunInstances passes.
+    guest_roles: dict[str, str]
 
 
 def requirements(call: Call, account: Account) -> list[Requirement]:
@@ -221,9 +221,16 @@ def _run_instances(call: Call, account: Account) -> list[Requirement]:
                  _new(call, account, action, "security-group", "default"),
                  _existing(call, account, action, "image", params["ImageId"])]
     if "IamInstanceProfile" in params:
-        required.append(Requirement.of("iam:PassRole", account.guest_role_arn,
+        required.append(Requirement.of("iam:PassRole", _guest_role(call, account),
                                        {"iam:PassedToService": ["ec2.amazonaws.com"]}))
     return required + _tagged_on_create(call, account)
+
+
+def _guest_role(call: Call, account: Account) -> str:
+    profile = call.params["IamInstanceProfile"].get("Name")
+    if profile not in account.guest_roles:
+        raise UnmodelledCall(f"{call}: instance profile {profile!r} is none of {sorted(account.guest_roles)}")
+    return account.guest_roles[profile]
 
 
 def _create_snapshot(call: Call, account: Account) -> list[Requirement]:

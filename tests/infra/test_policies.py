@@ -38,7 +38,9 @@ ANY_RESOURCE = {
 # EC2 actions that change or remove what exists: only on what carries a release's tags.
 CHANGES_EXISTING_EC2 = {"ec2:TerminateInstances", "ec2:DeleteVolume", "ec2:DeregisterImage", "ec2:DeleteSnapshot",
                         "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute", "ec2:EnableImageDeprecation"}
-LAUNCH_INSTANCES = {"launch_builder", "launch_qa"}
+# Each function that launches a guest, and the one role it may hand that guest.
+LAUNCH_INSTANCES = {"launch_builder": ["BuilderRole"], "launch_qa": ["QaRole"]}
+GUEST_ROLES = {"BuilderRole", "QaRole"}
 FUNCTIONS = function_names()
 
 
@@ -169,9 +171,9 @@ def test_tags_are_written_only_by_the_call_that_creates_the_resource(function):
     assert unguarded == []
 
 
-def test_only_the_functions_that_launch_instances_may_pass_the_guests_role():
-    passing = {function for function in FUNCTIONS if "GuestRole" in references(load_policy(function))}
-    assert passing == LAUNCH_INSTANCES
+def test_only_the_functions_that_launch_instances_may_pass_a_guest_s_role_and_each_only_its_own():
+    passing = {function: sorted(references(load_policy(function)) & GUEST_ROLES) for function in FUNCTIONS}
+    assert {function: roles for function, roles in passing.items() if roles} == LAUNCH_INSTANCES
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -147,8 +147,7 @@ def local_runtime(scene: Scene, *faults) -> Iterator[LocalRuntime]:
     with LocalRuntime(config=scene.config, faults=list(faults)) as runtime:
         record_task_lambdas(runtime, scene.app.recorder)
         keep_webhook_secret_in_secrets_manager(runtime)
-        client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
-                                               SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
+        keep_artifact_signing_key_in_secrets_manager()
         yield runtime
 
 
@@ -166,9 +165,15 @@ def keep_webhook_secret_in_secrets_manager(runtime: LocalRuntime) -> None:
     reset_settings()
 
 
+def keep_artifact_signing_key_in_secrets_manager() -> None:
+    """The developer stream signs its images, which every simulated builder now uploads."""
+    client("secretsmanager").create_secret(Name=ARTIFACT_SIGNING_SECRET,
+                                           SecretString=str(Tsk.generate("artifacts <a@example.invalid>")))
+
+
 def local_names(runtime: LocalRuntime) -> dict[str, str]:
-    """The template's names as the local runtime made them. GuestRole stands for the role both
-    instance profiles hold in the template (locally each profile has a role of its own)."""
+    """The template's names as the local runtime made them (locally each guest's role is named as
+    its instance profile)."""
     environ, region, stage = os.environ, os.environ["AWS_REGION"], runtime.stage
     streams = load_streams().streams.values()
     (prefix,) = {stream.ssm_prefix for stream in streams}
@@ -181,7 +186,9 @@ def local_names(runtime: LocalRuntime) -> dict[str, str]:
         "StateTable.Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{environ['STATE_TABLE']}",
         "MetadataBucket": environ["METADATA_BUCKET"], "MetadataBucket.Arn": f"arn:aws:s3:::{environ['METADATA_BUCKET']}",
         "ReleaseTopic": environ["RELEASE_TOPIC_ARN"], "WebhookSecret": environ["WEBHOOK_SECRET_ID"],
-        "GuestRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{APP_NAME}-{stage}-guest",
+        "BuilderInstanceProfile": environ["BUILDER_INSTANCE_PROFILE"], "QaInstanceProfile": environ["QA_INSTANCE_PROFILE"],
+        "BuilderRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{environ['BUILDER_INSTANCE_PROFILE']}",
+        "QaRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{environ['QA_INSTANCE_PROFILE']}",
         "SsmPrefix": prefix, "MarketplaceAccessRoleName": access_role,
         **{f"{log_group(function)}.Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/"
                                          f"{APP_NAME}-{stage}-{function}:*" for function in function_names()},
@@ -452,9 +459,15 @@ def resolved_policies(names: dict[str, str]) -> dict[str, dict]:
     return {function: resolve(load_policy(function), names) for function in function_names()}
 
 
+def local_account(names: dict[str, str]) -> Account:
+    """The local account, each instance profile holding its own guest's role."""
+    return Account(ACCOUNT, {names["BuilderInstanceProfile"]: names["BuilderRole.Arn"],
+                             names["QaInstanceProfile"]: names["QaRole.Arn"]})
+
+
 def refusals(recorded: Recorded, policies: dict[str, dict]) -> list[str]:
     """Each authorization a recorded call needs that its function's policy does not give, once."""
-    account = Account(ACCOUNT, recorded.names["GuestRole.Arn"])
+    account = local_account(recorded.names)
     refused = set()
     for call in recorded.recorder.calls:
         for requirement in requirements(call, account):
@@ -476,7 +489,7 @@ def test_every_call_each_function_makes_is_allowed_by_its_own_policy(recorded):
 def test_no_function_acts_on_an_ec2_resource_already_gone(recorded):
     """Under tag conditions AWS refuses it as unauthorized, so the release would fail: a root
     volume that went with its instance, say, must not be deleted again."""
-    account = Account(ACCOUNT, recorded.names["GuestRole.Arn"])
+    account = local_account(recorded.names)
     gone = [f"{call.function}: {requirement}" for call in recorded.recorder.calls
             for requirement in requirements(call, account) if requirement.resource_gone]
 
@@ -493,6 +506,11 @@ def for_role(policy: dict, sid: str, role: str) -> None:
     statement["Condition"]["StringEquals"]["ec2:ResourceTag/atomic-release:role"] = role
 
 
+def passing(policy: dict, sid: str, role_arn: str) -> None:
+    (statement,) = [s for s in statements(policy) if s.get("Sid") == sid]
+    statement["Resource"] = role_arn
+
+
 @pytest.mark.parametrize(("function", "narrow", "refused"), [
     ("announce", lambda p: without_action(p, "NotifySubscribers", "sns:Publish"),
      "announce: sns:Publish on arn:aws:sns:us-east-1:123456789012:atomic-release-local-releases"),
@@ -505,6 +523,8 @@ def for_role(policy: dict, sid: str, role: str) -> None:
      "fail_release: s3:DeleteObject on arn:aws:s3:::atomic-release-local-metadata/staging/"),
     ("retire_old_releases", lambda p: without_action(p, "RetireDownloadableFiles", "s3:DeleteObjectVersion"),
      "retire_old_releases: s3:DeleteObjectVersion on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
+    ("launch_qa", lambda p: passing(p, "PassQaRole", f"arn:aws:iam::{ACCOUNT}:role/atomic-release-local-builder"),
+     "launch_qa: iam:PassRole on arn:aws:iam::123456789012:role/atomic-release-local-qa"),
 ])
 def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(recorded, function, narrow, refused):
     policies = resolved_policies(recorded.names)
@@ -519,7 +539,7 @@ def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(record
 def test_every_action_a_policy_allows_is_one_its_function_was_seen_to_need(recorded):
     """Sufficient is half of least privilege: an action no scenario needed is granted only with
     the path of the code that needs it, in NOT_EXERCISED."""
-    account = Account(ACCOUNT, recorded.names["GuestRole.Arn"])
+    account = local_account(recorded.names)
     needed = {(call.function, requirement.action) for call in recorded.recorder.calls
               for requirement in requirements(call, account)}
     granted = {(function, action) for function in function_names() for statement in statements(load_policy(function))
