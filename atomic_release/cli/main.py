@@ -1,8 +1,8 @@
 """The ``atomic-release`` command."""
 
 import argparse
+import re
 import sys
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -12,6 +12,7 @@ from atomic_release.local.tools import ToolMissing
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import describe_validation_error
 from chalicelib.core.errors import ReleaseError
+from chalicelib.core.settings import PUBLIC_BASE_URL_PATTERN
 from chalicelib.models.artifacts import FORMATS
 
 
@@ -30,10 +31,10 @@ def _port(text: str) -> int:
 
 
 def _base_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise argparse.ArgumentTypeError(f"not an http or https URL: {text}")
-    return text if text.endswith("/") else text + "/"
+    url = text if text.endswith("/") else text + "/"
+    if not re.fullmatch(PUBLIC_BASE_URL_PATTERN, url):
+        raise argparse.ArgumentTypeError(f"not an https URL (or http on 127.0.0.1 or localhost): {text}")
+    return url
 
 
 def _api_options() -> argparse.ArgumentParser:

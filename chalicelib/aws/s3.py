@@ -33,16 +33,6 @@ def read_object(bucket: str, key: str) -> tuple[bytes | None, str | None]:
     return found["Body"].read(), found["ETag"]
 
 
-def object_size(bucket: str, key: str) -> int | None:
-    """The object's size in bytes; None when there is no such object."""
-    try:
-        return client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"]
-    except ClientError as error:
-        if code_of(error) in NOT_FOUND:
-            return None
-        raise
-
-
 def put_object(bucket: str, key: str, body: bytes, **settings) -> None:
     """Write the object; ``settings`` are PutObject's (ContentType, IfMatch, IfNoneMatch, ...)."""
     client("s3").put_object(Bucket=bucket, Key=key, Body=body, **settings)

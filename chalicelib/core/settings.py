@@ -7,7 +7,7 @@ of pointing at a wrong name. Decided per variable:
 | variable | when unset |
 | --- | --- |
 | RELEASES_TABLE, STATE_TABLE, METADATA_BUCKET, RELEASE_TOPIC_ARN, RELEASE_STATE_MACHINE_ARN, BUILDER_INSTANCE_PROFILE, QA_INSTANCE_PROFILE | an error: only the stack knows these names |
-| PUBLIC_BASE_URL | an error: where consumers reach what is public in the metadata bucket (its ``streams/`` prefix), a URL ending in ``/``; the documents' links start with it |
+| PUBLIC_BASE_URL | an error: where consumers reach what is public in the metadata bucket (its ``streams/`` prefix), an https URL ending in ``/`` (plain http only on 127.0.0.1 or localhost, for the local runtime); the documents' links start with it |
 | WEBHOOK_SECRET_ID or WEBHOOK_SECRET_PARAMETER | an error unless one is set: the secret in Secrets Manager (the stack's) or in SSM |
 | RELEASE_EVENT_BUS | ``default``: EventBridge's own bus of the account, where AWS sends events too |
 | RETENTION_DRY_RUN | true: retention only reports its plan until a maintainer says otherwise |
@@ -34,6 +34,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from chalicelib.core.errors import SettingsError
 
 Name = Annotated[str, Field(min_length=1)]
+# https, except on this machine (the local runtime's --public-url)
+PUBLIC_BASE_URL_PATTERN = r"^(https://\S+|http://(127\.0\.0\.1|localhost)(:\d+)?(/\S*)?)/$"
 _FROM_THE_ENVIRONMENT = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
 
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     builder_instance_profile: Name
     qa_instance_profile: Name
     # The bucket's public keys are published under this URL: https://<distribution>/streams/...
-    public_base_url: Annotated[str, Field(pattern=r"^https?://\S+/$")]
+    public_base_url: Annotated[str, Field(pattern=PUBLIC_BASE_URL_PATTERN)]
     webhook_secret_id: Name | None = None
     webhook_secret_parameter: Name | None = None
     release_event_bus: Name = "default"

@@ -121,7 +121,8 @@ def _sizes(stream: AtomicStream, bucket: str) -> dict[str, int]:
         for artifacts in arch.artifacts.values():
             for image in artifacts.formats.values():
                 below = render.within_stream(image.disk.location, stream.stream) if image.disk else None
-                size = s3.object_size(bucket, f"streams/{stream.stream}/{below}") if below else None
+                found = s3.head_object(bucket, f"streams/{stream.stream}/{below}") if below else None
+                size = found["ContentLength"] if found else None
                 if image.disk and size is not None:
                     sizes[image.disk.location] = size
     return sizes

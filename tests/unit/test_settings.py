@@ -83,11 +83,19 @@ def test_a_value_that_is_not_a_boolean_fails_naming_the_variable(environment):
         settings()
 
 
-@pytest.mark.parametrize("url", ["https://d111111abcdef8.cloudfront.net", "s3://bucket/", "https:// spaced/"])
-def test_the_public_base_url_is_an_http_url_ending_in_a_slash(environment, url):
+@pytest.mark.parametrize("url", ["https://d111111abcdef8.cloudfront.net", "s3://bucket/", "https:// spaced/",
+                                 "http://d111111abcdef8.cloudfront.net/", "http://127.0.0.1.example.org/"])
+def test_the_public_base_url_is_an_https_url_ending_in_a_slash(environment, url):
     environment("PUBLIC_BASE_URL", url)
     with pytest.raises(SettingsError, match="PUBLIC_BASE_URL: "):
         settings()
+
+
+@pytest.mark.parametrize("url", ["https://images.example.org/", "https://d111111abcdef8.cloudfront.net/prod/",
+                                 "http://127.0.0.1:8000/", "http://localhost/site/"])
+def test_the_public_base_url_may_be_plain_http_only_on_this_machine(environment, url):
+    environment("PUBLIC_BASE_URL", url)
+    assert settings().public_base_url == url
 
 
 def test_settings_are_read_once_until_reset(environment, monkeypatch):
