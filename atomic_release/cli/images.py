@@ -239,7 +239,8 @@ def _open_rest(session: requests.Session, url: str, part: Path) -> tuple[request
     if offset and response.status_code == 206 and _content_range(response)[0] == offset:
         return response, offset
     if offset and response.status_code == 200:
-        print(f"{part.name}: the server ignored the request for the rest: starting over", file=sys.stderr)
+        print(f"{part.name}: the server ignores Range requests (it answered the request for the rest with the "
+              "whole file): starting over; resuming needs a server that honours Range", file=sys.stderr)
         return response, 0
     response.close()
     if offset and response.status_code == 416 and _content_range(response)[1] == offset:
