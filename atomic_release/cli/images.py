@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -38,6 +38,7 @@ STREAM_DOCUMENT_LIMIT = 16 << 20    # Fedora CoreOS's stable.json is about 40 Ki
 SIGNATURE_LIMIT = 64 << 10
 CHUNK = 1 << 20
 PART_SUFFIX = ".part"
+SIGNING_KEY = "artifact-signing-key.asc"   # beside the stream document, in a folder named after the stream
 
 
 class StreamUnreadable(ValueError):
@@ -183,6 +184,11 @@ def _file_name(url: str) -> str:
     if not name or name.startswith(".") or "\\" in name:
         raise StreamUnreadable(f"{url} names no file to write")
     return name
+
+
+def signing_key_url(stream_url: str, stream: str) -> str:
+    """Where a stream publishes its artifact signing key: beside its document, ``<stream>/``."""
+    return urljoin(stream_url, f"{quote(stream)}/{SIGNING_KEY}")
 
 
 def _artifact(stream: Stream, arch: str, fmt: ArtifactFormat) -> Artifact:
@@ -394,8 +400,9 @@ def download(url: str, arch: str, fmt: ArtifactFormat, directory: str, decompres
                 raise DownloadFailed(f"{name}: bad signature: {bad}; it was deleted") from None
             print(f"{name}: signature by {signer} verified", file=sys.stderr)
         elif signature:
-            print(f"{name}: the signature was not verified: give the stream's signing key with --trusted-key FILE "
-                  f"to check {signature}", file=sys.stderr)
+            print(f"{name}: signature {signature} not verified: fetch the stream's key from "
+                  f"{signing_key_url(url, stream.stream)}, check its fingerprint out of band, and pass "
+                  "--trusted-key FILE", file=sys.stderr)
     os.replace(part, target)
     print(_decompressed(target, artifact.uncompressed_sha256) if decompress else target)
     return 0

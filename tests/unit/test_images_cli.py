@@ -373,9 +373,10 @@ def test_without_a_trusted_key_it_says_the_signature_was_not_verified(server, si
     code = download(server, tmp_path / "out")
 
     assert code == 0
-    assert (f"{RAW_NAME}: the signature was not verified: give the stream's signing key with --trusted-key FILE "
-            f"to check {server.url}{RAW_PATH[1:]}.sig") in capsys.readouterr().err
-    assert [s.path for s in server.requests if s.path.endswith(".sig")] == []
+    assert (f"{RAW_NAME}: signature {server.url}{RAW_PATH[1:]}.sig not verified: fetch the stream's key from "
+            f"{server.url}streams/stable/artifact-signing-key.asc, check its fingerprint out of band, and pass "
+            "--trusted-key FILE") in capsys.readouterr().err
+    assert [s.path for s in server.requests if s.path.endswith((".sig", ".asc"))] == []
 
 
 def test_an_unsigned_file_is_not_downloaded_when_a_signature_is_asked_for(server, signed, tmp_path, capsys):
