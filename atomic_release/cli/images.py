@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
@@ -179,10 +179,15 @@ def _on_origin(stream_url: str, location: str, what: str) -> str:
     return url
 
 
-def _file_name(url: str) -> str:
-    name = PurePosixPath(unquote(urlsplit(url).path)).name
-    if not name or name.startswith(".") or "\\" in name:
-        raise StreamUnreadable(f"{url} names no file to write")
+def _file_name(url: str, fmt: ArtifactFormat) -> str:
+    """The last segment of ``url``'s path, if it is a plain name ending in ``.<fmt>``: the name
+    written, and without ``.xz`` the decompressed one, both inside the directory asked."""
+    name = unquote(urlsplit(url).path.rpartition("/")[2])
+    stem = name.removesuffix(f".{fmt}")
+    if (stem == name or not stem or stem.startswith(".") or ".." in name
+            or any(c in name for c in "/\\") or not name.isprintable()):
+        raise StreamUnreadable(f"the stream's location {url} names the file {name!r}: not a plain file name "
+                               f"ending in .{fmt}, so it is not written")
     return name
 
 
@@ -376,7 +381,7 @@ def download(url: str, arch: str, fmt: ArtifactFormat, directory: str, decompres
         artifact = _artifact(stream, arch, fmt)
         location = _on_origin(url, artifact.location, "location")
         signature = _on_origin(url, artifact.signature, "signature") if artifact.signature else None
-        name = _file_name(location)
+        name = _file_name(location, fmt)
         if trust.keys and signature is None:
             raise DownloadFailed(f"{name} is unsigned, and --trusted-key asks for a signature: not downloaded")
         target = Path(directory) / name

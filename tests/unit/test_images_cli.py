@@ -6,6 +6,7 @@ import json
 import lzma
 import random
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from pysequoia import SignatureMode, Tsk, sign_file
@@ -298,6 +299,30 @@ def test_a_location_on_another_host_is_refused_without_contacting_it(tmp_path, c
     assert code == 2
     assert "is not at http://127.0.0.1:" in capsys.readouterr().err
     assert [s.path for s in serving.requests] == ["/stable.json"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [
+    "fedora-coreos-metal.x86_64.raw",        # .raw.xz without .xz: decompressed, it would be itself
+    "fedora-coreos-qemu.x86_64.qcow2.xz",    # another format's: decompressed, it would clobber the qcow2
+    ".raw.xz", ".hidden.raw.xz", "..%2F..%2Fescaped.raw.xz", "sub%2Fdir.raw.xz", "two..dots.raw.xz",
+    "back%5Cslash.raw.xz", "new%0Aline.raw.xz",
+])
+def test_a_location_that_is_not_a_plain_name_ending_in_the_format_is_refused(server, tmp_path, capsys, name):
+    path = f"{BUILDS}/x86_64/{name}"
+    server.files[path] = RAW_XZ
+    document = stream_document(server.url)
+    document["architectures"]["x86_64"]["artifacts"]["metal"]["formats"]["raw.xz"]["disk"]["location"] = \
+        server.url + path[1:]
+    server.files["/streams/stable.json"] = json.dumps(document).encode()
+
+    code = download(server, tmp_path)
+
+    assert code == 2
+    assert capsys.readouterr().err == (f"atomic-release: the stream's location {server.url}{path[1:]} names the file "
+                                       f"{unquote(name)!r}: not a plain file name ending in .raw.xz, so it is not "
+                                       "written\n")
+    assert downloads_of(server, path) == []
     assert list(tmp_path.iterdir()) == []
 
 
