@@ -13,9 +13,11 @@ import lzma
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -38,6 +40,8 @@ STREAM_DOCUMENT_LIMIT = 16 << 20    # Fedora CoreOS's stable.json is about 40 Ki
 SIGNATURE_LIMIT = 64 << 10
 CHUNK = 1 << 20
 PART_SUFFIX = ".part"
+MAX_SIZE = 64 << 30                 # the largest file written unless --max-size says otherwise
+SIGNING_KEY = "artifact-signing-key.asc"   # beside the stream document, in a folder named after the stream
 
 
 class StreamUnreadable(ValueError):
@@ -178,11 +182,21 @@ def _on_origin(stream_url: str, location: str, what: str) -> str:
     return url
 
 
-def _file_name(url: str) -> str:
-    name = PurePosixPath(unquote(urlsplit(url).path)).name
-    if not name or name.startswith(".") or "\\" in name:
-        raise StreamUnreadable(f"{url} names no file to write")
+def _file_name(url: str, fmt: ArtifactFormat) -> str:
+    """The last segment of ``url``'s path, if it is a plain name ending in ``.<fmt>``: the name
+    written, and without ``.xz`` the decompressed one, both inside the directory asked."""
+    name = unquote(urlsplit(url).path.rpartition("/")[2])
+    stem = name.removesuffix(f".{fmt}")
+    if (stem == name or not stem or stem.startswith(".") or ".." in name
+            or any(c in name for c in "/\\") or not name.isprintable()):
+        raise StreamUnreadable(f"the stream's location {url} names the file {name!r}: not a plain file name "
+                               f"ending in .{fmt}, so it is not written")
     return name
+
+
+def signing_key_url(stream_url: str, stream: str) -> str:
+    """Where a stream publishes its artifact signing key: beside its document, ``<stream>/``."""
+    return urljoin(stream_url, f"{quote(stream)}/{SIGNING_KEY}")
 
 
 def _artifact(stream: Stream, arch: str, fmt: ArtifactFormat) -> Artifact:
@@ -239,7 +253,8 @@ def _open_rest(session: requests.Session, url: str, part: Path) -> tuple[request
     if offset and response.status_code == 206 and _content_range(response)[0] == offset:
         return response, offset
     if offset and response.status_code == 200:
-        print(f"{part.name}: the server ignored the request for the rest: starting over", file=sys.stderr)
+        print(f"{part.name}: the server ignores Range requests (it answered the request for the rest with the "
+              "whole file): starting over; resuming needs a server that honours Range", file=sys.stderr)
         return response, 0
     response.close()
     if offset and response.status_code == 416 and _content_range(response)[1] == offset:
@@ -251,32 +266,75 @@ def _open_rest(session: requests.Session, url: str, part: Path) -> tuple[request
     raise DownloadFailed(f"{url}: HTTP {response.status_code}")
 
 
-def _fetch(session: requests.Session, url: str, part: Path) -> str:
+def _announced_size(response: requests.Response, offset: int) -> int | None:
+    """The whole file's size as the server says it: the total of a 206's Content-Range (or where
+    its range ends), a 200's Content-Length; None when it says neither."""
+    length = response.headers.get("Content-Length", "")
+    if response.status_code == 206:
+        total = _content_range(response)[1]
+        if total is not None:
+            return total
+    return offset + int(length) if length.isdigit() else None
+
+
+class TooLarge(Exception):
+    """More bytes than allowed arrived, or would: why."""
+
+
+def _copy(source, out: BinaryIO, digest: "hashlib._Hash", limit: int, beyond: str,
+          advance: Callable[[int], None]) -> int:
+    """Bytes from ``source`` (its ``read1`` hands over what has arrived, a fixed-size read would
+    lose the bytes of a response cut short) into ``out`` and ``digest``; TooLarge, saying
+    ``beyond``, before more than ``limit`` are written."""
+    copied = 0
+    while chunk := source.read1(CHUNK):
+        if copied + len(chunk) > limit:
+            raise TooLarge(beyond)
+        out.write(chunk)
+        digest.update(chunk)
+        copied += len(chunk)
+        advance(copied)
+    return copied
+
+
+def _fetch(session: requests.Session, url: str, part: Path, max_size: int) -> str:
     """The file at ``url`` completed into ``part``; its sha256. DownloadFailed (``part`` kept)
-    when the transfer breaks off. Read with ``read1``, which hands over what has arrived: a
-    fixed-size read loses the bytes of a response cut short within it."""
+    when the transfer breaks off; (``part`` deleted) when the file is, or turns out, larger than
+    the server announced or, announcing nothing, than ``max_size``."""
     name = part.name.removesuffix(PART_SUFFIX)
     began = time.monotonic()
     try:
         response, offset = _open_rest(session, url, part)
     except requests.RequestException as error:
         raise DownloadFailed(f"{url}: {type(error).__name__}: {first_line(error)}") from None
+    total = offset if response is None else _announced_size(response, offset)
+    if total is not None and total > max_size:
+        if response is not None:
+            response.close()
+        part.unlink(missing_ok=True)
+        raise DownloadFailed(f"{name}: the server announces {total} bytes, more than --max-size {max_size}: "
+                             "not downloaded")
     digest = _sha256_of(part) if offset else hashlib.sha256()
     if response is None:
         print(f"{name}: already complete in {part.name}", file=sys.stderr)
         return digest.hexdigest()
-    length = response.headers.get("Content-Length")
-    total = offset + int(length) if length and length.isdigit() else None
-    received = 0
+    beyond = (f"the server sent more than the {total} bytes it announced" if total is not None else
+              f"more than --max-size {max_size} bytes arrived, and the server announced no size")
     bar = _progress_bar(f"{name}{f', resuming at byte {offset}' if offset else ''}", total, offset)
+    received = 0
+
+    def advance(copied: int) -> None:
+        nonlocal received
+        received = copied
+        if bar is not None:
+            bar.update(bar.task_ids[0], completed=offset + copied)
+
     try:
         with response, part.open("ab" if offset else "wb") as out, bar or contextlib.nullcontext():
-            while chunk := response.raw.read1(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                if bar is not None:
-                    bar.update(bar.task_ids[0], completed=offset + received)
+            _copy(response.raw, out, digest, (total if total is not None else max_size) - offset, beyond, advance)
+    except TooLarge as error:
+        part.unlink()
+        raise DownloadFailed(f"{name}: {error}; the partial download was deleted") from None
     except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         raise DownloadFailed(f"{name}: the download broke off after {offset + received} bytes"
                              f"{f' of {total}' if total else ''} ({type(error).__name__}); {part.name} is kept: "
@@ -322,22 +380,29 @@ def _signer(session: requests.Session, url: str, path: Path, trust: Trust) -> st
     return key.fingerprint
 
 
-def _decompressed(source: Path, expected: str | None) -> Path:
+def _decompressed(source: Path, expected: str | None, max_size: int) -> Path:
     """``source`` (an xz file) decompressed beside it, a buffer at a time, its sum checked;
-    the compressed file is removed once the decompressed one is in place."""
+    the compressed file is removed once the decompressed one is in place. Output beyond
+    ``max_size`` bytes is not written: the partial output is deleted, the verified source kept."""
     target = source.with_suffix("")
     part = target.with_name(target.name + PART_SUFFIX)
     digest = hashlib.sha256()
     began = time.monotonic()
     bar = _progress_bar(f"decompressing {source.name}", source.stat().st_size)
+
+    def advance(_copied: int) -> None:
+        if bar is not None:
+            bar.update(bar.task_ids[0], completed=raw.tell())
+
     try:
         with (source.open("rb") as raw, lzma.open(raw) as compressed, part.open("wb") as out,
               bar or contextlib.nullcontext()):
-            while chunk := compressed.read(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                if bar is not None:
-                    bar.update(bar.task_ids[0], completed=raw.tell())
+            _copy(compressed, out, digest, max_size, f"it decompresses to more than --max-size {max_size} bytes",
+                  advance)
+    except TooLarge as error:
+        part.unlink()
+        raise DownloadFailed(f"{source.name}: {error}; the partial {part.name} was deleted, {source.name} "
+                             "(verified) is kept") from None
     except (lzma.LZMAError, EOFError) as error:
         part.unlink(missing_ok=True)
         source.unlink()
@@ -362,21 +427,21 @@ def _decompressed(source: Path, expected: str | None) -> Path:
 
 
 def download(url: str, arch: str, fmt: ArtifactFormat, directory: str, decompress: bool,
-             trusted_keys: list[str]) -> int:
+             trusted_keys: list[str], max_size: int = MAX_SIZE) -> int:
     trust = read_trust(trusted_keys)
     with requests.Session() as session:
         stream = read_stream(session, url)
         artifact = _artifact(stream, arch, fmt)
         location = _on_origin(url, artifact.location, "location")
         signature = _on_origin(url, artifact.signature, "signature") if artifact.signature else None
-        name = _file_name(location)
+        name = _file_name(location, fmt)
         if trust.keys and signature is None:
             raise DownloadFailed(f"{name} is unsigned, and --trusted-key asks for a signature: not downloaded")
         target = Path(directory) / name
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(name + PART_SUFFIX)
         try:
-            sha256 = _fetch(session, location, part)
+            sha256 = _fetch(session, location, part, max_size)
         except KeyboardInterrupt:
             print(f"\natomic-release: interrupted; {part} is kept: run the same command again to resume",
                   file=sys.stderr)
@@ -393,10 +458,11 @@ def download(url: str, arch: str, fmt: ArtifactFormat, directory: str, decompres
                 raise DownloadFailed(f"{name}: bad signature: {bad}; it was deleted") from None
             print(f"{name}: signature by {signer} verified", file=sys.stderr)
         elif signature:
-            print(f"{name}: the signature was not verified: give the stream's signing key with --trusted-key FILE "
-                  f"to check {signature}", file=sys.stderr)
+            print(f"{name}: signature {signature} not verified: fetch the stream's key from "
+                  f"{signing_key_url(url, stream.stream)}, check its fingerprint out of band, and pass "
+                  "--trusted-key FILE", file=sys.stderr)
     os.replace(part, target)
-    print(_decompressed(target, artifact.uncompressed_sha256) if decompress else target)
+    print(_decompressed(target, artifact.uncompressed_sha256, max_size) if decompress else target)
     return 0
 
 
@@ -404,7 +470,8 @@ def run(args) -> int:
     try:
         if args.images_command == "list":
             return list_images(args.stream_url, args.arch, args.region, args.output)
-        return download(args.stream_url, args.arch, args.format, args.directory, args.decompress, args.trusted_keys)
+        return download(args.stream_url, args.arch, args.format, args.directory, args.decompress, args.trusted_keys,
+                        args.max_size or MAX_SIZE)
     except DownloadFailed as failure:
         print(f"atomic-release: {failure}", file=sys.stderr)
         return 1

@@ -185,7 +185,8 @@ def run_local_release(args) -> int:
 def _serving_hint(stream: str, directory: str, public_url: str, count: int) -> str:
     """How to serve what --publish-dir wrote where its documents say it is, and read it back."""
     parts = urlsplit(public_url)
-    serve = (f"python3 -m http.server -b {parts.hostname} {parts.port or 80} -d {directory}"
+    serve = (f"python3 -m http.server -b {parts.hostname} {parts.port or 80} -d {directory} (it ignores Range: a "
+             "broken images download starts over, resuming needs a server that honours Range)"
              if parts.scheme == "http" and parts.path == "/" else f"serve {directory} at {public_url}")
     return (f"{count} public files written to {directory}; {serve}, then: "
             f"atomic-release images list --stream-url {public_url}streams/{stream}.json")

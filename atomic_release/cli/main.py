@@ -23,6 +23,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _size(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of bytes more than 0, not {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -134,6 +141,9 @@ def _images_parsers(commands) -> None:
     fetch.add_argument("--decompress", action="store_true",
                        help="write the decompressed image, its uncompressed sha256 verified, instead of the .xz")
     fetch.add_argument("-C", "--directory", default=".", metavar="DIR", help="where to write it (default: here)")
+    fetch.add_argument("--max-size", type=_size, metavar="BYTES",
+                       help="the largest file written, downloaded or decompressed (default: 64 GiB); a download "
+                            "is also never larger than the server announced")
     fetch.add_argument("--trusted-key", action="append", default=[], metavar="FILE", dest="trusted_keys",
                        help="an OpenPGP public key (armored or binary) whose signature of the image counts; again for "
                             "more keys (none: the signature is not verified, and that is said)")

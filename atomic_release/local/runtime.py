@@ -27,6 +27,7 @@ from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.serving import LOCAL_PUBLIC_URL
 from atomic_release.local.simulator import Fault, InstanceSimulator
 from chalicelib.aws.clients import client, reset_clients
+from chalicelib.aws.s3 import objects_under
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import StreamsConfig, load_streams
 from chalicelib.core.settings import reset_settings
@@ -371,15 +372,14 @@ class LocalRuntime:
         bucket = os.environ["METADATA_BUCKET"]
         root = directory.resolve()
         written = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PUBLIC_PREFIX):
-            for listed in page.get("Contents", []):
-                key = listed["Key"]
-                target = (root / key).resolve()
-                if key.endswith("/") or not target.is_relative_to(root):   # a folder marker, or a key with ..
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, key, str(target))   # streamed: an artifact is GiBs
-                written.append(key)
+        for listed in objects_under(bucket, PUBLIC_PREFIX):
+            key = listed["Key"]
+            target = (root / key).resolve()
+            if key.endswith("/") or not target.is_relative_to(root):   # a folder marker, or a key with ..
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(target))   # streamed: an artifact is GiBs
+            written.append(key)
         return written
 
     def _interrupt(self) -> None:

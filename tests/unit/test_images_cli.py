@@ -6,6 +6,7 @@ import json
 import lzma
 import random
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from pysequoia import SignatureMode, Tsk, sign_file
@@ -223,7 +224,8 @@ def test_a_server_that_ignores_range_has_the_download_start_over(server, tmp_pat
     assert code == 0
     assert (tmp_path / RAW_NAME).read_bytes() == RAW_XZ
     assert [(s.range, s.status, s.sent) for s in downloads_of(server)] == [("bytes=50000-", 200, len(RAW_XZ))]
-    assert "the server ignored the request for the rest: starting over" in capsys.readouterr().err
+    assert (f"{RAW_NAME}.part: the server ignores Range requests (it answered the request for the rest with the whole "
+            "file): starting over; resuming needs a server that honours Range") in capsys.readouterr().err
 
 
 def test_a_part_larger_than_the_file_is_started_over(server, tmp_path):
@@ -246,6 +248,89 @@ def test_a_part_that_is_the_whole_file_is_verified_without_transferring_it_again
     assert [(s.range, s.status, s.sent) for s in downloads_of(server)] == [(f"bytes={len(RAW_XZ)}-", 416, 0)]
     assert f"{RAW_NAME}: already complete in {RAW_NAME}.part" in capsys.readouterr().err
 
+
+# -- sizes -------------------------------------------------------------------------------------------
+
+def test_a_chunked_body_longer_than_its_content_length_is_cut_at_it_and_deleted(server, tmp_path, capsys):
+    server.chunked.add(RAW_PATH)
+    server.endless = True
+    server.announced[RAW_PATH] = len(RAW_XZ)
+
+    code = download(server, tmp_path)
+
+    assert code == 1
+    assert capsys.readouterr().err == (f"atomic-release: {RAW_NAME}: the server sent more than the {len(RAW_XZ)} "
+                                       "bytes it announced; the partial download was deleted\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_body_of_no_announced_size_is_refused_beyond_max_size(server, tmp_path, capsys):
+    server.chunked.add(RAW_PATH)
+    server.endless = True
+
+    code = download(server, tmp_path, "--max-size", "100000")
+
+    assert code == 1
+    assert capsys.readouterr().err == (f"atomic-release: {RAW_NAME}: more than --max-size 100000 bytes arrived, "
+                                       "and the server announced no size; the partial download was deleted\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_body_of_no_announced_size_within_max_size_is_downloaded(server, tmp_path):
+    server.chunked.add(RAW_PATH)
+
+    code = download(server, tmp_path, "--max-size", str(len(RAW_XZ)))
+
+    assert code == 0
+    assert (tmp_path / RAW_NAME).read_bytes() == RAW_XZ
+
+
+def test_a_file_announced_larger_than_max_size_is_not_downloaded(server, tmp_path, capsys):
+    code = download(server, tmp_path, "--max-size", str(len(RAW_XZ) - 1))
+
+    assert code == 1
+    assert capsys.readouterr().err == (f"atomic-release: {RAW_NAME}: the server announces {len(RAW_XZ)} bytes, more "
+                                       f"than --max-size {len(RAW_XZ) - 1}: not downloaded\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_file_whose_content_range_total_exceeds_max_size_deletes_the_part(server, tmp_path, capsys):
+    (tmp_path / (RAW_NAME + ".part")).write_bytes(RAW_XZ[:50_000])
+
+    code = download(server, tmp_path, "--max-size", "200000")
+
+    assert code == 1
+    assert f"the server announces {len(RAW_XZ)} bytes, more than --max-size 200000" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert [(s.range, s.status) for s in downloads_of(server)] == [("bytes=50000-", 206)]
+
+
+def test_decompressed_output_beyond_max_size_is_deleted_and_the_verified_xz_kept(server, tmp_path, capsys):
+    zeros = bytes(400_000)
+    server.files[RAW_PATH] = lzma.compress(zeros)
+    compressible = stream_document(server.url)
+    compressible["architectures"]["x86_64"]["artifacts"]["metal"]["formats"]["raw.xz"] = document(
+        disk(server.url, RAW_PATH, server.files[RAW_PATH], zeros))
+    server.files["/streams/stable.json"] = json.dumps(compressible).encode()
+
+    code = download(server, tmp_path, "--decompress", "--max-size", "300000")
+
+    raw = RAW_NAME.removesuffix(".xz")
+    assert code == 1
+    assert (f"atomic-release: {RAW_NAME}: it decompresses to more than --max-size 300000 bytes; the partial "
+            f"{raw}.part was deleted, {RAW_NAME} (verified) is kept\n") in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [RAW_NAME]
+
+
+def test_max_size_must_be_a_positive_number_of_bytes(server, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        download(server, tmp_path, "--max-size", "0")
+
+    assert exited.value.code == 2
+    assert "--max-size: must be a number of bytes more than 0, not 0" in capsys.readouterr().err
+
+
+# -- decompress --------------------------------------------------------------------------------------
 
 def test_decompress_writes_the_disk_and_checks_its_uncompressed_sum(server, tmp_path, capsys):
     code = download(server, tmp_path, "--decompress")
@@ -297,6 +382,30 @@ def test_a_location_on_another_host_is_refused_without_contacting_it(tmp_path, c
     assert code == 2
     assert "is not at http://127.0.0.1:" in capsys.readouterr().err
     assert [s.path for s in serving.requests] == ["/stable.json"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [
+    "fedora-coreos-metal.x86_64.raw",        # .raw.xz without .xz: decompressed, it would be itself
+    "fedora-coreos-qemu.x86_64.qcow2.xz",    # another format's: decompressed, it would clobber the qcow2
+    ".raw.xz", ".hidden.raw.xz", "..%2F..%2Fescaped.raw.xz", "sub%2Fdir.raw.xz", "two..dots.raw.xz",
+    "back%5Cslash.raw.xz", "new%0Aline.raw.xz",
+])
+def test_a_location_that_is_not_a_plain_name_ending_in_the_format_is_refused(server, tmp_path, capsys, name):
+    path = f"{BUILDS}/x86_64/{name}"
+    server.files[path] = RAW_XZ
+    document = stream_document(server.url)
+    document["architectures"]["x86_64"]["artifacts"]["metal"]["formats"]["raw.xz"]["disk"]["location"] = \
+        server.url + path[1:]
+    server.files["/streams/stable.json"] = json.dumps(document).encode()
+
+    code = download(server, tmp_path)
+
+    assert code == 2
+    assert capsys.readouterr().err == (f"atomic-release: the stream's location {server.url}{path[1:]} names the file "
+                                       f"{unquote(name)!r}: not a plain file name ending in .raw.xz, so it is not "
+                                       "written\n")
+    assert downloads_of(server, path) == []
     assert list(tmp_path.iterdir()) == []
 
 
@@ -372,9 +481,10 @@ def test_without_a_trusted_key_it_says_the_signature_was_not_verified(server, si
     code = download(server, tmp_path / "out")
 
     assert code == 0
-    assert (f"{RAW_NAME}: the signature was not verified: give the stream's signing key with --trusted-key FILE "
-            f"to check {server.url}{RAW_PATH[1:]}.sig") in capsys.readouterr().err
-    assert [s.path for s in server.requests if s.path.endswith(".sig")] == []
+    assert (f"{RAW_NAME}: signature {server.url}{RAW_PATH[1:]}.sig not verified: fetch the stream's key from "
+            f"{server.url}streams/stable/artifact-signing-key.asc, check its fingerprint out of band, and pass "
+            "--trusted-key FILE") in capsys.readouterr().err
+    assert [s.path for s in server.requests if s.path.endswith((".sig", ".asc"))] == []
 
 
 def test_an_unsigned_file_is_not_downloaded_when_a_signature_is_asked_for(server, signed, tmp_path, capsys):
