@@ -11,6 +11,7 @@ kept in its metadata and skips it."""
 import hashlib
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pysequoia import PySigner, SignatureMode, Tsk, sign_file
 
 from chalicelib.aws import s3, secretsmanager
-from chalicelib.aws.errors import describe
+from chalicelib.aws.errors import code_of, describe
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import AnnounceFailed
@@ -33,6 +34,7 @@ SIGNATURE_CONTENT_TYPE = "application/pgp-signature"
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHA256_METADATA = "sha256"  # S3 keeps user metadata keys in lower case
 UNCOMPRESSED_SHA256_METADATA = "uncompressed-sha256"
+CHANGED = {"PreconditionFailed", "412"}  # an If-Match that no longer holds
 STAGING = "staging/"  # every release's staging prefix is under it
 
 
@@ -75,13 +77,12 @@ def publish(task: AnnounceTask) -> None:
         return
     try:
         pending = [file for file in files if not _published(file)]
-        for file in pending:
-            _check_staged(file)
+        etags = {file.public: _check_staged(file) for file in pending}
         secret = load_streams().stream(task.stream).artifact_signing_key_secret
         signing = signer(secret) if secret and pending else None
-        signatures = {file.public: _checked(file, signing) for file in pending}
+        signatures = {file.public: _checked(file, etags[file.public], signing) for file in pending}
         for file in pending:
-            _copy(file, signatures.get(file.public))
+            _copy(file, etags[file.public], signatures.get(file.public))
         s3.delete_objects(bucket(), [file.artifact.key for file in files])
     except (ClientError, BotoCoreError) as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: publishing the images: {describe(error)}") from None
@@ -102,13 +103,16 @@ def _published(file: Staged) -> bool:
     return True
 
 
-def _check_staged(file: Staged) -> None:
+def _check_staged(file: Staged) -> str:
+    """The staged file's ETag, once its size is the builder's: what is hashed, signed and copied
+    must be that very object."""
     found = s3.head_object(bucket(), file.artifact.key)
     if found is None:
         raise AnnounceFailed(f"s3://{bucket()}/{file.artifact.key}: the builder's upload is missing")
     if found["ContentLength"] != file.artifact.size:
         raise AnnounceFailed(f"s3://{bucket()}/{file.artifact.key} holds {found['ContentLength']} bytes, the "
                              f"builder reported {file.artifact.size}")
+    return found["ETag"]
 
 
 def signer(secret_id: str) -> PySigner:
@@ -125,7 +129,7 @@ def signer(secret_id: str) -> PySigner:
         raise AnnounceFailed(f"the artifact signing key {secret_id} cannot sign: {reason}") from None
 
 
-def _checked(file: Staged, signing: PySigner | None) -> bytes | None:
+def _checked(file: Staged, etag: str, signing: PySigner | None) -> bytes | None:
     """Stream the staged file to a temporary file (the function's ephemeral storage), checking its
     sha256 as it comes; with a signer, the binary detached signature (as Fedora's ``.sig``) of
     what was checked."""
@@ -133,7 +137,7 @@ def _checked(file: Staged, signing: PySigner | None) -> bytes | None:
         copy, signature = Path(scratch) / "file", Path(scratch) / "file.sig"
         digest = hashlib.sha256()
         with copy.open("wb") as out:
-            for chunk in s3.object_chunks(bucket(), file.artifact.key):
+            for chunk in _staged_chunks(file, etag):
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != file.artifact.sha256:
@@ -145,14 +149,36 @@ def _checked(file: Staged, signing: PySigner | None) -> bytes | None:
         return signature.read_bytes()
 
 
-def _copy(file: Staged, signature: bytes | None) -> None:
-    """The signature first: the file is what marks the artifact published."""
+def _staged_chunks(file: Staged, etag: str) -> Iterator[bytes]:
+    try:
+        yield from s3.object_chunks(bucket(), file.artifact.key, IfMatch=etag)
+    except ClientError as error:
+        if code_of(error) in CHANGED:
+            raise _changed(file) from None
+        raise
+
+
+def _changed(file: Staged) -> AnnounceFailed:
+    return AnnounceFailed(f"s3://{bucket()}/{file.artifact.key} changed after it was checked: it is not published")
+
+
+def _copy(file: Staged, etag: str, signature: bytes | None) -> None:
+    """The signature first: the file is what marks the artifact published. Only the object
+    that was checked is copied (its ETag): bytes swapped in since publish nothing, and take
+    their signature back."""
     if signature is not None:
         s3.put_object(bucket(), file.signature, signature, ContentType=SIGNATURE_CONTENT_TYPE, CacheControl=IMMUTABLE)
-    s3.copy_object(bucket(), file.artifact.key, file.public, ContentType=CONTENT_TYPE, CacheControl=IMMUTABLE,
-                   MetadataDirective="REPLACE",
-                   Metadata={SHA256_METADATA: file.artifact.sha256,
-                             UNCOMPRESSED_SHA256_METADATA: file.artifact.uncompressed_sha256})
+    try:
+        s3.copy_object(bucket(), file.artifact.key, file.public, ContentType=CONTENT_TYPE, CacheControl=IMMUTABLE,
+                       MetadataDirective="REPLACE", CopySourceIfMatch=etag,
+                       Metadata={SHA256_METADATA: file.artifact.sha256,
+                                 UNCOMPRESSED_SHA256_METADATA: file.artifact.uncompressed_sha256})
+    except ClientError as error:
+        if code_of(error) not in CHANGED:
+            raise
+        if signature is not None:
+            s3.delete_objects(bucket(), [file.signature])
+        raise _changed(file) from None
 
 
 # -- what a release that did not publish leaves --------------------------------------------------

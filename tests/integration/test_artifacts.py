@@ -172,6 +172,29 @@ def test_a_published_file_is_never_replaced_by_other_bytes(runtime):
     assert read(public("x86_64", "raw.xz")) == before
 
 
+@pytest.mark.parametrize("step", ["_check_staged", "_checked"])
+def test_bytes_swapped_in_after_the_check_are_not_published(signing, signs_with_the_secret, monkeypatch, step):
+    """A file replaced under its staging key after its size (``_check_staged``) or its sum and
+    signature (``_checked``) were checked: the copy is refused by the ETag that was checked."""
+    release = staged_release(files())
+    swapped = release["images"][0]["artifacts"][0]
+    checking = getattr(artifacts, step)
+
+    def then_swap(file, *rest):
+        result = checking(file, *rest)
+        if file.artifact.key == swapped["key"]:
+            client("s3").put_object(Bucket=bucket(), Key=swapped["key"], Body=os.urandom(swapped["size"]))
+        return result
+
+    monkeypatch.setattr(artifacts, step, then_swap)
+
+    with pytest.raises(AnnounceFailed, match=f"{swapped['key']} changed after it was checked"):
+        artifacts.publish(AnnounceTask.model_validate(release))
+
+    assert public("x86_64", "raw.xz") not in keys_under(builds_prefix(STREAM, VERSION))
+    assert public("x86_64", "raw.xz") + SIGNATURE_SUFFIX not in keys_under(builds_prefix(STREAM, VERSION))
+
+
 def test_a_file_reported_outside_its_staging_prefix_is_refused_and_nothing_is_deleted(runtime):
     release = staged_release(files())
     outside = release["images"][0]["artifacts"][0]
