@@ -71,7 +71,8 @@ def staged_files(task: AnnounceTask) -> list[Staged]:
 
 def publish(task: AnnounceTask) -> None:
     """Copy the release's staged files to the public prefix, signed where the stream has a key,
-    then remove the staged ones."""
+    then empty the release's staging prefix: what a builder uploaded and did not report (a file
+    of a retried upload, an upload left in parts) goes too."""
     files = staged_files(task)
     if not files:
         return
@@ -83,12 +84,12 @@ def publish(task: AnnounceTask) -> None:
         signatures = {file.public: _checked(file, etags[file.public], signing) for file in pending}
         for file in pending:
             _copy(file, etags[file.public], signatures.get(file.public))
-        s3.delete_objects(bucket(), [file.artifact.key for file in files])
+        emptied = remove_staged(task.release_id)
     except (ClientError, BotoCoreError) as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: publishing the images: {describe(error)}") from None
     logger.info("images published", extra={"published": [f.public for f in pending],
                                             "already_public": [f.public for f in files if f not in pending],
-                                            "signed": signing is not None})
+                                            "signed": signing is not None, "unstaged": emptied})
 
 
 def _published(file: Staged) -> bool:

@@ -103,6 +103,18 @@ def test_announce_publishes_signed_files_and_empties_staging(signing, signs_with
     assert keys_under(staging_prefix(RELEASE_ID)) == []
 
 
+def test_publishing_empties_the_whole_staging_prefix(runtime):
+    """What a builder uploaded and did not report: a file of an attempt it retried, an upload in parts."""
+    orphan = f"{staging_prefix(RELEASE_ID, 'x86_64')}disk.raw.xz.first-attempt"
+    client("s3").put_object(Bucket=bucket(), Key=orphan, Body=b"orphan")
+    client("s3").create_multipart_upload(Bucket=bucket(), Key=f"{staging_prefix(RELEASE_ID, 'arm64')}disk.qcow2.xz.2")
+
+    artifacts.publish(AnnounceTask.model_validate(staged_release(files())))
+
+    assert keys_under(staging_prefix(RELEASE_ID)) == []
+    assert s3.uploads_under(bucket(), staging_prefix(RELEASE_ID)) == []
+
+
 def test_a_signature_of_other_bytes_does_not_verify(signing, signs_with_the_secret, tmp_path):
     bodies = files()
     artifacts.publish(AnnounceTask.model_validate(staged_release(bodies)))
