@@ -38,14 +38,35 @@ CHANGED = {"PreconditionFailed", "412"}  # an If-Match that no longer holds
 STAGING = "staging/"  # every release's staging prefix is under it
 
 
+SIGNED_BY_METADATA = "signed-by"  # on a signature: the fingerprint of the key that made it
+
+
 @dataclass(frozen=True)
 class Staged:
+    arch: Arch
     artifact: DiskArtifact
     public: str  # its key under the public prefix
 
     @property
     def signature(self) -> str:
         return self.public + SIGNATURE_SUFFIX
+
+
+@dataclass(frozen=True)
+class Published:
+    """A file as it is public: what the documents list for it, whichever run copied it."""
+
+    arch: Arch
+    artifact: DiskArtifact
+    public: str
+    signed: bool  # a signature is beside it
+    signed_by: str | None = None  # that signature's key (its fingerprint), where it was recorded
+
+
+@dataclass(frozen=True)
+class Signing:
+    signer: PySigner
+    fingerprint: str  # upper case, as gpg shows it
 
 
 def bucket() -> str:
@@ -62,46 +83,55 @@ def staged_files(task: AnnounceTask) -> list[Staged]:
             if not artifact.key.startswith(staging_prefix(task.release_id, image.arch)):
                 raise AnnounceFailed(f"{image.arch}: {artifact.key} is not under "
                                      f"{staging_prefix(task.release_id, image.arch)}, where its builder uploads")
-            files.append(Staged(artifact, public_key(task.stream, osname, task.version, image.arch, artifact.format)))
+            files.append(Staged(image.arch, artifact, public_key(task.stream, osname, task.version, image.arch, artifact.format)))
     twice = sorted(key for key, count in Counter(file.public for file in files).items() if count > 1)
     if twice:
         raise AnnounceFailed(f"reported more than once: {', '.join(twice)}")
     return files
 
 
-def publish(task: AnnounceTask) -> None:
+def publish(task: AnnounceTask) -> list[Published]:
     """Copy the release's staged files to the public prefix, signed where the stream has a key,
-    then empty the release's staging prefix: what a builder uploaded and did not report (a file
-    of a retried upload, an upload left in parts) goes too."""
+    and return every reported file as it is public (signed or not as it was published, by this
+    run or an earlier one: a key added since signs no file already public). Then empty the
+    release's staging prefix: what a builder uploaded and did not report (a file of a retried
+    upload, an upload left in parts) goes too."""
     files = staged_files(task)
     if not files:
-        return
+        return []
     try:
-        pending = [file for file in files if not _published(file)]
+        already = {file.public: found for file in files if (found := _published(file)) is not None}
+        pending = [file for file in files if file.public not in already]
         etags = {file.public: _check_staged(file) for file in pending}
         secret = load_streams().stream(task.stream).artifact_signing_key_secret
         signing = signer(secret) if secret and pending else None
-        signatures = {file.public: _checked(file, etags[file.public], signing) for file in pending}
+        signatures = {file.public: _checked(file, etags[file.public], signing.signer if signing else None)
+                      for file in pending}
         for file in pending:
-            _copy(file, etags[file.public], signatures.get(file.public))
+            _copy(file, etags[file.public], signatures.get(file.public), signing)
         emptied = remove_staged(task.release_id)
     except (ClientError, BotoCoreError) as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: publishing the images: {describe(error)}") from None
     logger.info("images published", extra={"published": [f.public for f in pending],
-                                            "already_public": [f.public for f in files if f not in pending],
+                                            "already_public": sorted(already),
                                             "signed": signing is not None, "unstaged": emptied})
+    return [already.get(file.public) or Published(file.arch, file.artifact, file.public, signing is not None,
+                                                   signing.fingerprint if signing else None) for file in files]
 
 
-def _published(file: Staged) -> bool:
-    """True when the public key holds this very file; a different one there is refused."""
+def _published(file: Staged) -> Published | None:
+    """The file as it is public already (with the signature beside it, if any); None when it is
+    not. A different file there is refused."""
     found = s3.head_object(bucket(), file.public)
     if found is None:
-        return False
+        return None
     sha256 = found.get("Metadata", {}).get(SHA256_METADATA)
     if sha256 != file.artifact.sha256:
         raise AnnounceFailed(f"s3://{bucket()}/{file.public} is published already with sha256 {sha256}, not "
                              f"{file.artifact.sha256}: a published file is never replaced")
-    return True
+    signature = s3.head_object(bucket(), file.signature)
+    signed_by = signature.get("Metadata", {}).get(SIGNED_BY_METADATA) if signature else None
+    return Published(file.arch, file.artifact, file.public, signature is not None, signed_by)
 
 
 def _check_staged(file: Staged) -> str:
@@ -116,7 +146,7 @@ def _check_staged(file: Staged) -> str:
     return found["ETag"]
 
 
-def signer(secret_id: str) -> PySigner:
+def signer(secret_id: str) -> Signing:
     """The signing key kept in the secret, armored; one that cannot sign (expired, with no signing
     subkey, protected by a passphrase, not a secret key at all) is refused naming the secret."""
     try:
@@ -124,7 +154,8 @@ def signer(secret_id: str) -> PySigner:
     except (ClientError, BotoCoreError) as error:
         raise AnnounceFailed(f"the artifact signing key {secret_id} cannot be read: {describe(error)}") from None
     try:
-        return Tsk.from_bytes(armored.encode()).signer()
+        key = Tsk.from_bytes(armored.encode())
+        return Signing(key.signer(), key.extract_certificate().fingerprint.upper())
     except (RuntimeError, ValueError) as error:  # pysequoia's errors carry a Rust backtrace after the first line
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise AnnounceFailed(f"the artifact signing key {secret_id} cannot sign: {reason}") from None
@@ -163,12 +194,13 @@ def _changed(file: Staged) -> AnnounceFailed:
     return AnnounceFailed(f"s3://{bucket()}/{file.artifact.key} changed after it was checked: it is not published")
 
 
-def _copy(file: Staged, etag: str, signature: bytes | None) -> None:
+def _copy(file: Staged, etag: str, signature: bytes | None, signing: Signing | None) -> None:
     """The signature first: the file is what marks the artifact published. Only the object
     that was checked is copied (its ETag): bytes swapped in since publish nothing, and take
     their signature back."""
-    if signature is not None:
-        s3.put_object(bucket(), file.signature, signature, ContentType=SIGNATURE_CONTENT_TYPE, CacheControl=IMMUTABLE)
+    if signature is not None and signing is not None:
+        s3.put_object(bucket(), file.signature, signature, ContentType=SIGNATURE_CONTENT_TYPE, CacheControl=IMMUTABLE,
+                      Metadata={SIGNED_BY_METADATA: signing.fingerprint})
     try:
         s3.copy_object(bucket(), file.artifact.key, file.public, ContentType=CONTENT_TYPE, CacheControl=IMMUTABLE,
                        MetadataDirective="REPLACE", CopySourceIfMatch=etag,

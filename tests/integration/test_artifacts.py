@@ -3,6 +3,7 @@ sums in its metadata, signed where the stream has a key, and the staging prefix 
 whose sum or size is not the builder's, or a key that cannot sign, publishes nothing."""
 
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -145,6 +146,47 @@ def test_publishing_again_finds_the_files_public_and_skips_them(signing, signs_w
     versions = client("s3").list_object_versions(Bucket=bucket(), Prefix=builds_prefix(STREAM, VERSION))["Versions"]
     assert len(versions) == 8  # 4 files and their signatures, each written once
     assert keys_under(staging_prefix(RELEASE_ID)) == []
+
+
+def test_publish_returns_every_file_as_it_is_public(signing, signs_with_the_secret):
+    bodies = files()
+
+    published = artifacts.publish(AnnounceTask.model_validate(staged_release(bodies)))
+
+    fingerprint = signing.extract_certificate().fingerprint.upper()
+    assert sorted((f.arch, f.public, f.signed, f.signed_by) for f in published) == sorted(
+        (arch, public(arch, fmt), True, fingerprint) for arch, fmt in bodies)
+
+
+def test_a_key_added_after_the_files_went_public_lists_no_signature_it_did_not_make(runtime, request):
+    """A retried Announce or a fill-in run, after the stream was given a key: the files stay as
+    they were published, unsigned, and the documents say so."""
+    release = staged_release(files())
+    artifacts.publish(AnnounceTask.model_validate(release))
+    request.getfixturevalue("signs_with_the_secret")
+    request.getfixturevalue("signing")
+
+    again = artifacts.publish(AnnounceTask.model_validate(release))
+    invoke(announce, release)
+
+    assert {(f.signed, f.signed_by) for f in again} == {(False, None)}
+    assert not [key for key in keys_under(builds_prefix(STREAM, VERSION)) if key.endswith(SIGNATURE_SUFFIX)]
+    document = json.loads(read(f"streams/{STREAM}/releases/{VERSION}.json"))
+    disks = [fmt["disk"] for arch in document["architectures"].values()
+             for platform in ("metal", "qemu") for fmt in arch["media"][platform]["artifacts"].values()]
+    assert len(disks) == 4
+    assert all("signature" not in disk for disk in disks)
+
+
+def test_files_signed_by_an_earlier_run_keep_their_signature_and_its_key(signing, signs_with_the_secret,
+                                                                           streams_config):
+    release = staged_release(files())
+    artifacts.publish(AnnounceTask.model_validate(release))
+    streams_config(lambda raw: raw["streams"][STREAM].update(artifact_signing_key_secret=None))
+
+    again = artifacts.publish(AnnounceTask.model_validate(release))
+
+    assert {(f.signed, f.signed_by) for f in again} == {(True, signing.extract_certificate().fingerprint.upper())}
 
 
 @pytest.mark.parametrize("signed", [True, False])
