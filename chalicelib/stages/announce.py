@@ -171,6 +171,15 @@ def downloads_by_arch(published: list[artifacts.Published]) -> Downloads:
     return result
 
 
+def signers_by_arch(published: list[artifacts.Published]) -> dict[Arch, str]:
+    """arch -> the fingerprint of the key that signed its files, where recorded."""
+    signers: dict[Arch, set[str]] = {}
+    for file in published:
+        if file.signed_by:
+            signers.setdefault(file.arch, set()).add(file.signed_by)
+    return {arch: ", ".join(sorted(fingerprints)) for arch, fingerprints in signers.items()}
+
+
 def unsigned_note(formats: Iterable[ImageFormat]) -> str | None:
     """The ``artifacts-signature`` note of an architecture whose downloads have no signature."""
     return UNSIGNED_ARTIFACTS if any(f.disk and f.disk.signature is None for f in formats) else None
@@ -221,7 +230,8 @@ def _same(architectures: dict[str, AtomicStreamArch], others: dict[str, AtomicSt
     return {a: document(e) for a, e in architectures.items()} == {a: document(e) for a, e in others.items()}
 
 
-def release_document(task: AnnounceTask, previous: AtomicRelease | None, downloads: Downloads) -> AtomicRelease:
+def release_document(task: AnnounceTask, previous: AtomicRelease | None, downloads: Downloads,
+                     signers: dict[Arch, str]) -> AtomicRelease:
     """The release's own metadata, in the shape of Fedora CoreOS's release.json, with each
     commit's signature and its downloads. A fill-in run adds its regions to those the release
     already had; a run without downloads keeps those the release had."""
@@ -239,7 +249,8 @@ def release_document(task: AnnounceTask, previous: AtomicRelease | None, downloa
             commit=commit.checksum, media=media,
             commit_signature=CommitSignature.of(commit.signature) if commit.signature else None,
             artifacts_signature=unsigned_note(f for platform in (media.metal, media.qemu) if platform
-                                              for f in platform.artifacts.values()))
+                                              for f in platform.artifacts.values()),
+            artifacts_signed_by=signers.get(arch) if arch in downloads else earlier and earlier.artifacts_signed_by)
     validated = {region.region for region in task.validated}
     missing = {region: why for region, why in (previous.missing_regions if previous else {}).items()
                if region not in validated}
@@ -326,11 +337,12 @@ def announce(task: AnnounceTask) -> Announcement:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)
     try:
-        downloads = downloads_by_arch(artifacts.publish(task))
+        published = artifacts.publish(task)
+        downloads, signers = downloads_by_arch(published), signers_by_arch(published)
         update_model(release_index_key(task.stream), AtomicReleaseIndex,
                      lambda previous: release_index(task, previous))
         update_model(release_key(task.stream, task.version), AtomicRelease,
-                     lambda previous: release_document(task, previous, downloads))
+                     lambda previous: release_document(task, previous, downloads, signers))
         written = update_model(metadata_key, AtomicStream, lambda previous: stream_metadata(
             task, previous, commit_times(read_document(release_index_key(task.stream))), downloads))
         publish_site(task.stream)

@@ -26,10 +26,18 @@ from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import AnnounceTask
-from chalicelib.models.artifacts import SIGNATURE_SUFFIX, DiskArtifact, public_key, staging_prefix
+from chalicelib.models.artifacts import (
+    SIGNATURE_SUFFIX,
+    DiskArtifact,
+    public_key,
+    signing_key_key,
+    staging_prefix,
+)
 
 CONTENT_TYPE = "application/x-xz"  # both formats are xz streams
 SIGNATURE_CONTENT_TYPE = "application/pgp-signature"
+KEY_CONTENT_TYPE = "application/pgp-keys"
+KEY_CACHE_CONTROL = "public, max-age=300"  # a stream's key may be replaced
 # A published file's bytes never change under its name (it would be a new version's).
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHA256_METADATA = "sha256"  # S3 keeps user metadata keys in lower case
@@ -67,6 +75,7 @@ class Published:
 class Signing:
     signer: PySigner
     fingerprint: str  # upper case, as gpg shows it
+    certificate: str  # its public key, armored
 
 
 def bucket() -> str:
@@ -105,6 +114,8 @@ def publish(task: AnnounceTask) -> list[Published]:
         etags = {file.public: _check_staged(file) for file in pending}
         secret = load_streams().stream(task.stream).artifact_signing_key_secret
         signing = signer(secret) if secret and pending else None
+        if signing:
+            publish_certificate(task.stream, signing)
         signatures = {file.public: _checked(file, etags[file.public], signing.signer if signing else None)
                       for file in pending}
         for file in pending:
@@ -155,10 +166,20 @@ def signer(secret_id: str) -> Signing:
         raise AnnounceFailed(f"the artifact signing key {secret_id} cannot be read: {describe(error)}") from None
     try:
         key = Tsk.from_bytes(armored.encode())
-        return Signing(key.signer(), key.extract_certificate().fingerprint.upper())
+        certificate = key.extract_certificate()
+        return Signing(key.signer(), certificate.fingerprint.upper(), str(certificate))
     except (RuntimeError, ValueError) as error:  # pysequoia's errors carry a Rust backtrace after the first line
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise AnnounceFailed(f"the artifact signing key {secret_id} cannot sign: {reason}") from None
+
+
+def publish_certificate(stream: str, signing: Signing) -> None:
+    """The signing key's certificate where consumers import it from, before any file it signs
+    is public; written only when it is not that key's already."""
+    key = signing_key_key(stream)
+    if s3.read_object(bucket(), key)[0] != signing.certificate.encode():
+        s3.put_object(bucket(), key, signing.certificate.encode(), ContentType=KEY_CONTENT_TYPE,
+                      CacheControl=KEY_CACHE_CONTROL)
 
 
 def _checked(file: Staged, etag: str, signing: PySigner | None) -> bytes | None:

@@ -17,7 +17,13 @@ from chalicelib.aws import s3
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import AnnounceFailed
 from chalicelib.models.announce import AnnounceTask
-from chalicelib.models.artifacts import SIGNATURE_SUFFIX, builds_prefix, public_key, staging_prefix
+from chalicelib.models.artifacts import (
+    SIGNATURE_SUFFIX,
+    builds_prefix,
+    public_key,
+    signing_key_key,
+    staging_prefix,
+)
 from chalicelib.stages import artifacts
 from functions import announce
 from tests.conftest import require_gpg_cli
@@ -114,6 +120,24 @@ def test_publishing_empties_the_whole_staging_prefix(runtime):
 
     assert keys_under(staging_prefix(RELEASE_ID)) == []
     assert s3.uploads_under(bucket(), staging_prefix(RELEASE_ID)) == []
+
+
+def test_the_stream_s_key_is_published_once_and_the_release_names_its_fingerprint(signing, signs_with_the_secret):
+    client("s3").put_bucket_versioning(Bucket=bucket(), VersioningConfiguration={"Status": "Enabled"})
+    release = staged_release(files())
+
+    invoke(announce, release)
+    invoke(announce, {**release, "attempt": 1})  # a fill-in run, after a rebuild of the same key: nothing new
+    artifacts.publish_certificate(STREAM, artifacts.signer(SECRET))
+
+    certificate = signing.extract_certificate()
+    key = signing_key_key(STREAM)
+    assert Cert.from_bytes(read(key)).fingerprint == certificate.fingerprint
+    assert read(key).startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") and b"PRIVATE" not in read(key)
+    assert len(client("s3").list_object_versions(Bucket=bucket(), Prefix=key)["Versions"]) == 1
+    document = json.loads(read(f"streams/{STREAM}/releases/{VERSION}.json"))
+    assert {arch["artifacts-signed-by"] for arch in document["architectures"].values()} == {
+        certificate.fingerprint.upper()}
 
 
 def test_a_signature_of_other_bytes_does_not_verify(signing, signs_with_the_secret, tmp_path):
