@@ -329,9 +329,21 @@ def notify_once(task: AnnounceTask, body: dict) -> tuple[str, str]:
     return message_id, event_id
 
 
+def render_site(stream: str) -> None:
+    """The site's pages, last: the release stands without them, and the next Announce renders
+    them again from the documents."""
+    try:
+        publish_site(stream)
+    except Exception as error:  # noqa: BLE001 - whatever kept the pages from being written, the release is out
+        logger.warning("the site's pages were not written: the next Announce writes them",
+                       extra={"stream": stream, "error": message_of(error) if isinstance(error, ClientError)
+                              else f"{type(error).__name__}: {error}"})
+
+
 def announce(task: AnnounceTask) -> Announcement:
     """The index first (it orders releases by commit time), then the release's document, the
-    stream metadata, ``latest`` where the metadata names this release, and the notifications."""
+    stream metadata, ``latest`` where the metadata names this release, the notifications, and
+    last the site's pages."""
     metadata_key = stream_metadata_key(task.stream)
     if not task.validated:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
@@ -345,10 +357,10 @@ def announce(task: AnnounceTask) -> Announcement:
                      lambda previous: release_document(task, previous, downloads, signers))
         written = update_model(metadata_key, AtomicStream, lambda previous: stream_metadata(
             task, previous, commit_times(read_document(release_index_key(task.stream))), downloads))
-        publish_site(task.stream)
         moved = move_latest(task, written)
         message_id, event_id = notify_once(task, message(task))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {message_of(error)}") from None
+    render_site(task.stream)
     return Announcement(metadata_url=public_url(metadata_key), message_id=message_id, event_id=event_id,
                         latest_moved=bool(moved))
