@@ -38,8 +38,9 @@ CONTENT_TYPE = "application/x-xz"  # both formats are xz streams
 SIGNATURE_CONTENT_TYPE = "application/pgp-signature"
 KEY_CONTENT_TYPE = "application/pgp-keys"
 KEY_CACHE_CONTROL = "public, max-age=300"  # a stream's key may be replaced
-# A published file's bytes never change under its name (it would be a new version's).
-IMMUTABLE = "public, max-age=31536000, immutable"
+# A published file's bytes never change under its name, but retention (or a failed release) can
+# retire it: edges keep it a day, not a year after it is gone.
+DOWNLOAD_CACHE_CONTROL = "public, max-age=86400"
 SHA256_METADATA = "sha256"  # S3 keeps user metadata keys in lower case
 UNCOMPRESSED_SHA256_METADATA = "uncompressed-sha256"
 CHANGED = {"PreconditionFailed", "412"}  # an If-Match that no longer holds
@@ -220,10 +221,10 @@ def _copy(file: Staged, etag: str, signature: bytes | None, signing: Signing | N
     that was checked is copied (its ETag): bytes swapped in since publish nothing, and take
     their signature back."""
     if signature is not None and signing is not None:
-        s3.put_object(bucket(), file.signature, signature, ContentType=SIGNATURE_CONTENT_TYPE, CacheControl=IMMUTABLE,
+        s3.put_object(bucket(), file.signature, signature, ContentType=SIGNATURE_CONTENT_TYPE, CacheControl=DOWNLOAD_CACHE_CONTROL,
                       Metadata={SIGNED_BY_METADATA: signing.fingerprint})
     try:
-        s3.copy_object(bucket(), file.artifact.key, file.public, ContentType=CONTENT_TYPE, CacheControl=IMMUTABLE,
+        s3.copy_object(bucket(), file.artifact.key, file.public, ContentType=CONTENT_TYPE, CacheControl=DOWNLOAD_CACHE_CONTROL,
                        MetadataDirective="REPLACE", CopySourceIfMatch=etag,
                        Metadata={SHA256_METADATA: file.artifact.sha256,
                                  UNCOMPRESSED_SHA256_METADATA: file.artifact.uncompressed_sha256})

@@ -102,7 +102,7 @@ def test_announce_publishes_signed_files_and_empties_staging(signing, signs_with
         found = client("s3").head_object(Bucket=bucket(), Key=key)
         assert read(key) == body
         assert found["ContentType"] == "application/x-xz"
-        assert "immutable" in found["CacheControl"]
+        assert found["CacheControl"] == "public, max-age=86400"
         assert found["Metadata"]["sha256"] == hashlib.sha256(body).hexdigest()
         signature = read(key + SIGNATURE_SUFFIX)
         assert not signature.startswith(b"-----BEGIN")  # binary, as Fedora's .sig
