@@ -63,6 +63,9 @@ def regions_of(arch: str) -> dict[str, SingleImage]:
             for region in REGIONS}
 
 
+ARTIFACT_SIGNER = "B0B0" * 10  # the fingerprint of the key that signs the downloads
+
+
 def commit_time(version: str) -> str:
     i = VERSIONS.index(version)
     return f"2026-{11 + i // 2:02d}-{1 + 14 * (i % 2):02d}T08:00:00Z"
@@ -92,6 +95,7 @@ def release(signed: bool = True) -> AtomicRelease:
         ostree_arch(arch): AtomicReleaseArch(
             commit=commit(CURRENT, arch), commit_signature=SIGNED_COMMIT if arch == "x86_64" else None,
             artifacts_signature=None if signed else UNSIGNED_ARTIFACTS,
+            artifacts_signed_by=ARTIFACT_SIGNER if signed else None,
             media=Media(aws=PlatformImages(images={region: CloudImage(image=image_id(CURRENT, arch, region))
                                                    for region in REGIONS if region not in MISSING})))
         for arch in ARCHES})

@@ -64,14 +64,15 @@ def head_object(bucket: str, key: str) -> "HeadObjectOutputTypeDef | None":
 
 def copy_object(bucket: str, source_key: str, key: str, **settings) -> None:
     """A copy inside the bucket, multipart for large objects; ``settings`` are the copy's
-    (ContentType, CacheControl, Metadata, MetadataDirective). A failed multipart copy is aborted
+    (ContentType, CacheControl, Metadata, MetadataDirective, CopySourceIfMatch). A failed multipart copy is aborted
     by the transfer manager; what a killed Lambda leaves, the bucket's lifecycle rule aborts."""
     client("s3").copy({"Bucket": bucket, "Key": source_key}, bucket, key, ExtraArgs=settings, Config=_COPY)
 
 
-def object_chunks(bucket: str, key: str, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
-    """The object's bytes, a chunk at a time: a multi-GB file never sits in memory."""
-    body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+def object_chunks(bucket: str, key: str, chunk_size: int = 8 * 1024 * 1024, **condition) -> Iterator[bytes]:
+    """The object's bytes, a chunk at a time: a multi-GB file never sits in memory. ``condition``:
+    GetObject's (IfMatch: only the object with that ETag)."""
+    body = client("s3").get_object(Bucket=bucket, Key=key, **condition)["Body"]
     try:
         yield from body.iter_chunks(chunk_size)
     finally:

@@ -17,6 +17,7 @@ ArtifactFormat = Literal["raw.xz", "qcow2.xz"]
 FORMATS: tuple[ArtifactFormat, ...] = ("raw.xz", "qcow2.xz")
 PLATFORMS: dict[ArtifactFormat, str] = {"raw.xz": "metal", "qcow2.xz": "qemu"}
 SIGNATURE_SUFFIX = ".sig"
+SIGNING_KEY_NAME = "artifact-signing-key.asc"
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -43,6 +44,12 @@ def staging_prefix(release_id: str, arch: Arch | None = None) -> str:
 def builds_prefix(stream: str, version: str) -> str:
     """Where a published release's files are, under the public prefix."""
     return f"streams/{stream}/builds/{version}/"
+
+
+def signing_key_key(stream: str) -> str:
+    """Where the stream's artifact signing certificate is public (armored, the public key only):
+    what ``gpg --import`` takes to verify the ``.sig`` files."""
+    return f"streams/{stream}/{SIGNING_KEY_NAME}"
 
 
 def file_name(osname: str, version: str, arch: Arch, artifact_format: ArtifactFormat) -> str:

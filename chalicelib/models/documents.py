@@ -5,6 +5,8 @@ strictly against these; the Go library reads them as its own types, ignoring the
 - ``commit-signature`` (a release's architecture): who signed the ostree commit.
 - ``artifacts-signature`` (an architecture of the stream and of a release): present when the
   architecture's downloads have no detached signature, saying why.
+- ``artifacts-signed-by`` (a release's architecture): the fingerprint of the key whose
+  signatures are beside its downloads (its certificate: ``streams/<stream>/artifact-signing-key.asc``).
 - ``missing-regions`` (a release): each region the release did not reach, with why.
 - ``commit-time`` (a release of the index): when its newest commit was made; the index is in
   that order, and the stream document moves only forwards by it."""
@@ -62,6 +64,8 @@ class AtomicReleaseArch(ReleaseArch):
     commit_signature: CommitSignature | None = Field(default=None, alias="commit-signature")
     artifacts_signature: str | None = Field(default=None, alias="artifacts-signature",
                                             description="why the downloads have no signature; absent: signed")
+    artifacts_signed_by: str | None = Field(default=None, alias="artifacts-signed-by",
+                                            description="the fingerprint of the key that signed the downloads")
 
 
 class AtomicRelease(Release):

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from chalicelib.models.artifacts import SIGNING_KEY_NAME
 from chalicelib.models.documents import AtomicIndexRelease, CommitSignature
 from chalicelib.models.stream_metadata import Artifact
 
@@ -177,7 +178,13 @@ def _size(size: int | None) -> str:
     return f"{scaled:.1f} {unit} ({size} bytes)"
 
 
-def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact) -> str:
+def _signing_key_url(location: str, stream: str) -> str:
+    """The stream's signing key beside its downloads: ``.../streams/<stream>/artifact-signing-key.asc``."""
+    marker = f"/streams/{stream}/"
+    return location[:location.find(marker) + len(marker)] + SIGNING_KEY_NAME
+
+
+def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact, signed_by: str | None) -> str:
     # Relative, not the document's URL: the page then works from wherever its folder is served (the
     # bucket behind CloudFront, or a --publish-dir on a port other than PUBLIC_BASE_URL's).
     relative = within_stream(disk.location, p.name)
@@ -194,12 +201,17 @@ def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact
     if disk.signature:
         signature_href = within_stream(disk.signature, p.name) or disk.signature
         facts.append(f'<dt>Signature</dt><dd>{link(signature_href, "OpenPGP signature", data_testid="signature")}</dd>')
+        fingerprint = f' <code class="long" data-testid="fingerprint">{esc(signed_by)}</code>' if signed_by else ""
+        facts.append(f'<dt>Signing key</dt><dd>{link(SIGNING_KEY_NAME, SIGNING_KEY_NAME, data_testid="signing-key")}'
+                     f"{fingerprint}</dd>")
     else:
         facts.append('<dt>Signature</dt><dd data-testid="unsigned">none: this stream publishes its images '
                      "unsigned; check the sha256.</dd>")
     steps = [f"curl -LO {disk.location}", f'echo "{disk.sha256}  {name}" | sha256sum -c']
     if disk.signature:
-        steps += [f"curl -LO {disk.signature}", f"gpg --verify {name}.sig {name}"]
+        steps += [f"curl -LO {_signing_key_url(disk.signature, p.name)}", f"gpg --import {SIGNING_KEY_NAME}",
+                  *([f"gpg --fingerprint {signed_by}   # the key that signed it"] if signed_by else []),
+                  f"curl -LO {disk.signature}", f"gpg --verify {name}.sig {name}"]
     if disk.uncompressed_sha256:
         steps.append(f"xz -dc {name} | sha256sum   # {disk.uncompressed_sha256}")
     if p.document_url:
@@ -213,7 +225,10 @@ def _download(p: "Published", arch: str, platform: str, fmt: str, disk: Artifact
 def _downloads(p: "Published") -> str:
     parts = []
     for arch, entry in sorted(p.stream.architectures.items()):
-        files = [_download(p, arch, platform, fmt, image.disk)
+        released = p.release.architectures.get(arch) if p.release else None
+        signed_by = released.artifacts_signed_by if released else None
+        files = [_download(p, arch, platform, fmt, image.disk,
+                           signed_by if p.release and artifacts.release == p.release.release else None)
                  for platform, artifacts in sorted(entry.artifacts.items())
                  for fmt, image in sorted(artifacts.formats.items()) if image.disk]
         if files:

@@ -23,7 +23,7 @@ from chalicelib.core.errors import AnnounceFailed
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import Announcement, AnnounceTask
-from chalicelib.models.artifacts import SIGNATURE_SUFFIX, public_key
+from chalicelib.models.artifacts import SIGNATURE_SUFFIX
 from chalicelib.models.documents import (
     UNSIGNED_ARTIFACTS,
     AtomicIndexRelease,
@@ -155,19 +155,29 @@ def images_by_arch(task: AnnounceTask) -> dict[Arch, dict[str, str]]:
     return result
 
 
-def downloads_by_arch(task: AnnounceTask) -> dict[Arch, dict[str, dict[str, ImageFormat]]]:
-    """arch -> platform (metal, qemu) -> format -> its disk image as published: its https
-    location, its signature beside it where the stream signs its artifacts, its sums."""
-    stream = load_streams().stream(task.stream)
-    result: dict[Arch, dict[str, dict[str, ImageFormat]]] = {}
-    for image in task.images or []:
-        for built in image.artifacts or []:
-            location = public_url(public_key(task.stream, stream.osname, task.version, image.arch, built.format))
-            signature = location + SIGNATURE_SUFFIX if stream.artifact_signing_key_secret else None
-            disk = Artifact(location=location, signature=signature, sha256=built.sha256,
-                            uncompressed_sha256=built.uncompressed_sha256)
-            result.setdefault(image.arch, {}).setdefault(built.platform, {})[built.format] = ImageFormat(disk=disk)
+Downloads = dict[Arch, dict[str, dict[str, ImageFormat]]]
+
+
+def downloads_by_arch(published: list[artifacts.Published]) -> Downloads:
+    """arch -> platform (metal, qemu) -> format -> its disk image as it is public: its https
+    location, its signature where one is beside it, its sums."""
+    result: Downloads = {}
+    for file in published:
+        location = public_url(file.public)
+        disk = Artifact(location=location, signature=location + SIGNATURE_SUFFIX if file.signed else None,
+                        sha256=file.artifact.sha256, uncompressed_sha256=file.artifact.uncompressed_sha256)
+        result.setdefault(file.arch, {}).setdefault(file.artifact.platform, {})[file.artifact.format] = \
+            ImageFormat(disk=disk)
     return result
+
+
+def signers_by_arch(published: list[artifacts.Published]) -> dict[Arch, str]:
+    """arch -> the fingerprint of the key that signed its files, where recorded."""
+    signers: dict[Arch, set[str]] = {}
+    for file in published:
+        if file.signed_by:
+            signers.setdefault(file.arch, set()).add(file.signed_by)
+    return {arch: ", ".join(sorted(fingerprints)) for arch, fingerprints in signers.items()}
 
 
 def unsigned_note(formats: Iterable[ImageFormat]) -> str | None:
@@ -185,7 +195,8 @@ def _aws_regions(metadata: dict, arch: Arch) -> dict[str, dict]:
         "regions", {})
 
 
-def stream_metadata(task: AnnounceTask, previous: AtomicStream | None, times: dict[str, str]) -> AtomicStream:
+def stream_metadata(task: AnnounceTask, previous: AtomicStream | None, times: dict[str, str],
+                    downloads: Downloads) -> AtomicStream:
     """The stream document with this release's validated images, region by region, and its
     downloads, platform by platform, except where the region or platform already names a
     release with a newer commit: nothing moves backwards. What this release did not bring
@@ -195,7 +206,6 @@ def stream_metadata(task: AnnounceTask, previous: AtomicStream | None, times: di
     def ours_to_take(listed: SingleImage | PlatformArtifacts | None) -> bool:
         return listed is None or times.get(listed.release, "") <= ours
 
-    downloads = downloads_by_arch(task)
     architectures = dict(previous.architectures) if previous else {}
     for arch, regions in images_by_arch(task).items():
         entry = architectures.get(ostree_arch(arch), AtomicStreamArch())
@@ -220,12 +230,12 @@ def _same(architectures: dict[str, AtomicStreamArch], others: dict[str, AtomicSt
     return {a: document(e) for a, e in architectures.items()} == {a: document(e) for a, e in others.items()}
 
 
-def release_document(task: AnnounceTask, previous: AtomicRelease | None) -> AtomicRelease:
+def release_document(task: AnnounceTask, previous: AtomicRelease | None, downloads: Downloads,
+                     signers: dict[Arch, str]) -> AtomicRelease:
     """The release's own metadata, in the shape of Fedora CoreOS's release.json, with each
     commit's signature and its downloads. A fill-in run adds its regions to those the release
     already had; a run without downloads keeps those the release had."""
     architectures = dict(previous.architectures) if previous else {}
-    downloads = downloads_by_arch(task)
     for arch, regions in images_by_arch(task).items():
         earlier = architectures.get(ostree_arch(arch))
         media = earlier.media if earlier else Media()
@@ -239,7 +249,8 @@ def release_document(task: AnnounceTask, previous: AtomicRelease | None) -> Atom
             commit=commit.checksum, media=media,
             commit_signature=CommitSignature.of(commit.signature) if commit.signature else None,
             artifacts_signature=unsigned_note(f for platform in (media.metal, media.qemu) if platform
-                                              for f in platform.artifacts.values()))
+                                              for f in platform.artifacts.values()),
+            artifacts_signed_by=signers.get(arch) if arch in downloads else earlier and earlier.artifacts_signed_by)
     validated = {region.region for region in task.validated}
     missing = {region: why for region, why in (previous.missing_regions if previous else {}).items()
                if region not in validated}
@@ -318,25 +329,38 @@ def notify_once(task: AnnounceTask, body: dict) -> tuple[str, str]:
     return message_id, event_id
 
 
+def render_site(stream: str) -> None:
+    """The site's pages, last: the release stands without them, and the next Announce renders
+    them again from the documents."""
+    try:
+        publish_site(stream)
+    except Exception as error:  # noqa: BLE001 - whatever kept the pages from being written, the release is out
+        logger.warning("the site's pages were not written: the next Announce writes them",
+                       extra={"stream": stream, "error": message_of(error) if isinstance(error, ClientError)
+                              else f"{type(error).__name__}: {error}"})
+
+
 def announce(task: AnnounceTask) -> Announcement:
     """The index first (it orders releases by commit time), then the release's document, the
-    stream metadata, ``latest`` where the metadata names this release, and the notifications."""
+    stream metadata, ``latest`` where the metadata names this release, the notifications, and
+    last the site's pages."""
     metadata_key = stream_metadata_key(task.stream)
     if not task.validated:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)
     try:
-        artifacts.publish(task)
+        published = artifacts.publish(task)
+        downloads, signers = downloads_by_arch(published), signers_by_arch(published)
         update_model(release_index_key(task.stream), AtomicReleaseIndex,
                      lambda previous: release_index(task, previous))
         update_model(release_key(task.stream, task.version), AtomicRelease,
-                     lambda previous: release_document(task, previous))
+                     lambda previous: release_document(task, previous, downloads, signers))
         written = update_model(metadata_key, AtomicStream, lambda previous: stream_metadata(
-            task, previous, commit_times(read_document(release_index_key(task.stream)))))
-        publish_site(task.stream)
+            task, previous, commit_times(read_document(release_index_key(task.stream))), downloads))
         moved = move_latest(task, written)
         message_id, event_id = notify_once(task, message(task))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {message_of(error)}") from None
+    render_site(task.stream)
     return Announcement(metadata_url=public_url(metadata_key), message_id=message_id, event_id=event_id,
                         latest_moved=bool(moved))

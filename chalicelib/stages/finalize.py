@@ -4,19 +4,23 @@ Marketplace-failed; FailRelease removes what a failed release created and record
 
 from botocore.exceptions import ClientError
 
+from chalicelib.aws import s3
 from chalicelib.aws.ec2 import Removed, remove_release_resources
 from chalicelib.aws.errors import message_of
 from chalicelib.core.arch import Arch
 from chalicelib.core.observability import logger
+from chalicelib.core.settings import settings
+from chalicelib.models.artifacts import SIGNATURE_SUFFIX, builds_prefix
 from chalicelib.models.failure import ErrorToRaise
 from chalicelib.models.finalize import FailTask, FinalizeResult, FinalizeTask
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.regions import missing_regions
 from chalicelib.stages import artifacts
-from chalicelib.stages.announce import images_by_arch
+from chalicelib.stages.announce import images_by_arch, read_document, release_key
 from chalicelib.stages.failure import describe, innermost
 from chalicelib.store import records
+from chalicelib.upkeep.retention import downloads_named
 
 
 def _merged_images(earlier: dict[str, dict[str, str]], now: dict[Arch, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -62,8 +66,9 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
 
 
 def fail_release(task: FailTask) -> ErrorToRaise:
-    """Remove what the release created in every region and the files its builders staged (with
-    their incomplete uploads), then record the failure.
+    """Remove what the release created in every region, the files its builders staged (with
+    their incomplete uploads) and those Announce made public before it failed (unless a published
+    document names them), then record the failure.
 
     A failed fill-in run removes nothing and leaves the release partial: it launched no
     instance, CheckCopies removed the copies that failed, and the copies it made and the
@@ -84,11 +89,15 @@ def fail_release(task: FailTask) -> ErrorToRaise:
             removed.add(remove_release_resources(region, task.release_id, keep_public_images=True))
         except Exception as error:  # noqa: BLE001 - every other region is still cleaned; the sweeper returns here
             unclean.append(f"{region}: {_reason(error)}")
-    if not task.attempt:  # a fill-in run builds nothing, so stages nothing
+    if not task.attempt:  # a fill-in run builds nothing, so stages nothing, and published nothing new
         try:
             staged = artifacts.remove_staged(task.release_id)
         except Exception as error:  # noqa: BLE001 - the sweeper returns here too
             unclean.append(f"staged files: {_reason(error)}")
+        try:
+            staged["unannounced"] = remove_unannounced(task.stream, record.version) if record else []
+        except Exception as error:  # noqa: BLE001 - retention retires them with the release
+            unclean.append(f"published files: {_reason(error)}")
     failure = innermost(task.failure)
     sentence = describe(failure)
     if unclean:
@@ -102,6 +111,31 @@ def fail_release(task: FailTask) -> ErrorToRaise:
     logger.error("release failed", extra={"failure": failure.model_dump(), "unclean": unclean, **removed.as_dict(),
                                           **staged})
     return ErrorToRaise(error=failure.rethrowable_error, cause=sentence)
+
+
+def remove_unannounced(stream: str, version: str) -> list[str]:
+    """The version's public files that no published document names (an Announce that failed
+    after it copied them): every version of them goes, as retention removes files, so nothing
+    stays downloadable for a failed release and a rerun of the version can publish its own."""
+    if version in downloads_named(stream):
+        return []
+    bucket, named = settings().metadata_bucket, named_by_release_document(stream, version)
+    versions = [(key, v) for key, v in s3.versions_under(bucket, builds_prefix(stream, version)) if key not in named]
+    s3.delete_versions(bucket, versions)
+    return sorted({key for key, _ in versions})
+
+
+def named_by_release_document(stream: str, version: str) -> set[str]:
+    """The keys of the files (and their signatures) the version's release document lists."""
+    base, named = settings().public_base_url, set()
+    for entry in (read_document(release_key(stream, version)) or {}).get("architectures", {}).values():
+        for platform in entry.get("media", {}).values():
+            for image_format in (platform or {}).get("artifacts", {}).values():
+                location = (image_format.get("disk") or {}).get("location", "")
+                if location.startswith(base):
+                    key = location.removeprefix(base)
+                    named |= {key, key + SIGNATURE_SUFFIX}
+    return named
 
 
 def _reason(error: Exception) -> str:

@@ -78,6 +78,8 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("copy_to_region", "ec2:DeleteSnapshot"): "distribute.deregister: that copy's snapshot",
     ("preflight", "servicequotas:GetAWSDefaultServiceQuota"): "preflight: a region where the account has no applied quota",
     ("retire_old_releases", "s3:ListBucket"): "reading metadata a stream does not have yet: a 404, not a 403",
+    ("fail_release", "s3:DeleteObjectVersion"): "finalize.remove_unannounced: the files an Announce made public "
+                                                "before it failed",
     ("announce", "s3:AbortMultipartUpload"): "chalicelib.aws.s3.copy_object: the transfer manager aborting a "
                                              "multipart copy that failed",
 }

@@ -465,6 +465,32 @@ def test_a_published_document_not_in_its_model_s_shape_is_replaced_with_a_warnin
     assert warnings == [("a published document is not in its model's shape: it is replaced", METADATA_KEY)]
 
 
+def test_the_site_is_written_last_and_a_failure_to_write_it_is_a_warning(runtime, monkeypatch):
+    stage = chalicelib.stages.announce
+    calls, warnings = [], []
+    notify_once = stage.notify_once
+
+    def notify_and_say_so(task, body):
+        calls.append("notified")
+        return notify_once(task, body)
+
+    def refuse_the_pages(stream):
+        calls.append("site")
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    monkeypatch.setattr(stage, "notify_once", notify_and_say_so)
+    monkeypatch.setattr(stage, "publish_site", refuse_the_pages)
+    monkeypatch.setattr(stage.logger, "warning", lambda message, extra: warnings.append((message, extra)))
+
+    announcement = invoke(announce, announce_task())
+
+    assert calls == ["notified", "site"]
+    assert announcement["message_id"] and announcement["latest_moved"]
+    assert warnings == [("the site's pages were not written: the next Announce writes them",
+                         {"stream": STREAM, "error": "no"})]
+    assert document(METADATA_KEY)["architectures"]
+
+
 def test_an_index_linking_its_releases_elsewhere_is_linked_anew(runtime):
     invoke(announce, other_release())
     index = document(INDEX_KEY)

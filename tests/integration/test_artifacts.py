@@ -3,6 +3,7 @@ sums in its metadata, signed where the stream has a key, and the staging prefix 
 whose sum or size is not the builder's, or a key that cannot sign, publishes nothing."""
 
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -16,7 +17,13 @@ from chalicelib.aws import s3
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import AnnounceFailed
 from chalicelib.models.announce import AnnounceTask
-from chalicelib.models.artifacts import SIGNATURE_SUFFIX, builds_prefix, public_key, staging_prefix
+from chalicelib.models.artifacts import (
+    SIGNATURE_SUFFIX,
+    builds_prefix,
+    public_key,
+    signing_key_key,
+    staging_prefix,
+)
 from chalicelib.stages import artifacts
 from functions import announce
 from tests.conftest import require_gpg_cli
@@ -95,12 +102,42 @@ def test_announce_publishes_signed_files_and_empties_staging(signing, signs_with
         found = client("s3").head_object(Bucket=bucket(), Key=key)
         assert read(key) == body
         assert found["ContentType"] == "application/x-xz"
-        assert "immutable" in found["CacheControl"]
+        assert found["CacheControl"] == "public, max-age=86400"
         assert found["Metadata"]["sha256"] == hashlib.sha256(body).hexdigest()
         signature = read(key + SIGNATURE_SUFFIX)
         assert not signature.startswith(b"-----BEGIN")  # binary, as Fedora's .sig
         assert len(verified_by(signing, body, signature, tmp_path)) == 1
     assert keys_under(staging_prefix(RELEASE_ID)) == []
+
+
+def test_publishing_empties_the_whole_staging_prefix(runtime):
+    """What a builder uploaded and did not report: a file of an attempt it retried, an upload in parts."""
+    orphan = f"{staging_prefix(RELEASE_ID, 'x86_64')}disk.raw.xz.first-attempt"
+    client("s3").put_object(Bucket=bucket(), Key=orphan, Body=b"orphan")
+    client("s3").create_multipart_upload(Bucket=bucket(), Key=f"{staging_prefix(RELEASE_ID, 'arm64')}disk.qcow2.xz.2")
+
+    artifacts.publish(AnnounceTask.model_validate(staged_release(files())))
+
+    assert keys_under(staging_prefix(RELEASE_ID)) == []
+    assert s3.uploads_under(bucket(), staging_prefix(RELEASE_ID)) == []
+
+
+def test_the_stream_s_key_is_published_once_and_the_release_names_its_fingerprint(signing, signs_with_the_secret):
+    client("s3").put_bucket_versioning(Bucket=bucket(), VersioningConfiguration={"Status": "Enabled"})
+    release = staged_release(files())
+
+    invoke(announce, release)
+    invoke(announce, {**release, "attempt": 1})  # a fill-in run, after a rebuild of the same key: nothing new
+    artifacts.publish_certificate(STREAM, artifacts.signer(SECRET))
+
+    certificate = signing.extract_certificate()
+    key = signing_key_key(STREAM)
+    assert Cert.from_bytes(read(key)).fingerprint == certificate.fingerprint
+    assert read(key).startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") and b"PRIVATE" not in read(key)
+    assert len(client("s3").list_object_versions(Bucket=bucket(), Prefix=key)["Versions"]) == 1
+    document = json.loads(read(f"streams/{STREAM}/releases/{VERSION}.json"))
+    assert {arch["artifacts-signed-by"] for arch in document["architectures"].values()} == {
+        certificate.fingerprint.upper()}
 
 
 def test_a_signature_of_other_bytes_does_not_verify(signing, signs_with_the_secret, tmp_path):
@@ -133,6 +170,47 @@ def test_publishing_again_finds_the_files_public_and_skips_them(signing, signs_w
     versions = client("s3").list_object_versions(Bucket=bucket(), Prefix=builds_prefix(STREAM, VERSION))["Versions"]
     assert len(versions) == 8  # 4 files and their signatures, each written once
     assert keys_under(staging_prefix(RELEASE_ID)) == []
+
+
+def test_publish_returns_every_file_as_it_is_public(signing, signs_with_the_secret):
+    bodies = files()
+
+    published = artifacts.publish(AnnounceTask.model_validate(staged_release(bodies)))
+
+    fingerprint = signing.extract_certificate().fingerprint.upper()
+    assert sorted((f.arch, f.public, f.signed, f.signed_by) for f in published) == sorted(
+        (arch, public(arch, fmt), True, fingerprint) for arch, fmt in bodies)
+
+
+def test_a_key_added_after_the_files_went_public_lists_no_signature_it_did_not_make(runtime, request):
+    """A retried Announce or a fill-in run, after the stream was given a key: the files stay as
+    they were published, unsigned, and the documents say so."""
+    release = staged_release(files())
+    artifacts.publish(AnnounceTask.model_validate(release))
+    request.getfixturevalue("signs_with_the_secret")
+    request.getfixturevalue("signing")
+
+    again = artifacts.publish(AnnounceTask.model_validate(release))
+    invoke(announce, release)
+
+    assert {(f.signed, f.signed_by) for f in again} == {(False, None)}
+    assert not [key for key in keys_under(builds_prefix(STREAM, VERSION)) if key.endswith(SIGNATURE_SUFFIX)]
+    document = json.loads(read(f"streams/{STREAM}/releases/{VERSION}.json"))
+    disks = [fmt["disk"] for arch in document["architectures"].values()
+             for platform in ("metal", "qemu") for fmt in arch["media"][platform]["artifacts"].values()]
+    assert len(disks) == 4
+    assert all("signature" not in disk for disk in disks)
+
+
+def test_files_signed_by_an_earlier_run_keep_their_signature_and_its_key(signing, signs_with_the_secret,
+                                                                           streams_config):
+    release = staged_release(files())
+    artifacts.publish(AnnounceTask.model_validate(release))
+    streams_config(lambda raw: raw["streams"][STREAM].update(artifact_signing_key_secret=None))
+
+    again = artifacts.publish(AnnounceTask.model_validate(release))
+
+    assert {(f.signed, f.signed_by) for f in again} == {(True, signing.extract_certificate().fingerprint.upper())}
 
 
 @pytest.mark.parametrize("signed", [True, False])
@@ -170,6 +248,29 @@ def test_a_published_file_is_never_replaced_by_other_bytes(runtime):
         artifacts.publish(AnnounceTask.model_validate(staged_release(files())))
 
     assert read(public("x86_64", "raw.xz")) == before
+
+
+@pytest.mark.parametrize("step", ["_check_staged", "_checked"])
+def test_bytes_swapped_in_after_the_check_are_not_published(signing, signs_with_the_secret, monkeypatch, step):
+    """A file replaced under its staging key after its size (``_check_staged``) or its sum and
+    signature (``_checked``) were checked: the copy is refused by the ETag that was checked."""
+    release = staged_release(files())
+    swapped = release["images"][0]["artifacts"][0]
+    checking = getattr(artifacts, step)
+
+    def then_swap(file, *rest):
+        result = checking(file, *rest)
+        if file.artifact.key == swapped["key"]:
+            client("s3").put_object(Bucket=bucket(), Key=swapped["key"], Body=os.urandom(swapped["size"]))
+        return result
+
+    monkeypatch.setattr(artifacts, step, then_swap)
+
+    with pytest.raises(AnnounceFailed, match=f"{swapped['key']} changed after it was checked"):
+        artifacts.publish(AnnounceTask.model_validate(release))
+
+    assert public("x86_64", "raw.xz") not in keys_under(builds_prefix(STREAM, VERSION))
+    assert public("x86_64", "raw.xz") + SIGNATURE_SUFFIX not in keys_under(builds_prefix(STREAM, VERSION))
 
 
 def test_a_file_reported_outside_its_staging_prefix_is_refused_and_nothing_is_deleted(runtime):

@@ -12,7 +12,10 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import s3
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import AnnounceFailed
+from chalicelib.models.announce import AnnounceTask
 from chalicelib.models.artifacts import builds_prefix, staging_prefix
+from chalicelib.stages import announce as announce_stage
+from chalicelib.stages import artifacts
 from chalicelib.upkeep import sweeper
 from functions import announce, cleanup_arch, fail_release
 from tests.integration.support import (
@@ -112,6 +115,53 @@ def test_a_file_announce_refuses_then_fail_release_leave_nothing_staged_nor_publ
 
     assert nothing_staged(RELEASE_ID)
     assert s3.objects_under(bucket(), builds_prefix(STREAM, VERSION)) == []
+
+
+def announce_task(release_id: str, artifacts: dict[str, list[dict]]) -> dict:
+    images = [{"arch": arch, "image_id": f"ami-0{index:016x}", "snapshot_id": f"snap-0{index:016x}",
+               "name": f"{STREAM}-{VERSION}-{arch}", "artifacts": artifacts[arch]} for index, arch in enumerate(ARCHES)]
+    return {"release_id": release_id, "stream": STREAM, "version": VERSION, "arches": plan_arches(), "images": images,
+            "regions": [outcome(BASE, "validated", "validate", {i["arch"]: i["image_id"] for i in images})]}
+
+
+def test_an_announce_failing_after_publishing_leaves_nothing_public_and_the_version_can_be_rerun(prepared,
+                                                                                                  monkeypatch):
+    client("s3").put_bucket_versioning(Bucket=bucket(), VersioningConfiguration={"Status": "Enabled"})
+    written = announce_stage.write_document
+
+    def refuse_the_release_document(key, body, **condition):
+        if key == announce_stage.release_key(STREAM, VERSION):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+        written(key, body, **condition)
+
+    monkeypatch.setattr(announce_stage, "write_document", refuse_the_release_document)
+    with pytest.raises(AnnounceFailed, match="AccessDenied|no"):
+        invoke(announce, announce_task(RELEASE_ID, {arch: [stage(RELEASE_ID, arch)] for arch in ARCHES}))
+    assert len(s3.objects_under(bucket(), builds_prefix(STREAM, VERSION))) == 2  # published, then it failed
+    monkeypatch.setattr(announce_stage, "write_document", written)
+
+    result = invoke(fail_release, fail_task("announce"))
+
+    assert "cleanup incomplete" not in result["cause"]
+    assert nothing_staged(RELEASE_ID)
+    assert s3.versions_under(bucket(), builds_prefix(STREAM, VERSION)) == []
+    rerun = announce_task(OTHER_RELEASE_ID, {arch: [stage(OTHER_RELEASE_ID, arch, body=b"rebuilt")] for arch in ARCHES})
+    artifacts.publish(AnnounceTask.model_validate(rerun))
+    assert {found["Size"] for found in s3.objects_under(bucket(), builds_prefix(STREAM, VERSION))} == {len(b"rebuilt")}
+
+
+def test_fail_release_keeps_the_files_a_published_document_names(prepared):
+    key = f"{builds_prefix(STREAM, VERSION)}x86_64/named.raw.xz"
+    client("s3").put_object(Bucket=bucket(), Key=key, Body=b"named")
+    client("s3").put_object(Bucket=bucket(), Key=f"{builds_prefix(STREAM, VERSION)}x86_64/orphan.raw.xz", Body=b"o")
+    disk = {"location": announce_stage.public_url(key), "sha256": "0" * 64}
+    announce_stage.write_document(announce_stage.release_key(STREAM, VERSION), {
+        "release": VERSION, "stream": STREAM,
+        "architectures": {"x86_64": {"commit": "c", "media": {"metal": {"artifacts": {"raw.xz": {"disk": disk}}}}}}})
+
+    invoke(fail_release, fail_task("announce"))
+
+    assert [found["Key"] for found in s3.objects_under(bucket(), builds_prefix(STREAM, VERSION))] == [key]
 
 
 def test_a_failed_fill_in_run_removes_nothing_staged(prepared):

@@ -89,10 +89,22 @@ def test_downloads_link_relatively_with_their_sums_signature_size_and_how_to_ver
     assert len(re.findall(r'data-testid="download"', html)) == 4
 
 
+def test_signed_downloads_link_the_stream_s_key_and_show_its_fingerprint_to_import():
+    html = stream_page(docs.published())
+    text = "".join(Links(html).text)
+
+    assert "artifact-signing-key.asc" in Links(html).hrefs()
+    assert f"curl -LO {docs.BASE_URL}streams/{docs.STREAM}/artifact-signing-key.asc" in text
+    assert "gpg --import artifact-signing-key.asc" in text
+    assert f"gpg --fingerprint {docs.ARTIFACT_SIGNER}" in text
+    assert html.count(f'data-testid="fingerprint">{docs.ARTIFACT_SIGNER}<') == 4
+
+
 def test_unsigned_images_say_so_and_offer_no_signature():
     html = stream_page(docs.published(signed=False))
 
     assert "gpg --verify" not in html and ".sig" not in html
+    assert "artifact-signing-key.asc" not in html
     assert html.count('data-testid="unsigned"') == 4
 
 
@@ -112,7 +124,8 @@ def test_pages_link_each_other_and_their_stylesheet_relatively_and_load_nothing_
     assert {"../site.css", "../index.html", "../stable.json", "releases.json"} <= set(page.hrefs())
     for parsed in (index, page):
         assert not [tag for tag, _ in parsed.tags if tag in ("script", "img", "iframe", "style", "object")]
-        assert all(attrs.get("href", "").startswith(("https://", "../", "releases", "builds", "stable", "site"))
+        assert all(attrs.get("href", "").startswith(("https://", "../", "releases", "builds", "stable", "site",
+                                                           "artifact-signing-key.asc"))
                    for tag, attrs in parsed.tags if tag in ("a", "link"))
     assert "@import" not in pages["streams/site.css"] and "url(" not in pages["streams/site.css"]
 
