@@ -13,7 +13,7 @@ from chalicelib.aws import s3
 from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import find_instances
 from chalicelib.models.artifacts import builds_prefix, staging_prefix
-from tests.helpers import wait_until
+from tests.helpers import release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 VERSION = "43.20261125.dev.1"
@@ -63,15 +63,19 @@ def test_an_abort_while_a_builder_uploads_leaves_nothing_staged():
         release_id = started.release_id
         wait_until(lambda: find_instances("us-east-1", release_id, "arm64", "builder"), "the arm64 builder at work",
                    started.execution_arn)
+        # x86_64's builder uploads its images before it reports, and its image is registered after:
+        # a simulated builder still uploading when the abort cleans up would upload for nobody.
+        wait_until(lambda: release_resources(release_id, ["us-east-1"])["images"], "x86_64's image registered",
+                   started.execution_arn)
         for arch in ("x86_64", "arm64"):
             stage_files(release_id, arch)
 
         cleaned = runtime.abort(started.execution_arn)
 
         assert cleaned["cleaned"] is True, cleaned
-        # the test's files, and x86_64's simulated builder's where it had uploaded before the abort
+        # the test's files, and the two x86_64's builder uploaded
         ours = {f"{staging_prefix(release_id, arch)}disk.raw.xz" for arch in ("x86_64", "arm64")}
-        assert ours <= set(cleaned["removed"]["files"]), cleaned
+        assert ours <= set(cleaned["removed"]["files"]) and len(cleaned["removed"]["files"]) == 4, cleaned
         assert len(cleaned["removed"]["uploads"]) == 2, cleaned
         assert staged(release_id) == ([], [])
         # A builder that finishes after the abort uploads for nobody: the sweeper and the bucket's
