@@ -88,10 +88,10 @@ def test_the_public_url_is_the_base_the_release_runs_with(tmp_path, capsys, buck
     assert files_under(public) == bucket_at_publishing["objects"]
 
 
-def test_a_public_url_that_is_not_http_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("url", ["s3://bucket/", "http://images.example.org/"])
+def test_a_public_url_that_is_not_https_nor_local_http_is_refused(tmp_path, capsys, url):
     with pytest.raises(SystemExit) as exited:
-        main(["local", "release", "--stream", "developer", "--publish-dir", str(tmp_path),
-              "--public-url", "s3://bucket/"])
+        main(["local", "release", "--stream", "developer", "--publish-dir", str(tmp_path), "--public-url", url])
 
     assert exited.value.code == 2
-    assert "--public-url: not an http or https URL: s3://bucket/" in capsys.readouterr().err
+    assert f"--public-url: not an https URL (or http on 127.0.0.1 or localhost): {url}" in capsys.readouterr().err
