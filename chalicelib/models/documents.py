@@ -11,7 +11,7 @@ strictly against these; the Go library reads them as its own types, ignoring the
 - ``commit-time`` (a release of the index): when its newest commit was made; the index is in
   that order, and the stream document moves only forwards by it."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -85,3 +85,7 @@ class AtomicReleaseIndex(ReleaseIndex):
     """``streams/<stream>/releases.json`` as atomic-release writes it, oldest commit first."""
 
     releases: list[AtomicIndexRelease]  # type: ignore[assignment]
+
+
+# Any of the three documents, read or written through its model.
+Document = TypeVar("Document", AtomicStream, AtomicReleaseIndex, AtomicRelease)

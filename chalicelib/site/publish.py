@@ -2,7 +2,6 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -15,13 +14,13 @@ from chalicelib.models.documents import (
     AtomicReleaseIndex,
     AtomicStream,
     CommitSignature,
+    Document,
 )
 from chalicelib.site import render
 
 INDEX_KEY = "streams/index.html"
 STYLESHEET_KEY = f"streams/{render.STYLESHEET}"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8"}
-Document = TypeVar("Document", AtomicStream, AtomicReleaseIndex, AtomicRelease)
 
 
 def stream_page_key(stream: str) -> str:

@@ -10,7 +10,6 @@ moves backwards."""
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -33,6 +32,7 @@ from chalicelib.models.documents import (
     AtomicStream,
     AtomicStreamArch,
     CommitSignature,
+    Document,
 )
 from chalicelib.models.stream_metadata import (
     Artifact,
@@ -57,7 +57,6 @@ from chalicelib.store import records
 CACHE_CONTROL = "public, max-age=60"
 EVENT_SOURCE = "atomic-release"
 EVENT_DETAIL_TYPE = "Release Published"
-Document = TypeVar("Document", AtomicStream, AtomicReleaseIndex, AtomicRelease)
 
 
 def bucket() -> str:
