@@ -141,6 +141,22 @@ case "$*" in
 esac
 """
 
+# The mounts are faked, so the real df would measure this machine's own disks, whose use and room
+# vary from machine to machine. Each faked filesystem holds $FAKE_DF_USED bytes, and the scratch
+# space has $FAKE_DF_AVAIL free.
+DF = """#!/bin/bash
+printf '%s\\n' "df $*" >> "$FAKE_CALLS"
+column=used
+for argument in "$@"; do
+    case $argument in --output=*) column=${argument#--output=} ;; -*) ;; *) paths+=("$argument") ;; esac
+done
+case $column in
+    used) echo Used; for _ in "${paths[@]}"; do echo "${FAKE_DF_USED:-1048576}"; done ;;
+    avail) echo Avail; for _ in "${paths[@]}"; do echo "${FAKE_DF_AVAIL:-1099511627776}"; done ;;
+    *) echo "df fake: no column $column" >&2; exit 1 ;;
+esac
+"""
+
 FAKED = ["bootc", "podman", "sgdisk", "udevadm", "partx", "mkfs.fat", "mkfs.ext4", "mkfs.xfs", "mount", "umount",
          "sync", "shutdown", "poweroff", "uname", "ip", "cloud-init", "systemd-run", "grub-mkimage", "grub-install",
          "mmd", "mcopy", "apt-get"]
@@ -152,7 +168,7 @@ def install(directory: Path, extra: tuple[str, ...] = ()) -> Path:
     """The fakes, plus ``extra`` generic ones (rpm-ostree and jq are absent unless asked for)."""
     directory.mkdir(parents=True, exist_ok=True)
     scripts = {name: GENERIC for name in (*FAKED, *extra)}
-    scripts.update(curl=CURL, ostree=OSTREE, systemctl=SYSTEMCTL, lsblk=LSBLK)
+    scripts.update(curl=CURL, ostree=OSTREE, systemctl=SYSTEMCTL, lsblk=LSBLK, df=DF)
     for name, text in scripts.items():
         path = directory / name
         path.write_text(text)

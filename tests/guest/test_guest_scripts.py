@@ -184,8 +184,7 @@ def test_a_failed_completion_aborts_the_upload_naming_s3s_error(guest):
 
 
 def test_too_little_scratch_space_for_the_qcow2_fails_naming_it(guest):
-    fakes.install(guest.tmp / "bin", extra=("df",))
-    code, _ = guest(builder(), FAKE_DEPLOYED=COMMIT, FAKE_DF_OUTPUT="Avail\n1000000")
+    code, _ = guest(builder(), FAKE_DEPLOYED=COMMIT, FAKE_DF_AVAIL="1000000")
 
     assert code != 0
     (failure,) = sent(guest, "SendTaskFailure")
@@ -193,6 +192,22 @@ def test_too_little_scratch_space_for_the_qcow2_fails_naming_it(guest):
     assert "1000000 available" in failure["cause"]
     assert fakes.s3_object(guest.tmp, "atomic-release-metadata", RAW_KEY) is not None  # staging cleanup removes it
     assert not any(c.startswith("CreateMultipartUpload") and QCOW2_KEY in c for c in fakes.s3_calls(guest.tmp))
+
+
+def test_the_room_asked_for_the_qcow2_follows_what_the_filesystems_hold(guest):
+    gigabyte = 10**9
+    code, _ = guest(builder(), FAKE_DEPLOYED=COMMIT, FAKE_DF_USED=str(gigabyte), FAKE_DF_AVAIL=str(2 * gigabyte))
+
+    assert code != 0
+    needed = 2 * gigabyte + 2 * gigabyte // 10 + (256 << 20)  # root and /boot, a tenth more, and 256 MiB
+    assert f"about {needed} bytes needed, {2 * gigabyte} available" in sent(guest, "SendTaskFailure")[0]["cause"]
+
+
+def test_the_qcow2_is_made_when_the_scratch_space_has_room_for_it(guest):
+    gigabyte = 10**9
+    code, _ = guest(builder(), FAKE_DEPLOYED=COMMIT, FAKE_DF_USED=str(gigabyte), FAKE_DF_AVAIL=str(3 * gigabyte))
+
+    assert code == 0, (guest.tmp / "guest.log").read_text()
 
 
 def test_the_builder_imports_exactly_the_streams_trusted_keys_and_removes_their_file(guest):
