@@ -114,7 +114,8 @@ def _relays(work: Path, forwards: Sequence[Forward]) -> Iterator[list[Path]]:
         for socket, forward in zip(sockets, forwards, strict=True):
             socket.unlink(missing_ok=True)
             relays.append(subprocess.Popen([_host_tool("socat"), f"UNIX-LISTEN:{socket},fork",
-                                            f"TCP:127.0.0.1:{forward.host_port}"], stderr=subprocess.DEVNULL))
+                                            f"TCP:127.0.0.1:{forward.host_port}"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _until(lambda: all(socket.exists() for socket in sockets), what="the relays to listen")
         yield sockets
     finally:

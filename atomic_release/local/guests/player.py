@@ -53,6 +53,7 @@ class RealGuests:
     failures: list[str] = field(default_factory=list)
     _launches: list[tuple[str, str]] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _starting: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -72,7 +73,9 @@ class RealGuests:
     def __exit__(self, *exc) -> None:
         """A QA guest still booting is stopped; a builder finishes (its disk is in use until then)."""
         self._stopping.set()
-        for thread in list(self._threads):
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=BUILDER_TIMEOUT_S)
         self.s3.__exit__(*exc)
         self.states.__exit__(*exc)
@@ -93,16 +96,25 @@ class RealGuests:
     def boot_new_instances(self) -> None:
         with self._lock:
             launches, self._launches = self._launches, []
+            self._starting += len(launches)
         for region, instance_id in launches:
             thread = threading.Thread(target=self._play, args=(region, instance_id), daemon=True,
                                       name=f"guest-{instance_id}")
-            self._threads.append(thread)
-            thread.start()
+            # Started before it is listed: a thread listed but not yet alive would look finished
+            # to guests_working, which runs on the interpreter's threads, and be forgotten.
+            try:
+                thread.start()
+            finally:
+                with self._lock:
+                    self._threads.append(thread)
+                    self._starting -= 1
 
     @property
     def guests_working(self) -> bool:
-        self._threads = [t for t in self._threads if t.is_alive()]
-        return bool(self._threads)
+        """A guest launched and not yet booted counts: its task token is about to be waited on."""
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            return bool(self._threads or self._launches or self._starting)
 
     @property
     def reports(self) -> list[dict]:
@@ -201,7 +213,8 @@ def _one_builder_on_this_machine():
 def _linked(link: Path, target: str):
     """The device name the instance was given, linked to the disk, as EC2's udev rules do."""
     if link.exists() or link.is_symlink():
-        raise RuntimeError(f"{link} exists on this machine: a local builder cannot take that name")
+        raise RuntimeError(f"{link} exists on this machine: a local builder cannot take that name (if a killed "
+                           f"run left it behind, remove it and detach the loop device it names)")
     link.symlink_to(target)
     try:
         yield
