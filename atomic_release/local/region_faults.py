@@ -9,7 +9,7 @@ from atomic_release.local.marketplace_catalog.faults import MARKETPLACE_FAULT_KI
 from atomic_release.local.patches import ec2_emulation
 from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
-from chalicelib.core.regions import COMMERCIAL_REGIONS
+from chalicelib.core.regions import is_supported
 from chalicelib.stages.preflight import public_images_in_use
 
 RegionFaultKind = Literal["copy-fails", "public-blocked", "quota-full", "made-private"]
@@ -26,8 +26,8 @@ class RegionFault:
         kind, _, region = text.partition(":")
         if kind not in REGION_FAULT_KINDS:
             raise ValueError(f"unknown region fault {kind!r}; one of {', '.join(REGION_FAULT_KINDS)}")
-        if region not in COMMERCIAL_REGIONS:
-            raise ValueError(f"fault {text!r} needs a commercial AWS region, as {kind}:REGION")
+        if not is_supported(region):
+            raise ValueError(f"fault {text!r} needs an AWS region, as {kind}:REGION")
         return cls(kind, region)  # type: ignore[arg-type]
 
 
