@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models.amis import AmiBackend
+from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
 from moto.servicequotas.models import ServiceQuotasBackend
 
 from atomic_release.local.patches import ec2_emulation
@@ -360,8 +361,13 @@ def test_nothing_leaks_from_one_mock_aws_context_into_the_next():
 
 
 def test_install_twice_patches_once():
-    patched = (AmiBackend.modify_image_attribute, ServiceQuotasBackend.get_service_quota)
+    def patched_now():
+        return (AmiBackend.modify_image_attribute, ServiceQuotasBackend.get_service_quota,
+                AvailabilityZonesAndRegions.describe_regions)
+
+    patched = patched_now()
 
     install()
 
-    assert (AmiBackend.modify_image_attribute, ServiceQuotasBackend.get_service_quota) == patched
+    assert patched_now() == patched
+    assert AvailabilityZonesAndRegions.describe_regions is ec2_emulation.describe_regions
