@@ -69,7 +69,7 @@ def _local_options() -> argparse.ArgumentParser:
     options.add_argument("--version", help="version of the commits in the built repository (default: local.<UTC time>)")
     options.add_argument("--fault", action="append", default=[], metavar="KIND[:ARCH|:REGION]",
                          help="inject a guest fault (builder-fails, builder-silent, qa-fails, optionally :ARCH), a "
-                              "region fault (copy-fails, public-blocked, quota-full, made-private, with :REGION) or a "
+                              "region fault (copy-fails, public-blocked, quota-full, made-private, not-opted-in, with :REGION) or a "
                               "Marketplace fault (marketplace-rejects, optionally :ARCH)")
     options.add_argument("--config", help="stream configuration file (default: the shipped streams.json)")
     options.add_argument("--guests", choices=("simulated", "qemu"), default="simulated",

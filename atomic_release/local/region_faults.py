@@ -1,6 +1,7 @@
 """Faults of a destination region, for the distribution stages: every copy to the region
-fails, the region blocks public images, its public-AMI quota is full, or someone makes the
-release's images there private right after they were published."""
+fails, the region blocks public images, its public-AMI quota is full, someone makes the
+release's images there private right after they were published, or the account has not opted
+into the region."""
 
 from dataclasses import dataclass
 from typing import Literal
@@ -9,11 +10,11 @@ from atomic_release.local.marketplace_catalog.faults import MARKETPLACE_FAULT_KI
 from atomic_release.local.patches import ec2_emulation
 from atomic_release.local.simulator import Fault
 from chalicelib.aws.clients import client
-from chalicelib.core.regions import COMMERCIAL_REGIONS
+from chalicelib.core.regions import is_supported
 from chalicelib.stages.preflight import public_images_in_use
 
-RegionFaultKind = Literal["copy-fails", "public-blocked", "quota-full", "made-private"]
-REGION_FAULT_KINDS: tuple[str, ...] = ("copy-fails", "public-blocked", "quota-full", "made-private")
+RegionFaultKind = Literal["copy-fails", "public-blocked", "quota-full", "made-private", "not-opted-in"]
+REGION_FAULT_KINDS: tuple[str, ...] = ("copy-fails", "public-blocked", "quota-full", "made-private", "not-opted-in")
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,10 @@ class RegionFault:
         kind, _, region = text.partition(":")
         if kind not in REGION_FAULT_KINDS:
             raise ValueError(f"unknown region fault {kind!r}; one of {', '.join(REGION_FAULT_KINDS)}")
-        if region not in COMMERCIAL_REGIONS:
-            raise ValueError(f"fault {text!r} needs a commercial AWS region, as {kind}:REGION")
+        if not is_supported(region):
+            raise ValueError(f"fault {text!r} needs an AWS region, as {kind}:REGION")
+        if kind == "not-opted-in" and not ec2_emulation.needs_opt_in(region):
+            raise ValueError(f"fault {text!r} needs a region an account opts into: {region} is enabled for every account")
         return cls(kind, region)  # type: ignore[arg-type]
 
 
@@ -53,6 +56,8 @@ class RegionFaults:
                 ImageBlockPublicAccessState="block-new-sharing")
         for region in self.regions("quota-full"):
             ec2_emulation.set_public_image_quota(region, public_images_in_use(region))
+        for region in self.regions("not-opted-in"):
+            ec2_emulation.set_opt_in_status(region, ec2_emulation.NOT_OPTED_IN)
 
     def copy_made(self, region: str, ami) -> None:
         """A copy to a failing region ends as EC2 ends a failed copy: state ``failed``."""

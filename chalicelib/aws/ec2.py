@@ -91,6 +91,11 @@ def volumes_where(region: str, filters: Sequence[FilterTypeDef]) -> list[VolumeT
     return client("ec2", region).describe_volumes(Filters=filters)["Volumes"]
 
 
+def opt_in_statuses() -> dict[str, str]:
+    """Every region of the partition -> the account's OptInStatus there, asked in this function's region."""
+    return {r["RegionName"]: r["OptInStatus"] for r in client("ec2").describe_regions(AllRegions=True)["Regions"]}
+
+
 def block_public_access_state(region: str) -> str:
     return client("ec2", region).get_image_block_public_access_state()["ImageBlockPublicAccessState"]
 

@@ -21,7 +21,7 @@ from pydantic import (
 
 from chalicelib.core.arch import ARCHES, Arch
 from chalicelib.core.errors import ConfigError
-from chalicelib.core.regions import COMMERCIAL_REGIONS
+from chalicelib.core.regions import refuse_unsupported
 from chalicelib.core.settings import locations
 from chalicelib.core.trusted_keys import Trust, read_key
 
@@ -50,9 +50,7 @@ class Regions(BaseModel):
 
     @model_validator(mode="after")
     def _known_and_distinct(self) -> "Regions":
-        for region in [self.base, *self.copies]:
-            if region not in COMMERCIAL_REGIONS:
-                raise ValueError(f"{region!r} is not a commercial AWS region")
+        refuse_unsupported([self.base, *self.copies])
         if self.base in self.copies:
             raise ValueError(f"the base region {self.base!r} is listed again among the copies")
         if len(set(self.copies)) != len(self.copies):

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream
 from chalicelib.core.errors import InvalidReleaseInput
-from chalicelib.core.regions import COMMERCIAL_REGIONS
+from chalicelib.core.regions import is_supported, unsupported_reason
 from chalicelib.models.base import Model
 from chalicelib.models.signature import SignatureCheck
 
@@ -77,9 +77,7 @@ class ReleaseInput(Model):
                 problems.append(f"regions: must start with the stream's base region {stream.regions.base!r}")
             if len(set(self.regions)) != len(self.regions):
                 problems.append("regions: a region is listed twice")
-            unknown = [r for r in self.regions if r not in COMMERCIAL_REGIONS]
-            if unknown:
-                problems.append(f"regions: {', '.join(map(repr, unknown))} not a commercial AWS region")
+            problems.extend(f"regions: {unsupported_reason(r)}" for r in self.regions if not is_supported(r))
         if problems:
             raise InvalidReleaseInput("; ".join(problems))
 

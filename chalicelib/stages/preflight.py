@@ -2,8 +2,8 @@
 
 A region whose image block public access is on, or whose public-AMI quota has no room for
 the release, is skipped with the reason; the other regions go on and the release finishes
-partial. A region that cannot be asked (not enabled for the account, no permission) is
-skipped the same way."""
+partial. So is a region the account has not opted into (one DescribeRegions for all), and a
+region that cannot be asked (no permission, no answer)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +18,9 @@ from chalicelib.models.regions import Preflight, PreflightTask, RegionOutcome
 
 PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
 REGIONS_AT_ONCE = 8
+NOT_OPTED_IN = "not-opted-in"
+NOT_OPTED_IN_REASON = ("the account has not opted into this region (OptInStatus not-opted-in): enable the region "
+                       "for the account, then a fill-in run publishes there")
 
 
 def public_images_quota(region: str) -> int | None:
@@ -29,6 +32,18 @@ def public_images_quota(region: str) -> int | None:
 
 def public_images_in_use(region: str) -> int:
     return len(ec2.own_images_paged(region, [{"Name": "is-public", "Values": ["true"]}]))
+
+
+def regions_not_opted_in(regions: list[str]) -> set[str]:
+    """The regions the account has not opted into; none known when DescribeRegions cannot be
+    asked, and then each region's own checks find a region that is not enabled."""
+    try:
+        statuses = ec2.opt_in_statuses()
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("cannot ask which regions the account has opted into; checking each region",
+                       extra={"error": describe(error)})
+        return set()
+    return {region for region in regions if statuses.get(region) == NOT_OPTED_IN}
 
 
 def reason_to_skip(region: str, images: list[BuiltImage], release_id: str) -> str | None:
@@ -58,8 +73,11 @@ def _check(region: str, task: PreflightTask) -> str | None:
 
 
 def preflight(task: PreflightTask) -> Preflight:
+    not_opted_in = regions_not_opted_in(task.regions) if task.regions else set()
+    to_check = [region for region in task.regions if region not in not_opted_in]
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
-        reasons = dict(zip(task.regions, pool.map(lambda region: _check(region, task), task.regions), strict=True))
+        checked = dict(zip(to_check, pool.map(lambda region: _check(region, task), to_check), strict=True))
+    reasons = {region: NOT_OPTED_IN_REASON if region in not_opted_in else checked[region] for region in task.regions}
     skipped = [RegionOutcome(region=region, status="skipped", stage="preflight", reason=reason)
                for region, reason in reasons.items() if reason]
     if skipped:

@@ -55,6 +55,8 @@ def test_a_failed_release_exits_non_zero_with_one_sentence(capsys):
     (["--stream", "developer", "--regions", "0"], "--regions must be at least 1"),
     (["--stream", "developer", "--fault", "meteor"], "unknown fault 'meteor'"),
     (["--stream", "developer", "--fault", "builder-hangs"], "builder-hangs holds a builder"),
+    (["--stream", "developer", "--fault", "copy-fails:moon-east-1"], "needs an AWS region"),
+    (["--stream", "developer", "--fault", "not-opted-in:us-east-2"], "us-east-2 is enabled for every account"),
     (["--stream", "developer", "--version", "not a version"], "release: version: String should match pattern"),
     (["--stream", "developer", "--repo", "http://127.0.0.1:9/"], "http://127.0.0.1:9/summary: ConnectionError"),
 ])

@@ -14,6 +14,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.ssm import parameter_value
 from chalicelib.core.errors import ReleaseNotPartial
 from chalicelib.stages.announce import read_document, read_stream_metadata, release_index_key
+from chalicelib.stages.preflight import NOT_OPTED_IN_REASON
 from chalicelib.store import records
 from chalicelib.triggers import starter
 from tests.helpers import account_inventory, nothing, release_resources
@@ -117,6 +118,18 @@ def test_blocked_public_access_and_a_full_quota_skip_their_regions_only(develope
             assert public_images(region) == set()
             assert nothing(release_resources(result.release_id, [region])), "skipped regions get no copies"
         assert after["instances"] == before["instances"]
+
+
+def test_a_region_the_account_has_not_opted_into_is_missing_with_that_reason(developer_release):
+    regions = ["us-east-1", "us-east-2", "ap-east-1"]
+    with faulty_runtime("not-opted-in:ap-east-1") as runtime:
+        result = run(runtime, developer_release.model_copy(update={"regions": regions}))
+
+        assert result.status == "PARTIAL", result.failure
+        assert result.missing_regions == {"ap-east-1": f"preflight: {NOT_OPTED_IN_REASON}"}
+        assert {r.region for r in result.images} == {"us-east-1", "us-east-2"}
+        assert nothing(release_resources(result.release_id, ["ap-east-1"])), "a region not opted into gets no copies"
+        assert records.get(result.release_id).region_states["ap-east-1"].status == "skipped"
 
 
 def test_validation_catches_an_image_made_private_behind_the_pipelines_back(developer_release):

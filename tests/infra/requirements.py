@@ -21,7 +21,7 @@ PARTITION_KEYS = ("release_id", "pk")
 NO_PERMISSION_NEEDED = {("sts", "GetCallerIdentity")}
 _PREFIXES = {"stepfunctions": "states", "marketplace-catalog": "aws-marketplace", "service-quotas": "servicequotas"}
 _EC2_TAKES_NO_RESOURCE = {"DescribeInstances", "DescribeVolumes", "DescribeImages", "DescribeSnapshots",
-                          "GetImageBlockPublicAccessState"}
+                          "DescribeRegions", "GetImageBlockPublicAccessState"}
 _MARKETPLACE_REGION = "us-east-1"
 
 

@@ -29,6 +29,7 @@ ANY_RESOURCE = {
     "ec2:DescribeVolumes": "EC2's Describe actions take no resource",
     "ec2:DescribeImages": "EC2's Describe actions take no resource; SSM also checks aws:ec2:image values with it",
     "ec2:DescribeSnapshots": "EC2's Describe actions take no resource",
+    "ec2:DescribeRegions": "EC2's Describe actions take no resource; the account's regions are no resource either",
     "ec2:GetImageBlockPublicAccessState": "an account setting of the region, not a resource",
     "servicequotas:GetAWSDefaultServiceQuota": "AWS's default values belong to no resource",
     "aws-marketplace:ListChangeSets": "a List action of the Catalog API: no resource type",

@@ -525,6 +525,7 @@ def passing(policy: dict, sid: str, role_arn: str) -> None:
      "fail_release: s3:DeleteObject on arn:aws:s3:::atomic-release-local-metadata/staging/"),
     ("retire_old_releases", lambda p: without_action(p, "RetireDownloadableFiles", "s3:DeleteObjectVersion"),
      "retire_old_releases: s3:DeleteObjectVersion on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
+    ("preflight", lambda p: without_action(p, "DescribeEc2", "ec2:DescribeRegions"), "preflight: ec2:DescribeRegions on *"),
     ("launch_qa", lambda p: passing(p, "PassQaRole", f"arn:aws:iam::{ACCOUNT}:role/atomic-release-local-builder"),
      "launch_qa: iam:PassRole on arn:aws:iam::123456789012:role/atomic-release-local-qa"),
 ])

@@ -13,13 +13,15 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models.amis import AmiBackend
+from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
 from moto.servicequotas.models import ServiceQuotasBackend
 
 from atomic_release.local.patches import ec2_emulation
-from atomic_release.local.patches.ec2_emulation import install, set_public_image_quota
+from atomic_release.local.patches.ec2_emulation import install, set_opt_in_status, set_public_image_quota
 
 BLOCKED = "us-east-1"
 OTHER = "us-east-2"
+OPT_IN = "ap-east-2"  # a region an account must opt into
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 QUOTA = {"ServiceCode": "ec2", "QuotaCode": "L-0E3CBAB9"}
@@ -296,6 +298,47 @@ def test_block_public_access_is_checked_before_the_quota():
     assert error_of(lambda: make_public(register()))["Code"] == "OperationNotPermitted"
 
 
+# Each region's opt-in status (DescribeRegions)
+
+
+def opt_in_statuses(region: str = BLOCKED, **request) -> dict[str, str]:
+    return {r["RegionName"]: r["OptInStatus"] for r in ec2(region).describe_regions(**request)["Regions"]}
+
+
+def test_the_local_account_has_opted_into_every_opt_in_region():
+    statuses = opt_in_statuses(AllRegions=True)
+    assert (statuses[OPT_IN], statuses["ap-southeast-6"], statuses[BLOCKED]) == (
+        "opted-in", "opted-in", "opt-in-not-required")
+
+
+def test_a_region_not_opted_into_is_listed_only_with_all_regions():
+    set_opt_in_status(OPT_IN, "not-opted-in")
+
+    assert opt_in_statuses(AllRegions=True)[OPT_IN] == "not-opted-in"
+    assert OPT_IN not in opt_in_statuses()
+    assert OPT_IN not in opt_in_statuses(AllRegions=False)
+    assert opt_in_statuses(OTHER, AllRegions=True)[OPT_IN] == "not-opted-in"  # the account's, asked anywhere
+
+
+def test_opting_in_is_per_account():
+    set_opt_in_status(OPT_IN, "not-opted-in", account_id=OTHER_ACCOUNT)
+
+    assert opt_in_statuses(AllRegions=True)[OPT_IN] == "opted-in"
+
+
+def test_a_region_every_account_has_cannot_be_made_not_opted_in():
+    with pytest.raises(ValueError, match="us-east-2 needs no opt-in"):
+        set_opt_in_status(OTHER, "not-opted-in")
+    assert opt_in_statuses(AllRegions=True)[OTHER] == "opt-in-not-required"
+
+
+def test_region_names_narrow_the_answer():
+    set_opt_in_status(OPT_IN, "not-opted-in")
+
+    assert opt_in_statuses(RegionNames=[OPT_IN, OTHER], AllRegions=True) == {
+        OPT_IN: "not-opted-in", OTHER: "opt-in-not-required"}
+
+
 # Lifetime and installation
 
 
@@ -304,6 +347,7 @@ def test_nothing_leaks_from_one_mock_aws_context_into_the_next():
     with mock_aws():
         ec2(BLOCKED).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
         set_public_image_quota(OTHER, 3)
+        set_opt_in_status(OPT_IN, "not-opted-in")
         deprecated = register(BLOCKED)
         ec2(BLOCKED).enable_image_deprecation(ImageId=deprecated, DeprecateAt="2030-01-02T03:04:00Z")
         assert quota_value(OTHER) == 3.0
@@ -311,13 +355,19 @@ def test_nothing_leaks_from_one_mock_aws_context_into_the_next():
     with mock_aws():
         assert ec2(BLOCKED).get_image_block_public_access_state()["ImageBlockPublicAccessState"] == "unblocked"
         assert (quota_value(BLOCKED), quota_value(OTHER)) == (1000.0, 1000.0)
+        assert opt_in_statuses(AllRegions=True)[OPT_IN] == "opted-in"
         assert ec2(BLOCKED).describe_images(Owners=["self"])["Images"] == []
         make_public(register(BLOCKED))
 
 
 def test_install_twice_patches_once():
-    patched = (AmiBackend.modify_image_attribute, ServiceQuotasBackend.get_service_quota)
+    def patched_now():
+        return (AmiBackend.modify_image_attribute, ServiceQuotasBackend.get_service_quota,
+                AvailabilityZonesAndRegions.describe_regions)
+
+    patched = patched_now()
 
     install()
 
-    assert (AmiBackend.modify_image_attribute, ServiceQuotasBackend.get_service_quota) == patched
+    assert patched_now() == patched
+    assert AvailabilityZonesAndRegions.describe_regions is ec2_emulation.describe_regions

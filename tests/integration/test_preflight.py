@@ -4,9 +4,10 @@ images as public images; the regions that cannot are skipped with the reason."""
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from atomic_release.local.patches.ec2_emulation import set_public_image_quota
+from atomic_release.local.patches.ec2_emulation import set_opt_in_status, set_public_image_quota
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.stages.preflight import NOT_OPTED_IN_REASON
 from functions import preflight
 from tests.integration.support import (
     BASE,
@@ -23,6 +24,7 @@ from tests.integration.support import (
 )
 
 FAR = "us-west-2"
+OPT_IN = "ap-east-1"  # a region an account must opt into
 REGIONS = [BASE, COPY, FAR]
 BLOCKED_REASON = "image block public access is block-new-sharing: images cannot be made public there"
 
@@ -135,3 +137,53 @@ def test_a_region_that_cannot_be_reached_is_skipped_and_the_others_go_on(built, 
 @pytest.mark.parametrize("regions", [[FAR, COPY, BASE], [COPY]])
 def test_ready_regions_keep_the_order_they_were_given_in(built, regions):
     assert check(built, regions) == {"ready": regions, "skipped": []}
+
+
+def test_a_region_the_account_has_not_opted_into_is_skipped_with_the_reason(built):
+    set_opt_in_status(OPT_IN, "not-opted-in")
+
+    assert check(built, [*REGIONS, OPT_IN]) == {"ready": REGIONS, "skipped": [skipped(OPT_IN, NOT_OPTED_IN_REASON)]}
+
+
+def test_an_opt_in_region_the_account_has_opted_into_goes_on(built):
+    set_opt_in_status(OPT_IN, "opted-in")
+
+    assert check(built, [BASE, OPT_IN]) == {"ready": [BASE, OPT_IN], "skipped": []}
+
+
+def test_a_region_not_opted_into_is_not_asked_anything_else(built, monkeypatch):
+    set_opt_in_status(OPT_IN, "not-opted-in")
+
+    def not_to_be_asked(**kwargs):
+        raise AssertionError("a region the account has not opted into was asked")
+
+    monkeypatch.setattr(client("ec2", OPT_IN), "get_image_block_public_access_state", not_to_be_asked)
+
+    assert check(built, [BASE, OPT_IN])["skipped"] == [skipped(OPT_IN, NOT_OPTED_IN_REASON)]
+
+
+def test_the_regions_opt_in_status_is_asked_once_for_every_region(built, monkeypatch):
+    ec2 = client("ec2")
+    asked = []
+    describe_regions = ec2.describe_regions
+
+    def counted(**kwargs):
+        asked.append(kwargs)
+        return describe_regions(**kwargs)
+
+    monkeypatch.setattr(ec2, "describe_regions", counted)
+
+    check(built, [*REGIONS, OPT_IN])
+
+    assert asked == [{"AllRegions": True}]
+
+
+def test_when_opt_in_cannot_be_asked_each_region_is_still_checked(built, monkeypatch):
+    def refused(**kwargs):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "You are not authorized."}},
+                          "DescribeRegions")
+
+    monkeypatch.setattr(client("ec2"), "describe_regions", refused)
+    client("ec2", COPY).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+
+    assert check(built) == {"ready": [BASE, FAR], "skipped": [skipped(COPY, BLOCKED_REASON)]}

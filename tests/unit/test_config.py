@@ -42,7 +42,11 @@ def test_unknown_stream_is_named_with_the_configured_ones():
 
 @pytest.mark.parametrize(("mutate", "field", "reason"), [
     (lambda s: s["regions"].update(base="moon-east-1"), "streams.developer.regions",
-     "'moon-east-1' is not a commercial AWS region"),
+     "'moon-east-1' is not an AWS region with EC2"),
+    (lambda s: s["regions"].update(copies=["us-east-2", "us-gov-west-1"]), "streams.developer.regions",
+     "'us-gov-west-1' is a region of the AWS GovCloud (US) partition (aws-us-gov)"),
+    (lambda s: s["regions"].update(copies=["cn-north-1"]), "streams.developer.regions",
+     "'cn-north-1' is a region of the AWS China partition (aws-cn)"),
     (lambda s: s["regions"].update(copies=["us-east-1"]), "streams.developer.regions",
      "base region 'us-east-1' is listed again"),
     (lambda s: s["regions"].update(copies=["us-east-2", "us-east-2"]), "streams.developer.regions", "listed twice"),
@@ -106,6 +110,12 @@ def test_invalid_configuration_fails_at_load_naming_field_and_reason(tmp_path, m
     assert message.startswith("streams.json: ")
     assert field in message
     assert reason in message
+
+
+@pytest.mark.parametrize("region", ["ap-east-2", "ap-southeast-6"])
+def test_a_region_botocore_knows_is_a_valid_copy_region(tmp_path, region):
+    streams = load_with(tmp_path, lambda s: s["regions"].update(copies=["us-east-2", region]))
+    assert streams.stream("developer").regions.all == ["us-east-1", "us-east-2", region]
 
 
 def test_unreadable_configuration_is_a_config_error(tmp_path):

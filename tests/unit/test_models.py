@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from chalicelib.core.arch import ec2_arch, ostree_arch
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import InvalidReleaseInput
-from chalicelib.core.regions import COMMERCIAL_REGIONS, first_regions
 from chalicelib.models.build import ArchOutcome, BuiltImage, BuiltImages
 from chalicelib.models.failure import Caught, CaughtInStage, ErrorToRaise, Failure
 from chalicelib.models.marketplace import MarketplaceProgress, ProductChange
@@ -98,16 +97,6 @@ def test_architecture_names_are_mapped_in_one_place():
     assert ec2_arch("arm64") == "arm64"
     with pytest.raises(ValueError, match="unsupported architecture 'ppc64le'"):
         ec2_arch("ppc64le")
-
-
-def test_first_regions_starts_at_the_base_region():
-    assert first_regions("us-east-1", 3) == ["us-east-1", "us-east-2", "us-west-1"]
-    assert first_regions("eu-west-1", 2) == ["eu-west-1", "us-east-1"]
-    assert len(first_regions("us-east-1", len(COMMERCIAL_REGIONS))) == len(COMMERCIAL_REGIONS)
-    with pytest.raises(ValueError):
-        first_regions("us-east-1", 0)
-    with pytest.raises(ValueError):
-        first_regions("us-east-1", len(COMMERCIAL_REGIONS) + 1)
 
 
 @pytest.mark.parametrize(("error", "rethrown"), [

@@ -1,6 +1,8 @@
 """EC2 behaviours moto 5.2.5 lacks, emulated behind the ordinary boto3 calls: image block public
-access per region, image deprecation times, and the per-region Public AMIs quota, which Service
-Quotas reports and ModifyImageAttribute enforces.
+access per region, image deprecation times, the per-region Public AMIs quota, which Service
+Quotas reports and ModifyImageAttribute enforces, and each region's opt-in status, which
+DescribeRegions reports (moto gives every opt-in region ``not-opted-in`` and ignores
+``AllRegions``; the local account has opted into every region unless told otherwise).
 
 State lives on moto's own backend objects (the EC2 and Service Quotas backend of each account and
 region). moto's reset, which every new ``mock_aws`` runs, rebuilds those objects, so no value set
@@ -17,8 +19,11 @@ from moto.ec2.exceptions import (
     OperationNotPermitted,
     UnvailableAMIIdError,
 )
+from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
 from moto.servicequotas.models import ServiceQuotasBackend, servicequotas_backends
 
 UNBLOCKED = "unblocked"
@@ -36,6 +41,9 @@ QUOTA_MESSAGE = ("You have reached your quota of {quota} for the number of publi
 
 _STATE_ATTRIBUTE = "emulated_image_block_public_access"
 _QUOTA_ATTRIBUTE = "emulated_public_image_quota"
+_OPT_IN_ATTRIBUTE = "emulated_opt_in_status"
+NOT_OPTED_IN = "not-opted-in"
+OPTED_IN = "opted-in"
 
 _installed = False
 _lock = threading.Lock()
@@ -48,6 +56,40 @@ def set_public_image_quota(region: str, value: int, account_id: str = DEFAULT_AC
 
 def public_image_quota(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> int:
     return getattr(servicequotas_backends[account_id][region], _QUOTA_ATTRIBUTE, DEFAULT_PUBLIC_IMAGE_QUOTA)
+
+
+def needs_opt_in(region: str) -> bool:
+    """Whether an account must opt into the region before using it (moto's list of those that need not)."""
+    return region not in RegionsAndZonesBackend.regions_opt_in_not_required
+
+
+def set_opt_in_status(region: str, status: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Whether the account has opted into an opt-in region (``opted-in`` or ``not-opted-in``),
+    until moto next resets."""
+    if status not in (OPTED_IN, NOT_OPTED_IN):
+        raise ValueError(f"an opt-in status is {OPTED_IN} or {NOT_OPTED_IN}, not {status!r}")
+    if not needs_opt_in(region):
+        raise ValueError(f"{region} needs no opt-in: every account has it enabled")
+    setattr(ec2_backends[account_id][region], _OPT_IN_ATTRIBUTE, status)
+
+
+def _opt_in_status(account_id: str, region: str, moto_status: str) -> str:
+    if moto_status != NOT_OPTED_IN:
+        return moto_status
+    backend = ec2_backends[account_id].get(region)  # dict.get: no backend is made for a region never used
+    return getattr(backend, _OPT_IN_ATTRIBUTE, OPTED_IN)
+
+
+def describe_regions(self) -> ActionResult:
+    """Every region with its opt-in status; only the enabled ones unless ``AllRegions`` is true."""
+    self.error_on_dryrun()
+    every = self._get_bool_param("AllRegions", False)
+    answer = []
+    for region in self.ec2_backend.describe_regions(self._get_param("RegionNames", [])):
+        status = _opt_in_status(self.current_account, region.name, region.opt_in_status)
+        if every or status != NOT_OPTED_IN:
+            answer.append({"RegionName": region.name, "Endpoint": region.endpoint, "OptInStatus": status})
+    return ActionResult({"Regions": answer})
 
 
 def _block_state(backend) -> str:
@@ -167,6 +209,7 @@ def install() -> None:
         # moto dispatches an EC2 action to the response method of the action's snake_case name.
         for action in _EC2_ACTIONS:
             setattr(AmisResponse, action.__name__, action)
+        AvailabilityZonesAndRegions.describe_regions = describe_regions
         AmiBackend.modify_image_attribute = _guard_public_sharing(AmiBackend.modify_image_attribute)
         ServiceQuotasBackend.get_service_quota = _answer_public_image_quota(ServiceQuotasBackend.get_service_quota)
         _installed = True
