@@ -43,7 +43,7 @@ def _handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
             """A page of another site whose name a DNS rebinding points at 127.0.0.1 is same-origin
             with itself, not with this server: its requests name its own host. Refused, they are
             never passed to the API with the maintainer's signature."""
-            port = self.server.server_address[1]
+            port = self.connection.getsockname()[1]
             host = (self.headers.get("Host") or "").lower()
             if host in (f"127.0.0.1:{port}", f"localhost:{port}"):
                 return True
