@@ -19,6 +19,7 @@ def test_the_page_is_served_here_and_its_reads_go_signed_to_the_api(credentials)
 
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
+    assert page.headers["Content-Security-Policy"] == script.headers["Content-Security-Policy"] == "default-src 'self'"
     assert listed.status_code == 200 and listed.json() == {"releases": [], "next_token": "t"}
     [sent] = api.sent
     assert sent.url == DEPLOYED.rstrip("/") + "/releases?stream=developer&limit=5"
