@@ -123,6 +123,11 @@ def abort_release(release_id):
 
 @app.route("/", methods=["GET"])
 def dashboard_page():
+    request = app.current_request
+    assert request is not None, "Chalice sets current_request before it calls a route"
+    moved = dashboard.slash_added((request.context or {}).get("path") or "/", request.query_params)
+    if moved:
+        return Response(body="", status_code=301, headers={"Location": moved, **dashboard.HEADERS})
     return _asset("index.html")
 
 
@@ -136,7 +141,8 @@ def _asset(name: str) -> Response:
     if found is None:
         return Response(body={"error": f"no asset {name}"}, status_code=404)
     body, content_type = found
-    return Response(body=body, status_code=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+    return Response(body=body, status_code=200,
+                    headers={"Content-Type": content_type, "Cache-Control": "no-cache", **dashboard.HEADERS})
 
 
 @app.on_cw_event({"source": [events.SOURCE], "detail-type": [events.PUNGI_OSTREE]}, name="pungi_ostree_commit")

@@ -13,6 +13,7 @@ import requests
 
 if TYPE_CHECKING:
     from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials
 
 ENVIRONMENT_VARIABLE = "ATOMIC_RELEASE_API"
 TIMEOUT_S = (5.0, 30.0)   # connect, read
@@ -88,30 +89,42 @@ class ApiClient:
         self.timeout = timeout
         self.http = session or requests.Session()
         self._profile, self._region = profile, region
-        self._signer: SigV4Auth | None = None
+        self._signing: tuple[Credentials, str] | None = None
 
     # -- requests --------------------------------------------------------------------------------
-    def _signer_for(self):
-        """A SigV4 signer for execute-api with the profile's (or the default chain's) credentials."""
-        if self._signer is None:
-            import boto3
-            from botocore.auth import SigV4Auth
-            from botocore.exceptions import BotoCoreError
+    def _signer_for(self) -> "SigV4Auth":
+        """A SigV4 signer for execute-api with the credentials as they are now: SSO and assumed-role
+        credentials expire within hours and botocore refreshes them, so they are read per request."""
+        from botocore.auth import SigV4Auth
+        from botocore.exceptions import BotoCoreError
 
-            try:
-                session = boto3.Session(profile_name=self._profile)
-                credentials = session.get_credentials()
-                frozen = credentials.get_frozen_credentials() if credentials else None
-            except BotoCoreError as error:
-                raise ApiError(f"AWS credentials to sign requests to {self.url}: {error}") from None
-            if frozen is None or not frozen.access_key:
-                raise ApiError(f"no AWS credentials to sign requests to {self.url} (the API uses IAM authorization): "
-                               "pass --profile NAME or configure credentials as the AWS CLI reads them")
-            region = signing_region(self.url, self._region, session.region_name)
-            if not region:
-                raise ApiError(f"the region of {self.url} is not in its host name: pass --region REGION")
-            self._signer = SigV4Auth(frozen, "execute-api", region)
-        return self._signer
+        credentials, region = self._signing or self._signing_setup()
+        try:
+            frozen = credentials.get_frozen_credentials()
+        except BotoCoreError as error:   # e.g. an SSO session that ended: `aws sso login` again
+            raise ApiError(f"AWS credentials to sign requests to {self.url} could not be refreshed: {error}") from None
+        if not frozen.access_key:
+            raise ApiError(f"the AWS credentials to sign requests to {self.url} have no access key")
+        return SigV4Auth(frozen, "execute-api", region)
+
+    def _signing_setup(self) -> tuple["Credentials", str]:
+        """The profile's (or the default chain's) live credentials and the region to sign for."""
+        import boto3
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            session = boto3.Session(profile_name=self._profile)
+            credentials = session.get_credentials()
+        except BotoCoreError as error:
+            raise ApiError(f"AWS credentials to sign requests to {self.url}: {error}") from None
+        if credentials is None:
+            raise ApiError(f"no AWS credentials to sign requests to {self.url} (the API uses IAM authorization): "
+                           "pass --profile NAME or configure credentials as the AWS CLI reads them")
+        region = signing_region(self.url, self._region, session.region_name)
+        if not region:
+            raise ApiError(f"the region of {self.url} is not in its host name: pass --region REGION")
+        self._signing = credentials, region
+        return self._signing
 
     def prepare(self, method: str, path: str, params: dict | None = None,
                 body: dict | None = None) -> requests.PreparedRequest:

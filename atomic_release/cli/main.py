@@ -3,6 +3,7 @@
 import argparse
 import re
 import sys
+from importlib import metadata
 
 from pydantic import ValidationError
 
@@ -149,8 +150,17 @@ def _images_parsers(commands) -> None:
                             "more keys (none: the signature is not verified, and that is said)")
 
 
+def tool_version() -> str:
+    """The installed package's version (pyproject.toml's, as pip recorded it)."""
+    try:
+        return metadata.version("atomic-release")
+    except metadata.PackageNotFoundError:
+        return "unknown: atomic-release is not installed (pip install -e . records its version)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atomic-release", description="ostree commits to public AMIs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {tool_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     local = commands.add_parser("local", help="run atomic-release on this machine, against moto")
     local_commands = local.add_subparsers(dest="local_command", required=True)

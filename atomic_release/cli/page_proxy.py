@@ -22,6 +22,8 @@ class PageProxy(BackgroundServer):
 def _handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
+            if not self._host_is_mine():
+                return
             path = urlsplit(self.path)
             if path.path == "/" or path.path.startswith("/assets/"):
                 found = dashboard.asset(path.path.rsplit("/", 1)[-1] or "index.html")
@@ -33,7 +35,21 @@ def _handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
             return self._json(404, {"error": f"no page {path.path}"})
 
         def do_POST(self):  # noqa: N802
+            if not self._host_is_mine():
+                return
             self._json(405, {"error": "the page here only reads; retry, abort and release with the CLI"})
+
+        def _host_is_mine(self) -> bool:
+            """A page of another site whose name a DNS rebinding points at 127.0.0.1 is same-origin
+            with itself, not with this server: its requests name its own host. Refused, they are
+            never passed to the API with the maintainer's signature."""
+            port = self.connection.getsockname()[1]
+            host = (self.headers.get("Host") or "").lower()
+            if host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                return True
+            self._json(421, {"error": f"Host {host[:100]!r} is not this server: it answers only as 127.0.0.1:{port} "
+                                      f"or localhost:{port}"})
+            return False
 
         def _read(self, path: str, params: dict) -> tuple[int, dict]:
             try:
@@ -51,6 +67,8 @@ def _handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-cache")
+            for name, value in dashboard.HEADERS.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

@@ -144,6 +144,10 @@ def render_view(view: dict, console: Console) -> None:
     _print_lines(console, [Text.assemble(key.ljust(width), value) for key, value in header])
     if release.get("failure"):
         console.print(Text.assemble(("failure: ", "red"), release["failure"]))
+        failed_run = next((run for run in view["runs"] if run["execution_arn"] == release["execution_arn"]
+                           and run.get("console_url") and run["status"] != "SUCCEEDED"), None)
+        if failed_run:
+            console.print(f"  the failed state's input, error and cause: {failed_run['console_url']}")
 
     console.print()
     _print_lines(console, _aligned(("STAGE", "STATUS", "STARTED", "DURATION", "REASON"), [
@@ -174,9 +178,9 @@ def render_view(view: dict, console: Console) -> None:
         console.print(f"marketplace: {_product_line(change)}")
 
     console.print()
-    _print_lines(console, _aligned(("RUN", "KIND", "STATUS", "STARTED", "STOPPED"), [
-        (run["name"], run["kind"], _styled(run["status"]), _time(run.get("started_at")), _time(run.get("stopped_at")))
-        for run in view["runs"]]))
+    _print_lines(console, _aligned(("RUN", "KIND", "STATUS", "STARTED", "STOPPED", "IN THE STEP FUNCTIONS CONSOLE"), [
+        (run["name"], run["kind"], _styled(run["status"]), _time(run.get("started_at")), _time(run.get("stopped_at")),
+         run.get("console_url", "")) for run in view["runs"]]))
     for line in warnings(view):
         console.print(Text(line, style="yellow"))
 

@@ -97,6 +97,15 @@ class RunView(BaseModel):
     stopped_at: datetime | None = None
     error: str | None = None
     cause: str | None = None
+    console_url: str = Field(default_factory=lambda run: console_url(run["execution_arn"]),
+                             description="the execution in the Step Functions console, in the region of its ARN: its "
+                                         "graph, every state's input and output, and a failed state's error and cause")
+
+
+def console_url(execution_arn: str) -> str:
+    """arn:aws:states:<region>:<account>:execution:<machine>:<name>: the console of the region."""
+    region = execution_arn.split(":")[3]
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 class ReleaseSummary(BaseModel):

@@ -118,6 +118,12 @@ class Visit:
         self.errors: list[str] = []
         page.on("request", lambda request: self.requests.append(request.url))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", self._refused_by_the_policy)
+
+    def _refused_by_the_policy(self, message) -> None:
+        """Whatever the page's Content-Security-Policy refused is an error of the page."""
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def open(self, fragment: str = "") -> None:
         self.page.goto(f"{self.base_url}/{fragment}")

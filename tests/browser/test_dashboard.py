@@ -4,10 +4,13 @@ one, a running one followed live, and errors, all read from the app on 127.0.0.1
 import re
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from atomic_release.local.simulator import Fault
 from chalicelib.store import records
+from tests.api_gateway import StageGateway
+from tests.browser.conftest import visiting
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser
@@ -96,6 +99,10 @@ def test_a_release_failed_at_qa_shows_the_failed_build_stage_and_its_reason(visi
         expect(visit.page.locator(f'[data-testid="region-row"][data-region="{region}"]')).to_have_attribute(
             "data-status", "not-run")
     expect(visit.page.get_by_test_id("live")).not_to_contain_text("live")
+    [run] = requests.get(f"{dashboard.url}/releases/{release_id}", timeout=30).json()["runs"]
+    expect(header.get_by_test_id("failure-console")).to_have_attribute("href", run["console_url"])
+    expect(header.get_by_test_id("failure-console")).to_contain_text("input, error and cause")
+    expect(visit.page.get_by_test_id("run").get_by_test_id("run-console")).to_have_attribute("href", run["console_url"])
     assert visit.fits_the_width()
     assert visit.screenshot("dashboard-release-failed.png").is_file()
     assert visit.other_origins() == [] and visit.errors == []
@@ -161,21 +168,20 @@ def test_the_table_refreshes_every_ten_seconds(visit, dashboard):
     assert visit.other_origins() == [] and visit.errors == []
 
 
-def test_the_page_works_under_a_stage_prefix(visit, dashboard):
-    """As API Gateway serves it: every URL of the page is relative, so /api/ reads /api/releases."""
-    prefixed = re.compile(rf"^{re.escape(dashboard.url)}/api(/.*)?$")
-    visit.page.route(prefixed, lambda route: route.continue_(
-        url=dashboard.url + (prefixed.match(route.request.url).group(1) or "/")))
-    visit.open("api")
+def test_the_page_works_under_a_stage_prefix(browser, dashboard):
+    """As API Gateway serves it: every URL of the page is relative, so /api/ reads /api/releases,
+    and the app moves /api to /api/ (its script is not inline: the page cannot move itself)."""
+    with StageGateway(dashboard.url) as gateway, visiting(browser, gateway.url) as visit:
+        visit.open("api")
 
-    expect(visit.page).to_have_url(f"{dashboard.url}/api/")
-    expect(visit.page.get_by_test_id("release-row")).to_have_count(3)
-    expect(visit.page.locator(".badge").first).to_have_css("border-radius", "999px")  # the stylesheet is read
-    # Before the page moves to /api/, chromium may fetch its assets as /assets/ (speculatively): no harm.
-    assert {f"{dashboard.url}/api/assets/app.css", f"{dashboard.url}/api/assets/app.js"} <= set(visit.requests)
-    reads = [url for url in visit.requests if "/releases" in url]
-    assert reads and all(url.startswith(f"{dashboard.url}/api/releases?") for url in reads)
-    assert visit.other_origins() == [] and visit.errors == []
+        expect(visit.page).to_have_url(f"{gateway.url}/api/")
+        expect(visit.page.get_by_test_id("release-row")).to_have_count(3)
+        expect(visit.page.locator(".badge").first).to_have_css("border-radius", "999px")  # the stylesheet is read
+        assert {f"{gateway.url}/api/assets/app.css", f"{gateway.url}/api/assets/app.js"} <= set(visit.requests)
+        assert not [url for url in visit.requests if url.startswith(f"{gateway.url}/assets/")]
+        reads = [url for url in visit.requests if "/releases" in url]
+        assert reads and all(url.startswith(f"{gateway.url}/api/releases?") for url in reads)
+        assert visit.other_origins() == [] and visit.errors == []
 
 
 def test_a_running_release_is_followed_until_it_ends(visit, dashboard):

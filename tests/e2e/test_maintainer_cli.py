@@ -137,7 +137,9 @@ class TestFinishedReleases:
             assert all(cell["image_id"] in rows[region["region"]] for cell in region["images"].values())
         assert out.count("marketplace: ") == 2
         assert "  x86_64: not checked: the signature was not read when the release started\n" in out
-        assert re.search(rf"^{finished.succeeded} +release +SUCCEEDED ", out, re.M)
+        [run] = view["runs"]
+        assert re.search(rf"^{finished.succeeded} +release +SUCCEEDED .* {re.escape(run['console_url'])}$", out, re.M)
+        assert "the failed state's" not in out
 
     def test_show_of_a_partial_release_warns_of_the_missing_region(self, finished, capsys):
         code, out, _ = cli(capsys, "releases", "show", finished.partial, "--api", finished.url)
@@ -160,7 +162,9 @@ class TestFinishedReleases:
         sentence = ("evaluate-qa (arm64) failed: QAFailed: arm64: system-state: expected 'running', got "
                     "'degraded (failed units: NetworkManager-wait-online.service)'")
         assert "status   FAILED  (its run: FAILED)\n" in out
-        assert f"\nfailure: {sentence}\n" in out
+        [run] = view_of(finished.url, finished.failed)["runs"]
+        assert f"\nfailure: {sentence}\n  the failed state's input, error and cause: {run['console_url']}\n" in out
+        assert re.search(rf"^{finished.failed} +release +FAILED .* {re.escape(run['console_url'])}$", out, re.M)
         assert re.search(rf"^build +failed +\S+ \S+ +\S+ s +{re.escape(sentence)}$", out, re.M)
         assert all(re.search(rf"^{stage} +not-run$", out, re.M) for stage in STAGES[2:])
         assert re.search(r"^arm64 +fedora/aarch64/coreos/testing-devel +[0-9a-f]{12} +succeeded +succeeded +failed ",
@@ -181,6 +185,9 @@ class TestFinishedReleases:
         assert shown == view_of(finished.url, release_id)
         assert shown["release"]["status"] == {"succeeded": "SUCCEEDED", "partial": "PARTIAL", "failed": "FAILED"}[which]
         assert [s["name"] for s in shown["stages"]] == STAGES and [r["region"] for r in shown["regions"]] == REGIONS
+        assert shown["runs"] and all(run["console_url"].startswith("https://") and
+                                     run["console_url"].endswith(f"#/v2/executions/details/{run['execution_arn']}")
+                                     for run in shown["runs"])
 
     # -- watch -------------------------------------------------------------------------------
     @pytest.mark.parametrize(("which", "expected"), [("succeeded", 0), ("partial", 0), ("failed", 1)])

@@ -220,6 +220,23 @@ def test_retry_of_a_failed_release_reruns_it_from_the_start(api):
         assert again[0] == 409 and "SUCCEEDED" in again[1]["error"]
 
 
+def test_every_run_links_to_its_execution_in_the_step_functions_console_of_its_region(api):
+    """There a failed state's input, error and cause are one click away (the graph and the events)."""
+    with LocalRuntime(faults=[Fault.parse("qa-fails:arm64")]) as runtime:
+        release_id = released(runtime, "43.1")
+        runtime.simulator.faults.clear()
+        rerun = post(api, f"/releases/{release_id}/retry")[1]["execution_arn"]
+        runtime.wait(rerun)
+
+        view = get(api, f"/releases/{release_id}")[1]
+
+    assert [run["kind"] for run in view["runs"]] == ["release", "rerun"] and view["runs"][1]["execution_arn"] == rerun
+    for run in view["runs"]:
+        region = run["execution_arn"].split(":")[3]
+        assert run["console_url"] == (f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+                                      f"#/v2/executions/details/{run['execution_arn']}")
+
+
 def test_retry_of_a_partial_release_fills_in_the_missing_region(partial_runtime, api):
     release_id = released(partial_runtime, "43.1")
     partial_runtime.region_faults.faults.clear()

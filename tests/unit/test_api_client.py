@@ -143,3 +143,50 @@ def test_what_is_sent_is_exactly_what_was_signed(credentials, monkeypatch):
 
     assert signed == [prepared.url]
     assert prepared.url.endswith("/api/releases?next_token=WyIyMDI2Il0%3D&stream=a%20b%2Fc")
+
+
+def test_each_request_is_signed_with_the_credentials_as_refreshed_since_the_last(credentials, monkeypatch):
+    """SSO and assumed-role credentials last an hour: `releases watch` and `releases page` outlive them."""
+    from datetime import UTC, datetime, timedelta
+
+    from botocore.credentials import RefreshableCredentials
+
+    start = datetime.now(UTC)
+    clock = [start]
+    issued = iter(["AKIDREFRESHED"])
+
+    def refresh() -> dict:
+        return {"access_key": next(issued), "secret_key": "second-secret", "token": "second-token",
+                "expiry_time": (clock[0] + timedelta(hours=1)).isoformat()}
+
+    live = RefreshableCredentials("AKIDFIRST", "first-secret", "first-token", start + timedelta(hours=1), refresh,
+                                  "sso", time_fetcher=lambda: clock[0])
+    monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: live)
+    adapter = Answering(body={"releases": []})
+    api = client_answering(DEPLOYED, adapter)
+
+    api.list_releases()
+    clock[0] = start + timedelta(minutes=59)
+    api.list_releases()
+
+    first, second = (request.headers for request in adapter.sent)
+    assert first["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDFIRST/")
+    assert first["X-Amz-Security-Token"] == "first-token"
+    assert second["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDREFRESHED/")
+    assert second["X-Amz-Security-Token"] == "second-token"
+
+
+def test_credentials_that_cannot_be_refreshed_are_a_clear_error(credentials, monkeypatch):
+    from botocore.credentials import RefreshableCredentials
+    from botocore.exceptions import TokenRetrievalError
+
+    def refresh() -> dict:
+        raise TokenRetrievalError(provider="sso", error_msg="the SSO session has expired")
+
+    expired = RefreshableCredentials.create_from_metadata(
+        {"access_key": "AKIDOLD", "secret_key": "s", "token": "t", "expiry_time": "2020-01-01T00:00:00Z"},
+        refresh, "sso")
+    monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: expired)
+
+    with pytest.raises(ApiError, match="could not be refreshed: .*the SSO session has expired"):
+        ApiClient(DEPLOYED).prepare("GET", "/releases")

@@ -366,7 +366,8 @@
           { "data-testid": "signatures-required" }, release.signatures_required ? "required by the stream"
             : "not required by the stream")) : null,
         release.metadata_url ? fact("Stream metadata", mono(release.metadata_url, null, true)) : null),
-      release.failure ? h("p", { class: "failure", "data-testid": "failure" }, release.failure) : null,
+      release.failure ? h("p", { class: "failure", "data-testid": "failure" }, release.failure,
+        failedRunLink(data.runs, release.execution_arn)) : null,
       missing.length ? h("div", { class: "missing", "data-testid": "missing-regions" },
         h("strong", {}, `Not published in ${missing.length} region${missing.length === 1 ? "" : "s"}:`),
         h("ul", {}, missing.map(([region, reason]) => h("li", { "data-region": region },
@@ -482,6 +483,21 @@
         "Took"], rows));
   }
 
+  // The Step Functions console shows the run's graph; a state's input, output, error and cause
+  // are in its details there. Only an https link of the API becomes a link.
+  function consoleLink(run, text, testid) {
+    const url = String(run.console_url || "");
+    if (!url.startsWith("https://")) return null;
+    return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", "data-testid": testid,
+      title: `${run.execution_arn} in the Step Functions console` }, text);
+  }
+
+  function failedRunLink(runs, executionArn) {
+    const run = (runs || []).find((r) => r.execution_arn === executionArn && r.status !== "SUCCEEDED");
+    return run ? [" ", consoleLink(run, "The failed state's input, error and cause in the Step Functions console",
+      "failure-console")] : null;
+  }
+
   function runsSection(runs) {
     if (!runs || !runs.length) return section("runs", "Runs", h("p", { class: "muted" }, "No run found."));
     const rows = runs.map((run) => h("tr", { "data-testid": "run", "data-kind": run.kind },
@@ -491,9 +507,10 @@
       h("td", { class: "nowrap" }, dateTime(run.started_at)),
       h("td", { class: "nowrap" }, run.stopped_at ? dateTime(run.stopped_at) : "—"),
       h("td", { class: "nowrap" }, run.stopped_at ? duration(run.started_at, run.stopped_at)
-        : `for ${duration(run.started_at, null)}`)));
+        : `for ${duration(run.started_at, null)}`),
+      h("td", { class: "nowrap" }, consoleLink(run, "open", "run-console") || "—")));
     return section("runs", "Runs", table({ class: "runs" },
-      ["Execution", "Kind", "Status", "Started (UTC)", "Stopped (UTC)", "Took"], rows));
+      ["Execution", "Kind", "Status", "Started (UTC)", "Stopped (UTC)", "Took", "Step Functions console"], rows));
   }
 
   function showRelease(view, releaseId) {
