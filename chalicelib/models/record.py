@@ -94,6 +94,7 @@ class ReleaseRecord(Model):
 
     @property
     def missing_products(self) -> list[str]:
-        """One line per planned Marketplace product without a successful change set of the release."""
+        """One line per planned Marketplace product without a successful change set of the release
+        (a version refused because a newer one is on the product is not missing)."""
         return [self.marketplace[arch].describe if arch in self.marketplace else f"{arch}: not sent"
                 for arch in without_version(self.marketplace_arches, self.marketplace)]

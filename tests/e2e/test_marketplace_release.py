@@ -4,6 +4,7 @@ sends that version once more."""
 
 import json
 import os
+from datetime import timedelta
 
 import pytest
 
@@ -145,6 +146,36 @@ def test_recording_the_publication_failing_leaves_the_release_published_with_err
                                  for arch in ("arm64", "x86_64")}
         assert record.built_images and record.metadata_url.endswith("/streams/stable.json")
         still_named_and_present(result)
+
+
+def committed_a_day_later(release, version: str):
+    later = synthetic_release(release.stream, version, 2)
+    commits = {arch: commit.model_copy(update={"timestamp": release.commits[arch].timestamp + timedelta(days=1)})
+               for arch, commit in later.commits.items()}
+    return later.model_copy(update={"commits": commits})
+
+
+def test_a_late_fill_in_of_an_older_release_is_refused_the_version_a_newer_one_has_on_marketplace(stable_release):
+    """Marketplace offers the version added last as the newest: the older release's fill-in run
+    starts no change set on the product the newer release reached, and says why."""
+    with LocalRuntime(faults=[MarketplaceFault.parse("marketplace-rejects:x86_64")]) as runtime:
+        older = run(runtime, stable_release)
+        assert older.status == "MARKETPLACE_FAILED", older.failure
+        newer = run(runtime, committed_a_day_later(stable_release, "43.20261126.3.0"))
+        assert newer.status == "SUCCEEDED", (newer.failure, newer.marketplace_failed)
+        sent_before = change_sets(PRODUCTS["x86_64"])
+
+        started = starter.fill_in(older.release_id)
+        retried = follow(runtime, "stable", stable_release.version, started.release_id, started.execution_arn)
+
+        assert retried.status == "SUCCEEDED", (retried.failure, retried.marketplace_failed)
+        refused = records.get(older.release_id).marketplace["x86_64"]
+        assert (refused.status, refused.attempt, refused.change_set_id) == ("REFUSED", 1, None)
+        assert refused.reason.startswith("not sent: the product has a newer release's version (43.20261126.3.0)")
+        assert change_sets(PRODUCTS["x86_64"]) == sent_before, "no AddDeliveryOptions change set was started"
+        assert titles(PRODUCTS["x86_64"]) == ["43.20261126.3.0"]
+        with pytest.raises(ReleaseNotPartial):
+            starter.fill_in(older.release_id)
 
 
 def test_a_developer_commit_dry_runs_its_marketplace_versions(developer_release):

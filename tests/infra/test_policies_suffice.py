@@ -527,6 +527,9 @@ def passing(policy: dict, sid: str, role_arn: str) -> None:
      "retire_old_releases: s3:DeleteObjectVersion on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
     ("launch_qa", lambda p: passing(p, "PassQaRole", f"arn:aws:iam::{ACCOUNT}:role/atomic-release-local-builder"),
      "launch_qa: iam:PassRole on arn:aws:iam::123456789012:role/atomic-release-local-qa"),
+    ("marketplace", lambda p: without_action(p, "ReadProductVersions", "aws-marketplace:DescribeEntity"),
+     "marketplace: aws-marketplace:DescribeEntity on arn:aws:aws-marketplace:us-east-1:123456789012:AWSMarketplace/"
+     "AmiProduct/"),
 ])
 def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(recorded, function, narrow, refused):
     policies = resolved_policies(recorded.names)
