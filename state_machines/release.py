@@ -233,8 +233,8 @@ def marketplace() -> dict:
                                   execution_started_at="$$.Execution.StartTime"),
             result="$.marketplace", retry=(marketplace_throttled,),
             catch=caught("Finalize", result="$.marketplace.caught"), then="MarketplaceSettled",
-            comment="The images are public and announced: a failure here is recorded by Finalize, never a failed "
-                    "release."),
+            comment="The images are public and announced: a failure here is recorded by Finalize "
+                    "(PUBLISHED_WITH_ERRORS), never a failed release."),
     }
 
 
@@ -247,8 +247,13 @@ def finalize() -> dict:
     }
 
 
+FAIL_RELEASE_READS = inputs("release_id", "stream", "regions", "attempt", stage="$.failure.stage",
+                            caught="$.failure.caught", execution_arn="$$.Execution.Id")
+
+
 def fail_release() -> dict:
-    """Where every stage's caught failure ends: FailRelease cleans up and records why."""
+    """Where every stage's caught failure ends: FailRelease cleans up and records why; after
+    Announce, FailPublishedRelease records the release published with errors instead."""
     return {
         "BuildFailed": failed("build", then="FailRelease"),
         "PreflightFailed": failed("preflight", then="FailRelease"),
@@ -256,11 +261,14 @@ def fail_release() -> dict:
         "PublishFailed": failed("publish", then="FailRelease"),
         "ValidateFailed": failed("validate", then="FailRelease"),
         "AnnounceFailed": failed("announce", then="FailRelease"),
-        "FinalizeFailed": failed("finalize", then="FailRelease"),
-        "FailRelease": task("FailRelease", inputs("release_id", "stream", "regions", "attempt",
-                                                  stage="$.failure.stage", caught="$.failure.caught",
-                                                  execution_arn="$$.Execution.Id"),
-                            result="$.failure", retry=(CLEANUP_FAILED,), then="ReleaseFailed"),
+        "FinalizeFailed": failed("finalize", then="FailPublishedRelease"),
+        "FailRelease": task("FailRelease", FAIL_RELEASE_READS, result="$.failure", retry=(CLEANUP_FAILED,),
+                            then="ReleaseFailed"),
+        "FailPublishedRelease": task(
+            "FailRelease", {**FAIL_RELEASE_READS, "published": FINALIZE_READS}, result="$.failure",
+            retry=(CLEANUP_FAILED,), then="ReleaseFailed",
+            comment="Announce has named the release's images: FailRelease removes nothing and records the release "
+                    "PUBLISHED_WITH_ERRORS with what Finalize would record, never FAILED."),
         "ReleaseFailed": {"Type": "Fail", "ErrorPath": "$.failure.error", "CausePath": "$.failure.cause"},
     }
 

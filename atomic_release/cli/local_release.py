@@ -65,12 +65,15 @@ def follow(runtime: LocalRuntime, stream: str, version: str, release_id: str, ex
     finished: Finished = runtime.wait(execution_arn, on_stage=on_stage)
     output = finished.output or {}
     record = records.get(release_id)
+    # A failure after Announce ends the run FAILED, but the release is out: the record says so.
+    with_errors = record is not None and record.status == ReleaseStatus.PUBLISHED_WITH_ERRORS
     return LocalResult(
-        release_id=release_id, stream=stream, version=version, status=output.get("status", finished.status),
+        release_id=release_id, stream=stream, version=version,
+        status=output.get("status") or (record.status if record and with_errors else finished.status),
         execution_arn=finished.execution_arn, missing_regions=output.get("missing", {}),
         marketplace=[record.marketplace[arch].describe for arch in sorted(record.marketplace)] if record else [],
         marketplace_failed=output.get("marketplace_failed", []),
-        failure=None if finished.status == "SUCCEEDED" else _failure(release_id, finished),
+        failure=None if finished.status == "SUCCEEDED" and not with_errors else _failure(release_id, finished),
         images=image_rows(release_id), metadata_url=output.get("metadata_url"),
         transitions=finished.transitions, lambda_invocations=runtime.lambda_invocations, polls=finished.polls,
         wall_s=round(finished.wall_s, 3), guest_reports=getattr(runtime.simulator, "reports", []),
@@ -172,6 +175,8 @@ def run_local_release(args) -> int:
             print(f"warning: {region} is not published: {reason}")
         for line in result.marketplace_failed:
             print(f"warning: no Marketplace version: {line}")
+        if result.failure:
+            print(f"warning: {result.failure}")
         print(f"release {result.release_id} {result.status} in {result.wall_s:.2f} s "
               f"({result.transitions} state transitions, {result.lambda_invocations} Lambda invocations)")
     else:

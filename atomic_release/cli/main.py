@@ -86,8 +86,8 @@ def _releases_parsers(commands) -> None:
     verbs = releases.add_subparsers(dest="releases_command", required=True)
     listing = verbs.add_parser("list", parents=[api], help="releases, newest first")
     listing.add_argument("--stream")
-    listing.add_argument("--status", help="RUNNING, PUBLISHED, SUCCEEDED, PARTIAL, MARKETPLACE_FAILED, FAILED, "
-                                          "ABORTED, TIMED_OUT or RETIRED")
+    listing.add_argument("--status", help="RUNNING, PUBLISHED, SUCCEEDED, PARTIAL, MARKETPLACE_FAILED, "
+                                          "PUBLISHED_WITH_ERRORS, FAILED, ABORTED, TIMED_OUT or RETIRED")
     listing.add_argument("--limit", type=int, metavar="N", help="how many (a page; the API's default 20, at most 100)")
     listing.add_argument("--all", action="store_true", help="every page")
     for name, text in (("show", "one release: stages, architectures, regions, Marketplace, runs"),

@@ -29,7 +29,8 @@ LIVE_STATUSES = ("RUNNING", "PENDING_REDRIVE")
 RUN_RECORDED_WAIT_S = 120.0
 _STYLES = {
     "green": ("succeeded", "validated", "published", "SUCCEEDED", "built-earlier"),
-    "yellow": ("PARTIAL", "MARKETPLACE_FAILED", "PUBLISHED", "skipped", "not-run", "copied", "ABORTED", "TIMED_OUT"),
+    "yellow": ("PARTIAL", "MARKETPLACE_FAILED", "PUBLISHED_WITH_ERRORS", "PUBLISHED", "skipped", "not-run", "copied",
+               "ABORTED", "TIMED_OUT", "REFUSED"),
     "red": ("failed", "FAILED"),
     "cyan": ("running", "RUNNING", "copying", "ready"),
 }

@@ -1,5 +1,5 @@
-"""The tasks that end a release: Finalize, which records it released, partial or
-Marketplace-failed, and FailRelease."""
+"""The tasks that end a release: Finalize, which records it released, partial,
+Marketplace-failed or published with errors, and FailRelease."""
 
 from pydantic import Field
 
@@ -38,6 +38,8 @@ class FailTask(Model):
     caught: Caught
     attempt: int = Field(default=0, ge=0)
     execution_arn: str = ""
+    published: FinalizeTask | None = Field(default=None, description="what Finalize reads, when the failure came "
+                                                                      "after Announce: the release is out")
 
     @property
     def failure(self) -> Failure:

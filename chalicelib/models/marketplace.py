@@ -13,13 +13,17 @@ from chalicelib.models.failure import Caught, readable_cause
 from chalicelib.models.release import PlannedArches
 
 ChangeSetStatus = Literal["NOT_SENT", "WAITING", "PREPARING", "APPLYING", "SUCCEEDED", "FAILED", "CANCELLED",
-                          "OVERDUE"]
-CHANGE_SET_SETTLED = ("SUCCEEDED", "FAILED", "CANCELLED", "OVERDUE")
+                          "OVERDUE", "REFUSED"]
+CHANGE_SET_SETTLED = ("SUCCEEDED", "FAILED", "CANCELLED", "OVERDUE", "REFUSED")
+# What a product is not to be sent again: it has the release's version, or a newer release's
+# version is on it already (REFUSED: an older one is never added after it).
+NOTHING_TO_SEND = ("SUCCEEDED", "REFUSED")
 
 
 class ProductChange(Model):
     """One Marketplace product's change set for the release, as it stands. ``WAITING``: another
-    change set holds the product; ``OVERDUE``: still running when the release stopped following it."""
+    change set holds the product; ``OVERDUE``: still running when the release stopped following it;
+    ``REFUSED``: not sent, the product has a newer release's version already (``reason`` names it)."""
 
     arch: Arch
     product_id: str
@@ -36,6 +40,11 @@ class ProductChange(Model):
     @property
     def settled(self) -> bool:
         return self.status in CHANGE_SET_SETTLED
+
+    @property
+    def names_its_image(self) -> bool:
+        """A version of the product offers the image, or may come to (a change set in flight or not sent yet)."""
+        return self.intent == "APPLY" and self.status not in ("FAILED", "CANCELLED", "REFUSED")
 
     @property
     def describe(self) -> str:
@@ -77,8 +86,9 @@ ArchName = TypeVar("ArchName", bound=str)
 
 
 def without_version(arches: Sequence[ArchName], changes: Mapping[str, ProductChange]) -> list[ArchName]:
-    """The planned architectures whose product has no successful change set."""
-    return [arch for arch in arches if not (arch in changes and changes[arch].status == "SUCCEEDED")]
+    """The planned architectures whose product has no successful change set and was not refused
+    the version (a newer one is on it): what is still to be sent."""
+    return [arch for arch in arches if not (arch in changes and changes[arch].status in NOTHING_TO_SEND)]
 
 
 class MarketplaceTask(PlannedArches):

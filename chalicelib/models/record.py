@@ -22,19 +22,23 @@ class ReleaseStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     PARTIAL = "PARTIAL"
     MARKETPLACE_FAILED = "MARKETPLACE_FAILED"
+    # Out and announced, but a stage after Announce failed (failed_stage and failure say which
+    # and why): the documents name its images, so nothing of it was removed.
+    PUBLISHED_WITH_ERRORS = "PUBLISHED_WITH_ERRORS"
     FAILED = "FAILED"
     ABORTED = "ABORTED"
     TIMED_OUT = "TIMED_OUT"
     RETIRED = "RETIRED"
 
-    # Out, but missing regions or a Marketplace version: what a fill-in run takes over.
-    FILLABLE = nonmember((PARTIAL, MARKETPLACE_FAILED))
+    # Out, but missing regions, a Marketplace version or what a failed stage did not finish: what
+    # a fill-in run takes over.
+    FILLABLE = nonmember((PARTIAL, MARKETPLACE_FAILED, PUBLISHED_WITH_ERRORS))
     # Ended unreleased: its leftovers are removed, and a rerun starts it again.
     ENDED_UNRELEASED = nonmember((FAILED, ABORTED, TIMED_OUT))
     # Out, its run ended.
-    RELEASED = nonmember((SUCCEEDED, PARTIAL, MARKETPLACE_FAILED))
+    RELEASED = nonmember((SUCCEEDED, PARTIAL, MARKETPLACE_FAILED, PUBLISHED_WITH_ERRORS))
     # Out, whether or not its run still follows Marketplace: what retention keeps or retires by age.
-    OUT = nonmember((SUCCEEDED, PARTIAL, MARKETPLACE_FAILED, PUBLISHED))
+    OUT = nonmember((SUCCEEDED, PARTIAL, MARKETPLACE_FAILED, PUBLISHED_WITH_ERRORS, PUBLISHED))
     # A run still owns the release: nothing about it is settled.
     UNSETTLED = nonmember((RUNNING, PUBLISHED))
 
@@ -90,6 +94,7 @@ class ReleaseRecord(Model):
 
     @property
     def missing_products(self) -> list[str]:
-        """One line per planned Marketplace product without a successful change set of the release."""
+        """One line per planned Marketplace product without a successful change set of the release
+        (a version refused because a newer one is on the product is not missing)."""
         return [self.marketplace[arch].describe if arch in self.marketplace else f"{arch}: not sent"
                 for arch in without_version(self.marketplace_arches, self.marketplace)]

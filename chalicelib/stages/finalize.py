@@ -1,5 +1,6 @@
-"""The release's end as the state machine sees it: Finalize records it released, partial or
-Marketplace-failed; FailRelease removes what a failed release created and records why."""
+"""The release's end as the state machine sees it: Finalize records it released, partial,
+Marketplace-failed or published with errors; FailRelease removes what a failed release created
+and records why, or, when the release was announced already, records it published with errors."""
 
 
 from botocore.exceptions import ClientError
@@ -11,7 +12,7 @@ from chalicelib.core.arch import Arch
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.models.artifacts import SIGNATURE_SUFFIX, builds_prefix
-from chalicelib.models.failure import ErrorToRaise
+from chalicelib.models.failure import ErrorToRaise, Failure
 from chalicelib.models.finalize import FailTask, FinalizeResult, FinalizeTask
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseStatus
@@ -42,7 +43,23 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
     """Record the release complete, or what it misses: regions, each with why, and Marketplace
     versions. A fill-in run's regions and change sets are merged into what the release had.
     Called first before Marketplace is followed (PUBLISHED: out, Marketplace pending), and again
-    once every change set has settled."""
+    once every change set has settled, or once the Marketplace task failed (PUBLISHED_WITH_ERRORS:
+    out, and the record says why Marketplace is not followed to its end)."""
+    caught = task.marketplace.caught
+    if caught:
+        failure = innermost(caught.in_stage("marketplace"))
+        return _record(task, ReleaseStatus.PUBLISHED_WITH_ERRORS, (failure.stage, published_failure(failure)))
+    return _record(task, ReleaseStatus.PUBLISHED if task.marketplace.following else None)
+
+
+def published_failure(failure: Failure) -> str:
+    return f"{describe(failure)}; the release is out: its images stay public and announced"
+
+
+def _record(task: FinalizeTask, status: ReleaseStatus | None,
+            failed: tuple[str, str] | None = None) -> FinalizeResult:
+    """Record what the release published with ``status`` (None: as it settled) and, after a
+    failure, the stage that failed and why."""
     record = records.get(task.release_id)
     earlier = record if record and task.attempt else None
     region_states = dict(earlier.region_states) if earlier else {}
@@ -52,9 +69,9 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
                                              **{c.arch: c for c in task.marketplace.products}}
     missing = missing_regions(region_states)
     unsuccessful = task.marketplace.unsuccessful
-    status = ReleaseStatus.PUBLISHED if task.marketplace.following else settled_status(missing, unsuccessful)
+    status = status or settled_status(missing, unsuccessful)
     records.mark_finished(task.release_id, status, images, task.announcement.metadata_url, task.images, region_states,
-                          marketplace)
+                          marketplace, failed)
     if missing:
         logger.warning("release partial", extra={"missing": missing})
     if unsuccessful:
@@ -63,6 +80,16 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
                           marketplace={arch: change.status for arch, change in marketplace.items()},
                           marketplace_failed=unsuccessful, metadata_url=task.announcement.metadata_url,
                           latest_moved=task.announcement.latest_moved)
+
+
+def fail_published(task: FinalizeTask, failure: Failure) -> ErrorToRaise:
+    """A stage after Announce failed: the documents name the release's images already, so
+    nothing is removed; the record takes what the release published, as Finalize would, with
+    PUBLISHED_WITH_ERRORS and the failure. A fill-in run retries what is missing."""
+    sentence = published_failure(failure)
+    _record(task, ReleaseStatus.PUBLISHED_WITH_ERRORS, (failure.stage, sentence))
+    logger.error("release failed after it was announced", extra={"failure": failure.model_dump()})
+    return ErrorToRaise(error=failure.rethrowable_error, cause=sentence)
 
 
 def fail_release(task: FailTask) -> ErrorToRaise:
@@ -75,12 +102,16 @@ def fail_release(task: FailTask) -> ErrorToRaise:
     images the release built are what the next fill-in run uses. A run that failed after it
     recorded the release PUBLISHED removes nothing either: the release is out, and only its
     Marketplace versions are in doubt. Public images always stay (something may name them
-    already, this run's or an earlier run's that a rerun reused): retention retires them."""
+    already, this run's or an earlier run's that a rerun reused): retention retires them.
+
+    A failure after Announce comes with what Finalize reads (``published``): the release is
+    recorded PUBLISHED_WITH_ERRORS, never FAILED, and nothing is removed."""
+    if task.published:
+        return fail_published(task.published, innermost(task.failure))
     record = records.get(task.release_id)
     if record and record.status == ReleaseStatus.PUBLISHED and record.execution_arn == task.execution_arn:
-        sentence = describe(innermost(task.failure))
-        records.mark_ended(task.release_id, ReleaseStatus.MARKETPLACE_FAILED, f"{sentence}; the release is out",
-                           owner=task.execution_arn)
+        sentence = published_failure(innermost(task.failure))  # a run of a definition without FailPublishedRelease
+        records.mark_ended(task.release_id, ReleaseStatus.PUBLISHED_WITH_ERRORS, sentence, owner=task.execution_arn)
         logger.error("release failed after it was published", extra={"failure": sentence})
         return ErrorToRaise(error=innermost(task.failure).rethrowable_error, cause=sentence)
     removed, unclean, staged = Removed(), [], {}

@@ -19,12 +19,13 @@ STAGES = tuple(STATES_OF_STAGE)
 STAGE_OF_STATE = {state: stage for stage, states in STATES_OF_STAGE.items() for state in states}
 
 # The failure path: a Pass state per stage says which stage failed, then FailRelease cleans up and
-# records why, and ReleaseFailed ends the run.
+# records why, and ReleaseFailed ends the run. After Announce the release is out: its failures go
+# to FailPublishedRelease, which removes nothing and records it PUBLISHED_WITH_ERRORS.
 FAILED_STAGE_OF_STATE = {
     "BuildFailed": "build", "PreflightFailed": "preflight", "DistributeFailed": "copy", "PublishFailed": "publish",
     "ValidateFailed": "validate", "AnnounceFailed": "announce", "FinalizeFailed": "finalize",
 }
-FAIL_RELEASE = ("FailRelease", "ReleaseFailed")
+FAIL_RELEASE = ("FailRelease", "FailPublishedRelease", "ReleaseFailed")
 
 # The Build map's states, whose input names the architecture, by the step of the build they are;
 # then the states that clean up an architecture that failed.

@@ -5,8 +5,15 @@ One task moves every product on: it sends what is not sent yet and reads what is
 state machine calls it again minutes apart until every change set has settled or the release
 gives up following them. Sending is idempotent twice over: the release's change sets for the
 product are looked up first (by their deterministic names), and the same name always carries
-the same ClientRequestToken, so neither a retried task nor a later run creates a second version."""
+the same ClientRequestToken, so neither a retried task nor a later run creates a second version.
 
+A product never gets an older version after a newer one: Marketplace offers the version added
+last as the newest. Before a change set is started, the product's versions are read
+(DescribeEntity) and ordered as the stream orders its releases, by the commit times of its
+release index; when one is newer than the release, the product's change is REFUSED with that
+reason, a settled end of the product's change that fails nothing (the release stays released)."""
+
+import json
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -21,6 +28,7 @@ from chalicelib.core.errors import MarketplaceThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import RELEASE
 from chalicelib.models.marketplace import MarketplaceProgress, MarketplaceTask, ProductChange
+from chalicelib.stages.announce import commit_times, read_document, release_index_key
 from chalicelib.store import records
 
 ENTITY_TYPE = "AmiProduct@1.0"
@@ -96,18 +104,50 @@ def _already_sent(change: ProductChange, release_id: str) -> dict | None:
     return (own or live or [None])[0]
 
 
-def _send(change: ProductChange, document: dict, release_id: str) -> ProductChange:
-    found = _already_sent(change, release_id)
+def _product_versions(product_id: str) -> list[str]:
+    """The titles of the product's versions (DescribeEntity's details of an AmiProduct)."""
+    described = _call("describe_entity", EntityId=product_id)
+    details = described.get("DetailsDocument") or json.loads(described.get("Details") or "{}")
+    return [version["VersionTitle"] for version in details.get("Versions", []) if version.get("VersionTitle")]
+
+
+def newer_versions(versions: list[str], times: dict[str, str], version: str) -> list[str]:
+    """Of a product's versions, those of releases with a newer commit than ``version``, by the
+    commit times of the stream's release index (the order of the stream metadata). Versions the
+    index does not list (another stream's, one added by hand) are not compared, nor is a release
+    the index does not list."""
+    ours = times.get(version)
+    return sorted(title for title in versions if ours and times.get(title, "") > ours)
+
+
+def _refused(change: ProductChange, newer: list[str]) -> ProductChange:
+    reason = (f"not sent: the product has a newer release's version ({', '.join(newer)}), and Marketplace offers "
+              "the version added last as the newest")
+    return change.model_copy(update={"status": "REFUSED", "reason": reason, "ended_at": _now()})
+
+
+def _send(change: ProductChange, document: dict, task: MarketplaceTask) -> ProductChange:
+    found = _already_sent(change, task.release_id)
     if found:
         return _read(change.model_copy(update={"change_set_id": found["ChangeSetId"],
                                                "change_set_name": found["ChangeSetName"]}))
+    try:
+        versions = _product_versions(change.product_id)
+    except ClientError as error:
+        return change.model_copy(update={"status": "FAILED", "reason": f"DescribeEntity: {describe(error)}",
+                                         "ended_at": _now()})
+    newer = newer_versions(versions, commit_times(read_document(release_index_key(task.stream))), task.version)
+    if newer:
+        logger.warning("marketplace version refused: a newer one is on the product",
+                       extra={"product_id": change.product_id, "newer": newer})
+        return _refused(change, newer)
     try:
         started = _call(
             "start_change_set", ChangeSetName=change.change_set_name, Intent=change.intent,
             ClientRequestToken=client_token(change.product_id, change.change_set_name),
             ChangeSet=[{"ChangeType": CHANGE_TYPE, "Entity": {"Type": ENTITY_TYPE, "Identifier": change.product_id},
                         "DetailsDocument": document}],
-            ChangeSetTags=[{"Key": RELEASE, "Value": release_id}])
+            ChangeSetTags=[{"Key": RELEASE, "Value": task.release_id}])
     except ClientError as error:
         if code_of(error) == "ResourceInUseException":
             return change.model_copy(update={"status": "WAITING", "reason": message_of(error)})
@@ -166,7 +206,7 @@ def _move_on(change: ProductChange, task: MarketplaceTask, stream: Stream, too_l
         return change
     product = stream.marketplace.products[change.arch]
     document = details_document(product, change.image_id, task.version, release_notes(stream, task, change.arch))
-    return _send(change, document, task.release_id)
+    return _send(change, document, task)
 
 
 def _overdue(change: ProductChange) -> ProductChange:

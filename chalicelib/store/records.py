@@ -147,14 +147,16 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
 
 def mark_finished(release_id: str, status: ReleaseStatus, images: dict[str, dict[str, str]], metadata_url: str,
                   built_images: list[BuiltImage], region_states: dict[str, RegionOutcome],
-                  marketplace: dict[str, ProductChange] | None = None) -> None:
+                  marketplace: dict[str, ProductChange] | None = None, failed: tuple[str, str] | None = None) -> None:
+    """What the release published; ``failed``: the stage after Announce that failed, and why."""
+    failed_stage, failure = failed or (None, None)
     _update(release_id, status=status, images=images, metadata_url=metadata_url,
             built_images=[image.model_dump(mode="json") for image in built_images],
             region_states={region: outcome.model_dump(mode="json", exclude_none=True)
                            for region, outcome in region_states.items()},
             marketplace={arch: change.model_dump(mode="json", exclude_none=True)
                          for arch, change in (marketplace or {}).items()},
-            failed_stage=None, failure=None, status_before_fill_in=None)
+            failed_stage=failed_stage, failure=failure, status_before_fill_in=None)
 
 
 def mark_notified(release_id: str, attempt: int, message_id: str, event_id: str) -> None:

@@ -231,7 +231,7 @@ def _named_by_marketplace(releases: list[ReleaseRecord]) -> dict[str, str]:
     named = {}
     for record in releases:
         for change in record.marketplace.values():
-            if change.intent == "APPLY" and change.status not in ("FAILED", "CANCELLED"):
+            if change.names_its_image:
                 named[change.image_id] = f"named by Marketplace: {change.describe}"
     return named
 

@@ -143,6 +143,33 @@ def test_a_partial_release_shows_every_image_and_why_a_region_is_missing(visit, 
     assert visit.other_origins() == [] and visit.errors == []
 
 
+def test_a_release_published_with_errors_is_a_warning_with_what_failed_and_is_listed_by_its_status(visit,
+                                                                                                 dashboard):
+    """Recorded as a failure after Announce leaves it (the succeeded release's record, restored after)."""
+    release_id = dashboard.releases["SUCCEEDED"]
+    record = records.get(release_id)
+    failure = "marketplace failed: RuntimeError: no catalog; the release is out: its images stay public and announced"
+
+    def mark(status: str, failed: tuple[str, str] | None = None) -> None:
+        records.mark_finished(release_id, status, record.images, record.metadata_url, record.built_images,
+                              record.region_states, record.marketplace, failed)
+
+    mark("PUBLISHED_WITH_ERRORS", ("marketplace", failure))
+    try:
+        visit.open(f"#/releases/{release_id}")
+        badge = visit.page.get_by_test_id("release-header").get_by_test_id("release-status").locator(".badge")
+        expect(badge).to_have_text("PUBLISHED WITH ERRORS")
+        expect(badge).to_have_class(re.compile(r"\btone-warn\b"))
+        expect(visit.page.get_by_test_id("release-header").get_by_test_id("failure")).to_have_text(failure)
+
+        visit.open("#/?status=PUBLISHED_WITH_ERRORS")
+        expect(visit.page.get_by_test_id("release-row")).to_have_count(1)
+        expect(visit.page.get_by_test_id("release-row").first).to_have_attribute("data-release", release_id)
+        assert visit.other_origins() == [] and visit.errors == []
+    finally:
+        mark("SUCCEEDED")
+
+
 def test_api_errors_are_shown_as_text_on_the_page(visit, dashboard):
     visit.open("#/releases/developer-nothing-000000000000")
 

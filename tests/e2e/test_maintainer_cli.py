@@ -17,6 +17,7 @@ import pytest
 import requests
 from rich.console import Console
 
+import functions.finalize
 from atomic_release.cli import releases as releases_cli
 from atomic_release.cli.main import main
 from atomic_release.local.api_server import ServedApp
@@ -263,6 +264,27 @@ def test_show_of_a_release_without_a_marketplace_version_warns_of_it(capsys):
     assert warning.startswith("warning: no Marketplace version: x86_64 prod-example0x86stable: FAILED, a dry run "
                               "(change set ")
     assert "AMI_SCAN_FAILED" in warning
+    assert all(row.count(" public") == 2 for row in region_rows(out).values())
+
+
+def test_show_of_a_release_that_failed_after_announce_says_it_is_out_and_what_failed(capsys, monkeypatch):
+    def broken(event):
+        raise RuntimeError("the record could not be written")
+
+    monkeypatch.setattr(functions.finalize, "finalize", broken)
+    with LocalRuntime() as runtime:
+        release_id = released(runtime, "43.1")
+        with ServedApp() as served:
+            code, out, _ = cli(capsys, "releases", "show", release_id, "--api", served.url)
+            view = view_of(served.url, release_id)
+
+    failure = "finalize failed: RuntimeError: the record could not be written; the release is out"
+    assert (view["release"]["status"], view["release"]["failed_stage"]) == ("PUBLISHED_WITH_ERRORS", "finalize")
+    assert view["release"]["failure"].startswith(failure)
+    assert [stage["status"] for stage in view["stages"] if stage["name"] == "finalize"] == ["failed"]
+    assert code == 0
+    assert "status    PUBLISHED_WITH_ERRORS  (its run: FAILED)" in out
+    assert f"failure: {failure}" in out
     assert all(row.count(" public") == 2 for row in region_rows(out).values())
 
 

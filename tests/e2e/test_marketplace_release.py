@@ -3,9 +3,12 @@ product; a rejected version leaves the release published with Marketplace failed
 sends that version once more."""
 
 import json
+import os
+from datetime import timedelta
 
 import pytest
 
+import functions.finalize
 import functions.marketplace
 from atomic_release.cli.local_release import follow, run
 from atomic_release.local import marketplace_catalog
@@ -16,6 +19,8 @@ from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.core.config import DEFAULT_CONFIG, load_streams
 from chalicelib.core.errors import ReleaseNotPartial
+from chalicelib.core.settings import settings
+from chalicelib.stages.announce import read_document, read_stream_metadata, release_key
 from chalicelib.store import records
 from chalicelib.triggers import starter
 from tests.helpers import nothing, release_resources, wait_until
@@ -78,7 +83,31 @@ def test_a_rejected_version_leaves_the_release_published_and_the_retry_sends_it_
             starter.fill_in(first.release_id)
 
 
-def test_a_marketplace_task_that_breaks_never_fails_a_published_release(stable_release, monkeypatch):
+def still_named_and_present(result) -> None:
+    """The stream metadata and the release's document name the release's images, and each image
+    and file they name is still there (the images public)."""
+    stream_images = {(region, entry["image"]) for arch in read_stream_metadata(result.stream)["architectures"].values()
+                     for region, entry in arch["images"]["aws"]["regions"].items()}
+    own = {(row.region, row.image_id) for row in result.images}
+    assert own and own <= stream_images, "the stream metadata names the release's images"
+    assert all(row.public for row in result.images)
+    for region, image_id in own:
+        assert client("ec2", region).describe_images(ImageIds=[image_id])["Images"], image_id
+    named = downloads_named(read_document(release_key(result.stream, result.version)))
+    present = {found["Key"] for found in client("s3").list_objects_v2(Bucket=os.environ["METADATA_BUCKET"]).get(
+        "Contents", [])}
+    assert named and named <= present, sorted(named - present)
+
+
+def downloads_named(release_document: dict) -> set[str]:
+    """The keys of every file (and signature) a release's document links."""
+    base = settings().public_base_url
+    disks = [image_format.get("disk") or {} for entry in release_document["architectures"].values()
+             for platform in entry["media"].values() for image_format in (platform or {}).get("artifacts", {}).values()]
+    return {link.removeprefix(base) for disk in disks for link in (disk.get("location"), disk.get("signature")) if link}
+
+
+def test_a_marketplace_task_that_breaks_leaves_the_release_published_with_errors(stable_release, monkeypatch):
     def broken(event):
         raise RuntimeError("the catalog client could not be made")
 
@@ -86,11 +115,67 @@ def test_a_marketplace_task_that_breaks_never_fails_a_published_release(stable_r
     with LocalRuntime() as runtime:
         result = run(runtime, stable_release)
 
-        assert result.status == "MARKETPLACE_FAILED", result.failure
+        assert result.status == "PUBLISHED_WITH_ERRORS", result.failure
+        record = records.get(result.release_id)
+        assert (record.status, record.failed_stage) == ("PUBLISHED_WITH_ERRORS", "marketplace")
+        assert record.failure.startswith("marketplace failed: RuntimeError: the catalog client could not be made")
         assert all("the catalog client could not be made" in line for line in result.marketplace_failed)
         assert len(result.marketplace_failed) == 2
-        assert all(row.public for row in result.images)
+        still_named_and_present(result)
         assert not nothing(release_resources(result.release_id, ["us-east-1"])), "nothing was removed"
+
+
+def test_recording_the_publication_failing_leaves_the_release_published_with_errors(stable_release, monkeypatch):
+    """RecordPublication, the first Finalize, fails after Announce: the run fails, but the record
+    takes what the release published and says what failed; nothing the documents name goes."""
+    def broken(event):
+        raise RuntimeError("the record could not be written")
+
+    monkeypatch.setattr(functions.finalize, "finalize", broken)
+    with LocalRuntime() as runtime:
+        result = run(runtime, stable_release)
+
+        record = records.get(result.release_id)
+        described = client("stepfunctions").describe_execution(executionArn=result.execution_arn)
+        assert described["status"] == "FAILED", "the run failed: its alarms go off"
+        assert (result.status, record.status, record.failed_stage) == (
+            "PUBLISHED_WITH_ERRORS", "PUBLISHED_WITH_ERRORS", "finalize")
+        assert record.failure == ("finalize failed: RuntimeError: the record could not be written; the release is "
+                                  "out: its images stay public and announced")
+        assert record.images == {arch: {row.region: row.image_id for row in result.images if row.arch == arch}
+                                 for arch in ("arm64", "x86_64")}
+        assert record.built_images and record.metadata_url.endswith("/streams/stable.json")
+        still_named_and_present(result)
+
+
+def committed_a_day_later(release, version: str):
+    later = synthetic_release(release.stream, version, 2)
+    commits = {arch: commit.model_copy(update={"timestamp": release.commits[arch].timestamp + timedelta(days=1)})
+               for arch, commit in later.commits.items()}
+    return later.model_copy(update={"commits": commits})
+
+
+def test_a_late_fill_in_of_an_older_release_is_refused_the_version_a_newer_one_has_on_marketplace(stable_release):
+    """Marketplace offers the version added last as the newest: the older release's fill-in run
+    starts no change set on the product the newer release reached, and says why."""
+    with LocalRuntime(faults=[MarketplaceFault.parse("marketplace-rejects:x86_64")]) as runtime:
+        older = run(runtime, stable_release)
+        assert older.status == "MARKETPLACE_FAILED", older.failure
+        newer = run(runtime, committed_a_day_later(stable_release, "43.20261126.3.0"))
+        assert newer.status == "SUCCEEDED", (newer.failure, newer.marketplace_failed)
+        sent_before = change_sets(PRODUCTS["x86_64"])
+
+        started = starter.fill_in(older.release_id)
+        retried = follow(runtime, "stable", stable_release.version, started.release_id, started.execution_arn)
+
+        assert retried.status == "SUCCEEDED", (retried.failure, retried.marketplace_failed)
+        refused = records.get(older.release_id).marketplace["x86_64"]
+        assert (refused.status, refused.attempt, refused.change_set_id) == ("REFUSED", 1, None)
+        assert refused.reason.startswith("not sent: the product has a newer release's version (43.20261126.3.0)")
+        assert change_sets(PRODUCTS["x86_64"]) == sent_before, "no AddDeliveryOptions change set was started"
+        assert titles(PRODUCTS["x86_64"]) == ["43.20261126.3.0"]
+        with pytest.raises(ReleaseNotPartial):
+            starter.fill_in(older.release_id)
 
 
 def test_a_developer_commit_dry_runs_its_marketplace_versions(developer_release):

@@ -10,6 +10,7 @@ a new kind of call must be modelled before it is judged."""
 from dataclasses import dataclass
 
 from chalicelib.core.tags import as_dict
+from chalicelib.stages.marketplace import ENTITY_TYPE as MARKETPLACE_ENTITY_TYPE
 from tests.infra.calls import EC2_ON_EXISTING, Call
 from tests.infra.iam import Requirement
 from tests.infra.policies import as_list
@@ -153,6 +154,9 @@ def _marketplace_catalog(call: Call, account: Account) -> list[Requirement]:
         return [Requirement.of(_action(call), "*")]
     if call.operation == "DescribeChangeSet":
         return [Requirement.of(_action(call), f"{catalog}/ChangeSet/{call.params['ChangeSetId']}")]
+    if call.operation == "DescribeEntity":  # an entity's ARN names its type: the release describes its AmiProducts
+        return [Requirement.of(_action(call), f"{catalog}/{MARKETPLACE_ENTITY_TYPE.split('@')[0]}/"
+                                              f"{call.params['EntityId']}")]
     if call.operation != "StartChangeSet":
         raise UnmodelledCall(f"{call}: no model of this Marketplace Catalog operation")
     changes = call.params["ChangeSet"]

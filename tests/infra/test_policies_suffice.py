@@ -528,6 +528,9 @@ def passing(policy: dict, sid: str, role_arn: str) -> None:
     ("preflight", lambda p: without_action(p, "DescribeEc2", "ec2:DescribeRegions"), "preflight: ec2:DescribeRegions on *"),
     ("launch_qa", lambda p: passing(p, "PassQaRole", f"arn:aws:iam::{ACCOUNT}:role/atomic-release-local-builder"),
      "launch_qa: iam:PassRole on arn:aws:iam::123456789012:role/atomic-release-local-qa"),
+    ("marketplace", lambda p: without_action(p, "ReadProductVersions", "aws-marketplace:DescribeEntity"),
+     "marketplace: aws-marketplace:DescribeEntity on arn:aws:aws-marketplace:us-east-1:123456789012:AWSMarketplace/"
+     "AmiProduct/"),
 ])
 def test_a_policy_narrower_than_what_its_function_does_is_refused_by_name(recorded, function, narrow, refused):
     policies = resolved_policies(recorded.names)

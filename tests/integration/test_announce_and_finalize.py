@@ -24,7 +24,7 @@ from chalicelib.models.regions import RegionOutcome
 from chalicelib.models.stream_metadata import Release, ReleaseIndex, Stream
 from chalicelib.models.stream_metadata import document as published
 from chalicelib.store import records
-from functions import announce, finalize, prepare
+from functions import announce, fail_release, finalize, prepare
 from tests.integration.support import (
     ARCHES,
     BASE,
@@ -703,9 +703,31 @@ def test_a_marketplace_task_that_failed_is_recorded_against_the_products_it_left
 
     result = invoke(finalize, finalize_task(marketplace=progress))
 
-    assert result["status"] == "MARKETPLACE_FAILED"
+    assert result["status"] == "PUBLISHED_WITH_ERRORS"
     assert result["marketplace_failed"] == ["x86_64: not sent (the Marketplace task failed: not authorized to "
                                             "perform StartChangeSet)"]
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage, record.images) == ("PUBLISHED_WITH_ERRORS", "marketplace", IMAGES)
+    assert record.failure == ("marketplace failed: AccessDeniedException: not authorized to perform StartChangeSet; "
+                              "the release is out: its images stay public and announced")
+
+
+def test_a_fill_in_run_failing_after_announce_records_what_it_published_with_the_failure(partial):
+    """The fill-in run announced COPY, then failing to record it must neither put the release
+    back to PARTIAL (the documents name COPY's images now) nor remove anything."""
+    invoke(prepare, {"release": release_input(attempt=1), "execution_arn": EXECUTION_ARN + "-fill1"})
+    failed = {"release_id": RELEASE_ID, "stream": STREAM, "regions": [COPY], "attempt": 1, "stage": "finalize",
+              "caught": {"Error": "ClientError", "Cause": "ProvisionedThroughputExceededException"},
+              "execution_arn": EXECUTION_ARN + "-fill1", "published": finalize_task([validated(COPY)], attempt=1)}
+
+    result = invoke(fail_release, failed)
+
+    assert result["error"] == "ClientError"
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage) == ("PUBLISHED_WITH_ERRORS", "finalize")
+    assert record.failure == ("finalize failed: ClientError: ProvisionedThroughputExceededException; the release is "
+                              "out: its images stay public and announced")
+    assert (record.images, record.missing_regions, record.status_before_fill_in) == (IMAGES, {}, None)
 
 
 def test_a_retry_that_sends_the_failed_version_completes_the_release(prepared):

@@ -126,11 +126,17 @@ def test_marketplace_never_fails_a_published_release_and_its_follow_loop_is_boun
     assert max(m.le for m in longest_follow if hasattr(m, "le")) * 3600 < ASL["TimeoutSeconds"]
 
 
+def parameter_paths(parameters: dict) -> list:
+    """The values of a task's Parameters, those of its nested objects too."""
+    values = list(parameters.values())
+    return [*values, *[path for value in values if isinstance(value, dict) for path in parameter_paths(value)]]
+
+
 def test_what_the_marketplace_loop_carries_is_all_finalize_and_fail_release_read():
     states = ASL["States"]
     kept = states[states["RecordPublication"]["Next"]]["Parameters"]
-    for reader in ("Finalize", "FailRelease", "Marketplace"):
-        for path in states[reader]["Parameters"].values():
+    for reader in ("Finalize", "FailPublishedRelease", "Marketplace"):
+        for path in parameter_paths(states[reader]["Parameters"]):
             if not isinstance(path, str) or not path.startswith("$.") or path.startswith("$.failure"):
                 continue  # $.failure is what Finalize's own Catch adds on the way to FailRelease
             top, _, inner = path[2:].partition(".")
@@ -138,3 +144,25 @@ def test_what_the_marketplace_loop_carries_is_all_finalize_and_fail_release_read
             assert carried, f"{reader} reads {path}, which the loop drops"
             if isinstance(carried, dict) and inner:
                 assert f"{inner}.$" in carried, f"{reader} reads {path}, which the loop drops"
+
+
+def reachable(states: dict, start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += transitions(states[name])
+    return seen
+
+
+def test_after_announce_no_failure_reaches_the_cleanup_and_the_record_gets_what_finalize_reads():
+    """Once Announce has named the release's images, a failure is recorded PUBLISHED_WITH_ERRORS
+    by FailPublishedRelease (the FailRelease Lambda told what Finalize reads), never cleaned up."""
+    states = ASL["States"]
+    after_announce = reachable(states, states["Announce"]["Next"])
+    assert "FailRelease" not in after_announce and "FailPublishedRelease" in after_announce
+    published = states["FailPublishedRelease"]
+    assert published["Resource"] == states["FailRelease"]["Resource"]
+    assert published["Parameters"]["published"] == states["Finalize"]["Parameters"]
+    assert {k: v for k, v in published["Parameters"].items() if k != "published"} == states["FailRelease"]["Parameters"]

@@ -7,15 +7,16 @@
   const LIST_REFRESH_MS = 10000;
   const RELEASE_REFRESH_MS = 3000;
   const PAGE_SIZE = 20;
-  const STATUSES = ["RUNNING", "PUBLISHED", "SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED", "FAILED", "ABORTED",
-    "TIMED_OUT", "RETIRED"];
+  const STATUSES = ["RUNNING", "PUBLISHED", "SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED", "PUBLISHED_WITH_ERRORS",
+    "FAILED", "ABORTED", "TIMED_OUT", "RETIRED"];
   const STAGES = ["prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace",
     "finalize"];
   // Release, execution, stage, step, region, image and change set statuses, by the colour they get.
   const TONES = {
     ok: ["SUCCEEDED", "succeeded", "validated", "published", "copied", "available", "signed"],
     live: ["RUNNING", "running", "copying", "PREPARING", "APPLYING", "WAITING", "PUBLISHED"],
-    warn: ["PARTIAL", "MARKETPLACE_FAILED", "skipped", "CANCELLED", "OVERDUE", "unsigned", "not-verified"],
+    warn: ["PARTIAL", "MARKETPLACE_FAILED", "PUBLISHED_WITH_ERRORS", "skipped", "CANCELLED", "OVERDUE", "REFUSED",
+      "unsigned", "not-verified"],
     bad: ["FAILED", "failed", "TIMED_OUT", "ABORTED", "error", "deregistered"],
     idle: ["RETIRED", "pending", "not-run", "planned", "ready", "built-earlier", "NOT_SENT", "UNKNOWN",
       "not-checked"],
