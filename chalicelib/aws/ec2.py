@@ -140,10 +140,15 @@ def share_snapshot(region: str, snapshot_id: str, permissions: list[dict[str, st
     return missing
 
 
-def protect_from_deregistration(region: str, image_id: str) -> None:
-    """Without the cooldown: retention turns protection off just before it deregisters, and a
-    cooldown would hold the image for another 24 hours."""
-    client("ec2", region).enable_image_deregistration_protection(ImageId=image_id, WithCooldown=False)
+def protect_from_deregistration(region: str, image_ids: list[str]) -> list[str]:
+    """Turn deregistration protection on for those of this account's images in the region that
+    lack it; the ids it was turned on for. Without the cooldown: retention turns protection off
+    just before it deregisters, and a cooldown would hold the image for another 24 hours."""
+    unprotected = sorted(image_id for image_id, image in own_images(region, image_ids).items()
+                         if not is_protected(image))
+    for image_id in unprotected:
+        client("ec2", region).enable_image_deregistration_protection(ImageId=image_id, WithCooldown=False)
+    return unprotected
 
 
 def unprotect_from_deregistration(region: str, image_id: str) -> None:
@@ -253,8 +258,9 @@ def remove_release_resources(
     region: str, release_id: str, arch: Arch | None = None, keep_public_images: bool = False
 ) -> Removed:
     """Terminate instances, delete volumes, deregister images and delete snapshots that carry
-    the release's tags in one region. Public images (and their snapshots) stay when asked:
-    once something may point at them, removing them is retention's decision, not cleanup's."""
+    the release's tags in one region. Public images and those protected from deregistration
+    (Announce named them) stay with their snapshots when asked: once something may point at them,
+    removing them is retention's decision, not cleanup's."""
     removed = Removed()
     filters = release_filters(release_id, arch)
     instances, volumes = _terminate_instances(region, release_id, arch, filters)
@@ -267,7 +273,7 @@ def remove_release_resources(
     kept_snapshots: set[str] = set()
     for image in own_images_where(region, filters):
         snapshots = set(image_snapshots(image))
-        if keep_public_images and image.get("Public"):
+        if keep_public_images and (image.get("Public") or is_protected(image)):
             kept_snapshots |= snapshots
             continue
         deregister_image(region, image["ImageId"])
