@@ -115,6 +115,56 @@ def share_snapshot_publicly(region: str, snapshot_id: str) -> None:
                                                     OperationType="add", GroupNames=["all"])
 
 
+def image_launch_permissions(region: str, image_id: str) -> list[dict[str, str]]:
+    return [{k: str(v) for k, v in permission.items()} for permission in client("ec2", region).describe_image_attribute(
+        ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]]
+
+
+def snapshot_volume_permissions(region: str, snapshot_id: str) -> list[dict[str, str]]:
+    return [{k: str(v) for k, v in permission.items()} for permission in client("ec2", region).describe_snapshot_attribute(
+        SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]]
+
+
+def share_image(region: str, image_id: str, permissions: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Add the launch permissions (UserId, OrganizationArn, OrganizationalUnitArn or Group) the
+    image lacks; those added."""
+    missing = [p for p in permissions if p not in image_launch_permissions(region, image_id)]
+    if missing:
+        client("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": missing})  # type: ignore[typeddict-item]
+    return missing
+
+
+def share_snapshot(region: str, snapshot_id: str, permissions: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Add the create-volume permissions (UserId or Group) the snapshot lacks; those added."""
+    missing = [p for p in permissions if p not in snapshot_volume_permissions(region, snapshot_id)]
+    if missing:
+        client("ec2", region).modify_snapshot_attribute(
+            SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add",
+            UserIds=[p["UserId"] for p in missing if "UserId" in p],
+            GroupNames=[p["Group"] for p in missing if "Group" in p])
+    return missing
+
+
+def protect_from_deregistration(region: str, image_ids: list[str]) -> list[str]:
+    """Turn deregistration protection on for those of this account's images in the region that
+    lack it; the ids it was turned on for. Without the cooldown: retention turns protection off
+    just before it deregisters, and a cooldown would hold the image for another 24 hours."""
+    unprotected = sorted(image_id for image_id, image in own_images(region, image_ids).items()
+                         if not is_protected(image))
+    for image_id in unprotected:
+        client("ec2", region).enable_image_deregistration_protection(ImageId=image_id, WithCooldown=False)
+    return unprotected
+
+
+def unprotect_from_deregistration(region: str, image_id: str) -> None:
+    client("ec2", region).disable_image_deregistration_protection(ImageId=image_id)
+
+
+def is_protected(image: ImageTypeDef) -> bool:
+    """Whether DescribeImages says the image is protected from deregistration."""
+    return image.get("DeregistrationProtection", "disabled").startswith("enabled")
+
+
 def deprecate_image(region: str, image_id: str, at: str) -> None:
     client("ec2", region).enable_image_deprecation(ImageId=image_id, DeprecateAt=at)
 
@@ -213,8 +263,9 @@ def remove_release_resources(
     region: str, release_id: str, arch: Arch | None = None, keep_public_images: bool = False
 ) -> Removed:
     """Terminate instances, delete volumes, deregister images and delete snapshots that carry
-    the release's tags in one region. Public images (and their snapshots) stay when asked:
-    once something may point at them, removing them is retention's decision, not cleanup's."""
+    the release's tags in one region. Public images and those protected from deregistration
+    (Announce named them) stay with their snapshots when asked: once something may point at them,
+    removing them is retention's decision, not cleanup's."""
     removed = Removed()
     filters = release_filters(release_id, arch)
     instances, volumes = _terminate_instances(region, release_id, arch, filters)
@@ -227,7 +278,7 @@ def remove_release_resources(
     kept_snapshots: set[str] = set()
     for image in own_images_where(region, filters):
         snapshots = set(image_snapshots(image))
-        if keep_public_images and image.get("Public"):
+        if keep_public_images and (image.get("Public") or is_protected(image)):
             kept_snapshots |= snapshots
             continue
         deregister_image(region, image["ImageId"])

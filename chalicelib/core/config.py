@@ -23,6 +23,7 @@ from chalicelib.core.arch import ARCHES, Arch
 from chalicelib.core.errors import ConfigError
 from chalicelib.core.regions import refuse_unsupported
 from chalicelib.core.settings import locations
+from chalicelib.core.tags import user_tag_problems
 from chalicelib.core.trusted_keys import Trust, read_key
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "streams.json"
@@ -73,6 +74,50 @@ class Retention(BaseModel):
 
 
 _NOTES_FIELDS = {"stream", "version", "arch", "ref", "checksum", "committed"}
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+OrganizationArn = Annotated[str, Field(pattern=r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")]
+OrganizationalUnitArn = Annotated[str, Field(
+    pattern=r"^arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")]
+
+
+class Sharing(BaseModel):
+    """Who may launch the stream's images: the public, and (instead or as well) these accounts,
+    organizations and organizational units. Snapshots are shared with the accounts (and the public)
+    only: AWS shares a snapshot with no organization or OU."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public: bool = Field(default=True, description="false: only those listed may launch the images")
+    accounts: list[AccountId] = Field(default_factory=list, description="12-digit AWS account ids")
+    organizations: list[OrganizationArn] = Field(default_factory=list)
+    organizational_units: list[OrganizationalUnitArn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone(self) -> "Sharing":
+        if not self.public and not self.targets:
+            raise ValueError("public is false and no account, organization or organizational unit is listed: "
+                             "no one could launch the images")
+        for field in ("accounts", "organizations", "organizational_units"):
+            if len(set(getattr(self, field))) != len(getattr(self, field)):
+                raise ValueError(f"{field} lists one twice")
+        return self
+
+    @property
+    def targets(self) -> list[dict[str, str]]:
+        """ModifyImageAttribute's launch permissions for those listed (the public not among them)."""
+        return ([{"UserId": account} for account in self.accounts]
+                + [{"OrganizationArn": arn} for arn in self.organizations]
+                + [{"OrganizationalUnitArn": arn} for arn in self.organizational_units])
+
+    @property
+    def launch_permissions(self) -> list[dict[str, str]]:
+        return [*self.targets, *([{"Group": "all"}] if self.public else [])]
+
+    @property
+    def volume_permissions(self) -> list[dict[str, str]]:
+        """CreateVolumePermission entries of the snapshots (UserId and Group are all AWS takes)."""
+        return [*({"UserId": account} for account in self.accounts), *([{"Group": "all"}] if self.public else [])]
 
 
 class SecurityGroupRule(BaseModel):
@@ -232,6 +277,9 @@ class Stream(BaseModel):
         default=10, ge=1, le=20, description="at most this many of the account's copies pending in one destination "
                                              "region (AWS allows 20) before a copy waits")
     retention: Retention = Field(default_factory=lambda: Retention())
+    sharing: Sharing = Field(default_factory=lambda: Sharing())
+    tags: dict[str, str] = Field(default_factory=dict, description="tags on the stream's images and snapshots in "
+                                                                  "every region, beside atomic-release's own")
     marketplace: Marketplace = Field(default_factory=lambda: Marketplace())
     partial_release_after_minutes: int | None = Field(
         default=None, ge=0, description="release the architectures at the newest version once it is this old, "
@@ -244,6 +292,13 @@ class Stream(BaseModel):
             if not re.fullmatch(r"[A-Za-z0-9._/-]+", ref):
                 raise ValueError(f"ref for {arch} is not an ostree ref name: {ref!r}")
         return refs
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_aws_takes(cls, tags: dict[str, str]) -> dict[str, str]:
+        if problems := user_tag_problems(tags):
+            raise ValueError("; ".join(problems))
+        return tags
 
     @field_validator("ami_name_pattern")
     @classmethod

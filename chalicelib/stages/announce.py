@@ -1,7 +1,8 @@
 """Announce a release: the stream's release index, the release's own document and the Fedora
 CoreOS stream metadata in S3, each made through its model (chalicelib/models/documents.py),
 ``latest`` pointed at its validated images, then an SNS message and an EventBridge event
-(schema: docs/flow.md, "Release events"). Every link is under PUBLIC_BASE_URL.
+(schema: docs/flow.md, "Release events"). Every link is under PUBLIC_BASE_URL. Every image the
+metadata (and so ``latest``) is to name is protected from deregistration before it is named.
 
 A region or a download already naming a release with a newer commit (a fill-in run that
 finished late, two releases announcing at once) keeps it: neither the metadata nor ``latest``
@@ -15,6 +16,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from chalicelib.aws import events, s3, sns, ssm
+from chalicelib.aws.ec2 import protect_from_deregistration
 from chalicelib.aws.errors import describe, message_of
 from chalicelib.core.arch import Arch, ostree_arch
 from chalicelib.core.config import Stream, load_streams
@@ -282,6 +284,27 @@ def _put_latest(stream: Stream, region: str, arch: Arch, image_id: str, descript
                              region=region, arch=arch, image_id=image_id) from None
 
 
+def named_images(metadata: dict) -> dict[str, set[str]]:
+    """region -> the images the stream metadata names there, every architecture's."""
+    named: dict[str, set[str]] = {}
+    for entry in metadata.get("architectures", {}).values():
+        for region, listed in entry.get("images", {}).get("aws", {}).get("regions", {}).items():
+            if listed.get("image"):
+                named.setdefault(region, set()).add(listed["image"])
+    return named
+
+
+def protect_named(task: AnnounceTask) -> dict[str, list[str]]:
+    """Protect from deregistration this release's validated images and those the metadata names
+    already (``latest`` names only images the metadata names); region -> the ids newly protected."""
+    wanted = named_images(read_stream_metadata(task.stream))
+    for regions in images_by_arch(task).values():
+        for region, image_id in regions.items():
+            wanted.setdefault(region, set()).add(image_id)
+    protected = {region: protect_from_deregistration(region, sorted(ids)) for region, ids in sorted(wanted.items())}
+    return {region: ids for region, ids in protected.items() if ids}
+
+
 def move_latest(task: AnnounceTask, written: dict) -> list[str]:
     """``latest`` follows the stream metadata: it moves to this release's image in each region
     where the metadata now names it. Then the metadata is read again: where a newer release
@@ -340,14 +363,16 @@ def render_site(stream: str) -> None:
 
 
 def announce(task: AnnounceTask) -> Announcement:
-    """The index first (it orders releases by commit time), then the release's document, the
-    stream metadata, ``latest`` where the metadata names this release, the notifications, and
-    last the site's pages."""
+    """Deregistration protection first, then the index (it orders releases by commit time), the
+    release's document, the stream metadata, ``latest`` where the metadata names this release,
+    the notifications, and last the site's pages."""
     metadata_key = stream_metadata_key(task.stream)
     if not task.validated:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)
     try:
+        if protected := protect_named(task):
+            logger.info("images protected from deregistration", extra={"protected": protected})
         published = artifacts.publish(task)
         downloads, signers = downloads_by_arch(published), signers_by_arch(published)
         update_model(release_index_key(task.stream), AtomicReleaseIndex,

@@ -23,7 +23,7 @@ from chalicelib.core.errors import (
 )
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
-from chalicelib.core.tags import as_dict, release_filters, release_tags, tag_specifications
+from chalicelib.core.tags import as_dict, image_tags, release_filters, release_tags, tag_specifications
 from chalicelib.guest.user_data import (
     TARGET_DEVICE,
     Role,
@@ -199,7 +199,7 @@ def _wait(waiter: WaiterName, region: str, what: str, until: float, **ids) -> No
 
 
 def _snapshot(task: RegisterTask, until: float) -> str:
-    tags = release_tags(task.release_id, task.stream, task.arch, "image")
+    tags = image_tags(task.release_id, task.stream, task.arch, _stream(task).tags)
     existing = ec2_resources.own_snapshots_where(task.region, [
         {"Name": "volume-id", "Values": [task.builder.volume_id]}, *release_filters(task.release_id, task.arch),
     ])
@@ -270,7 +270,8 @@ def _register(task: RegisterTask, name: str, snapshot_id: str) -> str:
         BlockDeviceMappings=[{"DeviceName": ROOT_DEVICE, "Ebs": {
             "SnapshotId": snapshot_id, "VolumeType": "gp3", "DeleteOnTermination": True,
         }}],
-        TagSpecifications=tag_specifications(release_tags(task.release_id, task.stream, task.arch, "image"), "image"),
+        TagSpecifications=tag_specifications(image_tags(task.release_id, task.stream, task.arch, _stream(task).tags),
+                                             "image"),
     )
 
 

@@ -15,7 +15,7 @@ from chalicelib.aws.errors import code_of, describe, ignoring
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
-from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.core.tags import image_tags, tag_specifications
 from chalicelib.models.build import BuiltImage, image_description
 from chalicelib.models.regions import Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
 
@@ -49,7 +49,8 @@ def deregister(region: str, image: ImageTypeDef) -> None:
 def _copy(task: RegionTask, image: BuiltImage, replacing: str = "") -> str:
     """``replacing``: the broken copy this one replaces. EC2 answers a repeated ClientToken with
     the first answer, which would be the broken copy again."""
-    tags = release_tags(task.release_id, task.stream, image.arch, "image")
+    # CopyImageTags brings the source image's tags; the copy's snapshot has only these.
+    tags = image_tags(task.release_id, task.stream, image.arch, load_streams().stream(task.stream).tags)
     try:
         return ec2.copy_image(
             task.region, SourceImageId=image.image_id, SourceRegion=task.base_region, Name=image.name,

@@ -1,6 +1,6 @@
-"""Validate, per region: what Publish promised is true (available, public with its snapshots,
-architecture, ENA, boot mode, IMDSv2, deprecation, the version's SSM parameter) before anything
-points at the images. A region that fails a check is reported with what was wrong.
+"""Validate, per region: what Publish promised is true (available, public with its snapshots, or
+neither for a stream shared only with whom it names; architecture, ENA, boot mode, IMDSv2,
+deprecation, the version's SSM parameter) before anything points at the images. A region that fails a check is reported with what was wrong.
 
 A region whose images are no longer public (someone made one private after Publish) loses its
 version parameters at once: nothing may name an image no one else can launch, and retention,
@@ -54,12 +54,13 @@ def look(stream: Stream, version: str, outcome: RegionOutcome) -> list[Seen]:
     return seen
 
 
-def compare(region: str, image: RegionalImage, seen: Seen) -> list[Check]:
-    """Each promise about the image: available, public (its snapshots too), architecture, ENA,
-    boot mode, IMDSv2, a deprecation time, and the version's SSM parameter naming the image."""
+def compare(region: str, image: RegionalImage, seen: Seen, public: bool = True) -> list[Check]:
+    """Each promise about the image: available, public as the stream says (its snapshots too),
+    architecture, ENA, boot mode, IMDSv2, a deprecation time, and the version's SSM parameter
+    naming the image."""
     actual = seen.image
-    promised = {"state": ("available", actual.get("State")), "public": ("True", actual.get("Public")),
-                "snapshots public": ("True", seen.snapshots_public),
+    promised = {"state": ("available", actual.get("State")), "public": (str(public), actual.get("Public")),
+                "snapshots public": (str(public), seen.snapshots_public),
                 "architecture": (image.arch, actual.get("Architecture")),
                 "ena": ("True", actual.get("EnaSupport")), "boot mode": (BOOT_MODE[image.arch], actual.get("BootMode")),
                 "imds": ("v2.0", actual.get("ImdsSupport")),
@@ -73,7 +74,7 @@ def compare(region: str, image: RegionalImage, seen: Seen) -> list[Check]:
 def checks(stream: Stream, version: str, outcome: RegionOutcome) -> list[Check]:
     """Each promise about the region's images, as ``compare`` checks it against what AWS says."""
     return [check for image, seen in zip(outcome.images, look(stream, version, outcome), strict=True)
-            for check in compare(outcome.region, image, seen)]
+            for check in compare(outcome.region, image, seen, stream.sharing.public)]
 
 
 PUBLICITY_CHECKS = ("public", "snapshots public")

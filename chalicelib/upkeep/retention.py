@@ -3,7 +3,9 @@ retire the others by deregistering their images, deleting their snapshots and th
 SSM parameters in every region, and deleting their downloadable files. An image that users are
 still pointed at (by the stream metadata) is never removed, and neither are the files of a
 version the stream metadata offers for download. Kept images that AWS made private after their deprecation are made
-public again.
+public again (a stream shared only with whom it names has none to restore). An image protected from
+deregistration (Announce protects every image it names) has its protection turned off just before
+it is deregistered, and only then.
 
 ``plan`` only reads; ``apply`` changes what the plan says and nothing else, so a dry run is a
 plan that is not applied. Applying a plan twice does no harm: what is already gone is no error."""
@@ -48,6 +50,7 @@ class Image(Model):
     region: str
     image_id: str
     snapshots: list[str] = Field(default_factory=list)
+    protected_from_deregistration: bool = False
 
 
 class Protected(Image):
@@ -142,6 +145,8 @@ class RetentionResult(Model):
     deleted_parameters: list[str] = Field(default_factory=list)
     deleted_files: list[str] = Field(default_factory=list, description="bucket keys")
     already_gone: list[str] = Field(default_factory=list)
+    unprotected: list[str] = Field(default_factory=list, description="images whose deregistration protection was "
+                                                                     "turned off to deregister them")
     made_public: list[str] = Field(default_factory=list)
     retired: list[str] = Field(default_factory=list, description="releases now recorded as RETIRED")
     skipped: list[str] = Field(default_factory=list, description="releases whose status changed since the plan")
@@ -285,7 +290,8 @@ def _region_retirement(region: str, stream: Stream, record: ReleaseRecord, image
                        snapshots: list["SnapshotTypeDef"], referenced: dict[str, str]) -> RegionRetirement:
     part = RegionRetirement()
     for image in sorted(images, key=lambda i: i["ImageId"]):
-        found = {"region": region, "image_id": image["ImageId"], "snapshots": sorted(image_snapshots(image))}
+        found = {"region": region, "image_id": image["ImageId"], "snapshots": sorted(image_snapshots(image)),
+                 "protected_from_deregistration": ec2.is_protected(image)}
         if image["ImageId"] in referenced:
             part.protected.append(Protected(**found, reason=referenced[image["ImageId"]]))
         else:
@@ -323,7 +329,7 @@ def _inspect_region(region: str, stream: Stream, retiring: list[ReleaseRecord], 
         if part.found_anything:
             parts[record.release_id] = part
         owners |= {protected.image_id: record for protected in part.protected}
-    return parts, _restores(region, owners)
+    return parts, (_restores(region, owners) if stream.sharing.public else [])
 
 
 def plan(stream_name: str, now: datetime | None = None) -> RetentionPlan:
@@ -406,6 +412,8 @@ def _retire_region(region: str, part: RegionRetirement, result: RetentionResult)
     for name in part.parameters:
         _remove(result, region, name, partial(ssm.delete_parameter, region, name), result.deleted_parameters)
     for image in part.images:
+        if not _unprotected(region, image, result):
+            continue
         if _remove(result, region, image.image_id, partial(ec2.deregister_image, region, image.image_id),
                    result.deregistered):
             for snapshot in image.snapshots:
@@ -413,6 +421,17 @@ def _retire_region(region: str, part: RegionRetirement, result: RetentionResult)
                         result.deleted_snapshots)
     for snapshot in part.orphan_snapshots:
         _remove(result, region, snapshot, partial(ec2.delete_snapshot, region, snapshot), result.deleted_snapshots)
+
+
+def _unprotected(region: str, image: Image, result: RetentionResult) -> bool:
+    """Deregistration protection off, if the plan found it on; False when it stays on."""
+    if not image.protected_from_deregistration:
+        return True
+    outcome = _change(result, region, image.image_id,
+                      partial(ec2.unprotect_from_deregistration, region, image.image_id))
+    if outcome == "done":
+        result.unprotected.append(f"{region}:{image.image_id}")
+    return outcome != "failed"
 
 
 def _make_public(restore: Restore, result: RetentionResult) -> None:
@@ -521,7 +540,9 @@ def _retirement_lines(retirement: Retirement) -> list[str]:
     if not retirement.regions:
         return [*lines, f"{head}: nothing left in any region"]
     for region, part in sorted(retirement.regions.items()):
-        lines += [f"{head}: {region} {_with_snapshots(image)}" for image in part.images]
+        lines += [f"{head}: {region} {_with_snapshots(image)}"
+                  + (" (its deregistration protection turned off first)" if image.protected_from_deregistration else "")
+                  for image in part.images]
         lines += [f"{head}: {region} {snapshot} (a snapshot behind no image)" for snapshot in part.orphan_snapshots]
         lines += [f"{head}: {region} parameter {name}" for name in part.parameters]
         lines += [f"protected {region} {_with_snapshots(p)} of {retirement.release_id} ({retirement.version}): "

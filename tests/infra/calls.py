@@ -29,6 +29,8 @@ EC2_ON_EXISTING = {
     "DeregisterImage": ("ImageId", "image"), "ModifyImageAttribute": ("ImageId", "image"),
     "EnableImageDeprecation": ("ImageId", "image"), "DeleteSnapshot": ("SnapshotId", "snapshot"),
     "ModifySnapshotAttribute": ("SnapshotId", "snapshot"), "DescribeSnapshotAttribute": ("SnapshotId", "snapshot"),
+    "DescribeImageAttribute": ("ImageId", "image"), "EnableImageDeregistrationProtection": ("ImageId", "image"),
+    "DisableImageDeregistrationProtection": ("ImageId", "image"),
 }
 # Those and the existing resources of calls that create others: the policies' conditions name
 # their tags, which are read before the call changes them.

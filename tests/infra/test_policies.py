@@ -38,7 +38,8 @@ ANY_RESOURCE = {
 }
 # EC2 actions that change or remove what exists: only on what carries a release's tags.
 CHANGES_EXISTING_EC2 = {"ec2:TerminateInstances", "ec2:DeleteVolume", "ec2:DeregisterImage", "ec2:DeleteSnapshot",
-                        "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute", "ec2:EnableImageDeprecation"}
+                        "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute", "ec2:EnableImageDeprecation",
+                        "ec2:EnableImageDeregistrationProtection", "ec2:DisableImageDeregistrationProtection"}
 # Each function that launches a guest, and the one role it may hand that guest.
 LAUNCH_INSTANCES = {"launch_builder": ["BuilderRole"], "launch_qa": ["QaRole"]}
 GUEST_ROLES = {"BuilderRole", "QaRole"}

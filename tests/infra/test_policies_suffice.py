@@ -130,13 +130,17 @@ class Scene:
 # -- the local stack --------------------------------------------------------------------------------
 
 def streams_config(repo_url: str, into: Path, trusted_keys: list[str]) -> Path:
-    """Both streams read the local repository and trust its key; stable copies to one region;
-    developer keeps only its newest release, so retention has something to retire."""
+    """Both streams read the local repository and trust its key; stable copies to one region, is
+    shared with an account and an organization besides the public and tags its images; developer
+    keeps only its newest release, so retention has something to retire."""
     raw = json.loads(DEFAULT_CONFIG.read_text())
     for settings in raw["streams"].values():
         settings["repo_url"] = repo_url
         settings["signatures"] = {"required": True, "keys": trusted_keys}
     raw["streams"]["stable"]["regions"]["copies"] = ["us-east-2"]
+    raw["streams"]["stable"]["sharing"] = {"public": True, "accounts": ["210987654321"],
+                                           "organizations": ["arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"]}
+    raw["streams"]["stable"]["tags"] = {"team": "os images"}
     raw["streams"]["developer"]["retention"] = {"keep_releases": 1, "keep_months": 0}
     raw["streams"]["developer"]["artifact_signing_key_secret"] = ARTIFACT_SIGNING_SECRET
     path = into / "streams.json"

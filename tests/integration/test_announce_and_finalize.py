@@ -244,6 +244,65 @@ def test_latest_moves_from_the_previous_release(runtime):
         (arch, region): OTHER_IMAGES[arch][region] for arch in ARCHES for region in (BASE, COPY)}
 
 
+# announce: deregistration protection
+
+
+def registered_images(label: str) -> dict[str, dict[str, str]]:
+    """arch -> region -> a real image id, registered in each region as a release leaves it."""
+    return {arch: {region: client("ec2", region).register_image(Name=f"atomic-{label}-{arch}")["ImageId"]
+                   for region in (BASE, COPY)} for arch in ARCHES}
+
+
+def protection(region: str, image_id: str) -> str:
+    return client("ec2", region).describe_images(ImageIds=[image_id])["Images"][0].get("DeregistrationProtection",
+                                                                                      "disabled")
+
+
+def test_announce_protects_every_image_it_names_from_deregistration(runtime):
+    images = registered_images("first")
+    failed = outcome(COPY, "failed", "validate", region_images(images, COPY), reason=NOT_PUBLIC)
+
+    invoke(announce, announce_task([validated(BASE, images), failed]))
+
+    for arch in ARCHES:
+        assert (protection(BASE, images[arch][BASE]), protection(COPY, images[arch][COPY])) == ("enabled", "disabled")
+        with pytest.raises(ClientError, match="OperationNotPermitted"):
+            client("ec2", BASE).deregister_image(ImageId=images[arch][BASE])
+
+
+def test_images_the_metadata_named_before_are_protected_and_stay_so_once_replaced(runtime):
+    earlier, newer = registered_images("earlier"), registered_images("newer")
+    put_document(METADATA_KEY, {"stream": STREAM, "metadata": LAST_MODIFIED, "architectures": {
+        ostree_arch(arch): {"images": {"aws": {"regions": {
+            region: {"release": "42.0", "image": image_id} for region, image_id in by_region.items()}}}}
+        for arch, by_region in earlier.items()}})
+
+    invoke(announce, announce_task([validated(BASE, newer), validated(COPY, newer)]))
+
+    for arch in ARCHES:
+        for region in (BASE, COPY):
+            assert latest(region, arch) == newer[arch][region]
+            assert (protection(region, earlier[arch][region]), protection(region, newer[arch][region])) == (
+                "enabled", "enabled")
+
+
+def test_an_image_that_cannot_be_protected_is_named_nowhere(runtime, monkeypatch):
+    images = registered_images("unprotectable")
+
+    def refuse(**_):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "refused here"}},
+                          "EnableImageDeregistrationProtection")
+
+    monkeypatch.setattr(client("ec2", COPY), "enable_image_deregistration_protection", refuse)
+
+    with pytest.raises(AnnounceFailed, match="refused here"):
+        invoke(announce, announce_task([validated(BASE, images), validated(COPY, images)]))
+    for key in (METADATA_KEY, INDEX_KEY, RELEASE_KEY):
+        with pytest.raises(ClientError, match="NoSuchKey"):
+            s3_object(key)
+    assert all(latest(region, arch) is None for region in (BASE, COPY) for arch in ARCHES)
+
+
 # announce: the release index and the release's document
 
 

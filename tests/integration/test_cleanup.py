@@ -204,6 +204,18 @@ def test_fail_release_leaves_a_public_image_to_retention(prepared):
     assert public.remaining() == {"snapshot", "image"}
 
 
+def test_fail_release_leaves_an_image_protected_from_deregistration_to_retention(prepared):
+    """A stream shared only with whom it names has no public image: protection says Announce named it."""
+    named = plant(COPY, RELEASE_ID, "x86_64")
+    client("ec2", COPY).enable_image_deregistration_protection(ImageId=named.image_id)
+    unnamed = plant(COPY, RELEASE_ID, "arm64")
+
+    invoke(fail_release, fail_task("finalize", "FinalizeFailed", lambda_error("FinalizeFailed", "record")))
+
+    assert named.remaining() == {"snapshot", "image"}
+    assert unnamed.remaining() == set()
+
+
 def test_fail_release_without_regions_is_invalid_and_removes_nothing(prepared):
     planted = plant(BASE, RELEASE_ID, "x86_64")
 

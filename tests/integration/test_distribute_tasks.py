@@ -372,3 +372,15 @@ def test_the_copy_replacing_a_failed_one_asks_ec2_with_a_new_idempotency_token(b
 
     first_token = client_token(RELEASE_ID, "x86_64", COPY, "0", "")
     assert len(sent) == 2 and len({first_token, *sent}) == 3
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_copy_and_its_snapshot_carry_the_streams_tags_as_configured_now(built, streams_config, arch):
+    streams_config(lambda raw: raw["streams"][STREAM].update(tags={"team": "os images"}))
+
+    copied = invoke(copy_to_region, region_task(COPY, list(built.values())))
+
+    copy = image(COPY, copies_of(copied)[arch])
+    copy_snapshot = snapshot(COPY, copy["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"])
+    for resource in (copy, copy_snapshot):
+        assert (tags(resource).get("team"), tags(resource)[RELEASE]) == ("os images", RELEASE_ID)

@@ -209,6 +209,55 @@ def test_deprecation_of_an_unknown_or_deregistered_image_fails_as_moto_fails_for
             "InvalidAMIID.Unavailable", f"The image id '[{gone}]' is no longer available")
 
 
+# Deregistration protection
+
+
+def test_a_protected_image_says_so_and_cannot_be_deregistered():
+    image_id, other = register(name="protected"), register(name="unprotected")
+
+    answer = ec2().enable_image_deregistration_protection(ImageId=image_id, WithCooldown=False)
+
+    assert answer["Return"] == "enabled"
+    assert image(image_id)["DeregistrationProtection"] == "enabled"
+    refused = error_of(partial(ec2().deregister_image, ImageId=image_id))
+    assert refused["Code"] == "OperationNotPermitted"
+    assert image_id in refused["Message"]
+    assert image(image_id)["State"] == "available"
+    ec2().deregister_image(ImageId=other)
+
+
+def test_with_the_cooldown_the_image_says_so():
+    image_id = register()
+
+    ec2().enable_image_deregistration_protection(ImageId=image_id, WithCooldown=True)
+
+    assert image(image_id)["DeregistrationProtection"] == "enabled-with-cooldown"
+
+
+def test_once_protection_is_off_the_image_can_be_deregistered():
+    image_id = register()
+    ec2().enable_image_deregistration_protection(ImageId=image_id)
+
+    answer = ec2().disable_image_deregistration_protection(ImageId=image_id)
+
+    assert answer["Return"] == "disabled"
+    assert image(image_id)["DeregistrationProtection"] == "disabled"
+    ec2().deregister_image(ImageId=image_id)
+    assert ec2().describe_images(ImageIds=[image_id])["Images"] == []
+
+
+def test_protection_of_an_unknown_image_and_attributes_of_one_fail_as_for_any_image():
+    calls = {
+        "enable": lambda image_id: ec2().enable_image_deregistration_protection(ImageId=image_id),
+        "disable": lambda image_id: ec2().disable_image_deregistration_protection(ImageId=image_id),
+        "attribute": lambda image_id: ec2().describe_image_attribute(ImageId=image_id, Attribute="launchPermission"),
+    }
+
+    for call in calls.values():
+        unknown = error_of(partial(call, "ami-0123456789abcdef0"))
+        assert unknown["Code"] == "InvalidAMIID.NotFound"
+
+
 # Public AMIs quota
 
 

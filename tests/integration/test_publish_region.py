@@ -141,3 +141,69 @@ def test_a_missing_image_among_good_ones_writes_no_parameter_for_any(distributed
     with pytest.raises(PublishFailed, match=MISSING_IMAGE):
         publish(region)
     assert parameter_names(COPY) == []
+
+
+ACCOUNT = "210987654321"
+ORGANIZATION = "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"
+UNIT = "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+
+
+def launch_permissions(image_id: str) -> list[dict]:
+    return client("ec2", COPY).describe_image_attribute(ImageId=image_id, Attribute="launchPermission")[
+        "LaunchPermissions"]
+
+
+def volume_permissions(image_id: str) -> list[dict]:
+    [snapshot_id] = image_snapshots(COPY, image_id)
+    return client("ec2", COPY).describe_snapshot_attribute(SnapshotId=snapshot_id,
+                                                           Attribute="createVolumePermission")[
+        "CreateVolumePermissions"]
+
+
+def shared_with(streams_config, public: bool) -> None:
+    streams_config(lambda raw: raw["streams"][STREAM].update(sharing={
+        "public": public, "accounts": [ACCOUNT], "organizations": [ORGANIZATION], "organizational_units": [UNIT]}))
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_stream_shared_and_not_public_shares_with_whom_it_names_and_no_one_else(distributed, streams_config,
+                                                                                   arch):
+    shared_with(streams_config, public=False)
+
+    published = publish(distributed)
+
+    image_id = copies_of(distributed)[arch]
+    assert image(COPY, image_id)["Public"] is False
+    assert launch_permissions(image_id) == [{"UserId": ACCOUNT}, {"OrganizationArn": ORGANIZATION},
+                                            {"OrganizationalUnitArn": UNIT}]
+    assert volume_permissions(image_id) == [{"UserId": ACCOUNT}]  # AWS shares a snapshot with no organization
+    assert {i["arch"]: i["public"] for i in published["images"]}[arch] is False
+    assert parameter(COPY, ssm_name(arch, VERSION))["Value"] == image_id
+
+
+def test_a_stream_shared_and_public_is_shared_with_both(distributed, streams_config):
+    shared_with(streams_config, public=True)
+
+    publish(distributed)
+
+    for image_id in copies_of(distributed).values():
+        assert image(COPY, image_id)["Public"] is True
+        assert {"UserId": ACCOUNT} in launch_permissions(image_id)
+        assert sorted(map(str, volume_permissions(image_id))) == sorted(map(str, [{"UserId": ACCOUNT},
+                                                                                  {"Group": "all"}]))
+
+
+def test_publishing_a_shared_stream_again_asks_for_nothing_shared_already(distributed, streams_config):
+    shared_with(streams_config, public=True)
+    publish(distributed)
+    asked: list[str] = []
+    events = client("ec2", COPY).meta.events
+    for action in ("ModifyImageAttribute", "ModifySnapshotAttribute"):
+        events.register(f"before-call.ec2.{action}", lambda model, **_: asked.append(model.name), unique_id=action)
+    try:
+        publish(distributed)
+    finally:
+        for action in ("ModifyImageAttribute", "ModifySnapshotAttribute"):
+            events.unregister(f"before-call.ec2.{action}", unique_id=action)
+
+    assert asked == []

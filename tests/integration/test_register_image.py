@@ -152,3 +152,13 @@ def test_an_image_of_the_same_name_from_another_release_is_refused(runtime):
     with pytest.raises(ImageNameTaken, match=f"{other_image}.*made by release {other_release}"):
         register("x86_64", builder_volume("x86_64"))
     assert own_image_ids(BASE) == images
+
+
+def test_the_image_and_its_snapshot_carry_the_streams_tags_beside_the_releases(runtime, streams_config):
+    streams_config(lambda raw: raw["streams"][STREAM].update(tags={"team": "os images", "cost-center": "1234"}))
+
+    built = register("x86_64", builder_volume("x86_64"))
+
+    for resource in (image(BASE, built["image_id"]), snapshot(BASE, built["snapshot_id"])):
+        assert {k: tags(resource).get(k) for k in ("team", "cost-center", RELEASE)} == {
+            "team": "os images", "cost-center": "1234", RELEASE: RELEASE_ID}

@@ -336,6 +336,71 @@ def test_a_protected_image_made_private_is_made_public_again(history):
     assert public(COPY, image_id)
 
 
+def protect(region: str, image_id: str) -> None:
+    """As Announce leaves an image the stream metadata named once."""
+    client("ec2", region).enable_image_deregistration_protection(ImageId=image_id)
+
+
+def test_a_retiring_image_protected_from_deregistration_is_unprotected_just_before_it_goes(history):
+    image_id = history.old.images["x86_64", BASE]
+    protect(BASE, image_id)
+    calls: list[tuple[str, str]] = []
+    events = client("ec2", BASE).meta.events
+    for action in ("DisableImageDeregistrationProtection", "DeregisterImage"):
+        events.register(f"provide-client-params.ec2.{action}",
+                        lambda params, model, **_: calls.append((model.name, params["ImageId"])), unique_id=action)
+    try:
+        run = retention.run(STREAM, dry_run=False, now=NOW)
+    finally:
+        for action in ("DisableImageDeregistrationProtection", "DeregisterImage"):
+            events.unregister(f"provide-client-params.ec2.{action}", unique_id=action)
+
+    assert calls.index(("DisableImageDeregistrationProtection", image_id)) + 1 == calls.index(
+        ("DeregisterImage", image_id))
+    assert [c for c in calls if c[0] == "DisableImageDeregistrationProtection"] == [
+        ("DisableImageDeregistrationProtection", image_id)]
+    assert run.result.unprotected == [f"{BASE}:{image_id}"]
+    assert f"{BASE}:{image_id}" in run.result.deregistered
+    assert (BASE, image_id) not in images()
+    assert run.result.retired == [history.old.release_id]
+
+
+def test_a_dry_run_says_which_image_loses_its_protection_and_leaves_it_on(history):
+    image_id, snapshot_id = history.old.images["x86_64", BASE], history.old.snapshots["x86_64", BASE]
+    protect(BASE, image_id)
+
+    run = retention.run(STREAM, dry_run=True, now=NOW)
+
+    assert (f"retire {history.old.release_id} ({history.old.version}): {BASE} {image_id} + {snapshot_id} "
+            "(its deregistration protection turned off first)") in run.lines()
+    assert client("ec2", BASE).describe_images(ImageIds=[image_id])["Images"][0]["DeregistrationProtection"] == \
+        "enabled"
+
+
+def test_an_image_whose_protection_cannot_be_turned_off_stays_with_its_snapshot(history, monkeypatch):
+    image_id, snapshot_id = history.old.images["x86_64", BASE], history.old.snapshots["x86_64", BASE]
+    protect(BASE, image_id)
+    refuse_in(monkeypatch, BASE, "disable_image_deregistration_protection")
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert (BASE, image_id) in images() and (BASE, snapshot_id) in snapshots()
+    assert run.result.errors[BASE] == [f"{image_id}: UnauthorizedOperation: refused here"]
+    assert history.old.release_id not in run.result.retired
+
+
+def test_kept_images_of_a_stream_shared_and_not_public_are_not_made_public(history, streams_config):
+    streams_config(lambda raw: raw["streams"][STREAM].update(
+        retention={"keep_releases": 2, "keep_months": 3}, sharing={"public": False, "accounts": ["210987654321"]}))
+    image_id = history.newer.images["x86_64", COPY]
+    client("ec2", COPY).modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"Group": "all"}]})
+
+    run = retention.run(STREAM, dry_run=False, now=NOW)
+
+    assert run.plan.restore == [] and run.result.made_public == []
+    assert not public(COPY, image_id)
+
+
 # -- failures and repeats ---------------------------------------------------------------------
 
 def test_a_region_that_refuses_is_reported_and_the_others_proceed(history, monkeypatch):

@@ -251,3 +251,15 @@ def test_a_fill_in_run_whose_regions_fail_again_leaves_them_missing_and_goes_on(
     result = invoke(validate, {**validate_task([], blocked), "attempt": 1})
 
     assert result["regions"] == [] and result["problems"] == []
+
+
+def test_a_stream_shared_and_not_public_is_validated_with_its_images_not_public(built, copied, streams_config):
+    streams_config(lambda raw: raw["streams"][STREAM].update(sharing={"public": False, "accounts": ["210987654321"]}))
+    region = invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                   "copies": [copied]})["copied"][0]
+    shared = invoke(publish_region, publish_task(region))
+
+    result = invoke(validate, validate_task([shared]))
+
+    assert result["regions"] == [validated(shared)] and result["problems"] == []
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())

@@ -151,3 +151,62 @@ def test_a_stream_without_marketplace_publishing_plans_no_product(tmp_path):
 def test_the_access_role_names_the_releasing_account():
     product = load_streams().stream("stable").marketplace.products["x86_64"]
     assert product.role_arn("210987654321") == "arn:aws:iam::210987654321:role/atomic-release-marketplace-ingestion"
+
+
+ACCOUNT = "210987654321"
+ORGANIZATION = "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"
+UNIT = "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"
+
+
+def test_a_stream_is_public_and_shared_with_no_one_else_unless_it_says_so():
+    sharing = load_streams().stream("developer").sharing
+
+    assert sharing.launch_permissions == [{"Group": "all"}]
+    assert sharing.volume_permissions == [{"Group": "all"}]
+
+
+def test_a_stream_shared_instead_of_public_grants_launch_to_each_and_volumes_to_the_accounts_only(tmp_path):
+    stream = load_with(tmp_path, lambda s: s.update(sharing={
+        "public": False, "accounts": [ACCOUNT], "organizations": [ORGANIZATION], "organizational_units": [UNIT]}))
+
+    assert stream.stream("developer").sharing.launch_permissions == [
+        {"UserId": ACCOUNT}, {"OrganizationArn": ORGANIZATION}, {"OrganizationalUnitArn": UNIT}]
+    assert stream.stream("developer").sharing.volume_permissions == [{"UserId": ACCOUNT}]
+
+
+@pytest.mark.parametrize(("sharing", "reason"), [
+    ({"public": False}, "no one could launch the images"),
+    ({"accounts": ["12345678901"]}, "should match pattern"),
+    ({"accounts": ["12345678901a"]}, "should match pattern"),
+    ({"accounts": [ACCOUNT, ACCOUNT]}, "accounts lists one twice"),
+    ({"organizations": ["arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdef3456"]},
+     "should match pattern"),
+    ({"organizations": ["o-a1b2c3d4e5"]}, "should match pattern"),
+    ({"organizational_units": [ORGANIZATION]}, "should match pattern"),
+    ({"everyone": True}, "Extra inputs are not permitted"),
+])
+def test_sharing_that_aws_would_refuse_fails_at_load(tmp_path, sharing, reason):
+    with pytest.raises(ConfigError, match=reason):
+        load_with(tmp_path, lambda s: s.update(sharing=sharing))
+
+
+def test_user_tags_are_kept_as_the_stream_gives_them(tmp_path):
+    tags = {"cost-center": "1234", "team": "os images", "project:name": "a/b+c=d@e"}
+
+    assert load_with(tmp_path, lambda s: s.update(tags=tags)).stream("developer").tags == tags
+
+
+@pytest.mark.parametrize(("tags", "reason"), [
+    ({"atomic-release:release": "mine"}, "'atomic-release:release' is atomic-release's own tag"),
+    ({"Name": "mine"}, "'Name' is atomic-release's own tag"),
+    ({"aws:createdBy": "me"}, "the aws: prefix is AWS's own"),
+    ({"": "empty"}, "a key takes 1 to 128 characters"),
+    ({"k" * 129: "long"}, "a key takes 1 to 128 characters"),
+    ({"long": "v" * 257}, "a value takes at most 256 characters"),
+    ({"semi;colon": "v"}, "the key has characters tags do not take"),
+    ({"team": "a*b"}, "the value has characters tags do not take"),
+    ({f"tag{n}": "v" for n in range(46)}, "46 tags; an image has room for 45"),
+])
+def test_tags_aws_or_atomic_release_would_refuse_fail_at_load(tmp_path, tags, reason):
+    with pytest.raises(ConfigError, match=reason):
+        load_with(tmp_path, lambda s: s.update(tags=tags))

@@ -38,6 +38,15 @@ def test_an_image_aws_does_not_have_is_missing_throughout():
     assert {verdict for verdict, _, _ in found.values()} == {"missing"}
 
 
+def test_a_stream_shared_and_not_public_expects_image_and_snapshots_not_public():
+    shared = {c.check: (c.verdict, c.expected) for c in compare(REGION, IMAGE, Seen({**AS_PROMISED, "Public": False},
+                                                                                   False, "ami-a"), public=False)}
+    made_public = {c.check: c.verdict for c in compare(REGION, IMAGE, Seen(AS_PROMISED, True, "ami-a"), public=False)}
+
+    assert shared["public"] == shared["snapshots public"] == ("correct", "False")
+    assert made_public["public"] == made_public["snapshots public"] == "incorrect"
+
+
 def published() -> RegionOutcome:
     return RegionOutcome(region=REGION, status="published", stage="publish", images=[IMAGE])
 

@@ -1,7 +1,8 @@
 """EC2 behaviours moto 5.2.5 lacks, emulated behind the ordinary boto3 calls: image block public
-access per region, image deprecation times, the per-region Public AMIs quota, which Service
-Quotas reports and ModifyImageAttribute enforces, and each region's opt-in status, which
-DescribeRegions reports (moto gives every opt-in region ``not-opted-in`` and ignores
+access per region, image deprecation times, deregistration protection (which DeregisterImage
+obeys), DescribeImageAttribute's answer for an unknown image, the per-region Public AMIs quota,
+which Service Quotas reports and ModifyImageAttribute enforces, and each region's opt-in status,
+which DescribeRegions reports (moto gives every opt-in region ``not-opted-in`` and ignores
 ``AllRegions``; the local account has opted into every region unless told otherwise).
 
 State lives on moto's own backend objects (the EC2 and Service Quotas backend of each account and
@@ -148,6 +149,51 @@ def disable_image_deprecation(self) -> ActionResult:
     return ActionResult({"Return": True})
 
 
+PROTECTED = "enabled"
+UNPROTECTED = "disabled"
+# EC2's code for the refusal; the wording is ours, not quoted from a real failure.
+PROTECTED_MESSAGE = "The image {image_id} cannot be deregistered while deregistration protection is enabled."
+
+
+def enable_image_deregistration_protection(self) -> ActionResult:
+    image = _image(self.ec2_backend, self._get_param("ImageId"))
+    with_cooldown = str(self._get_param("WithCooldown", False)).lower() == "true"
+    self.error_on_dryrun()
+    # moto's Ami declares no protection; DescribeImages answers DeregistrationProtection when it is set
+    image.deregistration_protection = "enabled-with-cooldown" if with_cooldown else PROTECTED  # type: ignore[attr-defined]
+    return ActionResult({"Return": PROTECTED})
+
+
+def disable_image_deregistration_protection(self) -> ActionResult:
+    image = _image(self.ec2_backend, self._get_param("ImageId"))
+    self.error_on_dryrun()
+    # a cooldown would hold the image 24 more hours; the emulation keeps no clock, so it lifts at once
+    image.deregistration_protection = UNPROTECTED  # type: ignore[attr-defined]
+    return ActionResult({"Return": UNPROTECTED})
+
+
+def _refuse_protected(original):
+    """DeregisterImage refuses an image whose deregistration protection is on, as EC2 does."""
+
+    def deregister_image(self, ami_id: str) -> None:
+        image = self.amis.get(ami_id)
+        if image is not None and getattr(image, "deregistration_protection", UNPROTECTED) != UNPROTECTED:
+            raise OperationNotPermitted(PROTECTED_MESSAGE.format(image_id=ami_id))
+        return original(self, ami_id)
+
+    return deregister_image
+
+
+def _known_image_first(original):
+    """DescribeImageAttribute of an unknown or deregistered image is InvalidAMIID.*, not a crash."""
+
+    def describe_image_attribute(self, ami_id: str, attribute_name: str):
+        _image(self, ami_id)
+        return original(self, ami_id, attribute_name)
+
+    return describe_image_attribute
+
+
 def _public_images_owned(backend) -> int:
     return sum(1 for ami in backend.amis.values() if ami.owner_id == backend.account_id and ami.is_public)
 
@@ -197,7 +243,8 @@ def _answer_public_image_quota(original):
 
 
 _EC2_ACTIONS = (get_image_block_public_access_state, enable_image_block_public_access,
-                disable_image_block_public_access, enable_image_deprecation, disable_image_deprecation)
+                disable_image_block_public_access, enable_image_deprecation, disable_image_deprecation,
+                enable_image_deregistration_protection, disable_image_deregistration_protection)
 
 
 def install() -> None:
@@ -211,5 +258,7 @@ def install() -> None:
             setattr(AmisResponse, action.__name__, action)
         AvailabilityZonesAndRegions.describe_regions = describe_regions
         AmiBackend.modify_image_attribute = _guard_public_sharing(AmiBackend.modify_image_attribute)
+        AmiBackend.deregister_image = _refuse_protected(AmiBackend.deregister_image)
+        AmiBackend.describe_image_attribute = _known_image_first(AmiBackend.describe_image_attribute)
         ServiceQuotasBackend.get_service_quota = _answer_public_image_quota(ServiceQuotasBackend.get_service_quota)
         _installed = True
