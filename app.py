@@ -8,6 +8,7 @@ from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers
 from chalicelib.api.http import Answer
+from chalicelib.core.observability import RETENTION_ERRORS, fail_loudly
 from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
@@ -166,4 +167,5 @@ def sweep_leftovers(event):
 @app.schedule(Rate(1, unit=Rate.DAYS), name="retire_old_releases")
 def retire_old_releases(event):
     runs = retention.run_all(dry_run=settings().retention_dry_run)
+    fail_loudly("retention", RETENTION_ERRORS, "stream", runs.failures())
     return {"lines": runs.lines(), "failed": runs.failed}
