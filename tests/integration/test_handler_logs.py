@@ -12,8 +12,8 @@ from chalice.test import Client
 
 import functions.prepare
 from app import app
-from chalicelib.core.errors import ReleaseNotFound, StageFailure
-from chalicelib.core.observability import COLD_STARTS, TASK_FAILURES, logger
+from chalicelib.core.errors import CopyThrottled, ReleaseNotFound, StageFailure
+from chalicelib.core.observability import COLD_STARTS, TASK_FAILURES, TASK_RETRIES, logger
 from chalicelib.triggers import detect, events
 from chalicelib.upkeep import sweeper
 from tests.emf import counts
@@ -111,3 +111,14 @@ def test_prepare_logs_with_the_release_id_it_makes_and_its_failure_is_counted(lo
     line = probed(logged())
     assert (line["function_name"], line["correlation_id"]) == ("atomic-release-local-prepare", RELEASE_ID)
     assert counts(capsys.readouterr().out, TASK_FAILURES) == [({"service": "atomic-release", "task": "prepare"}, 1.0)]
+
+
+def test_a_task_error_the_state_machine_retries_is_counted_as_a_retry_not_a_failure(logged, monkeypatch, capsys):
+    monkeypatch.setattr(functions.prepare, "prepare", probe(error=CopyThrottled("probe")))
+
+    with pytest.raises(CopyThrottled):
+        invoke(functions.prepare, {"release": release_input(), "execution_arn": EXECUTION_ARN})
+
+    output = capsys.readouterr().out
+    assert counts(output, TASK_RETRIES) == [({"service": "atomic-release", "task": "prepare"}, 1.0)]
+    assert counts(output, TASK_FAILURES) == []
