@@ -30,7 +30,7 @@ M = TypeVar("M", bound=BaseModel)
 # The metrics' names (and the dimension each has beside ``service``): alarms and dashboards name
 # them, so they do not change.
 POLL_ERRORS = "PollErrors"                  # stream: its repository could not be polled (poller, cadence)
-TASK_FAILURES = "TaskFailures"              # task: a task Lambda raised; the state machine catches it
+TASK_FAILURES = "TaskFailures"              # task: a task raised an error its Retry does not run again
 TASK_RETRIES = "TaskRetries"                # task: a task raised an error its Retry runs again (throttled, not ready)
 MISSING_REGIONS = "MissingRegions"          # stream: regions a release settled without (the value is how many)
 # UntrustedCommitsRefused (stream): a commit or summary not signed by a trusted key, counted by triggers/trust.py
