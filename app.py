@@ -8,6 +8,7 @@ from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers
 from chalicelib.api.http import Answer
+from chalicelib.core.observability import RETENTION_ERRORS, count_cold_start, fail_loudly, logger
 from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
@@ -39,6 +40,33 @@ for task_module in TASKS:
     app.register_blueprint(task_module.blueprint)
 
 
+# Every schedule, event rule and route logs with its Lambda context and a correlation id: the
+# release id where there is one, else the event's or the API request's id. A task Lambda's
+# decorator does the same for it, so this is not registered for "all" (which includes them).
+def lambda_context_logs(event, get_response):
+    context = event.lambda_context if isinstance(event, Request) else event.context
+    count_cold_start(context)
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handle(_event, _context):
+        logger.set_correlation_id(_correlation_id(event))
+        try:
+            return get_response(event)
+        except Exception:
+            logger.exception("handler failed")  # with the context, beside the runtime's bare traceback
+            raise
+
+    return handle({}, context)
+
+
+def _correlation_id(event) -> str | None:
+    if isinstance(event, Request):
+        return (event.uri_params or {}).get("release_id") or event.context.get("requestId")
+    if event.source == "aws.states":
+        return sweeper.ended_release_id(event.detail) or event.event_id
+    return event.event_id
+
+
 # Every schedule and event rule checks the function's environment before it does anything (a task
 # Lambda does in its decorator, the API and the webhook as a request begins; the page needs
 # none): a deployment that lacks a variable fails at once, naming it.
@@ -47,6 +75,8 @@ def settings_first(event, get_response):
     return get_response(event)
 
 
+for event_type in ("http", "scheduled", "cloudwatch"):
+    app.register_middleware(lambda_context_logs, event_type)
 for event_type in ("scheduled", "cloudwatch"):
     app.register_middleware(settings_first, event_type)
 
@@ -172,4 +202,5 @@ def sweep_leftovers(event):
 @app.schedule(Rate(1, unit=Rate.DAYS), name="retire_old_releases")
 def retire_old_releases(event):
     runs = retention.run_all(dry_run=settings().retention_dry_run)
+    fail_loudly("retention", RETENTION_ERRORS, "stream", runs.failures())
     return {"lines": runs.lines(), "failed": runs.failed}

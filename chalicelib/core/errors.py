@@ -51,6 +51,11 @@ class SettingsError(ReleaseError):
     """The function's environment lacks a variable the stack sets, or holds a wrong value."""
 
 
+class PartlyFailed(ReleaseError):
+    """A scheduled run handled every stream (or region), and some failed: the Lambda fails,
+    naming each and why, so that its Errors alarm fires."""
+
+
 # -- retryable ---------------------------------------------------------------------------------
 
 class ResourceNotReady(Retryable):

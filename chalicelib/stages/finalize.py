@@ -9,7 +9,7 @@ from chalicelib.aws import s3
 from chalicelib.aws.ec2 import Removed, remove_release_resources
 from chalicelib.aws.errors import message_of
 from chalicelib.core.arch import Arch
-from chalicelib.core.observability import logger
+from chalicelib.core.observability import MISSING_REGIONS, count, logger
 from chalicelib.core.settings import settings
 from chalicelib.models.artifacts import SIGNATURE_SUFFIX, builds_prefix
 from chalicelib.models.failure import ErrorToRaise, Failure
@@ -74,6 +74,8 @@ def _record(task: FinalizeTask, status: ReleaseStatus | None,
                           marketplace, failed)
     if missing:
         logger.warning("release partial", extra={"missing": missing})
+        if status != ReleaseStatus.PUBLISHED:  # settled: counted once, not again when Marketplace ends
+            count(MISSING_REGIONS, len(missing), stream=task.stream)
     if unsuccessful:
         logger.warning("published, Marketplace failed", extra={"marketplace": unsuccessful})
     return FinalizeResult(release_id=task.release_id, status=status, images=images, missing=missing,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream, describe_validation_error, load_streams
 from chalicelib.core.errors import InvalidReleaseInput, NotTheHead, UntrustedCommit, VersionNotFound, VersionTaken
-from chalicelib.core.observability import logger
+from chalicelib.core.observability import POLL_ERRORS, fail_loudly, logger
 from chalicelib.models.poll import KnownHead, PollState
 from chalicelib.models.release import ArchCommit, ReleaseInput
 from chalicelib.ostree.repository import RefState, Repository, Summary, UnknownRef
@@ -281,7 +281,9 @@ def _refused(stream: Stream, refusal: UntrustedCommit) -> Decision:
 
 
 def _each(streams: list[str], act) -> list[Decision]:
-    """Act on every stream; one stream's failure is reported and does not stop the others."""
+    """Act on every stream; one stream's failure does not stop the others. Then each failed
+    stream is counted (PollErrors) and the run fails, naming each (PartlyFailed): a refusal is
+    a decision, counted where it was refused, not a failure."""
     decisions = []
     for name in streams:
         try:
@@ -291,6 +293,9 @@ def _each(streams: list[str], act) -> list[Decision]:
         except Exception as error:  # noqa: BLE001 - one stream's failure, reported, never the others'
             logger.exception("stream not considered", extra={"stream": name})
             decisions.append(Decision(stream=name, outcome="error", reason=f"{type(error).__name__}: {error}"))
+    logger.info("streams considered", extra={"decisions": [d.model_dump() for d in decisions]})
+    fail_loudly("considering the streams", POLL_ERRORS, "stream",
+                {d.stream: d.reason for d in decisions if d.outcome == "error"})
     return decisions
 
 

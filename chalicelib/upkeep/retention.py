@@ -180,6 +180,15 @@ class RetentionRuns(Model):
         return [f"{run.stream}: {line}" for run in self.runs for line in run.lines()] + [
             f"{stream}: cannot plan: {why}" for stream, why in self.failed.items()]
 
+    def failures(self) -> dict[str, str]:
+        """stream -> what retention could not inspect, plan or do there (the scheduled run fails on any)."""
+        found = {run.stream: "; ".join([f"cannot inspect {where}: {why}" for where, why in sorted(run.plan.errors.items())]
+                                       + [f"failed in {where}: {error}" for where, errors in
+                                          sorted((run.result.errors if run.result else {}).items()) for error in errors])
+                 for run in self.runs}
+        return {stream: why for stream, why in found.items() if why} | {
+            stream: f"cannot plan: {why}" for stream, why in self.failed.items()}
+
 
 # -- what to keep ---------------------------------------------------------------------------
 

@@ -4,16 +4,18 @@ created, its staged files too; a scheduled sweep removes whatever a release that
 running left past its deadline, in every region of every stream and under the staging prefix."""
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.aws import ec2, s3, stepfunctions
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES, Removed, outlives_its_instance, remove_release_resources
-from chalicelib.aws.errors import ignoring
+from chalicelib.aws.errors import describe, ignoring
 from chalicelib.core.config import load_streams
-from chalicelib.core.observability import logger
+from chalicelib.core.observability import SWEEP_ERRORS, fail_loudly, logger
 from chalicelib.core.tags import RELEASE, as_dict
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import ReleaseInput
@@ -31,6 +33,7 @@ ENDED_WITHOUT_CATCH = ("ABORTED", "TIMED_OUT")
 # private after deprecation, which retention makes public again or retires.
 # Past the builder's own deadline (it powers itself off at 2 h), with room for its image.
 SWEEP_AFTER = timedelta(hours=3)
+STAGING = "staging"  # where a failure to sweep the staged files is reported, beside the regions
 
 
 class Swept(BaseModel):
@@ -45,8 +48,7 @@ def all_regions() -> list[str]:
 def on_execution_ended(event: dict) -> dict:
     """Clean up after an execution that ended without its Catch paths running."""
     detail = event.get("detail") or {}
-    status, release = detail.get("status"), _release_input(detail)
-    release_id = release.release_id if release else detail.get("name")
+    status, release, release_id = detail.get("status"), _release_input(detail), ended_release_id(detail)
     if detail.get("stateMachineArn") != state_machine_arn():
         return {"release_id": release_id, "cleaned": False, "reason": "not an execution of the release state machine"}
     if status not in ENDED_WITHOUT_CATCH or not release_id:
@@ -77,6 +79,12 @@ def on_execution_ended(event: dict) -> dict:
     logger.warning("release ended without its catch paths; cleaned up",
                    extra={"release_id": release_id, "status": status, **removed.as_dict(), **staged})
     return {"release_id": release_id, "cleaned": True, "removed": {**removed.as_dict(), **staged}}
+
+
+def ended_release_id(detail: dict) -> str | None:
+    """The release an execution-status event is about: a fill-in run's execution has a name of its own."""
+    release = _release_input(detail)
+    return release.release_id if release else detail.get("name")
 
 
 def _release_input(detail: dict) -> ReleaseInput | None:
@@ -174,7 +182,7 @@ def sweep(now: datetime | None = None) -> Swept:
             return True
         return False
 
-    for region in all_regions():
+    def sweep_region(region: str) -> None:
         for release_id, kinds in _leftovers(region, now).items():
             record = records.get(release_id)
             if still_running(release_id, record):
@@ -183,13 +191,25 @@ def sweep(now: datetime | None = None) -> Swept:
                 kinds = {kind: ids for kind, ids in kinds.items() if kind not in ("images", "snapshots")}
             for kind, ids in _remove(region, kinds).items():
                 swept[release_id][kind].extend(ids)
-    staged = stale_staging(s3.objects_under(artifacts.bucket(), artifacts.STAGING),
-                           s3.uploads_under(artifacts.bucket(), artifacts.STAGING), now)
-    for release_id, kinds in staged.items():
-        if not still_running(release_id, records.get(release_id)):  # whatever its status: staging is scratch
-            for kind, ids in _remove_staged(kinds).items():
-                swept[release_id][kind].extend(ids)
+
+    def sweep_staging() -> None:
+        staged = stale_staging(s3.objects_under(artifacts.bucket(), artifacts.STAGING),
+                               s3.uploads_under(artifacts.bucket(), artifacts.STAGING), now)
+        for release_id, kinds in staged.items():
+            if not still_running(release_id, records.get(release_id)):  # whatever its status: staging is scratch
+                for kind, ids in _remove_staged(kinds).items():
+                    swept[release_id][kind].extend(ids)
+
+    failures = {}
+    jobs: list[tuple[str, Callable[[], None]]] = [(r, partial(sweep_region, r)) for r in all_regions()]
+    for where, sweep_one in [*jobs, (STAGING, sweep_staging)]:
+        try:
+            sweep_one()
+        except Exception as error:  # noqa: BLE001 - one region's failure, reported once every other is swept
+            logger.exception("could not sweep", extra={"where": where})
+            failures[where] = describe(error)
     result = Swept(releases={r: dict(k) for r, k in swept.items()}, kept_running=sorted(running))
     if result.releases:
         logger.warning("swept leftovers of releases no longer running", extra=result.model_dump())
+    fail_loudly("the sweep", SWEEP_ERRORS, "region", failures)
     return result

@@ -306,6 +306,7 @@ def test_refusals_are_counted(gate, monkeypatch, capsys):
     (emitted,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if trust.REFUSALS_METRIC in line]
     assert emitted[trust.REFUSALS_METRIC] == [1.0]
     assert emitted["stream"] == "developer"
+    assert emitted["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"], ["service", "stream"]]
 
 
 def test_a_stream_that_does_not_require_signatures_releases_an_unsigned_commit_and_says_so(

@@ -199,16 +199,40 @@ def test_only_the_webhook_and_the_page_are_open_every_other_route_needs_iam(sam_
     assert open_routes == {("/hooks/ostree", "post"), ("/", "get"), ("/assets/{name}", "get")}
 
 
-def test_alarms_watch_failed_and_timed_out_executions_and_refused_commits(sam_template):
-    from chalicelib.core.observability import NAMESPACE, SERVICE
+def watched(template: dict) -> dict[tuple[str, str, str], dict]:
+    """Each alarm's properties by (namespace, metric, its dimensions' values as JSON)."""
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm").values()
+    return {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
+             json.dumps([d["Value"] for d in a["Properties"]["Dimensions"]])): a["Properties"] for a in alarms}
+
+
+def test_alarms_watch_executions_refused_commits_the_pipeline_s_failures_and_every_function_s_errors(sam_template):
+    from chalicelib.core.observability import (
+        MISSING_REGIONS,
+        NAMESPACE,
+        POLL_ERRORS,
+        RETENTION_ERRORS,
+        SERVICE,
+        SWEEP_ERRORS,
+        TASK_FAILURES,
+    )
     from chalicelib.triggers.trust import REFUSALS_METRIC
 
-    alarms = resources_of(sam_template, "AWS::CloudWatch::Alarm").values()
-    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
-                json.dumps(a["Properties"]["Dimensions"][0]["Value"])) for a in alarms}
-    assert watched == {("AWS/States", "ExecutionsFailed", '{"Ref": "ReleaseStateMachine"}'),
-                       ("AWS/States", "ExecutionsTimedOut", '{"Ref": "ReleaseStateMachine"}'),
-                       (NAMESPACE, REFUSALS_METRIC, json.dumps(SERVICE))}
+    alarms = watched(sam_template)
+    ours = {(NAMESPACE, metric, json.dumps([SERVICE])) for metric in (
+        REFUSALS_METRIC, POLL_ERRORS, TASK_FAILURES, MISSING_REGIONS, RETENTION_ERRORS, SWEEP_ERRORS)}
+    errors = {("AWS/Lambda", "Errors", json.dumps([{"Ref": name}])) for name in resources_of(sam_template)}
+    assert len(errors) == len(registered_functions())
+    assert set(alarms) == {("AWS/States", "ExecutionsFailed", '[{"Ref": "ReleaseStateMachine"}]'),
+                           ("AWS/States", "ExecutionsTimedOut", '[{"Ref": "ReleaseStateMachine"}]')} | ours | errors
+    for key, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], key
+        assert alarm["TreatMissingData"] == "notBreaching", key
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "Sum", 1, "GreaterThanOrEqualToThreshold"), key
+        assert alarm["AlarmDescription"], key
+    for _, _, dimensions in errors:
+        assert [d["Name"] for d in alarms["AWS/Lambda", "Errors", dimensions]["Dimensions"]] == ["FunctionName"]
 
 
 def test_the_ssm_prefix_parameter_covers_every_stream(sam_template):

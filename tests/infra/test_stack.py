@@ -62,7 +62,7 @@ def test_the_state_machine_calls_the_stack_s_functions_logs_and_traces(stack):
     assert machine["tracingConfiguration"] == {"enabled": True}
 
 
-def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack):
+def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack, sam_template):
     dynamodb = client("dynamodb")
     keys = {name: dynamodb.describe_table(TableName=physical(stack, name))["Table"]["KeySchema"]
             for name in ("ReleasesTable", "StateTable")}
@@ -91,10 +91,15 @@ def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack):
                        ["EventPattern"])
     assert ended["detail"]["stateMachineArn"] == [physical(stack, "ReleaseStateMachine")]
     alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
+    topic = physical(stack, "AlarmTopic")
+    assert all(a["AlarmActions"] == [topic] for a in alarms)
     assert {(a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms} == {
         ("ExecutionsFailed", physical(stack, "ReleaseStateMachine")),
         ("ExecutionsTimedOut", physical(stack, "ReleaseStateMachine")),
-        ("UntrustedCommitsRefused", "atomic-release")}
+        *((metric, "atomic-release") for metric in ("UntrustedCommitsRefused", "PollErrors", "TaskFailures",
+                                                    "MissingRegions", "RetentionErrors", "SweepErrors")),
+        *(("Errors", physical(stack, name)) for name, resource in sam_template["Resources"].items()
+          if resource["Type"] == "AWS::Serverless::Function")}
 
 
 def test_a_commit_the_deployed_poller_finds_is_released_through_the_deployed_stack(stack, ostree_repo):

@@ -16,6 +16,7 @@ from chalicelib.aws.clients import client
 from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import AnnounceFailed, InvalidReleaseInput
+from chalicelib.core.observability import MISSING_REGIONS
 from chalicelib.models.announce import AnnounceTask
 from chalicelib.models.artifacts import staging_prefix
 from chalicelib.models.build import BuiltImage
@@ -25,6 +26,7 @@ from chalicelib.models.stream_metadata import Release, ReleaseIndex, Stream
 from chalicelib.models.stream_metadata import document as published
 from chalicelib.store import records
 from functions import announce, fail_release, finalize, prepare
+from tests.emf import counts
 from tests.integration.support import (
     ARCHES,
     BASE,
@@ -703,6 +705,16 @@ def test_finalize_marks_a_release_missing_regions_partial_with_why(partial):
                                                 "reason": "CopyFailed: x86_64 to us-east-2: InvalidRequest: no"})
     assert record.region_states[BASE] == state(validated(BASE))
     assert record.built_images == [BuiltImage.model_validate(image) for image in BUILT]
+
+
+def test_a_release_settled_without_a_region_counts_it_for_its_stream(prepared, monkeypatch, capsys):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local runtime turns them off
+    failed = caught(COPY, "copy", "CopyFailed", "x86_64 to us-east-2: InvalidRequest: no")
+
+    invoke(finalize, finalize_task([validated(BASE)], copy_failed=[failed]))
+
+    assert counts(capsys.readouterr().out, MISSING_REGIONS) == [({"service": "atomic-release", "stream": STREAM},
+                                                                 1.0)]
 
 
 def test_a_fill_in_run_merges_its_regions_into_the_release(partial):

@@ -5,15 +5,24 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from chalice.test import Client
+
+from app import app
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.runtime import LocalRuntime
 from chalicelib.aws.clients import client
 from chalicelib.core.config import load_streams
+from chalicelib.core.errors import PartlyFailed
+from chalicelib.core.observability import POLL_ERRORS
 from chalicelib.core.settings import reset_settings
 from chalicelib.ostree.repository import RefState
 from chalicelib.store import records, state
 from chalicelib.triggers import detect
 from tests.conftest import DEVELOPER_REFS
+from tests.emf import counts, dimension_sets
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def executions(runtime) -> list[dict]:
@@ -152,21 +161,47 @@ def test_biweekly_stream_is_left_to_its_schedule_which_releases_newest_once(ostr
         assert len(executions(runtime)) == 1
 
 
-def test_one_streams_failure_does_not_stop_the_others(developer_repo, tmp_path, monkeypatch):
-    repo, server, _ = developer_repo
+def with_a_broken_stream(tmp_path, monkeypatch) -> None:
+    """A second stream, developer-broken, whose repository is down (nothing listens on port 9)."""
     raw = json.loads(Path(os.environ["STREAMS_CONFIG"]).read_text())
     raw["streams"]["developer-broken"] = {**raw["streams"]["developer"], "repo_url": "http://127.0.0.1:9/"}
     path = tmp_path / "two-streams.json"
     path.write_text(json.dumps(raw))
     monkeypatch.setenv("STREAMS_CONFIG", str(path))
     reset_settings()  # the functions read it again, as after a deployment
+
+
+def test_one_streams_failure_does_not_stop_the_others_and_fails_the_run(developer_repo, tmp_path, monkeypatch,
+                                                                        capsys):
+    repo, _, runtime = developer_repo
+    with_a_broken_stream(tmp_path, monkeypatch)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local runtime turns them off
     commit_all(repo, "43.1")
 
-    decisions = {d.stream: d for d in detect.poll_all()}
+    with pytest.raises(PartlyFailed) as failed:
+        detect.poll_all()
 
-    assert decisions["developer"].outcome == "started"
-    assert decisions["developer-broken"].outcome == "error"
-    assert "RepositoryUnreachable: http://127.0.0.1:9/summary" in decisions["developer-broken"].reason
+    assert "developer-broken: RepositoryUnreachable: http://127.0.0.1:9/summary" in str(failed.value)
+    assert "developer:" not in str(failed.value)
+    assert len(executions(runtime)) == 1  # the working stream was released all the same
+    assert counts(capsys.readouterr().out, POLL_ERRORS) == [({"service": "atomic-release",
+                                                              "stream": "developer-broken"}, 1.0)]
+
+
+def test_the_poller_lambda_fails_naming_the_stream_whose_repository_is_down(developer_repo, tmp_path, monkeypatch,
+                                                                            capsys):
+    with_a_broken_stream(tmp_path, monkeypatch)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    commit_all(developer_repo[0], "43.1")
+
+    with Client(app, project_dir=str(ROOT)) as chalice, pytest.raises(PartlyFailed, match="developer-broken"):
+        chalice.lambda_.invoke("poll_repositories", chalice.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+
+    output = capsys.readouterr().out
+    assert counts(output, POLL_ERRORS) == [({"service": "atomic-release", "stream": "developer-broken"}, 1.0)]
+    assert dimension_sets(output, POLL_ERRORS) == [[["service"], ["service", "stream"]]]
+    assert len(executions(developer_repo[2])) == 1  # the working stream was released all the same
 
 
 def test_the_poller_releases_the_present_architectures_once_the_grace_period_has_passed(developer_repo, tmp_path,

@@ -17,12 +17,15 @@ from app import app
 from chalicelib.aws import ec2 as aws_ec2
 from chalicelib.aws import s3
 from chalicelib.aws.clients import client
+from chalicelib.core.errors import PartlyFailed
+from chalicelib.core.observability import RETENTION_ERRORS
 from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.models.artifacts import builds_prefix
 from chalicelib.models.release import ReleaseInput
 from chalicelib.stages.announce import stream_metadata_key, write_document
 from chalicelib.store import records
 from chalicelib.upkeep import retention
+from tests.emf import counts
 from tests.integration.support import BASE, COPY, REFS, STREAM, own_image_ids, own_snapshot_ids
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -439,6 +442,19 @@ def test_a_region_that_cannot_be_inspected_is_reported_and_nothing_is_recorded_r
     assert run.result.retired == [] and statuses()[history.old.release_id] == "SUCCEEDED"
     assert f"cannot inspect {COPY}: UnauthorizedOperation: refused here; nothing there is retired or restored, " \
            "no release is recorded as retired" in run.lines()
+
+
+def test_the_daily_schedule_fails_naming_the_stream_it_could_not_finish(history, monkeypatch, capsys):
+    refuse_in(monkeypatch, COPY, "get_paginator")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local runtime turns them off
+
+    with Client(app, project_dir=str(Path(__file__).resolve().parents[2])) as chalice, \
+            pytest.raises(PartlyFailed, match=f"{STREAM}: cannot inspect {COPY}: UnauthorizedOperation"):
+        chalice.lambda_.invoke("retire_old_releases", chalice.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+
+    assert counts(capsys.readouterr().out, RETENTION_ERRORS) == [({"service": "atomic-release", "stream": STREAM},
+                                                                  1.0)]
 
 
 def test_applying_a_plan_twice_is_harmless(history):

@@ -7,17 +7,19 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chalicelib.aws import s3
 from chalicelib.aws.clients import client
-from chalicelib.core.errors import AnnounceFailed
+from chalicelib.core.errors import AnnounceFailed, PartlyFailed
+from chalicelib.core.observability import SWEEP_ERRORS
 from chalicelib.models.announce import AnnounceTask
 from chalicelib.models.artifacts import builds_prefix, staging_prefix
 from chalicelib.stages import announce as announce_stage
 from chalicelib.stages import artifacts
 from chalicelib.upkeep import sweeper
 from functions import announce, cleanup_arch, fail_release
+from tests.emf import counts
 from tests.integration.support import (
     ARCHES,
     BASE,
@@ -220,6 +222,26 @@ def test_the_sweeper_spares_the_staging_of_a_running_release(runtime, monkeypatc
 
     assert swept.kept_running == [GHOST] and swept.releases == {}
     assert len(staged(GHOST)[0]) == 2
+
+
+def test_a_region_the_sweep_cannot_clean_fails_it_once_the_staging_is_swept(runtime, monkeypatch, capsys):
+    plant_staging(GHOST)
+    region = sweeper.all_regions()[0]
+    real = sweeper._leftovers
+
+    def unreachable_in_region(where, now):
+        if where == region:
+            raise EndpointConnectionError(endpoint_url=f"https://ec2.{where}.amazonaws.com")
+        return real(where, now)
+
+    monkeypatch.setattr(sweeper, "_leftovers", unreachable_in_region)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local runtime turns them off
+
+    with pytest.raises(PartlyFailed, match=f"the sweep failed for 1 region\\(s\\): {region}: Could not connect"):
+        sweeper.sweep(now=datetime.now(UTC) + timedelta(hours=4))
+
+    assert nothing_staged()  # every other place was swept all the same
+    assert counts(capsys.readouterr().out, SWEEP_ERRORS) == [({"service": "atomic-release", "region": region}, 1.0)]
 
 
 def test_stale_staging_counts_only_what_is_past_the_sweep():
