@@ -9,7 +9,7 @@ from chalicelib.api import maintainers
 from tests.unit.test_settings import STACK
 from tests.unit.test_state_machine import ASL, all_states
 
-FAMILIES = (errors.Retryable, errors.StageFailure, errors.Refusal, errors.SettingsError)
+FAMILIES = (errors.Retryable, errors.StageFailure, errors.Refusal, errors.SettingsError, errors.PartlyFailed)
 ROOTS = {errors.ReleaseError, *FAMILIES}
 DOMAIN = [value for value in vars(errors).values()
           if inspect.isclass(value) and issubclass(value, errors.ReleaseError) and value not in ROOTS]
