@@ -7,7 +7,7 @@ from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers
-from chalicelib.api.http import Answer
+from chalicelib.api.http import Answer, error
 from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
@@ -79,21 +79,20 @@ def _raw_body(request: Request) -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
+def _respond(answer: Answer) -> Response:
+    return Response(body=answer.body, status_code=answer.status)
+
+
 @app.route("/hooks/ostree", methods=["POST"], content_types=["application/json"])
 def ostree_hook():
     request = _request()
-    answer = webhook.handle(dict(request.headers), _raw_body(request))
-    return Response(body=answer.body, status_code=answer.status)
+    answer = webhook.handle(dict(request.headers), _raw_body(request), lambda_context=app.lambda_context)
+    return _respond(answer)
 
 
 # -- maintainers: the API (signed with the caller's AWS credentials) and the page that reads it -----
 
 maintainers_only = IAMAuthorizer()
-
-
-
-def _respond(answer: Answer) -> Response:
-    return Response(body=answer.body, status_code=answer.status)
 
 
 @app.route("/releases", methods=["GET"], authorizer=maintainers_only)
@@ -134,7 +133,7 @@ def dashboard_asset(name):
 def _asset(name: str) -> Response:
     found = dashboard.asset(name)
     if found is None:
-        return Response(body={"error": f"no asset {name}"}, status_code=404)
+        return _respond(error(404, f"no asset {name}"))
     body, content_type = found
     return Response(body=body, status_code=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 

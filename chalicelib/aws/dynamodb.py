@@ -45,10 +45,6 @@ def condition_failed(error: ClientError) -> bool:
     return code_of(error) == CONDITION_FAILED
 
 
-def delete_item(table: str, key: dict) -> None:
-    client("dynamodb").delete_item(TableName=table, Key=key)
-
-
 def scan(table: str, **query) -> list[dict]:
     """Every item of the table (strongly consistent), filtered by ``query`` (FilterExpression, ...)."""
     pages = client("dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True, **query)
