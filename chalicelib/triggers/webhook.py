@@ -23,11 +23,7 @@ import time
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
@@ -40,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.api.http import Answer, json_object
 from chalicelib.api.http import error as error_answer
-from chalicelib.aws.clients import client
+from chalicelib.aws import dynamodb, secretsmanager, ssm
 from chalicelib.aws.errors import message_of
 from chalicelib.core.arch import Arch, ec2_arch
 from chalicelib.core.config import describe_validation_error, load_streams
@@ -122,11 +118,10 @@ def secret_source() -> _SecretSource:
     with _current_lock:
         if _current is None or _current[0] is not configured:
             if configured.webhook_secret_id:
-                source = _SecretSource(SecretsProvider(boto3_client=client("secretsmanager")),
-                                       configured.webhook_secret_id)
+                source = _SecretSource(secretsmanager.cached_secrets(), configured.webhook_secret_id)
             else:
                 assert configured.webhook_secret_parameter is not None, "settings require one of the two"
-                source = _SecretSource(SSMProvider(boto3_client=client("ssm")), configured.webhook_secret_parameter)
+                source = _SecretSource(ssm.cached_parameters(), configured.webhook_secret_parameter)
             _current = (configured, source)
         return _current[1]
 
@@ -219,11 +214,6 @@ class _NotKept(Exception):
         self.answer = answer
 
 
-def _persistence() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, key_attr="id",
-                                    expiry_attr="expires_at", boto3_client=client("dynamodb"))
-
-
 class _Attempt:
     """What Powertools reads of a Lambda context: the time this attempt has left."""
 
@@ -246,7 +236,7 @@ def _answer_delivery(delivery_id: str, body: bytes, lambda_context: Any) -> Answ
     config = IdempotencyConfig(event_key_jmespath="id", payload_validation_jmespath="body_sha256",
                                raise_on_no_idempotency_key=True, expires_after_seconds=REMEMBER_DELIVERIES_SECONDS)
     config.register_lambda_context(_Attempt(lambda_context))  # type: ignore[arg-type]
-    once = idempotent_function(_answer_once, data_keyword_argument="delivery", persistence_store=_persistence(),
+    once = idempotent_function(_answer_once, data_keyword_argument="delivery", persistence_store=dynamodb.idempotency_store(settings().idempotency_table),
                                config=config, key_prefix="webhook-delivery")
     delivery = {"id": delivery_id, "body_sha256": hashlib.sha256(body).hexdigest(), "body": body}
     try:
