@@ -7,7 +7,7 @@ from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers
-from chalicelib.api.http import Answer, error
+from chalicelib.api.http import Answer, capped, error
 from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
@@ -81,6 +81,18 @@ def _raw_body(request: Request) -> bytes:
 
 def _respond(answer: Answer) -> Response:
     return Response(body=answer.body, status_code=answer.status)
+
+
+# Chalice answers some errors itself (415 for another content type, 405, 500 for an exception a
+# route let through) as {"Code", "Message"}: those say why in `error` too, as every answer does.
+def errors_say_why(event, get_response):
+    response = get_response(event)
+    if response.status_code >= 400 and isinstance(response.body, dict) and "error" not in response.body:
+        response.body = {"error": capped(str(response.body.get("Message") or response.body)), **response.body}
+    return response
+
+
+app.register_middleware(errors_say_why, "http")
 
 
 @app.route("/hooks/ostree", methods=["POST"], content_types=["application/json"])

@@ -137,6 +137,10 @@ def test_every_error_answer_says_why_in_error(released):
         "API retry unknown (404)": chalice.http.post("/releases/developer-0-000000000000/retry"),
         "API abort unknown (404)": chalice.http.post("/releases/developer-0-000000000000/abort"),
         "unknown asset (404)": chalice.http.get("/assets/nothing.js"),
+        "another content type (415)": chalice.http.post(HOOK, headers={"Content-Type": "text/plain" + "x" * 5000},
+                                                         body=b"{}"),
+        "another method (405)": chalice.http.request("PUT", HOOK, headers={"Content-Type": "application/json"},
+                                                     body=b"{}"),
     }
 
     statuses = {name: answer.status_code for name, answer in answers.items()}
@@ -144,6 +148,7 @@ def test_every_error_answer_says_why_in_error(released):
     assert statuses["already released (409)"] == 409
     lacking = [name for name, answer in answers.items() if not answer.json_body.get("error")]
     assert lacking == []
+    assert answers["another content type (415)"].json_body["error"].endswith("more characters cut)")
 
 
 # -- redeliveries ----------------------------------------------------------------------------------
