@@ -7,7 +7,7 @@ from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers
-from chalicelib.api.http import Answer
+from chalicelib.api.http import Answer, capped, error
 from chalicelib.core.observability import RETENTION_ERRORS, count_cold_start, fail_loudly, logger
 from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
@@ -109,21 +109,32 @@ def _raw_body(request: Request) -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
+def _respond(answer: Answer) -> Response:
+    return Response(body=answer.body, status_code=answer.status)
+
+
+# Chalice answers some errors itself (415 for another content type, 405, 500 for an exception a
+# route let through) as {"Code", "Message"}: those say why in `error` too, as every answer does.
+def errors_say_why(event, get_response):
+    response = get_response(event)
+    if response.status_code >= 400 and isinstance(response.body, dict) and "error" not in response.body:
+        response.body = {"error": capped(str(response.body.get("Message") or response.body)), **response.body}
+    return response
+
+
+app.register_middleware(errors_say_why, "http")
+
+
 @app.route("/hooks/ostree", methods=["POST"], content_types=["application/json"])
 def ostree_hook():
     request = _request()
-    answer = webhook.handle(dict(request.headers), _raw_body(request))
-    return Response(body=answer.body, status_code=answer.status)
+    answer = webhook.handle(dict(request.headers), _raw_body(request), lambda_context=app.lambda_context)
+    return _respond(answer)
 
 
 # -- maintainers: the API (signed with the caller's AWS credentials) and the page that reads it -----
 
 maintainers_only = IAMAuthorizer()
-
-
-
-def _respond(answer: Answer) -> Response:
-    return Response(body=answer.body, status_code=answer.status)
 
 
 @app.route("/releases", methods=["GET"], authorizer=maintainers_only)
@@ -169,7 +180,7 @@ def dashboard_asset(name):
 def _asset(name: str) -> Response:
     found = dashboard.asset(name)
     if found is None:
-        return Response(body={"error": f"no asset {name}"}, status_code=404)
+        return _respond(error(404, f"no asset {name}"))
     body, content_type = found
     return Response(body=body, status_code=200,
                     headers={"Content-Type": content_type, "Cache-Control": "no-cache", **dashboard.HEADERS})

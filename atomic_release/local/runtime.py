@@ -103,7 +103,7 @@ class LocalRuntime:
     config: str | os.PathLike | None = None   # stream configuration file; None: the shipped one
     faults: list[Fault | RegionFault | MarketplaceFault] = field(default_factory=list)
     stage: str = "local"
-    webhook_secret: str = "local-webhook-secret"
+    webhook_secret: str = "whsec_YXRvbWljLXJlbGVhc2UgbG9jYWwgd2ViaG9vayBrZXk="  # Standard Webhooks: whsec_<base64>
     poll_s: float = 0.05
     max_history_s: float = 1.0
     guests: Literal["simulated", "qemu"] = "simulated"
@@ -178,6 +178,7 @@ class LocalRuntime:
         values = {**_ENVIRONMENT, "AWS_DEFAULT_REGION": self.home_region, "AWS_REGION": self.home_region,
                   "RELEASES_TABLE": f"{APP_NAME}-{self.stage}-releases",
                   "STATE_TABLE": f"{APP_NAME}-{self.stage}-state",
+                  "IDEMPOTENCY_TABLE": f"{APP_NAME}-{self.stage}-idempotency",
                   "BUILDER_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-builder",
                   "QA_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-qa",
                   "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
@@ -220,6 +221,10 @@ class LocalRuntime:
             TableName=os.environ["STATE_TABLE"], BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        client("dynamodb").create_table(
+            TableName=os.environ["IDEMPOTENCY_TABLE"], BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
         client("ssm").put_parameter(Name=os.environ["WEBHOOK_SECRET_PARAMETER"], Type="SecureString",
                                     Value=self.webhook_secret)
         client("s3").create_bucket(Bucket=os.environ["METADATA_BUCKET"])

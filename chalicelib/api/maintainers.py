@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from chalicelib.api.http import Answer, error
+from chalicelib.api.http import Answer, error, json_object
 from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, view
 from chalicelib.aws import stepfunctions
 from chalicelib.aws.errors import message_of
@@ -112,13 +112,7 @@ def parse(model: type[Parsed], data, what: str) -> Parsed:
 
 
 def parse_body(model: type[Parsed], raw: bytes | None) -> Parsed:
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError as error:
-        raise BadRequest(f"body: not JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body: must be a JSON object")
-    return parse(model, data, "body")
+    return parse(model, json_object(raw), "body")
 
 
 # -- list and show -------------------------------------------------------------------------------

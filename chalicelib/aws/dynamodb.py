@@ -1,6 +1,7 @@
 """DynamoDB adapter: items of the store's tables, in DynamoDB's attribute-value form; a write
-whose condition fails says so instead of raising."""
+whose condition fails says so instead of raising; and Powertools Idempotency's store."""
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
@@ -45,11 +46,14 @@ def condition_failed(error: ClientError) -> bool:
     return code_of(error) == CONDITION_FAILED
 
 
-def delete_item(table: str, key: dict) -> None:
-    client("dynamodb").delete_item(TableName=table, Key=key)
-
-
 def scan(table: str, **query) -> list[dict]:
     """Every item of the table (strongly consistent), filtered by ``query`` (FilterExpression, ...)."""
     pages = client("dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True, **query)
     return [item for page in pages for item in page["Items"]]
+
+
+def idempotency_store(table: str) -> DynamoDBPersistenceLayer:
+    """Powertools Idempotency's records in ``table``, keyed by ``id``, expiring at ``expires_at``
+    (the table's TTL attribute)."""
+    return DynamoDBPersistenceLayer(table_name=table, key_attr="id", expiry_attr="expires_at",
+                                    boto3_client=client("dynamodb"))

@@ -1,6 +1,7 @@
 """SSM adapter: Parameter Store's values, the image parameters the pipeline writes, and the
 webhook's SecureString."""
 
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
@@ -36,6 +37,7 @@ def delete_parameter(region: str, name: str) -> None:
     client("ssm", region).delete_parameter(Name=name)
 
 
-def decrypted_parameter(name: str) -> str:
-    """A SecureString's value in the function's own region."""
-    return client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+def cached_parameters() -> SSMProvider:
+    """Powertools' SSM provider in the function's own region: it caches what it reads (the
+    webhook's SecureString, read with ``decrypt=True``)."""
+    return SSMProvider(boto3_client=client("ssm"))

@@ -364,13 +364,19 @@ class StreamsConfig(BaseModel):
             raise ConfigError(f"unknown stream {name!r}; configured: {', '.join(sorted(self.streams))}") from None
 
 
+MAX_PROBLEMS_NAMED = 10
+
+
 def describe_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem: the dotted field path and pydantic's reason."""
+    """One line per problem: the dotted field path and pydantic's reason; the first
+    ``MAX_PROBLEMS_NAMED`` of them, then how many more (a body of 200k unknown keys is one answer
+    of a few lines, not an echo of the body)."""
     problems = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+    for item in error.errors(include_url=False, include_input=False)[:MAX_PROBLEMS_NAMED]:
+        where = ".".join(str(p)[:80] for p in item["loc"]) or "(top level)"
         problems.append(f"{where}: {item['msg']}")
-    return f"{source}: " + "; ".join(problems)
+    more = error.error_count() - len(problems)
+    return f"{source}: " + "; ".join(problems) + (f"; and {more} more problems" if more > 0 else "")
 
 
 def load_streams(path: str | os.PathLike | None = None) -> StreamsConfig:

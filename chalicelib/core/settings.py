@@ -6,7 +6,7 @@ of pointing at a wrong name. Decided per variable:
 
 | variable | when unset |
 | --- | --- |
-| RELEASES_TABLE, STATE_TABLE, METADATA_BUCKET, RELEASE_TOPIC_ARN, RELEASE_STATE_MACHINE_ARN, BUILDER_INSTANCE_PROFILE, QA_INSTANCE_PROFILE | an error: only the stack knows these names |
+| RELEASES_TABLE, STATE_TABLE, IDEMPOTENCY_TABLE, METADATA_BUCKET, RELEASE_TOPIC_ARN, RELEASE_STATE_MACHINE_ARN, BUILDER_INSTANCE_PROFILE, QA_INSTANCE_PROFILE | an error: only the stack knows these names |
 | PUBLIC_BASE_URL | an error: where consumers reach what is public in the metadata bucket (its ``streams/`` prefix), an https URL ending in ``/`` (plain http only on 127.0.0.1 or localhost, for the local runtime); the documents' links start with it |
 | WEBHOOK_SECRET_ID or WEBHOOK_SECRET_PARAMETER | an error unless one is set: the secret in Secrets Manager (the stack's) or in SSM |
 | RELEASE_EVENT_BUS | ``default``: EventBridge's own bus of the account, where AWS sends events too |
@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     model_config = _FROM_THE_ENVIRONMENT
     releases_table: Name
     state_table: Name
+    # Webhook deliveries answered, by delivery id (Powertools Idempotency's records; items expire)
+    idempotency_table: Name
     metadata_bucket: Name
     release_topic_arn: Name
     release_state_machine_arn: Name

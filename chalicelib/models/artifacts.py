@@ -6,19 +6,18 @@ it to ``streams/<stream>/builds/<version>/<ostree arch>/``, the public prefix, w
 is published (with ``<file>.sig`` beside it where the stream signs its artifacts). Fedora
 CoreOS names its platforms so: ``raw.xz`` is the ``metal`` platform, ``qcow2.xz`` the ``qemu`` one."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from chalicelib.core.arch import Arch, ostree_arch
-from chalicelib.models.base import Model
+from chalicelib.models.base import Model, Sha256
 
 ArtifactFormat = Literal["raw.xz", "qcow2.xz"]
 FORMATS: tuple[ArtifactFormat, ...] = ("raw.xz", "qcow2.xz")
 PLATFORMS: dict[ArtifactFormat, str] = {"raw.xz": "metal", "qcow2.xz": "qemu"}
 SIGNATURE_SUFFIX = ".sig"
 SIGNING_KEY_NAME = "artifact-signing-key.asc"
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class DiskArtifact(Model):

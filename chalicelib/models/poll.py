@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field, field_serializer
 
-from chalicelib.models.base import Model
+from chalicelib.models.base import Model, Sha256
 from chalicelib.models.signature import SignatureCheck
 
 
@@ -12,7 +12,7 @@ class KnownHead(Model):
     """A ref's head as a poll read it: the commit, with its version and time already verified, and
     the verdict on its signatures with the digest of the keys that reached it."""
 
-    checksum: str
+    checksum: Sha256
     version: str | None
     timestamp: datetime | None
     signature: SignatureCheck | None = None

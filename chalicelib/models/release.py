@@ -6,13 +6,13 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream
 from chalicelib.core.errors import InvalidReleaseInput
 from chalicelib.core.regions import is_supported, unsupported_reason
-from chalicelib.models.base import Model
+from chalicelib.models.base import Model, Sha256
 from chalicelib.models.signature import SignatureCheck
 
 EXECUTION_NAME_MAX = 80
@@ -22,17 +22,10 @@ VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 class ArchCommit(Model):
     ref: str = Field(min_length=1, max_length=255)
-    checksum: str = Field(description="the ostree commit checksum: 64 lowercase hex digits")
+    checksum: Sha256 = Field(description="the ostree commit checksum: 64 lowercase hex digits")
     timestamp: datetime
     signature: SignatureCheck | None = Field(default=None, description="what detection found of the commit's "
                                                                        "signatures; None: not checked")
-
-    @field_validator("checksum")
-    @classmethod
-    def _sha256_hex(cls, value: str) -> str:
-        if not re.fullmatch(r"[0-9a-f]{64}", value):
-            raise ValueError("must be 64 lowercase hex digits (an ostree SHA-256 commit checksum)")
-        return value
 
 
 class ReleaseInput(Model):

@@ -20,13 +20,14 @@ from chalicelib.core.errors import (  # noqa: F401
     UnsupportedFormat,
 )
 from chalicelib.core.trusted_keys import Trust
+from chalicelib.models.base import SHA256_PATTERN
 from chalicelib.models.signature import SignatureCheck
 from chalicelib.ostree.gvariant import GVariantError, decode
 from chalicelib.ostree.signatures import check
 
 SUMMARY_TYPE = "(a(s(taya{sv}))a{sv})"
 COMMIT_TYPE = "(a{sv}aya(say)sstayay)"
-_CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
+_CHECKSUM = re.compile(SHA256_PATTERN)
 DEFAULT_TIMEOUT = (3.05, 10.0)
 # How a web server or an S3 bucket (403 where listing is not allowed) says a file is not there.
 _ABSENT = (403, 404, 410)

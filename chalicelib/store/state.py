@@ -1,8 +1,7 @@
 """Small facts the triggers remember between runs, in one DynamoDB table keyed by ``pk``:
-what each stream's repository looked like at the last poll, and webhook deliveries seen."""
+what each stream's repository looked like at the last poll."""
 
 import json
-import time
 
 from chalicelib.aws import dynamodb
 from chalicelib.core.settings import settings
@@ -31,12 +30,3 @@ def advance_poll_state(stream: str, generation: int, document: PollState) -> boo
     return dynamodb.put_item(table_name(), item, ConditionExpression=condition,
                              **({"ExpressionAttributeValues": values} if values else {}))
 
-
-def remember_delivery(delivery_id: str, keep_seconds: int) -> bool:
-    """True the first time a delivery id is seen; False for a replay."""
-    item = {"pk": {"S": f"delivery#{delivery_id}"}, "expires_at": {"N": str(int(time.time()) + keep_seconds)}}
-    return dynamodb.put_item(table_name(), item, ConditionExpression="attribute_not_exists(pk)")
-
-
-def forget_delivery(delivery_id: str) -> None:
-    dynamodb.delete_item(table_name(), {"pk": {"S": f"delivery#{delivery_id}"}})

@@ -1,21 +1,27 @@
 """Commit events on EventBridge: Fedora's messages for new ostree commits (pungi), and Fedora
 CoreOS build state changes. An event that does not fit is logged with the reason and dropped."""
 
-from typing import Literal
+from typing import Literal, get_args
 
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.core.arch import ec2_arch
 from chalicelib.core.config import describe_validation_error, load_streams
 from chalicelib.core.errors import ReleaseError
 from chalicelib.core.observability import logger
+from chalicelib.models.base import Sha256
 from chalicelib.triggers import detect
 
-SOURCE = "org.fedoraproject"
-PUNGI_OSTREE = "org.fedoraproject.prod.pungi.compose.ostree"
-COREOS_BUILD_STATE = "org.fedoraproject.prod.coreos.build.state.change"
+# What the rules route (app.py) and the handlers check again: an event of another detail-type
+# given to a handler is dropped, not read as the one it expects.
+Source = Literal["org.fedoraproject"]
+PungiOstreeType = Literal["org.fedoraproject.prod.pungi.compose.ostree"]
+CoreosBuildStateType = Literal["org.fedoraproject.prod.coreos.build.state.change"]
+SOURCE: str = get_args(Source)[0]
+PUNGI_OSTREE: str = get_args(PungiOstreeType)[0]
+COREOS_BUILD_STATE: str = get_args(CoreosBuildStateType)[0]
 
 
 class _Event(EventBridgeModel):
@@ -28,13 +34,17 @@ class _Event(EventBridgeModel):
 class PungiOstree(BaseModel):
     model_config = ConfigDict(extra="allow")
     ref: str
-    commitid: str
+    commitid: Sha256
     arch: str
     compose_id: str | None = None
     release_version: str | None = None
 
 
 class PungiOstreeEvent(_Event):
+    """The rule routes only these; the handler checks again what it was given."""
+
+    source: Source
+    detail_type: PungiOstreeType = Field(alias="detail-type")
     detail: PungiOstree
 
 
@@ -48,6 +58,8 @@ class CoreosBuildState(BaseModel):
 
 
 class CoreosBuildStateEvent(_Event):
+    source: Source
+    detail_type: CoreosBuildStateType = Field(alias="detail-type")
     detail: CoreosBuildState
 
 
@@ -82,8 +94,6 @@ def on_pungi_ostree(event: dict) -> Handled:
     streams = [s for s in load_streams().streams.values() if s.refs.get(arch) == message.ref]
     if not streams:
         return _dropped(f"no stream builds ref {message.ref!r}", event)
-    if len(message.commitid) != 64:
-        return _dropped(f"commitid {message.commitid!r} is not a commit checksum", event)
     return _consider(streams[0].name, {arch: message.commitid}, event)
 
 

@@ -14,7 +14,7 @@ POLICY_DIR = ROOT / ".chalice"
 API_HANDLER = "api_handler"
 TEMPLATE = ROOT / "infra" / "release.yaml"
 # What the template defines for the policies to name; each function also names its own log group.
-TEMPLATE_NAMES = {"ReleasesTable", "StateTable", "MetadataBucket", "ReleaseTopic", "BuilderRole",
+TEMPLATE_NAMES = {"ReleasesTable", "StateTable", "IdempotencyTable", "MetadataBucket", "ReleaseTopic", "BuilderRole",
                   "QaRole", "BuilderInstanceProfile", "QaInstanceProfile", "WebhookSecret", "SsmPrefix",
                   "MarketplaceAccessRoleName"}
 PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region",

@@ -280,3 +280,12 @@ def test_each_handler_the_template_names_imports_from_the_unpacked_bundle(bundle
     assert all(path.startswith(str(bundle)) for path in json.loads(done.stdout)), done.stdout
     assert len(handlers) == len(registered_functions())
 
+
+
+def test_what_api_gateway_answers_itself_says_why_in_error(transformed_template):
+    (api,) = [r for r in transformed_template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        template = responses[kind]["responseTemplates"]["application/json"]
+        assert template == '{"error": $context.error.messageString}', kind

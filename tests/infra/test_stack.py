@@ -65,9 +65,10 @@ def test_the_state_machine_calls_the_stack_s_functions_logs_and_traces(stack):
 def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack, sam_template):
     dynamodb = client("dynamodb")
     keys = {name: dynamodb.describe_table(TableName=physical(stack, name))["Table"]["KeySchema"]
-            for name in ("ReleasesTable", "StateTable")}
+            for name in ("ReleasesTable", "StateTable", "IdempotencyTable")}
     assert keys == {"ReleasesTable": [{"AttributeName": "release_id", "KeyType": "HASH"}],
-                    "StateTable": [{"AttributeName": "pk", "KeyType": "HASH"}]}
+                    "StateTable": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "IdempotencyTable": [{"AttributeName": "id", "KeyType": "HASH"}]}
     bucket = physical(stack, "MetadataBucket")
     policy = json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
     (allowed,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
@@ -135,14 +136,14 @@ def test_the_deployed_api_starts_a_release_the_webhook_announces_signed_with_the
     checksums = {arch: ostree_repo.commit(ref, "43.20261126.dev.2") for arch, ref in DEVELOPER_REFS.items()}
     ostree_repo.update_summary()
     key = client("secretsmanager").get_secret_value(SecretId=physical(stack, "WebhookSecret"))["SecretString"]
-    request = signed(announcement(checksums), "delivery-1", key=key.encode())
+    request = signed(announcement(checksums), "delivery-1", secret=key)
 
     answer = invoke(stack, "APIHandler", proxy_event("POST", "/hooks/ostree", request["headers"], request["body"]))
 
     assert answer["statusCode"] == 202, answer
     started = json.loads(answer["body"])
     assert stack.wait(started["execution_arn"]).status == "SUCCEEDED"
-    forged = signed(announcement(checksums), "delivery-2", key=b"not the stack's secret")
+    forged = signed(announcement(checksums), "delivery-2", secret="whsec_bm90IHRoZSBzdGFjaydzIHNlY3JldCBhdCBhbGw=")
     refused = invoke(stack, "APIHandler", proxy_event("POST", "/hooks/ostree", forged["headers"], forged["body"]))
     assert refused["statusCode"] == 401
 

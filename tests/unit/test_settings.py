@@ -9,7 +9,7 @@ from chalicelib.core.errors import SettingsError
 from chalicelib.core.settings import locations, reset_settings, settings
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = ("RELEASES_TABLE", "STATE_TABLE", "METADATA_BUCKET", "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN",
+REQUIRED = ("RELEASES_TABLE", "STATE_TABLE", "IDEMPOTENCY_TABLE", "METADATA_BUCKET", "RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN",
             "BUILDER_INSTANCE_PROFILE", "QA_INSTANCE_PROFILE", "PUBLIC_BASE_URL")
 STACK = {name: f"the-{name.lower()}" for name in REQUIRED} | {"WEBHOOK_SECRET_ID": "the-secret",
                                                               "PUBLIC_BASE_URL": "https://d111111abcdef8.cloudfront.net/"}
