@@ -59,6 +59,25 @@ _UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CRED
           "GUEST_S3_ENDPOINT")
 
 
+TEMPLATE = ROOT / "infra" / "release.yaml"
+_TABLE_SHAPE = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")
+
+
+@functools.cache
+def table_shape(logical_id: str) -> dict:
+    """The keys and indexes of one of the template's tables, as the deployed stack makes it: the
+    template is their one definition (its CloudFormation tags are read as nothing; a table's
+    shape has none)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    properties = yaml.load(TEMPLATE.read_text(), Loader=Loader)["Resources"][logical_id]["Properties"]
+    return {name: properties[name] for name in _TABLE_SHAPE if name in properties}
+
+
 def substitution_name(function_name: str) -> str:
     """``launch_builder`` -> ``LaunchBuilderArn``, as the ASL and the deployed template name it."""
     return "".join(part.capitalize() for part in function_name.split("_")) + "Arn"
@@ -212,14 +231,9 @@ class LocalRuntime:
                                                                                   "states.amazonaws.com"]}}]}),
         )["Role"]["Arn"]
         self._create_instance_profiles()
-        client("dynamodb").create_table(
-            TableName=os.environ["RELEASES_TABLE"], BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "release_id", "AttributeType": "S"}])
-        client("dynamodb").create_table(
-            TableName=os.environ["STATE_TABLE"], BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        for logical_id, variable in (("ReleasesTable", "RELEASES_TABLE"), ("StateTable", "STATE_TABLE")):
+            client("dynamodb").create_table(TableName=os.environ[variable], BillingMode="PAY_PER_REQUEST",
+                                            **table_shape(logical_id))
         client("ssm").put_parameter(Name=os.environ["WEBHOOK_SECRET_PARAMETER"], Type="SecureString",
                                     Value=self.webhook_secret)
         client("s3").create_bucket(Bucket=os.environ["METADATA_BUCKET"])

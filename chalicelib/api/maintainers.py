@@ -3,6 +3,7 @@ request is checked where it enters; an error names the field or the release's st
 
 import base64
 import binascii
+import itertools
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -123,32 +124,28 @@ def parse_body(model: type[Parsed], raw: bytes | None) -> Parsed:
 
 # -- list and show -------------------------------------------------------------------------------
 
-def _newest_first(record: ReleaseRecord) -> tuple[str, str]:
-    return record.created_at, record.release_id
-
-
 def _token(record: ReleaseRecord) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(_newest_first(record))).encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps(list(records.position(record))).encode()).decode()
 
 
-def _after(token: str) -> tuple[str, str]:
+def _after(token: str) -> records.Position:
     try:
         created_at, release_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(created_at), str(release_id)
     except (ValueError, TypeError, binascii.Error):
         raise BadRequest("next_token: not a token this API gave") from None
+    if not (isinstance(created_at, str) and isinstance(release_id, str)):
+        raise BadRequest("next_token: not a token this API gave")
+    return created_at, release_id
 
 
 def list_releases(query: Mapping[str, str] | None) -> ReleasePage:
-    """Releases newest first, filtered by stream and status, a page at a time. Each page is
-    cut after the last release of the previous one, so releases recorded meanwhile do not shift it."""
+    """Releases newest first, filtered by stream and status, a page at a time, read through the
+    table's indexes. Each page is cut after the last release of the previous one, so releases
+    recorded meanwhile do not shift it."""
     wanted = parse(ListFilter, query or {}, "query")
-    found = sorted((r for r in records.every_release()
-                    if (wanted.stream is None or r.stream == wanted.stream)
-                    and (wanted.status is None or r.status == wanted.status)), key=_newest_first, reverse=True)
-    if wanted.next_token:
-        after = _after(wanted.next_token)
-        found = [r for r in found if _newest_first(r) < after]
+    after = _after(wanted.next_token) if wanted.next_token else None
+    found = list(itertools.islice(records.listing(wanted.stream, wanted.status, after, wanted.limit + 1),
+                                  wanted.limit + 1))
     page = found[:wanted.limit]
     more = len(found) > wanted.limit
     return ReleasePage(releases=[ReleaseSummary.of(r) for r in page], next_token=_token(page[-1]) if more else None)

@@ -1,6 +1,8 @@
 """DynamoDB adapter: items of the store's tables, in DynamoDB's attribute-value form; a write
 whose condition fails says so instead of raising."""
 
+from collections.abc import Iterator
+
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
@@ -53,3 +55,11 @@ def scan(table: str, **query) -> list[dict]:
     """Every item of the table (strongly consistent), filtered by ``query`` (FilterExpression, ...)."""
     pages = client("dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True, **query)
     return [item for page in pages for item in page["Items"]]
+
+
+def query_pages(table: str, **query) -> Iterator[list[dict]]:
+    """The items ``query`` (IndexName, KeyConditionExpression, ...) finds, a page at a time, read
+    only as far as the caller goes on asking."""
+    pages = client("dynamodb").get_paginator("query").paginate(TableName=table, **query)
+    for page in pages:
+        yield page["Items"]

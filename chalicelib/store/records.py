@@ -1,6 +1,7 @@
 """The release record in DynamoDB: one item per release, keyed by its execution name."""
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -202,6 +203,59 @@ def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str 
     """An execution that ended without its Catch paths (ABORTED, TIMED_OUT), or after the release
     was out; with ``owner``, only while that execution owns the record."""
     _update(release_id, owner=owner, status=status, failure=failure)
+
+
+# The table's indexes (infra/release.yaml): every record has stream, status and created_at from
+# its first write, so a record written before the indexes existed is in both (DynamoDB fills a
+# new index from the items already there).
+BY_STREAM, BY_STATUS = "by-stream-created", "by-status-created"
+Position = tuple[str, str]  # (created_at, release_id): where a listing stands, newest first
+
+
+def position(record: ReleaseRecord) -> Position:
+    return record.created_at, record.release_id
+
+
+def listing(stream: str | None, status: str | None, before: Position | None, page_size: int) -> Iterator[ReleaseRecord]:
+    """Releases newest first (created_at, then release_id), only those strictly before ``before``,
+    of the stream and in the status when given: read through an index ``page_size`` items at a
+    time, only as far as the caller reads. Without a stream, the status index is read once per
+    status wanted and the reads merged."""
+    if stream:
+        return _newest_first(BY_STREAM, "stream", stream, before, page_size, {"status": status} if status else {})
+    statuses = [status] if status else list(ReleaseStatus)
+    return heapq.merge(*(_newest_first(BY_STATUS, "status", s, before, page_size) for s in statuses),
+                       key=position, reverse=True)
+
+
+def _newest_first(index: str, key: str, value: str, before: Position | None, page_size: int,
+                  where: dict[str, str] | None = None) -> Iterator[ReleaseRecord]:
+    names, values = {"#key": key}, {":key": value}
+    condition = "#key = :key"
+    if before:
+        condition += " AND #created <= :created"
+        names["#created"], values[":created"] = "created_at", before[0]
+    request: dict[str, Any] = {"IndexName": index, "ScanIndexForward": False, "Limit": page_size}
+    if where:
+        request["FilterExpression"] = " AND ".join(f"#where{i} = :where{i}" for i in range(len(where)))
+        for i, (name, wanted) in enumerate(where.items()):
+            names[f"#where{i}"], values[f":where{i}"] = name, wanted
+    tied: list[ReleaseRecord] = []   # the index orders by created_at only: ties in release_id order here
+    for items in dynamodb.query_pages(table_name(), KeyConditionExpression=condition, ExpressionAttributeNames=names,
+                                      ExpressionAttributeValues=_to_item(values), **request):
+        for item in items:
+            record = ReleaseRecord.model_validate(_from_item(item))
+            if tied and tied[0].created_at != record.created_at:
+                yield from _before(tied, before)
+                tied = []
+            tied.append(record)
+    yield from _before(tied, before)
+
+
+def _before(tied: list[ReleaseRecord], before: Position | None) -> Iterator[ReleaseRecord]:
+    for record in sorted(tied, key=position, reverse=True):
+        if before is None or position(record) < before:
+            yield record
 
 
 def every_release() -> list[ReleaseRecord]:
