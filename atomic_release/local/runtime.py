@@ -420,7 +420,7 @@ class LocalRuntime:
 
     @staticmethod
     def history(execution_arn: str) -> list["HistoryEventTypeDef"]:
-        from chalicelib.api.release_view import execution_history
+        from chalicelib.aws.stepfunctions import execution_history
 
         return execution_history(execution_arn)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import stepfunctions
-from chalicelib.aws.stepfunctions import execution_history
+from chalicelib.aws.stepfunctions import bounded_history
 from chalicelib.core.arch import Arch
 from chalicelib.models.build import QACheck, QAReport
 from chalicelib.models.failure import Failure
@@ -136,6 +136,14 @@ class ReleaseView(BaseModel):
     arches: list[ArchView]
     regions: list[RegionView]
     marketplace: list[ProductChange]
+    history_truncated: bool = Field(default=False, description="the current run's history was read in part (its "
+                                                               "oldest and newest events): a long wait's middle "
+                                                               "is left out, and with it what only that told")
+
+
+# What the view reads of a run's history: its first events and its latest, never the middle of a
+# long copy wait (up to 2 MB on AWS).
+HISTORY_PAGE, HISTORY_NEWEST_PAGES = 500, 2
 
 
 def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
@@ -143,9 +151,10 @@ def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
     before its Prepare task claims the record."""
     runs = runs_of(record, machine_arn)
     current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=UTC), default=None)
-    history = execution_history(current.execution_arn) if current else []
+    history, truncated = (bounded_history(current.execution_arn, HISTORY_PAGE, HISTORY_NEWEST_PAGES) if current
+                          else ([], False))
     status = current.status if current else "UNKNOWN"
-    return ReleaseView(
+    return ReleaseView(history_truncated=truncated,
         release=ReleaseSummary.of(record), execution_status=status, runs=runs,
         stages=_stages(history, current, record), arches=_arches(history, record),
         regions=_regions(history, record, status),
