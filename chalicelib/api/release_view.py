@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import stepfunctions
-from chalicelib.aws.stepfunctions import bounded_history
+from chalicelib.aws.stepfunctions import bounded_history, newest_events
 from chalicelib.core.arch import Arch
+from chalicelib.models.abort import AbortRequest, Cleanup
 from chalicelib.models.build import QACheck, QAReport
 from chalicelib.models.failure import Failure
 from chalicelib.models.marketplace import ProductChange
@@ -119,6 +120,10 @@ class ReleaseSummary(BaseModel):
     execution_arn: str
     signatures_required: bool | None = Field(default=None, description="whether the stream required signed "
                                                                        "commits; None: not recorded")
+    abort: AbortRequest | None = Field(default=None, description="a maintainer's abort: the run, why, and the "
+                                                                 "stage it stopped in")
+    cleanup: Cleanup | None = Field(default=None, description="what the end of an aborted or timed-out run "
+                                                              "removed; absent while that is under way")
 
     @classmethod
     def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
@@ -162,6 +167,22 @@ def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
 
 
 # -- runs ----------------------------------------------------------------------------------------
+
+# How far back the stage a run is in is looked for: the Build map's iterations are the longest
+# stretch of events without a top-level state.
+STAGE_LOOKBACK = 200
+
+
+def stage_now(execution_arn: str) -> str:
+    """The stage the run is in, from its newest events; unknown when they do not say."""
+    for event in newest_events(execution_arn, STAGE_LOOKBACK):
+        name = _entered(event)
+        if name in STAGE_OF_STATE:
+            return STAGE_OF_STATE[name]
+        if name in BUILD_STEP_OF_STATE:
+            return "build"
+    return "unknown"
+
 
 def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
     """Every execution of the release: the release, its reruns, its fill-in runs, and the next

@@ -68,6 +68,12 @@ def execution_history(arn: str) -> list[HistoryEventTypeDef]:
             return events
 
 
+def newest_events(arn: str, count: int) -> list[HistoryEventTypeDef]:
+    """The execution's newest ``count`` events, newest first: one read."""
+    return client("stepfunctions").get_execution_history(executionArn=arn, maxResults=count,
+                                                         reverseOrder=True)["events"]
+
+
 def bounded_history(arn: str, page_size: int, newest_pages: int) -> tuple[list[HistoryEventTypeDef], bool]:
     """The execution's oldest page of events and up to ``newest_pages`` of its newest, oldest
     first, however long it ran: how it started and where it stands, without the middle of a long

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import dynamodb
 from chalicelib.core.errors import ReleaseExists, ReleaseNotPartial
 from chalicelib.core.settings import settings
+from chalicelib.models.abort import AbortRequest, Cleanup
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
@@ -24,6 +25,11 @@ def table_name() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def now() -> str:
+    """The time as the records keep it."""
+    return _now()
 
 
 _SERIALIZER = TypeSerializer()
@@ -199,10 +205,44 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     return True
 
 
-def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str | None = None) -> None:
+def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str | None = None,
+               failed_stage: str | None = None) -> None:
     """An execution that ended without its Catch paths (ABORTED, TIMED_OUT), or after the release
     was out; with ``owner``, only while that execution owns the record."""
-    _update(release_id, owner=owner, status=status, failure=failure)
+    _update(release_id, owner=owner, status=status, failure=failure,
+            **({"failed_stage": failed_stage} if failed_stage else {}))
+
+
+def mark_abort_requested(release_id: str, abort: AbortRequest) -> bool:
+    """Keep why and where a maintainer stopped the run that owns the record, while it runs; the
+    first abort of a run is the one kept. False when the run does not own the record, has
+    settled, or was aborted already."""
+    running = {f":unsettled{i}": status for i, status in enumerate(ReleaseStatus.UNSETTLED)}
+    return dynamodb.update_item_if(
+        table_name(), _key(release_id), UpdateExpression="SET #abort = :abort, #updated = :now",
+        ConditionExpression=f"#owner = :run AND #status IN ({', '.join(running)}) AND "
+                            "(attribute_not_exists(#abort) OR #abort.#run <> :run)",
+        ExpressionAttributeNames={"#abort": "abort", "#updated": "updated_at", "#owner": "execution_arn",
+                                  "#status": "status", "#run": "execution_arn"},
+        ExpressionAttributeValues=_to_item({":abort": abort.model_dump(mode="json"), ":now": _now(),
+                                            ":run": abort.execution_arn, **running}))
+
+
+def forget_abort(release_id: str, execution_arn: str) -> None:
+    """The run could not be stopped (it had ended): it was not aborted."""
+    _update(release_id, owner=execution_arn, abort=None)
+
+
+def mark_cleanup(release_id: str, cleanup: Cleanup) -> bool:
+    """Keep what the end of a run cleaned up (or why nothing), while that run owns the record;
+    a second delivery of the same end keeps the first's."""
+    return dynamodb.update_item_if(
+        table_name(), _key(release_id), UpdateExpression="SET #cleanup = :cleanup, #updated = :now",
+        ConditionExpression="#owner = :run AND (attribute_not_exists(#cleanup) OR #cleanup.#run <> :run)",
+        ExpressionAttributeNames={"#cleanup": "cleanup", "#updated": "updated_at", "#owner": "execution_arn",
+                                  "#run": "execution_arn"},
+        ExpressionAttributeValues=_to_item({":cleanup": cleanup.model_dump(mode="json"), ":now": _now(),
+                                            ":run": cleanup.execution_arn}))
 
 
 # The table's indexes (infra/release.yaml): every record has stream, status and created_at from

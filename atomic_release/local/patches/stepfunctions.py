@@ -91,13 +91,14 @@ def _cache_json_path_parsing() -> None:
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
 
 
-def _after(original, event: str):
-    """A stopped execution's held guests stop working, whoever stopped it (the API, a test)."""
+def _reported_stop(original):
+    """A stopped execution's held guests stop working, whoever stopped it (the API, a test), and
+    its end reaches the rule on it, as EventBridge delivers it on AWS."""
 
     def report(self):
         response = original(self)
         if patches.current is not None:
-            getattr(patches.current, event)()
+            patches.current.stopped(self._get_param("executionArn"))
         return response
 
     return report
@@ -196,7 +197,7 @@ def install() -> None:
         CallbackEndpoint.setup_heartbeat_endpoint)
     StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
     StepFunctionResponse.get_execution_history = _paged_history
-    StepFunctionResponse.stop_execution = _after(StepFunctionResponse.stop_execution, "stopped")
+    StepFunctionResponse.stop_execution = _reported_stop(StepFunctionResponse.stop_execution)
     StepFunctionResponse.start_execution = _before(StepFunctionResponse.start_execution, "started")
     _cache_json_path_parsing()
     from moto.stepfunctions.parser.asl.eval.environment import Environment
