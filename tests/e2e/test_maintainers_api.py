@@ -14,6 +14,7 @@ from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import ROOT, LocalRuntime
 from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
+from chalicelib.api import release_view
 from chalicelib.aws.clients import client
 from chalicelib.stages.announce import read_document
 from chalicelib.store import records
@@ -112,6 +113,21 @@ def test_a_released_release_shows_every_stage_arch_and_region(runtime, api):
         assert all(c["public"] for c in region["images"].values())
     assert [(r["kind"], r["status"]) for r in view["runs"]] == [("release", "SUCCEEDED")]
     assert {c["arch"]: c["status"] for c in view["marketplace"]} == {"arm64": "SUCCEEDED", "x86_64": "SUCCEEDED"}
+
+
+def test_a_history_longer_than_the_view_reads_is_read_in_part_and_says_so(runtime, api, monkeypatch):
+    release_id = released(runtime, "43.1")
+    whole = get(api, f"/releases/{release_id}")[1]
+    monkeypatch.setattr(release_view, "HISTORY_PAGE", 20)   # the run's first 20 events and its newest 20
+    monkeypatch.setattr(release_view, "HISTORY_NEWEST_PAGES", 1)
+
+    status, cut = get(api, f"/releases/{release_id}")
+
+    assert status == 200 and (whole["history_truncated"], cut["history_truncated"]) == (False, True)
+    assert cut["execution_status"] == "SUCCEEDED" and cut["release"] == whole["release"]
+    stages = {stage["name"]: stage["status"] for stage in cut["stages"]}
+    assert (stages["prepare"], stages["finalize"]) == ("succeeded", "succeeded")   # the first events, the newest
+    assert cut["regions"] == whole["regions"]   # the release settled: the record says where each region stands
 
 
 def test_a_failed_release_shows_the_stage_and_the_cause(api):
