@@ -168,22 +168,6 @@ def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
 
 # -- runs ----------------------------------------------------------------------------------------
 
-# How far back the stage a run is in is looked for: the Build map's iterations are the longest
-# stretch of events without a top-level state.
-STAGE_LOOKBACK = 200
-
-
-def stage_now(execution_arn: str) -> str:
-    """The stage the run is in, from its newest events; unknown when they do not say."""
-    for event in newest_events(execution_arn, STAGE_LOOKBACK):
-        name = _entered(event)
-        if name in STAGE_OF_STATE:
-            return STAGE_OF_STATE[name]
-        if name in BUILD_STEP_OF_STATE:
-            return "build"
-    return "unknown"
-
-
 def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
     """Every execution of the release: the release, its reruns, its fill-in runs, and the next
     rerun or fill-in run should one have started."""
@@ -371,3 +355,21 @@ def _region_view(outcome: RegionOutcome) -> RegionView:
     return RegionView(region=outcome.region, status=outcome.status, stage=outcome.stage, reason=outcome.reason,
                       images={image.arch: CellView(image_id=image.image_id, state=image.state, public=image.public)
                               for image in outcome.images})
+
+
+# -- where a run is -------------------------------------------------------------------------------
+
+# How far back the stage a run is in is looked for: the Build map's iterations are the longest
+# stretch of events without a top-level state.
+STAGE_LOOKBACK = 200
+
+
+def stage_now(execution_arn: str) -> str:
+    """The stage the run is in, from its newest events; unknown when they do not say."""
+    for event in newest_events(execution_arn, STAGE_LOOKBACK):
+        name = _entered(event)
+        if name in STAGE_OF_STATE:
+            return STAGE_OF_STATE[name]
+        if name in BUILD_STEP_OF_STATE:
+            return "build"
+    return "unknown"

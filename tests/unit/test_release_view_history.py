@@ -111,3 +111,14 @@ def test_a_run_just_past_one_page_is_read_whole(release):
 
     assert len(events) > release_view.HISTORY_PAGE and shown.history_truncated is False
     assert [call["reverseOrder"] for call in run.calls] == [False, True]
+
+
+def test_the_stage_a_run_is_in_is_read_from_its_newest_events_alone(release):
+    run = LongRun(release.execution_arn, long_copy_wait(waits=4000))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("chalicelib.aws.stepfunctions.client", lambda service, region=None: run)
+        stage = release_view.stage_now(release.execution_arn)
+
+    assert stage == "copy"
+    assert run.calls == [{"maxResults": release_view.STAGE_LOOKBACK, "reverseOrder": True}]
