@@ -200,9 +200,10 @@ def abort_release(release_id: str, raw_body: bytes | None = None) -> AbortResult
     the abort's reason and stage. Asked again, the answer is the first abort's."""
     request = parse_body(AbortBody, raw_body)
     record = _record(release_id)
-    if record.abort and record.abort.execution_arn == record.execution_arn:
-        return AbortResult.of(record, record.abort, recorded=True)
     running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
+    aborted = record.abort if record.abort and record.abort.execution_arn == record.execution_arn else None
+    if aborted and all(run.execution_arn == aborted.execution_arn for run in running):
+        return AbortResult.of(record, aborted, recorded=True)   # not a retry's run started since
     if not running:
         raise ReleaseNotRunning(f"release {release_id} is {record.status} and no run of it is running: only a "
                                 "running release is aborted", release_id=release_id)
