@@ -159,7 +159,7 @@ def retry_release(release_id):
 
 @app.route("/releases/{release_id}/abort", methods=["POST"], authorizer=maintainers_only)
 def abort_release(release_id):
-    return _respond(maintainers.answer(lambda: maintainers.abort_release(release_id)))
+    return _respond(maintainers.answer(lambda: maintainers.abort_release(release_id, _raw_body(_request()))))
 
 
 @app.route("/", methods=["GET"])

@@ -391,16 +391,33 @@ def retry(api: ApiClient, args) -> int:
     return 0
 
 
+ABORT_CLEANUP_POLL_S = 1.0
+
+
 def abort(api: ApiClient, args) -> int:
+    """The API answers an abort at once; the cleanup after the run lands in the record a moment
+    later, and is waited for here (unless the run stopped before it recorded the release)."""
     result = api.abort(args.release_id)
+    if result.get("recorded") and not result.get("cleanup"):
+        result = _once_cleaned_up(api, result)
     if args.output == "json":
         _print_json(result)
         return 0
-    removed = "; ".join(f"{kind} {' '.join(ids)}" for kind, ids in sorted(result.get("removed", {}).items()) if ids)
+    cleanup = result.get("cleanup") or {}
+    removed = "; ".join(f"{kind} {' '.join(ids)}" for kind, ids in sorted(cleanup.get("removed", {}).items()) if ids)
     print(f"release {result['release_id']} {result['status']}: "
-          + (f"removed {removed}" if removed else "nothing left to remove" if result.get("cleaned") else
-             f"not cleaned up: {result.get('reason') or 'no reason given'}"))
+          + (f"removed {removed}" if removed else "nothing left to remove" if cleanup.get("cleaned") else
+             f"not cleaned up: {cleanup.get('reason') or 'the end of its run cleans up after it'}"))
     return 0
+
+
+def _once_cleaned_up(api: ApiClient, result: dict) -> dict:
+    run = result["abort"]["execution_arn"]
+    while True:
+        release = api.release(result["release_id"])["release"]
+        if (release.get("cleanup") or {}).get("execution_arn") == run:
+            return {**result, "status": release["status"], "cleanup": release["cleanup"]}
+        time.sleep(ABORT_CLEANUP_POLL_S)
 
 
 def release(api: ApiClient, args) -> int:

@@ -11,6 +11,7 @@ import re
 import tempfile
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HANG_GUARD_S = 300
 ASL = ROOT / "state_machines" / "release.asl.json"
 ACCOUNT = "123456789012"
+# app.py's rule on the end of an execution without its Catch paths: it cleans up after an abort.
+END_OF_EXECUTION_RULE = "release_execution_ended"
 APP_NAME = "atomic-release"
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 PUBLIC_PREFIX = "streams/"   # of the metadata bucket: everything a release makes public
@@ -57,6 +60,25 @@ _ENVIRONMENT = {
 _SET_BY_THE_STACK = ("RELEASE_TOPIC_ARN", "RELEASE_STATE_MACHINE_ARN", "RELEASE_EVENT_BUS", "RETENTION_DRY_RUN")
 _UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GUEST_STATES_ENDPOINT",
           "GUEST_S3_ENDPOINT")
+
+
+TEMPLATE = ROOT / "infra" / "release.yaml"
+_TABLE_SHAPE = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")
+
+
+@functools.cache
+def table_shape(logical_id: str) -> dict:
+    """The keys and indexes of one of the template's tables, as the deployed stack makes it: the
+    template is their one definition (its CloudFormation tags are read as nothing; a table's
+    shape has none)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    properties = yaml.load(TEMPLATE.read_text(), Loader=Loader)["Resources"][logical_id]["Properties"]
+    return {name: properties[name] for name in _TABLE_SHAPE if name in properties}
 
 
 def substitution_name(function_name: str) -> str:
@@ -133,6 +155,8 @@ class LocalRuntime:
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
+        self._end_deliveries: dict[str, threading.Thread] = {}
+        self._ends_delivered: dict[str, dict] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> "LocalRuntime":
@@ -158,6 +182,8 @@ class LocalRuntime:
         self._provision()
 
     def stop(self) -> None:
+        for delivery in list(self._end_deliveries.values()):
+            delivery.join(HANG_GUARD_S)   # moto must outlive the rule's cleanup
         patches.current = None
         if isinstance(self.simulator, RealGuests):
             self.simulator.__exit__(None, None, None)
@@ -213,18 +239,10 @@ class LocalRuntime:
                                                                                   "states.amazonaws.com"]}}]}),
         )["Role"]["Arn"]
         self._create_instance_profiles()
-        client("dynamodb").create_table(
-            TableName=os.environ["RELEASES_TABLE"], BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "release_id", "AttributeType": "S"}])
-        client("dynamodb").create_table(
-            TableName=os.environ["STATE_TABLE"], BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
-        client("dynamodb").create_table(
-            TableName=os.environ["IDEMPOTENCY_TABLE"], BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        for logical_id, variable in (("ReleasesTable", "RELEASES_TABLE"), ("StateTable", "STATE_TABLE"),
+                                     ("IdempotencyTable", "IDEMPOTENCY_TABLE")):
+            client("dynamodb").create_table(TableName=os.environ[variable], BillingMode="PAY_PER_REQUEST",
+                                            **table_shape(logical_id))
         client("ssm").put_parameter(Name=os.environ["WEBHOOK_SECRET_PARAMETER"], Type="SecureString",
                                     Value=self.webhook_secret)
         client("s3").create_bucket(Bucket=os.environ["METADATA_BUCKET"])
@@ -258,6 +276,13 @@ class LocalRuntime:
                 FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=function.handler_string,
                 Code={"ZipFile": code.getvalue()}, Timeout=900)["FunctionArn"]
             handlers[name] = function.func
+        import app as chalice_app
+
+        rule = f"{APP_NAME}-{self.stage}-{END_OF_EXECUTION_RULE}"   # what EventBridge delivers an execution's end to
+        client("lambda").create_function(FunctionName=rule, Runtime="python3.11", Role=role_arn,
+                                         Handler=f"app.{END_OF_EXECUTION_RULE}", Code={"ZipFile": code.getvalue()},
+                                         Timeout=900)
+        handlers[rule] = getattr(chalice_app, END_OF_EXECUTION_RULE)
         self._dispatch(handlers)
         return arns
 
@@ -266,7 +291,7 @@ class LocalRuntime:
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
                                            copied=self.region_faults.copy_made, invoked=self.region_faults.invoked,
-                                           stopped=self._interrupt, started=self._hold_again)
+                                           stopped=self._stopped, started=self._hold_again)
 
     def _guests_working(self) -> bool:
         """While a held guest works its task-token wait is real, until an abort interrupts it."""
@@ -398,20 +423,57 @@ class LocalRuntime:
         for execution in _stopped_but_running():
             _until_ended(execution)
 
+    def _stopped(self, execution_arn: str) -> None:
+        """An execution was stopped: as on AWS, StopExecution answers once it ended, and its end
+        reaches the rule on it a moment later, whoever stopped it."""
+        self._interrupt()
+        delivery = threading.Thread(target=self._deliver_end, args=(execution_arn,), daemon=True,
+                                    name=f"end-of-{execution_arn.rsplit(':', 1)[-1]}")
+        self._end_deliveries[execution_arn] = delivery
+        delivery.start()
+
+    def _deliver_end(self, execution_arn: str) -> None:
+        """EventBridge's "Step Functions Execution Status Change" to app.py's rule on it, once the
+        execution ended (moto's interpreter first finishes the state it was in)."""
+        sfn = client("stepfunctions")
+        deadline = time.monotonic() + HANG_GUARD_S
+        while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING" \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+                 "source": "aws.states", "account": ACCOUNT, "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "region": self.home_region, "resources": [execution_arn],
+                 "detail": {key: described.get(key) for key in ("executionArn", "stateMachineArn", "name", "status",
+                                                                   "input")}}
+        answer = client("lambda").invoke(FunctionName=f"{APP_NAME}-{self.stage}-{END_OF_EXECUTION_RULE}",
+                                         Payload=json.dumps(event).encode())
+        self._ends_delivered[execution_arn] = json.loads(answer["Payload"].read())
+
+    def end_delivered(self, execution_arn: str) -> dict:
+        """What the rule on the end of a stopped execution answered, once it did."""
+        self._end_deliveries[execution_arn].join(HANG_GUARD_S)
+        return self._ends_delivered[execution_arn]
+
     def _hold_again(self) -> None:
         self._interrupted = False
 
     def abort(self, execution_arn: str) -> dict:
-        """Abort the release whose run this is, as a maintainer does through the API."""
+        """Abort the release whose run this is, as a maintainer does through the API, and wait
+        for the rule on the run's end to clean up after it: the API's answer with what the rule
+        answered (cleaned, removed, or why not) and the status it left."""
         from chalicelib.api.maintainers import abort_release
+        from chalicelib.store import records
 
         described = client("stepfunctions").describe_execution(executionArn=execution_arn)
         release_id = ReleaseInput.model_validate_json(described["input"]).release_id
-        return abort_release(release_id).model_dump()
+        answer = abort_release(release_id)
+        ended = self.end_delivered(answer.abort.execution_arn)
+        record = records.get(release_id)
+        return {**answer.model_dump(mode="json"), **ended, "status": record.status if record else answer.status}
 
     @staticmethod
     def history(execution_arn: str) -> list["HistoryEventTypeDef"]:
-        from chalicelib.api.release_view import execution_history
+        from chalicelib.aws.stepfunctions import execution_history
 
         return execution_history(execution_arn)
 

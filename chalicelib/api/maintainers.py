@@ -3,22 +3,23 @@ request is checked where it enters; an error names the field or the release's st
 
 import base64
 import binascii
+import itertools
 import json
-import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import Literal, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chalicelib.api.http import Answer, error, json_object
-from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, view
+from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, stage_now, view
 from chalicelib.aws import stepfunctions
 from chalicelib.aws.errors import message_of
 from chalicelib.core.config import describe_validation_error, load_streams
 from chalicelib.core.errors import BadRequest, Refusal, ReleaseNotFound, ReleaseNotRunning
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
+from chalicelib.models.abort import ABORT_REASON_MAX, AbortRequest, Cleanup
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import VERSION_PATTERN, ReleaseInput
 from chalicelib.stages.failure import describe_cause
@@ -26,10 +27,6 @@ from chalicelib.store import records
 from chalicelib.triggers import detect
 from chalicelib.triggers.detect import Decision
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
-from chalicelib.upkeep.sweeper import on_execution_ended
-
-if TYPE_CHECKING:
-    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 Parsed = TypeVar("Parsed", bound=BaseModel)
 
@@ -71,17 +68,31 @@ class ReleasePage(BaseModel):
     next_token: str | None = None
 
 
+class AbortBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    reason: str = Field(default="aborted by a maintainer", min_length=1, max_length=ABORT_REASON_MAX)
+
+
 class AbortResult(BaseModel):
+    """The answer to an abort, at once: the run is stopped, and the rule on its end cleans up
+    after it and keeps the result in the record (``cleanup`` once it did)."""
     release_id: str
+    outcome: Literal["stopping"] = "stopping"
     status: str
-    cleaned: bool
-    removed: dict[str, list[str]] = Field(default_factory=dict)
-    reason: str = ""
+    abort: AbortRequest
+    recorded: bool = Field(description="the abort is kept in the record (not before the run's Prepare claimed it)")
+    cleanup: Cleanup | None = None
+
+    @classmethod
+    def of(cls, record: ReleaseRecord, abort: AbortRequest, recorded: bool) -> "AbortResult":
+        cleanup = record.cleanup if record.cleanup and record.cleanup.execution_arn == abort.execution_arn else None
+        return cls(release_id=record.release_id, status=record.status, abort=abort, recorded=recorded,
+                   cleanup=cleanup)
 
 
 # A maintainer's release that started nothing is a conflict with what exists.
 _STATUS_OF_OUTCOME = {"started": 202, "in-progress": 200, "already-released": 409, "failed-earlier": 409,
-                      "waiting": 409}
+                      "waiting": 409, "stopping": 202}
 
 
 def answer(action: Callable[[], BaseModel]) -> Answer:
@@ -117,32 +128,28 @@ def parse_body(model: type[Parsed], raw: bytes | None) -> Parsed:
 
 # -- list and show -------------------------------------------------------------------------------
 
-def _newest_first(record: ReleaseRecord) -> tuple[str, str]:
-    return record.created_at, record.release_id
-
-
 def _token(record: ReleaseRecord) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(_newest_first(record))).encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps(list(records.position(record))).encode()).decode()
 
 
-def _after(token: str) -> tuple[str, str]:
+def _after(token: str) -> records.Position:
     try:
         created_at, release_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(created_at), str(release_id)
     except (ValueError, TypeError, binascii.Error):
         raise BadRequest("next_token: not a token this API gave") from None
+    if not (isinstance(created_at, str) and isinstance(release_id, str)):
+        raise BadRequest("next_token: not a token this API gave")
+    return created_at, release_id
 
 
 def list_releases(query: Mapping[str, str] | None) -> ReleasePage:
-    """Releases newest first, filtered by stream and status, a page at a time. Each page is
-    cut after the last release of the previous one, so releases recorded meanwhile do not shift it."""
+    """Releases newest first, filtered by stream and status, a page at a time, read through the
+    table's indexes. Each page is cut after the last release of the previous one, so releases
+    recorded meanwhile do not shift it."""
     wanted = parse(ListFilter, query or {}, "query")
-    found = sorted((r for r in records.every_release()
-                    if (wanted.stream is None or r.stream == wanted.stream)
-                    and (wanted.status is None or r.status == wanted.status)), key=_newest_first, reverse=True)
-    if wanted.next_token:
-        after = _after(wanted.next_token)
-        found = [r for r in found if _newest_first(r) < after]
+    after = _after(wanted.next_token) if wanted.next_token else None
+    found = list(itertools.islice(records.listing(wanted.stream, wanted.status, after, wanted.limit + 1),
+                                  wanted.limit + 1))
     page = found[:wanted.limit]
     more = len(found) > wanted.limit
     return ReleasePage(releases=[ReleaseSummary.of(r) for r in page], next_token=_token(page[-1]) if more else None)
@@ -181,35 +188,32 @@ def trigger(raw_body: bytes | None) -> Decision:
     return detect.release_now(request.stream, request.version)
 
 
-def _once_stopped(execution_arn: str, patience_s: float = 10) -> "DescribeExecutionOutputTypeDef":
-    """The execution as described once it left RUNNING (at once on AWS; a moment later where the
-    interpreter finishes the state it is in). Should it not, its status is RUNNING, no cleanup runs
-    here, and the rule on the execution's end does it."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        described = stepfunctions.describe_execution(execution_arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.05)
-
-
-def abort_release(release_id: str, cause: str = "aborted by a maintainer") -> AbortResult:
-    """Stop the release's running execution and remove what it created, as the rule on the
-    execution's end would (which runs too on AWS, and finds nothing left)."""
+def abort_release(release_id: str, raw_body: bytes | None = None) -> AbortResult:
+    """Stop the release's running run and answer at once: the rule on the execution's end
+    (app.py's release_execution_ended) removes what it made, and keeps that in the record with
+    the abort's reason and stage. Asked again, the answer is the first abort's."""
+    request = parse_body(AbortBody, raw_body)
     record = _record(release_id)
     running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
+    aborted = record.abort if record.abort and record.abort.execution_arn == record.execution_arn else None
+    if aborted and all(run.execution_arn == aborted.execution_arn for run in running):
+        return AbortResult.of(record, aborted, recorded=True)   # not a retry's run started since
     if not running:
         raise ReleaseNotRunning(f"release {release_id} is {record.status} and no run of it is running: only a "
                                 "running release is aborted", release_id=release_id)
     stopping = running[-1].execution_arn   # a retry's run, even before it claimed the record
+    abort = AbortRequest(execution_arn=stopping, reason=request.reason, stage=stage_now(stopping),
+                         requested_at=records.now())
+    recorded = records.mark_abort_requested(release_id, abort)
+    if not recorded and (now := records.get(release_id)) and now.abort and now.abort.execution_arn == stopping:
+        return AbortResult.of(now, now.abort, recorded=True)   # another abort of this run got there first
     try:
-        stepfunctions.stop_execution(stopping, error="Aborted", cause=cause)
+        stepfunctions.stop_execution(stopping, error="Aborted", cause=request.reason)
     except ClientError as error:
+        if recorded:
+            records.forget_abort(release_id, stopping)
         raise ReleaseNotRunning(f"release {release_id}: {message_of(error)}",
                                 release_id=release_id) from None
-    described = _once_stopped(stopping)
-    cleaned = on_execution_ended({"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-                                  "detail": {key: described.get(key) for key in
-                                             ("executionArn", "stateMachineArn", "name", "status", "input")}})
-    return AbortResult(release_id=release_id, status=_record(release_id).status, cleaned=cleaned["cleaned"],
-                       removed=cleaned.get("removed", {}), reason=cleaned.get("reason", ""))
+    logger.info("release aborted; the end of its execution cleans up",
+                extra={"release_id": release_id, "stage": abort.stage, "recorded": recorded})
+    return AbortResult.of(records.get(release_id) or record, abort, recorded)

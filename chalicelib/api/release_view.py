@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from chalicelib.aws import stepfunctions
-from chalicelib.aws.stepfunctions import execution_history
+from chalicelib.aws.stepfunctions import bounded_history, newest_events
 from chalicelib.core.arch import Arch
+from chalicelib.models.abort import AbortRequest, Cleanup
 from chalicelib.models.build import QACheck, QAReport
 from chalicelib.models.failure import Failure
 from chalicelib.models.marketplace import ProductChange
@@ -128,6 +129,10 @@ class ReleaseSummary(BaseModel):
     execution_arn: str
     signatures_required: bool | None = Field(default=None, description="whether the stream required signed "
                                                                        "commits; None: not recorded")
+    abort: AbortRequest | None = Field(default=None, description="a maintainer's abort: the run, why, and the "
+                                                                 "stage it stopped in")
+    cleanup: Cleanup | None = Field(default=None, description="what the end of an aborted or timed-out run "
+                                                              "removed; absent while that is under way")
 
     @classmethod
     def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
@@ -145,6 +150,14 @@ class ReleaseView(BaseModel):
     arches: list[ArchView]
     regions: list[RegionView]
     marketplace: list[ProductChange]
+    history_truncated: bool = Field(default=False, description="the current run's history was read in part (its "
+                                                               "oldest and newest events): a long wait's middle "
+                                                               "is left out, and with it what only that told")
+
+
+# What the view reads of a run's history: its first events and its latest, never the middle of a
+# long copy wait (up to 2 MB on AWS).
+HISTORY_PAGE, HISTORY_NEWEST_PAGES = 500, 2
 
 
 def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
@@ -152,9 +165,10 @@ def view(record: ReleaseRecord, machine_arn: str) -> ReleaseView:
     before its Prepare task claims the record."""
     runs = runs_of(record, machine_arn)
     current = max(runs, key=lambda run: run.started_at or datetime.min.replace(tzinfo=UTC), default=None)
-    history = execution_history(current.execution_arn) if current else []
+    history, truncated = (bounded_history(current.execution_arn, HISTORY_PAGE, HISTORY_NEWEST_PAGES) if current
+                          else ([], False))
     status = current.status if current else "UNKNOWN"
-    return ReleaseView(
+    return ReleaseView(history_truncated=truncated,
         release=ReleaseSummary.of(record), execution_status=status, runs=runs,
         stages=_stages(history, current, record), arches=_arches(history, record),
         regions=_regions(history, record, status),
@@ -350,3 +364,21 @@ def _region_view(outcome: RegionOutcome) -> RegionView:
     return RegionView(region=outcome.region, status=outcome.status, stage=outcome.stage, reason=outcome.reason,
                       images={image.arch: CellView(image_id=image.image_id, state=image.state, public=image.public)
                               for image in outcome.images})
+
+
+# -- where a run is -------------------------------------------------------------------------------
+
+# How far back the stage a run is in is looked for: the Build map's iterations are the longest
+# stretch of events without a top-level state.
+STAGE_LOOKBACK = 200
+
+
+def stage_now(execution_arn: str) -> str:
+    """The stage the run is in, from its newest events; unknown when they do not say."""
+    for event in newest_events(execution_arn, STAGE_LOOKBACK):
+        name = _entered(event)
+        if name in STAGE_OF_STATE:
+            return STAGE_OF_STATE[name]
+        if name in BUILD_STEP_OF_STATE:
+            return "build"
+    return "unknown"

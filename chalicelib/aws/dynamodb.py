@@ -1,6 +1,8 @@
 """DynamoDB adapter: items of the store's tables, in DynamoDB's attribute-value form; a write
 whose condition fails says so instead of raising; and Powertools Idempotency's store."""
 
+from collections.abc import Iterator
+
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.exceptions import ClientError
 
@@ -57,3 +59,11 @@ def idempotency_store(table: str) -> DynamoDBPersistenceLayer:
     (the table's TTL attribute)."""
     return DynamoDBPersistenceLayer(table_name=table, key_attr="id", expiry_attr="expires_at",
                                     boto3_client=client("dynamodb"))
+
+
+def query_pages(table: str, **query) -> Iterator[list[dict]]:
+    """The items ``query`` (IndexName, KeyConditionExpression, ...) finds, a page at a time, read
+    only as far as the caller goes on asking."""
+    pages = client("dynamodb").get_paginator("query").paginate(TableName=table, **query)
+    for page in pages:
+        yield page["Items"]

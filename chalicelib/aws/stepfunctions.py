@@ -68,6 +68,34 @@ def execution_history(arn: str) -> list[HistoryEventTypeDef]:
             return events
 
 
+def newest_events(arn: str, count: int) -> list[HistoryEventTypeDef]:
+    """The execution's newest ``count`` events, newest first: one read."""
+    return client("stepfunctions").get_execution_history(executionArn=arn, maxResults=count,
+                                                         reverseOrder=True)["events"]
+
+
+def bounded_history(arn: str, page_size: int, newest_pages: int) -> tuple[list[HistoryEventTypeDef], bool]:
+    """The execution's oldest page of events and up to ``newest_pages`` of its newest, oldest
+    first, however long it ran: how it started and where it stands, without the middle of a long
+    wait. True when events between them were left out."""
+    sfn = client("stepfunctions")
+    oldest = sfn.get_execution_history(executionArn=arn, maxResults=page_size)
+    events = oldest["events"]
+    if not oldest.get("nextToken"):
+        return events, False
+    newest: list[HistoryEventTypeDef] = []
+    request: GetExecutionHistoryInputTypeDef = {"executionArn": arn, "maxResults": page_size, "reverseOrder": True}
+    for _ in range(newest_pages):
+        page = sfn.get_execution_history(**request)
+        newest.extend(page["events"])
+        if not page.get("nextToken") or page["events"][-1]["id"] <= events[-1]["id"]:
+            break
+        request["nextToken"] = page["nextToken"]
+    last_read = events[-1]["id"]
+    later = sorted((event for event in newest if event["id"] > last_read), key=lambda event: event["id"])
+    return events + later, bool(later) and later[0]["id"] > last_read + 1
+
+
 # A task-token worker's three answers (the guests' calls, which the local runtime passes on).
 
 def send_task_success(task_token: str, output: str, region: str | None = None) -> None:

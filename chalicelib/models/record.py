@@ -5,6 +5,7 @@ from enum import StrEnum, nonmember
 from pydantic import ConfigDict, Field
 
 from chalicelib.core.arch import Arch
+from chalicelib.models.abort import AbortRequest, Cleanup
 from chalicelib.models.base import Model
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.marketplace import ProductChange, without_version
@@ -74,6 +75,10 @@ class ReleaseRecord(Model):
                                                         "release was, and is again should the run fail")
     marketplace_arches: list[str] = Field(default_factory=list, description="whose Marketplace products the "
                                                                              "release sends a version to")
+    abort: AbortRequest | None = Field(default=None, description="a maintainer's abort of a run: why, and where "
+                                                                 "it stopped")
+    cleanup: Cleanup | None = Field(default=None, description="what the end of a run that ended without its "
+                                                              "Catch paths removed")
     signatures_required: bool | None = Field(default=None, description="whether the stream required its commits "
                                              "signed by a trusted key when the release was prepared (each commit's "
                                              "signature says who signed it); None: recorded before signatures "

@@ -1,6 +1,7 @@
 """The release record in DynamoDB: one item per release, keyed by its execution name."""
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import dynamodb
 from chalicelib.core.errors import ReleaseExists, ReleaseNotPartial
 from chalicelib.core.settings import settings
+from chalicelib.models.abort import AbortRequest, Cleanup
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
@@ -23,6 +25,11 @@ def table_name() -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def now() -> str:
+    """The time as the records keep it."""
+    return _now()
 
 
 _SERIALIZER = TypeSerializer()
@@ -200,10 +207,97 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     return True
 
 
-def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str | None = None) -> None:
+def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str | None = None,
+               failed_stage: str | None = None) -> None:
     """An execution that ended without its Catch paths (ABORTED, TIMED_OUT), or after the release
     was out; with ``owner``, only while that execution owns the record."""
-    _update(release_id, owner=owner, status=status, failure=failure)
+    _update(release_id, owner=owner, status=status, failure=failure,
+            **({"failed_stage": failed_stage} if failed_stage else {}))
+
+
+def mark_abort_requested(release_id: str, abort: AbortRequest) -> bool:
+    """Keep why and where a maintainer stopped the run that owns the record, while it runs; the
+    first abort of a run is the one kept. False when the run does not own the record, has
+    settled, or was aborted already."""
+    running = {f":unsettled{i}": status for i, status in enumerate(ReleaseStatus.UNSETTLED)}
+    return dynamodb.update_item_if(
+        table_name(), _key(release_id), UpdateExpression="SET #abort = :abort, #updated = :now",
+        ConditionExpression=f"#owner = :run AND #status IN ({', '.join(running)}) AND "
+                            "(attribute_not_exists(#abort) OR #abort.#run <> :run)",
+        ExpressionAttributeNames={"#abort": "abort", "#updated": "updated_at", "#owner": "execution_arn",
+                                  "#status": "status", "#run": "execution_arn"},
+        ExpressionAttributeValues=_to_item({":abort": abort.model_dump(mode="json"), ":now": _now(),
+                                            ":run": abort.execution_arn, **running}))
+
+
+def forget_abort(release_id: str, execution_arn: str) -> None:
+    """The run could not be stopped (it had ended): it was not aborted."""
+    _update(release_id, owner=execution_arn, abort=None)
+
+
+def mark_cleanup(release_id: str, cleanup: Cleanup) -> bool:
+    """Keep what the end of a run cleaned up (or why nothing), while that run owns the record;
+    a second delivery of the same end keeps the first's."""
+    return dynamodb.update_item_if(
+        table_name(), _key(release_id), UpdateExpression="SET #cleanup = :cleanup, #updated = :now",
+        ConditionExpression="#owner = :run AND (attribute_not_exists(#cleanup) OR #cleanup.#run <> :run)",
+        ExpressionAttributeNames={"#cleanup": "cleanup", "#updated": "updated_at", "#owner": "execution_arn",
+                                  "#run": "execution_arn"},
+        ExpressionAttributeValues=_to_item({":cleanup": cleanup.model_dump(mode="json"), ":now": _now(),
+                                            ":run": cleanup.execution_arn}))
+
+
+# The table's indexes (infra/release.yaml): every record has stream, status and created_at from
+# its first write, so a record written before the indexes existed is in both (DynamoDB fills a
+# new index from the items already there).
+BY_STREAM, BY_STATUS = "by-stream-created", "by-status-created"
+Position = tuple[str, str]  # (created_at, release_id): where a listing stands, newest first
+
+
+def position(record: ReleaseRecord) -> Position:
+    return record.created_at, record.release_id
+
+
+def listing(stream: str | None, status: str | None, before: Position | None, page_size: int) -> Iterator[ReleaseRecord]:
+    """Releases newest first (created_at, then release_id), only those strictly before ``before``,
+    of the stream and in the status when given: read through an index ``page_size`` items at a
+    time, only as far as the caller reads. Without a stream, the status index is read once per
+    status wanted and the reads merged."""
+    if stream:
+        return _newest_first(BY_STREAM, "stream", stream, before, page_size, {"status": status} if status else {})
+    statuses = [status] if status else list(ReleaseStatus)
+    return heapq.merge(*(_newest_first(BY_STATUS, "status", s, before, page_size) for s in statuses),
+                       key=position, reverse=True)
+
+
+def _newest_first(index: str, key: str, value: str, before: Position | None, page_size: int,
+                  where: dict[str, str] | None = None) -> Iterator[ReleaseRecord]:
+    names, values = {"#key": key}, {":key": value}
+    condition = "#key = :key"
+    if before:
+        condition += " AND #created <= :created"
+        names["#created"], values[":created"] = "created_at", before[0]
+    request: dict[str, Any] = {"IndexName": index, "ScanIndexForward": False, "Limit": page_size}
+    if where:
+        request["FilterExpression"] = " AND ".join(f"#where{i} = :where{i}" for i in range(len(where)))
+        for i, (name, wanted) in enumerate(where.items()):
+            names[f"#where{i}"], values[f":where{i}"] = name, wanted
+    tied: list[ReleaseRecord] = []   # the index orders by created_at only: ties in release_id order here
+    for items in dynamodb.query_pages(table_name(), KeyConditionExpression=condition, ExpressionAttributeNames=names,
+                                      ExpressionAttributeValues=_to_item(values), **request):
+        for item in items:
+            record = ReleaseRecord.model_validate(_from_item(item))
+            if tied and tied[0].created_at != record.created_at:
+                yield from _before(tied, before)
+                tied = []
+            tied.append(record)
+    yield from _before(tied, before)
+
+
+def _before(tied: list[ReleaseRecord], before: Position | None) -> Iterator[ReleaseRecord]:
+    for record in sorted(tied, key=position, reverse=True):
+        if before is None or position(record) < before:
+            yield record
 
 
 def every_release() -> list[ReleaseRecord]:

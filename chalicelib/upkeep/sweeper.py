@@ -17,6 +17,7 @@ from chalicelib.aws.errors import describe, ignoring
 from chalicelib.core.config import load_streams
 from chalicelib.core.observability import SWEEP_ERRORS, fail_loudly, logger
 from chalicelib.core.tags import RELEASE, as_dict
+from chalicelib.models.abort import AbortRequest, Cleanup
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import ReleaseInput
 from chalicelib.stages import artifacts
@@ -46,27 +47,39 @@ def all_regions() -> list[str]:
 
 
 def on_execution_ended(event: dict) -> dict:
-    """Clean up after an execution that ended without its Catch paths running."""
+    """Clean up after an execution that ended without its Catch paths running (an abort through
+    the API ends here too); what it did, or why it did nothing, is kept in the record."""
     detail = event.get("detail") or {}
     status, release, release_id = detail.get("status"), _release_input(detail), ended_release_id(detail)
     if detail.get("stateMachineArn") != state_machine_arn():
         return {"release_id": release_id, "cleaned": False, "reason": "not an execution of the release state machine"}
     if status not in ENDED_WITHOUT_CATCH or not release_id:
         return {"release_id": release_id, "cleaned": False, "reason": f"status {status} needs no cleanup here"}
-    record = records.get(release_id)
     arn = detail.get("executionArn", "")
+    result = _clean_up_after(release_id, release, arn, status)
+    records.mark_cleanup(release_id, Cleanup(execution_arn=arn, status=status, cleaned=result["cleaned"],
+                                             removed=result.get("removed", {}), reason=result.get("reason", ""),
+                                             at=records.now()))
+    return result
+
+
+def _clean_up_after(release_id: str, release: ReleaseInput | None, arn: str, status: str) -> dict:
+    record = records.get(release_id)
     if record and (record.execution_arn != arn or record.status not in ReleaseStatus.UNSETTLED):
-        # handled already (an abort cleans up itself, then this rule runs too), or a later run
-        # (a retry) owns the release now: what that run made is not this end's to remove
+        # handled already (this rule delivered twice), or a later run (a retry) owns the release
+        # now: what that run made is not this end's to remove
         return {"release_id": release_id, "cleaned": False,
                 "reason": f"the release is {record.status}, owned by {record.execution_arn.rsplit(':', 1)[-1]}"}
+    abort = record.abort if record and record.abort and record.abort.execution_arn == arn else None
     if record and record.status == ReleaseStatus.PUBLISHED:
         records.mark_ended(release_id, ReleaseStatus.MARKETPLACE_FAILED, f"execution {status} while following "
-                           "Marketplace: the release is out; a fill-in run follows its change sets again", owner=arn)
+                           "Marketplace: the release is out; a fill-in run follows its change sets again"
+                           + (f" ({_aborted(abort)})" if abort else ""), owner=arn)
         return {"release_id": release_id, "cleaned": False, "reason": "the release was published: nothing to clean"}
     if release and release.attempt:
-        records.mark_fill_in_failed(release_id, arn, "fill-in",
-                                    f"fill-in run {release.attempt}: execution {status}")
+        records.mark_fill_in_failed(release_id, arn, abort.stage if abort else "fill-in",
+                                    f"fill-in run {release.attempt}: execution {status}"
+                                    + (f" ({_aborted(abort)})" if abort else ""))
         return {"release_id": release_id, "cleaned": False, "reason": "a fill-in run launches no instance, and "
                 "the images and copies it found or made are what the next fill-in run uses"}
     removed = Removed()
@@ -74,8 +87,9 @@ def on_execution_ended(event: dict) -> dict:
         removed.add(remove_release_resources(region, release_id, keep_public_images=True))
     staged = artifacts.remove_staged(release_id)  # after the builders are gone: no upload lands later
     if record:
-        records.mark_ended(release_id, ReleaseStatus(status), f"execution {status}: cleaned up what it had created",
-                           owner=arn)
+        records.mark_ended(release_id, ReleaseStatus(status),
+                           (f"{_aborted(abort)}; " if abort else f"execution {status}: ") + "cleaned up what it had "
+                           "created", owner=arn, failed_stage=abort.stage if abort else None)
     logger.warning("release ended without its catch paths; cleaned up",
                    extra={"release_id": release_id, "status": status, **removed.as_dict(), **staged})
     return {"release_id": release_id, "cleaned": True, "removed": {**removed.as_dict(), **staged}}
@@ -85,6 +99,10 @@ def ended_release_id(detail: dict) -> str | None:
     """The release an execution-status event is about: a fill-in run's execution has a name of its own."""
     release = _release_input(detail)
     return release.release_id if release else detail.get("name")
+
+
+def _aborted(abort: AbortRequest) -> str:
+    return f"aborted in {abort.stage}: {abort.reason}"
 
 
 def _release_input(detail: dict) -> ReleaseInput | None:

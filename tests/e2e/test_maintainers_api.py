@@ -3,6 +3,7 @@ the release as it stands, bad input with a 4xx naming the field or the release's
 steering a release (retry, abort) leaves nothing of it behind."""
 
 import json
+import threading
 
 import pytest
 from chalice.test import Client
@@ -13,10 +14,12 @@ from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import ROOT, LocalRuntime
 from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
+from chalicelib.api import release_view
 from chalicelib.aws.clients import client
 from chalicelib.stages.announce import read_document
 from chalicelib.store import records
 from chalicelib.triggers import detect, starter
+from chalicelib.upkeep import sweeper
 from tests.conftest import DEVELOPER_REFS
 from tests.helpers import nothing, release_resources, wait_until
 
@@ -110,6 +113,21 @@ def test_a_released_release_shows_every_stage_arch_and_region(runtime, api):
         assert all(c["public"] for c in region["images"].values())
     assert [(r["kind"], r["status"]) for r in view["runs"]] == [("release", "SUCCEEDED")]
     assert {c["arch"]: c["status"] for c in view["marketplace"]} == {"arm64": "SUCCEEDED", "x86_64": "SUCCEEDED"}
+
+
+def test_a_history_longer_than_the_view_reads_is_read_in_part_and_says_so(runtime, api, monkeypatch):
+    release_id = released(runtime, "43.1")
+    whole = get(api, f"/releases/{release_id}")[1]
+    monkeypatch.setattr(release_view, "HISTORY_PAGE", 20)   # the run's first 20 events and its newest 20
+    monkeypatch.setattr(release_view, "HISTORY_NEWEST_PAGES", 1)
+
+    status, cut = get(api, f"/releases/{release_id}")
+
+    assert status == 200 and (whole["history_truncated"], cut["history_truncated"]) == (False, True)
+    assert cut["execution_status"] == "SUCCEEDED" and cut["release"] == whole["release"]
+    stages = {stage["name"]: stage["status"] for stage in cut["stages"]}
+    assert (stages["prepare"], stages["finalize"]) == ("succeeded", "succeeded")   # the first events, the newest
+    assert cut["regions"] == whole["regions"]   # the release settled: the record says where each region stands
 
 
 def test_a_failed_release_shows_the_stage_and_the_cause(api):
@@ -270,32 +288,97 @@ def test_retry_of_a_running_release_is_a_409_and_starts_nothing(api, held_runtim
     assert records.get(release_id).rerun == 0
 
 
-def test_abort_in_the_middle_stops_the_run_and_leaves_nothing_behind(api, held_runtime):
-    release_id = building(api, held_runtime)
+def cleaned_up(release_id: str) -> dict:
+    """The record's cleanup once the rule on the aborted run's end wrote it."""
+    return wait_until(lambda: (record := records.get(release_id)) and record.cleanup
+                      and record.cleanup.model_dump(), "the cleanup after the abort in the record")
 
-    status, aborted = post(api, f"/releases/{release_id}/abort")
+
+@pytest.fixture
+def cleanup_threads(monkeypatch) -> list[str]:
+    """The thread of every cleanup of a release's resources in a region."""
+    threads: list[str] = []
+    remove = sweeper.remove_release_resources
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return remove(*args, **kwargs)
+
+    monkeypatch.setattr(sweeper, "remove_release_resources", recorded)
+    return threads
+
+
+def test_abort_answers_202_at_once_and_the_end_of_the_run_cleans_up_into_the_record(api, held_runtime,
+                                                                                    cleanup_threads):
+    release_id = building(api, held_runtime)
+    run = records.get(release_id).execution_arn
+
+    status, aborted = post(api, f"/releases/{release_id}/abort", {"reason": "the commit is the wrong one"})
+    request_thread = threading.current_thread().name   # the test client serves the request in this thread
+
+    assert status == 202, aborted
+    assert aborted["abort"] == {**aborted["abort"], "execution_arn": run, "reason": "the commit is the wrong one",
+                                "stage": "build"}
+    assert aborted["recorded"] is True
     held_runtime.simulator.finish_hung_guests()
-
-    assert status == 200
-    assert (aborted["status"], aborted["cleaned"]) == ("ABORTED", True)
-    assert aborted["removed"]["images"] and aborted["removed"]["instances"]
-    assert held_runtime.wait(records.get(release_id).execution_arn).status == "ABORTED"
+    cleanup = cleaned_up(release_id)
+    assert request_thread not in cleanup_threads and cleanup_threads   # cleaned up after, not in the request
+    assert (cleanup["execution_arn"], cleanup["status"], cleanup["cleaned"]) == (run, "ABORTED", True)
+    assert cleanup["removed"]["images"] and cleanup["removed"]["instances"]
+    assert held_runtime.wait(run).status == "ABORTED"
     assert nothing(release_resources(release_id, REGIONS))
-    again = post(api, f"/releases/{release_id}/abort")
-    assert again[0] == 409 and "only a running release is aborted" in again[1]["error"]
+    record = records.get(release_id)
+    assert (record.status, record.failed_stage) == ("ABORTED", "build")
+    assert "aborted in build: the commit is the wrong one" in record.failure
+
+    view = get(api, f"/releases/{release_id}")[1]
+    assert view["release"]["abort"] == aborted["abort"] and view["release"]["cleanup"] == cleanup
+    stages = {stage["name"]: stage for stage in view["stages"]}
+    assert stages["build"]["status"] == "failed" and "the commit is the wrong one" in stages["build"]["reason"]
 
 
-def test_an_aborted_release_can_be_retried(api, held_runtime):
+def test_a_repeated_abort_answers_as_the_first_and_stops_nothing_again(api, held_runtime, monkeypatch):
     release_id = building(api, held_runtime)
-    assert post(api, f"/releases/{release_id}/abort")[0] == 200
+    first = post(api, f"/releases/{release_id}/abort", {"reason": "first"})
+    stops = []
+    monkeypatch.setattr("chalicelib.aws.stepfunctions.stop_execution", lambda *args, **kwargs: stops.append(args))
+
+    at_once = post(api, f"/releases/{release_id}/abort", {"reason": "second"})
+    held_runtime.simulator.finish_hung_guests()
+    cleaned_up(release_id)
+    later = post(api, f"/releases/{release_id}/abort")
+
+    assert first[0] == at_once[0] == later[0] == 202
+    assert first[1]["abort"] == at_once[1]["abort"] == later[1]["abort"]
+    assert later[1]["cleanup"] == records.get(release_id).cleanup.model_dump() and later[1]["status"] == "ABORTED"
+    assert stops == []
+
+
+@pytest.mark.parametrize("body", ['{"reason": ""}', '{"reason": "' + "x" * 501 + '"}', '{"why": "x"}', "[1]"])
+def test_a_malformed_abort_is_a_400_and_stops_nothing(api, held_runtime, body):
+    release_id = building(api, held_runtime)
+
+    status, answer = post(api, f"/releases/{release_id}/abort", body)
+
+    assert status == 400 and "body" in answer["error"], answer
+    assert records.get(release_id).abort is None
+    assert x86_64_step(api, release_id, "qa") == "succeeded" and get(api, f"/releases/{release_id}")[1][
+        "execution_status"] == "RUNNING"
+
+
+def test_an_aborted_release_can_be_retried_once_cleaned_up(api, held_runtime):
+    release_id = building(api, held_runtime)
+    assert post(api, f"/releases/{release_id}/abort")[0] == 202
     held_runtime.simulator.finish_hung_guests()
     held_runtime.simulator.faults.clear()
+    cleaned_up(release_id)
 
     status, rerun = post(api, f"/releases/{release_id}/retry")
 
     assert status == 202 and rerun["kind"] == "rerun"
     assert held_runtime.wait(rerun["execution_arn"]).status == "SUCCEEDED"
-    assert records.get(release_id).status == "SUCCEEDED"
+    record = records.get(release_id)
+    assert (record.status, record.abort, record.cleanup) == ("SUCCEEDED", None, None)
     assert [r["status"] for r in get(api, f"/releases/{release_id}")[1]["runs"]] == ["ABORTED", "SUCCEEDED"]
 
 

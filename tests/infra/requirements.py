@@ -56,6 +56,8 @@ def _string(attribute: dict) -> str:
 
 def _dynamodb(call: Call, account: Account) -> list[Requirement]:
     table = f"arn:{PARTITION}:dynamodb:{call.region}:{account.id}:table/{call.params['TableName']}"
+    if "IndexName" in call.params:   # a read of an index is authorized on the index
+        table += f"/index/{call.params['IndexName']}"
     key = call.params.get("Key") or call.params.get("Item") or {}
     leading = [_string(key[name]) for name in PARTITION_KEYS if name in key]
     return [Requirement.of(_action(call), table, {"dynamodb:LeadingKeys": leading} if leading else {})]

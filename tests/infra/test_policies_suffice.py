@@ -1,8 +1,8 @@
 """The policy files suffice. Local releases run every way they can (started by the poller, the
 webhook, both EventBridge events, the API and the biweekly cadence; one failing QA and cleaned
 up; one whose region's copies fail, and its fill-in run; one whose region's images are made
-private after Publish; one aborted through the API, its rerun
-stopped and cleaned by the end-of-execution rule; one whose builder launch is retried after its
+private after Publish; one aborted through the API and cleaned by the end-of-execution rule,
+its rerun stopped in the console and cleaned by that rule too; one whose builder launch is retried after its
 guest reported; one whose Announce, retried, publishes staged files signed; retention applying
 its plan; the sweeper; builders' files staged wherever a cleanup removes them)
 while every AWS call each of the 24 functions makes is recorded (calls.py). Each call must be
@@ -68,9 +68,6 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("cleanup_arch", "ec2:DeleteVolume"): REMOVES_WHAT_A_FAILURE_LEFT,
     ("fail_release", "ec2:TerminateInstances"): REMOVES_WHAT_A_FAILURE_LEFT,
     ("fail_release", "ec2:DeleteVolume"): REMOVES_WHAT_A_FAILURE_LEFT,
-    ("release_execution_ended", "ec2:TerminateInstances"): "an execution stopped or timed out outside the API's abort",
-    ("release_execution_ended", "ec2:DeregisterImage"): "an execution stopped or timed out outside the API's abort",
-    ("release_execution_ended", "ec2:DeleteSnapshot"): "an execution stopped or timed out outside the API's abort",
     ("launch_builder", "ec2:TerminateInstances"): "build.launch_builder replacing a builder that holds a dead task token",
     ("launch_builder", "ec2:DeleteVolume"): "build.launch_builder removing that builder's target disk",
     ("launch_qa", "ec2:TerminateInstances"): "build.launch_qa replacing a QA guest that holds a dead task token",
@@ -400,31 +397,33 @@ def an_abort_a_rerun_and_the_end_of_execution_rule(scene: Scene) -> None:
         wait_until(lambda: x86_64_through_qa_while_arm64_builds(release_id), "x86_64 through QA while arm64 builds",
                    started.execution_arn)
         stage_files(release_id)
-        status, aborted = app.request("post", f"/releases/{release_id}/abort")
-        assert (status, aborted.get("cleaned")) == (200, True), aborted
-        assert aborted["removed"]["files"] and aborted["removed"]["uploads"], aborted
+        status, aborted = app.request("post", f"/releases/{release_id}/abort", {"reason": "the policy test"})
+        assert (status, aborted.get("recorded")) == (202, True), aborted
         runtime.simulator.finish_hung_guests()
+        cleaned = runtime.end_delivered(started.execution_arn)   # the rule on the aborted run's end
+        assert cleaned["cleaned"] is True, cleaned
+        assert cleaned["removed"]["files"] and cleaned["removed"]["uploads"], cleaned
+        assert cleaned["removed"]["instances"] and cleaned["removed"]["images"], cleaned
         assert runtime.wait(started.execution_arn).status == "ABORTED"
+        assert app.request("post", f"/releases/{release_id}/abort")[0] == 202   # asked again: the first answer
 
         status, rerun = app.request("post", f"/releases/{release_id}/retry")
         assert (status, rerun.get("kind")) == (202, "rerun"), rerun
         wait_until(lambda: find_instances(BASE, release_id, "arm64", "builder"), "the rerun's arm64 builder at work",
                    rerun["execution_arn"])
-        stage_files(release_id)
+        staged = stage_files(release_id)
         sfn = client("stepfunctions")
         sfn.stop_execution(executionArn=rerun["execution_arn"], error="Stopped", cause="stopped in the console")
         runtime.simulator.finish_hung_guests()
         runtime.wait(rerun["execution_arn"])
+
+        cleaned = runtime.end_delivered(rerun["execution_arn"])   # stopped in the console: the rule cleans up
         # the task the stop interrupted still runs to its end, as a Lambda does
         wait_until(lambda: app.recorder.running == 0, "the interrupted task's end")
-        described = sfn.describe_execution(executionArn=rerun["execution_arn"])
-        ended = app.event("aws.states", "Step Functions Execution Status Change", {
-            key: described.get(key) for key in ("executionArn", "stateMachineArn", "name", "status", "input")})
-
-        cleaned = app.invoke("release_execution_ended", ended)
 
         assert cleaned["cleaned"] is True, cleaned
-        assert s3_keys(staging_prefix(release_id)) == []
+        # what the builder still held uploads after the rule: the sweeper's to remove
+        assert {file["key"] for file in staged} <= set(cleaned["removed"]["files"]), cleaned
 
 
 def a_retried_announce_finds_the_files_published_and_signed(scene: Scene) -> None:

@@ -10,6 +10,7 @@ import pytest
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.stack import StackRuntime
 from chalicelib.aws.clients import client
+from chalicelib.store import records
 from tests.conftest import DEVELOPER_REFS
 from tests.helpers import release_resources
 from tests.webhook_requests import announcement, signed
@@ -69,6 +70,9 @@ def test_the_stack_makes_the_tables_bucket_topic_rules_and_alarms(stack, sam_tem
     assert keys == {"ReleasesTable": [{"AttributeName": "release_id", "KeyType": "HASH"}],
                     "StateTable": [{"AttributeName": "pk", "KeyType": "HASH"}],
                     "IdempotencyTable": [{"AttributeName": "id", "KeyType": "HASH"}]}
+    indexes = dynamodb.describe_table(TableName=physical(stack, "ReleasesTable"))["Table"]["GlobalSecondaryIndexes"]
+    assert {index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]] for index in indexes} == {
+        records.BY_STREAM: ["stream", "created_at"], records.BY_STATUS: ["status", "created_at"]}
     bucket = physical(stack, "MetadataBucket")
     policy = json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
     (allowed,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]

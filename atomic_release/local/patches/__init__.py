@@ -30,7 +30,7 @@ class Dispatch:
     launched: Callable[[str, list[str]], None] = lambda region, instance_ids: None
     copied: Callable[[str, object], None] = lambda region, ami: None
     invoked: Callable[[str, dict], None] = lambda function_name, event: None
-    stopped: Callable[[], None] = lambda: None
+    stopped: Callable[[str], None] = lambda execution_arn: None
     started: Callable[[], None] = lambda: None
     invocations: int = 0
 

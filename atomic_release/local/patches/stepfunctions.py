@@ -1,7 +1,7 @@
 """Step Functions: local time (waits and retries take none, a task-token wait ends with what the
 guest said), a new task token for each attempt, SendTaskFailure's cause, stop and start reported
-to the runtime, an aborted execution staying ABORTED, cached JSONPath parsing, and the state
-machine CloudFormation makes."""
+to the runtime, an aborted execution staying ABORTED, cached JSONPath parsing, the state
+machine CloudFormation makes, and an execution's history read a page at a time."""
 
 import functools
 import json
@@ -91,13 +91,14 @@ def _cache_json_path_parsing() -> None:
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
 
 
-def _after(original, event: str):
-    """A stopped execution's held guests stop working, whoever stopped it (the API, a test)."""
+def _reported_stop(original):
+    """A stopped execution's held guests stop working, whoever stopped it (the API, a test), and
+    its end reaches the rule on it, as EventBridge delivers it on AWS."""
 
     def report(self):
         response = original(self)
         if patches.current is not None:
-            getattr(patches.current, event)()
+            patches.current.stopped(self._get_param("executionArn"))
         return response
 
     return report
@@ -158,6 +159,25 @@ def _state_machine_from_cloudformation(cls, resource_name, cloudformation_json, 
         sm_type=properties.get("StateMachineType"))
 
 
+HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX = 100, 1000
+
+
+def _paged_history(self):
+    """GetExecutionHistory pages as on AWS: maxResults (100 unless given, at most 1000),
+    reverseOrder, and a nextToken to the next page (moto answers every event, oldest first)."""
+    from moto.stepfunctions.responses import ActionResult
+
+    events = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))["events"]
+    if self._get_param("reverseOrder"):
+        events = events[::-1]
+    size = min(int(self._get_param("maxResults") or HISTORY_PAGE_DEFAULT), HISTORY_PAGE_MAX)
+    start = int(self._get_param("nextToken") or 0)
+    page: dict = {"events": events[start:start + size]}
+    if start + size < len(events):
+        page["nextToken"] = str(start + size)
+    return ActionResult(page)
+
+
 def _lower_keys(value):
     """CloudFormation's ``LogGroupArn`` is the API's ``logGroupArn``."""
     if isinstance(value, dict):
@@ -176,7 +196,8 @@ def install() -> None:
     CallbackEndpoint.setup_heartbeat_endpoint = _heartbeat_counts_early_outcome(
         CallbackEndpoint.setup_heartbeat_endpoint)
     StepFunctionResponse.send_task_failure = _send_task_failure_with_cause
-    StepFunctionResponse.stop_execution = _after(StepFunctionResponse.stop_execution, "stopped")
+    StepFunctionResponse.get_execution_history = _paged_history
+    StepFunctionResponse.stop_execution = _reported_stop(StepFunctionResponse.stop_execution)
     StepFunctionResponse.start_execution = _before(StepFunctionResponse.start_execution, "started")
     _cache_json_path_parsing()
     from moto.stepfunctions.parser.asl.eval.environment import Environment
