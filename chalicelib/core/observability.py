@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics.functions import resolve_cold_start_function_name
 from aws_lambda_powertools.metrics.provider import cold_start
 from pydantic import BaseModel, ValidationError
 
@@ -36,7 +37,7 @@ MISSING_REGIONS = "MissingRegions"          # stream: regions a release settled 
 # UntrustedCommitsRefused (stream): a commit or summary not signed by a trusted key, counted by triggers/trust.py
 RETENTION_ERRORS = "RetentionErrors"        # stream: retention could not plan or finish the stream
 SWEEP_ERRORS = "SweepErrors"                # region: the sweep could not clean up there
-COLD_STARTS = "ColdStart"                   # function_name: Powertools' own cold-start metric
+COLD_STARTS = "ColdStart"                   # function_name: the first invocation of an execution environment
 
 
 def count(name: str, value: int = 1, /, **dimensions: str) -> None:
@@ -61,11 +62,12 @@ def fail_loudly(what: str, metric: str, dimension: str, failures: Mapping[str, s
 
 
 def count_cold_start(context: Any) -> None:
-    """Powertools' ColdStart metric (dimension function_name), once per execution environment,
-    for a handler that is not a task (a task's ``log_metrics`` captures its own)."""
+    """ColdStart (dimension function_name), once per execution environment. Counted as every other
+    metric is, so that a run whose metrics are disabled (the local runtime) prints none: Powertools'
+    own cold-start metric is printed even then."""
     if cold_start.is_cold_start:
         cold_start.is_cold_start = False
-        metrics.provider.add_cold_start_metric(context)
+        count(COLD_STARTS, function_name=resolve_cold_start_function_name(function_name=None, context=context))
 
 
 def parse(model: type[M], event: Any) -> M:
@@ -89,9 +91,10 @@ def task(model: type[BaseModel]) -> Callable:
 
         @logger.inject_lambda_context(correlation_id_path="release_id", clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
-        @metrics.log_metrics(capture_cold_start_metric=True)
+        @metrics.log_metrics
         @functools.wraps(body)
         def handler(event: dict, context: Any) -> Any:
+            count_cold_start(context)
             try:
                 settings()
                 result = body(parse(model, event))
