@@ -1,7 +1,7 @@
 """The tasks that end a release: Finalize, which records it released, partial,
 Marketplace-failed or published with errors, and FailRelease."""
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from chalicelib.models.announce import Announcement, AnnounceTask
 from chalicelib.models.base import Model
@@ -33,13 +33,20 @@ class FinalizeResult(Model):
 class FailTask(Model):
     release_id: str
     stream: str
-    regions: list[str] = Field(min_length=1)
+    attempt: int = Field(default=0, ge=0)
+    regions: list[str] = Field(description="none in a fill-in run that only retries Marketplace")
     stage: str
     caught: Caught
-    attempt: int = Field(default=0, ge=0)
     execution_arn: str = ""
     published: FinalizeTask | None = Field(default=None, description="what Finalize reads, when the failure came "
                                                                       "after Announce: the release is out")
+
+    @field_validator("regions")
+    @classmethod
+    def _first_run_has_regions(cls, regions: list[str], info: ValidationInfo) -> list[str]:
+        if not regions and not info.data.get("attempt"):
+            raise ValueError("a first run has at least its base region")
+        return regions
 
     @property
     def failure(self) -> Failure:

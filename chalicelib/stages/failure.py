@@ -31,6 +31,11 @@ def describe(failure: Failure) -> str:
     return f"{where} failed: {failure.error}: {cause}"
 
 
+def published_failure(failure: Failure) -> str:
+    """The sentence for a failure after Announce: what failed, and that the release is out."""
+    return f"{describe(failure)}; the release is out: its images stay public and announced"
+
+
 def describe_cause(stage: str, error: str | None, cause: str | None) -> str:
     """The sentence for an execution that failed in ``stage`` before FailRelease could speak."""
     return describe(innermost(Failure(stage=stage, error=error or "unknown error", cause=cause or "")))

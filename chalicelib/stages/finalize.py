@@ -19,7 +19,7 @@ from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.regions import missing_regions
 from chalicelib.stages import artifacts
 from chalicelib.stages.announce import images_by_arch, read_document, release_key
-from chalicelib.stages.failure import describe, innermost
+from chalicelib.stages.failure import describe, innermost, published_failure
 from chalicelib.store import records
 from chalicelib.upkeep.retention import downloads_named
 
@@ -50,10 +50,6 @@ def finalize(task: FinalizeTask) -> FinalizeResult:
         failure = innermost(caught.in_stage("marketplace"))
         return _record(task, ReleaseStatus.PUBLISHED_WITH_ERRORS, (failure.stage, published_failure(failure)))
     return _record(task, ReleaseStatus.PUBLISHED if task.marketplace.following else None)
-
-
-def published_failure(failure: Failure) -> str:
-    return f"{describe(failure)}; the release is out: its images stay public and announced"
 
 
 def _record(task: FinalizeTask, status: ReleaseStatus | None,
@@ -112,10 +108,12 @@ def fail_release(task: FailTask) -> ErrorToRaise:
         return fail_published(task.published, innermost(task.failure))
     record = records.get(task.release_id)
     if record and record.status == ReleaseStatus.PUBLISHED and record.execution_arn == task.execution_arn:
-        sentence = published_failure(innermost(task.failure))  # a run of a definition without FailPublishedRelease
-        records.mark_ended(task.release_id, ReleaseStatus.PUBLISHED_WITH_ERRORS, sentence, owner=task.execution_arn)
+        failure = innermost(task.failure)  # a run of a definition without FailPublishedRelease
+        sentence = published_failure(failure)
+        records.mark_ended(task.release_id, ReleaseStatus.PUBLISHED_WITH_ERRORS, sentence, owner=task.execution_arn,
+                           failed_stage=failure.stage)
         logger.error("release failed after it was published", extra={"failure": sentence})
-        return ErrorToRaise(error=innermost(task.failure).rethrowable_error, cause=sentence)
+        return ErrorToRaise(error=failure.rethrowable_error, cause=sentence)
     removed, unclean, staged = Removed(), [], {}
     for region in ([] if task.attempt else task.regions):
         try:

@@ -3,7 +3,8 @@
 A region whose image block public access is on, or whose public-AMI quota has no room for
 the release, is skipped with the reason; the other regions go on and the release finishes
 partial. So is a region the account has not opted into (one DescribeRegions for all), and a
-region that cannot be asked (no permission, no answer)."""
+region that cannot be asked (no permission, no answer). A stream that is not public shares its
+images with those it names only: block public access and the public-AMI quota do not apply to it."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import ec2, service_quotas
 from chalicelib.aws.errors import describe
+from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
 from chalicelib.models.build import BuiltImage
@@ -46,7 +48,10 @@ def regions_not_opted_in(regions: list[str]) -> set[str]:
     return {region for region in regions if statuses.get(region) == NOT_OPTED_IN}
 
 
-def reason_to_skip(region: str, images: list[BuiltImage], release_id: str) -> str | None:
+def reason_to_skip(region: str, images: list[BuiltImage], release_id: str, public: bool) -> str | None:
+    if not public:
+        ec2.images_by_name(region, [i.name for i in images], release_id)  # raises when another release has a name
+        return None
     state = ec2.block_public_access_state(region)
     if state != "unblocked":
         return f"image block public access is {state}: images cannot be made public there"
@@ -63,9 +68,9 @@ def reason_to_skip(region: str, images: list[BuiltImage], release_id: str) -> st
     return None
 
 
-def _check(region: str, task: PreflightTask) -> str | None:
+def _check(region: str, task: PreflightTask, public: bool) -> str | None:
     try:
-        return reason_to_skip(region, task.images, task.release_id)
+        return reason_to_skip(region, task.images, task.release_id, public)
     except ImageNameTaken as error:
         return str(error)
     except (ClientError, BotoCoreError) as error:
@@ -75,8 +80,9 @@ def _check(region: str, task: PreflightTask) -> str | None:
 def preflight(task: PreflightTask) -> Preflight:
     not_opted_in = regions_not_opted_in(task.regions) if task.regions else set()
     to_check = [region for region in task.regions if region not in not_opted_in]
+    public = load_streams().stream(task.stream).sharing.public
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
-        checked = dict(zip(to_check, pool.map(lambda region: _check(region, task), to_check), strict=True))
+        checked = dict(zip(to_check, pool.map(lambda region: _check(region, task, public), to_check), strict=True))
     reasons = {region: NOT_OPTED_IN_REASON if region in not_opted_in else checked[region] for region in task.regions}
     skipped = [RegionOutcome(region=region, status="skipped", stage="preflight", reason=reason)
                for region, reason in reasons.items() if reason]

@@ -18,9 +18,11 @@ from chalicelib.core.config import load_streams
 from chalicelib.core.observability import SWEEP_ERRORS, fail_loudly, logger
 from chalicelib.core.tags import RELEASE, as_dict
 from chalicelib.models.abort import AbortRequest, Cleanup
+from chalicelib.models.failure import Failure
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import ReleaseInput
 from chalicelib.stages import artifacts
+from chalicelib.stages.failure import published_failure
 from chalicelib.store import records
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
 
@@ -72,9 +74,9 @@ def _clean_up_after(release_id: str, release: ReleaseInput | None, arn: str, sta
                 "reason": f"the release is {record.status}, owned by {record.execution_arn.rsplit(':', 1)[-1]}"}
     abort = record.abort if record and record.abort and record.abort.execution_arn == arn else None
     if record and record.status == ReleaseStatus.PUBLISHED:
-        records.mark_ended(release_id, ReleaseStatus.MARKETPLACE_FAILED, f"execution {status} while following "
-                           "Marketplace: the release is out; a fill-in run follows its change sets again"
-                           + (f" ({_aborted(abort)})" if abort else ""), owner=arn)
+        failure = _ended_after_announce(status, abort)
+        records.mark_ended(release_id, ReleaseStatus.PUBLISHED_WITH_ERRORS, published_failure(failure), owner=arn,
+                           failed_stage=failure.stage)
         return {"release_id": release_id, "cleaned": False, "reason": "the release was published: nothing to clean"}
     if release and release.attempt:
         records.mark_fill_in_failed(release_id, arn, abort.stage if abort else "fill-in",
@@ -93,6 +95,14 @@ def _clean_up_after(release_id: str, release: ReleaseInput | None, arn: str, sta
     logger.warning("release ended without its catch paths; cleaned up",
                    extra={"release_id": release_id, "status": status, **removed.as_dict(), **staged})
     return {"release_id": release_id, "cleaned": True, "removed": {**removed.as_dict(), **staged}}
+
+
+def _ended_after_announce(status: str, abort: AbortRequest | None) -> Failure:
+    """A run that ended while it followed Marketplace (recorded PUBLISHED): as FailPublishedRelease
+    would have recorded it, had the run ended through its Catch paths."""
+    cause = "the run ended while following Marketplace; a fill-in run follows its change sets again"
+    return Failure(stage=abort.stage if abort else "marketplace", error=f"execution {status}",
+                   cause=f"{cause} ({_aborted(abort)})" if abort else cause)
 
 
 def ended_release_id(detail: dict) -> str | None:
@@ -133,7 +143,8 @@ def _leftovers(region: str, now: datetime) -> dict[str, dict[str, list]]:
 def leftovers(instances: list["InstanceTypeDef"], volumes: list["VolumeTypeDef"], images: list["ImageTypeDef"],
               snapshots: list["SnapshotTypeDef"], now: datetime) -> dict[str, dict[str, list]]:
     """Of what EC2 describes with a release's tag, per release and kind, the ids of what is past
-    the sweep: instances, volumes that outlive their instance, private images, and snapshots."""
+    the sweep: instances, volumes that outlive their instance, private images not protected from
+    deregistration (Announce protects those it names), and snapshots."""
     found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for instance in instances:
         if _old(instance["LaunchTime"], now):
@@ -143,7 +154,7 @@ def leftovers(instances: list["InstanceTypeDef"], volumes: list["VolumeTypeDef"]
             found[as_dict(volume.get("Tags"))[RELEASE]]["volumes"].append(volume["VolumeId"])
     for image in images:
         created = datetime.fromisoformat(image["CreationDate"].replace("Z", "+00:00"))
-        if not image.get("Public") and _old(created, now):
+        if not image.get("Public") and not ec2.is_protected(image) and _old(created, now):
             found[as_dict(image.get("Tags"))[RELEASE]]["images"].append(image["ImageId"])
     for snapshot in snapshots:
         if _old(snapshot["StartTime"], now):

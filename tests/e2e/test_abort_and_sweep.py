@@ -11,6 +11,7 @@ from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.models.abort import AbortRequest
 from chalicelib.store import records
 from chalicelib.upkeep import sweeper
 from tests.helpers import nothing, release_resources, wait_until
@@ -140,3 +141,60 @@ def test_an_aborted_fill_in_run_leaves_its_release_partial_and_its_images_in_pla
     record = records.get(release.release_id)
     assert (record.status, record.failure) == ("PARTIAL", "fill-in run 1: execution ABORTED")
     assert release_resources(release.release_id, ["us-east-1"])["images"] == [planted["image"]]
+
+
+def ended(release, arn: str, status: str) -> dict:
+    return {"detail": {"name": release.execution_name, "status": status, "input": release.model_dump_json(),
+                       "executionArn": arn, "stateMachineArn": os.environ["RELEASE_STATE_MACHINE_ARN"]}}
+
+
+@pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT"])
+def test_a_run_that_ended_while_following_marketplace_leaves_its_release_published_with_errors(runtime, status):
+    """Its release is announced: as FailPublishedRelease, the end records PUBLISHED_WITH_ERRORS
+    with the stage and why, and removes nothing, not even its private images (a stream shared
+    only with whom it names has no public image)."""
+    release = synthetic_release("developer", "43.20261125.dev.9", 2)
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:gone:{release.execution_name}"
+    planted = plant("us-east-1", release.release_id)
+    records.create(release, arn, ["us-east-1"])
+    records.mark_finished(release.release_id, "PUBLISHED", {}, "s3://b/k", [], {})
+    before = release_resources(release.release_id, ["us-east-1"])
+
+    answer = sweeper.on_execution_ended(ended(release, arn, status))
+
+    assert answer["cleaned"] is False
+    record = records.get(release.release_id)
+    assert (record.status, record.failed_stage) == ("PUBLISHED_WITH_ERRORS", "marketplace")
+    assert record.failure == (f"marketplace failed: execution {status}: the run ended while following Marketplace; "
+                              "a fill-in run follows its change sets again; the release is out: its images stay "
+                              "public and announced")
+    assert release_resources(release.release_id, ["us-east-1"]) == before
+    assert planted["image"] in before["images"]
+
+
+def test_an_abort_of_a_run_following_marketplace_records_where_it_was_stopped_and_why(runtime):
+    release = synthetic_release("developer", "43.20261125.dev.9", 2)
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:gone:{release.execution_name}"
+    records.create(release, arn, ["us-east-1"])
+    records.mark_finished(release.release_id, "PUBLISHED", {}, "s3://b/k", [], {})
+    abort = AbortRequest(execution_arn=arn, reason="product paused", stage="marketplace", requested_at=records.now())
+    assert records.mark_abort_requested(release.release_id, abort)
+
+    sweeper.on_execution_ended(ended(release, arn, "ABORTED"))
+
+    record = records.get(release.release_id)
+    assert (record.status, record.failed_stage) == ("PUBLISHED_WITH_ERRORS", "marketplace")
+    assert "(aborted in marketplace: product paused)" in record.failure
+
+
+def test_the_sweeper_keeps_an_image_protected_from_deregistration_whatever_its_release_s_status(runtime):
+    """Announce protects every image it names: a run that ended unreleased after Announce (or
+    a stream's private images the documents name) leaves one the sweep must not remove."""
+    planted = plant("us-east-1", GHOST)
+    client("ec2").enable_image_deregistration_protection(ImageId=planted["image"])
+
+    swept = sweeper.sweep(now=datetime.now(UTC) + timedelta(hours=4))
+
+    assert f"us-east-1:{planted['instance']}" in swept.releases[GHOST]["instances"]
+    assert not swept.releases[GHOST].get("images")
+    assert release_resources(GHOST, ["us-east-1"])["images"] == [planted["image"]]

@@ -75,7 +75,7 @@ def test_the_rule_after_the_apis_abort_of_a_published_release_keeps_it_released(
         result = sweeper.on_execution_ended(end_event(started.execution_arn))
 
         assert result["cleaned"] is False
-        assert records.get(started.release_id).status == "MARKETPLACE_FAILED"
+        assert records.get(started.release_id).status == "PUBLISHED_WITH_ERRORS"
 
 
 def _sns_down(*args, **kwargs):

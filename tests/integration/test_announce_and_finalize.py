@@ -801,6 +801,25 @@ def test_a_fill_in_run_failing_after_announce_records_what_it_published_with_the
     assert (record.images, record.missing_regions, record.status_before_fill_in) == (IMAGES, {}, None)
 
 
+def test_a_fill_in_run_that_only_retried_marketplace_failing_after_announce_is_published_with_errors(prepared):
+    """Such a run plans no region, and FailPublishedRelease still records its failure."""
+    first = marketplace_progress(product_change("x86_64", "FAILED", reason="no"), product_change("arm64", "SUCCEEDED"))
+    invoke(finalize, finalize_task(marketplace=first))
+    fill_in = EXECUTION_ARN + "-fill1"
+    invoke(prepare, {"release": release_input(attempt=1), "execution_arn": fill_in})
+    resent = {**marketplace_progress(product_change("x86_64", "APPLYING", attempt=1)), "arches": ["x86_64"]}
+    failed = {"release_id": RELEASE_ID, "stream": STREAM, "regions": [], "attempt": 1, "stage": "finalize",
+              "caught": {"Error": "ClientError", "Cause": "ProvisionedThroughputExceededException"},
+              "execution_arn": fill_in, "published": finalize_task([], attempt=1, marketplace=resent)}
+
+    result = invoke(fail_release, failed)
+
+    assert result["error"] == "ClientError"
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage, record.images) == ("PUBLISHED_WITH_ERRORS", "finalize", IMAGES)
+    assert record.marketplace["x86_64"].attempt == 1 and record.marketplace["arm64"].status == "SUCCEEDED"
+
+
 def test_a_retry_that_sends_the_failed_version_completes_the_release(prepared):
     first = marketplace_progress(product_change("x86_64", "FAILED", reason="no"), product_change("arm64", "SUCCEEDED"))
     invoke(finalize, finalize_task(marketplace=first))

@@ -13,6 +13,7 @@ from chalicelib.core.errors import InvalidReleaseInput
 from chalicelib.core.tags import release_tags, tag_specifications
 from chalicelib.models.build import BuiltImage
 from chalicelib.models.regions import RegionOutcome
+from chalicelib.models.release import ReleaseInput
 from chalicelib.store import records
 from functions import cleanup_arch, fail_release
 from tests.integration.support import (
@@ -27,6 +28,7 @@ from tests.integration.support import (
     instance,
     invoke,
     own_image_ids,
+    release_input,
     volume_exists,
 )
 
@@ -216,13 +218,32 @@ def test_fail_release_leaves_an_image_protected_from_deregistration_to_retention
     assert unnamed.remaining() == set()
 
 
-def test_fail_release_without_regions_is_invalid_and_removes_nothing(prepared):
+def test_a_first_run_s_fail_release_without_regions_is_invalid_and_removes_nothing(prepared):
     planted = plant(BASE, RELEASE_ID, "x86_64")
 
-    with pytest.raises(InvalidReleaseInput, match="regions: List should have at least 1 item"):
+    with pytest.raises(InvalidReleaseInput, match="regions: .*a first run has at least its base region"):
         invoke(fail_release, fail_task("distribute", "CopyFailed", "copy", regions=[]))
     assert planted.remaining() == EVERYTHING
     assert records.get(RELEASE_ID).status == "RUNNING"
+
+
+def test_a_failed_fill_in_run_that_only_retried_marketplace_is_recorded_as_the_release_was(prepared):
+    """Such a run plans no region: its failure is still recorded, and the release goes back to
+    what it was before the run (Marketplace failed), removing nothing."""
+    records.mark_finished(RELEASE_ID, "MARKETPLACE_FAILED", {}, "s3://b/k", [],
+                          {BASE: RegionOutcome(region=BASE, status="validated", stage="validate")})
+    fill_in = f"{EXECUTION_ARN}-fill1"
+    records.claim_fill_in(ReleaseInput.model_validate(release_input(attempt=1)), fill_in)
+    kept = plant(BASE, RELEASE_ID, "x86_64")
+
+    result = invoke(fail_release, {**fail_task("announce", "AnnounceFailed", "bucket gone", regions=[]),
+                                   "attempt": 1, "execution_arn": fill_in})
+
+    assert result["error"] == "AnnounceFailed"
+    assert kept.remaining() == EVERYTHING
+    record = records.get(RELEASE_ID)
+    assert (record.status, record.failed_stage) == ("MARKETPLACE_FAILED", "announce")
+    assert record.failure == "announce failed: AnnounceFailed: bucket gone"
 
 
 @contextlib.contextmanager
@@ -292,7 +313,7 @@ def test_a_release_failing_after_it_was_recorded_published_stays_released(prepar
     result = invoke(fail_release, task)
 
     record = records.get(RELEASE_ID)
-    assert record.status == "PUBLISHED_WITH_ERRORS"
+    assert (record.status, record.failed_stage) == ("PUBLISHED_WITH_ERRORS", "finalize")
     assert record.failure == ("finalize failed: ClientError: ProvisionedThroughputExceededException; the release is "
                               "out: its images stay public and announced")
     assert result["error"] == "ClientError"

@@ -187,3 +187,35 @@ def test_when_opt_in_cannot_be_asked_each_region_is_still_checked(built, monkeyp
     client("ec2", COPY).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
 
     assert check(built) == {"ready": [BASE, FAR], "skipped": [skipped(COPY, BLOCKED_REASON)]}
+
+
+def shared_only(streams_config) -> None:
+    streams_config(lambda raw: raw["streams"][STREAM].update(sharing={"public": False, "accounts": ["210987654321"]}))
+
+
+def test_a_stream_that_is_not_public_is_not_held_to_public_image_limits(built, streams_config):
+    """Its images are shared, never public: block public access and the public-AMI quota do not apply."""
+    shared_only(streams_config)
+    client("ec2", COPY).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+    public_foreign_images(FAR, 1)
+    set_public_image_quota(FAR, 1)
+
+    assert check(built) == {"ready": REGIONS, "skipped": []}
+
+
+def test_a_stream_that_is_not_public_still_skips_a_region_where_another_release_took_the_name(built, streams_config):
+    shared_only(streams_config)
+    taken = foreign_image(COPY, IMAGE_NAMES["x86_64"])
+
+    result = check(built)
+
+    assert result["ready"] == [BASE, FAR]
+    assert result["skipped"] == [skipped(COPY, f"an image named {IMAGE_NAMES['x86_64']} ({taken}) already exists in "
+                                               f"{COPY}, made by something other than atomic-release")]
+
+
+def test_a_stream_that_is_not_public_still_skips_a_region_not_opted_into(built, streams_config):
+    shared_only(streams_config)
+    set_opt_in_status(OPT_IN, "not-opted-in")
+
+    assert check(built, [BASE, OPT_IN]) == {"ready": [BASE], "skipped": [skipped(OPT_IN, NOT_OPTED_IN_REASON)]}
