@@ -307,11 +307,6 @@ def _before(tied: list[ReleaseRecord], before: Position | None) -> Iterator[Rele
             yield record
 
 
-def every_release() -> list[ReleaseRecord]:
-    """Every recorded release, in no particular order."""
-    return [ReleaseRecord.model_validate(_from_item(item)) for item in dynamodb.scan(table_name())]
-
-
 def releases_of(stream: str) -> list[ReleaseRecord]:
     """Every recorded release of a stream, in no particular order."""
     items = dynamodb.scan(table_name(), FilterExpression="#stream = :stream",
