@@ -185,5 +185,6 @@ class ApiClient:
     def retry(self, release_id: str) -> dict:
         return self.request("POST", f"/releases/{quote(release_id, safe='')}/retry")[1]
 
-    def abort(self, release_id: str) -> dict:
-        return self.request("POST", f"/releases/{quote(release_id, safe='')}/abort")[1]
+    def abort(self, release_id: str, reason: str | None = None) -> dict:
+        return self.request("POST", f"/releases/{quote(release_id, safe='')}/abort",
+                            body={"reason": reason} if reason else None)[1]

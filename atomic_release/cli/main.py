@@ -98,6 +98,8 @@ def _releases_parsers(commands) -> None:
         verb.add_argument("release_id", metavar="ID")
         if name in ("watch", "retry"):
             _watch_options(verb, follow=name == "retry")
+        if name == "abort":
+            _abort_options(verb)
     page = verbs.add_parser("page", parents=[api], help="serve the releases page on 127.0.0.1, its reads of the API "
                                                        "signed with your credentials")
     page.add_argument("--port", type=_port, default=8001, help="port on 127.0.0.1 (default: 8001; 0: any free one)")
@@ -105,6 +107,17 @@ def _releases_parsers(commands) -> None:
     release.add_argument("stream")
     release.add_argument("--version", help="each ref's commit of this version (default: the refs' newest commits)")
     _watch_options(release, follow=True)
+
+
+# How long ``releases abort`` waits for the cleanup after the run to be recorded.
+ABORT_CLEANUP_WAIT_S = 15 * 60.0
+
+
+def _abort_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", help="why, kept in the record (1-500 characters; default: aborted by a maintainer)")
+    parser.add_argument("--cleanup-wait", type=_positive, default=ABORT_CLEANUP_WAIT_S, metavar="SECONDS",
+                        help="how long to wait for the cleanup after the run to be recorded (default: 900); "
+                             "then exit 3")
 
 
 def _watch_options(parser: argparse.ArgumentParser, follow: bool) -> None:

@@ -392,14 +392,21 @@ def retry(api: ApiClient, args) -> int:
 
 
 ABORT_CLEANUP_POLL_S = 1.0
+# The run was stopped, but the cleanup after it is not in the record by the deadline (the rule
+# on the run's end may have failed): not an API error (2), not a success either.
+CLEANUP_NOT_RECORDED = 3
 
 
 def abort(api: ApiClient, args) -> int:
     """The API answers an abort at once; the cleanup after the run lands in the record a moment
-    later, and is waited for here (unless the run stopped before it recorded the release)."""
-    result = api.abort(args.release_id)
+    later, and is waited for here (unless the run stopped before it recorded the release), up to
+    ``--cleanup-wait`` seconds."""
+    result = api.abort(args.release_id, args.reason)
     if result.get("recorded") and not result.get("cleanup"):
-        result = _once_cleaned_up(api, result)
+        cleaned = _once_cleaned_up(api, result, args.cleanup_wait)
+        if cleaned is None:
+            return _cleanup_not_recorded(result, args.output)
+        result = cleaned
     if args.output == "json":
         _print_json(result)
         return 0
@@ -411,13 +418,27 @@ def abort(api: ApiClient, args) -> int:
     return 0
 
 
-def _once_cleaned_up(api: ApiClient, result: dict) -> dict:
+def _once_cleaned_up(api: ApiClient, result: dict, wait_s: float) -> dict | None:
+    """The abort's answer with the cleanup of its run from the record; None when that is not
+    there within ``wait_s`` seconds."""
     run = result["abort"]["execution_arn"]
+    deadline = time.monotonic() + wait_s
     while True:
         release = api.release(result["release_id"])["release"]
         if (release.get("cleanup") or {}).get("execution_arn") == run:
             return {**result, "status": release["status"], "cleanup": release["cleanup"]}
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(ABORT_CLEANUP_POLL_S)
+
+
+def _cleanup_not_recorded(result: dict, output: str) -> int:
+    release_id = result["release_id"]
+    if output == "json":
+        _print_json(result)
+    print(f"release {release_id} {result['status']}: stopped; cleanup not yet recorded; see `releases show "
+          f"{release_id}`", file=sys.stderr if output == "json" else sys.stdout)
+    return CLEANUP_NOT_RECORDED
 
 
 def release(api: ApiClient, args) -> int:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chalicelib.api.http import Answer, error, json_object
@@ -103,6 +103,9 @@ def answer(action: Callable[[], BaseModel]) -> Answer:
     except ClientError as failure:
         logger.exception("request failed at AWS")
         return error(503, f"AWS refused: {message_of(failure)}")
+    except BotoCoreError as failure:   # no answer from AWS (network, timeout): asking again may work
+        logger.exception("request failed on the way to AWS")
+        return error(503, f"AWS could not be reached: {failure}")
     except Refusal as refusal:
         return error(refusal.status, str(refusal))
     except Exception:  # noqa: BLE001 - an answer with a reason, never a stack trace
@@ -191,12 +194,16 @@ def trigger(raw_body: bytes | None) -> Decision:
 def abort_release(release_id: str, raw_body: bytes | None = None) -> AbortResult:
     """Stop the release's running run and answer at once: the rule on the execution's end
     (app.py's release_execution_ended) removes what it made, and keeps that in the record with
-    the abort's reason and stage. Asked again, the answer is the first abort's."""
+    the abort's reason and stage. Asked again, the answer is the first abort's, and the aborted
+    run, while it still runs, is stopped again: the first stop may have been lost after the abort
+    was recorded (the Lambda ended between the two, or could not take the abort back)."""
     request = parse_body(AbortBody, raw_body)
     record = _record(release_id)
     running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
     aborted = record.abort if record.abort and record.abort.execution_arn == record.execution_arn else None
     if aborted and all(run.execution_arn == aborted.execution_arn for run in running):
+        if running:   # harmless to repeat; a failure is answered 503, and asking again stops it
+            stepfunctions.stop_execution(aborted.execution_arn, error="Aborted", cause=aborted.reason)
         return AbortResult.of(record, aborted, recorded=True)   # not a retry's run started since
     if not running:
         raise ReleaseNotRunning(f"release {release_id} is {record.status} and no run of it is running: only a "
@@ -209,10 +216,12 @@ def abort_release(release_id: str, raw_body: bytes | None = None) -> AbortResult
         return AbortResult.of(now, now.abort, recorded=True)   # another abort of this run got there first
     try:
         stepfunctions.stop_execution(stopping, error="Aborted", cause=request.reason)
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as failure:
         if recorded:
             records.forget_abort(release_id, stopping)
-        raise ReleaseNotRunning(f"release {release_id}: {message_of(error)}",
+        if isinstance(failure, BotoCoreError):
+            raise   # answered 503: the run may still go, and an abort asked again stops it
+        raise ReleaseNotRunning(f"release {release_id}: {message_of(failure)}",
                                 release_id=release_id) from None
     logger.info("release aborted; the end of its execution cleans up",
                 extra={"release_id": release_id, "stage": abort.stage, "recorded": recorded})

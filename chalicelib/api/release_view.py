@@ -136,10 +136,13 @@ class ReleaseSummary(BaseModel):
 
     @classmethod
     def of(cls, record: ReleaseRecord) -> "ReleaseSummary":
-        derived = {"arches", "missing_regions", "missing_products"}
+        derived = {"arches", "missing_regions", "missing_products", "abort", "cleanup"}
         settled = record.status not in ReleaseStatus.UNSETTLED
+        run = record.execution_arn   # a fill-in run takes the record over with the previous run's abort and cleanup
         return cls(**record.model_dump(include=set(cls.model_fields) - derived), arches=sorted(record.commits),
-                   missing_regions=record.missing_regions, missing_products=record.missing_products if settled else [])
+                   missing_regions=record.missing_regions, missing_products=record.missing_products if settled else [],
+                   abort=record.abort if record.abort and record.abort.execution_arn == run else None,
+                   cleanup=record.cleanup if record.cleanup and record.cleanup.execution_arn == run else None)
 
 
 class ReleaseView(BaseModel):

@@ -230,9 +230,16 @@ def mark_abort_requested(release_id: str, abort: AbortRequest) -> bool:
                                             ":run": abort.execution_arn, **running}))
 
 
-def forget_abort(release_id: str, execution_arn: str) -> None:
-    """The run could not be stopped (it had ended): it was not aborted."""
-    _update(release_id, owner=execution_arn, abort=None)
+def forget_abort(release_id: str, execution_arn: str) -> bool:
+    """The run could not be stopped (it had ended): it was not aborted. False when a retry's run
+    claimed the record in between: its record has no abort of this run to take back."""
+    try:
+        _update(release_id, owner=execution_arn, abort=None)
+    except ClientError as error:
+        if not dynamodb.condition_failed(error):
+            raise
+        return False
+    return True
 
 
 def mark_cleanup(release_id: str, cleanup: Cleanup) -> bool:
@@ -298,11 +305,6 @@ def _before(tied: list[ReleaseRecord], before: Position | None) -> Iterator[Rele
     for record in sorted(tied, key=position, reverse=True):
         if before is None or position(record) < before:
             yield record
-
-
-def every_release() -> list[ReleaseRecord]:
-    """Every recorded release, in no particular order."""
-    return [ReleaseRecord.model_validate(_from_item(item)) for item in dynamodb.scan(table_name())]
 
 
 def releases_of(stream: str) -> list[ReleaseRecord]:

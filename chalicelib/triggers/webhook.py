@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -87,8 +88,9 @@ class Announcement(BaseModel):
 class _SecretSource:
     """Where the secret is, read through a Powertools provider that caches it."""
 
-    def __init__(self, provider: SecretsProvider | SSMProvider, name: str):
-        self.provider, self.name = provider, name
+    def __init__(self, provider: SecretsProvider | SSMProvider, name: str,
+                 clock: Callable[[], float] = time.monotonic):
+        self.provider, self.name, self.clock = provider, name, clock
         self.refetched_at = float("-inf")
         self.lock = threading.Lock()
 
@@ -100,9 +102,9 @@ class _SecretSource:
     def read_again(self) -> str | None:
         """The secret read afresh, unless it was so read a moment ago (then None)."""
         with self.lock:
-            if time.monotonic() - self.refetched_at < REFETCH_AT_MOST_EVERY_SECONDS:
+            if self.clock() - self.refetched_at < REFETCH_AT_MOST_EVERY_SECONDS:
                 return None
-            self.refetched_at = time.monotonic()
+            self.refetched_at = self.clock()
         return self.read(force_fetch=True)
 
 
@@ -160,13 +162,14 @@ def _authenticate(headers: dict[str, str], body: bytes, now: float) -> Answer | 
                                         (SIGNATURE_HEADER, signatures)) if not value]
     if missing:
         return error_answer(401, f"missing {' and '.join(missing)} header")
+    # before the signature: a stale replay must not use up the secret's one re-read per 10 s
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
+        return error_answer(401, f"{TIMESTAMP_HEADER} is not within {MAX_SKEW_SECONDS // 60} minutes of now")
     source = secret_source()
     if not _matches(source.read(), delivery_id, timestamp, body, signatures):
         fresh = source.read_again()  # the secret may have been rotated since it was cached
         if fresh is None or not _matches(fresh, delivery_id, timestamp, body, signatures):
             return error_answer(401, "signature does not match the body")
-    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
-        return error_answer(401, f"{TIMESTAMP_HEADER} is not within {MAX_SKEW_SECONDS // 60} minutes of now")
     if len(delivery_id) > MAX_ID_CHARS or not delivery_id.isprintable() or "." in delivery_id:
         return error_answer(401, f"{ID_HEADER} must be at most {MAX_ID_CHARS} printable characters without '.'")
     return None

@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from chalice.test import Client
 
 from app import app
@@ -16,6 +17,7 @@ from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.api import release_view
 from chalicelib.aws.clients import client
+from chalicelib.models.abort import AbortRequest
 from chalicelib.stages.announce import read_document
 from chalicelib.store import records
 from chalicelib.triggers import detect, starter
@@ -337,9 +339,15 @@ def test_abort_answers_202_at_once_and_the_end_of_the_run_cleans_up_into_the_rec
     assert stages["build"]["status"] == "failed" and "the commit is the wrong one" in stages["build"]["reason"]
 
 
-def test_a_repeated_abort_answers_as_the_first_and_stops_nothing_again(api, held_runtime, monkeypatch):
+def execution_status(arn: str) -> str:
+    return client("stepfunctions").describe_execution(executionArn=arn)["status"]
+
+
+def test_a_repeated_abort_answers_as_the_first_and_stops_no_ended_run_again(api, held_runtime, monkeypatch):
     release_id = building(api, held_runtime)
+    run = records.get(release_id).execution_arn
     first = post(api, f"/releases/{release_id}/abort", {"reason": "first"})
+    assert execution_status(run) == "ABORTED"   # StopExecution answers once the run ended
     stops = []
     monkeypatch.setattr("chalicelib.aws.stepfunctions.stop_execution", lambda *args, **kwargs: stops.append(args))
 
@@ -352,6 +360,42 @@ def test_a_repeated_abort_answers_as_the_first_and_stops_nothing_again(api, held
     assert first[1]["abort"] == at_once[1]["abort"] == later[1]["abort"]
     assert later[1]["cleanup"] == records.get(release_id).cleanup.model_dump() and later[1]["status"] == "ABORTED"
     assert stops == []
+
+
+def test_an_abort_recorded_whose_stop_was_lost_is_stopped_when_asked_again(api, held_runtime):
+    release_id = building(api, held_runtime)
+    run = records.get(release_id).execution_arn
+    lost = AbortRequest(execution_arn=run, reason="first", stage="build", requested_at=records.now())
+    assert records.mark_abort_requested(release_id, lost)   # the Lambda ended before its StopExecution
+
+    status, again = post(api, f"/releases/{release_id}/abort", {"reason": "second"})
+
+    assert status == 202 and again["abort"] == lost.model_dump()
+    assert execution_status(run) == "ABORTED"
+    held_runtime.simulator.finish_hung_guests()
+    assert cleaned_up(release_id)["execution_arn"] == run
+    assert "aborted in build: first" in records.get(release_id).failure
+
+
+def test_an_abort_whose_stop_got_no_answer_is_a_503_and_stops_the_run_when_asked_again(api, held_runtime,
+                                                                                      monkeypatch):
+    release_id = building(api, held_runtime)
+    run = records.get(release_id).execution_arn
+
+    def unreachable(*args, **kwargs):
+        raise ReadTimeoutError(endpoint_url="https://states.us-east-1.amazonaws.com")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("chalicelib.aws.stepfunctions.stop_execution", unreachable)
+        status, refused = post(api, f"/releases/{release_id}/abort", {"reason": "first"})
+
+    assert status == 503 and "could not be reached" in refused["error"], refused
+    assert records.get(release_id).abort is None and execution_status(run) == "RUNNING"
+    status, aborted = post(api, f"/releases/{release_id}/abort", {"reason": "second"})
+    assert status == 202 and aborted["abort"]["reason"] == "second"
+    assert execution_status(run) == "ABORTED"
+    held_runtime.simulator.finish_hung_guests()
+    assert cleaned_up(release_id)["execution_arn"] == run
 
 
 @pytest.mark.parametrize("body", ['{"reason": ""}', '{"reason": "' + "x" * 501 + '"}', '{"why": "x"}', "[1]"])
