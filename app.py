@@ -6,9 +6,9 @@ import os
 from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
-from chalicelib.api import dashboard, maintainers
-from chalicelib.api.http import Answer, capped, error
-from chalicelib.core.observability import RETENTION_ERRORS, count_cold_start, fail_loudly, logger
+from chalicelib.api import dashboard, maintainers, middleware
+from chalicelib.api.http import Answer, errors_say_why
+from chalicelib.core.observability import RETENTION_ERRORS, fail_loudly
 from chalicelib.core.settings import settings
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
@@ -40,45 +40,14 @@ for task_module in TASKS:
     app.register_blueprint(task_module.blueprint)
 
 
-# Every schedule, event rule and route logs with its Lambda context and a correlation id: the
-# release id where there is one, else the event's or the API request's id. A task Lambda's
-# decorator does the same for it, so this is not registered for "all" (which includes them).
-def lambda_context_logs(event, get_response):
-    context = event.lambda_context if isinstance(event, Request) else event.context
-    count_cold_start(context)
-
-    @logger.inject_lambda_context(clear_state=True)
-    def handle(_event, _context):
-        logger.set_correlation_id(_correlation_id(event))
-        try:
-            return get_response(event)
-        except Exception:
-            logger.exception("handler failed")  # with the context, beside the runtime's bare traceback
-            raise
-
-    return handle({}, context)
-
-
-def _correlation_id(event) -> str | None:
-    if isinstance(event, Request):
-        return (event.uri_params or {}).get("release_id") or event.context.get("requestId")
-    if event.source == "aws.states":
-        return sweeper.ended_release_id(event.detail) or event.event_id
-    return event.event_id
-
-
-# Every schedule and event rule checks the function's environment before it does anything (a task
-# Lambda does in its decorator, the API and the webhook as a request begins; the page needs
-# none): a deployment that lacks a variable fails at once, naming it.
-def settings_first(event, get_response):
-    settings()
-    return get_response(event)
-
-
+# Every schedule, event rule and route logs with its Lambda context and a correlation id; every
+# schedule and event rule checks the function's settings first (a task Lambda's decorator does both).
 for event_type in ("http", "scheduled", "cloudwatch"):
-    app.register_middleware(lambda_context_logs, event_type)
+    app.register_middleware(middleware.lambda_context_logs, event_type)
 for event_type in ("scheduled", "cloudwatch"):
-    app.register_middleware(settings_first, event_type)
+    app.register_middleware(middleware.settings_first, event_type)
+# Chalice's own error answers (415, 405, 500) say why in `error` too, as every answer does.
+app.register_middleware(errors_say_why, "http")
 
 
 # -- commit detection ----------------------------------------------------------------------------
@@ -111,18 +80,6 @@ def _raw_body(request: Request) -> bytes:
 
 def _respond(answer: Answer) -> Response:
     return Response(body=answer.body, status_code=answer.status)
-
-
-# Chalice answers some errors itself (415 for another content type, 405, 500 for an exception a
-# route let through) as {"Code", "Message"}: those say why in `error` too, as every answer does.
-def errors_say_why(event, get_response):
-    response = get_response(event)
-    if response.status_code >= 400 and isinstance(response.body, dict) and "error" not in response.body:
-        response.body = {"error": capped(str(response.body.get("Message") or response.body)), **response.body}
-    return response
-
-
-app.register_middleware(errors_say_why, "http")
 
 
 @app.route("/hooks/ostree", methods=["POST"], content_types=["application/json"])
@@ -164,26 +121,13 @@ def abort_release(release_id):
 
 @app.route("/", methods=["GET"])
 def dashboard_page():
-    request = app.current_request
-    assert request is not None, "Chalice sets current_request before it calls a route"
-    moved = dashboard.slash_added((request.context or {}).get("path") or "/", request.query_params)
-    if moved:
-        return Response(body="", status_code=301, headers={"Location": moved, **dashboard.HEADERS})
-    return _asset("index.html")
+    request = _request()
+    return dashboard.page((request.context or {}).get("path") or "/", request.query_params)
 
 
 @app.route("/assets/{name}", methods=["GET"])
 def dashboard_asset(name):
-    return _asset(name)
-
-
-def _asset(name: str) -> Response:
-    found = dashboard.asset(name)
-    if found is None:
-        return _respond(error(404, f"no asset {name}"))
-    body, content_type = found
-    return Response(body=body, status_code=200,
-                    headers={"Content-Type": content_type, "Cache-Control": "no-cache", **dashboard.HEADERS})
+    return dashboard.served(name)
 
 
 @app.on_cw_event({"source": [events.SOURCE], "detail-type": [events.PUNGI_OSTREE]}, name="pungi_ostree_commit")

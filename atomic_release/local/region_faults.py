@@ -4,7 +4,7 @@ release's images there private right after they were published, or the account h
 into the region."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from atomic_release.local.marketplace_catalog.faults import MARKETPLACE_FAULT_KINDS, MarketplaceFault
 from atomic_release.local.patches import ec2_emulation
@@ -14,7 +14,7 @@ from chalicelib.core.regions import is_supported
 from chalicelib.stages.preflight import public_images_in_use
 
 RegionFaultKind = Literal["copy-fails", "public-blocked", "quota-full", "made-private", "not-opted-in"]
-REGION_FAULT_KINDS: tuple[str, ...] = ("copy-fails", "public-blocked", "quota-full", "made-private", "not-opted-in")
+REGION_FAULT_KINDS: tuple[str, ...] = get_args(RegionFaultKind)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,17 @@ reason keeps at most ``MAX_REASON_CHARS`` characters (the rest is counted, not e
 body is at most ``MAX_ANSWER_BYTES`` of JSON, far under Lambda's 6 MB response limit."""
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ValidationError, model_validator
 
+from chalicelib.core.config import describe_validation_error
 from chalicelib.core.errors import BadRequest
 
 MAX_REASON_CHARS = 400
 MAX_ANSWER_BYTES = 64 * 1024
+
+Parsed = TypeVar("Parsed", bound=BaseModel)
 
 
 class Answer(BaseModel):
@@ -39,6 +42,16 @@ def capped(text: str, limit: int = MAX_REASON_CHARS) -> str:
 
 def error(status: int, reason: str) -> Answer:
     return Answer(status=status, body={"error": capped(reason)})
+
+
+def errors_say_why(event, get_response):
+    """Chalice middleware: Chalice answers some errors itself (415 for another content type, 405,
+    500 for an exception a route let through) as {"Code", "Message"}; those say why in ``error``
+    too, as every answer does."""
+    response = get_response(event)
+    if response.status_code >= 400 and isinstance(response.body, dict) and "error" not in response.body:
+        response.body = {"error": capped(str(response.body.get("Message") or response.body)), **response.body}
+    return response
 
 
 class DuplicateKey(ValueError):
@@ -72,3 +85,16 @@ def json_object(raw: bytes | None, what: str = "body") -> dict:
     if not isinstance(data, dict):
         raise BadRequest(f"{what}: must be a JSON object")
     return data
+
+
+def parse(model: type[Parsed], data: Any, what: str) -> Parsed:
+    """``data`` as ``model``; BadRequest (400) naming each field ``what`` got wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error, what)) from None
+
+
+def parse_body(model: type[Parsed], raw: bytes | None) -> Parsed:
+    """A request body (``json_object``) as ``model``; BadRequest (400) saying what is wrong."""
+    return parse(model, json_object(raw), "body")

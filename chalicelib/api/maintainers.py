@@ -6,16 +6,16 @@ import binascii
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from typing import Literal, TypeVar
+from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from chalicelib.api.http import Answer, error, json_object
+from chalicelib.api.http import Answer, error, parse, parse_body
 from chalicelib.api.release_view import ReleaseSummary, ReleaseView, runs_of, stage_now, view
 from chalicelib.aws import stepfunctions
 from chalicelib.aws.errors import message_of
-from chalicelib.core.config import describe_validation_error, load_streams
+from chalicelib.core.config import load_streams
 from chalicelib.core.errors import BadRequest, Refusal, ReleaseNotFound, ReleaseNotRunning
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
@@ -27,8 +27,6 @@ from chalicelib.store import records
 from chalicelib.triggers import detect
 from chalicelib.triggers.detect import Decision
 from chalicelib.triggers.starter import execution_arn, state_machine_arn
-
-Parsed = TypeVar("Parsed", bound=BaseModel)
 
 PAGE_DEFAULT, PAGE_MAX = 20, 100
 
@@ -116,17 +114,6 @@ def answer(action: Callable[[], BaseModel]) -> Answer:
     if status >= 400:  # nothing started: the outcome says why, as every refusal does
         body["error"] = getattr(result, "reason", "") or getattr(result, "message", "")
     return Answer(status=status, body=body)
-
-
-def parse(model: type[Parsed], data, what: str) -> Parsed:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error, what)) from None
-
-
-def parse_body(model: type[Parsed], raw: bytes | None) -> Parsed:
-    return parse(model, json_object(raw), "body")
 
 
 # -- list and show -------------------------------------------------------------------------------

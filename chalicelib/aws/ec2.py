@@ -100,10 +100,6 @@ def block_public_access_state(region: str) -> str:
     return client("ec2", region).get_image_block_public_access_state()["ImageBlockPublicAccessState"]
 
 
-def snapshot_is_public(region: str, snapshot_id: str) -> bool:
-    permissions = client("ec2", region).describe_snapshot_attribute(
-        SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]
-    return {"Group": "all"} in permissions
 
 
 def share_image_publicly(region: str, image_id: str) -> None:
@@ -123,6 +119,10 @@ def image_launch_permissions(region: str, image_id: str) -> list[dict[str, str]]
 def snapshot_volume_permissions(region: str, snapshot_id: str) -> list[dict[str, str]]:
     return [{k: str(v) for k, v in permission.items()} for permission in client("ec2", region).describe_snapshot_attribute(
         SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]]
+
+
+def snapshot_is_public(region: str, snapshot_id: str) -> bool:
+    return {"Group": "all"} in snapshot_volume_permissions(region, snapshot_id)
 
 
 def share_image(region: str, image_id: str, permissions: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -23,13 +23,9 @@ def table_name() -> str:
     return settings().releases_table
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def now() -> str:
     """The time as the records keep it."""
-    return _now()
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _SERIALIZER = TypeSerializer()
@@ -57,11 +53,11 @@ def new_record(release: ReleaseInput, execution_arn: str, regions: list[str], ma
                created_at: str | None = None, signatures_required: bool | None = None) -> ReleaseRecord:
     """The record of a run that starts the release: RUNNING, nothing made yet; its commits with
     what detection found of their signatures."""
-    now = _now()
+    written_at = now()
     return ReleaseRecord(
         release_id=release.release_id, stream=release.stream, version=release.version,
         trigger=release.trigger, status=ReleaseStatus.RUNNING, execution_arn=execution_arn, commits=release.commits,
-        regions=regions, created_at=created_at or now, updated_at=now, missing_arches=list(release.missing_arches),
+        regions=regions, created_at=created_at or written_at, updated_at=written_at, missing_arches=list(release.missing_arches),
         marketplace_arches=list(marketplace_arches), rerun=release.rerun, signatures_required=signatures_required,
     )
 
@@ -108,7 +104,7 @@ def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
 def _update(release_id: str, owner: str | None = None, status_was: str | None = None, **fields) -> None:
     """Set the fields given; a field given as None is removed. With ``owner``, only while that
     execution owns the record; with ``status_was``, only while the release is in that status."""
-    fields["updated_at"] = _now()
+    fields["updated_at"] = now()
     kept = {k: v for k, v in fields.items() if v is not None}
     removed = [k for k, v in fields.items() if v is None]
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in kept)
@@ -142,7 +138,7 @@ def claim_fill_in(release: ReleaseInput, execution_arn: str) -> ReleaseRecord:
         ExpressionAttributeValues=_to_item({":running": ReleaseStatus.RUNNING, ":arn": execution_arn, **statuses,
                                             ":nothing": {},
                                             ":attempt": release.attempt,
-                                            ":now": _now()}),
+                                            ":now": now()}),
     )
     record = get(release.release_id)
     if record is None or record.execution_arn != execution_arn:
@@ -226,7 +222,7 @@ def mark_abort_requested(release_id: str, abort: AbortRequest) -> bool:
                             "(attribute_not_exists(#abort) OR #abort.#run <> :run)",
         ExpressionAttributeNames={"#abort": "abort", "#updated": "updated_at", "#owner": "execution_arn",
                                   "#status": "status", "#run": "execution_arn"},
-        ExpressionAttributeValues=_to_item({":abort": abort.model_dump(mode="json"), ":now": _now(),
+        ExpressionAttributeValues=_to_item({":abort": abort.model_dump(mode="json"), ":now": now(),
                                             ":run": abort.execution_arn, **running}))
 
 
@@ -250,7 +246,7 @@ def mark_cleanup(release_id: str, cleanup: Cleanup) -> bool:
         ConditionExpression="#owner = :run AND (attribute_not_exists(#cleanup) OR #cleanup.#run <> :run)",
         ExpressionAttributeNames={"#cleanup": "cleanup", "#updated": "updated_at", "#owner": "execution_arn",
                                   "#run": "execution_arn"},
-        ExpressionAttributeValues=_to_item({":cleanup": cleanup.model_dump(mode="json"), ":now": _now(),
+        ExpressionAttributeValues=_to_item({":cleanup": cleanup.model_dump(mode="json"), ":now": now(),
                                             ":run": cleanup.execution_arn}))
 
 

@@ -33,14 +33,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.api.http import Answer, json_object
+from chalicelib.api.http import Answer, parse_body
 from chalicelib.api.http import error as error_answer
 from chalicelib.aws import dynamodb, secretsmanager, ssm
 from chalicelib.aws.errors import message_of
 from chalicelib.core.arch import Arch, ec2_arch
-from chalicelib.core.config import describe_validation_error, load_streams
+from chalicelib.core.config import load_streams
 from chalicelib.core.errors import BadRequest, ConfigError, Refusal
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import Settings, settings
@@ -177,11 +177,9 @@ def _authenticate(headers: dict[str, str], body: bytes, now: float) -> Answer | 
 
 def _parse(body: bytes) -> Announcement | Answer:
     try:
-        return Announcement.model_validate(json_object(body))
+        return parse_body(Announcement, body)
     except BadRequest as refusal:
         return error_answer(400, str(refusal))
-    except ValidationError as error:
-        return error_answer(400, describe_validation_error(error, "body"))
 
 
 def _announced_commits(announcement: Announcement) -> dict | Answer:

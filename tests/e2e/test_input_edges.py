@@ -14,39 +14,17 @@ import pytest
 import requests
 from chalice.test import Client
 
-from app import app
 from atomic_release.local.api_server import LISTEN_BACKLOG, ServedApp
 from chalicelib.api.http import MAX_REASON_CHARS
 from chalicelib.aws.clients import client
 from chalicelib.triggers import detect, events, webhook
 from tests.conftest import DEVELOPER_REFS
+from tests.e2e.conftest import executions
 from tests.webhook_requests import announcement, signed
 
 pytestmark = pytest.mark.e2e
 ROOT = str(Path(__file__).resolve().parents[2])
 HOOK = "/hooks/ostree"
-
-
-def executions() -> list[dict]:
-    from chalicelib.triggers.starter import state_machine_arn
-
-    return client("stepfunctions").list_executions(stateMachineArn=state_machine_arn())["executions"]
-
-
-@pytest.fixture
-def released(developer_repo):
-    """Commits of one version on both refs; yields (checksums, runtime, http client)."""
-    repo, _, runtime = developer_repo
-    checksums = {arch: repo.commit(ref, "43.7") for arch, ref in DEVELOPER_REFS.items()}
-    repo.update_summary()
-    with Client(app, project_dir=ROOT) as chalice:
-        yield checksums, runtime, chalice
-
-
-@pytest.fixture
-def api(runtime):
-    with Client(app, project_dir=ROOT) as chalice:
-        yield chalice
 
 
 def hook(chalice: Client, raw: bytes, delivery: str):
@@ -61,7 +39,7 @@ def hook(chalice: Client, raw: bytes, delivery: str):
      "ref"),
     (b'{"stream": "developer", "commits": {"x86_64": {}, "x86_64": {}}}', "x86_64"),
 ])
-def test_the_webhook_refuses_a_key_named_twice_naming_it(api, raw, key):
+def test_the_webhook_refuses_a_key_named_twice_naming_it(runtime, api, raw, key):
     answer = hook(api, raw, "d-dup")
 
     assert answer.status_code == 400
@@ -69,7 +47,7 @@ def test_the_webhook_refuses_a_key_named_twice_naming_it(api, raw, key):
     assert executions() == []
 
 
-def test_the_api_refuses_a_key_named_twice_naming_it(api):
+def test_the_api_refuses_a_key_named_twice_naming_it(runtime, api):
     answer = api.http.post("/releases", headers={"Content-Type": "application/json"},
                            body='{"stream": "nope", "stream": "developer"}')
 
@@ -94,7 +72,7 @@ def test_one_architecture_named_twice_is_refused_in_either_order_naming_both(rel
 
 # -- bounded answers ---------------------------------------------------------------------------------
 
-def test_a_body_of_200k_unknown_keys_gets_a_short_400(api):
+def test_a_body_of_200k_unknown_keys_gets_a_short_400(runtime, api):
     raw = json.dumps({"stream": "developer", "commits": {"x86_64": {"ref": "r", "checksum": "a" * 64}},
                       **{f"unknown-{n}": n for n in range(200_000)}}).encode()
     assert len(raw) > 2_000_000
@@ -107,7 +85,7 @@ def test_a_body_of_200k_unknown_keys_gets_a_short_400(api):
     assert "more characters cut" in answer.json_body["error"] or "more problems" in answer.json_body["error"]
 
 
-def test_a_long_unknown_stream_name_is_not_echoed_whole(api):
+def test_a_long_unknown_stream_name_is_not_echoed_whole(runtime, api):
     answer = api.http.post("/releases", headers={"Content-Type": "application/json"},
                            body=json.dumps({"stream": "x" * 100_000}))
 
@@ -248,14 +226,14 @@ def pungi(chalice: Client, commitid: str, detail_type: str = events.PUNGI_OSTREE
 
 
 @pytest.mark.parametrize("commitid", ["Z" * 64, "A" * 64, "a" * 63 + "\n"])
-def test_an_event_whose_commitid_is_no_checksum_is_dropped(api, commitid):
+def test_an_event_whose_commitid_is_no_checksum_is_dropped(runtime, api, commitid):
     handled = events.on_pungi_ostree(pungi(api, commitid))
 
     assert handled.outcome == "dropped"
     assert "detail.commitid: String should match pattern" in handled.reason
 
 
-def test_an_event_of_another_detail_type_is_dropped_by_the_handler(api):
+def test_an_event_of_another_detail_type_is_dropped_by_the_handler(runtime, api):
     handled = events.on_pungi_ostree(pungi(api, "a" * 64, events.COREOS_BUILD_STATE))
 
     assert handled.outcome == "dropped"

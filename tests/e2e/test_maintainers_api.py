@@ -63,7 +63,7 @@ def partial_runtime():
 def test_releases_are_listed_newest_first_filtered_and_a_page_at_a_time(runtime, api, monkeypatch):
     ids = []
     for n in range(3):
-        monkeypatch.setattr("chalicelib.store.records._now", lambda n=n: f"2026-11-2{n}T00:00:00+00:00")
+        monkeypatch.setattr("chalicelib.store.records.now", lambda n=n: f"2026-11-2{n}T00:00:00+00:00")
         ids.append(released(runtime, f"43.{n}"))
 
     status, page = get(api, "/releases?limit=2")

@@ -2,7 +2,6 @@
 every way in (poller, webhook, Fedora's events, the cadence, the API), and says why."""
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,20 +15,15 @@ from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.region_faults import parse_fault
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.signing import temporary_key
-from chalicelib.aws.clients import client
 from chalicelib.store import records, state
 from chalicelib.triggers import detect, trust
 from tests.conftest import DEVELOPER_REFS, require_gpg_cli
+from tests.e2e.conftest import executions
 from tests.webhook_requests import announcement, signed
 
 pytestmark = pytest.mark.e2e
 ROOT = str(Path(__file__).resolve().parents[2])
 VERSION = "43.9"
-
-
-def executions() -> list[dict]:
-    return client("stepfunctions").list_executions(
-        stateMachineArn=os.environ["RELEASE_STATE_MACHINE_ARN"])["executions"]
 
 
 def nothing_started() -> None:

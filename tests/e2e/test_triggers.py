@@ -2,7 +2,6 @@
 converge on one start, so one commit is released once."""
 
 import itertools
-import os
 import time
 from pathlib import Path
 
@@ -11,29 +10,14 @@ from chalice.test import Client
 
 from app import app
 from atomic_release.local.repo_server import RepoServer
-from chalicelib.aws.clients import client
 from chalicelib.core.errors import PartlyFailed
 from chalicelib.triggers import detect, webhook
 from tests.conftest import DEVELOPER_REFS
+from tests.e2e.conftest import executions
 from tests.webhook_requests import announcement, signed
 
 pytestmark = pytest.mark.e2e
 ROOT = str(Path(__file__).resolve().parents[2])
-
-
-def executions() -> list[dict]:
-    return client("stepfunctions").list_executions(
-        stateMachineArn=os.environ["RELEASE_STATE_MACHINE_ARN"])["executions"]
-
-
-@pytest.fixture
-def released(developer_repo):
-    """Commits of one version on both refs; yields (checksums, runtime, http client)."""
-    repo, _, runtime = developer_repo
-    checksums = {arch: repo.commit(ref, "43.7") for arch, ref in DEVELOPER_REFS.items()}
-    repo.update_summary()
-    with Client(app, project_dir=ROOT) as chalice:
-        yield checksums, runtime, chalice
 
 
 def test_webhook_accepts_a_signed_announcement_and_starts_the_release(released):

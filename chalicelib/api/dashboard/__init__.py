@@ -5,6 +5,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
+from chalice import Response
+
+from chalicelib.api.http import error
+
 # The page's script, stylesheet, icon and reads come from its own origin, and nothing is inline:
 # a string of the API that got into the page as markup could run nothing.
 HEADERS = {"Content-Security-Policy": "default-src 'self'"}
@@ -32,3 +36,22 @@ def slash_added(requested_path: str, query: Mapping[str, str] | None = None) -> 
         return None
     location = requested_path.rsplit("/", 1)[-1] + "/"
     return location + (f"?{urlencode(query)}" if query else "")
+
+
+def page(requested_path: str, query: Mapping[str, str] | None = None) -> Response:
+    """The page, or the redirect that adds its slash (``slash_added``)."""
+    moved = slash_added(requested_path, query)
+    if moved:
+        return Response(body="", status_code=301, headers={"Location": moved, **HEADERS})
+    return served("index.html")
+
+
+def served(name: str) -> Response:
+    """The file of this folder named ``name``, not cached; 404 for anything else."""
+    found = asset(name)
+    if found is None:
+        missing = error(404, f"no asset {name}")
+        return Response(body=missing.body, status_code=missing.status)
+    body, content_type = found
+    return Response(body=body, status_code=200,
+                    headers={"Content-Type": content_type, "Cache-Control": "no-cache", **HEADERS})
