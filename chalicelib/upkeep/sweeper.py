@@ -133,7 +133,9 @@ def _leftovers(region: str, now: datetime) -> dict[str, dict[str, list]]:
 def leftovers(instances: list["InstanceTypeDef"], volumes: list["VolumeTypeDef"], images: list["ImageTypeDef"],
               snapshots: list["SnapshotTypeDef"], now: datetime) -> dict[str, dict[str, list]]:
     """Of what EC2 describes with a release's tag, per release and kind, the ids of what is past
-    the sweep: instances, volumes that outlive their instance, private images, and snapshots."""
+    the sweep: instances, volumes that outlive their instance, private images, and snapshots.
+    An image protected from deregistration is named by the stream metadata (a shared-only
+    stream's images are private): DeregisterImage would refuse it, and retention retires it."""
     found: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for instance in instances:
         if _old(instance["LaunchTime"], now):
@@ -143,7 +145,7 @@ def leftovers(instances: list["InstanceTypeDef"], volumes: list["VolumeTypeDef"]
             found[as_dict(volume.get("Tags"))[RELEASE]]["volumes"].append(volume["VolumeId"])
     for image in images:
         created = datetime.fromisoformat(image["CreationDate"].replace("Z", "+00:00"))
-        if not image.get("Public") and _old(created, now):
+        if not image.get("Public") and not ec2.is_protected(image) and _old(created, now):
             found[as_dict(image.get("Tags"))[RELEASE]]["images"].append(image["ImageId"])
     for snapshot in snapshots:
         if _old(snapshot["StartTime"], now):

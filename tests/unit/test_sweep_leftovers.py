@@ -35,3 +35,19 @@ def test_a_volume_going_with_its_instance_and_a_public_image_are_not_leftovers()
     found = leftovers([], volumes, images, [], NOW)
 
     assert dict(found["r1"]) == {"volumes": ["vol-kept"], "images": ["ami-private"]}
+
+
+def test_a_private_image_protected_from_deregistration_is_not_a_leftover():
+    """A shared-only stream's images are private; Announce protected those its metadata names, and
+    DeregisterImage refuses them: retention, which lifts the protection, retires them."""
+    created = OLD.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    images = [{"ImageId": "ami-shared", "CreationDate": created, "Public": False, "Tags": tags("r1"),
+               "DeregistrationProtection": "enabled"},
+              {"ImageId": "ami-cooling", "CreationDate": created, "Public": False, "Tags": tags("r1"),
+               "DeregistrationProtection": "enabled-with-cooldown"},
+              {"ImageId": "ami-left", "CreationDate": created, "Public": False, "Tags": tags("r1"),
+               "DeregistrationProtection": "disabled"}]
+
+    found = leftovers([], [], images, [], NOW)
+
+    assert dict(found["r1"]) == {"images": ["ami-left"]}
