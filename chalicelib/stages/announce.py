@@ -371,12 +371,25 @@ def render_site(stream: str) -> None:
                        extra={"stream": stream, "error": _reason(error)})
 
 
+def with_regions_announced_in_vain(task: AnnounceTask) -> AnnounceTask:
+    """A fill-in run of a release whose Announce failed after the metadata named it announces
+    again every region the release validated: ``latest`` or the notifications are what failed."""
+    record = records.get(task.release_id) if task.attempt else None
+    if record is None or record.failed_stage != "announce":
+        return task
+    now = {outcome.region for outcome in task.regions}
+    earlier = [outcome for region, outcome in sorted(record.region_states.items())
+               if outcome.status == "validated" and region not in now]
+    return task.model_copy(update={"regions": [*task.regions, *earlier]})
+
+
 def announce(task: AnnounceTask) -> Announcement:
     """Deregistration protection first, then the index (it orders releases by commit time), the
     release's document, the stream metadata, ``latest`` where the metadata names this release,
     the notifications, and last the site's pages. Once the metadata names the release, a failure
     is AnnouncedThenFailed: the release is out, and the state machine records it so."""
     metadata_key = stream_metadata_key(task.stream)
+    task = with_regions_announced_in_vain(task)
     if not task.validated:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)

@@ -166,6 +166,29 @@ def test_a_topic_refusing_the_announcement_leaves_the_release_published_with_err
         still_named_and_present(result)
 
 
+def test_the_retry_of_a_release_whose_announcement_was_refused_sends_it_and_settles(stable_release):
+    """The fill-in run misses no region, yet announces again what the release validated: the
+    message goes out this time, and the release settles as its Marketplace versions say."""
+    with LocalRuntime() as runtime:
+        topic = os.environ["RELEASE_TOPIC_ARN"]
+        client("sns").delete_topic(TopicArn=topic)
+        first = run(runtime, stable_release)
+        assert records.get(first.release_id).failed_stage == "announce"
+        assert client("sns").create_topic(Name=topic.rsplit(":", 1)[1])["TopicArn"] == topic
+
+        started = starter.retry(first.release_id)
+        retried = follow(runtime, "stable", stable_release.version, started.release_id, started.execution_arn)
+
+        record = records.get(first.release_id)
+        assert (started.kind, retried.status, record.status) == ("fill-in", "SUCCEEDED", "SUCCEEDED"), \
+            (retried.failure, retried.marketplace_failed)
+        assert (record.failed_stage, record.failure) == (None, None)
+        assert set(record.notified) == {"1"}, "the fill-in run sent the message the first run could not"
+        assert {(r.arch, r.region, r.image_id) for r in retried.images} == {
+            (r.arch, r.region, r.image_id) for r in first.images}
+        still_named_and_present(retried)
+
+
 def committed_a_day_later(release, version: str):
     later = synthetic_release(release.stream, version, 2)
     commits = {arch: commit.model_copy(update={"timestamp": release.commits[arch].timestamp + timedelta(days=1)})
