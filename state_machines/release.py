@@ -191,7 +191,12 @@ def announce() -> dict:
     return {
         "Announce": task("Announce", inputs(*RELEASE, "arches", "attempt", "images", regions="$.validation.regions",
                                             skipped="$.preflight.skipped", copy_failed="$.distribution.failed"),
-                         result="$.announcement", catch=caught("AnnounceFailed"), then="RecordPublication"),
+                         result="$.announcement",
+                         catch=[{"ErrorEquals": ["AnnouncedThenFailed"], "ResultPath": "$.announcement.caught",
+                                 "Next": "AnnouncedThenFailed"}, *caught("AnnounceFailed")],
+                         then="RecordPublication",
+                         comment="Once the stream metadata names the release, what fails is AnnouncedThenFailed: the "
+                                 "release is out, recorded published with errors."),
     }
 
 
@@ -261,6 +266,8 @@ def fail_release() -> dict:
         "PublishFailed": failed("publish", then="FailRelease"),
         "ValidateFailed": failed("validate", then="FailRelease"),
         "AnnounceFailed": failed("announce", then="FailRelease"),
+        "AnnouncedThenFailed": {**failed("announce", then="FailPublishedRelease"),
+                                "Parameters": {"stage": "announce", **inputs(caught="$.announcement.caught")}},
         "FinalizeFailed": failed("finalize", then="FailPublishedRelease"),
         "FailRelease": task("FailRelease", FAIL_RELEASE_READS, result="$.failure", retry=(CLEANUP_FAILED,),
                             then="ReleaseFailed"),

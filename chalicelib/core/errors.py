@@ -111,6 +111,12 @@ class AnnounceFailed(StageFailure):
     """Stream metadata or the release notification could not be written."""
 
 
+class AnnouncedThenFailed(StageFailure):
+    """The stream metadata names the release, and a later step of Announce (``latest``, the
+    notifications) failed: the release is out, so it is recorded published with errors, never
+    failed, and nothing it published is removed."""
+
+
 class NothingPublished(StageFailure):
     """No region of the release was published and validated."""
 

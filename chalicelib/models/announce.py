@@ -6,6 +6,7 @@ from pydantic import Field
 
 from chalicelib.models.base import Model
 from chalicelib.models.build import BuiltImage
+from chalicelib.models.failure import Caught
 from chalicelib.models.regions import RegionOutcome
 from chalicelib.models.release import PlannedArches
 
@@ -39,7 +40,11 @@ class AnnounceTask(PlannedArches):
 
 
 class Announcement(Model):
-    metadata_url: str
-    message_id: str
+    """What Announce sent; or, when it failed after the stream metadata named the release, only
+    what its Catch caught (AnnouncedThenFailed), the rest unknown."""
+
+    metadata_url: str = ""
+    message_id: str = ""
     event_id: str = ""
     latest_moved: bool = True
+    caught: Caught | None = Field(default=None, exclude=True, description="read from the state machine, never sent")

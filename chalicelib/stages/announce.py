@@ -20,7 +20,7 @@ from chalicelib.aws.ec2 import protect_from_deregistration
 from chalicelib.aws.errors import describe, message_of
 from chalicelib.core.arch import Arch, ostree_arch
 from chalicelib.core.config import Stream, load_streams
-from chalicelib.core.errors import AnnounceFailed
+from chalicelib.core.errors import AnnouncedThenFailed, AnnounceFailed
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import settings
 from chalicelib.models.announce import Announcement, AnnounceTask
@@ -351,6 +351,16 @@ def notify_once(task: AnnounceTask, body: dict) -> tuple[str, str]:
     return message_id, event_id
 
 
+def names_this_release(task: AnnounceTask, metadata: dict) -> bool:
+    """Whether the stream metadata names one of this release's images: the world points at it."""
+    return any(_aws_regions(metadata, arch).get(region, {}).get("image") == image_id
+               for arch, regions in images_by_arch(task).items() for region, image_id in regions.items())
+
+
+def _reason(error: Exception) -> str:
+    return message_of(error) if isinstance(error, ClientError) else f"{type(error).__name__}: {error}"
+
+
 def render_site(stream: str) -> None:
     """The site's pages, last: the release stands without them, and the next Announce renders
     them again from the documents."""
@@ -358,15 +368,28 @@ def render_site(stream: str) -> None:
         publish_site(stream)
     except Exception as error:  # noqa: BLE001 - whatever kept the pages from being written, the release is out
         logger.warning("the site's pages were not written: the next Announce writes them",
-                       extra={"stream": stream, "error": message_of(error) if isinstance(error, ClientError)
-                              else f"{type(error).__name__}: {error}"})
+                       extra={"stream": stream, "error": _reason(error)})
+
+
+def with_regions_announced_in_vain(task: AnnounceTask) -> AnnounceTask:
+    """A fill-in run of a release whose Announce failed after the metadata named it announces
+    again every region the release validated: ``latest`` or the notifications are what failed."""
+    record = records.get(task.release_id) if task.attempt else None
+    if record is None or record.failed_stage != "announce":
+        return task
+    now = {outcome.region for outcome in task.regions}
+    earlier = [outcome for region, outcome in sorted(record.region_states.items())
+               if outcome.status == "validated" and region not in now]
+    return task.model_copy(update={"regions": [*task.regions, *earlier]})
 
 
 def announce(task: AnnounceTask) -> Announcement:
     """Deregistration protection first, then the index (it orders releases by commit time), the
     release's document, the stream metadata, ``latest`` where the metadata names this release,
-    the notifications, and last the site's pages."""
+    the notifications, and last the site's pages. Once the metadata names the release, a failure
+    is AnnouncedThenFailed: the release is out, and the state machine records it so."""
     metadata_key = stream_metadata_key(task.stream)
+    task = with_regions_announced_in_vain(task)
     if not task.validated:
         # A fill-in run that only retries Marketplace: no region is new, nothing to announce.
         return Announcement(metadata_url=public_url(metadata_key), message_id="", latest_moved=False)
@@ -381,10 +404,14 @@ def announce(task: AnnounceTask) -> Announcement:
                      lambda previous: release_document(task, previous, downloads, signers))
         written = update_model(metadata_key, AtomicStream, lambda previous: stream_metadata(
             task, previous, commit_times(read_document(release_index_key(task.stream))), downloads))
-        moved = move_latest(task, written)
-        message_id, event_id = notify_once(task, message(task))
     except ClientError as error:
         raise AnnounceFailed(f"{task.stream} {task.version}: {message_of(error)}") from None
+    try:
+        moved = move_latest(task, written)
+        message_id, event_id = notify_once(task, message(task))
+    except Exception as error:  # noqa: BLE001 - whatever failed, the metadata may name the release already
+        failed = AnnouncedThenFailed if names_this_release(task, written) else AnnounceFailed
+        raise failed(f"{task.stream} {task.version}: {_reason(error)}") from None
     render_site(task.stream)
     return Announcement(metadata_url=public_url(metadata_key), message_id=message_id, event_id=event_id,
                         latest_moved=bool(moved))

@@ -18,7 +18,7 @@ from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseStatus
 from chalicelib.models.regions import missing_regions
 from chalicelib.stages import artifacts
-from chalicelib.stages.announce import images_by_arch, read_document, release_key
+from chalicelib.stages.announce import images_by_arch, public_url, read_document, release_key, stream_metadata_key
 from chalicelib.stages.failure import describe, innermost, published_failure
 from chalicelib.store import records
 from chalicelib.upkeep.retention import downloads_named
@@ -83,7 +83,11 @@ def _record(task: FinalizeTask, status: ReleaseStatus | None,
 def fail_published(task: FinalizeTask, failure: Failure) -> ErrorToRaise:
     """A stage after Announce failed: the documents name the release's images already, so
     nothing is removed; the record takes what the release published, as Finalize would, with
-    PUBLISHED_WITH_ERRORS and the failure. A fill-in run retries what is missing."""
+    PUBLISHED_WITH_ERRORS and the failure. A fill-in run retries what is missing.
+    An Announce that failed after the metadata named the release said nothing of what it sent."""
+    if task.announcement.caught:
+        task = task.model_copy(update={"announcement": task.announcement.model_copy(update={
+            "metadata_url": public_url(stream_metadata_key(task.stream)), "latest_moved": False})})
     sentence = published_failure(failure)
     _record(task, ReleaseStatus.PUBLISHED_WITH_ERRORS, (failure.stage, sentence))
     logger.error("release failed after it was announced", extra={"failure": failure.model_dump()})

@@ -23,8 +23,12 @@ STAGE_OF_STATE = {state: stage for stage, states in STATES_OF_STAGE.items() for 
 # to FailPublishedRelease, which removes nothing and records it PUBLISHED_WITH_ERRORS.
 FAILED_STAGE_OF_STATE = {
     "BuildFailed": "build", "PreflightFailed": "preflight", "DistributeFailed": "copy", "PublishFailed": "publish",
-    "ValidateFailed": "validate", "AnnounceFailed": "announce", "FinalizeFailed": "finalize",
+    "ValidateFailed": "validate", "AnnounceFailed": "announce", "AnnouncedThenFailed": "announce",
+    "FinalizeFailed": "finalize",
 }
+# Those of them that lead to FailPublishedRelease: the failures once the stream metadata names the
+# release (Announce's own, after it wrote the metadata, and every later stage's).
+PUBLISHED_FAILURES = ("AnnouncedThenFailed", "FinalizeFailed")
 FAIL_RELEASE = ("FailRelease", "FailPublishedRelease", "ReleaseFailed")
 
 # The Build map's states, whose input names the architecture, by the step of the build they are;

@@ -70,6 +70,10 @@ def _log_unsigned(stream: Stream, release: ReleaseInput) -> None:
 
 
 def nothing_to_fill_in(stream: Stream, record: ReleaseRecord) -> bool:
+    """Whether a fill-in run would find nothing to do. A release published with errors always has
+    something: the stage that failed after Announce (Finalize, which records how it settled)."""
+    if record.status == ReleaseStatus.PUBLISHED_WITH_ERRORS:
+        return False
     return not (record.missing_regions or _unsent(stream, record))
 
 

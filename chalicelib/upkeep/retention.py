@@ -150,6 +150,8 @@ class RetentionResult(Model):
     made_public: list[str] = Field(default_factory=list)
     retired: list[str] = Field(default_factory=list, description="releases now recorded as RETIRED")
     skipped: list[str] = Field(default_factory=list, description="releases whose status changed since the plan")
+    named_since: list[str] = Field(default_factory=list, description="images the stream metadata named after the "
+                                                                     "plan was made: kept, with their snapshots")
     errors: dict[str, list[str]] = Field(default_factory=dict, description="region (or 'records') -> failures")
 
     def lines(self) -> list[str]:
@@ -158,6 +160,7 @@ class RetentionResult(Model):
                  f"{len(self.already_gone)} already gone, "
                  f"{len(self.made_public)} made public, {len(self.retired)} releases retired"]
         return lines + [f"not retired, changed since the plan: {line}" for line in self.skipped] + \
+            [f"kept, named by the stream metadata since the plan: {line}" for line in self.named_since] + \
             [f"failed in {where}: {error}" for where, errors in sorted(self.errors.items()) for error in errors]
 
 
@@ -415,12 +418,16 @@ def _remove(result: RetentionResult, region: str, item: str, action: Callable[[]
     return outcome != "failed"
 
 
-def _retire_region(region: str, part: RegionRetirement, result: RetentionResult) -> None:
+def _retire_region(region: str, part: RegionRetirement, named: dict[str, str], result: RetentionResult) -> None:
     """Parameters first, so nothing resolves to an image that is going; an image's snapshots
-    only once it is deregistered, as EC2 refuses to delete a snapshot behind an image."""
+    only once it is deregistered, as EC2 refuses to delete a snapshot behind an image. An image
+    ``named`` now (the stream metadata as it is, not as the plan read it) stays."""
     for name in part.parameters:
         _remove(result, region, name, partial(ssm.delete_parameter, region, name), result.deleted_parameters)
     for image in part.images:
+        if image.image_id in named:
+            result.named_since.append(f"{region}:{image.image_id}: {named[image.image_id]}")
+            continue
         if not _unprotected(region, image, result):
             continue
         if _remove(result, region, image.image_id, partial(ec2.deregister_image, region, image.image_id),
@@ -494,9 +501,12 @@ def apply(plan: RetentionPlan) -> RetentionResult:
     recorded as retired only when everything of it is gone and no image of it is protected."""
     result = RetentionResult()
     retiring = [r for r in plan.retire if _still_as_planned(r, result)]
+    # A release announced between plan and apply may name a retiring image again (a fill-in run,
+    # a rerun reusing it): what the metadata names now is read once more, before protection is lifted.
+    named = _named_by_stream_metadata(plan.stream) if retiring else {}
     for retirement in retiring:
         for region, part in sorted(retirement.regions.items()):
-            _retire_region(region, part, result)
+            _retire_region(region, part, named, result)
         _retire_files(plan.stream, retirement, result)
     for restore in plan.restore:
         _make_public(restore, result)

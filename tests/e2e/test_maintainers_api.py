@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from chalice.test import Client
 
+import functions.finalize
 from app import app
 from atomic_release.local.demo_repo import configuration_for
 from atomic_release.local.region_faults import RegionFault
@@ -18,6 +19,7 @@ from atomic_release.local.synthetic import synthetic_release
 from chalicelib.api import release_view
 from chalicelib.aws.clients import client
 from chalicelib.models.abort import AbortRequest
+from chalicelib.core.config import DEFAULT_CONFIG
 from chalicelib.stages.announce import read_document
 from chalicelib.store import records
 from chalicelib.triggers import detect, starter
@@ -271,6 +273,40 @@ def test_retry_of_a_partial_release_fills_in_the_missing_region(partial_runtime,
     assert [(r["kind"], r["status"]) for r in view["runs"]] == [("release", "SUCCEEDED"), ("fill-in", "SUCCEEDED")]
     assert {r["region"]: r["status"] for r in view["regions"]} == {region: "validated" for region in REGIONS}
     assert view["stages"][1] == {**view["stages"][1], "name": "build", "status": "not-run"}
+
+
+def without_marketplace(tmp_path) -> str:
+    """The shipped streams, the developer stream publishing no Marketplace version."""
+    config = json.loads(DEFAULT_CONFIG.read_text())
+    config["streams"]["developer"]["marketplace"]["publish"] = False
+    path = tmp_path / "streams.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_retry_of_a_release_published_with_errors_and_missing_nothing_runs_finalize_again(api, monkeypatch,
+                                                                                          tmp_path):
+    """A stream without Marketplace whose RecordPublication failed misses no region: the retry is a
+    fill-in run all the same, which records the release as it settled."""
+    def broken(event):
+        raise RuntimeError("the record could not be written")
+
+    with LocalRuntime(config=without_marketplace(tmp_path)) as runtime:
+        monkeypatch.setattr(functions.finalize, "finalize", broken)
+        release_id = released(runtime, "43.1")
+        record = records.get(release_id)
+        assert (record.status, record.missing_regions, record.marketplace_arches) == ("PUBLISHED_WITH_ERRORS", {}, [])
+        monkeypatch.undo()
+
+        status, started = post(api, f"/releases/{release_id}/retry")
+        assert status == 202 and (started["kind"], started["outcome"]) == ("fill-in", "started"), started
+        assert runtime.wait(started["execution_arn"]).status == "SUCCEEDED"
+
+        record = records.get(release_id)
+        assert (record.status, record.failed_stage, record.failure) == ("SUCCEEDED", None, None)
+        assert set(record.images["x86_64"]) == set(REGIONS)
+        again = post(api, f"/releases/{release_id}/retry")
+        assert again[0] == 409 and "SUCCEEDED" in again[1]["error"]
 
 
 def building(api: Client, runtime: LocalRuntime) -> str:

@@ -148,6 +148,47 @@ def test_recording_the_publication_failing_leaves_the_release_published_with_err
         still_named_and_present(result)
 
 
+def test_a_topic_refusing_the_announcement_leaves_the_release_published_with_errors(stable_release):
+    """The stream metadata and `latest` name the images before the message goes out: a topic that
+    refuses it fails Announce after the world points at the release, which is then out, not FAILED."""
+    with LocalRuntime() as runtime:
+        client("sns").delete_topic(TopicArn=os.environ["RELEASE_TOPIC_ARN"])
+
+        result = run(runtime, stable_release)
+
+        record = records.get(result.release_id)
+        assert (result.status, record.status, record.failed_stage) == (
+            "PUBLISHED_WITH_ERRORS", "PUBLISHED_WITH_ERRORS", "announce"), record.failure
+        assert record.failure.startswith("announce failed: AnnouncedThenFailed: stable 43.20261125.3.0: ")
+        assert record.failure.endswith("the release is out: its images stay public and announced")
+        assert record.metadata_url.endswith("/streams/stable.json")
+        assert all(row.ssm_points_here for row in result.images), "`latest` names the release's images"
+        still_named_and_present(result)
+
+
+def test_the_retry_of_a_release_whose_announcement_was_refused_sends_it_and_settles(stable_release):
+    """The fill-in run misses no region, yet announces again what the release validated: the
+    message goes out this time, and the release settles as its Marketplace versions say."""
+    with LocalRuntime() as runtime:
+        topic = os.environ["RELEASE_TOPIC_ARN"]
+        client("sns").delete_topic(TopicArn=topic)
+        first = run(runtime, stable_release)
+        assert records.get(first.release_id).failed_stage == "announce"
+        assert client("sns").create_topic(Name=topic.rsplit(":", 1)[1])["TopicArn"] == topic
+
+        started = starter.retry(first.release_id)
+        retried = follow(runtime, "stable", stable_release.version, started.release_id, started.execution_arn)
+
+        record = records.get(first.release_id)
+        assert (started.kind, retried.status, record.status) == ("fill-in", "SUCCEEDED", "SUCCEEDED"), \
+            (retried.failure, retried.marketplace_failed)
+        assert (record.failed_stage, record.failure) == (None, None)
+        assert set(record.notified) == {"1"}, "the fill-in run sent the message the first run could not"
+        assert {(r.arch, r.region, r.image_id) for r in retried.images} == {
+            (r.arch, r.region, r.image_id) for r in first.images}
+        still_named_and_present(retried)
+
+
 def committed_a_day_later(release, version: str):
     later = synthetic_release(release.stream, version, 2)
     commits = {arch: commit.model_copy(update={"timestamp": release.commits[arch].timestamp + timedelta(days=1)})

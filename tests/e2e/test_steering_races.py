@@ -19,6 +19,7 @@ from atomic_release.local.synthetic import synthetic_release
 from chalicelib.api import maintainers
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import PublishFailed
+from chalicelib.core.tags import RELEASE
 from chalicelib.stages.distribute import check_copies
 from chalicelib.store import records
 from chalicelib.upkeep import retention, sweeper
@@ -78,28 +79,36 @@ def test_the_rule_after_the_apis_abort_of_a_published_release_keeps_it_released(
         assert records.get(started.release_id).status == "PUBLISHED_WITH_ERRORS"
 
 
-def _sns_down(*args, **kwargs):
-    raise ClientError({"Error": {"Code": "InternalError", "Message": "SNS is down"}}, "Publish")
+def _s3_down(*args, **kwargs):
+    raise ClientError({"Error": {"Code": "InternalError", "Message": "S3 is down"}}, "PutObject")
+
+
+def public_images_of(release_id: str) -> dict[str, list[str]]:
+    return {region: [image["ImageId"] for image in client("ec2", region).describe_images(Owners=["self"], Filters=[
+        {"Name": f"tag:{RELEASE}", "Values": [release_id]},
+        {"Name": "is-public", "Values": ["true"]}])["Images"]] for region in REGIONS}
 
 
 def test_a_rerun_failing_in_build_keeps_the_public_images_an_earlier_run_left(api, monkeypatch):
+    """The first run fails in Announce before the stream metadata names it (once it does, the
+    release is out, not FAILED): its images stay public, and the rerun reuses them by name."""
     with LocalRuntime() as runtime:
-        monkeypatch.setattr("chalicelib.stages.announce.notify", _sns_down)
+        monkeypatch.setattr("chalicelib.stages.announce.stream_metadata", _s3_down)
         started = runtime.start_release(synthetic_release("developer", "43.1", len(REGIONS)))
         assert runtime.wait(started.execution_arn).status == "FAILED"
-        assert records.get(started.release_id).failed_stage == "announce"   # after `latest` moved
-        parameter = runtime.streams.stream("developer").ssm_parameter("x86_64", "latest")
-        latest = {region: client("ssm", region).get_parameter(Name=parameter)["Parameter"]["Value"]
-                  for region in REGIONS}
+        assert records.get(started.release_id).failed_stage == "announce"
+        left = public_images_of(started.release_id)
+        assert all(left.values()), left
         monkeypatch.undo()
         runtime.simulator.faults.append(Fault.parse("qa-fails:arm64"))
 
         status, rerun = post(api, f"/releases/{started.release_id}/retry")   # reuses those images by name
         assert status == 202 and runtime.wait(rerun["execution_arn"]).status == "FAILED"
 
-        for region, image in latest.items():
-            found = client("ec2", region).describe_images(ImageIds=[image])["Images"]
-            assert found and found[0]["Public"], f"{region}: `latest` names {image}, which is gone"
+        for region, images in left.items():
+            for image in images:
+                found = client("ec2", region).describe_images(ImageIds=[image])["Images"]
+                assert found and found[0]["Public"], f"{region}: the earlier run's public {image} is gone"
         assert release_resources(started.release_id, REGIONS)["instances"] == []
 
 

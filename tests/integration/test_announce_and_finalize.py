@@ -15,7 +15,7 @@ import chalicelib.stages.announce
 from chalicelib.aws.clients import client
 from chalicelib.core.arch import ostree_arch
 from chalicelib.core.config import load_streams
-from chalicelib.core.errors import AnnounceFailed, InvalidReleaseInput
+from chalicelib.core.errors import AnnouncedThenFailed, AnnounceFailed, InvalidReleaseInput
 from chalicelib.core.observability import MISSING_REGIONS
 from chalicelib.models.announce import AnnounceTask
 from chalicelib.models.artifacts import staging_prefix
@@ -386,6 +386,15 @@ def test_an_older_release_announced_later_is_indexed_but_moves_nothing(runtime):
     assert document(RELEASE_KEY)["release"] == VERSION
 
 
+def test_an_older_release_the_metadata_does_not_name_fails_its_announcement_as_announce_failed(runtime):
+    """Nothing points at it: a refused message after its metadata write fails it as before Announce."""
+    invoke(announce, other_release())
+    client("sns").delete_topic(TopicArn=os.environ["RELEASE_TOPIC_ARN"])
+
+    with pytest.raises(AnnounceFailed, match=f"^{STREAM} {VERSION}: "):
+        invoke(announce, announce_task())
+
+
 def test_the_commit_time_in_the_index_is_utc_whatever_offset_the_commit_was_given_in(runtime):
     invoke(announce, announce_task(timestamp="2026-11-25T10:00:00+02:00"))
 
@@ -615,12 +624,18 @@ def test_announce_puts_a_release_published_event_on_the_default_bus(event_queue)
     assert (event["detail"]["status"], event["detail"]["images"]) == ("complete", IMAGES)
 
 
-def test_a_deleted_release_topic_fails_the_announcement(event_queue):
+def test_a_deleted_release_topic_fails_the_announcement_after_the_metadata_names_the_release(event_queue):
+    """The message goes out after the stream metadata and `latest` name the images: its failure is
+    AnnouncedThenFailed, which the state machine records as published with errors."""
     client("sns").delete_topic(TopicArn=os.environ["RELEASE_TOPIC_ARN"])
 
-    with pytest.raises(AnnounceFailed, match=f"^{STREAM} {VERSION}: "):
+    with pytest.raises(AnnouncedThenFailed, match=f"^{STREAM} {VERSION}: "):
         invoke(announce, announce_task())
     assert received(event_queue) == []
+    regions = document(METADATA_KEY)["architectures"]
+    assert {arch: {r: e["image"] for r, e in regions[ostree_arch(arch)]["images"]["aws"]["regions"].items()}
+            for arch in ARCHES} == IMAGES
+    assert all(latest(region, arch) == IMAGES[arch][region] for arch in ARCHES for region in (BASE, COPY))
 
 
 def test_a_missing_metadata_bucket_fails_the_announcement_before_anything_moves(release_queue, redeploy):

@@ -368,6 +368,27 @@ def test_a_retiring_image_protected_from_deregistration_is_unprotected_just_befo
     assert run.result.retired == [history.old.release_id]
 
 
+def test_an_image_the_stream_metadata_names_after_the_plan_keeps_its_protection_and_stays(history):
+    image_id, snapshot_id = history.old.images["x86_64", BASE], history.old.snapshots["x86_64", BASE]
+    protect(BASE, image_id)
+    planned = retention.plan(STREAM, now=NOW)
+    metadata = json.loads(client("s3").get_object(Bucket=os.environ["METADATA_BUCKET"],
+                                                  Key=stream_metadata_key(STREAM))["Body"].read())
+    metadata["architectures"]["x86_64"]["images"]["aws"]["regions"][BASE] = {"release": "y", "image": image_id}
+    write_document(stream_metadata_key(STREAM), metadata)
+
+    result = retention.apply(planned)
+
+    assert (BASE, image_id) in images() and (BASE, snapshot_id) in snapshots()
+    assert client("ec2", BASE).describe_images(ImageIds=[image_id])["Images"][0]["DeregistrationProtection"] == \
+        "enabled"
+    assert result.named_since == [f"{BASE}:{image_id}: named by the stream metadata (x86_64 in {BASE})"]
+    assert f"{BASE}:{image_id}" not in result.unprotected
+    assert history.old.release_id not in result.retired
+    assert f"kept, named by the stream metadata since the plan: {BASE}:{image_id}: named by the stream metadata " \
+           f"(x86_64 in {BASE})" in result.lines()
+
+
 def test_a_dry_run_says_which_image_loses_its_protection_and_leaves_it_on(history):
     image_id, snapshot_id = history.old.images["x86_64", BASE], history.old.snapshots["x86_64", BASE]
     protect(BASE, image_id)

@@ -27,12 +27,16 @@ def test_the_stages_and_their_states_are_in_the_asl_s_flow_order():
 
 
 def test_each_failure_pass_state_names_the_stage_flow_says_failed_and_leads_to_fail_release():
-    """A stage after Announce fails into FailPublishedRelease (the release is out), any other into FailRelease."""
+    """A stage after Announce fails into FailPublishedRelease (the release is out), and so does Announce
+    once the metadata names the release; any other into FailRelease."""
     fail_release, fail_published, release_failed = flow.FAIL_RELEASE
     announced = flow.STAGES[flow.STAGES.index("announce") + 1:]
     for name, stage in flow.FAILED_STAGE_OF_STATE.items():
         assert TOP[name]["Type"] == "Pass" and TOP[name]["Parameters"]["stage"] == stage, name
-        assert TOP[name]["Next"] == (fail_published if stage in announced else fail_release), name
+        assert TOP[name]["Next"] == (fail_published if name in flow.PUBLISHED_FAILURES else fail_release), name
+        assert stage not in announced or name in flow.PUBLISHED_FAILURES, name
+    assert [stage for name, stage in flow.FAILED_STAGE_OF_STATE.items() if name in flow.PUBLISHED_FAILURES
+            and stage not in announced] == ["announce"]
     assert TOP[fail_release]["Next"] == TOP[fail_published]["Next"] == release_failed
     assert TOP[release_failed]["Type"] == "Fail"
 

@@ -166,3 +166,16 @@ def test_after_announce_no_failure_reaches_the_cleanup_and_the_record_gets_what_
     assert published["Resource"] == states["FailRelease"]["Resource"]
     assert published["Parameters"]["published"] == states["Finalize"]["Parameters"]
     assert {k: v for k, v in published["Parameters"].items() if k != "published"} == states["FailRelease"]["Parameters"]
+
+
+def test_announce_failing_once_the_metadata_names_the_release_is_recorded_published_not_cleaned_up():
+    """AnnouncedThenFailed is caught beside the announcement (FailPublishedRelease reads it as what
+    Announce sent, which Finalize reads too), and leads to FailPublishedRelease, never FailRelease."""
+    states = ASL["States"]
+    first, *others = states["Announce"]["Catch"]
+    assert first["ErrorEquals"] == ["AnnouncedThenFailed"] and first["ResultPath"].startswith("$.announcement.")
+    assert [catch["ErrorEquals"] for catch in others] == [["States.ALL"]]
+    reshaped = states[first["Next"]]
+    assert reshaped["Parameters"] == {"stage": "announce", "caught.$": first["ResultPath"]}
+    assert reshaped["ResultPath"] == "$.failure" and reshaped["Next"] == "FailPublishedRelease"
+    assert states["FailPublishedRelease"]["Parameters"]["published"]["announcement.$"] == "$.announcement"
