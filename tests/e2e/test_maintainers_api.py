@@ -18,8 +18,8 @@ from atomic_release.local.simulator import Fault
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.api import release_view
 from chalicelib.aws.clients import client
-from chalicelib.models.abort import AbortRequest
 from chalicelib.core.config import DEFAULT_CONFIG
+from chalicelib.models.abort import AbortRequest
 from chalicelib.stages.announce import read_document
 from chalicelib.store import records
 from chalicelib.triggers import detect, starter
