@@ -100,8 +100,6 @@ def block_public_access_state(region: str) -> str:
     return client("ec2", region).get_image_block_public_access_state()["ImageBlockPublicAccessState"]
 
 
-
-
 def share_image_publicly(region: str, image_id: str) -> None:
     client("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
 
@@ -128,7 +126,8 @@ def snapshot_is_public(region: str, snapshot_id: str) -> bool:
 def share_image(region: str, image_id: str, permissions: list[dict[str, str]]) -> list[dict[str, str]]:
     """Add the launch permissions (UserId, OrganizationArn, OrganizationalUnitArn or Group) the
     image lacks; those added."""
-    missing = [p for p in permissions if p not in image_launch_permissions(region, image_id)]
+    granted = image_launch_permissions(region, image_id)
+    missing = [p for p in permissions if p not in granted]
     if missing:
         client("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": missing})  # type: ignore[typeddict-item]
     return missing
@@ -136,7 +135,8 @@ def share_image(region: str, image_id: str, permissions: list[dict[str, str]]) -
 
 def share_snapshot(region: str, snapshot_id: str, permissions: list[dict[str, str]]) -> list[dict[str, str]]:
     """Add the create-volume permissions (UserId or Group) the snapshot lacks; those added."""
-    missing = [p for p in permissions if p not in snapshot_volume_permissions(region, snapshot_id)]
+    granted = snapshot_volume_permissions(region, snapshot_id)
+    missing = [p for p in permissions if p not in granted]
     if missing:
         client("ec2", region).modify_snapshot_attribute(
             SnapshotId=snapshot_id, Attribute="createVolumePermission", OperationType="add",

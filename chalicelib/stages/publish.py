@@ -2,8 +2,8 @@
 and the accounts, organizations and OUs it is shared with) and create-volume permissions on its
 snapshots (``all`` and the accounts: AWS shares a snapshot with no organization), a deprecation
 time from the stream's policy, and the SSM parameter of the version. What is shared already is
-looked up first and not asked for again. Validate (``validate``) then checks what was promised before anything points at
-it: ``latest`` moves only in Announce, and only to validated images."""
+looked up first and not asked for again. Validate (``validate``) then checks what was promised
+before anything points at it: ``latest`` moves only in Announce, and only to validated images."""
 
 from __future__ import annotations
 
