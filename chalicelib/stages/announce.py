@@ -9,7 +9,7 @@ finished late, two releases announcing at once) keeps it: neither the metadata n
 moves backwards."""
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
@@ -284,13 +284,19 @@ def _put_latest(stream: Stream, region: str, arch: Arch, image_id: str, descript
                              region=region, arch=arch, image_id=image_id) from None
 
 
+def aws_images(metadata: dict) -> Iterator[tuple[str, str, str]]:
+    """(ostree architecture, region, image id) of every image the stream metadata names."""
+    for arch, entry in metadata.get("architectures", {}).items():
+        for region, listed in entry.get("images", {}).get("aws", {}).get("regions", {}).items():
+            if listed.get("image"):
+                yield arch, region, listed["image"]
+
+
 def named_images(metadata: dict) -> dict[str, set[str]]:
     """region -> the images the stream metadata names there, every architecture's."""
     named: dict[str, set[str]] = {}
-    for entry in metadata.get("architectures", {}).values():
-        for region, listed in entry.get("images", {}).get("aws", {}).get("regions", {}).items():
-            if listed.get("image"):
-                named.setdefault(region, set()).add(listed["image"])
+    for _, region, image_id in aws_images(metadata):
+        named.setdefault(region, set()).add(image_id)
     return named
 
 

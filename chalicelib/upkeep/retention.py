@@ -30,7 +30,7 @@ from chalicelib.core.tags import RELEASE, as_dict
 from chalicelib.models.artifacts import builds_prefix
 from chalicelib.models.base import Model
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
-from chalicelib.stages.announce import read_stream_metadata
+from chalicelib.stages.announce import aws_images, read_stream_metadata
 from chalicelib.store import records
 from chalicelib.upkeep.sweeper import all_regions
 
@@ -270,13 +270,8 @@ def downloads_named(stream: str) -> dict[str, str]:
 
 
 def _named_by_stream_metadata(stream: str) -> dict[str, str]:
-    named = {}
-    for arch, entry in read_stream_metadata(stream).get("architectures", {}).items():
-        regions = entry.get("images", {}).get("aws", {}).get("regions", {})
-        for region, image in regions.items():
-            if image.get("image"):
-                named[image["image"]] = f"named by the stream metadata ({arch} in {region})"
-    return named
+    return {image_id: f"named by the stream metadata ({arch} in {region})"
+            for arch, region, image_id in aws_images(read_stream_metadata(stream))}
 
 
 # -- looking ----------------------------------------------------------------------------------
