@@ -31,7 +31,7 @@ from atomic_release.cli.text import columns
 from chalicelib.core.arch import ec2_arch, ostree_arch
 from chalicelib.core.config import describe_validation_error
 from chalicelib.core.trusted_keys import Trust, first_line, upper_fingerprint
-from chalicelib.models.artifacts import PLATFORMS, ArtifactFormat
+from chalicelib.models.artifacts import PLATFORMS, SIGNING_KEY_NAME, ArtifactFormat
 from chalicelib.models.documents import AtomicStream
 from chalicelib.models.stream_metadata import Artifact, Stream, StreamArch
 
@@ -41,7 +41,6 @@ SIGNATURE_LIMIT = 64 << 10
 CHUNK = 1 << 20
 PART_SUFFIX = ".part"
 MAX_SIZE = 64 << 30                 # the largest file written unless --max-size says otherwise
-SIGNING_KEY = "artifact-signing-key.asc"   # beside the stream document, in a folder named after the stream
 
 
 class StreamUnreadable(ValueError):
@@ -196,7 +195,7 @@ def _file_name(url: str, fmt: ArtifactFormat) -> str:
 
 def signing_key_url(stream_url: str, stream: str) -> str:
     """Where a stream publishes its artifact signing key: beside its document, ``<stream>/``."""
-    return urljoin(stream_url, f"{quote(stream)}/{SIGNING_KEY}")
+    return urljoin(stream_url, f"{quote(stream)}/{SIGNING_KEY_NAME}")
 
 
 def _artifact(stream: Stream, arch: str, fmt: ArtifactFormat) -> Artifact:
