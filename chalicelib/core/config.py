@@ -117,7 +117,7 @@ class Sharing(BaseModel):
     @property
     def volume_permissions(self) -> list[dict[str, str]]:
         """CreateVolumePermission entries of the snapshots (UserId and Group are all AWS takes)."""
-        return [*({"UserId": account} for account in self.accounts), *([{"Group": "all"}] if self.public else [])]
+        return [p for p in self.launch_permissions if p.keys() & {"UserId", "Group"}]
 
 
 class SecurityGroupRule(BaseModel):
