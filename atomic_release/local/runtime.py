@@ -67,17 +67,22 @@ _TABLE_SHAPE = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")
 
 
 @functools.cache
-def table_shape(logical_id: str) -> dict:
-    """The keys and indexes of one of the template's tables, as the deployed stack makes it: the
-    template is their one definition (its CloudFormation tags are read as nothing; a table's
-    shape has none)."""
+def read_template() -> dict:
+    """infra/release.yaml with its CloudFormation tags (!Ref, !Sub, ...) read as nothing: for what
+    needs only its names and plain values."""
     import yaml
 
     class Loader(yaml.SafeLoader):
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    properties = yaml.load(TEMPLATE.read_text(), Loader=Loader)["Resources"][logical_id]["Properties"]
+    return yaml.load(TEMPLATE.read_text(), Loader=Loader)
+
+
+def table_shape(logical_id: str) -> dict:
+    """The keys and indexes of one of the template's tables, as the deployed stack makes it: the
+    template is their one definition (a table's shape has no CloudFormation tags)."""
+    properties = read_template()["Resources"][logical_id]["Properties"]
     return {name: properties[name] for name in _TABLE_SHAPE if name in properties}
 
 

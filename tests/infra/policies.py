@@ -6,13 +6,13 @@ import json
 import re
 from pathlib import Path
 
-import yaml
 from chalice.utils import to_cfn_resource_name
+
+from atomic_release.local.runtime import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / ".chalice"
 API_HANDLER = "api_handler"
-TEMPLATE = ROOT / "infra" / "release.yaml"
 # What the template defines for the policies to name; each function also names its own log group.
 TEMPLATE_NAMES = {"ReleasesTable", "StateTable", "IdempotencyTable", "MetadataBucket", "ReleaseTopic", "BuilderRole",
                   "QaRole", "BuilderInstanceProfile", "QaInstanceProfile", "WebhookSecret", "SsmPrefix",
@@ -23,14 +23,8 @@ _SUBSTITUTION = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
 def template_definitions() -> set[str]:
-    """The parameters and resources infra/release.yaml defines (its CloudFormation tags read as
-    plain values: only the names matter here)."""
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    template = yaml.load(TEMPLATE.read_text(), Loader=Loader)
+    """The parameters and resources infra/release.yaml defines (only the names matter here)."""
+    template = read_template()
     return {*template.get("Parameters", {}), *template.get("Resources", {})}
 
 
