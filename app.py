@@ -7,9 +7,7 @@ from chalice import Chalice, IAMAuthorizer, Rate, Response
 from chalice.app import Request
 
 from chalicelib.api import dashboard, maintainers, middleware
-from chalicelib.api.http import Answer, errors_say_why
-from chalicelib.core.observability import RETENTION_ERRORS, fail_loudly
-from chalicelib.core.settings import settings
+from chalicelib.api.http import Answer
 from chalicelib.triggers import detect, events, starter, webhook
 from chalicelib.upkeep import retention, sweeper
 from functions import (
@@ -47,7 +45,7 @@ for event_type in ("http", "scheduled", "cloudwatch"):
 for event_type in ("scheduled", "cloudwatch"):
     app.register_middleware(middleware.settings_first, event_type)
 # Chalice's own error answers (415, 405, 500) say why in `error` too, as every answer does.
-app.register_middleware(errors_say_why, "http")
+app.register_middleware(middleware.errors_say_why, "http")
 
 
 # -- commit detection ----------------------------------------------------------------------------
@@ -156,6 +154,4 @@ def sweep_leftovers(event):
 # RETENTION_DRY_RUN=true: the daily run only logs the plan; a new deployment starts that way.
 @app.schedule(Rate(1, unit=Rate.DAYS), name="retire_old_releases")
 def retire_old_releases(event):
-    runs = retention.run_all(dry_run=settings().retention_dry_run)
-    fail_loudly("retention", RETENTION_ERRORS, "stream", runs.failures())
-    return {"lines": runs.lines(), "failed": runs.failed}
+    return {"lines": retention.scheduled_run()}

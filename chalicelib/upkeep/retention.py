@@ -24,7 +24,7 @@ from chalicelib.aws import ec2, s3, ssm
 from chalicelib.aws.ec2 import chunks, image_snapshots, own_images, share_image_publicly, share_snapshot_publicly
 from chalicelib.aws.errors import code_of, describe
 from chalicelib.core.config import Retention, Stream, load_streams
-from chalicelib.core.observability import logger
+from chalicelib.core.observability import RETENTION_ERRORS, fail_loudly, logger
 from chalicelib.core.settings import settings
 from chalicelib.core.tags import RELEASE, as_dict
 from chalicelib.models.artifacts import builds_prefix
@@ -537,6 +537,14 @@ def run_all(dry_run: bool, now: datetime | None = None) -> RetentionRuns:
             logger.exception("retention could not plan the stream", extra={"stream": name})
             runs.failed[name] = describe(error)
     return runs
+
+
+def scheduled_run() -> list[str]:
+    """The daily run, dry unless RETENTION_DRY_RUN says otherwise: every stream, then the Lambda
+    fails naming each stream it could not finish, so that its Errors alarm fires."""
+    runs = run_all(dry_run=settings().retention_dry_run)
+    fail_loudly("retention", RETENTION_ERRORS, "stream", runs.failures())
+    return runs.lines()
 
 
 # -- describing -------------------------------------------------------------------------------
