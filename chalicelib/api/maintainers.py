@@ -83,9 +83,8 @@ class AbortResult(BaseModel):
 
     @classmethod
     def of(cls, record: ReleaseRecord, abort: AbortRequest, recorded: bool) -> "AbortResult":
-        cleanup = record.cleanup if record.cleanup and record.cleanup.execution_arn == abort.execution_arn else None
         return cls(release_id=record.release_id, status=record.status, abort=abort, recorded=recorded,
-                   cleanup=cleanup)
+                   cleanup=record.cleanup_of(abort.execution_arn))
 
 
 # A maintainer's release that started nothing is a conflict with what exists.
@@ -187,7 +186,7 @@ def abort_release(release_id: str, raw_body: bytes | None = None) -> AbortResult
     request = parse_body(AbortBody, raw_body)
     record = _record(release_id)
     running = [run for run in runs_of(record, state_machine_arn()) if run.status == "RUNNING"]
-    aborted = record.abort if record.abort and record.abort.execution_arn == record.execution_arn else None
+    aborted = record.abort_of(record.execution_arn)
     if aborted and all(run.execution_arn == aborted.execution_arn for run in running):
         if running:   # harmless to repeat; a failure is answered 503, and asking again stops it
             stepfunctions.stop_execution(aborted.execution_arn, error="Aborted", cause=aborted.reason)
@@ -199,8 +198,8 @@ def abort_release(release_id: str, raw_body: bytes | None = None) -> AbortResult
     abort = AbortRequest(execution_arn=stopping, reason=request.reason, stage=stage_now(stopping),
                          requested_at=records.now())
     recorded = records.mark_abort_requested(release_id, abort)
-    if not recorded and (now := records.get(release_id)) and now.abort and now.abort.execution_arn == stopping:
-        return AbortResult.of(now, now.abort, recorded=True)   # another abort of this run got there first
+    if not recorded and (now := records.get(release_id)) and (first := now.abort_of(stopping)):
+        return AbortResult.of(now, first, recorded=True)   # another abort of this run got there first
     try:
         stepfunctions.stop_execution(stopping, error="Aborted", cause=request.reason)
     except (ClientError, BotoCoreError) as failure:

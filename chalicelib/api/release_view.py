@@ -141,8 +141,7 @@ class ReleaseSummary(BaseModel):
         run = record.execution_arn   # a fill-in run takes the record over with the previous run's abort and cleanup
         return cls(**record.model_dump(include=set(cls.model_fields) - derived), arches=sorted(record.commits),
                    missing_regions=record.missing_regions, missing_products=record.missing_products if settled else [],
-                   abort=record.abort if record.abort and record.abort.execution_arn == run else None,
-                   cleanup=record.cleanup if record.cleanup and record.cleanup.execution_arn == run else None)
+                   abort=record.abort_of(run), cleanup=record.cleanup_of(run))
 
 
 class ReleaseView(BaseModel):

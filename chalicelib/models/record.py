@@ -84,6 +84,14 @@ class ReleaseRecord(Model):
                                              "signature says who signed it); None: recorded before signatures "
                                              "were checked")
 
+    def abort_of(self, execution_arn: str) -> AbortRequest | None:
+        """The abort kept in the record, when it was of that run."""
+        return self.abort if self.abort and self.abort.execution_arn == execution_arn else None
+
+    def cleanup_of(self, execution_arn: str) -> Cleanup | None:
+        """The cleanup kept in the record, when it was after that run."""
+        return self.cleanup if self.cleanup and self.cleanup.execution_arn == execution_arn else None
+
     def signature_note(self, arch: Arch) -> str:
         """Who signed the architecture's commit, or why it is not signed and, where the stream
         did not require a signature, that it was released unsigned because of that."""

@@ -72,7 +72,7 @@ def _clean_up_after(release_id: str, release: ReleaseInput | None, arn: str, sta
         # now: what that run made is not this end's to remove
         return {"release_id": release_id, "cleaned": False,
                 "reason": f"the release is {record.status}, owned by {record.execution_arn.rsplit(':', 1)[-1]}"}
-    abort = record.abort if record and record.abort and record.abort.execution_arn == arn else None
+    abort = record.abort_of(arn) if record else None
     if record and record.status == ReleaseStatus.PUBLISHED:
         failure = _ended_after_announce(status, abort)
         records.mark_ended(release_id, ReleaseStatus.PUBLISHED_WITH_ERRORS, published_failure(failure), owner=arn,
