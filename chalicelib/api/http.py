@@ -44,16 +44,6 @@ def error(status: int, reason: str) -> Answer:
     return Answer(status=status, body={"error": capped(reason)})
 
 
-def errors_say_why(event, get_response):
-    """Chalice middleware: Chalice answers some errors itself (415 for another content type, 405,
-    500 for an exception a route let through) as {"Code", "Message"}; those say why in ``error``
-    too, as every answer does."""
-    response = get_response(event)
-    if response.status_code >= 400 and isinstance(response.body, dict) and "error" not in response.body:
-        response.body = {"error": capped(str(response.body.get("Message") or response.body)), **response.body}
-    return response
-
-
 class DuplicateKey(ValueError):
     def __init__(self, key: str):
         super().__init__(f"duplicate key {capped(key, 80)!r}")

@@ -1,11 +1,12 @@
 """Chalice middleware for every handler that is not a task Lambda: the schedules, the EventBridge
 rules and the routes. (A task Lambda's ``task`` decorator does the same for it, so these are not
-registered for "all", which includes the tasks.)"""
+registered for "all", which includes the tasks.) And, for the routes, Chalice's own error answers."""
 
 from typing import Any
 
 from chalice.app import Request
 
+from chalicelib.api.http import capped
 from chalicelib.core.observability import count_cold_start, logger
 from chalicelib.core.settings import settings
 from chalicelib.upkeep import sweeper
@@ -43,3 +44,13 @@ def settings_first(event: Any, get_response):
     variable fails at once, naming it."""
     settings()
     return get_response(event)
+
+
+def errors_say_why(event, get_response):
+    """Chalice answers some errors itself (415 for another content type, 405,
+    500 for an exception a route let through) as {"Code", "Message"}; those say why in ``error``
+    too, as every answer does."""
+    response = get_response(event)
+    if response.status_code >= 400 and isinstance(response.body, dict) and "error" not in response.body:
+        response.body = {"error": capped(str(response.body.get("Message") or response.body)), **response.body}
+    return response
