@@ -128,11 +128,6 @@ def secret_source() -> _SecretSource:
         return _current[1]
 
 
-def secret() -> str:
-    """The shared secret as stored: ``whsec_<base64>`` (or the base64 alone)."""
-    return secret_source().read()
-
-
 def signing_key(secret_text: str) -> bytes:
     """The HMAC key a Standard Webhooks secret encodes; ValueError when it is not one."""
     try:
