@@ -328,10 +328,9 @@ def retention_retires_and_restores(scene: Scene, newest_release_id: str) -> None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RETENTION_DRY_RUN", "false")
         reset_settings()
-        retained = scene.app.on_schedule("retire_old_releases")
+        retained = scene.app.on_schedule("retire_old_releases")  # raises PartlyFailed if any stream failed
     reset_settings()
 
-    assert retained["failed"] == {}
     done = [found for line in retained["lines"] if (found := DONE.search(line))]
     assert sum(int(found["deregistered"]) for found in done) > 0, retained["lines"]
     assert sum(int(found["made_public"]) for found in done) > 0, retained["lines"]
