@@ -101,6 +101,17 @@ def claim_rerun(release: ReleaseInput, execution_arn: str, regions: list[str],
                             {"#status": "status", "#rerun": "rerun"}, {**statuses, ":rerun": release.rerun})
 
 
+def _update_if(release_id: str, **update) -> bool:
+    """``_update``; False when its condition (the owner, the status it was) does not hold."""
+    try:
+        _update(release_id, **update)
+    except ClientError as error:
+        if not dynamodb.condition_failed(error):
+            raise
+        return False
+    return True
+
+
 def _update(release_id: str, owner: str | None = None, status_was: str | None = None, **fields) -> None:
     """Set the fields given; a field given as None is removed. With ``owner``, only while that
     execution owns the record; with ``status_was``, only while the release is in that status."""
@@ -193,14 +204,8 @@ def mark_fill_in_failed(release_id: str, execution_arn: str, stage: str, failure
     execution owns it."""
     record = get(release_id)
     before = record.status_before_fill_in if record else None
-    try:
-        _update(release_id, owner=execution_arn, status=before or ReleaseStatus.PARTIAL, failed_stage=stage,
-                failure=failure)
-    except ClientError as error:
-        if not dynamodb.condition_failed(error):
-            raise
-        return False
-    return True
+    return _update_if(release_id, owner=execution_arn, status=before or ReleaseStatus.PARTIAL, failed_stage=stage,
+                      failure=failure)
 
 
 def mark_ended(release_id: str, status: ReleaseStatus, failure: str, owner: str | None = None,
@@ -216,38 +221,34 @@ def mark_abort_requested(release_id: str, abort: AbortRequest) -> bool:
     first abort of a run is the one kept. False when the run does not own the record, has
     settled, or was aborted already."""
     running = {f":unsettled{i}": status for i, status in enumerate(ReleaseStatus.UNSETTLED)}
-    return dynamodb.update_item_if(
-        table_name(), _key(release_id), UpdateExpression="SET #abort = :abort, #updated = :now",
-        ConditionExpression=f"#owner = :run AND #status IN ({', '.join(running)}) AND "
-                            "(attribute_not_exists(#abort) OR #abort.#run <> :run)",
-        ExpressionAttributeNames={"#abort": "abort", "#updated": "updated_at", "#owner": "execution_arn",
-                                  "#status": "status", "#run": "execution_arn"},
-        ExpressionAttributeValues=_to_item({":abort": abort.model_dump(mode="json"), ":now": now(),
-                                            ":run": abort.execution_arn, **running}))
+    return _keep_once_per_run(release_id, "abort", abort, f"#status IN ({', '.join(running)})",
+                              {"#status": "status"}, running)
 
 
 def forget_abort(release_id: str, execution_arn: str) -> bool:
     """The run could not be stopped (it had ended): it was not aborted. False when a retry's run
     claimed the record in between: its record has no abort of this run to take back."""
-    try:
-        _update(release_id, owner=execution_arn, abort=None)
-    except ClientError as error:
-        if not dynamodb.condition_failed(error):
-            raise
-        return False
-    return True
+    return _update_if(release_id, owner=execution_arn, abort=None)
 
 
 def mark_cleanup(release_id: str, cleanup: Cleanup) -> bool:
     """Keep what the end of a run cleaned up (or why nothing), while that run owns the record;
     a second delivery of the same end keeps the first's."""
+    return _keep_once_per_run(release_id, "cleanup", cleanup)
+
+
+def _keep_once_per_run(release_id: str, field: str, kept: AbortRequest | Cleanup, also: str = "",
+                       also_names: dict | None = None, also_values: dict | None = None) -> bool:
+    """Set ``field`` to ``kept`` (which names its run) while that run owns the record and the field
+    holds nothing of that run yet (and ``also`` holds); False otherwise."""
     return dynamodb.update_item_if(
-        table_name(), _key(release_id), UpdateExpression="SET #cleanup = :cleanup, #updated = :now",
-        ConditionExpression="#owner = :run AND (attribute_not_exists(#cleanup) OR #cleanup.#run <> :run)",
-        ExpressionAttributeNames={"#cleanup": "cleanup", "#updated": "updated_at", "#owner": "execution_arn",
-                                  "#run": "execution_arn"},
-        ExpressionAttributeValues=_to_item({":cleanup": cleanup.model_dump(mode="json"), ":now": now(),
-                                            ":run": cleanup.execution_arn}))
+        table_name(), _key(release_id), UpdateExpression="SET #field = :kept, #updated = :now",
+        ConditionExpression=" AND ".join(filter(None, [
+            "#owner = :run", also, "(attribute_not_exists(#field) OR #field.#run <> :run)"])),
+        ExpressionAttributeNames={"#field": field, "#updated": "updated_at", "#owner": "execution_arn",
+                                  "#run": "execution_arn", **(also_names or {})},
+        ExpressionAttributeValues=_to_item({":kept": kept.model_dump(mode="json"), ":now": now(),
+                                            ":run": kept.execution_arn, **(also_values or {})}))
 
 
 # The table's indexes (infra/release.yaml): every record has stream, status and created_at from
