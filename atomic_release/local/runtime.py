@@ -14,6 +14,8 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,8 +162,7 @@ class LocalRuntime:
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
-        self._end_deliveries: dict[str, threading.Thread] = {}
-        self._ends_delivered: dict[str, dict] = {}
+        self._ends_delivered: dict[str, Future[dict]] = {}   # the rule's answer, or the error that stopped it
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> "LocalRuntime":
@@ -187,8 +188,7 @@ class LocalRuntime:
         self._provision()
 
     def stop(self) -> None:
-        for delivery in list(self._end_deliveries.values()):
-            delivery.join(HANG_GUARD_S)   # moto must outlive the rule's cleanup
+        futures.wait(list(self._ends_delivered.values()), HANG_GUARD_S)   # moto must outlive the rule's cleanup
         patches.current = None
         if isinstance(self.simulator, RealGuests):
             self.simulator.__exit__(None, None, None)
@@ -432,12 +432,18 @@ class LocalRuntime:
         """An execution was stopped: as on AWS, StopExecution answers once it ended, and its end
         reaches the rule on it a moment later, whoever stopped it."""
         self._interrupt()
-        delivery = threading.Thread(target=self._deliver_end, args=(execution_arn,), daemon=True,
-                                    name=f"end-of-{execution_arn.rsplit(':', 1)[-1]}")
-        self._end_deliveries[execution_arn] = delivery
-        delivery.start()
+        delivered: Future[dict] = Future()
+        self._ends_delivered[execution_arn] = delivered
+        threading.Thread(target=self._deliver_end, args=(execution_arn, delivered), daemon=True,
+                         name=f"end-of-{execution_arn.rsplit(':', 1)[-1]}").start()
 
-    def _deliver_end(self, execution_arn: str) -> None:
+    def _deliver_end(self, execution_arn: str, delivered: Future[dict]) -> None:
+        try:
+            delivered.set_result(self._end_answer(execution_arn))
+        except Exception as error:  # noqa: BLE001 - kept for end_delivered to raise
+            delivered.set_exception(error)
+
+    def _end_answer(self, execution_arn: str) -> dict:
         """EventBridge's "Step Functions Execution Status Change" to app.py's rule on it, once the
         execution ended (moto's interpreter first finishes the state it was in)."""
         sfn = client("stepfunctions")
@@ -452,12 +458,12 @@ class LocalRuntime:
                                                                    "input")}}
         answer = client("lambda").invoke(FunctionName=f"{APP_NAME}-{self.stage}-{END_OF_EXECUTION_RULE}",
                                          Payload=json.dumps(event).encode())
-        self._ends_delivered[execution_arn] = json.loads(answer["Payload"].read())
+        return json.loads(answer["Payload"].read())
 
     def end_delivered(self, execution_arn: str) -> dict:
-        """What the rule on the end of a stopped execution answered, once it did."""
-        self._end_deliveries[execution_arn].join(HANG_GUARD_S)
-        return self._ends_delivered[execution_arn]
+        """What the rule on the end of a stopped execution answered, once it did (its error, if
+        the delivery failed)."""
+        return self._ends_delivered[execution_arn].result(HANG_GUARD_S)
 
     def _hold_again(self) -> None:
         self._interrupted = False
