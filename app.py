@@ -107,6 +107,11 @@ def show_release(release_id):
     return _respond(maintainers.answer(lambda: maintainers.show_release(release_id)))
 
 
+@app.route("/streams/{stream}/plan", methods=["GET"], authorizer=maintainers_only)
+def plan_release(stream):
+    return _respond(maintainers.answer(lambda: maintainers.plan_release(stream, _request().query_params)))
+
+
 @app.route("/releases/{release_id}/retry", methods=["POST"], authorizer=maintainers_only)
 def retry_release(release_id):
     return _respond(maintainers.answer(lambda: starter.retry(release_id)))

@@ -176,6 +176,9 @@ class ApiClient:
         return self.request("GET", "/releases", params={"stream": stream, "status": status, "limit": limit,
                                                         "next_token": next_token})[1]
 
+    def plan(self, stream: str, regions: int | None = None) -> dict:
+        return self.request("GET", f"/streams/{quote(stream, safe='')}/plan", params={"regions": regions})[1]
+
     def release(self, release_id: str) -> dict:
         return self.request("GET", f"/releases/{quote(release_id, safe='')}")[1]
 

@@ -103,6 +103,11 @@ def _releases_parsers(commands) -> None:
     page = verbs.add_parser("page", parents=[api], help="serve the releases page on 127.0.0.1, its reads of the API "
                                                        "signed with your credentials")
     page.add_argument("--port", type=_port, default=8001, help="port on 127.0.0.1 (default: 8001; 0: any free one)")
+    plan = commands.add_parser("plan", parents=[api], help="a stream's next release before it runs: its commits, "
+                                                           "regions, preflight now, predicted time and cost")
+    plan.add_argument("--stream", required=True)
+    plan.add_argument("--regions", type=int, metavar="N",
+                      help="plan for the base region plus copies to the first N-1 other regions, instead of the stream's")
     release = commands.add_parser("release", parents=[api], help="release a stream now, through the API")
     release.add_argument("stream")
     release.add_argument("--version", help="each ref's commit of this version (default: the refs' newest commits)")
@@ -219,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             from atomic_release.cli.images import run as images
 
             return images(args)
+        if args.command == "plan":
+            from atomic_release.cli.plan import run as plan
+
+            return plan(args)
         if args.command in ("releases", "release"):
             from atomic_release.cli.releases import run
 

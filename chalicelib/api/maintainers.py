@@ -1,4 +1,4 @@
-"""What maintainers ask of releases, behind the API: list, show, trigger, retry, abort. Each
+"""What maintainers ask of releases, behind the API: list, show, plan, trigger, retry, abort. Each
 request is checked where it enters; an error names the field or the release's state."""
 
 import base64
@@ -22,6 +22,8 @@ from chalicelib.core.settings import settings
 from chalicelib.models.abort import ABORT_REASON_MAX, AbortRequest, Cleanup
 from chalicelib.models.record import ReleaseRecord, ReleaseStatus
 from chalicelib.models.release import VERSION_PATTERN, ReleaseInput
+from chalicelib.plan.observed import model_for_stream
+from chalicelib.plan.plan import Plan, PlanQuery, plan
 from chalicelib.stages.failure import describe_cause
 from chalicelib.store import records
 from chalicelib.triggers import detect
@@ -167,6 +169,11 @@ def _record(release_id: str) -> ReleaseRecord:
 
 def show_release(release_id: str) -> ReleaseView:
     return view(_record(release_id), state_machine_arn())
+
+
+def plan_release(stream: str, query: Mapping[str, str] | None) -> Plan:
+    """The stream's next release before it runs: what it would take, how long, what it costs."""
+    return plan(stream, parse(PlanQuery, query or {}, "query"), model_for_stream)
 
 
 # -- steering ------------------------------------------------------------------------------------

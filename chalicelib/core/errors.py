@@ -135,6 +135,12 @@ class ReleaseNotFound(Refusal):
     status = HTTPStatus.NOT_FOUND
 
 
+class StreamNotFound(Refusal):
+    """No stream of that name is configured."""
+
+    status = HTTPStatus.NOT_FOUND
+
+
 class ReleaseNotRetryable(Refusal):
     """A retry was asked for a release that is running, complete, or has nothing to fill in."""
 

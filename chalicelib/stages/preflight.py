@@ -15,7 +15,6 @@ from chalicelib.aws.errors import describe
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
-from chalicelib.models.build import BuiltImage
 from chalicelib.models.regions import Preflight, PreflightTask, RegionOutcome
 
 PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
@@ -48,9 +47,10 @@ def regions_not_opted_in(regions: list[str]) -> set[str]:
     return {region for region in regions if statuses.get(region) == NOT_OPTED_IN}
 
 
-def reason_to_skip(region: str, images: list[BuiltImage], release_id: str, public: bool) -> str | None:
+def reason_to_skip(region: str, names: list[str], release_id: str, public: bool) -> str | None:
+    """Why the release's images (by name) cannot go to ``region`` now; None when they can."""
     if not public:
-        ec2.images_by_name(region, [i.name for i in images], release_id)  # raises when another release has a name
+        ec2.images_by_name(region, names, release_id)  # raises when another release has a name
         return None
     state = ec2.block_public_access_state(region)
     if state != "unblocked":
@@ -59,8 +59,8 @@ def reason_to_skip(region: str, images: list[BuiltImage], release_id: str, publi
     if quota is None:
         logger.warning("public image quota unknown; going on", extra={"region": region})
         return None
-    ours = ec2.images_by_name(region, [i.name for i in images], release_id)
-    needed = sum(1 for image in images if not ours.get(image.name, {}).get("Public"))
+    ours = ec2.images_by_name(region, names, release_id)
+    needed = sum(1 for name in names if not ours.get(name, {}).get("Public"))
     in_use = public_images_in_use(region)
     if in_use + needed > quota:
         return (f"public AMI quota ({PUBLIC_IMAGES_QUOTA['quota_code']}) is {quota} and {in_use} are in use: "
@@ -68,22 +68,29 @@ def reason_to_skip(region: str, images: list[BuiltImage], release_id: str, publi
     return None
 
 
-def _check(region: str, task: PreflightTask, public: bool) -> str | None:
+def _check(region: str, names: list[str], release_id: str, public: bool) -> str | None:
     try:
-        return reason_to_skip(region, task.images, task.release_id, public)
+        return reason_to_skip(region, names, release_id, public)
     except ImageNameTaken as error:
         return str(error)
     except (ClientError, BotoCoreError) as error:
         return f"cannot check the region: {describe(error)}"
 
 
-def preflight(task: PreflightTask) -> Preflight:
-    not_opted_in = regions_not_opted_in(task.regions) if task.regions else set()
-    to_check = [region for region in task.regions if region not in not_opted_in]
-    public = load_streams().stream(task.stream).sharing.public
+def reasons_to_skip(regions: list[str], names: list[str], release_id: str, public: bool) -> dict[str, str | None]:
+    """Each region's reason to be skipped (None: ready), asked of every region at once: the
+    Preflight task's answer, and the plan's answer before the release."""
+    not_opted_in = regions_not_opted_in(regions) if regions else set()
+    to_check = [region for region in regions if region not in not_opted_in]
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
-        checked = dict(zip(to_check, pool.map(lambda region: _check(region, task, public), to_check), strict=True))
-    reasons = {region: NOT_OPTED_IN_REASON if region in not_opted_in else checked[region] for region in task.regions}
+        checked = dict(zip(to_check, pool.map(lambda region: _check(region, names, release_id, public), to_check),
+                           strict=True))
+    return {region: NOT_OPTED_IN_REASON if region in not_opted_in else checked[region] for region in regions}
+
+
+def preflight(task: PreflightTask) -> Preflight:
+    public = load_streams().stream(task.stream).sharing.public
+    reasons = reasons_to_skip(task.regions, [image.name for image in task.images], task.release_id, public)
     skipped = [RegionOutcome(region=region, status="skipped", stage="preflight", reason=reason)
                for region, reason in reasons.items() if reason]
     if skipped:

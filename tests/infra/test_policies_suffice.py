@@ -75,6 +75,8 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("copy_to_region", "ec2:DeregisterImage"): "distribute.deregister: a copy that failed or ran out of time",
     ("copy_to_region", "ec2:DeleteSnapshot"): "distribute.deregister: that copy's snapshot",
     ("preflight", "servicequotas:GetAWSDefaultServiceQuota"): "preflight: a region where the account has no applied quota",
+    ("api_handler", "servicequotas:GetAWSDefaultServiceQuota"): "the plan's preflight: a region where the account has "
+                                                                 "no applied quota",
     ("retire_old_releases", "s3:ListBucket"): "reading metadata a stream does not have yet: a 404, not a 403",
     ("fail_release", "s3:DeleteObjectVersion"): "finalize.remove_unannounced: the files an Announce made public "
                                                 "before it failed",
@@ -307,6 +309,8 @@ def every_way_in_then_retention_and_sweep(scene: Scene) -> dict[str, str]:
         assert app.request("get", "/releases")[0] == 200
         assert app.request("get", f"/releases/{triggered['release_id']}")[0] == 200
         assert app.request("get", "/")[0] == app.request("get", "/assets/app.js")[0] == 200
+        status, planned = app.request("get", "/streams/developer/plan")
+        assert status == 200 and planned["next_release"]["outcome"] == "already-released", planned
 
         commit(repo, "stable", "43.5")
         (cadence,) = app.on_schedule("biweekly_cadence")
