@@ -5,7 +5,9 @@ import json
 
 import pytest
 
+from atomic_release.cli.main import main
 from atomic_release.cli.plan import render
+from atomic_release.local.api_server import ServedApp
 from atomic_release.local.patches import ec2_emulation
 from chalicelib.aws.clients import client
 from chalicelib.core.regions import first_regions
@@ -98,3 +100,20 @@ def test_a_repository_that_cannot_be_read_still_plans_time_and_says_why(runtime,
 def test_a_plan_asked_wrongly_is_a_4xx_naming_what(runtime, api, path, status, says):
     answered, body = get(api, path)
     assert answered == status and says in body["error"], body
+
+
+def test_the_cli_prints_the_plan_and_its_json_is_the_api_s(released, capsys):
+    _, runtime, _ = released
+    with ServedApp() as served:
+        assert main(["plan", "--stream", "developer", "--regions", "3", "--api", served.url]) == 0
+        text = capsys.readouterr().out
+        assert main(["plan", "--stream", "developer", "--api", served.url, "--output", "json"]) == 0
+        as_json = json.loads(capsys.readouterr().out)
+        assert main(["plan", "--stream", "nightly", "--api", served.url]) == 2
+        refused = capsys.readouterr().err
+
+    assert "plan of stream developer" in text and "next release: would-start" in text
+    assert "regions: 3 (us-east-1, us-east-2, us-west-1)" in text and "preflight now: 3 ready, 0 would be skipped" in text
+    assert "commit to public:" in text and "critical path: prepare -> build (" in text
+    assert as_json["regions"] == ["us-east-1", "us-east-2"] and as_json["next_release"]["version"] == "43.7"
+    assert "unknown stream 'nightly'" in refused
