@@ -231,7 +231,7 @@ def model_for_stream(stream_name: str, releases: int = 20,
                      base: latency.LatencyModel = latency.DEFAULT_MODEL) -> latency.LatencyModel:
     """The model from the stream's last ``releases`` releases that reached the public, newest
     first; a run whose history Step Functions no longer keeps (90 days) is left out."""
-    reached = (record for record in records.listing(stream_name, None, None, page_size=releases)
+    reached = (record for record in records.listing(stream_name, None, None, page_size=max(releases, 25))
                if record.status in REACHED_PUBLIC)
     histories = (history for record in itertools.islice(reached, releases)
                  if (history := _history(record.execution_arn)) is not None)

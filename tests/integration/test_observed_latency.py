@@ -4,6 +4,7 @@ from atomic_release.cli.local_release import run
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws import dynamodb
 from chalicelib.core.config import load_streams
+from chalicelib.models.record import ReleaseStatus
 from chalicelib.plan.latency import DEFAULTS, ONCE_AFTER, ONCE_BEFORE, ONCE_BETWEEN, PER_ARCH, PER_REGION
 from chalicelib.plan.observed import model_for_stream
 from chalicelib.store import records
@@ -24,12 +25,16 @@ def test_the_model_of_a_stream_is_read_from_its_releases_histories(runtime, stre
     gone = records.get(second).model_copy(update={
         "release_id": "developer-gone", "version": "43.20261125.dev.3", "created_at": records.now(),
         "execution_arn": records.get(second).execution_arn.rsplit(":", 1)[0] + ":kept-no-longer"})
-    dynamodb.put_item(records.table_name(), records._to_item(gone.model_dump(mode="json")))
+    failed = records.get(first).model_copy(update={
+        "release_id": "developer-failed", "version": "43.20261125.dev.4", "created_at": records.now(),
+        "status": ReleaseStatus.FAILED})
+    for record in (gone, failed):
+        dynamodb.put_item(records.table_name(), records._to_item(record.model_dump(mode="json")))
 
     model = model_for_stream(STREAM)
 
     assert {stage: model.stages[stage].samples for stage in MEASURED} == dict.fromkeys(MEASURED, 2), \
-        "the release whose history is gone is left out"
+        "the release whose history is gone is left out, and so is the one that never reached the public"
     assert all(model.stages[stage].source == "history" for stage in MEASURED)
     assert model.stages["marketplace"] == DEFAULTS["marketplace"], "the developer stream has no Marketplace product"
     destinations = set(records.get(first).regions) - {load_streams().stream(STREAM).regions.base}
