@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -62,11 +63,11 @@ class Span:
     def seconds(self) -> float:
         return (_time(self.exited) - _time(self.entered)).total_seconds()
 
-    @property
+    @cached_property
     def input(self) -> dict:
         return _json(self.entered["stateEnteredEventDetails"].get("input"))
 
-    @property
+    @cached_property
     def output(self) -> dict:
         return _json(self.exited["stateExitedEventDetails"].get("output"))
 

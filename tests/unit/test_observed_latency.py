@@ -3,7 +3,8 @@
 tests/unit/data/observed-histories.json holds three runs of one real local release's history
 (2 architectures; us-east-1 the base region, us-east-2 and us-west-1 copied to; us-west-1's
 copies seen copied at the second CheckCopies, after a 300 s WaitForCopies), its timestamps set
-by hand. The task states' chosen seconds, run 1 / run 2 / run 3:
+by hand and its events numbered again in time order: arm64 starts building first and x86_64
+finishes first, so their iterations' events interleave. The task states' chosen seconds, run 1 / run 2 / run 3:
 
     Preflight                      6 / 8 / 10
     LaunchBuilder x86_64         600 / 660 / 720
