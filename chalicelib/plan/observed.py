@@ -207,12 +207,8 @@ def model_from_histories(histories: Iterable[list[HistoryEvent]],
     copies: dict[str, list[float]] = defaultdict(list)
     for history in histories:
         samples = stage_samples(history)
-        measured = {stage: [seconds] for stage, seconds in samples.once.items()}
-        for by_stage in (*samples.per_arch.values(), *samples.per_region.values()):
-            for stage, seconds in by_stage.items():
-                measured.setdefault(stage, []).append(seconds)
-        for stage, seconds_list in measured.items():
-            values[stage] += seconds_list
+        for stage, seconds in _by_stage(samples).items():
+            values[stage] += seconds
             runs[stage] += 1
         for region, by_stage in samples.per_region.items():
             if "copy" in by_stage:
@@ -222,6 +218,15 @@ def model_from_histories(histories: Iterable[list[HistoryEvent]],
     copy_by_region = {**base.copy_by_region,
                       **{region: _estimate(seconds, len(seconds)) for region, seconds in copies.items()}}
     return latency.LatencyModel(stages, copy_by_region)
+
+
+def _by_stage(samples: StageSamples) -> dict[str, list[float]]:
+    """One run's seconds per stage, every architecture's and region's together."""
+    by_stage = {stage: [seconds] for stage, seconds in samples.once.items()}
+    for seconds_of_stage in (*samples.per_arch.values(), *samples.per_region.values()):
+        for stage, seconds in seconds_of_stage.items():
+            by_stage.setdefault(stage, []).append(seconds)
+    return by_stage
 
 
 def _estimate(seconds: list[float], runs: int) -> latency.Estimate:
