@@ -26,6 +26,11 @@ def test_one_sample_is_its_own_median_and_p90():
     assert (from_samples([7]).median_s, from_samples([7]).p90_s) == (7, 7)
 
 
+def test_equal_samples_make_an_equal_p90_despite_rounding():
+    # the interpolation between 0.039 and 0.039 computes 0.03899999999999999
+    assert (from_samples([0.039, 0.039]).median_s, from_samples([0.039, 0.039]).p90_s) == (0.039, 0.039)
+
+
 def test_no_sample_makes_no_estimate():
     with pytest.raises(ValueError, match="at least one sample"):
         from_samples([])
