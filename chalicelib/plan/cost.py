@@ -26,14 +26,24 @@ HOURS_PER_MONTH = Decimal(720)
 RELEASES_PER_MONTH = {"biweekly": Decimal(26) / Decimal(12)}   # 26 releases a year
 
 # What the release state machine (state_machines/release.py) enters on the way to a published
-# release, counted from its states: a StateEntered event is one billed transition.
-STATES_ONCE = 16            # Prepare ... Released, with one CheckCopies and CopiesDone
-STATES_PER_ARCH = 4         # LaunchBuilder, RegisterImage, LaunchQA, EvaluateQA
-STATES_PER_COPY = 1         # CopyToRegion, in each region but the base
-STATES_PER_REGION = 1       # PublishRegion
-STATES_PER_POLL = 3         # WaitForCopies, CheckCopies, CopiesDone; WaitForMarketplace, Marketplace, MarketplaceSettled
+# release: a StateEntered event is one billed transition; a Task state is one Lambda invocation.
+# tests/unit/test_cost.py keeps these names equal to the ASL's.
+ONCE = ("Prepare", "AlreadyBuilt", "Build", "CheckBuild", "Preflight", "Copy", "CheckCopies", "CopiesDone",
+        "Publish", "Validate", "Announce", "RecordPublication", "KeepWhatFinalizeReads", "MarketplaceSettled",
+        "Finalize", "Released")
+PER_ARCH = ("LaunchBuilder", "RegisterImage", "LaunchQA", "EvaluateQA")
+PER_REGION = ("CopyToRegion", "PublishRegion")     # the base region's CopyToRegion answers its own images
+PER_COPY_POLL = ("WaitForCopies", "CheckCopies", "CopiesDone")
+PER_MARKETPLACE_POLL = ("WaitForMarketplace", "Marketplace", "MarketplaceSettled")
+LAMBDA_TASKS = frozenset({"Prepare", "CheckBuild", "Preflight", "CheckCopies", "Validate", "Announce",
+                          "RecordPublication", "Finalize", "Marketplace", *PER_ARCH, *PER_REGION})
 COPY_POLL_S = 300           # WaitForCopies
-LAMBDAS_ONCE = 8            # Prepare, CheckBuild, Preflight, CheckCopies, Validate, Announce, RecordPublication, Finalize
+
+
+def _tasks(states: tuple[str, ...]) -> int:
+    return sum(state in LAMBDA_TASKS for state in states)
+
+
 # The task functions (.chalice/config.json): 512 MB, x86_64; most run for about the task stages'
 # median (latency.DEFAULTS), RegisterImage for the register stage (it waits for the snapshot).
 LAMBDA_MEMORY_GB = Decimal(512) / Decimal(1024)
@@ -202,7 +212,7 @@ def usage(stream: Stream, durations: latency.Durations, regions: list[str], hint
     through build and register. Snapshot: the disk's written blocks, known from the last release's
     raw image, else disk_size_gib as an upper bound. Transitions and Lambda: counted from the state
     machine's shape (constants above), with a copy poll per COPY_POLL_S of the slowest copy and a
-    Marketplace poll per check_every_minutes of the change set."""
+    Marketplace poll per check_every_minutes of the change set (docs/plan.md#cost)."""
     arches = tuple(sorted(durations.per_arch))
     guests, disk_gib_hours = [], Decimal(0)
     for arch in arches:
@@ -219,10 +229,10 @@ def usage(stream: Stream, durations: latency.Durations, regions: list[str], hint
     market_polls = (math.ceil(durations.once["marketplace"] / (stream.marketplace.check_every_minutes * 60))
                     if stream.marketplace_arches else 0)
     n_arches, n_regions = len(arches), len(regions)
-    transitions = (STATES_ONCE + STATES_PER_ARCH * n_arches + STATES_PER_COPY * (n_regions - 1)
-                   + STATES_PER_REGION * n_regions + STATES_PER_POLL * (copy_polls + market_polls))
-    invocations = (LAMBDAS_ONCE + STATES_PER_ARCH * n_arches + STATES_PER_COPY * (n_regions - 1)
-                   + STATES_PER_REGION * n_regions + copy_polls + market_polls)
+    transitions = (len(ONCE) + len(PER_ARCH) * n_arches + len(PER_REGION) * n_regions
+                   + len(PER_COPY_POLL) * copy_polls + len(PER_MARKETPLACE_POLL) * market_polls)
+    invocations = (_tasks(ONCE) + _tasks(PER_ARCH) * n_arches + _tasks(PER_REGION) * n_regions
+                   + _tasks(PER_COPY_POLL) * copy_polls + _tasks(PER_MARKETPLACE_POLL) * market_polls)
     register_s = sum((Decimal(str(durations.per_arch[a]["register"])) for a in arches), Decimal(0))
     lambda_seconds = (invocations - n_arches) * LAMBDA_TASK_S + register_s
     artifact_gib = (hints.artifact_gib_per_arch if hints.artifact_gib_per_arch is not None

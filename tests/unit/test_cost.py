@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core.config import Stream
+from chalicelib.plan import cost as cost_module
 from chalicelib.plan import latency
 from chalicelib.plan.cost import (
     Cost,
@@ -124,3 +125,22 @@ def test_without_a_known_image_the_snapshot_is_the_disk_size_and_says_so():
     cost = release_cost(stream, example_durations(stream), INPUTS["regions"], example_prices())
     assert cost.snapshot_size_source.startswith("disk_size_gib (10 GiB), an upper bound")
     assert cost.kept_per_month[0].quantity == 10 * 2 * 4
+
+
+def _asl_states() -> tuple[dict, dict]:
+    """The release state machine's top-level states, and each Map's own, by the Map's name."""
+    definition = json.loads((Path(__file__).parents[2] / "state_machines" / "release.asl.json").read_text())
+    top = definition["States"]
+    maps = {name: state["ItemProcessor"]["States"] for name, state in top.items() if state["Type"] == "Map"}
+    return top, maps
+
+
+def test_the_states_counted_are_the_state_machines_own():
+    top, maps = _asl_states()
+    assert set(cost_module.ONCE + cost_module.PER_COPY_POLL + cost_module.PER_MARKETPLACE_POLL) <= set(top)
+    assert set(cost_module.PER_ARCH) <= set(maps["Build"])
+    assert {"CopyToRegion"} <= set(maps["Copy"]) and {"PublishRegion"} <= set(maps["Publish"])
+    every_state = {**top, **{name: state for states in maps.values() for name, state in states.items()}}
+    lambda_tasks = {name for name, state in every_state.items()
+                    if state["Type"] == "Task" and name not in {"FailRelease", "FailPublishedRelease", "CleanupArch"}}
+    assert lambda_tasks == cost_module.LAMBDA_TASKS
