@@ -19,6 +19,7 @@ from chalicelib.plan import latency
 from chalicelib.plan.prices import KINDS, PriceBook
 
 CENT = Decimal("0.01")
+QUANTITY_SHOWN = Decimal("0.000001")
 SECONDS_PER_HOUR = Decimal(3600)
 # EBS prorates a GB-month over a 30-day month (Amazon EBS pricing's gp3 example: 43,200 s of a
 # 2,000 GB volume are 2,000 x 43,200 / (86,400 x 30) GB-months).
@@ -142,7 +143,7 @@ class Cost:
     def as_dict(self) -> dict:
         """For display: amounts rounded to the cent, quantities and prices as computed."""
         def items(line_items):
-            return [{"what": i.what, "quantity": str(i.quantity.normalize()), "unit": i.unit,
+            return [{"what": i.what, "quantity": str(i.quantity.quantize(QUANTITY_SHOWN).normalize()), "unit": i.unit,
                      "unit_price_usd": str(i.unit_price), "amount_usd": str(cents(i.amount))} for i in line_items]
         return {"per_release": items(self.per_release), "kept_per_month": items(self.kept_per_month),
                 "per_release_usd": str(cents(self.per_release_usd)),
