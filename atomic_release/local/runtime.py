@@ -214,7 +214,8 @@ class LocalRuntime:
                   "QA_INSTANCE_PROFILE": f"{APP_NAME}-{self.stage}-qa",
                   "WEBHOOK_SECRET_PARAMETER": f"/{APP_NAME}/{self.stage}/webhook-secret",
                   "METADATA_BUCKET": f"{APP_NAME}-{self.stage}-metadata",
-                  "PUBLIC_BASE_URL": self.public_base_url}
+                  "PUBLIC_BASE_URL": self.public_base_url,
+                  "PRICE_SOURCE": "price-file"}
         for key in (*values, *_UNSET, *_SET_BY_THE_STACK, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):
             self._saved_env.setdefault(key, os.environ.get(key))
         for key in (*_UNSET, "STREAMS_CONFIG", "WEBHOOK_SECRET_ID"):

@@ -20,6 +20,7 @@ the CLI and the local runtime need it before (and without) a stack's settings:
 | AWS_REGION, else AWS_DEFAULT_REGION | an error when a client of the function's own region is asked for (Lambda always sets AWS_REGION) |
 | AWS_ENDPOINT_URL | AWS's own endpoints |
 | STREAMS_CONFIG | the stream configuration shipped with the code (chalicelib/streams.json) |
+| PRICE_SOURCE | ``price-file``: the plan's prices come from the dated price file shipped with the code; ``price-list-api``: from AWS's Price List API, cached (chalicelib/plan/prices.py) |
 
 A process that changes its environment (the local runtime, a test) calls ``reset_settings()``
 to have them read again, as a new cold start would."""
@@ -87,6 +88,8 @@ class Locations(BaseSettings):
     aws_default_region: Name | None = Field(default=None, validation_alias="AWS_DEFAULT_REGION")
     aws_endpoint_url: Name | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
     streams_config: Path | None = Field(default=None, validation_alias="STREAMS_CONFIG")
+    price_source: Literal["price-list-api", "price-file"] = Field(default="price-file",
+                                                                 validation_alias="PRICE_SOURCE")
 
     @property
     def region(self) -> str:

@@ -1,11 +1,14 @@
-"""Small facts the triggers remember between runs, in one DynamoDB table keyed by ``pk``:
-what each stream's repository looked like at the last poll."""
+"""Small facts remembered between runs, in one DynamoDB table keyed by ``pk``: what each stream's
+repository looked like at the last poll (the triggers), and the prices the plan last fetched."""
 
 import json
+from datetime import datetime
+from decimal import Decimal
 
 from chalicelib.aws import dynamodb
 from chalicelib.core.settings import settings
 from chalicelib.models.poll import PollState
+from chalicelib.plan.prices import Fetched
 
 
 def table_name() -> str:
@@ -30,3 +33,20 @@ def advance_poll_state(stream: str, generation: int, document: PollState) -> boo
     return dynamodb.put_item(table_name(), item, ConditionExpression=condition,
                              **({"ExpressionAttributeValues": values} if values else {}))
 
+
+
+class StateTablePriceCache:
+    """The plan's fetched prices, one item per region and set of prices (``pk`` ``prices#...``),
+    shared by every function: the Price List API is asked once a week, not once per cold start."""
+
+    def get(self, key: str) -> Fetched | None:
+        item = dynamodb.get_item(table_name(), {"pk": {"S": key}})
+        if not item:
+            return None
+        return Fetched(datetime.fromisoformat(item["fetched_at"]["S"]),
+                       {name: Decimal(usd) for name, usd in json.loads(item["document"]["S"]).items()})
+
+    def put(self, key: str, fetched: Fetched) -> None:
+        document = json.dumps({name: str(usd) for name, usd in fetched.prices.items()}, sort_keys=True)
+        dynamodb.put_item(table_name(), {"pk": {"S": key}, "fetched_at": {"S": fetched.fetched_at.isoformat()},
+                                         "document": {"S": document}})

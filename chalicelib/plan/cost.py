@@ -1,0 +1,259 @@
+"""What a release costs, and what a stream's policy costs each month: pure arithmetic on what one
+release uses (``ReleaseUsage``) and a price book (chalicelib/plan/prices.py); docs/plan.md#cost
+gives the formulas and a worked example that tests/unit/test_cost.py checks to the cent.
+
+Amounts are exact decimals; only ``Cost.as_dict`` rounds, to the cent, for display."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import cast
+
+from chalicelib.core.arch import Arch
+from chalicelib.core.config import Stream
+from chalicelib.models.artifacts import FORMATS
+from chalicelib.plan import latency
+from chalicelib.plan.prices import KINDS, PriceBook
+
+CENT = Decimal("0.01")
+QUANTITY_SHOWN = Decimal("0.000001")
+SECONDS_PER_HOUR = Decimal(3600)
+# EBS prorates a GB-month over a 30-day month (Amazon EBS pricing's gp3 example: 43,200 s of a
+# 2,000 GB volume are 2,000 x 43,200 / (86,400 x 30) GB-months).
+HOURS_PER_MONTH = Decimal(720)
+RELEASES_PER_MONTH = {"biweekly": Decimal(26) / Decimal(12)}   # 26 releases a year
+
+# What the release state machine (state_machines/release.py) enters on the way to a published
+# release: a StateEntered event is one billed transition; a Task state is one Lambda invocation.
+# tests/unit/test_cost.py keeps these names equal to the ASL's.
+ONCE = ("Prepare", "AlreadyBuilt", "Build", "CheckBuild", "Preflight", "Copy", "CheckCopies", "CopiesDone",
+        "Publish", "Validate", "Announce", "RecordPublication", "KeepWhatFinalizeReads", "MarketplaceSettled",
+        "Finalize", "Released")
+PER_ARCH = ("LaunchBuilder", "RegisterImage", "LaunchQA", "EvaluateQA")
+PER_REGION = ("CopyToRegion", "PublishRegion")     # the base region's CopyToRegion answers its own images
+PER_COPY_POLL = ("WaitForCopies", "CheckCopies", "CopiesDone")
+PER_MARKETPLACE_POLL = ("WaitForMarketplace", "Marketplace", "MarketplaceSettled")
+LAMBDA_TASKS = frozenset({"Prepare", "CheckBuild", "Preflight", "CheckCopies", "Validate", "Announce",
+                          "RecordPublication", "Finalize", "Marketplace", *PER_ARCH, *PER_REGION})
+COPY_POLL_S = 300           # WaitForCopies
+
+
+def _tasks(states: tuple[str, ...]) -> int:
+    return sum(state in LAMBDA_TASKS for state in states)
+
+
+# The task functions (.chalice/config.json): 512 MB, x86_64; most run for about the task stages'
+# median (latency.DEFAULTS), RegisterImage for the register stage (it waits for the snapshot).
+LAMBDA_MEMORY_GB = Decimal(512) / Decimal(1024)
+LAMBDA_ARCH = "x86_64"
+LAMBDA_TASK_S = Decimal(2)
+# The builder uploads each compressed image in 8 MiB parts (boto3's default multipart chunk), one
+# request to start and one to complete it; Announce copies it to the public prefix; the documents
+# Announce and Finalize write (stream metadata, release, index) add a few more.
+UPLOAD_PART_MIB = 8
+DOCUMENT_PUTS = 6
+
+
+class UnknownCadence(ValueError):
+    pass
+
+
+def releases_per_month(cadence: str, every_commit_per_month: Decimal | None = None) -> Decimal:
+    """``biweekly``: 26 a year; ``every-commit``: as many as the caller says (from the stream's history)."""
+    if cadence in RELEASES_PER_MONTH:
+        return RELEASES_PER_MONTH[cadence]
+    if cadence == "every-commit":
+        if every_commit_per_month is None:
+            raise UnknownCadence("an every-commit stream releases as often as it gets commits: give the releases "
+                                 "per month (from its history)")
+        return Decimal(every_commit_per_month)
+    raise UnknownCadence(f"unknown cadence {cadence!r}")
+
+
+@dataclass(frozen=True)
+class GuestHours:
+    role: str             # builder or qa
+    arch: str
+    instance_type: str
+    hours: Decimal
+
+
+@dataclass(frozen=True)
+class ReleaseUsage:
+    """What one release uses. Guests, the builder's disk, Step Functions, Lambda and S3 are in the
+    base region (``regions[0]``); each image's snapshot is in every region."""
+    regions: tuple[str, ...]
+    arches: tuple[str, ...]
+    guests: tuple[GuestHours, ...]
+    builder_disk_gib_hours: Decimal
+    snapshot_gib_per_image: Decimal
+    snapshot_size_source: str
+    state_transitions: int
+    lambda_gb_seconds: Decimal
+    lambda_invocations: int
+    s3_artifact_gib: Decimal
+    s3_put_requests: int
+    lambda_arch: str = LAMBDA_ARCH
+
+
+@dataclass(frozen=True)
+class Policy:
+    keep_releases: int
+    releases_per_month: Decimal
+
+
+@dataclass(frozen=True)
+class LineItem:
+    what: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class Cost:
+    per_release: tuple[LineItem, ...]        # once per release
+    kept_per_month: tuple[LineItem, ...]     # each month, for the releases the policy keeps
+    releases_per_month: Decimal
+    keep_releases: int
+    prices_source: str
+    prices_as_of: date
+    snapshot_size_source: str
+
+    @property
+    def per_release_usd(self) -> Decimal:
+        return sum((item.amount for item in self.per_release), Decimal(0))
+
+    @property
+    def kept_per_month_usd(self) -> Decimal:
+        return sum((item.amount for item in self.kept_per_month), Decimal(0))
+
+    @property
+    def monthly_usd(self) -> Decimal:
+        """The policy's steady monthly cost: the kept releases' storage, and the month's releases."""
+        return self.kept_per_month_usd + self.releases_per_month * self.per_release_usd
+
+    def as_dict(self) -> dict:
+        """For display: amounts rounded to the cent, quantities and prices as computed."""
+        def items(line_items):
+            return [{"what": i.what, "quantity": str(i.quantity.quantize(QUANTITY_SHOWN).normalize()), "unit": i.unit,
+                     "unit_price_usd": str(i.unit_price), "amount_usd": str(cents(i.amount))} for i in line_items]
+        return {"per_release": items(self.per_release), "kept_per_month": items(self.kept_per_month),
+                "per_release_usd": str(cents(self.per_release_usd)),
+                "kept_per_month_usd": str(cents(self.kept_per_month_usd)),
+                "releases_per_month": str(self.releases_per_month.quantize(CENT)),
+                "keep_releases": self.keep_releases, "monthly_usd": str(cents(self.monthly_usd)),
+                "prices": {"source": self.prices_source, "as_of": self.prices_as_of.isoformat()},
+                "snapshot_size": self.snapshot_size_source}
+
+
+def cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _unit(kind: str) -> str:
+    return KINDS[kind][1]
+
+
+def cost(usage: ReleaseUsage, policy: Policy, prices: PriceBook) -> Cost:
+    base = usage.regions[0]
+    per_release = [LineItem(f"EC2 {g.role} {g.arch} ({g.instance_type}), {base}", g.hours, _unit("instance-hour"),
+                            prices.price("instance-hour", base, g.instance_type)) for g in usage.guests]
+    per_release += [
+        LineItem(f"EBS gp3 builder disk, {base}", usage.builder_disk_gib_hours / HOURS_PER_MONTH,
+                 _unit("gp3-gb-month"), prices.price("gp3-gb-month", base)),
+        LineItem(f"Step Functions state transitions, {base}", Decimal(usage.state_transitions),
+                 _unit("state-transition"), prices.price("state-transition", base)),
+        LineItem(f"Lambda duration ({usage.lambda_arch}), {base}", usage.lambda_gb_seconds,
+                 _unit("lambda-gb-second"), prices.price("lambda-gb-second", base, usage.lambda_arch)),
+        LineItem(f"Lambda requests ({usage.lambda_arch}), {base}", Decimal(usage.lambda_invocations),
+                 _unit("lambda-request"), prices.price("lambda-request", base, usage.lambda_arch)),
+        LineItem(f"S3 PUT requests, {base}", Decimal(usage.s3_put_requests), _unit("s3-put-request"),
+                 prices.price("s3-put-request", base)),
+    ]
+    images_kept = len(usage.arches) * policy.keep_releases
+    kept = [LineItem(f"EBS snapshots of {images_kept} images, {region}", usage.snapshot_gib_per_image * images_kept,
+                     _unit("snapshot-gb-month"), prices.price("snapshot-gb-month", region))
+            for region in usage.regions]
+    kept.append(LineItem(f"S3 artifacts of {policy.keep_releases} releases, {base}",
+                         usage.s3_artifact_gib * policy.keep_releases, _unit("s3-gb-month"),
+                         prices.price("s3-gb-month", base)))
+    return Cost(tuple(per_release), tuple(kept), policy.releases_per_month, policy.keep_releases, prices.source,
+                prices.as_of, usage.snapshot_size_source)
+
+
+@dataclass(frozen=True)
+class UsageHints:
+    """What the stream's history knows better than the state machine's shape; None: derived (see
+    ``usage``). ``every_commit_per_month``: an every-commit stream's releases per month."""
+    snapshot_gib_per_image: Decimal | None = None     # the last release's raw disk image, uncompressed
+    artifact_gib_per_arch: Decimal | None = None      # the last release's compressed images of an arch
+    state_transitions: int | None = None
+    lambda_invocations: int | None = None
+    lambda_gb_seconds: Decimal | None = None
+    every_commit_per_month: Decimal | None = None
+
+
+def _hours(seconds: float) -> Decimal:
+    return Decimal(str(seconds)) / SECONDS_PER_HOUR
+
+
+def usage(stream: Stream, durations: latency.Durations, regions: list[str], hints: UsageHints) -> ReleaseUsage:
+    """What a release of ``stream`` in ``regions`` (the base first) uses when its stages take ``durations``.
+
+    Guests: a builder for the build stage and a QA instance for the qa stage, per architecture, of
+    the stream's first instance type for it. The builder's target disk (disk_size_gib, gp3) lives
+    through build and register. Snapshot: the disk's written blocks, known from the last release's
+    raw image, else disk_size_gib as an upper bound. Transitions and Lambda: counted from the state
+    machine's shape (constants above), with a copy poll per COPY_POLL_S of the slowest copy and a
+    Marketplace poll per check_every_minutes of the change set (docs/plan.md#cost)."""
+    arches = tuple(sorted(durations.per_arch))
+    guests, disk_gib_hours = [], Decimal(0)
+    for arch in arches:
+        stages, instance_type = durations.per_arch[arch], stream.instance_types[cast(Arch, arch)][0]
+        guests += [GuestHours("builder", arch, instance_type, _hours(stages["build"])),
+                   GuestHours("qa", arch, instance_type, _hours(stages["qa"]))]
+        disk_gib_hours += stream.disk_size_gib * _hours(stages["build"] + stages["register"])
+    if hints.snapshot_gib_per_image is not None:
+        snapshot_gib, snapshot_source = hints.snapshot_gib_per_image, "the last release's raw disk image"
+    else:
+        snapshot_gib = Decimal(stream.disk_size_gib)
+        snapshot_source = f"disk_size_gib ({stream.disk_size_gib} GiB), an upper bound: no release's image size known"
+    copy_polls = math.ceil(max((r["copy"] for r in durations.per_region.values()), default=0) / COPY_POLL_S)
+    market_polls = (math.ceil(durations.once["marketplace"] / (stream.marketplace.check_every_minutes * 60))
+                    if stream.marketplace_arches else 0)
+    n_arches, n_regions = len(arches), len(regions)
+    transitions = (len(ONCE) + len(PER_ARCH) * n_arches + len(PER_REGION) * n_regions
+                   + len(PER_COPY_POLL) * copy_polls + len(PER_MARKETPLACE_POLL) * market_polls)
+    invocations = (_tasks(ONCE) + _tasks(PER_ARCH) * n_arches + _tasks(PER_REGION) * n_regions
+                   + _tasks(PER_COPY_POLL) * copy_polls + _tasks(PER_MARKETPLACE_POLL) * market_polls)
+    register_s = sum((Decimal(str(durations.per_arch[a]["register"])) for a in arches), Decimal(0))
+    lambda_seconds = (invocations - n_arches) * LAMBDA_TASK_S + register_s
+    artifact_gib = (hints.artifact_gib_per_arch if hints.artifact_gib_per_arch is not None
+                    else Decimal(stream.disk_size_gib * len(FORMATS))) * n_arches
+    files = n_arches * len(FORMATS)
+    parts_per_file = math.ceil(artifact_gib * 1024 / files / UPLOAD_PART_MIB) if files else 0
+    puts = files * (parts_per_file + 2 + 1) + DOCUMENT_PUTS
+    return ReleaseUsage(
+        regions=tuple(regions), arches=arches, guests=tuple(guests), builder_disk_gib_hours=disk_gib_hours,
+        snapshot_gib_per_image=snapshot_gib, snapshot_size_source=snapshot_source,
+        state_transitions=hints.state_transitions if hints.state_transitions is not None else transitions,
+        lambda_gb_seconds=(hints.lambda_gb_seconds if hints.lambda_gb_seconds is not None
+                           else LAMBDA_MEMORY_GB * lambda_seconds),
+        lambda_invocations=hints.lambda_invocations if hints.lambda_invocations is not None else invocations,
+        s3_artifact_gib=artifact_gib, s3_put_requests=puts)
+
+
+def release_cost(stream: Stream, durations: latency.Durations, regions: list[str], prices: PriceBook,
+                 usage_hints: UsageHints | None = None) -> Cost:
+    """The cost of the next release of ``stream`` in ``regions`` (the base first), and of its policy."""
+    hints = usage_hints or UsageHints()
+    policy = Policy(stream.retention.keep_releases, releases_per_month(stream.cadence, hints.every_commit_per_month))
+    return cost(usage(stream, durations, regions, hints), policy, prices)
