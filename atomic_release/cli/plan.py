@@ -44,9 +44,24 @@ def _timing(plan: dict) -> list[str]:
             f"critical path: {path}"]
 
 
+def _cost(plan: dict) -> list[str]:
+    cost = plan.get("cost")
+    if cost is None:
+        return [f"cost: unavailable: {plan['cost_unavailable']}"]
+    def rows(items):
+        return [(i["what"], i["quantity"], i["unit"], f"${i['unit_price_usd']}", f"${i['amount_usd']}") for i in items]
+    header = ("what", "quantity", "unit", "unit price", "amount")
+    prices = cost["prices"]
+    return [f"cost (prices: {prices['source']} of {prices['as_of']}; snapshot size: {cost['snapshot_size']}):",
+            f"  one release: ${cost['per_release_usd']}", columns(header, rows(cost["per_release"]), indent="    "),
+            f"  the {cost['keep_releases']} kept releases' storage, each month: ${cost['kept_per_month_usd']}",
+            columns(header, rows(cost["kept_per_month"]), indent="    "),
+            f"  each month, at {cost['releases_per_month']} releases a month: ${cost['monthly_usd']}"]
+
+
 def render(plan: dict) -> str:
     sections = [[f"plan of stream {plan['stream']} at {plan['planned_at']}"], _next_release(plan), _preflight(plan),
-                _timing(plan)]
+                _timing(plan), _cost(plan)]
     return "\n\n".join("\n".join(section) for section in sections)
 
 

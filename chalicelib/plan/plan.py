@@ -5,8 +5,10 @@ take with the critical path to the public release, and what it would cost.
 Nothing is started and nothing is written: the repository is read as the poller reads it, the
 regions are asked as Preflight asks them."""
 
+import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
@@ -16,6 +18,7 @@ from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import ConfigError, ReleaseError, StreamNotFound
 from chalicelib.core.regions import aws_regions, first_regions
 from chalicelib.models.signature import SignatureCheck
+from chalicelib.plan.cost import Cost, UsageHints, release_cost
 from chalicelib.plan.latency import (
     AFTER_PUBLIC,
     ONCE_AFTER,
@@ -26,10 +29,13 @@ from chalicelib.plan.latency import (
     LatencyModel,
     critical_path,
 )
+from chalicelib.plan.prices import MissingPrice, price_book
 from chalicelib.stages.preflight import reasons_to_skip
 from chalicelib.store import records
 from chalicelib.triggers import detect
 from chalicelib.triggers.trust import require_signed
+
+MONTH = timedelta(days=30)
 
 
 class PlanQuery(BaseModel):
@@ -94,6 +100,10 @@ class Plan(BaseModel):
     regions: list[str]
     preflight: list[RegionNow]
     timing: Timing
+    cost: dict | None = Field(description="cost.Cost.as_dict(): the release's line items at the stages' medians, "
+                                          "the kept releases' storage, the steady monthly cost, and the prices' "
+                                          "source and date")
+    cost_unavailable: str | None = Field(default=None, description="why there is no cost: a price not found")
 
 
 def _stream(name: str) -> Stream:
@@ -160,12 +170,35 @@ def _steps(path: CriticalPath) -> list[PathStep]:
     return [PathStep(stage=step.stage, where=step.where, seconds=step.seconds) for step in path.steps]
 
 
+def releases_last_month(stream: Stream, now: datetime) -> int:
+    """How many releases of the stream were created in the 30 days before ``now``, this one
+    counted: an every-commit stream's pace."""
+    since = (now - MONTH).isoformat(timespec="seconds")
+    recent = itertools.takewhile(lambda record: record.created_at >= since,
+                                 records.listing(stream.name, None, None, page_size=100))
+    return sum(1 for _ in recent) + 1
+
+
+def predicted_cost(stream: Stream, model: LatencyModel, regions: list[str], now: datetime) -> Cost:
+    """What the release costs at its stages' median times, and the stream's policy each month."""
+    durations = model.durations(stream.arches, regions, stream.regions.base, "median")
+    prices = price_book(regions, [types[0] for types in stream.instance_types.values()])
+    every_commit = Decimal(releases_last_month(stream, now)) if stream.cadence == "every-commit" else None
+    return release_cost(stream, durations, regions, prices, UsageHints(every_commit_per_month=every_commit))
+
+
 def plan(stream_name: str, query: PlanQuery, model_of: Callable[[str], LatencyModel]) -> Plan:
     """``model_of``: the latency model of a stream, asked once the stream is known."""
     stream = _stream(stream_name)
     model = model_of(stream.name)
     regions = first_regions(stream.regions.base, query.regions) if query.regions else stream.regions.all
+    now = datetime.now(UTC).replace(microsecond=0)
     next_up = next_release(stream)
-    return Plan(stream=stream.name, planned_at=datetime.now(UTC).replace(microsecond=0), next_release=next_up,
-                arches=list(stream.arches), regions=regions, preflight=preflight_now(stream, regions, next_up),
-                timing=timing(model, list(stream.arches), regions, stream.regions.base))
+    try:
+        cost, unavailable = predicted_cost(stream, model, regions, now).as_dict(), None
+    except MissingPrice as missing:
+        cost, unavailable = None, str(missing)
+    return Plan(stream=stream.name, planned_at=now, next_release=next_up, arches=list(stream.arches),
+                regions=regions, preflight=preflight_now(stream, regions, next_up),
+                timing=timing(model, list(stream.arches), regions, stream.regions.base), cost=cost,
+                cost_unavailable=unavailable)

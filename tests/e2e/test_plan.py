@@ -2,6 +2,7 @@
 local runtime: what it would take, what preflight says now, and its predicted time."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -10,8 +11,11 @@ from atomic_release.cli.plan import render
 from atomic_release.local.api_server import ServedApp
 from atomic_release.local.patches import ec2_emulation
 from chalicelib.aws.clients import client
+from chalicelib.core.config import load_streams
 from chalicelib.core.regions import first_regions
-from chalicelib.plan.latency import DEFAULTS
+from chalicelib.plan.cost import UsageHints, release_cost
+from chalicelib.plan.latency import DEFAULT_MODEL, DEFAULTS
+from chalicelib.plan.prices import from_price_file
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +47,25 @@ def test_the_plan_names_the_commits_regions_and_critical_path_of_the_next_releas
     assert [t["stage"] for t in timing["after_public"]] == ["marketplace"]
     text = render(plan)
     assert "next release: would-start" in text and "critical path: prepare -> build (" in text
+    assert plan["cost"]["prices"] == {"source": "price-file", "as_of": "2026-12-01"}
+    assert "cost (prices: price-file of 2026-12-01" in text
+
+
+def test_the_plan_prices_the_release_at_its_median_times_and_the_stream_s_policy(released):
+    _, runtime, api = released
+    stream = load_streams().stream("developer")
+    regions = ["us-east-1", "us-east-2", "us-west-1"]
+
+    cost = get(api, "/streams/developer/plan?regions=3")[1]["cost"]
+
+    durations = DEFAULT_MODEL.durations(stream.arches, regions, "us-east-1")
+    prices = from_price_file(regions, [types[0] for types in stream.instance_types.values()])
+    # every-commit: its pace is the releases of the last 30 days, this one counted: none yet, so 1
+    expected = release_cost(stream, durations, regions, prices, UsageHints(every_commit_per_month=Decimal(1)))
+    assert cost == expected.as_dict()
+    assert cost["releases_per_month"] == "1.00" and cost["keep_releases"] == stream.retention.keep_releases
+    snapshots = next(i for i in cost["kept_per_month"] if "us-west-1" in i["what"])
+    assert Decimal(snapshots["quantity"]) == 2 * stream.retention.keep_releases * stream.disk_size_gib
 
 
 def test_a_plan_for_more_regions_asks_preflight_of_each_and_names_why_one_would_be_skipped(released):

@@ -33,6 +33,7 @@ ANY_RESOURCE = {
     "ec2:GetImageBlockPublicAccessState": "an account setting of the region, not a resource",
     "servicequotas:GetAWSDefaultServiceQuota": "AWS's default values belong to no resource",
     "aws-marketplace:ListChangeSets": "a List action of the Catalog API: no resource type",
+    "pricing:GetProducts": "the Price List API defines no resource type",
     "xray:PutTraceSegments": "X-Ray's write actions take no resource",
     "xray:PutTelemetryRecords": "X-Ray's write actions take no resource",
 }

@@ -75,6 +75,8 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("copy_to_region", "ec2:DeregisterImage"): "distribute.deregister: a copy that failed or ran out of time",
     ("copy_to_region", "ec2:DeleteSnapshot"): "distribute.deregister: that copy's snapshot",
     ("preflight", "servicequotas:GetAWSDefaultServiceQuota"): "preflight: a region where the account has no applied quota",
+    ("api_handler", "pricing:GetProducts"): "prices.price_book from the Price List API, which moto lacks: the local "
+                                            "runtime reads the price file (tests/unit/test_prices.py stubs the API)",
     ("api_handler", "servicequotas:GetAWSDefaultServiceQuota"): "the plan's preflight: a region where the account has "
                                                                  "no applied quota",
     ("retire_old_releases", "s3:ListBucket"): "reading metadata a stream does not have yet: a 404, not a 403",
