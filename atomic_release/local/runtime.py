@@ -163,7 +163,7 @@ class LocalRuntime:
             self.simulator = InstanceSimulator(faults=guest_faults, reads_repository=self.repo_url is not None)
         self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])
         if self.clock is not None:
-            self.clock.attach(self.history)
+            self.clock.attach(_history_as_recorded)
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
@@ -518,6 +518,15 @@ def runtimes_share_clients():
     finally:
         _clients_shared = False
         reset_clients()
+
+
+def _history_as_recorded(execution_arn: str) -> list[dict]:
+    """An execution's history from moto's interpreter itself: what GetExecutionHistory pages and
+    serialises, for the clock, which reads it before every task that reads copies' states."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    region = execution_arn.split(":")[3]
+    return list(stepfunctions_parser_backends[ACCOUNT][region].get_execution_history(execution_arn)["events"])
 
 
 def _nothing_before(function_name: str, event: dict) -> None:
