@@ -520,7 +520,7 @@ def runtimes_share_clients():
         reset_clients()
 
 
-def _history_as_recorded(execution_arn: str) -> list[dict]:
+def _history_as_recorded(execution_arn: str) -> list:
     """An execution's history from moto's interpreter itself: what GetExecutionHistory pages and
     serialises, for the clock, which reads it before every task that reads copies' states."""
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
