@@ -300,9 +300,14 @@ class LocalRuntime:
         """Invocations of these functions (by deployed name) run their handlers in-process."""
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
-                                           copied=self._copy_made, invoked=self.region_faults.invoked,
+                                           copied=self._copy_made, invoked=self._invoked,
                                            invoking=self.clock.before_invoke if self.clock else _nothing_before,
                                            stopped=self._stopped, started=self._hold_again)
+
+    def _invoked(self, function_name: str, event: dict) -> None:
+        self.region_faults.invoked(function_name, event)
+        if self.clock is not None:
+            self.clock.after_invoke(function_name, event)
 
     def _copy_made(self, region: str, ami) -> None:
         """A failing region's copy fails; under the clock the others are pending until their time."""

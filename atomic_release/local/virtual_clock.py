@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from atomic_release.local import marketplace_catalog
 from chalicelib.plan.latency import DEFAULT_MODEL, PER_ARCH, PER_REGION, Durations, LatencyModel, critical_path
 
 # An execution's history as GetExecutionHistory answers it, oldest event first.
@@ -38,6 +39,9 @@ TASK_STAGES: Mapping[str, str] = {
 }
 # The tasks that read copies' states: pending copies whose time has come are made available first.
 COPY_READERS = ("check_copies",)
+# The tasks that follow Marketplace change sets: a change set moves on once its time has come.
+# (The clock knows one execution following Marketplace at a time.)
+MARKETPLACE_FOLLOWERS = ("marketplace",)
 # Its output names the release's arches, regions and base region.
 PREPARED_BY = "Prepare"
 # Its output names the copies it requested (the last request of a copy is when it began).
@@ -351,6 +355,9 @@ class VirtualClock:
     definition: Mapping[str, Any] | None = None   # None: the state machine the runtime runs
     history: Callable[[str], History] | None = None
     _pending: dict[str, tuple[str, Any]] = field(default_factory=dict)   # copy id -> (region, moto's image)
+    _sent: dict[str, float] = field(default_factory=dict)                # change set id -> virtual send time
+    # the virtual time of the last Marketplace task, and the sampled Marketplace time
+    _marketplace_at: tuple[float, float] | None = None
 
     def durations(self, timeline_history: History) -> Durations:
         """This execution's stage times: the arches and regions Prepare decided, drawn with the seed."""
@@ -374,6 +381,8 @@ class VirtualClock:
         """The runtime the clock runs in, and how it reads an execution's history."""
         self.history = history
         self._pending.clear()
+        self._sent.clear()
+        self._marketplace_at = None
 
     def copy_made(self, region: str, ami) -> None:
         """A copy is pending until its time has come (a failed one stays failed)."""
@@ -383,22 +392,46 @@ class VirtualClock:
         self._pending[ami.id] = (region, ami)
 
     def before_invoke(self, function_name: str, event: dict) -> None:
-        if not any(function_name.endswith(f"-{reader}") for reader in COPY_READERS) or not self._pending:
+        """Before a task that reads copies' states, the copies whose time has come are available;
+        before one that follows Marketplace, change sets move on once theirs has."""
+        reads_copies = _one_of(function_name, COPY_READERS) and bool(self._pending)
+        follows_marketplace = _one_of(function_name, MARKETPLACE_FOLLOWERS)
+        if not (reads_copies or follows_marketplace) or self.history is None:
             return
         execution_arn = _running_execution_of(event.get("release_id"))
-        if execution_arn is None or self.history is None:
+        if execution_arn is None:
             return
-        self.settle_copies(self.history(execution_arn), function_name)
+        timeline, now = self.now(self.history(execution_arn), function_name)
+        if reads_copies:
+            self.settle_copies(timeline, now)
+        if follows_marketplace:
+            self._marketplace_at = (now, timeline.durations.once["marketplace"])
+            marketplace_catalog.gate(self._change_set_due)
 
-    def settle_copies(self, history: History, function_name: str) -> list[str]:
-        """Copies whose request (the exit of the CopyToRegion naming them) plus the region's copy
-        time is not after the virtual time this task was scheduled become available; their ids."""
+    def after_invoke(self, function_name: str, event: dict) -> None:
+        """The change sets a Marketplace task started were sent at the virtual time it ran."""
+        if _one_of(function_name, MARKETPLACE_FOLLOWERS) and self._marketplace_at is not None:
+            for change_set_id in marketplace_catalog.in_flight():
+                self._sent.setdefault(change_set_id, self._marketplace_at[0])
+
+    def _change_set_due(self, change_set) -> bool:
+        if self._marketplace_at is None:
+            return True
+        now, marketplace_s = self._marketplace_at
+        return self._sent.get(change_set.change_set_id, now) + marketplace_s <= now
+
+    def now(self, history: History, function_name: str) -> tuple[Timeline, float]:
+        """The execution's timeline so far, and the virtual time the task was last scheduled."""
         timeline = self.timeline(history)
         scheduled = timeline.last("LambdaFunctionScheduled", where=lambda e: (
             e.get("lambdaFunctionScheduledEventDetails", {}).get("resource", "").endswith(function_name)))
         if scheduled is None:
-            return []
-        now = timeline.time(scheduled)
+            raise ValueError(f"{function_name} runs without its LambdaFunctionScheduled event in the history")
+        return timeline, timeline.time(scheduled)
+
+    def settle_copies(self, timeline: Timeline, now: float) -> list[str]:
+        """Copies whose request (the exit of the CopyToRegion naming them) plus the region's copy
+        time is not after ``now`` become available; their ids."""
         requested = {image_id: event_id for event_id in timeline.all("TaskStateExited", COPIED_BY)
                      for image_id in _AMI.findall(_output(timeline.events[event_id]))}   # the last request wins
         settled = []
@@ -425,6 +458,11 @@ class VirtualClock:
         if public is None:
             raise ValueError(f"the run never left {PUBLIC_AT}: it made no release public")
         return Figures(timeline.time(public), critical_path(timeline.durations).total_s)
+
+
+def _one_of(function_name: str, tasks: Sequence[str]) -> bool:
+    """Whether the deployed function (``<app>-<stage>-<task>``) is one of the tasks."""
+    return any(function_name.endswith(f"-{task}") for task in tasks)
 
 
 def _running_execution_of(release_id: str | None) -> str | None:

@@ -5,6 +5,7 @@ import json
 import re
 
 from atomic_release.cli.local_release import LocalResult, run
+from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.virtual_clock import Figures, VirtualClock
@@ -89,3 +90,16 @@ def test_a_failing_regions_copies_still_fail_under_the_clock(developer_release):
     assert result.status == "PARTIAL", result.failure
     assert list(result.missing_regions) == ["us-east-2"]
     assert {row.region for row in result.images} == {"us-east-1", "us-west-1"}
+
+
+def test_marketplace_change_sets_settle_once_their_modelled_time_has_passed(developer_release):
+    clock = VirtualClock(seed=4)
+    with LocalRuntime(clock=clock, faults=[MarketplaceFault.parse("marketplace-rejects:x86_64")]) as runtime:
+        result = run(runtime, developer_release)
+        timeline = clock.timeline(runtime.history(result.execution_arn))
+
+    sent = timeline.time(timeline.all("LambdaFunctionScheduled", "Marketplace")[0])
+    settled = timeline.time(timeline.last("TaskStateEntered", "Finalize"))
+    assert settled - sent >= timeline.durations.once["marketplace"]
+    assert result.status == "MARKETPLACE_FAILED", result.failure
+    assert len(result.marketplace_failed) == 1 and "AMI_SCAN_FAILED" in result.marketplace_failed[0]
