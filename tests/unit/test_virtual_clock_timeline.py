@@ -128,6 +128,10 @@ def test_with_max_concurrency_an_iteration_waits_for_the_first_slot_to_free():
     regions = [{"region": {"region": name}} for name in ("eu-west-1", "us-east-1", "ap-south-1")]
     # two slots: ap-south-1 (index 2) takes the slot us-east-1 frees (5 s), before eu-west-1's (6 s)
     exited, ends = history.map(1, "Publish", regions, "PublishRegion", given={"slots": 2})
+    # moto records a queued iteration's start after the event that freed its slot in real time
+    third = next(e for e in history.events if e["type"] == "MapIterationStarted"
+                 and e["mapIterationStartedEventDetails"]["index"] == 2)
+    third["previousEventId"] = ends[0] - 1
     timeline = history.timeline()
 
     step = TRANSITION_S   # each iteration's task state is entered once
@@ -150,6 +154,20 @@ def test_a_retry_waits_its_backed_off_interval_at_most_the_max_delay():
 
     # four attempts, between them 30, 60, then 120 capped at 100
     assert history.timeline().time(exited) == pytest.approx(TRANSITION_S + 4 * TASK_S + 30 + 60 + 100)
+
+
+def test_a_full_jitter_interval_is_drawn_below_the_backed_off_one_the_same_for_the_same_seed():
+    definition = json.loads(json.dumps(DEFINITION))
+    definition["States"]["CheckCopies"]["Retry"][0]["JitterStrategy"] = "FULL"
+    history = History()
+    exited = history.task(1, "CheckCopies", failures=("Throttled", "Throttled"))
+
+    def retried_s(seed: int) -> float:
+        return Timeline(history.events, definition, DURATIONS, seed).time(exited) - TRANSITION_S - 3 * TASK_S
+
+    assert 0 <= retried_s(1) <= 30 + 60
+    assert retried_s(1) == retried_s(1)
+    assert retried_s(1) != retried_s(2)
 
 
 def test_an_error_no_retrier_matches_adds_no_interval():
