@@ -29,6 +29,7 @@ from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault, RegionFaults
 from atomic_release.local.serving import LOCAL_PUBLIC_URL
 from atomic_release.local.simulator import Fault, InstanceSimulator
+from atomic_release.local.virtual_clock import VirtualClock
 from chalicelib.aws.clients import client, reset_clients
 from chalicelib.aws.s3 import objects_under
 from chalicelib.core.arch import Arch
@@ -141,6 +142,8 @@ class LocalRuntime:
     repo_url: str | None = None
     # the base of every public URL the documents name: where the public files will be served
     public_base_url: str = LOCAL_PUBLIC_URL
+    # the model's latencies passing in simulated time; None: every copy is available at once
+    clock: VirtualClock | None = None
 
     def __post_init__(self):
         self.config = str(Path(self.config).resolve()) if self.config else None
@@ -159,6 +162,8 @@ class LocalRuntime:
         else:
             self.simulator = InstanceSimulator(faults=guest_faults, reads_repository=self.repo_url is not None)
         self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])
+        if self.clock is not None:
+            self.clock.attach(_history_as_recorded)
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
@@ -296,8 +301,20 @@ class LocalRuntime:
         """Invocations of these functions (by deployed name) run their handlers in-process."""
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
-                                           copied=self.region_faults.copy_made, invoked=self.region_faults.invoked,
+                                           copied=self._copy_made, invoked=self._invoked,
+                                           invoking=self.clock.before_invoke if self.clock else _nothing_before,
                                            stopped=self._stopped, started=self._hold_again)
+
+    def _invoked(self, function_name: str, event: dict) -> None:
+        self.region_faults.invoked(function_name, event)
+        if self.clock is not None:
+            self.clock.after_invoke(function_name, event)
+
+    def _copy_made(self, region: str, ami) -> None:
+        """A failing region's copy fails; under the clock the others are pending until their time."""
+        self.region_faults.copy_made(region, ami)
+        if self.clock is not None:
+            self.clock.copy_made(region, ami)
 
     def _guests_working(self) -> bool:
         """While a held guest works its task-token wait is real, until an abort interrupts it."""
@@ -507,6 +524,19 @@ def runtimes_share_clients():
     finally:
         _clients_shared = False
         reset_clients()
+
+
+def _history_as_recorded(execution_arn: str) -> list:
+    """An execution's history from moto's interpreter itself: what GetExecutionHistory pages and
+    serialises, for the clock, which reads it before every task that reads copies' states."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    region = execution_arn.split(":")[3]
+    return list(stepfunctions_parser_backends[ACCOUNT][region].get_execution_history(execution_arn)["events"])
+
+
+def _nothing_before(function_name: str, event: dict) -> None:
+    """Without a clock nothing happens before a task runs."""
 
 
 class _Progress:

@@ -22,7 +22,9 @@ tests and the runtime arrange) and faults (the Marketplace faults of a local rel
 from atomic_release.local.marketplace_catalog.controls import (
     add_product,
     fail_next_change_set,
+    gate,
     hold,
+    in_flight,
     let_go,
     steer,
     versions,
@@ -30,5 +32,5 @@ from atomic_release.local.marketplace_catalog.controls import (
 from atomic_release.local.marketplace_catalog.models import marketplace_catalog_backends
 from atomic_release.local.marketplace_catalog.registration import install
 
-__all__ = ["install", "add_product", "fail_next_change_set", "hold", "let_go", "steer", "versions",
+__all__ = ["install", "add_product", "fail_next_change_set", "gate", "hold", "in_flight", "let_go", "steer", "versions",
            "marketplace_catalog_backends"]

@@ -2,10 +2,12 @@
 on them go. Each acts on the current mock's backend of the account."""
 
 import copy
+from collections.abc import Callable
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from atomic_release.local.marketplace_catalog.constants import REGION
+from atomic_release.local.marketplace_catalog.entities import ChangeSet
 from atomic_release.local.marketplace_catalog.models import MarketplaceCatalogBackend, marketplace_catalog_backends
 from atomic_release.local.marketplace_catalog.utils import error_detail
 
@@ -42,6 +44,21 @@ def let_go(product_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
     with backend.lock:
         backend.known_product(product_id)
         backend.held.discard(product_id)
+
+
+def gate(decide: Callable[[ChangeSet], bool] | None, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Change sets move on (with each DescribeChangeSet, as ever) only while ``decide`` lets
+    them: a virtual clock's, once their time has come. None: always."""
+    backend = _backend(account_id)
+    with backend.lock:
+        backend.gate = decide
+
+
+def in_flight(account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
+    """The change sets that have not ended, by id."""
+    backend = _backend(account_id)
+    with backend.lock:
+        return [change_set_id for change_set_id, change_set in backend.change_sets.items() if change_set.in_flight]
 
 
 def steer(change_set_id: str, status: str, errors: list[tuple[str, str]] | None = None,

@@ -7,6 +7,7 @@ as it drops every other service's, so nothing outlives a context."""
 
 import itertools
 import threading
+from collections.abc import Callable
 
 from moto.core.base_backend import BackendDict, BaseBackend
 
@@ -58,6 +59,8 @@ class MarketplaceCatalogBackend(BaseBackend):
         self.change_sets: dict[str, ChangeSet] = {}
         self.change_sets_by_token: dict[str, str] = {}
         self.held: set[str] = set()
+        # whether a change set may move on now (the local runtime's virtual clock); None: always
+        self.gate: Callable[[ChangeSet], bool] | None = None
         self.scripted_failures: dict[str, dict] = {}
         self._sequence = itertools.count()
 
@@ -179,7 +182,8 @@ class MarketplaceCatalogBackend(BaseBackend):
     # The change set's life.
 
     def _held(self, change_set: ChangeSet) -> bool:
-        return any(entity_id in self.held for entity_id in change_set.entity_ids)
+        return any(entity_id in self.held for entity_id in change_set.entity_ids) or (
+            self.gate is not None and not self.gate(change_set))
 
     def _advance(self, change_set: ChangeSet) -> None:
         if not change_set.in_flight or self._held(change_set):

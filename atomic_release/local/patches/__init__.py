@@ -29,6 +29,7 @@ class Dispatch:
     guests_working: Callable[[], bool] = lambda: False
     launched: Callable[[str, list[str]], None] = lambda region, instance_ids: None
     copied: Callable[[str, object], None] = lambda region, ami: None
+    invoking: Callable[[str, dict], None] = lambda function_name, event: None
     invoked: Callable[[str, dict], None] = lambda function_name, event: None
     stopped: Callable[[str], None] = lambda execution_arn: None
     started: Callable[[], None] = lambda: None

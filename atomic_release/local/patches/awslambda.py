@@ -39,6 +39,7 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
     dispatch.invocations += 1
     event = json.loads(body) if body else {}
     try:
+        dispatch.invoking(function.function_name, event)
         result = handler(event, LambdaContext(function.function_name, function.function_arn))
         payload = json.dumps(result)
         dispatch.invoked(function.function_name, event)

@@ -1,0 +1,105 @@
+"""A whole local release under the virtual clock: the latency model's times pass in simulated
+time while the real state machine and tasks run on moto."""
+
+import json
+import re
+
+from atomic_release.cli.local_release import LocalResult, run
+from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
+from atomic_release.local.region_faults import RegionFault
+from atomic_release.local.runtime import LocalRuntime
+from atomic_release.local.virtual_clock import Figures, VirtualClock
+from chalicelib.aws.clients import client
+from chalicelib.stages.announce import read_document, release_index_key, release_key, stream_metadata_key
+from chalicelib.store import records
+from tests.helpers import nothing, release_resources
+
+REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
+# What differs from run to run whatever the clock: ids AWS makes (EC2's, SNS's and EventBridge's
+# uuids, Marketplace's change set ids), times, the execution's ARN.
+RUN_SPECIFIC = [(re.compile(r"\b(ami|snap|i|vol)-[0-9a-f]{8,17}\b"), r"\1-*"),
+                (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
+                (re.compile(r'"change_set_id": "[0-9a-z]+"'), '"change_set_id": "<id>"'),
+                (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"), "<time>"),
+                (re.compile(r"arn:aws:states:[^\"\s]+"), "<execution-arn>")]
+
+
+def release(developer_release, clock: VirtualClock | None = None, faults=()) -> tuple[LocalResult, Figures | None,
+                                                                                      dict, int]:
+    """One release in a runtime of its own: its result, its figures, what it recorded (run-specific
+    values normalised away) and how often CheckCopies ran."""
+    with LocalRuntime(clock=clock, faults=list(faults)) as runtime:
+        result = run(runtime, developer_release)
+        history = runtime.history(result.execution_arn)
+        figures = clock.figures(result.execution_arn) if clock and result.status == "SUCCEEDED" else None
+        recorded = final_records(result)
+        assert nothing({kind: found for kind, found in release_resources(result.release_id, REGIONS).items()
+                        if kind in ("instances", "volumes")}), "builders and QA guests are gone"
+        assert not pending_images(), "no copy is left pending"
+    checks = sum(1 for e in history if e["type"] == "TaskStateEntered"
+                 and e["stateEnteredEventDetails"]["name"] == "CheckCopies")
+    return result, figures, recorded, checks
+
+
+def pending_images() -> list[str]:
+    return [image["ImageId"] for region in REGIONS for image in client("ec2", region).describe_images(
+        Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])["Images"]]
+
+
+def final_records(result: LocalResult) -> dict:
+    """The releases-table record, the SSM parameters of every region and the stream metadata
+    documents, with run-specific values normalised."""
+    parameters = {region: sorted((p["Name"], p["Value"]) for p in client("ssm", region).get_parameters_by_path(
+        Path="/atomic-release/", Recursive=True)["Parameters"]) for region in REGIONS}
+    documents = {key: read_document(key) for key in (stream_metadata_key(result.stream), release_index_key(
+        result.stream), release_key(result.stream, result.version))}
+    recorded = {"record": records.get(result.release_id).model_dump(mode="json"), "parameters": parameters,
+                "documents": documents}
+    text = json.dumps(recorded, sort_keys=True)
+    for pattern, replacement in RUN_SPECIFIC:
+        text = pattern.sub(replacement, text)
+    return json.loads(text)
+
+
+def test_the_same_seed_gives_the_same_figures_and_another_seed_others(developer_release):
+    first, figures, _, checks = release(developer_release, VirtualClock(seed=5))
+    _, again, _, _ = release(developer_release, VirtualClock(seed=5))
+    _, other, _, _ = release(developer_release, VirtualClock(seed=6))
+
+    assert first.status == "SUCCEEDED", first.failure
+    assert figures == again
+    assert other != figures
+    assert figures.modeled_commit_to_public_s > figures.modeled_critical_path_s > 0
+    assert checks > 1, "copies are pending until their modelled time: CheckCopies waited for them"
+
+
+def test_a_release_under_the_clock_records_what_one_without_it_records(developer_release):
+    plain, _, recorded, plain_checks = release(developer_release)
+    timed, _, timed_recorded, timed_checks = release(developer_release, VirtualClock(seed=1))
+
+    assert (plain.status, timed.status) == ("SUCCEEDED", "SUCCEEDED"), (plain.failure, timed.failure)
+    assert plain_checks == 1, "without the clock every copy is available at once"
+    assert timed_checks > 1
+    assert timed_recorded == recorded
+    assert all(row.public and row.ssm_points_here for row in timed.images)
+
+
+def test_a_failing_regions_copies_still_fail_under_the_clock(developer_release):
+    result, _, _, _ = release(developer_release, VirtualClock(seed=2), faults=[RegionFault.parse("copy-fails:us-east-2")])
+
+    assert result.status == "PARTIAL", result.failure
+    assert list(result.missing_regions) == ["us-east-2"]
+    assert {row.region for row in result.images} == {"us-east-1", "us-west-1"}
+
+
+def test_marketplace_change_sets_settle_once_their_modelled_time_has_passed(developer_release):
+    clock = VirtualClock(seed=4)
+    with LocalRuntime(clock=clock, faults=[MarketplaceFault.parse("marketplace-rejects:x86_64")]) as runtime:
+        result = run(runtime, developer_release)
+        timeline = clock.timeline(runtime.history(result.execution_arn))
+
+    sent = timeline.time(timeline.all("LambdaFunctionScheduled", "Marketplace")[0])
+    settled = timeline.time(timeline.last("TaskStateEntered", "Finalize"))
+    assert settled - sent >= timeline.durations.once["marketplace"]
+    assert result.status == "MARKETPLACE_FAILED", result.failure
+    assert len(result.marketplace_failed) == 1 and "AMI_SCAN_FAILED" in result.marketplace_failed[0]
