@@ -160,7 +160,8 @@ def copy() -> dict:
                                result="$.distribution.copies", catch=caught("DistributeFailed"),
                                then="FollowCopies"),
         "FollowCopies": task("FollowCopies", inputs(*RELEASE, copies="$.distribution.copies",
-                                                    execution_started_at="$$.Execution.StartTime"),
+                                                    execution_started_at="$$.Execution.StartTime",
+                                                    execution_arn="$$.Execution.Id"),
                              result="$.distribution", catch=caught("DistributeFailed"), then="CopiesDone",
                              comment="Publishes each region whose copies are available, in the same follow: a "
                                      "region never waits for a slower one."),

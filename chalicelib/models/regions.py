@@ -89,6 +89,7 @@ class CopiesTask(Model):
     copies: list[RegionOutcome]
     execution_started_at: datetime | None = Field(default=None, description="the run's start: how long it has run "
                                                                             "sets the wait once a copy is overdue")
+    execution_arn: str = Field(default="", description="the run: once it is aborted, nothing more is published")
 
 
 class Copies(Model):

@@ -22,6 +22,7 @@ from chalicelib.models.build import BuiltImage, image_description
 from chalicelib.models.regions import Copies, CopiesTask, PublishTask, RegionalImage, RegionOutcome, RegionTask
 from chalicelib.plan import latency
 from chalicelib.stages.publish import publish_region
+from chalicelib.store import records
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import ImageTypeDef
@@ -166,6 +167,13 @@ def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
                              reason=f"{type(error).__name__}: {error}")
 
 
+def _aborted(task: CopiesTask) -> bool:
+    """A maintainer aborted the run (the abort is recorded before the run is stopped): a follow
+    still running then publishes nothing, so the cleanup finds no public image it must keep."""
+    record = records.get(task.release_id) if task.execution_arn else None
+    return bool(record and record.abort_of(task.execution_arn))
+
+
 def follow_copies(task: CopiesTask) -> Copies:
     """Every region's copies from one task, once per wait: the cost in state transitions is
     the same for 3 regions as for 30. A region whose copies are available is published in the
@@ -175,6 +183,9 @@ def follow_copies(task: CopiesTask) -> Copies:
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
         followed = {r.region: r for r in pool.map(lambda region: _follow(region, now), waiting)}
         landed = [region for region in (followed.get(r.region, r) for r in task.copies) if region.status == "copied"]
+        if landed and _aborted(task):
+            logger.warning("run aborted: nothing published", extra={"copied": [r.region for r in landed]})
+            landed = []
         published = {r.region: r for r in pool.map(lambda region: _publish(task, region), landed)}
     copies = [published.get(r.region) or followed.get(r.region, r) for r in task.copies]
     failed = [r for r in copies if not r.usable and r.stage == "copy"]

@@ -11,12 +11,15 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import client, client_token
 from chalicelib.core.errors import CopyFailed, CopyThrottled, ImageNameTaken
 from chalicelib.core.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
+from chalicelib.models.abort import AbortRequest
+from chalicelib.store import records
 from functions import copy_to_region, follow_copies
 from tests.integration.support import (
     ARCHES,
     BASE,
     CHECKSUMS,
     COPY,
+    EXECUTION_ARN,
     IMAGE_NAMES,
     OTHER_RELEASE_ID,
     RELEASE_ID,
@@ -292,6 +295,18 @@ def test_a_region_that_fails_to_publish_fails_alone_in_the_publish_stage(built, 
         {"region": COPY, "status": "failed", "stage": "publish", "images": []})
     assert failed["reason"].startswith(f"PublishFailed: {COPY}: OperationNotPermitted: ")
     assert (checked["pending"], checked["failed"]) == (False, [])
+
+
+def test_a_follow_still_running_when_its_run_is_aborted_publishes_nothing(prepared, copied):
+    abort = AbortRequest(execution_arn=EXECUTION_ARN, reason="wrong commit", stage="distribute",
+                         requested_at=records.now())
+    assert records.mark_abort_requested(RELEASE_ID, abort)
+
+    checked = invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                     "copies": [copied], "execution_arn": EXECUTION_ARN})
+
+    assert checked["published"] == [] and [r["status"] for r in checked["copies"]] == ["copied"]
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
 
 
 def test_the_wait_for_a_pending_copy_is_until_the_model_expects_it(copied):
