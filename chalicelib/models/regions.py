@@ -14,7 +14,7 @@ from chalicelib.models.release import PlannedArches
 
 
 class RegionTask(PlannedArches):
-    """One destination region's share of the Copy map, with each architecture's commit: a copy's
+    """One destination region's share of the Distribute map, with each architecture's commit: a copy's
     description names it."""
 
     release_id: str
