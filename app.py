@@ -13,18 +13,17 @@ from chalicelib.upkeep import retention, sweeper
 from functions import (
     announce,
     check_build,
-    check_copies,
     cleanup_arch,
     copy_to_region,
     evaluate_qa,
     fail_release,
     finalize,
+    follow_copies,
     launch_builder,
     launch_qa,
     marketplace,
     preflight,
     prepare,
-    publish_region,
     register_image,
     validate,
 )
@@ -33,7 +32,7 @@ app = Chalice(app_name="atomic-release")
 
 # The release state machine's task Lambdas, in flow order (each module registers its own).
 TASKS = (prepare, launch_builder, register_image, launch_qa, evaluate_qa, cleanup_arch, check_build, preflight,
-         copy_to_region, check_copies, publish_region, validate, announce, marketplace, finalize, fail_release)
+         copy_to_region, follow_copies, validate, announce, marketplace, finalize, fail_release)
 for task_module in TASKS:
     app.register_blueprint(task_module.blueprint)
 

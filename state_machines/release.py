@@ -139,7 +139,7 @@ def build_one_arch() -> dict:
 def preflight() -> dict:
     return {
         "Preflight": task("Preflight", inputs(*RELEASE, "regions", "images"), result="$.preflight",
-                          catch=caught("PreflightFailed"), then="Copy"),
+                          catch=caught("PreflightFailed"), then="Distribute"),
     }
 
 
@@ -153,35 +153,32 @@ def copy() -> dict:
         "CopyFailed": region_failed("copy", region="$.region"),
     }
     return {
-        "Copy": for_each("$.preflight.ready",
-                         inputs(*RELEASE, "base_region", "images", "arches", "attempt", region="$$.Map.Item.Value"),
-                         copy_to_region, MaxConcurrencyPath="$.copy_concurrency", result="$.distribution.copies",
-                         catch=caught("DistributeFailed"), then="CheckCopies"),
-        "CheckCopies": task("CheckCopies", inputs(*RELEASE, copies="$.distribution.copies"), result="$.distribution",
-                            catch=caught("DistributeFailed"), then="CopiesDone"),
-        "CopiesDone": choice([{"Variable": "$.distribution.pending", "BooleanEquals": False, "Next": "Publish"}],
+        "Distribute": for_each("$.preflight.ready",
+                               inputs(*RELEASE, "base_region", "images", "arches", "attempt",
+                                      region="$$.Map.Item.Value"),
+                               copy_to_region, MaxConcurrencyPath="$.copy_concurrency",
+                               result="$.distribution.copies", catch=caught("DistributeFailed"),
+                               then="FollowCopies"),
+        "FollowCopies": task("FollowCopies", inputs(*RELEASE, copies="$.distribution.copies",
+                                                    execution_started_at="$$.Execution.StartTime",
+                                                    execution_arn="$$.Execution.Id"),
+                             result="$.distribution", catch=caught("DistributeFailed"), then="CopiesDone",
+                             comment="Publishes each region whose copies are available, in the same follow: a "
+                                     "region never waits for a slower one."),
+        "CopiesDone": choice([{"Variable": "$.distribution.pending", "BooleanEquals": False, "Next": "Validate"}],
                              otherwise="WaitForCopies",
                              comment="One task follows every region's copies: each wait costs 3 transitions, for 3 "
                                      "regions as for 30."),
-        "WaitForCopies": {"Type": "Wait", "Seconds": 300, "Next": "CheckCopies"},
-    }
-
-
-def publish() -> dict:
-    publish_region = {
-        "PublishRegion": task("PublishRegion", inputs(*RELEASE, "region"), catch=caught("PublishRegionFailed"),
-                              then=None),
-        "PublishRegionFailed": region_failed("publish", region="$.region.region"),
-    }
-    return {
-        "Publish": for_each("$.distribution.copied", inputs(*RELEASE, region="$$.Map.Item.Value"), publish_region,
-                            MaxConcurrency=10, result="$.published", catch=caught("PublishFailed"), then="Validate"),
+        "WaitForCopies": {"Type": "Wait", "SecondsPath": "$.distribution.wait_seconds", "Next": "FollowCopies",
+                          "Comment": "Until the earliest pending copy is due, then a backstop that grows with the "
+                                     "run's time (docs/flow.md#when-the-copies-are-followed)."},
     }
 
 
 def validate() -> dict:
     return {
-        "Validate": task("Validate", inputs(*RELEASE, "published", "attempt", skipped="$.preflight.skipped",
+        "Validate": task("Validate", inputs(*RELEASE, "attempt", published="$.distribution.published",
+                                            skipped="$.preflight.skipped",
                                             copy_failed="$.distribution.failed"),
                          result="$.validation", catch=caught("ValidateFailed"), then="Announce"),
     }
@@ -262,8 +259,7 @@ def fail_release() -> dict:
     return {
         "BuildFailed": failed("build", then="FailRelease"),
         "PreflightFailed": failed("preflight", then="FailRelease"),
-        "DistributeFailed": failed("copy", then="FailRelease"),
-        "PublishFailed": failed("publish", then="FailRelease"),
+        "DistributeFailed": failed("distribute", then="FailRelease"),
         "ValidateFailed": failed("validate", then="FailRelease"),
         "AnnounceFailed": failed("announce", then="FailRelease"),
         "AnnouncedThenFailed": {**failed("announce", then="FailPublishedRelease"),
@@ -282,7 +278,7 @@ def fail_release() -> dict:
 
 def definition() -> dict:
     states = {}
-    for stage in (prepare, build, preflight, copy, publish, validate, announce, marketplace, finalize, fail_release):
+    for stage in (prepare, build, preflight, copy, validate, announce, marketplace, finalize, fail_release):
         added = stage()
         if states.keys() & added.keys():
             raise ValueError(f"{stage.__name__} names states again: {sorted(states.keys() & added.keys())}")

@@ -65,11 +65,16 @@ class RegionFaults:
             ami.state = "failed"
 
     def invoked(self, function_name: str, event: dict) -> None:
-        """After publish_region in a region that has this fault, its images go private again."""
-        if not function_name.endswith("-publish_region"):
+        """After a follow of the copies has published a region that has this fault, its images go
+        private again: the regions it was handed still copying whose images are public now."""
+        if not function_name.endswith("-follow_copies"):
             return
-        region = (event.get("region") or {}).get("region")
-        if region in self.regions("made-private"):
-            ec2 = client("ec2", region)
-            for image in event["region"]["images"]:
-                ec2.modify_image_attribute(ImageId=image["image_id"], LaunchPermission={"Remove": [{"Group": "all"}]})
+        for region in event.get("copies", []):
+            if region["region"] not in self.regions("made-private") or region["status"] != "copying":
+                continue
+            ec2 = client("ec2", region["region"])
+            image_ids = [image["image_id"] for image in region["images"]]
+            for image in ec2.describe_images(ImageIds=image_ids)["Images"] if image_ids else []:
+                if image.get("Public"):
+                    ec2.modify_image_attribute(ImageId=image["ImageId"],
+                                               LaunchPermission={"Remove": [{"Group": "all"}]})

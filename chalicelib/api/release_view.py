@@ -346,7 +346,7 @@ def _outcomes(state: str, output: dict) -> list[RegionOutcome]:
         found = [_outcome(output)]
     elif state == "Preflight":
         found = [_outcome(o) for o in (output.get("preflight") or {}).get("skipped", [])]
-    elif state in ("Copy", "CheckCopies"):
+    elif state in ("Distribute", "FollowCopies"):
         found = [_outcome(o) for o in (output.get("distribution") or {}).get("copies", [])]
     elif state == "Validate":
         found = [_outcome(o) for o in (output.get("validation") or {}).get("regions", [])]

@@ -14,7 +14,7 @@ from chalicelib.models.release import PlannedArches
 
 
 class RegionTask(PlannedArches):
-    """One destination region's share of the Copy map, with each architecture's commit: a copy's
+    """One destination region's share of the Distribute map, with each architecture's commit: a copy's
     description names it."""
 
     release_id: str
@@ -87,16 +87,23 @@ class CopiesTask(Model):
     stream: str
     version: str
     copies: list[RegionOutcome]
+    execution_started_at: datetime | None = Field(default=None, description="the run's start: how long it has run "
+                                                                            "sets the wait once a copy is overdue")
+    execution_arn: str = Field(default="", description="the run: once it is aborted, nothing more is published")
 
 
 class Copies(Model):
     pending: bool
-    copies: list[RegionOutcome] = Field(description="every region as it stands, for the next check")
-    copied: list[RegionOutcome]
-    failed: list[RegionOutcome]
+    copies: list[RegionOutcome] = Field(description="every region as it stands, for the next follow")
+    published: list[RegionOutcome] = Field(description="each region whose copies landed, published or failed in "
+                                                       "the publish stage")
+    failed: list[RegionOutcome] = Field(description="the regions whose copies failed")
+    wait_seconds: int = Field(default=0, ge=0, description="until the next follow, while a copy is pending")
 
 
 class PublishTask(Model):
+    """A region whose copies are available, as the copy-follow task publishes it."""
+
     release_id: str
     stream: str
     version: str

@@ -1,8 +1,10 @@
 """Distribute: copy each architecture's image to a destination region (looked up by name
-first, so a rerun copies nothing twice), then follow every region's copies from one task."""
+first, so a rerun copies nothing twice), then follow every region's copies from one task, which
+publishes each region as soon as its copies are available and says when to look again."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -17,7 +19,10 @@ from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
 from chalicelib.core.tags import image_tags, tag_specifications
 from chalicelib.models.build import BuiltImage, image_description
-from chalicelib.models.regions import Copies, CopiesTask, RegionalImage, RegionOutcome, RegionTask
+from chalicelib.models.regions import Copies, CopiesTask, PublishTask, RegionalImage, RegionOutcome, RegionTask
+from chalicelib.plan import latency
+from chalicelib.stages.publish import publish_region
+from chalicelib.store import records
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import ImageTypeDef
@@ -27,6 +32,13 @@ COPY_DEADLINE = timedelta(hours=6)
 THROTTLING_ERRORS = {"RequestLimitExceeded", "ResourceLimitExceeded"}
 BROKEN_STATES = {"failed", "error", "invalid", "deregistered", "missing"}
 REGIONS_AT_ONCE = 8
+
+# The wait between two follows of the copies (docs/flow.md#when-the-copies-are-followed): until
+# the earliest pending region is due, then a backstop of BACKSTOP_SHARE of the time the run has
+# taken, between the floor and the cap.
+FOLLOW_FLOOR_S = 10
+FOLLOW_CAP_S = 300
+BACKSTOP_SHARE = 0.015
 
 
 def _now() -> datetime:
@@ -122,16 +134,65 @@ def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
     return outcome
 
 
-def check_copies(task: CopiesTask) -> Copies:
+def copy_model(stream_name: str) -> latency.LatencyModel:
+    """The model that says when a stream's copies are expected."""
+    return latency.DEFAULT_MODEL
+
+
+def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> int:
+    """Seconds until the next follow of the copies still pending, each ``due`` when the model
+    expects it. Before any is due: until the earliest is. Once one is overdue: a backstop that
+    grows with the time the run has taken (so the polls grow with its logarithm), and never past
+    the next region's due time."""
+    until_next_due = min(((when - now).total_seconds() for when in due if when > now), default=math.inf)
+    backstop = (min(max(BACKSTOP_SHARE * (now - started_at).total_seconds(), FOLLOW_FLOOR_S), FOLLOW_CAP_S)
+                if any(when <= now for when in due) else math.inf)
+    wait = min(until_next_due, backstop)
+    return FOLLOW_FLOOR_S if wait == math.inf else max(math.ceil(wait), FOLLOW_FLOOR_S)
+
+
+def _due(region: RegionOutcome, model: latency.LatencyModel, now: datetime) -> datetime:
+    requested = region.requested_at or now
+    return requested + timedelta(seconds=model.estimate("copy", region.region).median_s)
+
+
+def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
+    """The region published, or failed in the publish stage: its failure is its own."""
+    try:
+        return publish_region(PublishTask(release_id=task.release_id, stream=task.stream, version=task.version,
+                                          region=region))
+    except Exception as error:  # noqa: BLE001 - any error fails the region only, as a Catch would record it
+        logger.warning("publish failed", extra={"region": region.region, "error": str(error)})
+        return RegionOutcome(region=region.region, status="failed", stage="publish",
+                             reason=f"{type(error).__name__}: {error}")
+
+
+def _aborted(task: CopiesTask) -> bool:
+    """A maintainer aborted the run (the abort is recorded before the run is stopped): a follow
+    still running then publishes nothing, so the cleanup finds no public image it must keep."""
+    record = records.get(task.release_id) if task.execution_arn else None
+    return bool(record and record.abort_of(task.execution_arn))
+
+
+def follow_copies(task: CopiesTask) -> Copies:
     """Every region's copies from one task, once per wait: the cost in state transitions is
-    the same for 3 regions as for 30. Regions already failed or copied are not looked at again."""
+    the same for 3 regions as for 30. A region whose copies are available is published in the
+    same follow; regions already failed or published are not looked at again."""
     now = _now()
     waiting = [region for region in task.copies if region.status == "copying"]
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
         followed = {r.region: r for r in pool.map(lambda region: _follow(region, now), waiting)}
-    copies = [followed.get(region.region, region) for region in task.copies]
-    failed = [r for r in copies if not r.usable]
+        landed = [region for region in (followed.get(r.region, r) for r in task.copies) if region.status == "copied"]
+        if landed and _aborted(task):
+            logger.warning("run aborted: nothing published", extra={"copied": [r.region for r in landed]})
+            landed = []
+        published = {r.region: r for r in pool.map(lambda region: _publish(task, region), landed)}
+    copies = [published.get(r.region) or followed.get(r.region, r) for r in task.copies]
+    failed = [r for r in copies if not r.usable and r.stage == "copy"]
     if failed:
         logger.warning("copies failed", extra={"failed": {r.region: r.reason for r in failed}})
-    return Copies(pending=any(r.status == "copying" for r in copies), copies=copies,
-                  copied=[r for r in copies if r.status == "copied"], failed=failed)
+    pending = [r for r in copies if r.status == "copying"]
+    model = copy_model(task.stream)
+    wait = next_follow_in([_due(r, model, now) for r in pending], now, task.execution_started_at or now)
+    return Copies(pending=bool(pending), copies=copies, published=[r for r in copies if r.stage == "publish"],
+                  failed=failed, wait_seconds=wait if pending else 0)

@@ -100,7 +100,7 @@ def fail_release(task: FailTask) -> ErrorToRaise:
     document names them), then record the failure.
 
     A failed fill-in run removes nothing and leaves the release partial: it launched no
-    instance, CheckCopies removed the copies that failed, and the copies it made and the
+    instance, FollowCopies removed the copies that failed, and the copies it made and the
     images the release built are what the next fill-in run uses. A run that failed after it
     recorded the release PUBLISHED removes nothing either: the release is out, and only its
     Marketplace versions are in doubt. Public images always stay (something may name them

@@ -7,8 +7,8 @@ STATES_OF_STAGE = {
     "prepare": ("Prepare", "AlreadyBuilt"),
     "build": ("Build", "CheckBuild"),
     "preflight": ("Preflight",),
-    "copy": ("Copy", "CheckCopies", "CopiesDone", "WaitForCopies"),
-    "publish": ("Publish",),
+    # the copies, and each region published as soon as its copies are available
+    "distribute": ("Distribute", "FollowCopies", "CopiesDone", "WaitForCopies"),
     "validate": ("Validate",),
     "announce": ("Announce",),
     "marketplace": ("RecordPublication", "KeepWhatFinalizeReads", "MarketplaceSettled", "WaitForMarketplace",
@@ -22,7 +22,7 @@ STAGE_OF_STATE = {state: stage for stage, states in STATES_OF_STAGE.items() for 
 # records why, and ReleaseFailed ends the run. After Announce the release is out: its failures go
 # to FailPublishedRelease, which removes nothing and records it PUBLISHED_WITH_ERRORS.
 FAILED_STAGE_OF_STATE = {
-    "BuildFailed": "build", "PreflightFailed": "preflight", "DistributeFailed": "copy", "PublishFailed": "publish",
+    "BuildFailed": "build", "PreflightFailed": "preflight", "DistributeFailed": "distribute",
     "ValidateFailed": "validate", "AnnounceFailed": "announce", "AnnouncedThenFailed": "announce",
     "FinalizeFailed": "finalize",
 }
@@ -40,10 +40,10 @@ BUILD_STEP_OF_STATE = {
 }
 ARCH_CLEANUP = ("CleanupArch", "ArchFailed")
 
-# The Copy and Publish maps' states: each one's output is one region's RegionOutcome.
-REGION_OUTCOME_STATES = ("CopyToRegion", "CopyFailed", "PublishRegion", "PublishRegionFailed")
+# The Distribute map's states: each one's output is one region's RegionOutcome.
+REGION_OUTCOME_STATES = ("CopyToRegion", "CopyFailed")
 
 # The local runtime reports a run's progress as it enters and leaves these: the state each stage
 # is named after, and FailRelease.
-PROGRESS_STATES = ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Marketplace",
+PROGRESS_STATES = ("Prepare", "Build", "Preflight", "Distribute", "Validate", "Announce", "Marketplace",
                    "Finalize", "FailRelease")

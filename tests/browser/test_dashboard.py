@@ -78,13 +78,14 @@ def test_a_release_failed_at_qa_shows_the_failed_build_stage_and_its_reason(visi
     expect(header.get_by_test_id("failure")).to_contain_text(
         "evaluate-qa (arm64) failed: QAFailed: arm64: system-state: expected 'running', got 'degraded")
     stages = visit.page.get_by_test_id("stage")
-    expect(stages).to_have_count(9)
+    expect(stages).to_have_count(8)
     assert stages.evaluate_all("items => items.map(item => item.dataset.stage)") == [
-        "prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize"]
+        "prepare", "build", "preflight", "distribute", "validate", "announce", "marketplace", "finalize"]
     expect(visit.page.locator('[data-testid="stage"][data-stage="prepare"]')).to_have_attribute(
         "data-status", "succeeded")
     expect(visit.page.locator('[data-testid="stage"][data-stage="build"]')).to_have_attribute("data-status", "failed")
-    expect(visit.page.locator('[data-testid="stage"][data-stage="copy"]')).to_have_attribute("data-status", "not-run")
+    expect(visit.page.locator('[data-testid="stage"][data-stage="distribute"]')).to_have_attribute(
+        "data-status", "not-run")
     reason = visit.page.locator('[data-testid="stage-reason"][data-stage="build"]')
     expect(reason).to_be_visible()
     expect(reason).to_contain_text("build failed: evaluate-qa (arm64) failed: QAFailed: arm64: system-state")

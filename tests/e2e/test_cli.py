@@ -34,7 +34,7 @@ def test_text_output_shows_stages_and_the_image_table(capsys):
 
     out = capsys.readouterr().out
     assert code == 0
-    for stage in ("Prepare", "Build", "Preflight", "Copy", "Publish", "Validate", "Announce", "Finalize"):
+    for stage in ("Prepare", "Build", "Preflight", "Distribute", "Validate", "Announce", "Finalize"):
         assert f"{stage:<11} started" in out and f"{stage:<11} ended" in out
     assert "ARCH    REGION     AMI" in out
     assert out.count("  yes  ") == 4

@@ -31,7 +31,7 @@ from tests.helpers import HANG_GUARD_S, release_resources, wait_until
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
-STAGES = ["prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize"]
+STAGES = ["prepare", "build", "preflight", "distribute", "validate", "announce", "marketplace", "finalize"]
 IMAGE = r"ami-[0-9a-f]{17}"
 
 
@@ -404,13 +404,13 @@ def test_watch_on_a_terminal_shows_bars_that_end_full(developer_repo, capsys, mo
     assert json.loads(out)["release"]["status"] == "SUCCEEDED"
     # With --output json the live display went to stderr: the release, its stages' bar, a bar per region.
     assert re.search(r"release developer-43_7-[0-9a-f]{12}", err)
-    assert "\x1b[" in err and "stages" in err and "9/9" in err and "us-east-2" in err
+    assert "\x1b[" in err and "stages" in err and "8/8" in err and "us-east-2" in err
 
 
 def test_the_dashboard_has_a_bar_for_the_stages_and_each_region():
     view = {"release": {"release_id": "developer-43_1-0123456789ab", "status": "RUNNING"},
             "execution_status": "RUNNING",
-            "stages": [{"name": name, "status": "succeeded" if name in STAGES[:3] else "running" if name == "copy"
+            "stages": [{"name": name, "status": "succeeded" if name in STAGES[:3] else "running" if name == "distribute"
                         else "pending"} for name in STAGES],
             "arches": [{"arch": "x86_64", "builder": "succeeded", "image": "succeeded", "qa": "succeeded"}],
             "regions": [{"region": "us-east-1", "status": "copied"},
@@ -420,7 +420,7 @@ def test_the_dashboard_has_a_bar_for_the_stages_and_each_region():
     console.print(releases_cli.dashboard(view))
 
     text = console.export_text()
-    assert "3/9 copy running" in text
+    assert "3/8 distribute running" in text
     assert re.search(r"us-east-1 +━+ +copied", text)
     assert re.search(r"us-east-2 +━+ +failed  arm64 ami-1 is failed", text)
     assert "builder succeeded  image succeeded  qa succeeded" in text

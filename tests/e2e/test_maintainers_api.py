@@ -29,7 +29,7 @@ from tests.helpers import nothing, release_resources, wait_until
 
 pytestmark = pytest.mark.e2e
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
-STAGES = ["prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace", "finalize"]
+STAGES = ["prepare", "build", "preflight", "distribute", "validate", "announce", "marketplace", "finalize"]
 
 
 def get(client: Client, path: str) -> tuple[int, dict]:
@@ -174,7 +174,7 @@ def test_a_running_release_shows_where_each_architecture_stands(api, held_runtim
 
     stages = {s["name"]: s["status"] for s in view["stages"]}
     assert view["execution_status"] == "RUNNING"
-    assert (stages["prepare"], stages["build"], stages["copy"]) == ("succeeded", "running", "pending")
+    assert (stages["prepare"], stages["build"], stages["distribute"]) == ("succeeded", "running", "pending")
     arches = {a["arch"]: a for a in view["arches"]}
     assert arches["arm64"]["builder"] == "running" and arches["arm64"]["image"] == "pending"
     assert {r["status"] for r in view["regions"]} == {"planned"}

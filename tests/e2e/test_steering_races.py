@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-import functions.check_copies as check_copies_function
+import functions.follow_copies as follow_copies_function
 from app import app
 from atomic_release.local import marketplace_catalog
 from atomic_release.local.demo_repo import configuration_for
@@ -20,7 +20,7 @@ from chalicelib.api import maintainers
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import PublishFailed
 from chalicelib.core.tags import RELEASE
-from chalicelib.stages.distribute import check_copies
+from chalicelib.stages.distribute import follow_copies
 from chalicelib.store import records
 from chalicelib.upkeep import retention, sweeper
 from tests.conftest import DEVELOPER_REFS
@@ -137,14 +137,14 @@ def test_a_rerun_that_ended_before_it_claimed_the_record_does_not_block_the_next
 
 
 def slowed_copy_check(monkeypatch) -> tuple[threading.Event, threading.Event]:
-    """CheckCopies waits until let go: (entered, let_go)."""
+    """FollowCopies waits until let go: (entered, let_go)."""
     entered, let_go = threading.Event(), threading.Event()
 
     def slow(task):
         entered.set()
         let_go.wait(30)
-        return check_copies(task)
-    monkeypatch.setattr(check_copies_function, "check_copies", slow)
+        return follow_copies(task)
+    monkeypatch.setattr(follow_copies_function, "follow_copies", slow)
     return entered, let_go
 
 

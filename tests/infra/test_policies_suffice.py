@@ -1,11 +1,11 @@
 """The policy files suffice. Local releases run every way they can (started by the poller, the
 webhook, both EventBridge events, the API and the biweekly cadence; one failing QA and cleaned
 up; one whose region's copies fail, and its fill-in run; one whose region's images are made
-private after Publish; one aborted through the API and cleaned by the end-of-execution rule,
+private after FollowCopies published them; one aborted through the API and cleaned by the end-of-execution rule,
 its rerun stopped in the console and cleaned by that rule too; one whose builder launch is retried after its
 guest reported; one whose Announce, retried, publishes staged files signed; retention applying
 its plan; the sweeper; builders' files staged wherever a cleanup removes them)
-while every AWS call each of the 24 functions makes is recorded (calls.py). Each call must be
+while every AWS call each of the 23 functions makes is recorded (calls.py). Each call must be
 allowed by its own function's policy, the policy's template names resolved to what the local
 runtime made (requirements.py says what a call needs, iam.py what a policy allows).
 
@@ -539,6 +539,10 @@ def passing(policy: dict, sid: str, role_arn: str) -> None:
     ("retire_old_releases", lambda p: without_action(p, "RetireDownloadableFiles", "s3:DeleteObjectVersion"),
      "retire_old_releases: s3:DeleteObjectVersion on arn:aws:s3:::atomic-release-local-metadata/streams/developer/builds/"),
     ("preflight", lambda p: without_action(p, "DescribeEc2", "ec2:DescribeRegions"), "preflight: ec2:DescribeRegions on *"),
+    ("follow_copies", lambda p: without_action(p, "MakeReleaseImagesPublic", "ec2:ModifyImageAttribute"),
+     "follow_copies: ec2:ModifyImageAttribute on arn:aws:ec2:"),
+    ("follow_copies", lambda p: without_action(p, "WriteVersionParameters", "ssm:PutParameter"),
+     "follow_copies: ssm:PutParameter on arn:aws:ssm:"),
     ("launch_qa", lambda p: passing(p, "PassQaRole", f"arn:aws:iam::{ACCOUNT}:role/atomic-release-local-builder"),
      "launch_qa: iam:PassRole on arn:aws:iam::123456789012:role/atomic-release-local-qa"),
     ("marketplace", lambda p: without_action(p, "ReadProductVersions", "aws-marketplace:DescribeEntity"),

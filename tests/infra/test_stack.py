@@ -38,7 +38,7 @@ def physical(stack: StackRuntime, logical_id: str) -> str:
 def test_the_stack_makes_every_function_with_the_handler_and_environment_of_the_template(stack, sam_template):
     functions = stack.deployed_functions()
     declared = {name: r for name, r in sam_template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == len(declared) == 24
+    assert len(functions) == len(declared) == 23
     for logical_id, resource in declared.items():
         deployed = functions[physical(stack, logical_id)]
         assert deployed["Handler"] == resource["Properties"]["Handler"]

@@ -17,7 +17,9 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.ec2 import LIVE_INSTANCE_STATES
 from chalicelib.core.tags import RELEASE, as_dict, release_tags, tag_specifications
 from chalicelib.guest.user_data import read_user_data, user_data_text
+from chalicelib.models.regions import PublishTask, RegionOutcome
 from chalicelib.models.release import ReleaseInput
+from chalicelib.stages.publish import publish_region
 
 STREAM = "developer"
 VERSION = "43.20261125.dev.1"
@@ -63,7 +65,7 @@ def arch_task(arch: str, release_id: str = RELEASE_ID, **extra) -> dict:
 
 
 def region_task(region: str, images: list[dict], **extra) -> dict:
-    """One region's share, as the Distribute map hands it to copy_to_region and check_copies."""
+    """One region's share, as the Distribute map hands it to copy_to_region and follow_copies."""
     return {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "region": region,
             "base_region": BASE, "images": images, "arches": plan_arches(), **extra}
 
@@ -196,9 +198,15 @@ def parameter_names(region: str) -> list[str]:
     return sorted(p["Name"] for p in client("ssm", region).describe_parameters()["Parameters"])
 
 
-def publish_task(region: dict) -> dict:
-    """One copied region, as the Publish map hands it to publish_region."""
-    return {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION, "region": region}
+def publish(region: dict) -> dict:
+    """A region whose copies are available, published as FollowCopies publishes it."""
+    task = PublishTask(release_id=RELEASE_ID, stream=STREAM, version=VERSION, region=RegionOutcome.model_validate(region))
+    return publish_region(task).model_dump(mode="json")
+
+
+def available(copied: dict) -> dict:
+    """A region as copy_to_region returned it, once its copies are available."""
+    return {**copied, "status": "copied", "images": [{**i, "state": "available"} for i in copied["images"]]}
 
 
 def foreign_image(region: str, name: str) -> str:

@@ -1,6 +1,7 @@
-"""copy_to_region and check_copies: each architecture's image copied once to each region, no more
+"""copy_to_region and follow_copies: each architecture's image copied once to each region, no more
 copies pending in a region than the stream allows, and every region's copies followed from one
-task to copied, still copying, or failed (and then removed)."""
+task to published (in the follow that finds them available), still copying, or failed (and then
+removed)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -10,12 +11,15 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.clients import client, client_token
 from chalicelib.core.errors import CopyFailed, CopyThrottled, ImageNameTaken
 from chalicelib.core.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
-from functions import check_copies, copy_to_region
+from chalicelib.models.abort import AbortRequest
+from chalicelib.store import records
+from functions import copy_to_region, follow_copies
 from tests.integration.support import (
     ARCHES,
     BASE,
     CHECKSUMS,
     COPY,
+    EXECUTION_ARN,
     IMAGE_NAMES,
     OTHER_RELEASE_ID,
     RELEASE_ID,
@@ -33,21 +37,25 @@ from tests.integration.support import (
     region_task,
     set_image_state,
     snapshot,
+    ssm_name,
     tags,
 )
 
 FAR = "us-west-2"
 
 
-def check(*copies: dict) -> dict:
-    """check_copies over the Copy map's results, as CheckCopies hands them on."""
-    return invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
-                                 "copies": list(copies)})
+def check(*copies: dict, started_at: datetime | None = None) -> dict:
+    """follow_copies over the Distribute map's results, as FollowCopies hands them on."""
+    return invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                  "copies": list(copies),
+                                  "execution_started_at": started_at.isoformat() if started_at else None})
 
 
-def as_checked(copied: dict, status: str, state: str, **changes) -> dict:
-    """The Copy map's outcome of a region as check_copies hands it on."""
-    return {**copied, "status": status, "images": [{**i, "state": state} for i in copied["images"]], **changes}
+def as_published(copied: dict) -> dict:
+    """A region whose copies are available, as the follow that found them publishes it."""
+    return {**copied, "status": "published", "stage": "publish",
+            "images": [{**i, "state": "available", "public": True, "parameters": [ssm_name(i["arch"], VERSION)]}
+                       for i in copied["images"]]}
 
 
 def allow_in_flight(streams_config, copies: int) -> None:
@@ -234,34 +242,90 @@ def test_a_fill_in_run_asks_ec2_with_its_own_idempotency_token(built, monkeypatc
     assert len({c["ClientToken"] for c in calls}) == 2
 
 
-# check_copies
+# follow_copies
 
 
-def test_copies_that_are_available_make_the_region_copied(copied):
-    done = as_checked(copied, "copied", "available")
-    assert check(copied) == {"pending": False, "copies": [done], "copied": [done], "failed": []}
+def test_copies_that_are_available_get_the_region_published_in_the_same_follow(copied):
+    done = as_published(copied)
+    assert check(copied) == {"pending": False, "copies": [done], "published": [done], "failed": [],
+                             "wait_seconds": 0}
+    assert all(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
 
 
-def test_the_base_region_is_copied_at_once_with_the_built_images(built):
+def test_the_base_region_is_published_at_the_first_follow_with_the_built_images(built):
     base = invoke(copy_to_region, region_task(BASE, list(built.values())))
 
     checked = check(base)
 
-    done = as_checked(base, "copied", "available")
-    assert checked == {"pending": False, "copies": [done], "copied": [done], "failed": []}
-    assert copies_of(checked["copied"][0]) == {arch: built[arch]["image_id"] for arch in ARCHES}
+    done = as_published(base)
+    assert checked == {"pending": False, "copies": [done], "published": [done], "failed": [], "wait_seconds": 0}
+    assert copies_of(checked["published"][0]) == {arch: built[arch]["image_id"] for arch in ARCHES}
 
 
-def test_a_copy_still_in_progress_keeps_the_region_pending(built, copied):
-    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+def test_a_region_is_published_while_a_slower_region_still_copies(built, copied):
+    slow = copies_of(copied)["x86_64"]
+    set_image_state(COPY, slow, "pending")
     base = invoke(copy_to_region, region_task(BASE, list(built.values())))
 
     checked = check(base, copied)
 
     assert checked["pending"] is True
-    assert checked["copied"] == [as_checked(base, "copied", "available")]
+    assert checked["published"] == [as_published(base)]
+    assert all(image(BASE, image_id)["Public"] for image_id in copies_of(base).values())
+    assert not image(COPY, slow)["Public"], "a region still copying is not published"
     assert checked["failed"] == []
     assert own_image_ids(COPY) == set(copies_of(copied).values())
+
+    set_image_state(COPY, slow, "available")
+    again = check(*checked["copies"])
+
+    assert again["pending"] is False
+    assert again["published"] == [as_published(base), as_published(copied)]
+
+
+def test_a_region_that_fails_to_publish_fails_alone_in_the_publish_stage(built, copied):
+    client("ec2", COPY).enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+
+    checked = check(base, copied)
+
+    [published, failed] = checked["published"]
+    assert published == as_published(base)
+    assert {key: failed[key] for key in ("region", "status", "stage", "images")} == (
+        {"region": COPY, "status": "failed", "stage": "publish", "images": []})
+    assert failed["reason"].startswith(f"PublishFailed: {COPY}: OperationNotPermitted: ")
+    assert (checked["pending"], checked["failed"]) == (False, [])
+
+
+def test_a_follow_still_running_when_its_run_is_aborted_publishes_nothing(prepared, copied):
+    abort = AbortRequest(execution_arn=EXECUTION_ARN, reason="wrong commit", stage="distribute",
+                         requested_at=records.now())
+    assert records.mark_abort_requested(RELEASE_ID, abort)
+
+    checked = invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                     "copies": [copied], "execution_arn": EXECUTION_ARN})
+
+    assert checked["published"] == [] and [r["status"] for r in checked["copies"]] == ["copied"]
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
+
+
+def test_the_wait_for_a_pending_copy_is_until_the_model_expects_it(copied):
+    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+    requested = datetime.now(UTC) - timedelta(minutes=10)
+
+    checked = check({**copied, "requested_at": requested.isoformat()}, started_at=requested)
+
+    assert checked["pending"] is True
+    assert 1200 - 5 <= checked["wait_seconds"] <= 1200, "the model's median copy is 30 minutes: 20 left"
+
+
+def test_the_wait_for_an_overdue_copy_is_a_share_of_the_run_s_time(copied):
+    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+    started = datetime.now(UTC) - timedelta(hours=2)
+
+    checked = check({**copied, "requested_at": (started + timedelta(minutes=20)).isoformat()}, started_at=started)
+
+    assert checked["wait_seconds"] in (108, 109), "1.5 % of the 7200 s (and the test's own) the run has taken"
 
 
 def test_a_copy_that_failed_fails_its_region_and_is_removed(copied):
@@ -271,7 +335,7 @@ def test_a_copy_that_failed_fails_its_region_and_is_removed(copied):
     checked = check(copied)
 
     assert checked["pending"] is False
-    assert checked["copied"] == []
+    assert checked["published"] == []
     [region] = checked["failed"]
     assert (region["region"], region["status"], region["stage"]) == (COPY, "failed", "copy")
     assert region["reason"] == f"arm64 {failed} is failed"
@@ -288,7 +352,7 @@ def test_a_copy_that_was_deregistered_fails_its_region(copied):
 
     [region] = checked["failed"]
     assert (region["region"], region["status"], region["reason"]) == (COPY, "failed", f"arm64 {gone} is missing")
-    assert (checked["pending"], checked["copied"]) == (False, [])
+    assert (checked["pending"], checked["published"]) == (False, [])
 
 
 def test_copies_pending_within_the_deadline_keep_waiting(copied):
@@ -297,7 +361,7 @@ def test_copies_pending_within_the_deadline_keep_waiting(copied):
 
     checked = check({**copied, "requested_at": requested.isoformat()})
 
-    assert (checked["pending"], checked["copied"], checked["failed"]) == (True, [], [])
+    assert (checked["pending"], checked["published"], checked["failed"]) == (True, [], [])
     assert own_image_ids(COPY) == set(copies_of(copied).values())
 
 
@@ -311,7 +375,7 @@ def test_a_copy_pending_past_the_deadline_fails_its_region_and_is_cancelled(copi
 
     [region] = checked["failed"]
     assert (region["region"], region["status"], region["reason"]) == (COPY, "failed", "still pending after 6:00:00")
-    assert (checked["pending"], checked["copied"]) == (False, [])
+    assert (checked["pending"], checked["published"]) == (False, [])
     assert own_image_ids(COPY) == {done}
     assert not set(late_snapshots) & own_snapshot_ids(COPY)
 
@@ -321,22 +385,22 @@ def test_copies_available_past_the_deadline_are_copied_all_the_same(copied):
 
     checked = check({**copied, "requested_at": requested.isoformat()})
 
-    assert [r["status"] for r in checked["copied"]] == ["copied"]
+    assert [r["status"] for r in checked["published"]] == ["published"]
     assert checked["failed"] == []
 
 
-def test_a_region_the_copy_map_caught_passes_through_with_the_error_message(copied):
+def test_a_region_the_distribute_map_caught_passes_through_with_the_error_message(copied):
     message = f"x86_64 ami-0123456789abcdef0 to {FAR}: InvalidAMIID.NotFound: The image id does not exist"
 
     checked = check(copied, caught(FAR, "copy", "CopyFailed", message))
 
     assert checked["pending"] is False
-    assert checked["copied"] == [as_checked(copied, "copied", "available")]
+    assert checked["published"] == [as_published(copied)]
     assert checked["failed"] == [{"region": FAR, "status": "failed", "stage": "copy", "images": [],
                                   "reason": f"CopyFailed: {message}", "requested_at": None}]
 
 
-def test_a_region_the_copy_map_caught_keeps_a_plain_reason(copied):
+def test_a_region_the_distribute_map_caught_keeps_a_plain_reason(copied):
     checked = check({"region": FAR, "status": "failed", "stage": "copy", "reason": "not a JSON document"})
 
     assert [r["reason"] for r in checked["failed"]] == ["not a JSON document"]
@@ -348,7 +412,7 @@ def test_a_region_that_failed_keeps_its_reason_at_the_next_check(built, copied):
     far = invoke(copy_to_region, region_task(FAR, list(built.values())))
     set_image_state(FAR, copies_of(far)["x86_64"], "pending")
     first = check(copied, far)
-    assert first["pending"] is True, "another region still copying: CheckCopies runs again after a wait"
+    assert first["pending"] is True, "another region still copying: FollowCopies runs again after a wait"
     assert [r["reason"] for r in first["failed"]] == [f"arm64 {failed} is failed"]
 
     again = check(*first["copies"])

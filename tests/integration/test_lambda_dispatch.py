@@ -10,7 +10,7 @@ from chalicelib.store import records
 from tests.integration.support import EXECUTION_ARN, RELEASE_ID, record_count, release_input
 
 TASKS = ["prepare", "launch_builder", "register_image", "launch_qa", "evaluate_qa", "cleanup_arch",
-         "copy_to_region", "check_copies", "publish_region", "announce", "finalize", "fail_release"]
+         "copy_to_region", "follow_copies", "announce", "finalize", "fail_release"]
 
 
 def invoke_lambda(name: str, payload: dict) -> tuple[str | None, dict]:

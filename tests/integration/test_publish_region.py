@@ -1,4 +1,5 @@
-"""publish_region: each image of a copied region made public with its snapshot, given the
+"""publish_region (FollowCopies runs it for each region whose copies are available): each image of
+a copied region made public with its snapshot, given the
 stream's deprecation time and named in SSM by its version. ``latest`` is not moved here: only
 Announce moves it, to validated images."""
 
@@ -9,20 +10,18 @@ import pytest
 from atomic_release.local.patches.ec2_emulation import set_public_image_quota
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import PublishFailed
-from functions import check_copies, publish_region
 from tests.integration.support import (
     ARCHES,
     COPY,
-    RELEASE_ID,
     STREAM,
     VERSION,
+    available,
     copies_of,
     image,
     image_snapshots,
-    invoke,
     parameter,
     parameter_names,
-    publish_task,
+    publish,
     ssm_name,
 )
 
@@ -31,16 +30,10 @@ BLOCKED_MESSAGE = ("You can’t publicly share this image because block public a
                    "account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.")
 
 
-def publish(region: dict) -> dict:
-    return invoke(publish_region, publish_task(region))
-
-
 @pytest.fixture
 def distributed(copied) -> dict:
-    """The region as check_copies hands it to the Publish map: copied."""
-    [region] = invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
-                                     "copies": [copied]})["copied"]
-    return region
+    """The region as FollowCopies finds it before publishing it: copied."""
+    return available(copied)
 
 
 @pytest.fixture

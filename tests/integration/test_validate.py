@@ -1,4 +1,4 @@
-"""validate: every promise publish_region made about a region's images is checked against what
+"""validate: every promise FollowCopies made when it published about a region's images is checked against what
 EC2 and SSM say before anything points at them; a region that fails a check is failed with
 what is wrong, and a release with no validated region fails."""
 
@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.core.errors import NothingPublished
-from functions import check_copies, copy_to_region, publish_region, validate
+from functions import copy_to_region, follow_copies, validate
 from tests.integration.support import (
     ARCHES,
     BASE,
@@ -24,7 +24,6 @@ from tests.integration.support import (
     make_private,
     outcome,
     parameter,
-    publish_task,
     region_task,
     ssm_name,
 )
@@ -57,11 +56,11 @@ def problem(region: str, arch: str, check: str, expected: str, actual: str, verd
 
 @pytest.fixture
 def published(built, copied) -> dict[str, dict]:
-    """The base region and COPY, each copied and published, as the Publish map hands them on."""
+    """The base region and COPY, each copied and published, as FollowCopies hands them on."""
     base = invoke(copy_to_region, region_task(BASE, list(built.values())))
-    copies = invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
-                                   "copies": [base, copied]})
-    return {region["region"]: invoke(publish_region, publish_task(region)) for region in copies["copied"]}
+    copies = invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                    "copies": [base, copied]})
+    return {region["region"]: region for region in copies["published"]}
 
 
 def test_regions_whose_promises_hold_are_validated(published):
@@ -255,9 +254,8 @@ def test_a_fill_in_run_whose_regions_fail_again_leaves_them_missing_and_goes_on(
 
 def test_a_stream_shared_and_not_public_is_validated_with_its_images_not_public(built, copied, streams_config):
     streams_config(lambda raw: raw["streams"][STREAM].update(sharing={"public": False, "accounts": ["210987654321"]}))
-    region = invoke(check_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
-                                   "copies": [copied]})["copied"][0]
-    shared = invoke(publish_region, publish_task(region))
+    [shared] = invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                      "copies": [copied]})["published"]
 
     result = invoke(validate, validate_task([shared]))
 

@@ -1,10 +1,18 @@
 """Distribute's follow-up of one region's copies, without AWS: EC2's description in, the
-region's outcome and the copies to remove out."""
+region's outcome and the copies to remove out; and the wait until the next follow."""
 
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.models.regions import RegionalImage, RegionOutcome
-from chalicelib.stages.distribute import COPY_DEADLINE, followed
+from chalicelib.plan.latency import DEFAULT_MODEL
+from chalicelib.stages.distribute import (
+    COPY_DEADLINE,
+    FOLLOW_CAP_S,
+    FOLLOW_FLOOR_S,
+    copy_model,
+    followed,
+    next_follow_in,
+)
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 
@@ -50,3 +58,41 @@ def test_copies_done_after_the_deadline_are_copied():
     described = {"ami-x": image("ami-x", "available"), "ami-a": image("ami-a", "available")}
     outcome, _ = followed(copying(NOW - COPY_DEADLINE - timedelta(hours=1)), described, NOW)
     assert outcome.status == "copied"
+
+
+# The wait until the next follow (next_follow_in): the run started at START, the copies are due
+# at the times given.
+START = NOW - timedelta(hours=1)
+
+
+def test_before_any_copy_is_due_the_wait_is_until_the_earliest_is():
+    due = [NOW + timedelta(minutes=20), NOW + timedelta(minutes=7, seconds=30)]
+    assert next_follow_in(due, NOW, START) == 450
+
+
+def test_once_a_copy_is_overdue_the_wait_is_a_share_of_the_run_s_time():
+    # 3600 s of run x 0.015 = 54 s, sooner than the other region's due time in 10 minutes
+    assert next_follow_in([NOW - timedelta(minutes=1), NOW + timedelta(minutes=10)], NOW, START) == 54
+
+
+def test_an_overdue_copy_does_not_delay_another_region_due_sooner_than_the_backstop():
+    assert next_follow_in([NOW - timedelta(minutes=1), NOW + timedelta(seconds=20)], NOW, START) == 20
+
+
+def test_the_wait_is_never_under_the_floor():
+    assert next_follow_in([NOW + timedelta(seconds=3)], NOW, START) == FOLLOW_FLOOR_S == 10
+    # a run of 5 minutes: 300 s x 0.015 = 4.5 s, raised to the floor
+    assert next_follow_in([NOW - timedelta(seconds=1)], NOW, NOW - timedelta(minutes=5)) == 10
+
+
+def test_the_backstop_is_never_over_the_cap():
+    # a run of 10 hours: 36000 s x 0.015 = 540 s, lowered to the cap
+    assert next_follow_in([NOW - timedelta(hours=1)], NOW, NOW - timedelta(hours=10)) == FOLLOW_CAP_S == 300
+
+
+def test_a_copy_due_exactly_now_is_overdue():
+    assert next_follow_in([NOW], NOW, START) == 54
+
+
+def test_the_copies_model_is_the_default_until_a_stream_has_history():
+    assert copy_model("stable") is DEFAULT_MODEL

@@ -18,7 +18,7 @@ def test_every_top_level_state_is_in_one_stage_or_on_the_failure_path_and_flow_n
 
 def test_every_state_of_the_maps_is_named_once_and_flow_names_no_other():
     assert sorted([*flow.BUILD_STEP_OF_STATE, *flow.ARCH_CLEANUP]) == sorted(states_of_map("Build"))
-    assert sorted(flow.REGION_OUTCOME_STATES) == sorted(states_of_map("Copy") + states_of_map("Publish"))
+    assert sorted(flow.REGION_OUTCOME_STATES) == sorted(states_of_map("Distribute"))
 
 
 def test_the_stages_and_their_states_are_in_the_asl_s_flow_order():

@@ -47,16 +47,16 @@ def copies(status: str) -> list[dict]:
 
 
 def long_copy_wait(waits: int) -> list[dict]:
-    """A run through Prepare, Build and Preflight into Copy, then ``waits`` rounds of the copy
-    wait (CheckCopies says copying), the last round saying us-east-1's copy is done."""
+    """A run through Prepare, Build and Preflight into Distribute, then ``waits`` rounds of the copy
+    wait (FollowCopies says copying), the last round saying us-east-1's copy is done."""
     states: list[tuple[str, dict]] = [("Prepare", {}), ("Build", {}), ("CheckBuild", {}), ("Preflight", {}),
-                                      ("Copy", {"distribution": {"copies": copies("copying")}})]
+                                      ("Distribute", {"distribution": {"copies": copies("copying")}})]
     for _ in range(waits):
-        states += [("CheckCopies", {"distribution": {"copies": copies("copying")}}), ("CopiesDone", {}),
+        states += [("FollowCopies", {"distribution": {"copies": copies("copying")}}), ("CopiesDone", {}),
                    ("WaitForCopies", {})]
     done = copies("copying")
     done[0]["status"] = "copied"
-    states.append(("CheckCopies", {"distribution": {"copies": done}}))
+    states.append(("FollowCopies", {"distribution": {"copies": done}}))
     events: list[dict] = [{"type": "ExecutionStarted"}]
     for name, output in states:
         events += [{"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name, "input": "{}"}},
@@ -88,7 +88,7 @@ def test_a_long_copy_wait_is_read_in_three_pages_and_the_view_says_it_was_cut(re
     assert sum(call["maxResults"] for call in run.calls) <= 1500
     assert shown.history_truncated is True
     stages = {stage.name: stage.status for stage in shown.stages}
-    assert [stages[name] for name in ("prepare", "build", "preflight", "copy", "publish")] == \
+    assert [stages[name] for name in ("prepare", "build", "preflight", "distribute", "validate")] == \
         ["succeeded", "succeeded", "succeeded", "running", "pending"]
     assert {region.region: region.status for region in shown.regions} == {"us-east-1": "copied",
                                                                           "us-east-2": "copying"}
@@ -120,5 +120,5 @@ def test_the_stage_a_run_is_in_is_read_from_its_newest_events_alone(release):
         patch.setattr("chalicelib.aws.stepfunctions.client", lambda service, region=None: run)
         stage = release_view.stage_now(release.execution_arn)
 
-    assert stage == "copy"
+    assert stage == "distribute"
     assert run.calls == [{"maxResults": release_view.STAGE_LOOKBACK, "reverseOrder": True}]

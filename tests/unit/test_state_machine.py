@@ -97,11 +97,11 @@ def test_every_build_step_is_caught_and_cleaned_up(state):
 
 
 def test_copy_concurrency_comes_from_the_stream_plan():
-    assert ASL["States"]["Copy"]["MaxConcurrencyPath"] == "$.copy_concurrency"
+    assert ASL["States"]["Distribute"]["MaxConcurrencyPath"] == "$.copy_concurrency"
 
 
 def test_a_throttled_copy_is_retried_with_back_off_and_a_failed_one_fails_only_its_region():
-    copy = ASL["States"]["Copy"]["ItemProcessor"]["States"]
+    copy = ASL["States"]["Distribute"]["ItemProcessor"]["States"]
     throttled = [r for r in copy["CopyToRegion"]["Retry"] if r["ErrorEquals"] == ["CopyThrottled"]]
     assert throttled and throttled[0]["BackoffRate"] > 1
     catch = copy["CopyToRegion"]["Catch"][0]

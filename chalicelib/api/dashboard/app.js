@@ -9,7 +9,7 @@
   const PAGE_SIZE = 20;
   const STATUSES = ["RUNNING", "PUBLISHED", "SUCCEEDED", "PARTIAL", "MARKETPLACE_FAILED", "PUBLISHED_WITH_ERRORS",
     "FAILED", "ABORTED", "TIMED_OUT", "RETIRED"];
-  const STAGES = ["prepare", "build", "preflight", "copy", "publish", "validate", "announce", "marketplace",
+  const STAGES = ["prepare", "build", "preflight", "distribute", "validate", "announce", "marketplace",
     "finalize"];
   // Release, execution, stage, step, region, image and change set statuses, by the colour they get.
   const TONES = {
