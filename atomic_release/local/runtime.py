@@ -195,6 +195,8 @@ class LocalRuntime:
     def stop(self) -> None:
         futures.wait(list(self._ends_delivered.values()), HANG_GUARD_S)   # moto must outlive the rule's cleanup
         patches.current = None
+        if self.clock is not None:
+            self.clock.detach()
         if isinstance(self.simulator, RealGuests):
             self.simulator.__exit__(None, None, None)
             self.simulator.remove_disks()

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import random
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from atomic_release.local import marketplace_catalog
+from chalicelib.core import clock as task_clock
 from chalicelib.plan.latency import DEFAULT_MODEL, PER_ARCH, PER_REGION, Durations, LatencyModel, critical_path
 
 # An execution's history as GetExecutionHistory answers it, oldest event first.
@@ -34,11 +38,17 @@ TASK_S = 1.0
 # arch or region from the state's input. A callback's stage is its guest's time.
 TASK_STAGES: Mapping[str, str] = {
     "Prepare": "prepare", "LaunchBuilder": "build", "RegisterImage": "register", "LaunchQA": "qa",
-    "EvaluateQA": "evaluate", "CheckBuild": "check_build", "Preflight": "preflight", "PublishRegion": "publish",
-    "Validate": "validate", "Announce": "announce",
+    "EvaluateQA": "evaluate", "CheckBuild": "check_build", "Preflight": "preflight", "Validate": "validate",
+    "Announce": "announce",
 }
+# The task that publishes each region whose copies it finds available: it takes its own time, and
+# the longest publish of the regions it published (they are published at once).
+PUBLISHED_BY = "FollowCopies"
 # The tasks that read copies' states: pending copies whose time has come are made available first.
-COPY_READERS = ("check_copies",)
+COPY_READERS = ("follow_copies",)
+# The tasks whose decisions depend on the time (when a copy was requested, when the copies are
+# next followed): they read the virtual time of their own call (chalicelib/core/clock.py).
+TIMED_TASKS = ("copy_to_region", "follow_copies")
 # The tasks that follow Marketplace change sets: a change set moves on once its time has come.
 # (The clock knows one execution following Marketplace at a time.)
 MARKETPLACE_FOLLOWERS = ("marketplace",)
@@ -203,8 +213,8 @@ class Timeline:
         if kind == "MapIterationStarted":
             started = self.iteration_started[event_id]
             index = event["mapIterationStartedEventDetails"]["index"]
-            queued = range(index) if self._concurrency(started) else range(0)
-            return [started, *(self._last_end(started, i) for i in queued)]
+            queued = range(index) if index >= self._concurrency(started) > 0 else range(0)
+            return [started, *(end for i in queued if (end := self._end_if_ended(started, i)) is not None)]
         return [previous] if previous in self.events or previous == 0 else []
 
     def _ends_of(self, started: int) -> list[int]:
@@ -238,7 +248,7 @@ class Timeline:
         if kind.endswith("StateEntered"):
             return TRANSITION_S
         if kind in _TASK_ENDS:
-            return self._task_seconds(context)
+            return self._task_seconds(context, event)
         if kind == "WaitStateExited":
             return self._wait_seconds(context)
         if kind in _SCHEDULED and self.events[event["previousEventId"]]["type"] in _FAILURES:
@@ -253,8 +263,11 @@ class Timeline:
         details = self.events[context.state]["stateEnteredEventDetails"]
         return details["name"], json.loads(details.get("input") or "{}")
 
-    def _task_seconds(self, context: _Context) -> float:
+    def _task_seconds(self, context: _Context, ended: Mapping[str, Any]) -> float:
         name, given = self._entered(context)
+        if name == PUBLISHED_BY:
+            return TASK_S + max((self.durations.per_region[region]["publish"]
+                                 for region in _newly_published(given, ended)), default=0.0)
         stage = TASK_STAGES.get(name)
         if stage is None:
             return TASK_S
@@ -280,11 +293,22 @@ class Timeline:
 
     def _slot_free(self, map_started: int, index: int) -> float:
         """Iterations start in index order, each when one of the Map's slots is free: each earlier
-        iteration took the slot that freed first, and held it until it ended."""
+        iteration took the slot that freed first, and holds it until it ends. Read while the Map
+        runs, an earlier iteration that has not ended holds its slot still (the Map started this
+        one, so a slot was free)."""
         slots = [self._times[map_started]] * self._concurrency(map_started)
+        if index < len(slots):
+            return slots[0]
         for before in range(index):
-            heapq.heapreplace(slots, self._times[self._last_end(map_started, before)])
+            end = self._end_if_ended(map_started, before)
+            heapq.heapreplace(slots, math.inf if end is None else self._times[end])
+        if slots[0] == math.inf:
+            raise ValueError(f"iteration {index} of the Map at event {map_started} started with every slot taken")
         return slots[0]
+
+    def _end_if_ended(self, map_started: int, index: int) -> int | None:
+        ends = self.iterations[map_started].get(index)
+        return ends[-1] if ends else None
 
     def _retry_interval(self, failure_id: int) -> float:
         """The interval of the retrier that caught the failure: IntervalSeconds x BackoffRate^n,
@@ -341,6 +365,13 @@ def _matches(errors: Sequence[str], error: str) -> bool:
     return error in errors or "States.ALL" in errors or ("States.TaskFailed" in errors and error != "States.Timeout")
 
 
+def _newly_published(given: Mapping[str, Any], ended: Mapping[str, Any]) -> set[str]:
+    """The regions a follow published: published in its answer, not yet in its input."""
+    answer = json.loads((ended.get("lambdaFunctionSucceededEventDetails") or {}).get("output") or "{}")
+    before = {r["region"] for r in given.get("copies", []) if r.get("status") == "published"}
+    return {r["region"] for r in answer.get("published", []) if r.get("status") == "published"} - before
+
+
 def _output(event: Mapping[str, Any]) -> str:
     return (event.get("stateExitedEventDetails") or {}).get("output") or ""
 
@@ -358,6 +389,7 @@ class VirtualClock:
     _sent: dict[str, float] = field(default_factory=dict)                # change set id -> virtual send time
     # the virtual time of the last Marketplace task, and the sampled Marketplace time
     _marketplace_at: tuple[float, float] | None = None
+    _running: threading.local = field(default_factory=threading.local)   # .time: the timed task's virtual time
 
     def durations(self, timeline_history: History) -> Durations:
         """This execution's stage times: the arches and regions Prepare decided, drawn with the seed."""
@@ -378,11 +410,20 @@ class VirtualClock:
 
     # -- hooks of the local runtime --------------------------------------------------------------
     def attach(self, history: Callable[[str], History]) -> None:
-        """The runtime the clock runs in, and how it reads an execution's history."""
+        """The runtime the clock runs in, and how it reads an execution's history; the time the
+        tasks read is the clock's while it runs a timed task."""
         self.history = history
         self._pending.clear()
         self._sent.clear()
         self._marketplace_at = None
+        task_clock.answered_by(self.task_time)
+
+    def detach(self) -> None:
+        task_clock.answered_by(None)
+
+    def task_time(self) -> datetime | None:
+        """The virtual time of the timed task this thread runs (None: the system's clock)."""
+        return getattr(self._running, "time", None)
 
     def copy_made(self, region: str, ami) -> None:
         """A copy is pending until its time has come (a failed one stays failed)."""
@@ -394,14 +435,19 @@ class VirtualClock:
     def before_invoke(self, function_name: str, event: dict) -> None:
         """Before a task that reads copies' states, the copies whose time has come are available;
         before one that follows Marketplace, change sets move on once theirs has."""
+        self._running.time = None
         reads_copies = _one_of(function_name, COPY_READERS) and bool(self._pending)
         follows_marketplace = _one_of(function_name, MARKETPLACE_FOLLOWERS)
-        if not (reads_copies or follows_marketplace) or self.history is None:
+        timed = _one_of(function_name, TIMED_TASKS)
+        if not (reads_copies or follows_marketplace or timed) or self.history is None:
             return
         execution_arn = _running_execution_of(event.get("release_id"))
         if execution_arn is None:
             return
-        timeline, now = self.now(self.history(execution_arn), function_name)
+        history = self.history(execution_arn)
+        timeline, now = self.now(history, function_name, event)
+        if timed:
+            self._running.time = _started_at(history) + timedelta(seconds=now)
         if reads_copies:
             self.settle_copies(timeline, now)
         if follows_marketplace:
@@ -420,11 +466,18 @@ class VirtualClock:
         now, marketplace_s = self._marketplace_at
         return self._sent.get(change_set.change_set_id, now) + marketplace_s <= now
 
-    def now(self, history: History, function_name: str) -> tuple[Timeline, float]:
-        """The execution's timeline so far, and the virtual time the task was last scheduled."""
+    def now(self, history: History, function_name: str, given: Mapping[str, Any] | None = None
+            ) -> tuple[Timeline, float]:
+        """The execution's timeline so far, and the virtual time the task was last scheduled with
+        this input (iterations of a Map call the same task at once, each with its own input)."""
         timeline = self.timeline(history)
-        scheduled = timeline.last("LambdaFunctionScheduled", where=lambda e: (
-            e.get("lambdaFunctionScheduledEventDetails", {}).get("resource", "").endswith(function_name)))
+
+        def this_call(event: Mapping[str, Any]) -> bool:
+            details = event.get("lambdaFunctionScheduledEventDetails", {})
+            return details.get("resource", "").endswith(function_name) and (
+                given is None or json.loads(details.get("input") or "{}") == given)
+
+        scheduled = timeline.last("LambdaFunctionScheduled", where=this_call)
         if scheduled is None:
             raise ValueError(f"{function_name} runs without its LambdaFunctionScheduled event in the history")
         return timeline, timeline.time(scheduled)
@@ -458,6 +511,12 @@ class VirtualClock:
         if public is None:
             raise ValueError(f"the run never left {PUBLIC_AT}: it made no release public")
         return Figures(timeline.time(public), critical_path(timeline.durations).total_s)
+
+
+def _started_at(history: History) -> datetime:
+    """When the execution started, on the system's clock: virtual time counts from it."""
+    started = next(event["timestamp"] for event in history if event["type"] == "ExecutionStarted")
+    return started if isinstance(started, datetime) else datetime.fromisoformat(str(started))
 
 
 def _one_of(function_name: str, tasks: Sequence[str]) -> bool:

@@ -44,8 +44,7 @@ ONCE_STATES = dict(zip(_named_in_flow("Prepare", "CheckBuild", "Preflight", "Val
                        ("prepare", "check_build", "preflight", "validate", "announce"), strict=True))
 ARCH_STATES = dict(zip(_named_in_flow("LaunchBuilder", "RegisterImage", "LaunchQA", "EvaluateQA"), latency.PER_ARCH,
                        strict=True))
-COPY_TO_REGION, CHECK_COPIES, PUBLISH_REGION, MARKETPLACE = _named_in_flow(
-    "CopyToRegion", "CheckCopies", "PublishRegion", "Marketplace")
+COPY_TO_REGION, FOLLOW_COPIES, MARKETPLACE = _named_in_flow("CopyToRegion", "FollowCopies", "Marketplace")
 
 # The statuses of a release that reached the public: out, still following Marketplace, or out
 # once and retired since (its run's history is as good).
@@ -157,9 +156,10 @@ def _first_of(spans: list[Span], stage_of_state: Mapping[str, str]) -> dict[str,
 
 
 def copy_seconds(spans: list[Span]) -> dict[str, float]:
-    """Per destination region: from its CopyToRegion's exit (the copy requested) to the exit of
-    the first CheckCopies whose output shows the region copied. An upper bound: the copy was done
-    at some time before that check, which runs once per wait. The base region copies nothing."""
+    """Per destination region: from its CopyToRegion's exit (the copy requested) to the entry of
+    the FollowCopies that published it, having found its copies available. An upper bound: the
+    copy was done at some time before that follow, which runs when the model expects a copy, or
+    on its backstop. The base region copies nothing."""
     requested: dict[str, datetime] = {}
     seconds: dict[str, float] = {}
     for span in spans:
@@ -167,22 +167,31 @@ def copy_seconds(spans: list[Span]) -> dict[str, float]:
             region = span.output.get("region")
             if region and region != span.input.get("base_region"):
                 requested.setdefault(region, _time(span.exited))
-        elif span.state == CHECK_COPIES:
-            for region in _copied_regions(span.output.get("distribution", {})):
+        elif span.state == FOLLOW_COPIES:
+            for region in _published_by(span):
                 if region in requested and region not in seconds:
-                    seconds[region] = (_time(span.exited) - requested[region]).total_seconds()
+                    seconds[region] = (_time(span.entered) - requested[region]).total_seconds()
     return seconds
 
 
-def _copied_regions(distribution: Mapping[str, Any]) -> set[str]:
-    outcomes = itertools.chain(distribution.get("copies", []), distribution.get("copied", []))
-    return {outcome["region"] for outcome in outcomes if outcome.get("status") == "copied"}
-
-
 def publish_seconds(spans: list[Span]) -> dict[str, float]:
-    """Per region: PublishRegion entered -> exited, where the region came out published."""
-    return {span.output["region"]: span.seconds for span in spans
-            if span.state == PUBLISH_REGION and span.output.get("status") == "published"}
+    """Per region: the FollowCopies that published it, entered -> exited. It publishes its regions
+    at once, so each of them took at most that."""
+    seconds: dict[str, float] = {}
+    for span in spans:
+        if span.state == FOLLOW_COPIES:
+            for region in _published_by(span):
+                seconds.setdefault(region, span.seconds)
+    return seconds
+
+
+def _published_by(span: Span) -> set[str]:
+    """The regions a follow published: published in its output, not yet in its input."""
+    def published(outcomes: Iterable[Mapping[str, Any]]) -> set[str]:
+        return {outcome["region"] for outcome in outcomes if outcome.get("status") == "published"}
+
+    return (published(span.output.get("distribution", {}).get("published", []))
+            - published(span.input.get("distribution", {}).get("copies", [])))
 
 
 def marketplace_seconds(history: list[HistoryEvent], spans: list[Span]) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import ec2
 from chalicelib.aws.clients import client_token
 from chalicelib.aws.errors import code_of, describe, ignoring
+from chalicelib.core import clock
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
@@ -42,7 +43,7 @@ BACKSTOP_SHARE = 0.015
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def copies_pending(region: str) -> int:
