@@ -160,6 +160,7 @@ def copy() -> dict:
                                result="$.distribution.copies", catch=caught("DistributeFailed"),
                                then="FollowCopies"),
         "FollowCopies": task("FollowCopies", inputs(*RELEASE, copies="$.distribution.copies",
+                                                    expected_copy_s="$.preflight.expected.copy_s",
                                                     execution_started_at="$$.Execution.StartTime",
                                                     execution_arn="$$.Execution.Id"),
                              result="$.distribution", catch=caught("DistributeFailed"), then="CopiesDone",
@@ -216,7 +217,7 @@ def marketplace() -> dict:
             "Comment": "The Marketplace loop may run for hours: carry only what Finalize and FailRelease read, not "
                        "every stage's output.",
             "Parameters": {**inputs(*RELEASE, "attempt", "arches", "images", "regions"),
-                           "preflight": inputs(skipped="$.preflight.skipped"),
+                           "preflight": inputs(skipped="$.preflight.skipped", expected="$.preflight.expected"),
                            "distribution": inputs(failed="$.distribution.failed"),
                            "validation": inputs(regions="$.validation.regions"),
                            **inputs("announcement", "marketplace", "result")},
@@ -232,6 +233,7 @@ def marketplace() -> dict:
         "WaitForMarketplace": {"Type": "Wait", "SecondsPath": "$.marketplace.wait_seconds", "Next": "Marketplace"},
         "Marketplace": task(
             "Marketplace", inputs(*RELEASE, "attempt", "arches", "images", "marketplace",
+                                  expected_s="$.preflight.expected.marketplace_s",
                                   execution_started_at="$$.Execution.StartTime"),
             result="$.marketplace", retry=(marketplace_throttled,),
             catch=caught("Finalize", result="$.marketplace.caught"), then="MarketplaceSettled",

@@ -48,7 +48,7 @@ PUBLISHED_BY = "FollowCopies"
 COPY_READERS = ("follow_copies",)
 # The tasks whose decisions depend on the time (when a copy was requested, when the copies are
 # next followed): they read the virtual time of their own call (chalicelib/core/clock.py).
-TIMED_TASKS = ("copy_to_region", "follow_copies")
+TIMED_TASKS = ("copy_to_region", "follow_copies", "marketplace")
 # The tasks that follow Marketplace change sets: a change set moves on once its time has come.
 # (The clock knows one execution following Marketplace at a time.)
 MARKETPLACE_FOLLOWERS = ("marketplace",)
@@ -366,9 +366,10 @@ def _matches(errors: Sequence[str], error: str) -> bool:
 
 
 def _newly_published(given: Mapping[str, Any], ended: Mapping[str, Any]) -> set[str]:
-    """The regions a follow published: published in its answer, not yet in its input."""
+    """The regions a follow published: published in its answer, not yet in its input (the state's
+    input: the previous follow's answer, or the Distribute map's, at ``distribution``)."""
     answer = json.loads((ended.get("lambdaFunctionSucceededEventDetails") or {}).get("output") or "{}")
-    before = {r["region"] for r in given.get("copies", []) if r.get("status") == "published"}
+    before = {r["region"] for r in given.get("distribution", {}).get("copies", []) if r.get("status") == "published"}
     return {r["region"] for r in answer.get("published", []) if r.get("status") == "published"} - before
 
 

@@ -97,5 +97,7 @@ class MarketplaceTask(PlannedArches):
     version: str
     attempt: int = Field(default=0, ge=0)
     execution_started_at: datetime | None = None
+    expected_s: float | None = Field(default=None, ge=0, description="Preflight's expected change set time: the "
+                                                                     "first check waits for it")
     images: list[BuiltImage] = Field(min_length=1, description="the base region's images")
     marketplace: MarketplaceProgress

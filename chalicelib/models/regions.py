@@ -77,9 +77,19 @@ class PreflightTask(Model):
     images: list[BuiltImage] = Field(min_length=1)
 
 
+class Expected(Model):
+    """When the release's slow steps should be done, from the stream's latency model (its own
+    history, else the documented defaults): the follows and Marketplace checks wait for them."""
+
+    copy_s: dict[str, float] = Field(default_factory=dict, description="per destination region, its median copy "
+                                                                      "time in seconds")
+    marketplace_s: float = Field(ge=0, description="the median time of a Marketplace change set, in seconds")
+
+
 class Preflight(Model):
     ready: list[str]
     skipped: list[RegionOutcome]
+    expected: Expected
 
 
 class CopiesTask(Model):
@@ -90,6 +100,7 @@ class CopiesTask(Model):
     execution_started_at: datetime | None = Field(default=None, description="the run's start: how long it has run "
                                                                             "sets the wait once a copy is overdue")
     execution_arn: str = Field(default="", description="the run: once it is aborted, nothing more is published")
+    expected_copy_s: dict[str, float] = Field(default_factory=dict, description="Preflight's expected copy times")
 
 
 class Copies(Model):

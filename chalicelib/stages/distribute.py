@@ -39,7 +39,7 @@ REGIONS_AT_ONCE = 8
 # taken, between the floor and the cap.
 FOLLOW_FLOOR_S = 10
 FOLLOW_CAP_S = 300
-BACKSTOP_SHARE = 0.015
+BACKSTOP_SHARE = 0.0175
 
 
 def _now() -> datetime:
@@ -135,11 +135,6 @@ def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
     return outcome
 
 
-def copy_model(stream_name: str) -> latency.LatencyModel:
-    """The model that says when a stream's copies are expected."""
-    return latency.DEFAULT_MODEL
-
-
 def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> int:
     """Seconds until the next follow of the copies still pending, each ``due`` when the model
     expects it. Before any is due: until the earliest is. Once one is overdue: a backstop that
@@ -152,9 +147,10 @@ def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> 
     return FOLLOW_FLOOR_S if wait == math.inf else max(math.ceil(wait), FOLLOW_FLOOR_S)
 
 
-def _due(region: RegionOutcome, model: latency.LatencyModel, now: datetime) -> datetime:
-    requested = region.requested_at or now
-    return requested + timedelta(seconds=model.estimate("copy", region.region).median_s)
+def _due(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -> datetime:
+    """When the region's copies are expected: Preflight's expectation, else the default model's."""
+    expected = expected_s.get(region.region, latency.DEFAULT_MODEL.estimate("copy", region.region).median_s)
+    return (region.requested_at or now) + timedelta(seconds=expected)
 
 
 def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
@@ -193,7 +189,6 @@ def follow_copies(task: CopiesTask) -> Copies:
     if failed:
         logger.warning("copies failed", extra={"failed": {r.region: r.reason for r in failed}})
     pending = [r for r in copies if r.status == "copying"]
-    model = copy_model(task.stream)
-    wait = next_follow_in([_due(r, model, now) for r in pending], now, task.execution_started_at or now)
+    wait = next_follow_in([_due(r, task.expected_copy_s, now) for r in pending], now, task.execution_started_at or now)
     return Copies(pending=bool(pending), copies=copies, published=[r for r in copies if r.stage == "publish"],
                   failed=failed, wait_seconds=wait if pending else 0)

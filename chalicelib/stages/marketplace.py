@@ -14,6 +14,7 @@ release index; when one is newer than the release, the product's change is REFUS
 reason, a settled end of the product's change that fails nothing (the release stays released)."""
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -22,6 +23,7 @@ from chalicelib.aws import marketplace_catalog
 from chalicelib.aws.clients import client_token
 from chalicelib.aws.errors import code_of, describe, message_of
 from chalicelib.aws.sts import account_id
+from chalicelib.core import clock
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import MarketplaceProduct, Stream, load_streams
 from chalicelib.core.errors import MarketplaceThrottled
@@ -36,6 +38,8 @@ CHANGE_TYPE = "AddDeliveryOptions"
 # An execution lasts 24 h at most; what follows Marketplace (Finalize) needs little of the rest.
 EXECUTION_ROOM = timedelta(hours=23, minutes=30)
 _TRY_LATER = {"ThrottlingException", "InternalServiceException"}
+# The shortest wait before a change set is next checked, however close its expected time.
+CHECK_FLOOR_S = 60
 
 
 def _call(operation: str, **parameters) -> dict:
@@ -49,7 +53,7 @@ def _call(operation: str, **parameters) -> dict:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def change_set_name(release_id: str, arch: str, attempt: int, intent: str) -> str:
@@ -245,4 +249,17 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
         if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
             logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})
     pending = not all(change.settled for change in products)
-    return progress.model_copy(update={"started_at": started, "products": products, "pending": pending})
+    wait = next_check_in([c.sent_at for c in products if c.sent_at and not c.settled], _now(), task.expected_s,
+                         stream.marketplace.check_every_minutes * 60)
+    return progress.model_copy(update={"started_at": started, "products": products, "pending": pending,
+                                       "wait_seconds": wait})
+
+
+def next_check_in(sent: list[datetime], now: datetime, expected_s: float | None, every_s: int) -> int:
+    """Seconds to the next check of the change sets in flight: until the earliest sent is expected
+    to have settled (Preflight's expectation), then every ``every_s`` (the stream's
+    check_every_minutes) as a backstop."""
+    if expected_s is None or not sent:
+        return every_s
+    until_due = (min(sent) + timedelta(seconds=expected_s) - now).total_seconds()
+    return max(math.ceil(until_due), CHECK_FLOOR_S) if until_due > 0 else every_s

@@ -15,7 +15,9 @@ from chalicelib.aws.errors import describe
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
-from chalicelib.models.regions import Preflight, PreflightTask, RegionOutcome
+from chalicelib.models.regions import Expected, Preflight, PreflightTask, RegionOutcome
+from chalicelib.plan.latency import DEFAULT_MODEL
+from chalicelib.plan.observed import model_for_stream
 
 PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
 REGIONS_AT_ONCE = 8
@@ -95,4 +97,18 @@ def preflight(task: PreflightTask) -> Preflight:
                for region, reason in reasons.items() if reason]
     if skipped:
         logger.warning("regions skipped", extra={"skipped": {s.region: s.reason for s in skipped}})
-    return Preflight(ready=[region for region, reason in reasons.items() if not reason], skipped=skipped)
+    ready = [region for region, reason in reasons.items() if not reason]
+    return Preflight(ready=ready, skipped=skipped, expected=expected(task.stream, ready))
+
+
+def expected(stream_name: str, regions: list[str]) -> Expected:
+    """When the copies to ``regions`` and a Marketplace change set should be done, read once per
+    run from the stream's latency model (its own history, else the defaults), so that the follows
+    wait for them. A history that cannot be read leaves the defaults: it never stops the release."""
+    try:
+        model = model_for_stream(stream_name)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("the stream's history cannot be read: expecting the defaults", extra={"error": describe(error)})
+        model = DEFAULT_MODEL
+    return Expected(copy_s={region: model.estimate("copy", region).median_s for region in regions},
+                    marketplace_s=model.estimate("marketplace").median_s)
