@@ -2,16 +2,18 @@
 
 tests/unit/data/observed-histories.json holds three runs of one real local release's history
 (2 architectures; us-east-1 the base region, us-east-2 and us-west-1 copied to; us-west-1's
-copies seen copied at the second CheckCopies, after a 300 s WaitForCopies), its timestamps set
-by hand and its events numbered again in time order: arm64 starts building first and x86_64
-finishes first, so their iterations' events interleave. The task states' chosen seconds, run 1 / run 2 / run 3:
+copies still pending at the first FollowCopies, so the second one publishes it, after the
+1800 s WaitForCopies the run recorded), its timestamps set by hand and its events numbered again
+in time order: arm64 starts building first and x86_64 finishes first, so their iterations'
+events interleave. The task states' chosen seconds, run 1 / run 2 / run 3:
 
     Preflight                      6 / 8 / 10
     LaunchBuilder x86_64         600 / 660 / 720
     LaunchBuilder arm64          900 / 840 / 780
-    CopyToRegion (from the Copy map's start) us-east-2   4 / 10 / 6;  us-west-1  10 / 4 / 6
-    CheckCopies (each)            20 / 30 / 40
-    PublishRegion us-east-1, us-east-2, us-west-1   5, 6, 7 / 8, 9, 10 / 11, 12, 13
+    CopyToRegion (from the Distribute map's start)
+        us-east-1  2 / 2 / 2;  us-east-2  4 / 10 / 6;  us-west-1  10 / 4 / 8
+    FollowCopies, the first (publishes us-east-1 and us-east-2)   20 / 30 / 40
+    FollowCopies, the second (publishes us-west-1)                10 / 15 / 50
     Marketplace (each of 3 checks, 600 s waits between)   10 / 20 / 30
 """
 
@@ -61,23 +63,33 @@ def test_a_per_arch_stage_pools_the_architectures(model):
 
 
 def test_copies_are_pooled_and_kept_per_region(model):
-    # Each run: the Copy map ends with its slowest CopyToRegion (10, 10, 6 s after it starts); the
-    # first CheckCopies ends 20 / 30 / 40 s later and shows us-east-2 copied; the second one ends
-    # 300 s + 20 / 30 / 40 s after the first and shows us-west-1 copied.
-    # us-east-2: run 1: 10 + 20 - 4 = 26; run 2: 10 + 30 - 10 = 30; run 3: 6 + 40 - 6 = 40
-    # us-west-1: run 1: 10 + 20 + 300 + 20 - 10 = 340; run 2: 10 + 30 + 300 + 30 - 4 = 366;
-    #            run 3: 6 + 40 + 300 + 40 - 6 = 380
-    # pooled, sorted: 26 30 40 340 366 380; median (40 + 340) / 2 = 190; p90 at 4.5: 366 + 0.5 * 14 = 373
-    assert figures(model.stages["copy"]) == (190, pytest.approx(373), 3, "history")
-    # us-west-1: 340 366 380; median 366; p90 at 1.8: 366 + 0.8 * 14 = 377.2
-    assert figures(model.copy_by_region["us-west-1"]) == (366, pytest.approx(377.2), 3, "history")
+    # Each run: the Distribute map ends with its slowest CopyToRegion (10, 10, 8 s after it starts)
+    # and the first FollowCopies starts then; it ends 20 / 30 / 40 s later, and the second one starts
+    # after the 1800 s WaitForCopies. A copy counts from its CopyToRegion's exit to the start of the
+    # follow that published its region:
+    # us-east-2 (the first follow): run 1: 10 - 4 = 6; run 2: 10 - 10 = 0; run 3: 8 - 6 = 2
+    # us-west-1 (the second): run 1: 10 + 20 + 1800 - 10 = 1820; run 2: 10 + 30 + 1800 - 4 = 1836;
+    #                         run 3: 8 + 40 + 1800 - 8 = 1840
+    # pooled, sorted: 0 2 6 1820 1836 1840; median (6 + 1820) / 2 = 913; p90 at 4.5: 1836 + 0.5 * 4 = 1838
+    assert figures(model.stages["copy"]) == (913, pytest.approx(1838), 3, "history")
+    # us-west-1: 1820 1836 1840; median 1836; p90 at 1.8: 1836 + 0.8 * 4 = 1839.2
+    assert figures(model.copy_by_region["us-west-1"]) == (1836, pytest.approx(1839.2), 3, "history")
     assert model.estimate("copy", "us-west-1") is model.copy_by_region["us-west-1"]
     assert "us-east-1" not in model.copy_by_region, "the base region copies nothing"
 
 
+def test_each_region_publishes_in_the_follow_that_found_its_copies(runs):
+    # Run 3: the first follow (40 s) publishes us-east-1 and us-east-2, the second (50 s) us-west-1.
+    assert stage_samples(runs[2]).per_region == {"us-east-1": {"publish": 40},
+                                                 "us-east-2": {"copy": 2, "publish": 40},
+                                                 "us-west-1": {"copy": 1840, "publish": 50}}
+
+
 def test_publish_pools_every_region(model):
-    # 5 6 7 8 9 10 11 12 13; median 9; p90 at 0.9 * 8 = 7.2: 12 + 0.2 * 1 = 12.2
-    assert figures(model.stages["publish"]) == (9, pytest.approx(12.2), 3, "history")
+    # A region's publish: the follow that published it, entered -> exited. us-east-1 and us-east-2
+    # take the first follow's 20 / 30 / 40 s, us-west-1 the second's 10 / 15 / 50 s.
+    # sorted: 10 15 20 20 30 30 40 40 50; median 30; p90 at 0.9 * 8 = 7.2: 40 + 0.2 * (50 - 40) = 42
+    assert figures(model.stages["publish"]) == (30, pytest.approx(42), 3, "history")
 
 
 def test_marketplace_runs_from_the_first_check_to_the_settled_one(model):
@@ -128,10 +140,13 @@ def test_a_failed_run_contributes_only_what_it_completed():
 def test_a_truncated_output_reads_as_unknown_not_as_an_error():
     history = events([
         {"id": 1, "previousEventId": 0, "type": "TaskStateEntered", "timestamp": "2026-11-01T00:00:00+00:00",
-         "stateEnteredEventDetails": {"name": "PublishRegion"}},
+         "stateEnteredEventDetails": {"name": "FollowCopies",
+                                      "input": '{"distribution": {"copies": [{"region": "us-east-1", '
+                                               '"status": "copying"}]}}'}},
         {"id": 2, "previousEventId": 1, "type": "LambdaFunctionSucceeded", "timestamp": "2026-11-01T00:00:05+00:00"},
         {"id": 3, "previousEventId": 2, "type": "TaskStateExited", "timestamp": "2026-11-01T00:00:05+00:00",
-         "stateExitedEventDetails": {"name": "PublishRegion", "output": '{"region": "us-ea',
+         "stateExitedEventDetails": {"name": "FollowCopies",
+                                     "output": '{"distribution": {"published": [{"region": "us-ea',
                                      "outputDetails": {"truncated": True}}},
     ])
     assert stage_samples(history).per_region == {}
