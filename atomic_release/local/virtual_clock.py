@@ -267,7 +267,7 @@ class Timeline:
         name, given = self._entered(context)
         if name == PUBLISHED_BY:
             return TASK_S + max((self.durations.per_region[region]["publish"]
-                                 for region in _newly_published(given, ended)), default=0.0)
+                                 for region in _newly_published(self._call_input(ended), ended)), default=0.0)
         stage = TASK_STAGES.get(name)
         if stage is None:
             return TASK_S
@@ -277,6 +277,13 @@ class Timeline:
             region = given["region"]
             return self.durations.per_region[region if isinstance(region, str) else region["region"]][stage]
         return self.durations.once[stage]
+
+    def _call_input(self, ended: Mapping[str, Any]) -> dict:
+        """What the call a task's end answers was given: its Scheduled event's input (the state's
+        Parameters applied), not the state's input."""
+        started = self.events.get(ended["previousEventId"], {})
+        scheduled = self.events.get(started.get("previousEventId", 0), {})
+        return json.loads((scheduled.get("lambdaFunctionScheduledEventDetails") or {}).get("input") or "{}")
 
     def _wait_seconds(self, context: _Context) -> float:
         name, given = self._entered(context)
@@ -366,10 +373,9 @@ def _matches(errors: Sequence[str], error: str) -> bool:
 
 
 def _newly_published(given: Mapping[str, Any], ended: Mapping[str, Any]) -> set[str]:
-    """The regions a follow published: published in its answer, not yet in its input (the state's
-    input: the previous follow's answer, or the Distribute map's, at ``distribution``)."""
+    """The regions a follow published: published in its answer, not yet in the copies it was given."""
     answer = json.loads((ended.get("lambdaFunctionSucceededEventDetails") or {}).get("output") or "{}")
-    before = {r["region"] for r in given.get("distribution", {}).get("copies", []) if r.get("status") == "published"}
+    before = {r["region"] for r in given.get("copies", []) if r.get("status") == "published"}
     return {r["region"] for r in answer.get("published", []) if r.get("status") == "published"} - before
 
 

@@ -3,6 +3,7 @@ time while the real state machine and tasks run on moto."""
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 from atomic_release.cli.local_release import LocalResult, run
 from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
@@ -10,13 +11,16 @@ from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.virtual_clock import Figures, VirtualClock
 from chalicelib.aws.clients import client
+from chalicelib.stages import distribute
 from chalicelib.stages.announce import read_document, release_index_key, release_key, stream_metadata_key
 from chalicelib.store import records
 from tests.helpers import nothing, release_resources
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-1"]
 # What differs from run to run whatever the clock: ids AWS makes (EC2's, SNS's and EventBridge's
-# uuids, Marketplace's change set ids), times, the execution's ARN.
+# uuids, Marketplace's change set ids), times, the execution's ARN. Of the times, only the copies'
+# requested_at differ by more than the run's wall time: under the clock they are virtual times
+# (test_the_tasks_read_the_virtual_time_of_their_call checks them).
 RUN_SPECIFIC = [(re.compile(r"\b(ami|snap|i|vol)-[0-9a-f]{8,17}\b"), r"\1-*"),
                 (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
                 (re.compile(r'"change_set_id": "[0-9a-z]+"'), '"change_set_id": "<id>"'),
@@ -25,9 +29,9 @@ RUN_SPECIFIC = [(re.compile(r"\b(ami|snap|i|vol)-[0-9a-f]{8,17}\b"), r"\1-*"),
 
 
 def release(developer_release, clock: VirtualClock | None = None, faults=()) -> tuple[LocalResult, Figures | None,
-                                                                                      dict, int]:
+                                                                                      dict, list[dict]]:
     """One release in a runtime of its own: its result, its figures, what it recorded (run-specific
-    values normalised away) and how often CheckCopies ran."""
+    values normalised away) and what each FollowCopies answered."""
     with LocalRuntime(clock=clock, faults=list(faults)) as runtime:
         result = run(runtime, developer_release)
         history = runtime.history(result.execution_arn)
@@ -36,9 +40,23 @@ def release(developer_release, clock: VirtualClock | None = None, faults=()) -> 
         assert nothing({kind: found for kind, found in release_resources(result.release_id, REGIONS).items()
                         if kind in ("instances", "volumes")}), "builders and QA guests are gone"
         assert not pending_images(), "no copy is left pending"
-    checks = sum(1 for e in history if e["type"] == "TaskStateEntered"
-                 and e["stateEnteredEventDetails"]["name"] == "CheckCopies")
-    return result, figures, recorded, checks
+    return result, figures, recorded, [answer for _, answer in follows(history)]
+
+
+def follows(history) -> list[tuple[dict, dict]]:
+    """Each FollowCopies call: its Scheduled event, and its answer."""
+    calls = []
+    for event in history:
+        if event["type"] == "LambdaFunctionScheduled" and event["lambdaFunctionScheduledEventDetails"][
+                "resource"].endswith("-follow_copies"):
+            calls.append([event, None])
+        elif event["type"] == "LambdaFunctionSucceeded" and calls and calls[-1][1] is None:
+            calls[-1][1] = json.loads(event["lambdaFunctionSucceededEventDetails"]["output"])
+    return [(scheduled, answer) for scheduled, answer in calls if answer is not None]
+
+
+def regions_of(answer: dict, status: str) -> list[str]:
+    return sorted(r["region"] for r in answer["copies"] if r["status"] == status)
 
 
 def pending_images() -> list[str]:
@@ -62,7 +80,7 @@ def final_records(result: LocalResult) -> dict:
 
 
 def test_the_same_seed_gives_the_same_figures_and_another_seed_others(developer_release):
-    first, figures, _, checks = release(developer_release, VirtualClock(seed=5))
+    first, figures, _, followed = release(developer_release, VirtualClock(seed=5))
     _, again, _, _ = release(developer_release, VirtualClock(seed=5))
     _, other, _, _ = release(developer_release, VirtualClock(seed=6))
 
@@ -70,16 +88,17 @@ def test_the_same_seed_gives_the_same_figures_and_another_seed_others(developer_
     assert figures == again
     assert other != figures
     assert figures.modeled_commit_to_public_s > figures.modeled_critical_path_s > 0
-    assert checks > 1, "copies are pending until their modelled time: CheckCopies waited for them"
+    assert len(followed) > 1, "copies are pending until their modelled time: FollowCopies waited for them"
 
 
 def test_a_release_under_the_clock_records_what_one_without_it_records(developer_release):
-    plain, _, recorded, plain_checks = release(developer_release)
-    timed, _, timed_recorded, timed_checks = release(developer_release, VirtualClock(seed=1))
+    plain, _, recorded, plain_follows = release(developer_release)
+    timed, _, timed_recorded, timed_follows = release(developer_release, VirtualClock(seed=1))
 
     assert (plain.status, timed.status) == ("SUCCEEDED", "SUCCEEDED"), (plain.failure, timed.failure)
-    assert plain_checks == 1, "without the clock every copy is available at once"
-    assert timed_checks > 1
+    assert len(plain_follows) == 1, "without the clock every copy is available at once"
+    assert regions_of(plain_follows[0], "published") == sorted(REGIONS), "one follow publishes every region"
+    assert len(timed_follows) > 1
     assert timed_recorded == recorded
     assert all(row.public and row.ssm_points_here for row in timed.images)
 
@@ -103,3 +122,42 @@ def test_marketplace_change_sets_settle_once_their_modelled_time_has_passed(deve
     assert settled - sent >= timeline.durations.once["marketplace"]
     assert result.status == "MARKETPLACE_FAILED", result.failure
     assert len(result.marketplace_failed) == 1 and "AMI_SCAN_FAILED" in result.marketplace_failed[0]
+
+
+def test_the_tasks_read_the_virtual_time_of_their_call(developer_release):
+    clock = VirtualClock(seed=1)
+    with LocalRuntime(clock=clock) as runtime:
+        result = run(runtime, developer_release)
+        history = runtime.history(result.execution_arn)
+        record = records.get(result.release_id)
+    wall_s = (datetime.now(UTC) - history[0]["timestamp"]).total_seconds()
+    timeline = clock.timeline(history)
+
+    def virtual(event: dict) -> datetime:
+        return history[0]["timestamp"] + timedelta(seconds=timeline.time(event["id"]))
+
+    copy_calls = {json.loads(e["lambdaFunctionScheduledEventDetails"]["input"])["region"]: e for e in history
+                  if e["type"] == "LambdaFunctionScheduled"
+                  and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith("-copy_to_region")}   # the last wins
+    requested = {region: virtual(call) for region, call in copy_calls.items()}
+    calls = follows(history)
+
+    assert result.status == "SUCCEEDED", result.failure
+    assert sorted(requested) == sorted(REGIONS)
+    assert min(timeline.time(call["id"]) for call in copy_calls.values()) > wall_s, "virtual, not the system's time"
+    for region, when in requested.items():
+        assert abs(record.region_states[region].requested_at - when) < timedelta(seconds=1), region
+        for scheduled, _ in calls:
+            given = json.loads(scheduled["lambdaFunctionScheduledEventDetails"]["input"])
+            copy = next(c for c in given["copies"] if c["region"] == region)
+            assert abs(datetime.fromisoformat(copy["requested_at"]) - when) < timedelta(seconds=1), region
+    # each wait is the rule's at the follow's virtual time: until the first copy is due, then the backstop
+    model = distribute.copy_model(result.stream)
+    waits = []
+    for scheduled, answer in calls[:-1]:
+        due = [requested[r] + timedelta(seconds=model.estimate("copy", r).median_s)
+               for r in regions_of(answer, "copying")]
+        expected = distribute.next_follow_in(due, virtual(scheduled), history[0]["timestamp"])
+        assert abs(answer["wait_seconds"] - expected) <= 1, (answer["wait_seconds"], expected)
+        waits.append(answer["wait_seconds"])
+    assert len(waits) > 1 and max(waits[1:]) < waits[0], f"later follows wait the backstop, not the first wait: {waits}"
