@@ -144,10 +144,11 @@ def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> 
     backstop = (min(max(BACKSTOP_SHARE * (now - started_at).total_seconds(), FOLLOW_FLOOR_S), FOLLOW_CAP_S)
                 if any(when <= now for when in due) else math.inf)
     wait = min(until_next_due, backstop)
-    return FOLLOW_FLOOR_S if wait == math.inf else max(math.ceil(wait), FOLLOW_FLOOR_S)
+    # rounded to the millisecond first: 3600 x 0.0175 is 63.00000000000001, which is 63 s, not 64
+    return FOLLOW_FLOOR_S if wait == math.inf else max(math.ceil(round(wait, 3)), FOLLOW_FLOOR_S)
 
 
-def _due(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -> datetime:
+def due_at(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -> datetime:
     """When the region's copies are expected: Preflight's expectation, else the default model's."""
     expected = expected_s.get(region.region, latency.DEFAULT_MODEL.estimate("copy", region.region).median_s)
     return (region.requested_at or now) + timedelta(seconds=expected)
@@ -189,6 +190,6 @@ def follow_copies(task: CopiesTask) -> Copies:
     if failed:
         logger.warning("copies failed", extra={"failed": {r.region: r.reason for r in failed}})
     pending = [r for r in copies if r.status == "copying"]
-    wait = next_follow_in([_due(r, task.expected_copy_s, now) for r in pending], now, task.execution_started_at or now)
+    wait = next_follow_in([due_at(r, task.expected_copy_s, now) for r in pending], now, task.execution_started_at or now)
     return Copies(pending=bool(pending), copies=copies, published=[r for r in copies if r.stage == "publish"],
                   failed=failed, wait_seconds=wait if pending else 0)

@@ -9,7 +9,7 @@ from chalicelib.stages.distribute import (
     COPY_DEADLINE,
     FOLLOW_CAP_S,
     FOLLOW_FLOOR_S,
-    copy_model,
+    due_at,
     followed,
     next_follow_in,
 )
@@ -71,8 +71,8 @@ def test_before_any_copy_is_due_the_wait_is_until_the_earliest_is():
 
 
 def test_once_a_copy_is_overdue_the_wait_is_a_share_of_the_run_s_time():
-    # 3600 s of run x 0.015 = 54 s, sooner than the other region's due time in 10 minutes
-    assert next_follow_in([NOW - timedelta(minutes=1), NOW + timedelta(minutes=10)], NOW, START) == 54
+    # 3600 s of run x 0.0175 = 63 s, sooner than the other region's due time in 10 minutes
+    assert next_follow_in([NOW - timedelta(minutes=1), NOW + timedelta(minutes=10)], NOW, START) == 63
 
 
 def test_an_overdue_copy_does_not_delay_another_region_due_sooner_than_the_backstop():
@@ -81,18 +81,20 @@ def test_an_overdue_copy_does_not_delay_another_region_due_sooner_than_the_backs
 
 def test_the_wait_is_never_under_the_floor():
     assert next_follow_in([NOW + timedelta(seconds=3)], NOW, START) == FOLLOW_FLOOR_S == 10
-    # a run of 5 minutes: 300 s x 0.015 = 4.5 s, raised to the floor
+    # a run of 5 minutes: 300 s x 0.0175 = 5.25 s, raised to the floor
     assert next_follow_in([NOW - timedelta(seconds=1)], NOW, NOW - timedelta(minutes=5)) == 10
 
 
 def test_the_backstop_is_never_over_the_cap():
-    # a run of 10 hours: 36000 s x 0.015 = 540 s, lowered to the cap
+    # a run of 10 hours: 36000 s x 0.0175 = 630 s, lowered to the cap
     assert next_follow_in([NOW - timedelta(hours=1)], NOW, NOW - timedelta(hours=10)) == FOLLOW_CAP_S == 300
 
 
 def test_a_copy_due_exactly_now_is_overdue():
-    assert next_follow_in([NOW], NOW, START) == 54
+    assert next_follow_in([NOW], NOW, START) == 63
 
 
-def test_the_copies_model_is_the_default_until_a_stream_has_history():
-    assert copy_model("stable") is DEFAULT_MODEL
+def test_a_region_is_due_when_preflight_expects_its_copies_else_at_the_default_median():
+    region = copying(requested_at=NOW)
+    assert due_at(region, {"eu-west-1": 1234.0}, NOW) == NOW + timedelta(seconds=1234)
+    assert due_at(region, {"us-east-2": 1234.0}, NOW) == NOW + timedelta(seconds=DEFAULT_MODEL.stages["copy"].median_s)
