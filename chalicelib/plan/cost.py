@@ -6,17 +6,21 @@ Amounts are exact decimals; only ``Cost.as_dict`` rounds, to the cent, for displ
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import cast
 
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream
 from chalicelib.models.artifacts import FORMATS
+from chalicelib.models.regions import Expected
 from chalicelib.plan import latency
 from chalicelib.plan.prices import KINDS, PriceBook
+from chalicelib.stages import distribute, marketplace
 
 CENT = Decimal("0.01")
 QUANTITY_SHOWN = Decimal("0.000001")
@@ -29,16 +33,18 @@ RELEASES_PER_MONTH = {"biweekly": Decimal(26) / Decimal(12)}   # 26 releases a y
 # What the release state machine (state_machines/release.py) enters on the way to a published
 # release: a StateEntered event is one billed transition; a Task state is one Lambda invocation.
 # tests/unit/test_cost.py keeps these names equal to the ASL's.
-ONCE = ("Prepare", "AlreadyBuilt", "Build", "CheckBuild", "Preflight", "Copy", "CheckCopies", "CopiesDone",
-        "Publish", "Validate", "Announce", "RecordPublication", "KeepWhatFinalizeReads", "MarketplaceSettled",
-        "Finalize", "Released")
+ONCE = ("Prepare", "AlreadyBuilt", "Build", "CheckBuild", "Preflight", "Distribute", "FollowCopies", "CopiesDone",
+        "Validate", "Announce", "RecordPublication", "KeepWhatFinalizeReads", "MarketplaceSettled")
 PER_ARCH = ("LaunchBuilder", "RegisterImage", "LaunchQA", "EvaluateQA")
-PER_REGION = ("CopyToRegion", "PublishRegion")     # the base region's CopyToRegion answers its own images
-PER_COPY_POLL = ("WaitForCopies", "CheckCopies", "CopiesDone")
-PER_MARKETPLACE_POLL = ("WaitForMarketplace", "Marketplace", "MarketplaceSettled")
-LAMBDA_TASKS = frozenset({"Prepare", "CheckBuild", "Preflight", "CheckCopies", "Validate", "Announce",
+PER_REGION = ("CopyToRegion",)          # the base region's answers with its own images
+PER_COPY_WAIT = ("WaitForCopies", "FollowCopies", "CopiesDone")    # each follow after the first
+RELEASED = ("Released",)                # the end without Marketplace
+MARKETPLACE_FIRST_CHECK = ("Marketplace", "MarketplaceSettled", "Finalize")   # the first check, and the end
+PER_MARKETPLACE_WAIT = ("WaitForMarketplace", "Marketplace", "MarketplaceSettled")   # each check after the first
+LAMBDA_TASKS = frozenset({"Prepare", "CheckBuild", "Preflight", "FollowCopies", "Validate", "Announce",
                           "RecordPublication", "Finalize", "Marketplace", *PER_ARCH, *PER_REGION})
-COPY_POLL_S = 300           # WaitForCopies
+# Any instant: the wait rules read only the differences between times.
+RUN_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _tasks(states: tuple[str, ...]) -> int:
@@ -46,7 +52,8 @@ def _tasks(states: tuple[str, ...]) -> int:
 
 
 # The task functions (.chalice/config.json): 512 MB, x86_64; most run for about the task stages'
-# median (latency.DEFAULTS), RegisterImage for the register stage (it waits for the snapshot).
+# median (latency.DEFAULTS), RegisterImage for the register stage (it waits for the snapshot), a
+# FollowCopies for that and the publish stage of the regions it publishes (``follow_seconds``).
 LAMBDA_MEMORY_GB = Decimal(512) / Decimal(1024)
 LAMBDA_ARCH = "x86_64"
 LAMBDA_TASK_S = Decimal(2)
@@ -205,15 +212,81 @@ def _hours(seconds: float) -> Decimal:
     return Decimal(str(seconds)) / SECONDS_PER_HOUR
 
 
-def usage(stream: Stream, durations: latency.Durations, regions: list[str], hints: UsageHints) -> ReleaseUsage:
-    """What a release of ``stream`` in ``regions`` (the base first) uses when its stages take ``durations``.
+@dataclass(frozen=True)
+class Follow:
+    """One FollowCopies call: when, from the run's start, and the regions whose copies it finds
+    available, and so publishes."""
+    at_s: float
+    published: tuple[str, ...]
+
+
+def copy_follows(durations: latency.Durations, expected_copy_s: Mapping[str, float]) -> tuple[Follow, ...]:
+    """The follows of a release whose stages take ``durations``, when Preflight expects each
+    region's copy to take ``expected_copy_s`` (a region it does not name: its own copy time).
+
+    Every region's copies are requested when Preflight ends on the critical path, and the first
+    follow comes at once; each later one after the wait distribute.next_follow_in gives (the run
+    started at the critical path's start), until every region's copy is done."""
+    steps = latency.critical_path(durations).steps
+    requested_s = sum(step.seconds for step in itertools.takewhile(lambda step: step.stage != "copy", steps))
+    done_s = {region: requested_s + stages["copy"] for region, stages in durations.per_region.items()}
+    due = {region: RUN_START + timedelta(seconds=requested_s + expected_copy_s.get(region, stages["copy"]))
+           for region, stages in durations.per_region.items()}
+    follows: list[Follow] = []
+    at_s, pending = requested_s, set(done_s)
+    while pending:
+        landed = tuple(sorted(region for region in pending if done_s[region] <= at_s))
+        follows.append(Follow(at_s, landed))
+        pending -= set(landed)
+        if pending:
+            at_s += distribute.next_follow_in([due[region] for region in pending],
+                                              RUN_START + timedelta(seconds=at_s), RUN_START)
+    return tuple(follows)
+
+
+def follow_seconds(follow: Follow, durations: latency.Durations) -> Decimal:
+    """How long a FollowCopies runs: a task's time, and the longest publish of the regions it
+    publishes once per round of distribute.REGIONS_AT_ONCE regions."""
+    if not follow.published:
+        return LAMBDA_TASK_S
+    rounds = math.ceil(len(follow.published) / distribute.REGIONS_AT_ONCE)
+    longest = max(Decimal(str(durations.per_region[region]["publish"])) for region in follow.published)
+    return LAMBDA_TASK_S + rounds * longest
+
+
+def marketplace_checks(settle_s: float, expected_s: float, every_s: int) -> int:
+    """The Marketplace checks of a release whose change sets settle ``settle_s`` after they are
+    sent, when Preflight expects ``expected_s``: the first check sends them; each later one comes
+    after the wait marketplace.next_check_in gives, until one finds them settled."""
+    checks, since_sent = 1, 0
+    while checks == 1 or since_sent < settle_s:
+        since_sent += marketplace.next_check_in([RUN_START], RUN_START + timedelta(seconds=since_sent), expected_s,
+                                                every_s)
+        checks += 1
+    return checks
+
+
+def _expected(durations: latency.Durations, expected: Expected | None) -> Expected:
+    """What Preflight expects; None: what the durations say (the model's medians when the plan
+    prices a release, as Preflight reads them from the same model)."""
+    own = Expected(copy_s={region: stages["copy"] for region, stages in durations.per_region.items()},
+                   marketplace_s=durations.once["marketplace"])
+    if expected is None:
+        return own
+    return Expected(copy_s={**own.copy_s, **expected.copy_s}, marketplace_s=expected.marketplace_s)
+
+
+def usage(stream: Stream, durations: latency.Durations, regions: list[str], hints: UsageHints,
+          expected: Expected | None = None) -> ReleaseUsage:
+    """What a release of ``stream`` in ``regions`` (the base first) uses when its stages take
+    ``durations`` and Preflight expects ``expected`` (None: the durations).
 
     Guests: a builder for the build stage and a QA instance for the qa stage, per architecture, of
     the stream's first instance type for it. The builder's target disk (disk_size_gib, gp3) lives
     through build and register. Snapshot: the disk's written blocks, known from the last release's
     raw image, else disk_size_gib as an upper bound. Transitions and Lambda: counted from the state
-    machine's shape (constants above), with a copy poll per COPY_POLL_S of the slowest copy and a
-    Marketplace poll per check_every_minutes of the change set (docs/plan.md#cost)."""
+    machine's shape (constants above), with the copy follows and the Marketplace checks the wait
+    rules give (``copy_follows``, ``marketplace_checks``; docs/plan.md#cost)."""
     arches = tuple(sorted(durations.per_arch))
     guests, disk_gib_hours = [], Decimal(0)
     for arch in arches:
@@ -226,16 +299,20 @@ def usage(stream: Stream, durations: latency.Durations, regions: list[str], hint
     else:
         snapshot_gib = Decimal(stream.disk_size_gib)
         snapshot_source = f"disk_size_gib ({stream.disk_size_gib} GiB), an upper bound: no release's image size known"
-    copy_polls = math.ceil(max((r["copy"] for r in durations.per_region.values()), default=0) / COPY_POLL_S)
-    market_polls = (math.ceil(durations.once["marketplace"] / (stream.marketplace.check_every_minutes * 60))
-                    if stream.marketplace_arches else 0)
+    expected = _expected(durations, expected)
+    follows = copy_follows(durations, expected.copy_s)
+    checks = (marketplace_checks(durations.once["marketplace"], expected.marketplace_s,
+                                 stream.marketplace.check_every_minutes * 60) if stream.marketplace_arches else 0)
+    end = MARKETPLACE_FIRST_CHECK if checks else RELEASED
+    later = ((PER_COPY_WAIT, len(follows) - 1), (PER_MARKETPLACE_WAIT, max(checks - 1, 0)))
     n_arches, n_regions = len(arches), len(regions)
-    transitions = (len(ONCE) + len(PER_ARCH) * n_arches + len(PER_REGION) * n_regions
-                   + len(PER_COPY_POLL) * copy_polls + len(PER_MARKETPLACE_POLL) * market_polls)
-    invocations = (_tasks(ONCE) + _tasks(PER_ARCH) * n_arches + _tasks(PER_REGION) * n_regions
-                   + _tasks(PER_COPY_POLL) * copy_polls + _tasks(PER_MARKETPLACE_POLL) * market_polls)
+    transitions = (len(ONCE) + len(end) + len(PER_ARCH) * n_arches + len(PER_REGION) * n_regions
+                   + sum(len(states) * times for states, times in later))
+    invocations = (_tasks(ONCE) + _tasks(end) + _tasks(PER_ARCH) * n_arches + _tasks(PER_REGION) * n_regions
+                   + sum(_tasks(states) * times for states, times in later))
     register_s = sum((Decimal(str(durations.per_arch[a]["register"])) for a in arches), Decimal(0))
-    lambda_seconds = (invocations - n_arches) * LAMBDA_TASK_S + register_s
+    following_s = sum((follow_seconds(follow, durations) for follow in follows), Decimal(0))
+    lambda_seconds = (invocations - n_arches - len(follows)) * LAMBDA_TASK_S + register_s + following_s
     artifact_gib = (hints.artifact_gib_per_arch if hints.artifact_gib_per_arch is not None
                     else Decimal(stream.disk_size_gib * len(FORMATS))) * n_arches
     files = n_arches * len(FORMATS)
@@ -252,8 +329,9 @@ def usage(stream: Stream, durations: latency.Durations, regions: list[str], hint
 
 
 def release_cost(stream: Stream, durations: latency.Durations, regions: list[str], prices: PriceBook,
-                 usage_hints: UsageHints | None = None) -> Cost:
-    """The cost of the next release of ``stream`` in ``regions`` (the base first), and of its policy."""
+                 usage_hints: UsageHints | None = None, expected: Expected | None = None) -> Cost:
+    """The cost of the next release of ``stream`` in ``regions`` (the base first), and of its
+    policy; ``expected``: what Preflight expects of the copies and Marketplace (None: the durations)."""
     hints = usage_hints or UsageHints()
     policy = Policy(stream.retention.keep_releases, releases_per_month(stream.cadence, hints.every_commit_per_month))
-    return cost(usage(stream, durations, regions, hints), policy, prices)
+    return cost(usage(stream, durations, regions, hints, expected), policy, prices)

@@ -2,6 +2,7 @@
 so the doc and the code cannot drift; the cadences; kept releases scale the snapshot storage."""
 
 import json
+import math
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core.config import Stream
+from chalicelib.models.regions import Expected
 from chalicelib.plan import cost as cost_module
 from chalicelib.plan import latency
 from chalicelib.plan.cost import (
@@ -73,7 +75,8 @@ def example_prices() -> PriceBook:
 def example_cost(**stream_changes) -> Cost:
     stream = example_stream(**stream_changes)
     hints = UsageHints(**{name: Decimal(value) for name, value in INPUTS["hints"].items()})
-    return release_cost(stream, example_durations(stream), INPUTS["regions"], example_prices(), hints)
+    return release_cost(stream, example_durations(stream), INPUTS["regions"], example_prices(), hints,
+                        Expected.model_validate(INPUTS["expected"]))
 
 
 def test_every_line_of_the_worked_example_is_what_cost_py_computes():
@@ -137,10 +140,97 @@ def _asl_states() -> tuple[dict, dict]:
 
 def test_the_states_counted_are_the_state_machines_own():
     top, maps = _asl_states()
-    assert set(cost_module.ONCE + cost_module.PER_COPY_POLL + cost_module.PER_MARKETPLACE_POLL) <= set(top)
+    assert set(cost_module.ONCE + cost_module.RELEASED + cost_module.MARKETPLACE_FIRST_CHECK
+               + cost_module.PER_COPY_WAIT + cost_module.PER_MARKETPLACE_WAIT) <= set(top)
     assert set(cost_module.PER_ARCH) <= set(maps["Build"])
-    assert {"CopyToRegion"} <= set(maps["Copy"]) and {"PublishRegion"} <= set(maps["Publish"])
+    assert set(cost_module.PER_REGION) <= set(maps["Distribute"]) and set(maps) == {"Build", "Distribute"}
     every_state = {**top, **{name: state for states in maps.values() for name, state in states.items()}}
     lambda_tasks = {name for name, state in every_state.items()
                     if state["Type"] == "Task" and name not in {"FailRelease", "FailPublishedRelease", "CleanupArch"}}
     assert lambda_tasks == cost_module.LAMBDA_TASKS
+
+
+def test_each_wait_group_is_a_loop_of_the_state_machine():
+    top, _ = _asl_states()
+
+    def after(state: str) -> str:
+        return top[state].get("Next") or top[state]["Default"]
+    for loop in (cost_module.PER_COPY_WAIT, cost_module.PER_MARKETPLACE_WAIT):
+        assert [after(state) for state in loop] == [*loop[1:], loop[0]], loop
+
+
+def _durations(copy_s: dict[str, float], publish_s: float = 5) -> latency.Durations:
+    """The default model's medians for one architecture, with these copy times (the base region:
+    us-east-1, which copies nothing)."""
+    regions = ["us-east-1", *copy_s]
+    model = latency.DEFAULT_MODEL.durations(["x86_64"], regions, "us-east-1")
+    return latency.Durations(model.once, model.per_arch,
+                             {region: {"copy": copy_s.get(region, 0.0), "publish": publish_s} for region in regions})
+
+
+def test_copies_available_at_once_are_published_by_the_first_follow():
+    durations = _durations({"us-east-2": 0, "eu-west-1": 0})
+    follows = cost_module.copy_follows(durations, {"us-east-2": 1800, "eu-west-1": 1800})
+    requested_s = 2 + (600 + 300 + 180 + 2) + 1 + 5     # prepare, build..evaluate, check_build, preflight
+    assert follows == (cost_module.Follow(requested_s, ("eu-west-1", "us-east-1", "us-east-2")),)
+
+
+def test_copies_done_when_expected_are_each_followed_once_when_due():
+    durations = _durations({"us-east-2": 1500, "eu-west-1": 2400})
+    follows = cost_module.copy_follows(durations, {"us-east-2": 1500, "eu-west-1": 2400})
+    assert [(f.at_s - follows[0].at_s, f.published) for f in follows] == [
+        (0, ("us-east-1",)), (1500, ("us-east-2",)), (2400, ("eu-west-1",))]
+
+
+def test_a_copy_later_than_expected_is_followed_on_the_backstop_of_the_run_s_time():
+    durations = _durations({"eu-west-1": 1200})
+    follows = cost_module.copy_follows(durations, {"eu-west-1": 600})
+    start = follows[0].at_s    # 1090 s into the run: due at 1690, done at 2290
+    waits = [later.at_s - earlier.at_s for earlier, later in zip(follows, follows[1:], strict=False)]
+    assert waits[0] == 600
+    at = start + 600
+    for wait in waits[1:]:      # 1.75 % of the run's time so far, rounded up
+        assert wait == math.ceil(0.0175 * at)
+        at += wait
+    assert follows[-2].at_s < start + 1200 <= follows[-1].at_s and follows[-1].published == ("eu-west-1",)
+
+
+def test_a_follow_publishing_more_regions_than_it_publishes_at_once_takes_a_publish_per_round():
+    durations = _durations({f"r{i}": 0 for i in range(9)}, publish_s=5)
+    follow = cost_module.Follow(0, tuple(durations.per_region))    # 10 regions: 8, then 2
+    assert cost_module.follow_seconds(follow, durations) == cost_module.LAMBDA_TASK_S + 2 * 5
+    assert cost_module.follow_seconds(cost_module.Follow(0, ()), durations) == cost_module.LAMBDA_TASK_S
+
+
+@pytest.mark.parametrize(("settle_s", "checks"), [
+    (0, 2),             # sent by the first check, read settled by the next, when expected (2400 s)
+    (2400, 2),
+    (2401, 3),          # then every check_every_minutes (600 s): at 3000, 3600, 4200 s
+    (3000, 3),
+    (3001, 4),
+    (3601, 5),
+])
+def test_marketplace_is_checked_when_expected_then_every_check_every_minutes(settle_s, checks):
+    assert cost_module.marketplace_checks(settle_s, 2400, 600) == checks
+
+
+PRODUCT = {"product_id": "prod-example", "access_role_arn": "arn:aws:iam::{account}:role/marketplace",
+           "operating_system_name": "FEDORA", "operating_system_version": "43", "usage_instructions": "ssh core@",
+           "recommended_instance_type": "c7i.large",
+           "security_groups": [{"ip_protocol": "tcp", "from_port": 22, "to_port": 22, "ip_ranges": ["0.0.0.0/0"]}]}
+
+
+def test_a_release_with_marketplace_counts_its_checks_and_ends_in_finalize():
+    """Settled 3000 s after it was sent, expected at 2400 s, checked every 10 minutes: checks at
+    0 (sends), 2400 and 3000 s."""
+    stream = example_stream(marketplace={"publish": True, "products": {"x86_64": PRODUCT}})
+    given = example_durations(stream)
+    durations = latency.Durations({**given.once, "marketplace": 3000}, given.per_arch, given.per_region)
+    expected = Expected(copy_s=INPUTS["expected"]["copy_s"], marketplace_s=2400)
+    hints = UsageHints()
+    without = cost_module.usage(example_stream(), durations, INPUTS["regions"], hints, expected)
+    followed = cost_module.usage(stream, durations, INPUTS["regions"], hints, expected)
+    # Finalize instead of Released, Marketplace and MarketplaceSettled, then 3 states per later check
+    assert followed.state_transitions - without.state_transitions == 3 - 1 + 3 * 2
+    assert followed.lambda_invocations - without.lambda_invocations == 2 + 2      # Finalize and 3 Marketplace
+    assert followed.lambda_gb_seconds - without.lambda_gb_seconds == 4 * cost_module.LAMBDA_TASK_S / 2
