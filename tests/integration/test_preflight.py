@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from atomic_release.local.patches.ec2_emulation import set_opt_in_status, set_public_image_quota
 from chalicelib.aws.clients import client
 from chalicelib.core.tags import release_tags, tag_specifications
+from chalicelib.plan.latency import DEFAULTS, Estimate, LatencyModel
 from chalicelib.stages.preflight import NOT_OPTED_IN_REASON
 from functions import preflight
 from tests.integration.support import (
@@ -29,9 +30,36 @@ REGIONS = [BASE, COPY, FAR]
 BLOCKED_REASON = "image block public access is block-new-sharing: images cannot be made public there"
 
 
-def check(built: dict, regions: list[str] = REGIONS) -> dict:
+def answer(built: dict, regions: list[str] = REGIONS) -> dict:
     return invoke(preflight, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
                               "regions": regions, "images": list(built.values())})
+
+
+def check(built: dict, regions: list[str] = REGIONS) -> dict:
+    """Which regions are ready and which skipped (the expectations apart)."""
+    checked = answer(built, regions)
+    del checked["expected"]
+    return checked
+
+
+def test_the_copies_and_marketplace_are_expected_when_the_stream_s_model_says(built, monkeypatch):
+    model = LatencyModel(copy_by_region={COPY: Estimate(900, 1200, 3, "history")})
+    monkeypatch.setattr("chalicelib.stages.preflight.model_for_stream", lambda stream: model)
+
+    assert answer(built)["expected"] == {"copy_s": {BASE: DEFAULTS["copy"].median_s, COPY: 900,
+                                                    FAR: DEFAULTS["copy"].median_s},
+                                         "marketplace_s": DEFAULTS["marketplace"].median_s}
+
+
+def test_a_history_that_cannot_be_read_leaves_the_default_expectations(built, monkeypatch):
+    def unreadable(stream):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetExecutionHistory")
+
+    monkeypatch.setattr("chalicelib.stages.preflight.model_for_stream", unreadable)
+
+    expected = answer(built)["expected"]
+    assert expected["copy_s"][COPY] == DEFAULTS["copy"].median_s
+    assert expected["marketplace_s"] == DEFAULTS["marketplace"].median_s
 
 
 def skipped(region: str, reason: str) -> dict:
