@@ -47,8 +47,8 @@ def lost_a_write_race(error: ClientError) -> bool:
 
 # The managed copy switches to a multipart copy (UploadPartCopy) above this size: one CopyObject
 # takes at most 5 GiB, and parts copied in parallel finish a multi-GB image sooner.
-_COPY = TransferConfig(multipart_threshold=256 * 1024 * 1024, multipart_chunksize=256 * 1024 * 1024,
-                       max_concurrency=8)
+COPY_PART_BYTES = 256 * 1024 * 1024
+_COPY = TransferConfig(multipart_threshold=COPY_PART_BYTES, multipart_chunksize=COPY_PART_BYTES, max_concurrency=8)
 _DELETE_BATCH = 1000  # DeleteObjects' limit
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import cast
 
+from chalicelib.aws import s3
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream
 from chalicelib.models.artifacts import FORMATS
@@ -57,10 +58,11 @@ def _tasks(states: tuple[str, ...]) -> int:
 LAMBDA_MEMORY_GB = Decimal(512) / Decimal(1024)
 LAMBDA_ARCH = "x86_64"
 LAMBDA_TASK_S = Decimal(2)
-# The builder uploads each compressed image in 8 MiB parts (boto3's default multipart chunk), one
-# request to start and one to complete it; Announce copies it to the public prefix; the documents
-# Announce and Finalize write (stream metadata, release, index) add a few more.
-UPLOAD_PART_MIB = 8
+# The builder uploads each compressed image in parts of guest/scripts/builder.sh's PART_BYTES
+# (tests/unit/test_cost.py keeps them equal); the documents Announce and Finalize write (stream
+# metadata, release, index) add a few more PUTs.
+UPLOAD_PART_MIB = 64
+COPY_PART_MIB = s3.COPY_PART_BYTES // (1024 * 1024)
 DOCUMENT_PUTS = 6
 
 
@@ -208,6 +210,15 @@ class UsageHints:
     every_commit_per_month: Decimal | None = None
 
 
+def put_requests_per_image(gib: Decimal) -> int:
+    """The requests S3 bills as PUTs for one compressed image: the builder's multipart upload (its
+    parts, and the requests that start and complete it), then Announce's copy to the public prefix,
+    one CopyObject below the managed copy's part size, else its part copies, started and completed."""
+    mib = gib * 1024
+    copy = 1 if mib < COPY_PART_MIB else math.ceil(mib / COPY_PART_MIB) + 2
+    return math.ceil(mib / UPLOAD_PART_MIB) + 2 + copy
+
+
 def _hours(seconds: float) -> Decimal:
     return Decimal(str(seconds)) / SECONDS_PER_HOUR
 
@@ -316,8 +327,7 @@ def usage(stream: Stream, durations: latency.Durations, regions: list[str], hint
     artifact_gib = (hints.artifact_gib_per_arch if hints.artifact_gib_per_arch is not None
                     else Decimal(stream.disk_size_gib * len(FORMATS))) * n_arches
     files = n_arches * len(FORMATS)
-    parts_per_file = math.ceil(artifact_gib * 1024 / files / UPLOAD_PART_MIB) if files else 0
-    puts = files * (parts_per_file + 2 + 1) + DOCUMENT_PUTS
+    puts = (files * put_requests_per_image(artifact_gib / files) if files else 0) + DOCUMENT_PUTS
     return ReleaseUsage(
         regions=tuple(regions), arches=arches, guests=tuple(guests), builder_disk_gib_hours=disk_gib_hours,
         snapshot_gib_per_image=snapshot_gib, snapshot_size_source=snapshot_source,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core.config import Stream
+from chalicelib.guest.user_data import SCRIPTS
 from chalicelib.models.regions import Expected
 from chalicelib.plan import cost as cost_module
 from chalicelib.plan import latency
@@ -234,3 +235,24 @@ def test_a_release_with_marketplace_counts_its_checks_and_ends_in_finalize():
     assert followed.state_transitions - without.state_transitions == 3 - 1 + 3 * 2
     assert followed.lambda_invocations - without.lambda_invocations == 2 + 2      # Finalize and 3 Marketplace
     assert followed.lambda_gb_seconds - without.lambda_gb_seconds == 4 * cost_module.LAMBDA_TASK_S / 2
+
+
+def _builder_part_mib() -> int:
+    script = (SCRIPTS / "builder.sh").read_text()
+    shift = re.search(r"^PART_BYTES=\$\(\((\d+) << 20\)\)", script, re.M)
+    assert shift, "builder.sh sets PART_BYTES as N << 20"
+    return int(shift.group(1))
+
+
+@pytest.mark.parametrize("image_mib, upload_parts, copy_requests", [
+    (100, 2, 1),      # under the managed copy's threshold: one CopyObject
+    (512, 8, 4),      # two 256 MiB part copies, started and completed
+    (1000, 16, 6),
+])
+def test_each_image_s_put_requests_are_the_builder_s_parts_and_the_managed_copy_s(image_mib, upload_parts,
+                                                                                   copy_requests):
+    """S3 bills every UploadPart, UploadPartCopy, CopyObject and the starts and completes: the
+    builder uploads in builder.sh's PART_BYTES, Announce copies with chalicelib/aws/s3.py's managed copy."""
+    assert _builder_part_mib() == cost_module.UPLOAD_PART_MIB
+    assert math.ceil(image_mib / cost_module.UPLOAD_PART_MIB) == upload_parts
+    assert cost_module.put_requests_per_image(Decimal(image_mib) / 1024) == upload_parts + 2 + copy_requests
