@@ -19,7 +19,7 @@ from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream
 from chalicelib.models.artifacts import FORMATS
 from chalicelib.models.regions import Expected
-from chalicelib.plan import latency
+from chalicelib.plan import latency, observed
 from chalicelib.plan.prices import KINDS, PriceBook
 from chalicelib.stages import distribute, marketplace
 
@@ -52,12 +52,16 @@ def _tasks(states: tuple[str, ...]) -> int:
     return sum(state in LAMBDA_TASKS for state in states)
 
 
-# The task functions (.chalice/config.json): 512 MB, x86_64; most run for about the task stages'
-# median (latency.DEFAULTS), RegisterImage for the register stage (it waits for the snapshot), a
-# FollowCopies for that and the publish stage of the regions it publishes (``follow_seconds``).
+# The task functions (.chalice/config.json): 512 MB, x86_64. A task a stage measures runs for that
+# stage's time (TIMED_ONCE, TIMED_PER_ARCH: RegisterImage waits for the snapshot, Announce streams
+# the images through to check them); a FollowCopies for a task's time and the publish stage of the
+# regions it publishes (``follow_seconds``); every other task (LaunchBuilder and LaunchQA hand their
+# guest a task token and return) for about LAMBDA_TASK_S.
 LAMBDA_MEMORY_GB = Decimal(512) / Decimal(1024)
 LAMBDA_ARCH = "x86_64"
 LAMBDA_TASK_S = Decimal(2)
+TIMED_ONCE = observed.ONCE_STATES
+TIMED_PER_ARCH = {state: stage for state, stage in observed.ARCH_STATES.items() if stage in ("register", "evaluate")}
 # The builder uploads each compressed image in parts of guest/scripts/builder.sh's PART_BYTES
 # (tests/unit/test_cost.py keeps them equal); the documents Announce and Finalize write (stream
 # metadata, release, index) add a few more PUTs.
@@ -321,9 +325,11 @@ def usage(stream: Stream, durations: latency.Durations, regions: list[str], hint
                    + sum(len(states) * times for states, times in later))
     invocations = (_tasks(ONCE) + _tasks(end) + _tasks(PER_ARCH) * n_arches + _tasks(PER_REGION) * n_regions
                    + sum(_tasks(states) * times for states, times in later))
-    register_s = sum((Decimal(str(durations.per_arch[a]["register"])) for a in arches), Decimal(0))
+    timed_s = sum((Decimal(str(durations.once[stage])) for stage in TIMED_ONCE.values()), Decimal(0)) + sum(
+        (Decimal(str(durations.per_arch[a][stage])) for a in arches for stage in TIMED_PER_ARCH.values()), Decimal(0))
     following_s = sum((follow_seconds(follow, durations) for follow in follows), Decimal(0))
-    lambda_seconds = (invocations - n_arches - len(follows)) * LAMBDA_TASK_S + register_s + following_s
+    untimed = invocations - len(TIMED_ONCE) - len(TIMED_PER_ARCH) * n_arches - len(follows)
+    lambda_seconds = untimed * LAMBDA_TASK_S + timed_s + following_s
     artifact_gib = (hints.artifact_gib_per_arch if hints.artifact_gib_per_arch is not None
                     else Decimal(stream.disk_size_gib * len(FORMATS))) * n_arches
     files = n_arches * len(FORMATS)

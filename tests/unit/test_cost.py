@@ -256,3 +256,26 @@ def test_each_image_s_put_requests_are_the_builder_s_parts_and_the_managed_copy_
     assert _builder_part_mib() == cost_module.UPLOAD_PART_MIB
     assert math.ceil(image_mib / cost_module.UPLOAD_PART_MIB) == upload_parts
     assert cost_module.put_requests_per_image(Decimal(image_mib) / 1024) == upload_parts + 2 + copy_requests
+
+
+@pytest.mark.parametrize("stage", ["prepare", "check_build", "preflight", "validate", "announce"])
+def test_a_task_is_billed_for_its_stage_s_time_not_a_flat_task_time(stage):
+    """Announce streams every image through its Lambda to check it: a stream whose history says it
+    takes ten minutes pays ten minutes of Lambda, as it pays RegisterImage's wait."""
+    stream, hints = example_stream(), UsageHints()
+    durations = example_durations(stream)
+    slower = latency.Durations({**durations.once, stage: durations.once[stage] + 600}, durations.per_arch,
+                               durations.per_region)
+    usage = cost_module.usage(stream, durations, INPUTS["regions"], hints)
+    assert cost_module.usage(stream, slower, INPUTS["regions"], hints).lambda_gb_seconds \
+        == usage.lambda_gb_seconds + cost_module.LAMBDA_MEMORY_GB * 600
+
+
+def test_evaluate_qa_is_billed_for_the_evaluate_stage_of_each_architecture():
+    stream, hints = example_stream(), UsageHints()
+    durations = example_durations(stream)
+    slower = latency.Durations(durations.once, {arch: {**stages, "evaluate": stages["evaluate"] + 60}
+                                                for arch, stages in durations.per_arch.items()}, durations.per_region)
+    usage = cost_module.usage(stream, durations, INPUTS["regions"], hints)
+    assert cost_module.usage(stream, slower, INPUTS["regions"], hints).lambda_gb_seconds \
+        == usage.lambda_gb_seconds + cost_module.LAMBDA_MEMORY_GB * 60 * len(durations.per_arch)
