@@ -242,12 +242,14 @@ def _estimate(seconds: list[float], runs: int) -> latency.Estimate:
     return replace(latency.from_samples(seconds), samples=runs)
 
 
-def model_for_stream(stream_name: str, releases: int = 20,
+def model_for_stream(stream_name: str, releases: int = 20, look_back: int = 100,
                      base: latency.LatencyModel = latency.DEFAULT_MODEL) -> latency.LatencyModel:
     """The model from the stream's last ``releases`` releases that reached the public, newest
-    first; a run whose history Step Functions no longer keeps (90 days) is left out."""
-    reached = (record for record in records.listing(stream_name, None, None, page_size=max(releases, 25))
-               if record.status in REACHED_PUBLIC)
+    first, among its newest ``look_back`` releases: a stream that failed many times in a row is
+    not read back to its first release (Preflight asks this on every release). A run whose
+    history Step Functions no longer keeps (90 days) is left out."""
+    newest = itertools.islice(records.listing(stream_name, None, None, page_size=min(look_back, 100)), look_back)
+    reached = (record for record in newest if record.status in REACHED_PUBLIC)
     histories = (history for record in itertools.islice(reached, releases)
                  if (history := _history(record.execution_arn)) is not None)
     return model_from_histories(histories, base)

@@ -1,5 +1,7 @@
 """The latency model of a stream, read from the execution histories of its releases on moto."""
 
+from datetime import datetime, timedelta
+
 from atomic_release.cli.local_release import run
 from atomic_release.local.synthetic import synthetic_release
 from chalicelib.aws import dynamodb
@@ -47,3 +49,20 @@ def test_only_the_last_releases_are_read(runtime):
     release(runtime, "43.20261125.dev.2")
 
     assert model_for_stream(STREAM, releases=1).stages["prepare"].samples == 1
+
+
+def later(created_at: str, minutes: int) -> str:
+    return (datetime.fromisoformat(created_at) + timedelta(minutes=minutes)).isoformat(timespec="seconds")
+
+
+def test_the_releases_read_are_only_the_newest_few_of_the_stream(runtime):
+    published = records.get(release(runtime, "43.20261125.dev.1"))
+    for n in range(3):
+        failed = published.model_copy(update={"release_id": f"developer-failed-{n}", "version": f"43.20261125.dev.{n + 2}",
+                                              "created_at": later(published.created_at, n + 1),
+                                              "status": ReleaseStatus.FAILED})
+        dynamodb.put_item(records.table_name(), records._to_item(failed.model_dump(mode="json")))
+
+    assert model_for_stream(STREAM, look_back=4).stages["prepare"].samples == 1
+    assert model_for_stream(STREAM, look_back=3).stages["prepare"] == DEFAULTS["prepare"], \
+        "the published release is older than the 3 newest: the history is not read back to it"
