@@ -124,6 +124,7 @@ class LineItem:
     quantity: Decimal
     unit: str
     unit_price: Decimal
+    price_note: str | None = None   # where a price file's price comes from, or that it is not the region's own
 
     @property
     def amount(self) -> Decimal:
@@ -157,7 +158,8 @@ class Cost:
         """For display: amounts rounded to the cent, quantities and prices as computed."""
         def items(line_items):
             return [{"what": i.what, "quantity": str(i.quantity.quantize(QUANTITY_SHOWN).normalize()), "unit": i.unit,
-                     "unit_price_usd": str(i.unit_price), "amount_usd": str(cents(i.amount))} for i in line_items]
+                     "unit_price_usd": str(i.unit_price), "amount_usd": str(cents(i.amount)),
+                     **({"price_note": i.price_note} if i.price_note else {})} for i in line_items]
         return {"per_release": items(self.per_release), "kept_per_month": items(self.kept_per_month),
                 "per_release_usd": str(cents(self.per_release_usd)),
                 "kept_per_month_usd": str(cents(self.kept_per_month_usd)),
@@ -171,33 +173,32 @@ def cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _unit(kind: str) -> str:
-    return KINDS[kind][1]
+def _line(prices: PriceBook, what: str, quantity: Decimal, kind: str, region: str,
+          detail: str | None = None) -> LineItem:
+    return LineItem(what, quantity, KINDS[kind][1], prices.price(kind, region, detail),
+                    prices.note(kind, region, detail))
 
 
 def cost(usage: ReleaseUsage, policy: Policy, prices: PriceBook) -> Cost:
     base = usage.regions[0]
-    per_release = [LineItem(f"EC2 {g.role} {g.arch} ({g.instance_type}), {base}", g.hours, _unit("instance-hour"),
-                            prices.price("instance-hour", base, g.instance_type)) for g in usage.guests]
+    per_release = [_line(prices, f"EC2 {g.role} {g.arch} ({g.instance_type}), {base}", g.hours, "instance-hour", base,
+                         g.instance_type) for g in usage.guests]
     per_release += [
-        LineItem(f"EBS gp3 builder disk, {base}", usage.builder_disk_gib_hours / HOURS_PER_MONTH,
-                 _unit("gp3-gb-month"), prices.price("gp3-gb-month", base)),
-        LineItem(f"Step Functions state transitions, {base}", Decimal(usage.state_transitions),
-                 _unit("state-transition"), prices.price("state-transition", base)),
-        LineItem(f"Lambda duration ({usage.lambda_arch}), {base}", usage.lambda_gb_seconds,
-                 _unit("lambda-gb-second"), prices.price("lambda-gb-second", base, usage.lambda_arch)),
-        LineItem(f"Lambda requests ({usage.lambda_arch}), {base}", Decimal(usage.lambda_invocations),
-                 _unit("lambda-request"), prices.price("lambda-request", base, usage.lambda_arch)),
-        LineItem(f"S3 PUT requests, {base}", Decimal(usage.s3_put_requests), _unit("s3-put-request"),
-                 prices.price("s3-put-request", base)),
+        _line(prices, f"EBS gp3 builder disk, {base}", usage.builder_disk_gib_hours / HOURS_PER_MONTH, "gp3-gb-month",
+              base),
+        _line(prices, f"Step Functions state transitions, {base}", Decimal(usage.state_transitions),
+              "state-transition", base),
+        _line(prices, f"Lambda duration ({usage.lambda_arch}), {base}", usage.lambda_gb_seconds, "lambda-gb-second",
+              base, usage.lambda_arch),
+        _line(prices, f"Lambda requests ({usage.lambda_arch}), {base}", Decimal(usage.lambda_invocations),
+              "lambda-request", base, usage.lambda_arch),
+        _line(prices, f"S3 PUT requests, {base}", Decimal(usage.s3_put_requests), "s3-put-request", base),
     ]
     images_kept = len(usage.arches) * policy.keep_releases
-    kept = [LineItem(f"EBS snapshots of {images_kept} images, {region}", usage.snapshot_gib_per_image * images_kept,
-                     _unit("snapshot-gb-month"), prices.price("snapshot-gb-month", region))
-            for region in usage.regions]
-    kept.append(LineItem(f"S3 artifacts of {policy.keep_releases} releases, {base}",
-                         usage.s3_artifact_gib * policy.keep_releases, _unit("s3-gb-month"),
-                         prices.price("s3-gb-month", base)))
+    kept = [_line(prices, f"EBS snapshots of {images_kept} images, {region}", usage.snapshot_gib_per_image * images_kept,
+                  "snapshot-gb-month", region) for region in usage.regions]
+    kept.append(_line(prices, f"S3 artifacts of {policy.keep_releases} releases, {base}",
+                      usage.s3_artifact_gib * policy.keep_releases, "s3-gb-month", base))
     return Cost(tuple(per_release), tuple(kept), policy.releases_per_month, policy.keep_releases, prices.source,
                 prices.as_of, usage.snapshot_size_source)
 

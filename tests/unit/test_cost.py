@@ -23,7 +23,7 @@ from chalicelib.plan.cost import (
     release_cost,
     releases_per_month,
 )
-from chalicelib.plan.prices import PriceBook
+from chalicelib.plan.prices import PRICE_FILE, PriceBook, from_price_file
 
 DOC = (Path(__file__).parents[2] / "docs" / "plan.md").read_text()
 
@@ -279,3 +279,20 @@ def test_evaluate_qa_is_billed_for_the_evaluate_stage_of_each_architecture():
     usage = cost_module.usage(stream, durations, INPUTS["regions"], hints)
     assert cost_module.usage(stream, slower, INPUTS["regions"], hints).lambda_gb_seconds \
         == usage.lambda_gb_seconds + cost_module.LAMBDA_MEMORY_GB * 60 * len(durations.per_arch)
+
+
+def test_each_line_says_where_a_price_file_s_price_comes_from_and_when_it_is_not_the_region_s_own():
+    stream = example_stream()
+    regions = ["us-east-1", "ap-south-2"]
+    prices = from_price_file(regions, [types[0] for types in stream.instance_types.values()])
+    lines = {line["what"]: line for line in release_cost(stream, example_durations(stream), regions, prices)
+             .as_dict()["kept_per_month"]}
+    assert lines["EBS snapshots of 8 images, us-east-1"]["price_note"] \
+        == f"source: {_price_file_entry('us-east-1', 'snapshot-gb-month')['source']}"
+    assert lines["EBS snapshots of 8 images, ap-south-2"]["price_note"] \
+        == _price_file_entry("ap-south-2", "snapshot-gb-month")["note"]
+    assert "us-east-1's price" in lines["EBS snapshots of 8 images, ap-south-2"]["price_note"]
+
+
+def _price_file_entry(region: str, kind: str) -> dict:
+    return json.loads(PRICE_FILE.read_text())["prices"][region][kind]
