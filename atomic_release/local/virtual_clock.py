@@ -27,6 +27,7 @@ from typing import Any
 from atomic_release.local import marketplace_catalog
 from chalicelib.core import clock as task_clock
 from chalicelib.plan.latency import DEFAULT_MODEL, PER_ARCH, PER_REGION, Durations, LatencyModel, critical_path
+from chalicelib.stages.distribute import REGIONS_AT_ONCE
 
 # An execution's history as GetExecutionHistory answers it, oldest event first.
 History = Sequence[Mapping[str, Any]]
@@ -42,7 +43,7 @@ TASK_STAGES: Mapping[str, str] = {
     "Announce": "announce",
 }
 # The task that publishes each region whose copies it finds available: it takes its own time, and
-# the longest publish of the regions it published (they are published at once).
+# the time its pool takes to publish the regions it published, REGIONS_AT_ONCE at a time.
 PUBLISHED_BY = "FollowCopies"
 # The tasks that read copies' states: pending copies whose time has come are made available first.
 COPY_READERS = ("follow_copies",)
@@ -266,8 +267,8 @@ class Timeline:
     def _task_seconds(self, context: _Context, ended: Mapping[str, Any]) -> float:
         name, given = self._entered(context)
         if name == PUBLISHED_BY:
-            return TASK_S + max((self.durations.per_region[region]["publish"]
-                                 for region in _newly_published(self._call_input(ended), ended)), default=0.0)
+            return TASK_S + _publishing_s([self.durations.per_region[region]["publish"]
+                                           for region in _newly_published(self._call_input(ended), ended)])
         stage = TASK_STAGES.get(name)
         if stage is None:
             return TASK_S
@@ -372,11 +373,22 @@ def _matches(errors: Sequence[str], error: str) -> bool:
     return error in errors or "States.ALL" in errors or ("States.TaskFailed" in errors and error != "States.Timeout")
 
 
-def _newly_published(given: Mapping[str, Any], ended: Mapping[str, Any]) -> set[str]:
-    """The regions a follow published: published in its answer, not yet in the copies it was given."""
+def _newly_published(given: Mapping[str, Any], ended: Mapping[str, Any]) -> list[str]:
+    """The regions a follow published, in the order it published them: published in its answer,
+    not yet in the copies it was given."""
     answer = json.loads((ended.get("lambdaFunctionSucceededEventDetails") or {}).get("output") or "{}")
     before = {r["region"] for r in given.get("copies", []) if r.get("status") == "published"}
-    return {r["region"] for r in answer.get("published", []) if r.get("status") == "published"} - before
+    return [r["region"] for r in answer.get("published", []) if r.get("status") == "published"
+            and r["region"] not in before]
+
+
+def _publishing_s(seconds: Sequence[float]) -> float:
+    """How long a follow's pool of REGIONS_AT_ONCE workers takes to publish regions that take
+    these seconds, in this order: each region starts on the first worker to free."""
+    workers = [0.0] * min(REGIONS_AT_ONCE, len(seconds))
+    for publish_s in seconds:
+        heapq.heapreplace(workers, workers[0] + publish_s)
+    return max(workers, default=0.0)
 
 
 def _output(event: Mapping[str, Any]) -> str:

@@ -253,6 +253,19 @@ def test_a_follow_takes_its_own_time_and_the_longest_publish_of_the_regions_it_n
     assert timeline.time(last) - timeline.time(idle) == pytest.approx(TRANSITION_S + TASK_S + 6.0)
 
 
+def test_a_follow_publishes_at_most_eight_regions_at_once():
+    # nine regions newly published, taking 1 s to 9 s: the ninth starts when the first (1 s) frees its worker
+    names = [f"region-{n}" for n in range(9)]
+    durations = Durations(once=DURATIONS.once, per_arch=DURATIONS.per_arch,
+                          per_region={name: {"copy": 0.0, "publish": n + 1.0} for n, name in enumerate(names)})
+    history = History()
+    exited = follow(history, 1, [region(name, "copying") for name in names],
+                    [region(name, "published") for name in names])
+
+    assert Timeline(history.events, DEFINITION, durations).time(exited) == pytest.approx(
+        TRANSITION_S + TASK_S + 1.0 + 9.0)
+
+
 def test_a_retry_waits_its_backed_off_interval_at_most_the_max_delay():
     history = History()
     exited = history.task(1, "CopyToRegion", copy_item("eu-west-1"), failures=("CopyThrottled",) * 3)
