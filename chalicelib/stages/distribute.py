@@ -190,6 +190,9 @@ def follow_copies(task: CopiesTask) -> Copies:
     if failed:
         logger.warning("copies failed", extra={"failed": {r.region: r.reason for r in failed}})
     pending = [r for r in copies if r.status == "copying"]
-    wait = next_follow_in([due_at(r, task.expected_copy_s, now) for r in pending], now, task.execution_started_at or now)
+    # the Wait starts when this task ends: counted from then, publishing does not delay the next follow
+    ended = _now()
+    wait = next_follow_in([due_at(r, task.expected_copy_s, ended) for r in pending], ended,
+                          task.execution_started_at or ended)
     return Copies(pending=bool(pending), copies=copies, published=[r for r in copies if r.stage == "publish"],
                   failed=failed, wait_seconds=wait if pending else 0)

@@ -249,8 +249,11 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
         if change.status in ("FAILED", "CANCELLED", "OVERDUE"):
             logger.warning("marketplace change set did not succeed", extra={"change": change.model_dump(mode="json")})
     pending = not all(change.settled for change in products)
-    wait = next_check_in([c.sent_at for c in products if c.sent_at and not c.settled], _now(), task.expected_s,
+    now = _now()
+    wait = next_check_in([c.sent_at for c in products if c.sent_at and not c.settled], now, task.expected_s,
                          stream.marketplace.check_every_minutes * 60)
+    # never past the deadline: the check there leaves what is in flight OVERDUE, within the execution's time
+    wait = min(wait, max(math.ceil((deadline(task, stream, started) - now).total_seconds()), 1))
     return progress.model_copy(update={"started_at": started, "products": products, "pending": pending,
                                        "wait_seconds": wait})
 

@@ -9,9 +9,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client, client_token
+from chalicelib.core import clock
 from chalicelib.core.errors import CopyFailed, CopyThrottled, ImageNameTaken
 from chalicelib.core.tags import ARCH, RELEASE, ROLE, release_tags, tag_specifications
 from chalicelib.models.abort import AbortRequest
+from chalicelib.stages import distribute
 from chalicelib.store import records
 from functions import copy_to_region, follow_copies
 from tests.integration.support import (
@@ -281,6 +283,29 @@ def test_a_region_is_published_while_a_slower_region_still_copies(built, copied)
 
     assert again["pending"] is False
     assert again["published"] == [as_published(base), as_published(copied)]
+
+
+def test_the_wait_is_counted_from_the_end_of_the_follow_after_its_publishing(built, copied, monkeypatch):
+    set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+    requested = datetime.now(UTC)
+    time = {"now": requested}
+    publish = distribute.publish_region
+
+    def publish_taking_40_s(task):
+        time["now"] += timedelta(seconds=40)
+        return publish(task)
+
+    monkeypatch.setattr(distribute, "publish_region", publish_taking_40_s)
+    clock.answered_by(lambda: time["now"])
+    try:
+        checked = check(base, {**copied, "requested_at": requested.isoformat()}, started_at=requested)
+    finally:
+        clock.answered_by(None)
+
+    assert checked["published"] == [as_published(base)]
+    assert checked["wait_seconds"] == 1800 - 40, ("the copy is due 30 minutes after its request, 40 s of "
+                                                  "which publishing the base region took")
 
 
 def test_a_region_that_fails_to_publish_fails_alone_in_the_publish_stage(built, copied):

@@ -225,6 +225,19 @@ def test_the_deadline_falls_within_the_executions_own_time(built):
     assert overdue["status"] == "OVERDUE" and overdue["reason"].startswith("still PREPARING when the release")
 
 
+def test_the_wait_for_a_change_set_expected_late_ends_at_the_deadline(built):
+    marketplace_catalog.hold(PRODUCTS["x86_64"])
+    event = {**task(built, arches=["x86_64"]), "expected_s": 10 * 3600,
+             "execution_started_at": (datetime.now(UTC) - timedelta(hours=23)).isoformat()}
+
+    progress = invoke(marketplace_task, event)
+
+    assert by_arch(progress)["x86_64"]["status"] == "PREPARING"
+    # the deadline is 30 minutes away (23 h 30 min of the execution): a check then sets it OVERDUE
+    # before the execution's 24 h are up, where waiting for the 10 h expected would time the run out
+    assert 1790 <= progress["wait_seconds"] <= 1800
+
+
 def test_a_retry_run_resends_a_failed_product_only(built):
     marketplace_catalog.fail_next_change_set(PRODUCTS["x86_64"], "AMI_SCAN_FAILED", "a critical vulnerability")
     failed = by_arch(follow(task(built)))["x86_64"]
