@@ -39,7 +39,7 @@ def _timing(plan: dict) -> list[str]:
     path = " -> ".join(f"{s['stage']}" + (f" ({s['where']})" if s.get("where") else "")
                        for s in timing["critical_path"])
     return ["predicted stage times:", columns(("stage", "median", "p90", "from"), rows, indent="  "),
-            f"commit to public: {_duration(timing['commit_to_public_median_s'])} at the median, at most "
+            f"commit to public: {_duration(timing['commit_to_public_median_s'])} at the median, "
             f"{_duration(timing['commit_to_public_p90_s'])} with every stage at its p90",
             f"critical path: {path}"]
 

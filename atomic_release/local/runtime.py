@@ -162,8 +162,6 @@ class LocalRuntime:
         else:
             self.simulator = InstanceSimulator(faults=guest_faults, reads_repository=self.repo_url is not None)
         self.region_faults = RegionFaults([f for f in self.faults if isinstance(f, RegionFault)])
-        if self.clock is not None:
-            self.clock.attach(_history_as_recorded)
         self._saved_env: dict[str, str | None] = {}
         self._mock = None
         self._interrupted = False
@@ -191,6 +189,8 @@ class LocalRuntime:
                                       "lambda": {"use_docker": False}})
         self._mock.start()
         self._provision()
+        if self.clock is not None:
+            self.clock.attach(_history_as_recorded)
 
     def stop(self) -> None:
         futures.wait(list(self._ends_delivered.values()), HANG_GUARD_S)   # moto must outlive the rule's cleanup
@@ -304,8 +304,9 @@ class LocalRuntime:
         patches.current = patches.Dispatch(handlers=handlers, after_invoke=self._after_invoke,
                                            guests_working=self._guests_working, launched=self.simulator.launched,
                                            copied=self._copy_made, invoked=self._invoked,
-                                           invoking=self.clock.before_invoke if self.clock else _nothing_before,
                                            stopped=self._stopped, started=self._hold_again)
+        if self.clock is not None:
+            patches.current.invoking = self.clock.before_invoke
 
     def _invoked(self, function_name: str, event: dict) -> None:
         self.region_faults.invoked(function_name, event)
@@ -328,6 +329,8 @@ class LocalRuntime:
         from chalicelib.core.observability import metrics
 
         metrics.clear_metrics()
+        if self.clock is not None:
+            self.clock.task_ended()
         self.simulator.boot_new_instances()
 
     def _publish_builder_images(self) -> None:
@@ -530,15 +533,12 @@ def runtimes_share_clients():
 
 def _history_as_recorded(execution_arn: str) -> list:
     """An execution's history from moto's interpreter itself: what GetExecutionHistory pages and
-    serialises, for the clock, which reads it before every task that reads copies' states."""
+    serialises, for the clock, which reads it before every timed task (those that read copies' states
+    or the time)."""
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     region = execution_arn.split(":")[3]
     return list(stepfunctions_parser_backends[ACCOUNT][region].get_execution_history(execution_arn)["events"])
-
-
-def _nothing_before(function_name: str, event: dict) -> None:
-    """Without a clock nothing happens before a task runs."""
 
 
 class _Progress:

@@ -440,6 +440,10 @@ class VirtualClock:
     def detach(self) -> None:
         task_clock.answered_by(None)
 
+    def task_ended(self) -> None:
+        """The thread's task is done: nothing it runs next reads that task's time."""
+        self._running.time = None
+
     def task_time(self) -> datetime | None:
         """The virtual time of the timed task this thread runs (None: the system's clock)."""
         return getattr(self._running, "time", None)

@@ -87,8 +87,8 @@ class Timing(BaseModel):
     stages: list[StageTime]
     critical_path: list[PathStep] = Field(description="at the median of every stage")
     commit_to_public_median_s: float
-    commit_to_public_p90_s: float = Field(description="the critical path with every stage at its p90: an upper "
-                                                      "bound, not the p90 of the total")
+    commit_to_public_p90_s: float = Field(description="the critical path with every stage at its p90: a "
+                                                      "pessimistic figure, neither the p90 of the total nor a bound")
     after_public: list[StageTime] = Field(description="what follows the public release (Marketplace)")
 
 

@@ -38,8 +38,8 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
         return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
     dispatch.invocations += 1
     event = json.loads(body) if body else {}
+    dispatch.invoking(function.function_name, event)   # the runtime's own error, never the task's
     try:
-        dispatch.invoking(function.function_name, event)
         result = handler(event, LambdaContext(function.function_name, function.function_arn))
         payload = json.dumps(result)
         dispatch.invoked(function.function_name, event)
