@@ -157,8 +157,8 @@ class Cost:
     def as_dict(self) -> dict:
         """For display: amounts rounded to the cent, quantities and prices as computed."""
         def items(line_items):
-            return [{"what": i.what, "quantity": str(i.quantity.quantize(QUANTITY_SHOWN).normalize()), "unit": i.unit,
-                     "unit_price_usd": str(i.unit_price), "amount_usd": str(cents(i.amount)),
+            return [{"what": i.what, "quantity": plain(i.quantity.quantize(QUANTITY_SHOWN)), "unit": i.unit,
+                     "unit_price_usd": plain(i.unit_price), "amount_usd": str(cents(i.amount)),
                      **({"price_note": i.price_note} if i.price_note else {})} for i in line_items]
         return {"per_release": items(self.per_release), "kept_per_month": items(self.kept_per_month),
                 "per_release_usd": str(cents(self.per_release_usd)),
@@ -167,6 +167,11 @@ class Cost:
                 "keep_releases": self.keep_releases, "monthly_usd": str(cents(self.monthly_usd)),
                 "prices": {"source": self.prices_source, "as_of": self.prices_as_of.isoformat()},
                 "snapshot_size": self.snapshot_size_source}
+
+
+def plain(value: Decimal) -> str:
+    """Without trailing zeros and never in exponent form (240, not 2.4E+2; 0.0000002, not 2E-7)."""
+    return format(value.normalize(), "f")
 
 
 def cents(amount: Decimal) -> Decimal:

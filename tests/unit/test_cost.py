@@ -20,6 +20,7 @@ from chalicelib.plan.cost import (
     UnknownCadence,
     UsageHints,
     cents,
+    plain,
     release_cost,
     releases_per_month,
 )
@@ -296,3 +297,8 @@ def test_each_line_says_where_a_price_file_s_price_comes_from_and_when_it_is_not
 
 def _price_file_entry(region: str, kind: str) -> dict:
     return json.loads(PRICE_FILE.read_text())["prices"][region][kind]
+
+
+def test_quantities_and_prices_are_shown_without_exponents():
+    assert (plain(Decimal("240.000000")), plain(Decimal("0.0000002")), plain(Decimal("0.166667"))) == \
+        ("240", "0.0000002", "0.166667")
