@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import ec2
 from chalicelib.aws.clients import client_token
@@ -128,11 +128,27 @@ def followed(region: RegionOutcome, described: dict[str, ImageTypeDef], now: dat
 
 
 def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
-    """One region's copies as EC2 sees them now; the broken or overdue ones are removed."""
-    outcome, doomed = followed(region, ec2.own_images(region.region, [image.image_id for image in region.images]), now)
-    for image in doomed:
-        deregister(region.region, image)
+    """One region's copies as EC2 sees them now; the broken or overdue ones are removed. A region
+    EC2 does not answer for stays copying, and the next follow asks again: its error is its own,
+    and other regions may be public already. The copy deadline still ends it."""
+    try:
+        outcome, doomed = followed(region, ec2.own_images(region.region, [i.image_id for i in region.images]), now)
+        for image in doomed:
+            deregister(region.region, image)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("copies not followed: asking again at the next follow",
+                       extra={"region": region.region, "error": describe(error)})
+        return _unanswered(region, now, describe(error))
     return outcome
+
+
+def _unanswered(region: RegionOutcome, now: datetime, error: str) -> RegionOutcome:
+    """A region whose follow failed: still copying, or failed once past the copy deadline (its
+    copies, which could not be removed then, are the sweeper's)."""
+    if region.requested_at is not None and now - region.requested_at > COPY_DEADLINE:
+        return region.model_copy(update={"status": "failed",
+                                         "reason": f"still not followed after {COPY_DEADLINE}: {error}"})
+    return region
 
 
 def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> int:
