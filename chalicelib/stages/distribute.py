@@ -171,7 +171,12 @@ def due_at(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -
 
 
 def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
-    """The region published, or failed in the publish stage: its failure is its own."""
+    """The region published, or failed in the publish stage: its failure is its own. A run
+    aborted meanwhile leaves it copied: a Lambda goes on after StopExecution, so the abort is read
+    before each region (one GetItem) rather than once per follow."""
+    if _aborted(task):
+        logger.warning("run aborted: region not published", extra={"region": region.region})
+        return region
     try:
         return publish_region(PublishTask(release_id=task.release_id, stream=task.stream, version=task.version,
                                           region=region))
@@ -183,7 +188,7 @@ def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
 
 def _aborted(task: CopiesTask) -> bool:
     """A maintainer aborted the run (the abort is recorded before the run is stopped): a follow
-    still running then publishes nothing, so the cleanup finds no public image it must keep."""
+    still running then publishes no further region."""
     record = records.get(task.release_id) if task.execution_arn else None
     return bool(record and record.abort_of(task.execution_arn))
 
@@ -197,9 +202,6 @@ def follow_copies(task: CopiesTask) -> Copies:
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
         followed = {r.region: r for r in pool.map(lambda region: _follow(region, now), waiting)}
         landed = [region for region in (followed.get(r.region, r) for r in task.copies) if region.status == "copied"]
-        if landed and _aborted(task):
-            logger.warning("run aborted: nothing published", extra={"copied": [r.region for r in landed]})
-            landed = []
         published = {r.region: r for r in pool.map(lambda region: _publish(task, region), landed)}
     copies = [published.get(r.region) or followed.get(r.region, r) for r in task.copies]
     failed = [r for r in copies if not r.usable and r.stage == "copy"]

@@ -375,6 +375,27 @@ def test_a_follow_still_running_when_its_run_is_aborted_publishes_nothing(prepar
     assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
 
 
+def test_an_abort_recorded_while_a_follow_publishes_stops_the_regions_not_yet_published(prepared, built, copied,
+                                                                                        monkeypatch):
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+    publish = distribute.publish_region
+
+    def publish_then_abort(task):
+        published = publish(task)
+        records.mark_abort_requested(RELEASE_ID, AbortRequest(execution_arn=EXECUTION_ARN, reason="wrong commit",
+                                                              stage="distribute", requested_at=records.now()))
+        return published
+
+    monkeypatch.setattr(distribute, "REGIONS_AT_ONCE", 1)  # the regions published one after the other
+    monkeypatch.setattr(distribute, "publish_region", publish_then_abort)
+    checked = invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                     "copies": [base, copied], "execution_arn": EXECUTION_ARN})
+
+    assert checked["published"] == [as_published(base)], "published before the abort: it stays public"
+    assert [(r["region"], r["status"]) for r in checked["copies"]] == [(BASE, "published"), (COPY, "copied")]
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
+
+
 def test_the_wait_for_a_pending_copy_is_until_the_model_expects_it(copied):
     set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
     requested = datetime.now(UTC) - timedelta(minutes=10)
