@@ -20,8 +20,8 @@ from rich.text import Text
 from atomic_release.cli.api_client import ApiClient, ApiError, HttpError
 from chalicelib.models.marketplace import ProductChange
 from chalicelib.models.record import ReleaseStatus
+from chalicelib.stages.flow import STAGES
 
-STAGE_COUNT = 9
 # A region's way to being released; any other status has ended it there.
 REGION_STEPS = ("planned", "ready", "copying", "copied", "published", "validated")
 STAGE_ENDED = ("succeeded", "failed", "not-run")
@@ -221,7 +221,7 @@ def dashboard(view: dict) -> Group:
     grid.add_column(no_wrap=True)
     grid.add_column()
     failed = any(s["status"] == "failed" for s in stages)
-    grid.add_row("stages", ProgressBar(total=len(stages) or STAGE_COUNT, completed=ended, width=40,
+    grid.add_row("stages", ProgressBar(total=len(stages) or len(STAGES), completed=ended, width=40,
                                        complete_style="red" if failed else "bar.complete"),
                  Text.assemble(f"{ended}/{len(stages)} ", *((current["name"], " ", _styled(current["status"]))
                                                             if current else ())))

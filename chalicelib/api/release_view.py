@@ -196,16 +196,29 @@ def runs_of(record: ReleaseRecord, machine_arn: str) -> list[RunView]:
     return runs
 
 
+# A run started before the copy follow published the regions names states the state machine has
+# no more, and its history is kept 90 days: read by the current names alone, a release of then
+# would show distribute not-run. flow.py names the current states only (tests/unit/test_flow.py
+# keeps it equal to the state machine), so the view alone knows the former ones: each is read as
+# the current state whose place and output it had.
+FORMER_STATES = {"Copy": "Distribute", "CheckCopies": "FollowCopies", "PublishFailed": "DistributeFailed",
+                 "PublishRegion": "CopyToRegion", "PublishRegionFailed": "CopyFailed"}
+# The Publish map has no such state (FollowCopies publishes now): only its stage is read, since its
+# output's copies are the regions before they were published.
+STAGE_OF_STATE_READ = STAGE_OF_STATE | {"Publish": "distribute"}
+
+
 def _entered(event: "HistoryEventTypeDef") -> str | None:
     details = event.get("stateEnteredEventDetails") if event["type"].endswith("StateEntered") else None
-    return details.get("name") if details else None
+    name = details.get("name") if details else None
+    return FORMER_STATES.get(name, name) if name else None
 
 
 def _exited(event: "HistoryEventTypeDef") -> tuple[str, dict] | None:
     if not event["type"].endswith("StateExited"):
         return None
     details = event["stateExitedEventDetails"]
-    return details["name"], _json(details.get("output"))
+    return FORMER_STATES.get(details["name"], details["name"]), _json(details.get("output"))
 
 
 def _json(text: str | None) -> dict:
@@ -226,13 +239,13 @@ def _stages(history: list["HistoryEventTypeDef"], run: RunView | None, record: R
         name = _entered(event)
         if name in FAILED_STAGE_OF_STATE:
             failed = FAILED_STAGE_OF_STATE[name]
-        stage = stages.get(STAGE_OF_STATE[name]) if name in STAGE_OF_STATE else None
+        stage = stages.get(STAGE_OF_STATE_READ[name]) if name in STAGE_OF_STATE_READ else None
         if stage:
             stage.started_at = stage.started_at or event["timestamp"]
             stage.status, last = "running", stage
         exited = _exited(event)
-        if exited and exited[0] in STAGE_OF_STATE:
-            stages[STAGE_OF_STATE[exited[0]]].ended_at = event["timestamp"]
+        if exited and exited[0] in STAGE_OF_STATE_READ:
+            stages[STAGE_OF_STATE_READ[exited[0]]].ended_at = event["timestamp"]
     for stage in stages.values():
         if stage.status == "running" and (stage is not last or execution_status != "RUNNING"):
             stage.status = "succeeded"
@@ -379,8 +392,8 @@ def stage_now(execution_arn: str) -> str:
     """The stage the run is in, from its newest events; unknown when they do not say."""
     for event in newest_events(execution_arn, STAGE_LOOKBACK):
         name = _entered(event)
-        if name in STAGE_OF_STATE:
-            return STAGE_OF_STATE[name]
+        if name in STAGE_OF_STATE_READ:
+            return STAGE_OF_STATE_READ[name]
         if name in BUILD_STEP_OF_STATE:
             return "build"
     return "unknown"

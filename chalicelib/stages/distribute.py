@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import ec2
 from chalicelib.aws.clients import client_token
@@ -128,11 +128,27 @@ def followed(region: RegionOutcome, described: dict[str, ImageTypeDef], now: dat
 
 
 def _follow(region: RegionOutcome, now: datetime) -> RegionOutcome:
-    """One region's copies as EC2 sees them now; the broken or overdue ones are removed."""
-    outcome, doomed = followed(region, ec2.own_images(region.region, [image.image_id for image in region.images]), now)
-    for image in doomed:
-        deregister(region.region, image)
+    """One region's copies as EC2 sees them now; the broken or overdue ones are removed. A region
+    EC2 does not answer for stays copying, and the next follow asks again: its error is its own,
+    and other regions may be public already. The copy deadline still ends it."""
+    try:
+        outcome, doomed = followed(region, ec2.own_images(region.region, [i.image_id for i in region.images]), now)
+        for image in doomed:
+            deregister(region.region, image)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("copies not followed: asking again at the next follow",
+                       extra={"region": region.region, "error": describe(error)})
+        return _unanswered(region, now, describe(error))
     return outcome
+
+
+def _unanswered(region: RegionOutcome, now: datetime, error: str) -> RegionOutcome:
+    """A region whose follow failed: still copying, or failed once past the copy deadline (its
+    copies, which could not be removed then, are the sweeper's)."""
+    if region.requested_at is not None and now - region.requested_at > COPY_DEADLINE:
+        return region.model_copy(update={"status": "failed",
+                                         "reason": f"still not followed after {COPY_DEADLINE}: {error}"})
+    return region
 
 
 def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> int:
@@ -155,7 +171,12 @@ def due_at(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -
 
 
 def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
-    """The region published, or failed in the publish stage: its failure is its own."""
+    """The region published, or failed in the publish stage: its failure is its own. A run
+    aborted meanwhile leaves it copied: a Lambda goes on after StopExecution, so the abort is read
+    before each region (one GetItem) rather than once per follow."""
+    if _aborted(task):
+        logger.warning("run aborted: region not published", extra={"region": region.region})
+        return region
     try:
         return publish_region(PublishTask(release_id=task.release_id, stream=task.stream, version=task.version,
                                           region=region))
@@ -167,7 +188,7 @@ def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
 
 def _aborted(task: CopiesTask) -> bool:
     """A maintainer aborted the run (the abort is recorded before the run is stopped): a follow
-    still running then publishes nothing, so the cleanup finds no public image it must keep."""
+    still running then publishes no further region."""
     record = records.get(task.release_id) if task.execution_arn else None
     return bool(record and record.abort_of(task.execution_arn))
 
@@ -181,9 +202,6 @@ def follow_copies(task: CopiesTask) -> Copies:
     with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
         followed = {r.region: r for r in pool.map(lambda region: _follow(region, now), waiting)}
         landed = [region for region in (followed.get(r.region, r) for r in task.copies) if region.status == "copied"]
-        if landed and _aborted(task):
-            logger.warning("run aborted: nothing published", extra={"copied": [r.region for r in landed]})
-            landed = []
         published = {r.region: r for r in pool.map(lambda region: _publish(task, region), landed)}
     copies = [published.get(r.region) or followed.get(r.region, r) for r in task.copies]
     failed = [r for r in copies if not r.usable and r.stage == "copy"]

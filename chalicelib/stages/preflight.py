@@ -16,7 +16,7 @@ from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
 from chalicelib.models.regions import Expected, Preflight, PreflightTask, RegionOutcome
-from chalicelib.plan.latency import DEFAULT_MODEL
+from chalicelib.plan.latency import DEFAULT_MODEL, LatencyModel
 from chalicelib.plan.observed import model_for_stream
 
 PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
@@ -104,11 +104,17 @@ def preflight(task: PreflightTask) -> Preflight:
 def expected(stream_name: str, regions: list[str]) -> Expected:
     """When the copies to ``regions`` and a Marketplace change set should be done, read once per
     run from the stream's latency model (its own history, else the defaults), so that the follows
-    wait for them. A history that cannot be read leaves the defaults: it never stops the release."""
+    wait for them. A history that cannot be read or modelled leaves the defaults: it never stops
+    the release."""
     try:
-        model = model_for_stream(stream_name)
+        return _expected(model_for_stream(stream_name), regions)
     except (ClientError, BotoCoreError) as error:
         logger.warning("the stream's history cannot be read: expecting the defaults", extra={"error": describe(error)})
-        model = DEFAULT_MODEL
+    except Exception:  # noqa: BLE001 - a history in a shape the model does not expect: a bug to see, not to stop on
+        logger.exception("the stream's history cannot be modelled: expecting the defaults")
+    return _expected(DEFAULT_MODEL, regions)
+
+
+def _expected(model: LatencyModel, regions: list[str]) -> Expected:
     return Expected(copy_s={region: model.estimate("copy", region).median_s for region in regions},
                     marketplace_s=model.estimate("marketplace").median_s)

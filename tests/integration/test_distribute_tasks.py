@@ -322,6 +322,47 @@ def test_a_region_that_fails_to_publish_fails_alone_in_the_publish_stage(built, 
     assert (checked["pending"], checked["failed"]) == (False, [])
 
 
+def refuse_once(region: str, action: str, code: str) -> None:
+    """Make EC2 in ``region`` answer the next ``action`` call with an error, then as before."""
+    events = client("ec2", region).meta.events
+    event, unique_id = f"before-call.ec2.{action}", f"refuse-once-{action}"
+
+    def refuse(**_):
+        events.unregister(event, unique_id=unique_id)
+        raise ClientError({"Error": {"Code": code, "Message": "try again"}}, action)
+
+    events.register(event, refuse, unique_id=unique_id)
+
+
+def test_a_region_ec2_does_not_answer_for_stays_copying_while_the_others_are_published(built, copied):
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+    refuse_once(COPY, "DescribeImages", "InternalError")
+
+    checked = check(base, copied)
+
+    assert checked["published"] == [as_published(base)], "the region EC2 answered for is published"
+    assert [(r["region"], r["status"]) for r in checked["copies"]] == [(BASE, "published"), (COPY, "copying")]
+    assert (checked["pending"], checked["failed"]) == (True, [])
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
+
+    again = check(*checked["copies"])
+
+    assert again["published"] == [as_published(base), as_published(copied)]
+    assert (again["pending"], again["failed"]) == (False, [])
+
+
+def test_a_region_ec2_does_not_answer_for_past_the_copy_deadline_fails(copied):
+    requested = datetime.now(UTC) - timedelta(hours=6, minutes=1)
+    refuse_once(COPY, "DescribeImages", "InternalError")
+
+    checked = check({**copied, "requested_at": requested.isoformat()})
+
+    [region] = checked["failed"]
+    assert (region["region"], region["status"], region["stage"]) == (COPY, "failed", "copy")
+    assert region["reason"] == "still not followed after 6:00:00: InternalError: try again"
+    assert (checked["pending"], checked["published"]) == (False, [])
+
+
 def test_a_follow_still_running_when_its_run_is_aborted_publishes_nothing(prepared, copied):
     abort = AbortRequest(execution_arn=EXECUTION_ARN, reason="wrong commit", stage="distribute",
                          requested_at=records.now())
@@ -331,6 +372,27 @@ def test_a_follow_still_running_when_its_run_is_aborted_publishes_nothing(prepar
                                      "copies": [copied], "execution_arn": EXECUTION_ARN})
 
     assert checked["published"] == [] and [r["status"] for r in checked["copies"]] == ["copied"]
+    assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
+
+
+def test_an_abort_recorded_while_a_follow_publishes_stops_the_regions_not_yet_published(prepared, built, copied,
+                                                                                        monkeypatch):
+    base = invoke(copy_to_region, region_task(BASE, list(built.values())))
+    publish = distribute.publish_region
+
+    def publish_then_abort(task):
+        published = publish(task)
+        records.mark_abort_requested(RELEASE_ID, AbortRequest(execution_arn=EXECUTION_ARN, reason="wrong commit",
+                                                              stage="distribute", requested_at=records.now()))
+        return published
+
+    monkeypatch.setattr(distribute, "REGIONS_AT_ONCE", 1)  # the regions published one after the other
+    monkeypatch.setattr(distribute, "publish_region", publish_then_abort)
+    checked = invoke(follow_copies, {"release_id": RELEASE_ID, "stream": STREAM, "version": VERSION,
+                                     "copies": [base, copied], "execution_arn": EXECUTION_ARN})
+
+    assert checked["published"] == [as_published(base)], "published before the abort: it stays public"
+    assert [(r["region"], r["status"]) for r in checked["copies"]] == [(BASE, "published"), (COPY, "copied")]
     assert not any(image(COPY, image_id)["Public"] for image_id in copies_of(copied).values())
 
 

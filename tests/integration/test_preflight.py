@@ -62,6 +62,29 @@ def test_a_history_that_cannot_be_read_leaves_the_default_expectations(built, mo
     assert expected["marketplace_s"] == DEFAULTS["marketplace"].median_s
 
 
+class UnmodelledHistory(LatencyModel):
+    """A stream's model whose history holds what the model cannot estimate from."""
+
+    def estimate(self, stage, region=None):
+        raise ValueError(f"no estimate of {stage} in {region} from this history")
+
+
+def malformed_history(stream):
+    raise ValueError("a duration that is not a number")
+
+
+@pytest.mark.parametrize("model_for_stream", [malformed_history, lambda stream: UnmodelledHistory()],
+                         ids=["history-not-read", "history-not-modelled"])
+def test_a_history_that_cannot_be_modelled_leaves_the_default_expectations(built, monkeypatch, model_for_stream):
+    monkeypatch.setattr("chalicelib.stages.preflight.model_for_stream", model_for_stream)
+
+    checked = answer(built)
+
+    assert checked["ready"] == REGIONS, "the regions go on"
+    assert checked["expected"]["copy_s"] == dict.fromkeys(REGIONS, DEFAULTS["copy"].median_s)
+    assert checked["expected"]["marketplace_s"] == DEFAULTS["marketplace"].median_s
+
+
 def skipped(region: str, reason: str) -> dict:
     return {"region": region, "status": "skipped", "stage": "preflight", "images": [], "reason": reason,
             "requested_at": None}

@@ -122,3 +122,82 @@ def test_the_stage_a_run_is_in_is_read_from_its_newest_events_alone(release):
 
     assert stage == "distribute"
     assert run.calls == [{"maxResults": release_view.STAGE_LOOKBACK, "reverseOrder": True}]
+
+
+def region_outcome(region: str, status: str, stage: str) -> dict:
+    return {"region": region, "status": status, "stage": stage,
+            "images": [{"arch": "x86_64", "image_id": f"ami-{region}", "state": "available"}]}
+
+
+def former_run(published: list[str]) -> list[dict]:
+    """A run of the definition before the copy follow published the regions: the Copy map,
+    CheckCopies, and the Publish map of PublishRegion tasks, here into Publish with ``published``
+    done."""
+    copied = [region_outcome(region, "copied", "copy") for region in REGIONS]
+    states: list[tuple[str, dict | None]] = [
+        ("Prepare", {}), ("Build", {}), ("CheckBuild", {}), ("Preflight", {}),
+        ("Copy", {"distribution": {"copies": copies("copying")}}),
+        ("CheckCopies", {"distribution": {"copies": copied}}), ("CopiesDone", {}), ("Publish", None),
+        *[("PublishRegion", region_outcome(region, "published", "publish")) for region in published]]
+    events: list[dict] = [{"type": "ExecutionStarted"}]
+    for name, output in states:
+        events.append({"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name, "input": "{}"}})
+        if output is not None:
+            events.append({"type": "TaskStateExited",
+                           "stateExitedEventDetails": {"name": name, "output": json.dumps(output)}})
+    return [{**event, "id": n + 1, "timestamp": START + timedelta(seconds=n)} for n, event in enumerate(events)]
+
+
+def ended(events: list[dict], *states: str) -> list[dict]:
+    """The run's events, then the Publish map's end with the copies it was given, then ``states``."""
+    more = [{"type": "MapStateExited", "stateExitedEventDetails": {"name": "Publish", "output": json.dumps(
+        {"distribution": {"copies": [region_outcome(region, "copied", "copy") for region in REGIONS]}})}}]
+    for name in states:
+        more += [{"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name, "input": "{}"}},
+                 {"type": "TaskStateExited", "stateExitedEventDetails": {"name": name, "output": "{}"}}]
+    more.append({"type": "ExecutionSucceeded"})
+    return events + [{**event, "id": len(events) + n + 1, "timestamp": START + timedelta(seconds=len(events) + n)}
+                     for n, event in enumerate(more)]
+
+
+class EndedRun(LongRun):
+    def describe_execution(self, executionArn):
+        return {**super().describe_execution(executionArn), "status": "SUCCEEDED"}
+
+
+def test_a_run_from_before_the_follow_published_shows_its_distribute_stage_and_published_regions(release):
+    shown, _ = seen(release, former_run(published=["us-east-1"]))
+
+    stages = {stage.name: stage for stage in shown.stages}
+    assert [stages[name].status for name in ("preflight", "distribute", "validate")] == \
+        ["succeeded", "running", "pending"]
+    assert stages["distribute"].started_at == START + timedelta(seconds=9), "from the Copy map's start"
+    assert {region.region: (region.status, region.stage) for region in shown.regions} == {
+        "us-east-1": ("published", "publish"), "us-east-2": ("copied", "copy")}
+
+
+def test_a_succeeded_run_from_before_the_follow_published_ran_every_stage(release):
+    events = ended(former_run(published=REGIONS), "Validate", "Announce", "RecordPublication", "Finalize")
+    run = EndedRun(release.execution_arn, events)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("chalicelib.aws.stepfunctions.client", lambda service, region=None: run)
+        shown = release_view.view(release, MACHINE)
+
+    stages = {stage.name: stage for stage in shown.stages}
+    assert stages["distribute"].status == "succeeded", "not not-run: Copy, CheckCopies and Publish were its states"
+    assert stages["distribute"].ended_at == next(event["timestamp"] for event in events
+                                                 if event["type"] == "MapStateExited")
+    assert all(stages[name].status == "succeeded" for name in ("prepare", "build", "preflight", "validate"))
+    assert {region.status for region in shown.regions} == {"published"}, \
+        "the Publish map's output holds the regions as copied, before they were published"
+
+
+def test_the_stage_a_run_from_before_the_follow_published_is_in_is_distribute(release):
+    events = former_run(published=[])
+    following = [event for event in events if event.get("stateEnteredEventDetails", {}).get("name") == "CopiesDone"]
+    run = LongRun(release.execution_arn, events[:events.index(following[0])])   # just out of CheckCopies
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("chalicelib.aws.stepfunctions.client", lambda service, region=None: run)
+        assert release_view.stage_now(release.execution_arn) == "distribute"
