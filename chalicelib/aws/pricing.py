@@ -5,19 +5,26 @@ GetProducts returns each product as a JSON string: ``product.attributes`` descri
 says what is metered), ``terms.OnDemand.<offer>.priceDimensions.<rate>`` price it (``pricePerUnit.USD``
 per ``unit``; a tiered price has one dimension per tier, from ``beginRange``). A price this module
 cannot find, or finds twice with different values, is an error naming the product and the region:
-a cost is never computed from a silent 0."""
+a cost is never computed from a silent 0.
+
+Inter-region data transfer (``AWSDataTransfer``) is priced per pair of regions: one product per
+(source, destination), with ``transferType`` "InterRegion Outbound", ``fromRegionCode`` and
+``toRegionCode`` instead of ``regionCode``, and a usage type naming both (``USE1-EUC1-AWS-Out-Bytes``).
+The source region bills it; what comes into the destination is free (AWS Data Exports, "Understanding
+data transfer charges")."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from chalicelib.aws.clients import client
 
 PRICING_REGION = "us-east-1"
+INTER_REGION_OUTBOUND = "InterRegion Outbound"
 LAMBDA_USAGE = {"x86_64": "Lambda-GB-Second", "arm64": "Lambda-GB-Second-ARM"}
 LAMBDA_REQUEST_USAGE = {"x86_64": "Request", "arm64": "Request-ARM"}
 # A usage type outside us-east-1 starts with the region's billing prefix: USE2-, EU-, APN1-, ...
@@ -61,17 +68,21 @@ def _first_tier(product: dict) -> list[ListPrice]:
     return found
 
 
-def _one_price(what: str, region: str, service_code: str, usage: str, **attributes: str) -> ListPrice:
-    """The single first-tier on-demand price of the region's products whose bare usage type is ``usage``."""
-    prices = {price for product in products(service_code, regionCode=region, **attributes)
-              if bare_usage(product["product"]["attributes"].get("usagetype", "")) == usage
-              for price in _first_tier(product)}
+def _single(what: str, region: str, prices: set[ListPrice]) -> ListPrice:
+    """The one price of ``prices``: none, or two that differ, is an error naming the product."""
     if not prices:
         raise PriceNotFound(f"the Price List API has no on-demand price for {what} in {region}")
     if len({price.usd for price in prices}) > 1:
         raise PriceNotFound(f"the Price List API has {len(prices)} different on-demand prices for {what} in "
                             f"{region}: " + "; ".join(sorted(p.description for p in prices)))
     return min(prices, key=lambda price: price.description)
+
+
+def _one_price(what: str, region: str, service_code: str, usage: str, **attributes: str) -> ListPrice:
+    """The single first-tier on-demand price of the region's products whose bare usage type is ``usage``."""
+    return _single(what, region, {price for product in products(service_code, regionCode=region, **attributes)
+                                  if bare_usage(product["product"]["attributes"].get("usagetype", "")) == usage
+                                  for price in _first_tier(product)})
 
 
 def instance_hour(region: str, instance_type: str) -> ListPrice:
@@ -114,3 +125,13 @@ def s3_standard_gb_month(region: str) -> ListPrice:
 def s3_put_request(region: str) -> ListPrice:
     """An S3 Standard PUT, COPY, POST or LIST request (tier 1)."""
     return _one_price("S3 PUT requests", region, "AmazonS3", "Requests-Tier1")
+
+
+def inter_region_gb(from_region: str, to_regions: Iterable[str]) -> dict[str, ListPrice]:
+    """Data transfer out of ``from_region`` to each of ``to_regions``, per GB (what CopyImage's
+    snapshot copy to another region is billed): one query reads every destination's product."""
+    by_destination: dict[str, set[ListPrice]] = {}
+    for product in products("AWSDataTransfer", fromRegionCode=from_region, transferType=INTER_REGION_OUTBOUND):
+        destination = product["product"]["attributes"].get("toRegionCode", "")
+        by_destination.setdefault(destination, set()).update(_first_tier(product))
+    return {to: _single(f"data transfer out to {to}", from_region, by_destination.get(to, set())) for to in to_regions}

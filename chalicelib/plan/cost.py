@@ -20,7 +20,7 @@ from chalicelib.core.config import Stream
 from chalicelib.models.artifacts import FORMATS
 from chalicelib.models.regions import Expected
 from chalicelib.plan import latency, observed
-from chalicelib.plan.prices import KINDS, PriceBook
+from chalicelib.plan.prices import KINDS, TRANSFER, PriceBook
 from chalicelib.stages import distribute, marketplace
 
 CENT = Decimal("0.01")
@@ -199,6 +199,7 @@ def cost(usage: ReleaseUsage, policy: Policy, prices: PriceBook) -> Cost:
               "lambda-request", base, usage.lambda_arch),
         _line(prices, f"S3 PUT requests, {base}", Decimal(usage.s3_put_requests), "s3-put-request", base),
     ]
+    per_release += copies_transfer(usage, prices)
     images_kept = len(usage.arches) * policy.keep_releases
     kept = [_line(prices, f"EBS snapshots of {images_kept} images, {region}", usage.snapshot_gib_per_image * images_kept,
                   "snapshot-gb-month", region) for region in usage.regions]
@@ -206,6 +207,17 @@ def cost(usage: ReleaseUsage, policy: Policy, prices: PriceBook) -> Cost:
                       usage.s3_artifact_gib * policy.keep_releases, "s3-gb-month", base))
     return Cost(tuple(per_release), tuple(kept), policy.releases_per_month, policy.keep_releases, prices.source,
                 prices.as_of, usage.snapshot_size_source)
+
+
+def copies_transfer(usage: ReleaseUsage, prices: PriceBook) -> list[LineItem]:
+    """CopyImage copies each image's snapshot out of the base region to every other: the source
+    bills it as inter-region data transfer, per GB, at the pair's price. A release's images come
+    from a new builder disk, so each copy is the whole snapshot (the size its storage is priced at),
+    never an increment of the last release's."""
+    base, images = usage.regions[0], len(usage.arches)
+    return [_line(prices, f"Data transfer of {images} snapshot copies, {base} -> {region}",
+                  usage.snapshot_gib_per_image * images, TRANSFER, base, region)
+            for region in usage.regions[1:] if region != base]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@
 
 PRICE_SOURCE (chalicelib/core/settings.py) chooses. ``price_book(regions, instance_types)`` reads
 what a release in those regions needs: every kind of price in ``regions[0]``, the base region where
-it builds and runs, and snapshot storage in each other region. A price the source lacks is an error
-naming the product and the region, never a 0."""
+it builds and runs, with data transfer out of it to each other region (CopyImage's snapshot copies),
+and snapshot storage in each other region. A price the source lacks is an error naming the product
+and the region, never a 0."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ CACHE_FOR = timedelta(days=7)
 REGIONS_AT_ONCE = 8
 LAMBDA_ARCHES = ("x86_64", "arm64")
 
+# Data transfer between regions is priced per (source, destination): the base region's to each other.
+TRANSFER = "inter-region-gb"
 # Each kind of price: what it is (for messages and line items) and the unit it is per.
 KINDS: dict[str, tuple[str, str]] = {
     "instance-hour": ("EC2 Linux on-demand instance", "hour"),
@@ -43,6 +46,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "lambda-request": ("Lambda request", "request"),
     "s3-gb-month": ("S3 Standard storage", "GB-month"),
     "s3-put-request": ("S3 PUT, COPY, POST or LIST request", "request"),
+    TRANSFER: ("Data transfer out to the AWS region", "GB"),     # detail: the destination
 }
 
 
@@ -72,15 +76,19 @@ class PriceBook:
         return self.notes.get(price_key(kind, region, detail))
 
 
-def wanted(regions: list[str], instance_types: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+Kinds = list[tuple[str, str | None]]      # (kind, detail) pairs
+
+
+def wanted(regions: list[str], instance_types: Iterable[str]) -> dict[str, Kinds]:
     """The (kind, detail) pairs to read in each region: everything in the base region (the first),
-    snapshot storage elsewhere."""
+    with data transfer out of it to each other region; snapshot storage elsewhere."""
     base, *others = regions
+    destinations = [region for region in others if region != base]
     everything = [("instance-hour", t) for t in sorted(set(instance_types))] + [
         ("snapshot-gb-month", None), ("gp3-gb-month", None), ("state-transition", None),
         *[(kind, arch) for kind in ("lambda-gb-second", "lambda-request") for arch in LAMBDA_ARCHES],
-        ("s3-gb-month", None), ("s3-put-request", None)]
-    return {base: everything, **{region: [("snapshot-gb-month", None)] for region in others if region != base}}
+        ("s3-gb-month", None), ("s3-put-request", None), *[(TRANSFER, region) for region in destinations]]
+    return {base: everything, **{region: [("snapshot-gb-month", None)] for region in destinations}}
 
 
 # -- the dated price file ------------------------------------------------------------------------
@@ -114,7 +122,7 @@ _FETCH: dict[str, Callable[..., pricing.ListPrice]] = {
     "lambda-request": pricing.lambda_request,
     "s3-gb-month": pricing.s3_standard_gb_month,
     "s3-put-request": pricing.s3_put_request,
-}
+}   # TRANSFER: pricing.inter_region_gb, every destination in one query
 
 
 @dataclass(frozen=True)
@@ -132,8 +140,24 @@ class SharedCache(Protocol):
 
 def fetch_region(region: str, kinds: list[tuple[str, str | None]]) -> dict[str, Decimal]:
     """The region's prices from the Price List API; pricing.PriceNotFound names any it lacks."""
-    return {price_key(kind, region, detail): _FETCH[kind](region, *([detail] if detail else [])).usd
-            for kind, detail in kinds}
+    destinations = [detail for kind, detail in kinds if kind == TRANSFER and detail]
+    prices = {price_key(kind, region, detail): _FETCH[kind](region, *([detail] if detail else [])).usd
+              for kind, detail in kinds if kind != TRANSFER}
+    if destinations:
+        prices |= {price_key(TRANSFER, region, to): price.usd
+                   for to, price in pricing.inter_region_gb(region, destinations).items()}
+    return prices
+
+
+def fetch_groups(by_region: dict[str, Kinds]) -> list[tuple[str, Kinds]]:
+    """One fetch, and one cache entry, per region, the base region's transfer prices apart: their
+    own query, and a cache key (the StateTable's pk, at most 2048 bytes) that 30 destinations fit."""
+    groups: list[tuple[str, Kinds]] = []
+    for region, kinds in by_region.items():
+        for group in ([k for k in kinds if k[0] != TRANSFER], [k for k in kinds if k[0] == TRANSFER]):
+            if group:
+                groups.append((region, group))
+    return groups
 
 
 class PriceListPrices:
@@ -150,7 +174,7 @@ class PriceListPrices:
     def book(self, regions: list[str], instance_types: Iterable[str]) -> PriceBook:
         # Regions at once: a first plan of 30 regions asks some 40 questions, well within the API's 29 s.
         with ThreadPoolExecutor(max_workers=REGIONS_AT_ONCE) as pool:
-            fetched = list(pool.map(lambda pair: self._region(*pair), wanted(regions, instance_types).items()))
+            fetched = list(pool.map(lambda pair: self._region(*pair), fetch_groups(wanted(regions, instance_types))))
         prices = {key: usd for one in fetched for key, usd in one.prices.items()}
         return PriceBook("price-list-api", min(one.fetched_at for one in fetched).date(), prices, {})
 

@@ -4,6 +4,7 @@ so the doc and the code cannot drift; the cadences; kept releases scale the snap
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -130,6 +131,42 @@ def test_without_a_known_image_the_snapshot_is_the_disk_size_and_says_so():
     cost = release_cost(stream, example_durations(stream), INPUTS["regions"], example_prices())
     assert cost.snapshot_size_source.startswith("disk_size_gib (10 GiB), an upper bound")
     assert cost.kept_per_month[0].quantity == 10 * 2 * 4
+
+
+def _transfer(cost: Cost) -> dict[str, Decimal]:
+    """The copies' data transfer of a release, by destination region."""
+    return {line.what.rsplit(" -> ", 1)[1]: line.amount for line in cost.per_release
+            if line.what.startswith("Data transfer")}
+
+
+def test_the_copies_transfer_is_priced_per_destination_never_for_the_base_region():
+    transfer = _transfer(example_cost())
+    assert transfer == {"us-east-2": 3 * 2 * Decimal("0.01"), "eu-west-1": 3 * 2 * Decimal("0.02")}
+    assert not any(line.what.startswith("Data transfer") for line in example_cost().kept_per_month)
+
+
+def test_the_copies_transfer_is_linear_in_destinations_and_architectures():
+    stream = example_stream()
+    usage = cost_module.usage(stream, example_durations(stream), INPUTS["regions"], UsageHints(
+        snapshot_gib_per_image=Decimal(3)))
+    policy = cost_module.Policy(4, Decimal(2))
+    flat = PriceBook("price-file", date(2026, 12, 1), {**example_prices().prices, **{
+        f"inter-region-gb/us-east-1/{region}": Decimal("0.02") for region in ("us-east-2", "eu-west-1", "ap-south-1")},
+        "snapshot-gb-month/ap-south-1": Decimal("0.05")}, {})
+
+    def total(**changes) -> Decimal:
+        return sum(_transfer(cost_module.cost(replace(usage, **changes), policy, flat)).values(), Decimal(0))
+    one = total(regions=("us-east-1", "us-east-2"), arches=("x86_64",))
+    assert total(regions=("us-east-1",)) == 0
+    assert total(regions=("us-east-1", "us-east-2", "eu-west-1", "ap-south-1"), arches=("x86_64",)) == 3 * one
+    assert total(regions=("us-east-1", "us-east-2", "eu-west-1", "ap-south-1")) == 6 * one == 3 * 2 * 3 * Decimal("0.02")
+
+
+def test_the_copies_transfer_counts_the_snapshot_at_the_size_its_storage_is_priced_at():
+    stream = example_stream()
+    cost = release_cost(stream, example_durations(stream), INPUTS["regions"], example_prices())   # no image known
+    copies = next(line for line in cost.per_release if line.what.endswith("-> eu-west-1"))
+    assert copies.quantity == cost.kept_per_month[0].quantity / stream.retention.keep_releases == 10 * 2
 
 
 def _asl_states() -> tuple[dict, dict]:

@@ -18,7 +18,7 @@ from chalicelib.aws.clients import client, reset_clients
 from chalicelib.core.config import load_streams
 from chalicelib.core.regions import aws_regions
 from chalicelib.plan import prices
-from chalicelib.plan.prices import Fetched, MissingPrice, PriceListPrices, from_price_file, price_book
+from chalicelib.plan.prices import TRANSFER, Fetched, MissingPrice, PriceListPrices, from_price_file, price_book
 
 
 def entry(usagetype: str, usd: str, unit: str, family: str = "Compute Instance", begin: str = "0",
@@ -100,6 +100,39 @@ def test_each_kind_asks_its_service_with_its_filters_and_picks_its_usage_type(st
     assert read().usd == Decimal(usd)
 
 
+def transfer(to_region: str, usd: str, from_region: str = "us-east-1") -> str:
+    """An AWSDataTransfer product as the Price List has one per pair of regions."""
+    billing = {"us-east-1": "USE1", "us-east-2": "USE2", "eu-west-1": "EU", "eu-central-1": "EUC1", "ap-south-1": "APS3"}
+    return entry(f"{billing[from_region]}-{billing[to_region]}-AWS-Out-Bytes", usd, "GB", family="Data Transfer",
+                 transferType="InterRegion Outbound", fromRegionCode=from_region, toRegionCode=to_region,
+                 fromLocationType="AWS Region", toLocationType="AWS Region")
+
+
+def test_inter_region_transfer_reads_each_destination_s_pair_from_one_query_of_the_source(stub):
+    answer(stub, "AWSDataTransfer", [transfer("us-east-2", "0.01"), transfer("eu-central-1", "0.02")],
+           next_token="page-2", fromRegionCode="us-east-1", transferType="InterRegion Outbound")
+    answer(stub, "AWSDataTransfer", [transfer("eu-west-1", "0.0200000000"), transfer("ap-south-1", "0.02")],
+           sent_token="page-2", fromRegionCode="us-east-1", transferType="InterRegion Outbound")
+    found = pricing.inter_region_gb("us-east-1", ["us-east-2", "eu-west-1"])
+    assert {to: (price.usd, price.unit) for to, price in found.items()} == {
+        "us-east-2": (Decimal("0.01"), "GB"), "eu-west-1": (Decimal("0.02"), "GB")}
+
+
+def test_the_plan_s_transfer_prices_are_one_query_however_many_destinations(stub):
+    answer(stub, "AWSDataTransfer", [transfer("us-east-2", "0.01"), transfer("eu-west-1", "0.02")],
+           fromRegionCode="us-east-1", transferType="InterRegion Outbound")
+    fetched = prices.fetch_region("us-east-1", [(TRANSFER, "us-east-2"), (TRANSFER, "eu-west-1")])
+    assert fetched == {"inter-region-gb/us-east-1/us-east-2": Decimal("0.01"),
+                       "inter-region-gb/us-east-1/eu-west-1": Decimal("0.02")}
+
+
+def test_a_destination_the_api_does_not_price_is_an_error_naming_the_pair(stub):
+    answer(stub, "AWSDataTransfer", [transfer("us-east-2", "0.01")], fromRegionCode="us-east-1",
+           transferType="InterRegion Outbound")
+    with pytest.raises(pricing.PriceNotFound, match=r"no on-demand price for data transfer out to eu-west-1 in us-east-1"):
+        pricing.inter_region_gb("us-east-1", ["us-east-2", "eu-west-1"])
+
+
 def test_a_missing_price_is_an_error_naming_the_product_and_region(stub):
     answer(stub, "AWSStepFunctions", [entry("APS1-StepFunctions-Express-Request", "0.000001", "Requests")],
            regionCode="ap-south-1")
@@ -147,11 +180,12 @@ def test_a_second_book_asks_the_api_nothing():
     source = PriceListPrices(shared, now=clock, fetch=counting_fetch(calls))
     first = source.book(["us-east-1", "eu-west-1"], ["c7i.large"])
     second = source.book(["us-east-1", "eu-west-1"], ["c7i.large"])
-    assert sorted(calls) == ["eu-west-1", "us-east-1"] and first == second
+    # the base region's prices, its transfer prices, and the other region's
+    assert sorted(calls) == ["eu-west-1", "us-east-1", "us-east-1"] and first == second
     assert (first.source, first.as_of) == ("price-list-api", date(2026, 12, 1))
     # another process (another cold start) reads the shared cache
     PriceListPrices(shared, now=clock, fetch=counting_fetch(calls)).book(["us-east-1", "eu-west-1"], ["c7i.large"])
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 def test_an_expired_entry_is_fetched_again_and_dated_anew():
@@ -170,31 +204,52 @@ def test_the_base_region_has_every_kind_and_the_others_snapshots_only():
     calls, kinds_asked = [], {}
 
     def fetch(region, kinds):
-        kinds_asked[region] = {kind for kind, _ in kinds}
+        kinds_asked.setdefault(region, set()).update(kinds)
         return counting_fetch(calls)(region, kinds)
-    PriceListPrices(Shared(), now=Clock(), fetch=fetch).book(["us-east-1", "sa-east-1"], ["c7i.large"])
-    assert kinds_asked["us-east-1"] == set(prices.KINDS) and kinds_asked["sa-east-1"] == {"snapshot-gb-month"}
+    book = PriceListPrices(Shared(), now=Clock(), fetch=fetch).book(["us-east-1", "sa-east-1", "eu-west-1"],
+                                                                    ["c7i.large"])
+    assert {kind for kind, _ in kinds_asked["us-east-1"]} == set(prices.KINDS)
+    assert {detail for kind, detail in kinds_asked["us-east-1"] if kind == TRANSFER} == {"sa-east-1", "eu-west-1"}
+    assert kinds_asked["sa-east-1"] == {("snapshot-gb-month", None)}
+    assert book.price(TRANSFER, "us-east-1", "sa-east-1") == Decimal("0.05")
+
+
+def test_every_cache_key_fits_the_state_table_s_partition_key_for_every_region():
+    shared, regions = Shared(), list(aws_regions())
+    PriceListPrices(shared, now=Clock(), fetch=counting_fetch([])).book(regions, ["c7i.large", "c7g.large"])
+    assert len(shared.items) == len(regions) + 1       # the base region's transfer prices apart
+    assert max(len(key.encode()) for key in shared.items) <= 2048
 
 
 def test_the_price_file_is_dated_and_prices_every_region_the_shipped_streams_can_use():
+    """Copies to any region from the shipped streams' base regions; and every region could be a
+    base but for the transfer out of it, which the file prices from those bases only."""
     streams = load_streams().streams.values()
     instance_types = {t for stream in streams for types in stream.instance_types.values() for t in types}
     regions = list(aws_regions())
-    for base in regions:
+    for base in {stream.regions.base for stream in streams}:
         book = from_price_file([base, *[r for r in regions if r != base]], instance_types)
         assert (book.source, book.as_of) == ("price-file", date(2026, 12, 1))
+        assert all(book.price(TRANSFER, base, region) > 0 for region in regions if region != base)
+    for base in regions:
+        book = from_price_file([base], instance_types)
         for instance_type in instance_types:
             assert book.price("instance-hour", base, instance_type) > 0
         assert book.price("state-transition", base) > 0
 
 
 def test_every_price_in_the_file_names_its_source_or_says_it_is_not_its_regions_own():
-    book = from_price_file(["eu-west-3", "us-east-1"], ["c7i.large"])
-    assert book.price("state-transition", "eu-west-3") == Decimal("0.0000297")
-    assert book.note("state-transition", "eu-west-3").startswith("source: https://aws.amazon.com/step-functions")
+    paris = from_price_file(["eu-west-3"], ["c7i.large"])
+    assert paris.price("state-transition", "eu-west-3") == Decimal("0.0000297")
+    assert paris.note("state-transition", "eu-west-3").startswith("source: https://aws.amazon.com/step-functions")
+    book = from_price_file(["us-east-1", "eu-west-3", "us-east-2"], ["c7i.large"])
     assert "us-east-1's price" in book.note("snapshot-gb-month", "eu-west-3")
     assert book.note("snapshot-gb-month", "us-east-1").startswith("source: https://docs.aws.amazon.com/ebs/")
-    assert all(note for note in book.notes.values()) and set(book.notes) == set(book.prices)
+    assert book.price(TRANSFER, "us-east-1", "us-east-2") == Decimal("0.01")
+    assert book.note(TRANSFER, "us-east-1", "us-east-2").startswith("source: https://")
+    assert book.note(TRANSFER, "us-east-1", "eu-west-3").endswith("check it against the Price List API")
+    for one in (paris, book):
+        assert all(note for note in one.notes.values()) and set(one.notes) == set(one.prices)
 
 
 def test_a_price_the_file_lacks_is_an_error_naming_it():
@@ -202,6 +257,11 @@ def test_a_price_the_file_lacks_is_an_error_naming_it():
         from_price_file(["us-east-1"], ["p5.48xlarge"])
     with pytest.raises(MissingPrice, match=r"EBS gp3 volume storage in mars-north-1 in the price-file of 2026-12-01"):
         from_price_file(["us-east-1"], []).price("gp3-gb-month", "mars-north-1")
+
+
+def test_a_base_region_the_file_has_no_transfer_prices_from_is_an_error_naming_the_pair():
+    with pytest.raises(MissingPrice, match=r"no price for Data transfer out to the AWS region us-east-1 in eu-west-3"):
+        from_price_file(["eu-west-3", "us-east-1"], ["c7i.large"])
 
 
 @pytest.fixture
