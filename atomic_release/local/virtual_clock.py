@@ -9,7 +9,9 @@ wrote the events in.
 
 Copies are where the clock acts on the run: a copy starts ``pending``, and becomes available
 before a task that reads copies' states once the virtual time of that task's call has passed its
-request plus the region's sampled copy time."""
+request plus the region's sampled copy time. So are Marketplace change sets: one starts at the
+virtual time of the task that sends it and moves on once the sampled Marketplace time has passed
+since; its StartTime and EndTime are those virtual times, as Marketplace's are its own."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from atomic_release.local import marketplace_catalog
@@ -405,9 +407,9 @@ class VirtualClock:
     definition: Mapping[str, Any] | None = None   # None: the state machine the runtime runs
     history: Callable[[str], History] | None = None
     _pending: dict[str, tuple[str, Any]] = field(default_factory=dict)   # copy id -> (region, moto's image)
-    _sent: dict[str, float] = field(default_factory=dict)                # change set id -> virtual send time
+    _sent: dict[str, datetime] = field(default_factory=dict)             # change set id -> virtual send time
     # the virtual time of the last Marketplace task, and the sampled Marketplace time
-    _marketplace_at: tuple[float, float] | None = None
+    _marketplace_at: tuple[datetime, float] | None = None
     _running: threading.local = field(default_factory=threading.local)   # .time: the timed task's virtual time
 
     def durations(self, timeline_history: History) -> Durations:
@@ -469,13 +471,14 @@ class VirtualClock:
             return
         history = self.history(execution_arn)
         timeline, now = self.now(history, function_name, event)
+        virtual_now = _started_at(history) + timedelta(seconds=now)
         if timed:
-            self._running.time = _started_at(history) + timedelta(seconds=now)
+            self._running.time = virtual_now
         if reads_copies:
             self.settle_copies(timeline, now)
         if follows_marketplace:
-            self._marketplace_at = (now, timeline.durations.once["marketplace"])
-            marketplace_catalog.gate(self._change_set_due)
+            self._marketplace_at = (virtual_now, timeline.durations.once["marketplace"])
+            marketplace_catalog.gate(self._change_set_due, self.task_time)
 
     def after_invoke(self, function_name: str, event: dict) -> None:
         """The change sets a Marketplace task started were sent at the virtual time it ran."""
@@ -483,11 +486,13 @@ class VirtualClock:
             for change_set_id in marketplace_catalog.in_flight():
                 self._sent.setdefault(change_set_id, self._marketplace_at[0])
 
-    def _change_set_due(self, change_set) -> bool:
+    def _change_set_due(self, change_set) -> datetime | None:
+        """When the change set's modelled time came (its virtual end), once it has; None: not yet."""
         if self._marketplace_at is None:
-            return True
+            return datetime.now(UTC)
         now, marketplace_s = self._marketplace_at
-        return self._sent.get(change_set.change_set_id, now) + marketplace_s <= now
+        due = self._sent.get(change_set.change_set_id, now) + timedelta(seconds=marketplace_s)
+        return due if due <= now else None
 
     def now(self, history: History, function_name: str, given: Mapping[str, Any] | None = None
             ) -> tuple[Timeline, float]:

@@ -34,8 +34,10 @@ class ProductChange(Model):
     change_set_id: str | None = None
     status: ChangeSetStatus = "NOT_SENT"
     reason: str = Field(default="", description="Marketplace's errors, or what the change set waits for")
-    sent_at: datetime | None = None
-    ended_at: datetime | None = None
+    sent_at: datetime | None = Field(default=None, description="when the change set started: Marketplace's "
+                                                              "StartTime once a check has read it")
+    ended_at: datetime | None = Field(default=None, description="when it ended: Marketplace's EndTime, or when "
+                                                               "the release settled it (not sent, refused)")
 
     @property
     def settled(self) -> bool:

@@ -272,7 +272,8 @@ def copy_follows(durations: latency.Durations, expected_copy_s: Mapping[str, flo
         follows.append(Follow(at_s, landed))
         pending -= set(landed)
         if pending:
-            at_s += distribute.next_follow_in([due[region] for region in pending],
+            requested = RUN_START + timedelta(seconds=requested_s)
+            at_s += distribute.next_follow_in([distribute.CopyWindow(requested, due[region]) for region in pending],
                                               RUN_START + timedelta(seconds=at_s), RUN_START)
     return tuple(follows)
 

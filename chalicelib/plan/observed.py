@@ -46,6 +46,9 @@ ARCH_STATES = dict(zip(_named_in_flow("LaunchBuilder", "RegisterImage", "LaunchQ
                        strict=True))
 COPY_TO_REGION, FOLLOW_COPIES, MARKETPLACE = _named_in_flow("CopyToRegion", "FollowCopies", "Marketplace")
 
+# The change sets Marketplace itself ended: their StartTime -> EndTime is its time.
+MARKETPLACE_ENDED = ("SUCCEEDED", "FAILED")
+
 # The statuses of a release that reached the public: out, still following Marketplace, or out
 # once and retired since (its run's history is as good).
 REACHED_PUBLIC = (*ReleaseStatus.OUT, ReleaseStatus.RETIRED)
@@ -121,7 +124,7 @@ def stage_samples(history: list[HistoryEvent]) -> StageSamples:
     - build, register, qa, evaluate, per architecture (the state's input names it): LaunchBuilder,
       RegisterImage, LaunchQA, EvaluateQA entered -> exited in the Build map;
     - copy and publish, per region: see copy_seconds and publish_seconds;
-    - marketplace: see marketplace_seconds; absent when the run had no Marketplace product."""
+    - marketplace: see marketplace_seconds; absent when the run had no Marketplace change set."""
     spans = list(completed_spans(history))
     once = {stage: span.seconds for stage, span in _first_of(spans, ONCE_STATES).items()}
     marketplace = marketplace_seconds(history, spans)
@@ -195,15 +198,37 @@ def _published_by(span: Span) -> set[str]:
 
 
 def marketplace_seconds(history: list[HistoryEvent], spans: list[Span]) -> float | None:
-    """From the first Marketplace state entered to the first Marketplace exit whose output says
-    no change set is pending any more; None when the run sent none or they had not settled."""
-    started = next((event for event in history if event["type"].endswith("StateEntered")
-                    and event["stateEnteredEventDetails"]["name"] == MARKETPLACE), None)
+    """The release's change sets, read in the output of the first Marketplace check that found
+    them all settled: the longest of those Marketplace ended (MARKETPLACE_ENDED), from its
+    StartTime to its EndTime (the product's sent_at and ended_at), whenever the checks saw it.
+    None when the run had none settled, or when none of its change sets was ended by Marketplace
+    (refused, failed before it started, cancelled, given up on): it measured nothing.
+
+    An output that lists no change sets is read the old way: from the first Marketplace entered
+    to that check's exit, an upper bound (the checks come when the model expects the change sets
+    to have settled, or on their backstop)."""
     settled = next((span for span in spans if span.state == MARKETPLACE
                     and span.output.get("marketplace", {}).get("pending") is False), None)
-    if started is None or settled is None:
+    if settled is None:
         return None
+    products = settled.output["marketplace"].get("products") or []
+    if products:
+        seconds = [seconds for product in products if (seconds := _change_set_seconds(product)) is not None]
+        return max(seconds, default=None)
+    started = next(event for event in history if event["type"].endswith("StateEntered")
+                   and event["stateEnteredEventDetails"]["name"] == MARKETPLACE)
     return (_time(settled.exited) - _time(started)).total_seconds()
+
+
+def _change_set_seconds(product: Mapping[str, Any]) -> float | None:
+    """A change set's seconds from Marketplace's StartTime to its EndTime, if Marketplace ended it."""
+    if product.get("status") not in MARKETPLACE_ENDED or not (product.get("sent_at") and product.get("ended_at")):
+        return None
+    try:
+        sent, ended = datetime.fromisoformat(product["sent_at"]), datetime.fromisoformat(product["ended_at"])
+    except (TypeError, ValueError):
+        return None
+    return (ended - sent).total_seconds()
 
 
 def model_from_histories(histories: Iterable[list[HistoryEvent]],

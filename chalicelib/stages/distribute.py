@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -34,9 +34,11 @@ THROTTLING_ERRORS = {"RequestLimitExceeded", "ResourceLimitExceeded"}
 BROKEN_STATES = {"failed", "error", "invalid", "deregistered", "missing"}
 REGIONS_AT_ONCE = 8
 
-# The wait between two follows of the copies (docs/flow.md#when-the-copies-are-followed): until
-# the earliest pending region is due, then a backstop of BACKSTOP_SHARE of the time the run has
-# taken, between the floor and the cap.
+# The wait between two follows of the copies (docs/flow.md#when-the-copies-are-followed): one
+# early look at EARLY_LOOK of the pending regions' expected copy time, so that a copy faster than
+# expected is seen (and measured) sooner than its due time; until the earliest pending region is
+# due; then a backstop of BACKSTOP_SHARE of the time the run has taken, between the floor and the cap.
+EARLY_LOOK = 0.5
 FOLLOW_FLOOR_S = 10
 FOLLOW_CAP_S = 300
 BACKSTOP_SHARE = 0.0175
@@ -151,23 +153,38 @@ def _unanswered(region: RegionOutcome, now: datetime, error: str) -> RegionOutco
     return region
 
 
-def next_follow_in(due: list[datetime], now: datetime, started_at: datetime) -> int:
-    """Seconds until the next follow of the copies still pending, each ``due`` when the model
-    expects it. Before any is due: until the earliest is. Once one is overdue: a backstop that
+class CopyWindow(NamedTuple):
+    """A pending region's copies: when they were requested, and when the model expects them."""
+    requested: datetime
+    due: datetime
+
+    @property
+    def early_look(self) -> datetime:
+        return self.requested + EARLY_LOOK * (self.due - self.requested)
+
+
+def next_follow_in(pending: list[CopyWindow], now: datetime, started_at: datetime) -> int:
+    """Seconds until the next follow of the copies still ``pending``. Before any is due: once,
+    until the latest of their early looks (after it, every pending region's early look is past:
+    one extra follow at most); until the earliest is due. Once one is overdue: a backstop that
     grows with the time the run has taken (so the polls grow with its logarithm), and never past
     the next region's due time."""
-    until_next_due = min(((when - now).total_seconds() for when in due if when > now), default=math.inf)
+    early_look = max((window.early_look for window in pending), default=now)
+    until_early_look = (early_look - now).total_seconds() if early_look > now else math.inf
+    until_next_due = min(((window.due - now).total_seconds() for window in pending if window.due > now),
+                         default=math.inf)
     backstop = (min(max(BACKSTOP_SHARE * (now - started_at).total_seconds(), FOLLOW_FLOOR_S), FOLLOW_CAP_S)
-                if any(when <= now for when in due) else math.inf)
-    wait = min(until_next_due, backstop)
+                if any(window.due <= now for window in pending) else math.inf)
+    wait = min(until_early_look, until_next_due, backstop)
     # rounded to the millisecond first: 3600 x 0.0175 is 63.00000000000001, which is 63 s, not 64
     return FOLLOW_FLOOR_S if wait == math.inf else max(math.ceil(round(wait, 3)), FOLLOW_FLOOR_S)
 
 
-def due_at(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -> datetime:
-    """When the region's copies are expected: Preflight's expectation, else the default model's."""
+def copy_window(region: RegionOutcome, expected_s: dict[str, float], now: datetime) -> CopyWindow:
+    """The region's copies, due when Preflight expects them, else at the default model's median."""
     expected = expected_s.get(region.region, latency.DEFAULT_MODEL.estimate("copy", region.region).median_s)
-    return (region.requested_at or now) + timedelta(seconds=expected)
+    requested = region.requested_at or now
+    return CopyWindow(requested, requested + timedelta(seconds=expected))
 
 
 def _publish(task: CopiesTask, region: RegionOutcome) -> RegionOutcome:
@@ -210,7 +227,7 @@ def follow_copies(task: CopiesTask) -> Copies:
     pending = [r for r in copies if r.status == "copying"]
     # the Wait starts when this task ends: counted from then, publishing does not delay the next follow
     ended = _now()
-    wait = next_follow_in([due_at(r, task.expected_copy_s, ended) for r in pending], ended,
+    wait = next_follow_in([copy_window(r, task.expected_copy_s, ended) for r in pending], ended,
                           task.execution_started_at or ended)
     return Copies(pending=bool(pending), copies=copies, published=[r for r in copies if r.stage == "publish"],
                   failed=failed, wait_seconds=wait if pending else 0)

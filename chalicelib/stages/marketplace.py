@@ -180,9 +180,21 @@ def _read(change: ProductChange) -> ProductChange:
         update["reason"] = _failure_details(described)
     elif status == "CANCELLED":
         update["reason"] = "the change set was cancelled"
+    # Marketplace's own times, not the check's: what the latency model measures (plan/observed.py)
+    if started := _marketplace_time(described.get("StartTime")):
+        update["sent_at"] = started
     if status in ("SUCCEEDED", "FAILED", "CANCELLED"):
-        update["ended_at"] = _now()
+        update["ended_at"] = _marketplace_time(described.get("EndTime")) or _now()
     return change.model_copy(update=update)
+
+
+def _marketplace_time(value: str | None) -> datetime | None:
+    """A DescribeChangeSet time (ISO 8601, ``2018-02-27T13:45:22Z``): when Marketplace started or
+    ended the change set, which is not when a check saw it."""
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _planned(task: MarketplaceTask, stream: Stream, arch: Arch, earlier: ProductChange | None) -> ProductChange:

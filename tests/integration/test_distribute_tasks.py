@@ -304,8 +304,9 @@ def test_the_wait_is_counted_from_the_end_of_the_follow_after_its_publishing(bui
         clock.answered_by(None)
 
     assert checked["published"] == [as_published(base)]
-    assert checked["wait_seconds"] == 1800 - 40, ("the copy is due 30 minutes after its request, 40 s of "
-                                                  "which publishing the base region took")
+    assert checked["wait_seconds"] == 1800 * distribute.EARLY_LOOK - 40, (
+        "the copy is due 30 minutes after its request, its early look half-way, 40 s of which publishing the "
+        "base region took")
 
 
 def test_a_region_that_fails_to_publish_fails_alone_in_the_publish_stage(built, copied):
@@ -398,12 +399,13 @@ def test_an_abort_recorded_while_a_follow_publishes_stops_the_regions_not_yet_pu
 
 def test_the_wait_for_a_pending_copy_is_until_the_model_expects_it(copied):
     set_image_state(COPY, copies_of(copied)["x86_64"], "pending")
-    requested = datetime.now(UTC) - timedelta(minutes=10)
+    requested = datetime.now(UTC) - timedelta(minutes=20)
 
     checked = check({**copied, "requested_at": requested.isoformat()}, started_at=requested)
 
     assert checked["pending"] is True
-    assert 1200 - 5 <= checked["wait_seconds"] <= 1200, "the model's median copy is 30 minutes: 20 left"
+    assert 600 - 5 <= checked["wait_seconds"] <= 600, (
+        "the model's median copy is 30 minutes, its early look at 15 is past: 10 left")
 
 
 def test_the_wait_for_an_overdue_copy_is_a_share_of_the_run_s_time(copied):

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from atomic_release.local import marketplace_catalog
 from atomic_release.local.runtime import ACCOUNT
 from chalicelib.aws.clients import client
+from chalicelib.core import clock
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import MarketplaceThrottled
 from chalicelib.stages import marketplace
@@ -77,6 +78,24 @@ def test_each_check_reads_how_far_marketplace_got_and_records_it(built):
         seen.append(by_arch(event["marketplace"])["x86_64"]["status"])
         recorded.append(records.get(RELEASE_ID).marketplace["x86_64"].status)
     assert seen == recorded == ["PREPARING", "APPLYING", "SUCCEEDED"]
+
+
+def test_a_change_set_s_times_are_marketplace_s_not_the_check_s_that_saw_it_end(built):
+    event = task(built, arches=["x86_64"])
+    event = {**event, "marketplace": invoke(marketplace_task, event)}
+    change_set_id = by_arch(event["marketplace"])["x86_64"]["change_set_id"]
+    marketplace_catalog.steer(change_set_id, "SUCCEEDED")
+    an_hour_later = datetime.now(UTC) + timedelta(hours=1)
+    clock.answered_by(lambda: an_hour_later)
+    try:
+        change = by_arch(invoke(marketplace_task, event))["x86_64"]
+    finally:
+        clock.answered_by(None)
+    times = described(change_set_id)
+    assert change["status"] == "SUCCEEDED"
+    assert datetime.fromisoformat(change["sent_at"]) == datetime.fromisoformat(times["StartTime"])
+    assert datetime.fromisoformat(change["ended_at"]) == datetime.fromisoformat(times["EndTime"])
+    assert datetime.fromisoformat(change["ended_at"]) < an_hour_later - timedelta(minutes=59)
 
 
 def test_a_rejected_change_set_fails_with_marketplace_details_and_the_other_product_succeeds(built):

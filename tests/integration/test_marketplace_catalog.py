@@ -10,6 +10,7 @@ import copy
 import json
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import boto3
@@ -618,6 +619,22 @@ def test_hold_keeps_a_change_set_in_flight_until_let_go(document):
 
     assert held == ["PREPARING"] * 3
     assert settle(change_set_id)["Status"] == "SUCCEEDED"
+
+
+def test_a_gate_says_when_a_change_set_moves_on_and_its_clock_when_it_starts(document):
+    """A virtual clock's: a change set starts at its time and ends when its time came, however
+    much later it is described."""
+    sent = datetime(2026, 11, 1, 0, 53, tzinfo=UTC)
+    came: list[datetime] = []
+    marketplace_catalog.gate(lambda change_set: came[0] if came else None, lambda: sent)
+    change_set_id = start(document)
+    held = [describe(change_set_id)["Status"] for _ in range(2)]
+    came.append(sent + timedelta(minutes=40))
+
+    assert held == ["PREPARING"] * 2
+    assert settle(change_set_id)["Status"] == "SUCCEEDED"
+    assert (describe(change_set_id)["StartTime"], describe(change_set_id)["EndTime"]) == (
+        "2026-11-01T00:53:00Z", "2026-11-01T01:33:00Z")
 
 
 def test_steer_to_failed_reports_the_given_errors_and_unlocks(document):

@@ -5,12 +5,15 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from atomic_release.cli.local_release import LocalResult, run
 from atomic_release.local.marketplace_catalog.faults import MarketplaceFault
 from atomic_release.local.region_faults import RegionFault
 from atomic_release.local.runtime import LocalRuntime
 from atomic_release.local.virtual_clock import Figures, VirtualClock
 from chalicelib.aws.clients import client
+from chalicelib.plan import latency, observed
 from chalicelib.stages import distribute
 from chalicelib.stages.announce import read_document, release_index_key, release_key, stream_metadata_key
 from chalicelib.store import records
@@ -133,6 +136,46 @@ def test_marketplace_change_sets_settle_once_their_modelled_time_has_passed(deve
     assert len(result.marketplace_failed) == 1 and "AMI_SCAN_FAILED" in result.marketplace_failed[0]
 
 
+def test_a_change_set_is_measured_by_marketplace_s_virtual_times_not_by_the_check_that_saw_it(developer_release):
+    clock = VirtualClock(seed=4)
+    with LocalRuntime(clock=clock) as runtime:
+        result = run(runtime, developer_release)
+        history = runtime.history(result.execution_arn)
+        timeline = clock.timeline(history)
+        products = records.get(result.release_id).marketplace
+
+    modelled_s = timeline.durations.once["marketplace"]
+    assert result.status == "SUCCEEDED", result.failure
+    for change in products.values():
+        # the catalog's StartTime and EndTime, to the second: sent, and ended once its modelled time passed
+        assert abs((change.ended_at - change.sent_at).total_seconds() - modelled_s) <= 1, change
+    checks = [timeline.time(e) for e in timeline.all("TaskStateExited", "Marketplace")]
+    assert checks[-1] - checks[0] > modelled_s + 60, "the check that saw them settled came well after"
+    assert abs(observed.stage_samples(list(history)).once["marketplace"] - modelled_s) <= 1
+
+
+def test_copies_faster_than_expected_are_measured_faster_than_expected(developer_release):
+    # Preflight expects the default 30 minutes (the stream has no history); the copies take ~5.
+    defaults = latency.DEFAULT_MODEL
+    fast = latency.LatencyModel({**defaults.stages, "copy": latency.Estimate(300, 360, 0, "a test's")})
+    expected_s = defaults.stages["copy"].median_s
+    clock = VirtualClock(model=fast, seed=3)
+    with LocalRuntime(clock=clock) as runtime:
+        result = run(runtime, developer_release)
+        history = runtime.history(result.execution_arn)
+    timeline = clock.timeline(history)
+    # the history as Step Functions would have recorded it had the run taken its virtual time
+    virtual_history = [{**event, "timestamp": history[0]["timestamp"] + timedelta(seconds=timeline.time(event["id"]))}
+                       for event in history]
+
+    assert result.status == "SUCCEEDED", result.failure
+    assert max(timeline.durations.per_region[region]["copy"] for region in REGIONS) < 450
+    measured = observed.model_from_histories([virtual_history]).stages["copy"]
+    # found by the early look, half-way to the due time, not at the due time
+    assert measured.median_s == pytest.approx(distribute.EARLY_LOOK * expected_s, abs=15)
+    assert measured.median_s < expected_s
+
+
 def test_the_tasks_read_the_virtual_time_of_their_call(developer_release):
     clock = VirtualClock(seed=1)
     with LocalRuntime(clock=clock) as runtime:
@@ -160,12 +203,14 @@ def test_the_tasks_read_the_virtual_time_of_their_call(developer_release):
             given = json.loads(scheduled["lambdaFunctionScheduledEventDetails"]["input"])
             copy = next(c for c in given["copies"] if c["region"] == region)
             assert abs(datetime.fromisoformat(copy["requested_at"]) - when) < timedelta(seconds=1), region
-    # each wait is the rule's at the follow's virtual time: until the first copy is due, then the backstop
+    # each wait is the rule's at the follow's virtual time: until the early look, until the first
+    # copy is due, then the backstop
     waits = []
     for scheduled, answer in calls[:-1]:
         expected_s = json.loads(scheduled["lambdaFunctionScheduledEventDetails"]["input"])["expected_copy_s"]
-        due = [requested[r] + timedelta(seconds=expected_s[r]) for r in regions_of(answer, "copying")]
-        expected = distribute.next_follow_in(due, virtual(scheduled), history[0]["timestamp"])
+        pending = [distribute.CopyWindow(requested[r], requested[r] + timedelta(seconds=expected_s[r]))
+                   for r in regions_of(answer, "copying")]
+        expected = distribute.next_follow_in(pending, virtual(scheduled), history[0]["timestamp"])
         assert abs(answer["wait_seconds"] - expected) <= 1, (answer["wait_seconds"], expected)
         waits.append(answer["wait_seconds"])
-    assert len(waits) > 1 and max(waits[1:]) < waits[0], f"later follows wait the backstop, not the first wait: {waits}"
+    assert len(waits) > 2 and max(waits[2:]) < min(waits[:2]), f"later follows wait the backstop: {waits}"

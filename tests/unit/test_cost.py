@@ -214,21 +214,22 @@ def test_copies_available_at_once_are_published_by_the_first_follow():
     assert follows == (cost_module.Follow(requested_s, ("eu-west-1", "us-east-1", "us-east-2")),)
 
 
-def test_copies_done_when_expected_are_each_followed_once_when_due():
+def test_copies_done_when_expected_are_looked_at_early_once_then_followed_when_due():
     durations = _durations({"us-east-2": 1500, "eu-west-1": 2400})
     follows = cost_module.copy_follows(durations, {"us-east-2": 1500, "eu-west-1": 2400})
+    # the early look: half of the later expectation, 2400 x 0.5 = 1200 s, finds neither done
     assert [(f.at_s - follows[0].at_s, f.published) for f in follows] == [
-        (0, ("us-east-1",)), (1500, ("us-east-2",)), (2400, ("eu-west-1",))]
+        (0, ("us-east-1",)), (1200, ()), (1500, ("us-east-2",)), (2400, ("eu-west-1",))]
 
 
 def test_a_copy_later_than_expected_is_followed_on_the_backstop_of_the_run_s_time():
     durations = _durations({"eu-west-1": 1200})
     follows = cost_module.copy_follows(durations, {"eu-west-1": 600})
-    start = follows[0].at_s    # 1090 s into the run: due at 1690, done at 2290
+    start = follows[0].at_s    # 1090 s into the run: looked at early at 1390, due at 1690, done at 2290
     waits = [later.at_s - earlier.at_s for earlier, later in zip(follows, follows[1:], strict=False)]
-    assert waits[0] == 600
+    assert waits[:2] == [300, 300]
     at = start + 600
-    for wait in waits[1:]:      # 1.75 % of the run's time so far, rounded up
+    for wait in waits[2:]:      # 1.75 % of the run's time so far, rounded up
         assert wait == math.ceil(0.0175 * at)
         at += wait
     assert follows[-2].at_s < start + 1200 <= follows[-1].at_s and follows[-1].published == ("eu-west-1",)

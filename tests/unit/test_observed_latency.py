@@ -15,6 +15,11 @@ events interleave. The task states' chosen seconds, run 1 / run 2 / run 3:
     FollowCopies, the first (publishes us-east-1 and us-east-2)   20 / 30 / 40
     FollowCopies, the second (publishes us-west-1)                10 / 15 / 50
     Marketplace (each of 3 checks, 600 s waits between)   10 / 20 / 30
+
+The third check finds both change sets settled; its output lists them with Marketplace's times
+(sent_at its StartTime -> ended_at its EndTime), seconds x86_64 / arm64:
+
+    run 1  720 / 960;  run 2  540 / 840;  run 3  900 / 1080
 """
 
 import json
@@ -92,10 +97,38 @@ def test_publish_pools_every_region(model):
     assert figures(model.stages["publish"]) == (30, pytest.approx(42), 3, "history")
 
 
-def test_marketplace_runs_from_the_first_check_to_the_settled_one(model):
+def test_marketplace_is_the_longest_change_set_from_its_start_to_its_end_as_marketplace_says(model):
+    # the longest of each run's two: 960, 840, 1080 (not the checks' 1230, 1260, 1290: the change
+    # sets ended before the check that saw them); median 960; p90 at 1.8: 960 + 0.8 * 120 = 1056
+    assert figures(model.stages["marketplace"]) == (960, pytest.approx(1056), 3, "history")
+
+
+def _settled_marketplace_output(run: list[dict], products: list[dict] | None) -> list[dict]:
+    """The run, its settled Marketplace check listing these products (None: none listed)."""
+    settled = [event for event in run if event["type"] == "TaskStateExited"
+               and event["stateExitedEventDetails"]["name"] == "Marketplace"][-1]
+    marketplace = {"pending": False, **({"products": products} if products is not None else {})}
+    changed = {**settled, "stateExitedEventDetails": {"name": "Marketplace",
+                                                      "output": json.dumps({"marketplace": marketplace})}}
+    return [changed if event is settled else event for event in run]
+
+
+def test_without_the_change_sets_marketplace_runs_from_the_first_check_to_the_settled_one(runs):
     # three checks of 10 / 20 / 30 s and two 600 s waits: 1230, 1260, 1290;
     # median 1260; p90 at 1.8: 1260 + 0.8 * 30 = 1284
+    model = model_from_histories([_settled_marketplace_output(run, None) for run in runs])
     assert figures(model.stages["marketplace"]) == (1260, pytest.approx(1284), 3, "history")
+
+
+def test_only_change_sets_marketplace_ended_are_measured(runs):
+    sent = {"sent_at": "2026-11-01T00:53:00Z"}
+    products = [{"arch": "x86_64", "status": "CANCELLED", **sent, "ended_at": "2026-11-01T01:30:00Z"},
+                {"arch": "arm64", "status": "FAILED", **sent, "ended_at": "2026-11-01T01:03:00Z"},
+                {"arch": "riscv64", "status": "OVERDUE", **sent}]
+    assert stage_samples(_settled_marketplace_output(runs[0], products)).once["marketplace"] == 600
+    # refused (a newer version is on the product): never sent, nothing measured
+    refused = [{"arch": "x86_64", "status": "REFUSED", "ended_at": "2026-11-01T00:53:00Z"}]
+    assert "marketplace" not in stage_samples(_settled_marketplace_output(runs[0], refused)).once
 
 
 def test_a_stage_no_run_completed_keeps_its_default(runs):

@@ -3,6 +3,7 @@ on them go. Each acts on the current mock's backend of the account."""
 
 import copy
 from collections.abc import Callable
+from datetime import datetime
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -46,12 +47,15 @@ def let_go(product_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
         backend.held.discard(product_id)
 
 
-def gate(decide: Callable[[ChangeSet], bool] | None, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
-    """Change sets move on (with each DescribeChangeSet, as ever) only while ``decide`` lets
-    them: a virtual clock's, once their time has come. None: always."""
+def gate(decide: Callable[[ChangeSet], datetime | None] | None, clock: Callable[[], datetime | None] | None = None,
+         account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Change sets move on (with each DescribeChangeSet, as ever) only once ``decide`` gives the
+    time they may, None: not yet (a virtual clock's: once their time has come), and one that ends
+    then ends at that time, its EndTime. ``clock``: the time a change set starts, its StartTime
+    (None from it: the system's). None: always, at the system's time."""
     backend = _backend(account_id)
     with backend.lock:
-        backend.gate = decide
+        backend.gate, backend.clock = decide, clock
 
 
 def in_flight(account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:

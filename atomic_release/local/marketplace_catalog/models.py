@@ -8,6 +8,7 @@ as it drops every other service's, so nothing outlives a context."""
 import itertools
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from moto.core.base_backend import BackendDict, BaseBackend
 
@@ -42,7 +43,7 @@ from atomic_release.local.marketplace_catalog.listing import (
     in_order,
     one_page,
 )
-from atomic_release.local.marketplace_catalog.utils import bare_id, error_detail, new_change_set_id, now
+from atomic_release.local.marketplace_catalog.utils import bare_id, error_detail, new_change_set_id, now, timestamp
 from atomic_release.local.marketplace_catalog.validation import (
     check_catalog,
     read_change,
@@ -59,8 +60,10 @@ class MarketplaceCatalogBackend(BaseBackend):
         self.change_sets: dict[str, ChangeSet] = {}
         self.change_sets_by_token: dict[str, str] = {}
         self.held: set[str] = set()
-        # whether a change set may move on now (the local runtime's virtual clock); None: always
-        self.gate: Callable[[ChangeSet], bool] | None = None
+        # when a change set may move on, None: not yet (the local runtime's virtual clock); None: now
+        self.gate: Callable[[ChangeSet], datetime | None] | None = None
+        # the time a change set starts (None from it: the system's); None: the system's
+        self.clock: Callable[[], datetime | None] | None = None
         self.scripted_failures: dict[str, dict] = {}
         self._sequence = itertools.count()
 
@@ -111,7 +114,7 @@ class MarketplaceCatalogBackend(BaseBackend):
         change_set_id = new_change_set_id()
         # AWS names an unnamed change set itself, in an undocumented form: here, by its id.
         change_set = ChangeSet(change_set_id=change_set_id, arn=self._arn(f"ChangeSet/{change_set_id}"),
-                               name=name or change_set_id, intent=intent, start_time=now(), changes=changes,
+                               name=name or change_set_id, intent=intent, start_time=self._now(), changes=changes,
                                sequence=next(self._sequence), tags=tags)
         for change in changes:
             if scripted := self.scripted_failures.pop(change.product_id, None):
@@ -181,43 +184,54 @@ class MarketplaceCatalogBackend(BaseBackend):
 
     # The change set's life.
 
-    def _held(self, change_set: ChangeSet) -> bool:
-        return any(entity_id in self.held for entity_id in change_set.entity_ids) or (
-            self.gate is not None and not self.gate(change_set))
+    def _now(self) -> str:
+        when = self.clock() if self.clock is not None else None
+        return timestamp(when) if when is not None else now()
+
+    def _moves_on_at(self, change_set: ChangeSet) -> str | None:
+        """When the change set moves on (its EndTime, if it ends): now, or when the gate says its
+        time came; None: not yet (held, or its time has not come)."""
+        if any(entity_id in self.held for entity_id in change_set.entity_ids):
+            return None
+        if self.gate is None:
+            return now()
+        when = self.gate(change_set)
+        return timestamp(when) if when is not None else None
 
     def _advance(self, change_set: ChangeSet) -> None:
-        if not change_set.in_flight or self._held(change_set):
+        moves_on_at = self._moves_on_at(change_set) if change_set.in_flight else None
+        if moves_on_at is None:
             return
         if change_set.status == PREPARING:
             self._apply(change_set)
         elif any(change.findings or change.scripted for change in change_set.changes):
-            self._fail(change_set, None)
+            self._fail(change_set, None, moves_on_at)
         else:
-            self._succeed(change_set)
+            self._succeed(change_set, moves_on_at)
 
     def _apply(self, change_set: ChangeSet) -> None:
         change_set.status = APPLYING
         for change in change_set.changes:
             change.findings = marketplace_findings(change, self.products[change.product_id])
 
-    def _succeed(self, change_set: ChangeSet) -> None:
-        ended = self._end(change_set, SUCCEEDED)
+    def _succeed(self, change_set: ChangeSet, at: str | None = None) -> None:
+        ended = self._end(change_set, SUCCEEDED, at)
         if change_set.intent == "APPLY":
             for change in change_set.changes:
                 product = self.products[change.product_id]
                 product.versions.append(new_version(change, product, ended))
                 product.last_modified = ended
 
-    def _fail(self, change_set: ChangeSet, errors: list[dict] | None) -> None:
+    def _fail(self, change_set: ChangeSet, errors: list[dict] | None, at: str | None = None) -> None:
         for change in change_set.changes:
             change.errors = list(errors) if errors is not None else change.findings + change.scripted
         change_set.failure_code, change_set.failure_description = CLIENT_ERROR, FAILURE_DESCRIPTION
-        self._end(change_set, FAILED)
+        self._end(change_set, FAILED, at)
 
     @staticmethod
-    def _end(change_set: ChangeSet, status: str) -> str:
-        """End the change set; its end time."""
-        ended = now()
+    def _end(change_set: ChangeSet, status: str, at: str | None = None) -> str:
+        """End the change set ``at`` its EndTime (None: now); its end time."""
+        ended = at or now()
         change_set.status, change_set.end_time = status, ended
         return ended
 

@@ -1,6 +1,7 @@
 """Small pieces every part of the catalog shares."""
 
 import string
+from datetime import UTC, datetime
 
 from moto.core.utils import utcnow
 from moto.moto_api._internal import mock_random
@@ -13,7 +14,12 @@ def present(values: dict) -> dict:
 
 
 def now() -> str:
-    return utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp(utcnow())
+
+
+def timestamp(when: datetime) -> str:
+    """A time as the Catalog API writes it: ISO 8601 in UTC to the second (``2018-02-27T13:45:22Z``)."""
+    return (when.astimezone(UTC) if when.tzinfo else when).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_change_set_id() -> str:
