@@ -35,7 +35,7 @@ from chalicelib.stages.distribute import REGIONS_AT_ONCE
 History = Sequence[Mapping[str, Any]]
 # Assumed: the order of Step Functions' own latency between one state and the next.
 TRANSITION_S = 0.05
-# Assumed: a task the model has no stage for makes a few API calls (CopyToRegion, CheckCopies, ...).
+# Assumed: a task the model has no stage for makes a few API calls (CopyToRegion, FollowCopies, ...).
 TASK_S = 1.0
 # The task states the model has a stage for; a stage per architecture or per region reads the
 # arch or region from the state's input. A callback's stage is its guest's time.
