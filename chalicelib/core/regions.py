@@ -10,6 +10,8 @@ import functools
 import botocore.session
 
 PARTITION = "aws"
+# How many regions a task asks AWS about at once, each in a thread of its pool.
+REGIONS_AT_ONCE = 8
 PARTITION_NAMES = {"aws-us-gov": "AWS GovCloud (US)", "aws-cn": "AWS China"}
 
 

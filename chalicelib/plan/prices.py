@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from chalicelib.aws import pricing
+from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.core.settings import locations
 
 Source = Literal["price-list-api", "price-file"]
 PRICE_FILE = Path(__file__).parent / "prices" / "aws-prices-2026-12-01.json"
 CACHE_FOR = timedelta(days=7)
-REGIONS_AT_ONCE = 8
 LAMBDA_ARCHES = ("x86_64", "arm64")
 
 # Data transfer between regions is priced per (source, destination): the base region's to each other.

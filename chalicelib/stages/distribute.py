@@ -18,6 +18,7 @@ from chalicelib.core import clock
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import CopyFailed, CopyThrottled
 from chalicelib.core.observability import logger
+from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.core.tags import image_tags, tag_specifications
 from chalicelib.models.build import BuiltImage, image_description
 from chalicelib.models.regions import Copies, CopiesTask, PublishTask, RegionalImage, RegionOutcome, RegionTask
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 COPY_DEADLINE = timedelta(hours=6)
 THROTTLING_ERRORS = {"RequestLimitExceeded", "ResourceLimitExceeded"}
 BROKEN_STATES = {"failed", "error", "invalid", "deregistered", "missing"}
-REGIONS_AT_ONCE = 8
 
 # The wait between two follows of the copies (docs/flow.md#when-the-copies-are-followed): one
 # early look at EARLY_LOOK of the pending regions' expected copy time, so that a copy faster than

@@ -15,12 +15,12 @@ from chalicelib.aws.errors import describe
 from chalicelib.core.config import load_streams
 from chalicelib.core.errors import ImageNameTaken
 from chalicelib.core.observability import logger
+from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.models.regions import Expected, Preflight, PreflightTask, RegionOutcome
 from chalicelib.plan.latency import DEFAULT_MODEL, LatencyModel
 from chalicelib.plan.observed import model_for_stream
 
 PUBLIC_IMAGES_QUOTA = {"service_code": "ec2", "quota_code": "L-0E3CBAB9"}
-REGIONS_AT_ONCE = 8
 NOT_OPTED_IN = "not-opted-in"
 NOT_OPTED_IN_REASON = ("the account has not opted into this region (OptInStatus not-opted-in): enable the region "
                        "for the account, then a fill-in run publishes there")

@@ -30,8 +30,6 @@ from chalicelib.models.regions import PublishTask, RegionOutcome
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import ImageTypeDef
 
-REGIONS_AT_ONCE = 8
-
 
 def deprecation_time(created: str, stream: Stream) -> str:
     """The stream's policy counted from the image's creation, to the minute, as EC2 takes it."""

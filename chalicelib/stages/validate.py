@@ -19,9 +19,10 @@ from chalicelib.aws.ssm import delete_parameter, parameter_value
 from chalicelib.core.config import Stream, load_streams
 from chalicelib.core.errors import NothingPublished
 from chalicelib.core.observability import logger
+from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.models.regions import Check, RegionalImage, RegionOutcome, ValidateTask, Validation
 from chalicelib.stages.build import BOOT_MODE
-from chalicelib.stages.publish import REGIONS_AT_ONCE, version_parameter
+from chalicelib.stages.publish import version_parameter
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import ImageTypeDef
