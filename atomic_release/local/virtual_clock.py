@@ -28,8 +28,8 @@ from typing import Any
 
 from atomic_release.local import marketplace_catalog
 from chalicelib.core import clock as task_clock
+from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.plan.latency import DEFAULT_MODEL, PER_ARCH, PER_REGION, Durations, LatencyModel, critical_path
-from chalicelib.stages.distribute import REGIONS_AT_ONCE
 
 # An execution's history as GetExecutionHistory answers it, oldest event first.
 History = Sequence[Mapping[str, Any]]
@@ -222,12 +222,6 @@ class Timeline:
 
     def _ends_of(self, started: int) -> list[int]:
         return [ends[-1] for ends in self.iterations[started].values() if ends]
-
-    def _last_end(self, started: int, index: int) -> int:
-        ends = self.iterations[started].get(index)
-        if not ends:
-            raise ValueError(f"iteration {index} of the Map at event {started} has not ended: the history is cut short")
-        return ends[-1]
 
     def _compute(self, event_id: int) -> float:
         event = self.events[event_id]
@@ -461,19 +455,17 @@ class VirtualClock:
         """Before a task that reads copies' states, the copies whose time has come are available;
         before one that follows Marketplace, change sets move on once theirs has."""
         self._running.time = None
+        if not _one_of(function_name, TIMED_TASKS) or self.history is None:
+            return   # the tasks that read copies or follow Marketplace are timed tasks too
         reads_copies = _one_of(function_name, COPY_READERS) and bool(self._pending)
         follows_marketplace = _one_of(function_name, MARKETPLACE_FOLLOWERS)
-        timed = _one_of(function_name, TIMED_TASKS)
-        if not (reads_copies or follows_marketplace or timed) or self.history is None:
-            return
         execution_arn = _running_execution_of(event.get("release_id"))
         if execution_arn is None:
             return
         history = self.history(execution_arn)
         timeline, now = self.now(history, function_name, event)
         virtual_now = _started_at(history) + timedelta(seconds=now)
-        if timed:
-            self._running.time = virtual_now
+        self._running.time = virtual_now
         if reads_copies:
             self.settle_copies(timeline, now)
         if follows_marketplace:

@@ -17,6 +17,7 @@ from typing import cast
 from chalicelib.aws import s3
 from chalicelib.core.arch import Arch
 from chalicelib.core.config import Stream
+from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.models.artifacts import FORMATS
 from chalicelib.models.regions import Expected
 from chalicelib.plan import latency, observed
@@ -280,10 +281,10 @@ def copy_follows(durations: latency.Durations, expected_copy_s: Mapping[str, flo
 
 def follow_seconds(follow: Follow, durations: latency.Durations) -> Decimal:
     """How long a FollowCopies runs: a task's time, and the longest publish of the regions it
-    publishes once per round of distribute.REGIONS_AT_ONCE regions."""
+    publishes once per round of REGIONS_AT_ONCE regions."""
     if not follow.published:
         return LAMBDA_TASK_S
-    rounds = math.ceil(len(follow.published) / distribute.REGIONS_AT_ONCE)
+    rounds = math.ceil(len(follow.published) / REGIONS_AT_ONCE)
     longest = max(Decimal(str(durations.per_region[region]["publish"])) for region in follow.published)
     return LAMBDA_TASK_S + rounds * longest
 
