@@ -37,7 +37,7 @@ RELEASES_PER_MONTH = {"biweekly": Decimal(26) / Decimal(12)}   # 26 releases a y
 # tests/unit/test_cost.py keeps these names equal to the ASL's.
 ONCE = ("Prepare", "AlreadyBuilt", "Build", "CheckBuild", "Preflight", "Distribute", "FollowCopies", "CopiesDone",
         "Validate", "Announce", "RecordPublication", "KeepWhatFinalizeReads", "MarketplaceSettled")
-PER_ARCH = ("LaunchBuilder", "RegisterImage", "LaunchQA", "EvaluateQA")
+PER_ARCH = tuple(observed.ARCH_STATES)   # LaunchBuilder, RegisterImage, LaunchQA, EvaluateQA
 PER_REGION = ("CopyToRegion",)          # the base region's answers with its own images
 PER_COPY_WAIT = ("WaitForCopies", "FollowCopies", "CopiesDone")    # each follow after the first
 RELEASED = ("Released",)                # the end without Marketplace

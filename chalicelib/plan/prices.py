@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from chalicelib.aws import pricing
+from chalicelib.core.arch import ARCHES
 from chalicelib.core.regions import REGIONS_AT_ONCE
 from chalicelib.core.settings import locations
 
 Source = Literal["price-list-api", "price-file"]
 PRICE_FILE = Path(__file__).parent / "prices" / "aws-prices-2026-12-01.json"
 CACHE_FOR = timedelta(days=7)
-LAMBDA_ARCHES = ("x86_64", "arm64")
 
 # Data transfer between regions is priced per (source, destination): the base region's to each other.
 TRANSFER = "inter-region-gb"
@@ -86,7 +86,7 @@ def wanted(regions: list[str], instance_types: Iterable[str]) -> dict[str, Kinds
     destinations = [region for region in others if region != base]
     everything = [("instance-hour", t) for t in sorted(set(instance_types))] + [
         ("snapshot-gb-month", None), ("gp3-gb-month", None), ("state-transition", None),
-        *[(kind, arch) for kind in ("lambda-gb-second", "lambda-request") for arch in LAMBDA_ARCHES],
+        *[(kind, arch) for kind in ("lambda-gb-second", "lambda-request") for arch in ARCHES],
         ("s3-gb-month", None), ("s3-put-request", None), *[(TRANSFER, region) for region in destinations]]
     return {base: everything, **{region: [("snapshot-gb-month", None)] for region in destinations}}
 
