@@ -247,7 +247,8 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
     stream = load_streams().stream(task.stream)
     progress = task.marketplace
     started = progress.started_at or _now()
-    too_late = _now() >= deadline(task, stream, started)
+    follow_until = deadline(task, stream, started)
+    too_late = _now() >= follow_until
     earlier = {change.arch: change for change in progress.products}
     products = [_move_on(_planned(task, stream, arch, earlier.get(arch)), task, stream, too_late)
                 for arch in progress.arches]
@@ -265,7 +266,7 @@ def advance(task: MarketplaceTask) -> MarketplaceProgress:
     wait = next_check_in([c.sent_at for c in products if c.sent_at and not c.settled], now, task.expected_s,
                          stream.marketplace.check_every_minutes * 60)
     # never past the deadline: the check there leaves what is in flight OVERDUE, within the execution's time
-    wait = min(wait, max(math.ceil((deadline(task, stream, started) - now).total_seconds()), 1))
+    wait = min(wait, max(math.ceil((follow_until - now).total_seconds()), 1))
     return progress.model_copy(update={"started_at": started, "products": products, "pending": pending,
                                        "wait_seconds": wait})
 
