@@ -157,17 +157,20 @@ def preflight_now(stream: Stream, regions: list[str], next_up: NextRelease) -> l
     return [RegionNow(region=region, ready=reason is None, reason=reason) for region, reason in reasons.items()]
 
 
+def _time(model: LatencyModel, stage: str, region: str | None = None) -> StageTime:
+    e = model.estimate(stage, region)
+    return StageTime(stage=stage, where=region, median_s=e.median_s, p90_s=e.p90_s, samples=e.samples,
+                     source=e.source)
+
+
 def _times(model: LatencyModel, stages: tuple[str, ...]) -> list[StageTime]:
-    return [StageTime(stage=stage, median_s=e.median_s, p90_s=e.p90_s, samples=e.samples, source=e.source)
-            for stage in stages for e in [model.estimate(stage)]]
+    return [_time(model, stage) for stage in stages]
 
 
 def timing(model: LatencyModel, arches: list[str], regions: list[str], base_region: str) -> Timing:
     median_path = critical_path(model.durations(arches, regions, base_region, "median"))
     p90_path = critical_path(model.durations(arches, regions, base_region, "p90"))
-    own_copies = [StageTime(stage="copy", where=region, median_s=e.median_s, p90_s=e.p90_s, samples=e.samples,
-                            source=e.source)
-                  for region in regions if region in model.copy_by_region for e in [model.estimate("copy", region)]]
+    own_copies = [_time(model, "copy", region) for region in regions if region in model.copy_by_region]
     stages = [*_times(model, (*ONCE_BEFORE, *PER_ARCH, *ONCE_BETWEEN, "copy")), *own_copies,
               *_times(model, ("publish", *ONCE_AFTER))]
     return Timing(stages=stages, critical_path=_steps(median_path), commit_to_public_median_s=median_path.total_s,
